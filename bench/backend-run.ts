@@ -1,0 +1,177 @@
+/**
+ * One run of one backend, in phases, each timed on its own (the report prints the same method):
+ *  1. bulk enqueue: N no-op jobs in calls of `bulkChunk`, no worker running; the first
+ *     min(bulkChunk, N/10) warm the producer up untimed, the rest are timed from the first call to
+ *     the last one's return.
+ *  2. end-to-end: a worker child (concurrency C) starts on the N waiting jobs; timed from just before
+ *     it starts fetching (read in the child) until Redis holds no unfinished job (polled every 5 ms
+ *     by the harness; for jobledger a job finishes in Redis only after its outcome is committed).
+ *  3. pickup latency: with the worker running and idle, L jobs added one by one at a modest fixed
+ *     rate (open loop, not waiting for the previous add); per job, from the enqueue call to its
+ *     handler being entered in the worker (both read from the same wall clock).
+ *  4. the worker child closes gracefully and reports its peak RSS (VmHWM); then the ledger's size.
+ *  5. single enqueue: S jobs added one at a time, each awaited, no worker running.
+ * Everything is made fresh for the run (Redis prefix, database) and removed afterwards.
+ */
+import { WorkerChild, type StoppedReport } from './child-handle.js';
+import { sleep, throwIfInterrupted } from './interrupt.js';
+import type { BackendName, BenchOptions } from './options.js';
+import { bareProducer, ledgerProducer, type BenchProducer } from './producers.js';
+import { wallNow } from './protocol.js';
+import { preparePlace } from './services.js';
+import { percentile, perSecond } from './stats.js';
+
+export interface RunFigures {
+  /** End-to-end no-op jobs per second (phase 2). */
+  jobsPerS: number;
+  /** Bulk enqueue jobs per second (phase 1). */
+  enqueuePerS: number;
+  /** One-at-a-time enqueue jobs per second (phase 5). */
+  enqueueSinglePerS: number;
+  p50PickupMs: number;
+  p99PickupMs: number;
+  peakRssMiB: number;
+  /**
+   * How late the last add of the latency phase returned after its slot. Beyond ~100 ms the producer
+   * could not keep up with the rate, and the pickup latency includes time queued in the producer.
+   */
+  latencyAddLagMs: number;
+  /** Ledger backends: ledger size on disk / finished jobs. */
+  ledgerBytesPerJob?: number;
+}
+
+const pollMs = 5;
+/** See `RunFigures.latencyAddLagMs`. */
+export const saturatedLagMs = 100;
+const stuckAfterMs = 120_000;
+const mib = 1024 * 1024;
+
+export async function runBackend(backend: BackendName, options: BenchOptions, label: string): Promise<RunFigures> {
+  const log = (message: string): void => void process.stderr.write(`${label} ${backend}: ${message}\n`);
+  const place = await preparePlace(backend, options.redisUrl, options.postgresAdminUrl);
+  let producer: BenchProducer | undefined;
+  let child: WorkerChild | undefined;
+  try {
+    producer = backend === 'bare' ? bareProducer(options.redisUrl, place) : await ledgerProducer(options.redisUrl, place);
+    child = await WorkerChild.spawn(
+      {
+        mode: backend === 'bare' ? 'bare' : 'ledger',
+        redisUrl: options.redisUrl,
+        redisPrefix: place.redisPrefix,
+        ...(place.databaseUrl ? { databaseUrl: place.databaseUrl } : {}),
+        concurrency: options.concurrency,
+      },
+      { profileDir: options.profileDir },
+    );
+
+    const n = options.jobs;
+    // The first jobs warm up the producer (connections, JIT) and are not timed; they are run with the rest.
+    const warmup = bulkWarmup(options);
+    await producer.addBulk(warmup, options.bulkChunk);
+    const bulkStart = wallNow();
+    await producer.addBulk(n - warmup, options.bulkChunk);
+    const enqueuePerS = perSecond(n - warmup, wallNow() - bulkStart);
+    log(`bulk enqueue of ${n - warmup} jobs (after ${warmup} untimed): ${fmt(enqueuePerS)} jobs/s`);
+
+    const startedAt = await child.start();
+    const drainedAt = await waitUntilDrained(producer, n, log);
+    const jobsPerS = perSecond(n, drainedAt - startedAt);
+    log(`end-to-end: ${fmt(jobsPerS)} jobs/s (${((drainedAt - startedAt) / 1000).toFixed(2)} s)`);
+
+    const l = options.latencyJobs;
+    const latencyAddLagMs = await addAtRate(producer, l, options.latencyRatePerS);
+    if (latencyAddLagMs > saturatedLagMs) {
+      log(`the producer fell behind ${options.latencyRatePerS} adds/s (last add ${latencyAddLagMs.toFixed(0)} ms late): pickup latency includes producer queueing`);
+    }
+    await waitUntilDrained(producer, l, log);
+    const stopped: StoppedReport = await child.stop();
+    child = undefined;
+    if (stopped.pickupMs.length !== l) throw new Error(`expected ${l} pickup latencies from the worker, got ${stopped.pickupMs.length}`);
+    const pickups = [...stopped.pickupMs].sort((a, b) => a - b);
+    const figures: RunFigures = {
+      jobsPerS,
+      enqueuePerS,
+      enqueueSinglePerS: 0,
+      p50PickupMs: percentile(pickups, 0.5),
+      p99PickupMs: percentile(pickups, 0.99),
+      peakRssMiB: stopped.peakRssBytes / mib,
+      latencyAddLagMs,
+    };
+    log(`pickup p50 ${figures.p50PickupMs.toFixed(2)} ms, p99 ${figures.p99PickupMs.toFixed(2)} ms; worker peak RSS ${figures.peakRssMiB.toFixed(1)} MiB`);
+
+    if (producer.ledgerCompleted && producer.ledgerSize) {
+      const completed = await producer.ledgerCompleted();
+      if (completed !== n + l) throw new Error(`Redis finished ${n + l} jobs but the ledger has ${completed} completed`);
+      const size = await producer.ledgerSize();
+      figures.ledgerBytesPerJob = size.bytes / completed;
+      log(`ledger ${(size.bytes / mib).toFixed(1)} MiB for ${completed} jobs: ${fmt(figures.ledgerBytesPerJob)} bytes/job`);
+    }
+
+    const s = options.singleJobs;
+    const singleStart = wallNow();
+    for (let i = 0; i < s; i++) {
+      throwIfInterrupted();
+      await producer.addOne();
+    }
+    figures.enqueueSinglePerS = perSecond(s, wallNow() - singleStart);
+    log(`single enqueue of ${s} jobs: ${fmt(figures.enqueueSinglePerS)} jobs/s`);
+    return figures;
+  } finally {
+    child?.kill(); // only on failure: a child that stopped normally is gone already
+    await producer?.close().catch((error: unknown) => log(`closing the producer failed: ${String(error)}`));
+    await place.dispose();
+  }
+}
+
+/** Jobs enqueued untimed before the bulk enqueue is timed: one call's worth, at most a tenth of the jobs. */
+export function bulkWarmup(options: Pick<BenchOptions, 'jobs' | 'bulkChunk'>): number {
+  return Math.min(options.bulkChunk, Math.floor(options.jobs / 10));
+}
+
+/**
+ * Polls Redis until no job of the queue is unfinished; returns the wall-clock time of the poll that
+ * saw it empty. Fails on a failed job, or when nothing moved for two minutes.
+ */
+export async function waitUntilDrained(producer: BenchProducer, total: number, log: (message: string) => void): Promise<number> {
+  let lastUnfinished = Infinity;
+  let lastMoveAt = wallNow();
+  let lastLogAt = wallNow();
+  for (;;) {
+    const counts = await producer.redisCounts();
+    const now = wallNow();
+    if (counts.failed > 0) throw new Error(`${counts.failed} job(s) failed in Redis`);
+    if (counts.unfinished === 0) return now;
+    if (counts.unfinished !== lastUnfinished) [lastUnfinished, lastMoveAt] = [counts.unfinished, now];
+    if (now - lastMoveAt > stuckAfterMs) throw new Error(`stuck: ${counts.unfinished} job(s) unfinished for ${stuckAfterMs / 1000} s`);
+    if (now - lastLogAt > 5000) {
+      lastLogAt = now;
+      log(`  ${Math.max(0, total - counts.unfinished)}/${total} finished`);
+    }
+    await sleep(pollMs);
+  }
+}
+
+/**
+ * Adds `count` timestamped jobs at `ratePerS`, on a fixed schedule that does not wait for slow adds
+ * (so a slow producer cannot hide its slowness by lowering the rate). Returns how late the last add
+ * returned after its slot.
+ */
+async function addAtRate(producer: BenchProducer, count: number, ratePerS: number): Promise<number> {
+  const adds: Promise<void>[] = [];
+  const failures: unknown[] = [];
+  const begin = wallNow();
+  const slot = (i: number): number => begin + (i * 1000) / ratePerS;
+  for (let i = 0; i < count && failures.length === 0; i++) {
+    const wait = slot(i) - wallNow();
+    if (wait > 0.5) await sleep(wait);
+    // Caught at once: a rejection must not go unhandled while the loop is still sleeping.
+    adds.push(producer.addOne(wallNow()).catch((error: unknown) => void failures.push(error)));
+  }
+  await Promise.all(adds);
+  if (failures.length) throw failures[0];
+  return Math.max(0, wallNow() - slot(count - 1));
+}
+
+function fmt(value: number): string {
+  return Math.round(value).toLocaleString('en-US');
+}

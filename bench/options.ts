@@ -1,0 +1,125 @@
+/**
+ * The benchmark's command line and where it finds its services. Redis and PostgreSQL come from
+ * `REDIS_URL` and `BENCH_POSTGRES_URL` first, then the local default ports. (The bench is not part of
+ * the library, so it reads its own environment; the library's configuration is still built only by
+ * `loadConfig` from src/config.ts, with these URLs as overrides.)
+ */
+import { parseArgs } from 'node:util';
+
+export const backendNames = ['bare', 'sqlite', 'postgres'] as const;
+export type BackendName = (typeof backendNames)[number];
+export type LedgerBackend = Exclude<BackendName, 'bare'>;
+
+export interface BenchOptions {
+  /** No-op jobs per end-to-end run (memory mode: the final job count). Default 20000 (memory: 200000). */
+  jobs: number;
+  /** Worker concurrency, the same for every backend. Default 50. */
+  concurrency: number;
+  /** Backends to measure, in this order within each round. Default all three. */
+  backends: BackendName[];
+  /** Rounds; every figure is reported as the median over them. Default 3. */
+  runs: number;
+  /** Print one JSON object as the last line of stdout. */
+  json: boolean;
+  /** Memory mode: RSS of one SQLite jobledger worker after jobs/10 and after `jobs` jobs. */
+  memory: boolean;
+  /** Jobs per `addBulk` / `enqueueBulk` call in the bulk enqueue phase. Default 1000. */
+  bulkChunk: number;
+  /** Jobs added one by one, each awaited, in the single-enqueue phase. Default jobs/10, 100..2000. */
+  singleJobs: number;
+  /** Jobs added one by one at `latencyRatePerS` in the pickup-latency phase. Default jobs/40, 100..500. */
+  latencyJobs: number;
+  /**
+   * Rate of the pickup-latency phase, meant to be well under every backend's capacity so that the
+   * latency is the path's, not queueing. Default 50 jobs/s: one-at-a-time enqueue through the
+   * unoptimised ledger managed only ~150-180/s here, and 200/s measured producer queueing instead.
+   */
+  latencyRatePerS: number;
+  /** When set, each worker child runs under `node --cpu-prof` and writes its profile here. */
+  profileDir: string | undefined;
+  redisUrl: string;
+  /** A PostgreSQL database to connect to for CREATE/DROP DATABASE (one fresh database per run). */
+  postgresAdminUrl: string;
+}
+
+const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends bare,sqlite,postgres] [--runs R] [--json]
+       npm run bench:memory -- [--jobs N]
+  --jobs N             no-op jobs per end-to-end run (default 20000; memory mode: 200000)
+  --concurrency C      worker concurrency (default 50)
+  --backends LIST      any of bare, sqlite, postgres (default all)
+  --runs R             rounds; medians are reported (default 3)
+  --json               one JSON object as the last line of stdout
+  --memory             memory mode: worker RSS after N/10 and after N jobs (SQLite ledger)
+  --bulk-chunk N       jobs per addBulk/enqueueBulk call (default 1000)
+  --single-jobs N      jobs in the one-by-one enqueue phase (default N/10, within 100..2000)
+  --latency-jobs N     jobs in the pickup-latency phase (default N/40, within 100..500)
+  --latency-rate R     jobs/s in the pickup-latency phase (default 50)
+  --profile-dir DIR    run each worker child under node --cpu-prof, profiles in DIR
+env: REDIS_URL (default redis://127.0.0.1:6379), BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres)`;
+
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      jobs: { type: 'string' },
+      concurrency: { type: 'string' },
+      backends: { type: 'string' },
+      runs: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      memory: { type: 'boolean', default: false },
+      'bulk-chunk': { type: 'string' },
+      'single-jobs': { type: 'string' },
+      'latency-jobs': { type: 'string' },
+      'latency-rate': { type: 'string' },
+      'profile-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
+  const memory = values.memory ?? false;
+  const jobs = int('--jobs', values.jobs, memory ? 200_000 : 20_000, 10);
+  const backends = (values.backends ?? backendNames.join(',')).split(',').map((b) => b.trim()).filter(Boolean);
+  for (const b of backends) {
+    if (!(backendNames as readonly string[]).includes(b)) fail(`--backends: expected any of ${backendNames.join(', ')}, got ${JSON.stringify(b)}`);
+  }
+  if (backends.length === 0) fail('--backends: expected at least one backend');
+  return {
+    jobs,
+    concurrency: int('--concurrency', values.concurrency, 50, 1),
+    backends: [...new Set(backends)] as BackendName[],
+    runs: int('--runs', values.runs, 3, 1),
+    json: values.json ?? false,
+    memory,
+    bulkChunk: int('--bulk-chunk', values['bulk-chunk'], 1000, 1),
+    singleJobs: int('--single-jobs', values['single-jobs'], clamp(Math.round(jobs / 10), 100, 2000), 1),
+    latencyJobs: int('--latency-jobs', values['latency-jobs'], clamp(Math.round(jobs / 40), 100, 500), 1),
+    latencyRatePerS: int('--latency-rate', values['latency-rate'], 50, 1),
+    profileDir: values['profile-dir'],
+    redisUrl: nonEmpty(env.REDIS_URL) ?? 'redis://127.0.0.1:6379',
+    postgresAdminUrl: nonEmpty(env.BENCH_POSTGRES_URL) ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  };
+}
+
+function int(flag: string, raw: string | undefined, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw.replace(/_/g, ''));
+  if (!Number.isSafeInteger(value) || value < min) fail(`${flag}: expected a whole number >= ${min}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function clamp(value: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, value));
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n${usage}\n`);
+  process.exit(2);
+}

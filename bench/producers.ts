@@ -1,0 +1,124 @@
+/**
+ * The harness's producer side, one per backend run: bare BullMQ (a `Queue`) or jobledger (through
+ * its public API: `JobLedger.open`, `enqueueBulk`, `enqueue`). Bare jobs carry the same BullMQ
+ * options jobledger's dispatcher gives its jobs (a `job_<ulid>` id, attempts, backoff, removal of
+ * finished jobs), so that the difference measured is the ledger, not different Redis work.
+ * Both also get a separate monitoring Queue on their own connection, to see when Redis is drained.
+ */
+import { Queue, type JobsOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { monotonicFactory } from 'ulid';
+import { JobLedger, loadConfig } from '../src/index.js';
+import { benchNoopJob } from './bench-job.js';
+import { measureLedgerSize, type LedgerSize } from './ledger-size.js';
+import { benchJobName, benchQueue } from './protocol.js';
+import type { RunPlace } from './services.js';
+
+export interface RedisCounts {
+  /** Waiting, active, delayed, prioritized or waiting for children: not finished. */
+  unfinished: number;
+  failed: number;
+}
+
+export interface BenchProducer {
+  /** Enqueues `count` no-op jobs in calls of `chunk` jobs, each call awaited before the next. */
+  addBulk(count: number, chunk: number): Promise<void>;
+  /** Enqueues one no-op job; `t` (the enqueue call's wall-clock time) rides in its payload. */
+  addOne(t?: number): Promise<void>;
+  redisCounts(): Promise<RedisCounts>;
+  /** jobledger only: completed jobs according to the ledger. */
+  ledgerCompleted?(): Promise<number>;
+  /** jobledger only: the ledger's size on disk. */
+  ledgerSize?(): Promise<LedgerSize>;
+  close(): Promise<void>;
+}
+
+const unfinishedStates = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
+
+function monitor(redisUrl: string, prefix: string): { counts(): Promise<RedisCounts>; close(): Promise<void> } {
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const queue = new Queue(benchQueue, { connection, prefix });
+  return {
+    async counts() {
+      const counts = await queue.getJobCounts(...unfinishedStates, 'failed');
+      const unfinished = unfinishedStates.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
+      return { unfinished, failed: counts.failed ?? 0 };
+    },
+    async close() {
+      await queue.close();
+      await connection.quit();
+    },
+  };
+}
+
+/** The same options `Dispatcher` (src/jobs/dispatcher.ts) gives a default no-op job. */
+function bareJobOptions(jobId: string): JobsOptions {
+  return {
+    jobId,
+    delay: 0,
+    attempts: 3,
+    backoff: { type: 'fixed', delay: 1000 },
+    removeOnComplete: { age: 3600, count: 1000 },
+    removeOnFail: { age: 24 * 3600, count: 5000 },
+  };
+}
+
+export function bareProducer(redisUrl: string, place: RunPlace): BenchProducer {
+  const nextUlid = monotonicFactory();
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const queue = new Queue(benchQueue, { connection, prefix: place.redisPrefix });
+  const watch = monitor(redisUrl, place.redisPrefix);
+  return {
+    async addBulk(count, chunk) {
+      for (let done = 0; done < count; done += chunk) {
+        const size = Math.min(chunk, count - done);
+        await queue.addBulk(Array.from({ length: size }, () => ({ name: benchJobName, data: {}, opts: bareJobOptions(`job_${nextUlid()}`) })));
+      }
+    },
+    async addOne(t) {
+      await queue.add(benchJobName, t === undefined ? {} : { t }, bareJobOptions(`job_${nextUlid()}`));
+    },
+    redisCounts: () => watch.counts(),
+    async close() {
+      await watch.close();
+      await queue.close();
+      await connection.quit();
+    },
+  };
+}
+
+export async function ledgerProducer(redisUrl: string, place: RunPlace): Promise<BenchProducer> {
+  if (!place.databaseUrl) throw new Error('a ledger run needs a database');
+  const config = loadConfig(
+    {},
+    { DATABASE_URL: place.databaseUrl, REDIS_URL: redisUrl, JOBLEDGER_REDIS_PREFIX: place.redisPrefix, LOG_LEVEL: 'silent' },
+  );
+  // The relay is off: every enqueue below hands its jobs over itself, and a job it could not hand
+  // over is an error of the run (checked below), not something to be fixed up a second later.
+  const jl = await JobLedger.open({ jobs: [benchNoopJob()], config, migrate: true, relay: false });
+  const watch = monitor(redisUrl, place.redisPrefix);
+  const expectHandedOver = (statuses: readonly string[]): void => {
+    const stuck = statuses.filter((s) => s !== 'queued').length;
+    if (stuck) throw new Error(`${stuck} enqueued job(s) were not handed to Redis (status ${statuses.find((s) => s !== 'queued')})`);
+  };
+  return {
+    async addBulk(count, chunk) {
+      for (let done = 0; done < count; done += chunk) {
+        const size = Math.min(chunk, count - done);
+        const jobs = await jl.enqueueBulk(Array.from({ length: size }, () => ({ name: benchJobName, payload: {} })));
+        expectHandedOver(jobs.map((j) => j.status));
+      }
+    },
+    async addOne(t) {
+      const job = await jl.enqueue(benchJobName, t === undefined ? {} : { t });
+      expectHandedOver([job.status]);
+    },
+    redisCounts: () => watch.counts(),
+    ledgerCompleted: async () => (await jl.ledger.countJobsByStatus()).completed,
+    ledgerSize: () => measureLedgerSize(jl, place.sqlitePath),
+    async close() {
+      await watch.close();
+      await jl.close();
+    },
+  };
+}

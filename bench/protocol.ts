@@ -1,0 +1,59 @@
+/**
+ * What the harness and a worker child say to each other over the IPC channel, and the clock both
+ * use. Timestamps cross the process boundary, so both sides read the same wall clock at
+ * sub-millisecond resolution (`performance.timeOrigin + performance.now()`), never `performance.now()`
+ * alone, whose origin is per process.
+ */
+
+export type ChildMode = 'bare' | 'ledger';
+
+/** Everything a worker child needs, passed as JSON in argv[2]. */
+export interface ChildSettings {
+  mode: ChildMode;
+  redisUrl: string;
+  redisPrefix: string;
+  /** The ledger's DATABASE_URL (ledger mode only). */
+  databaseUrl?: string;
+  concurrency: number;
+  /** Handler-call counts at which the child reports its RSS (memory mode), after a forced GC if available. */
+  rssCheckpoints?: number[];
+}
+
+export type ToChild = { type: 'start' } | { type: 'stop' };
+
+export type FromChild =
+  /** Connected and ready; the worker is not fetching yet. */
+  | { type: 'ready' }
+  /** `atMs` is read just before the worker starts fetching (its connections open inside start()). */
+  | { type: 'started'; atMs: number }
+  | { type: 'checkpoint'; handled: number; rssBytes: number; heapUsedBytes: number }
+  | {
+      type: 'stopped';
+      /** The kernel's high-water mark of the child's RSS (VmHWM), or the sampled maximum where there is none. */
+      peakRssBytes: number;
+      /** The largest RSS seen by sampling every 100 ms, as a cross-check. */
+      sampledPeakRssBytes: number;
+      /** enqueue call → handler entered, for every job that carried a `t` timestamp. */
+      pickupMs: number[];
+      /** Handler calls in this child. */
+      handled: number;
+    }
+  | { type: 'error'; message: string };
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** The queue every bench job travels on (jobledger's default queue, and the same name for bare BullMQ). */
+export const benchQueue = 'default';
+
+/** The bench's no-op job type name, the same in bare BullMQ and in jobledger. */
+export const benchJobName = 'bench.noop';
+
+/** Reads the enqueue timestamp a latency-phase job carries, if any. */
+export function enqueuedAt(data: unknown): number | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const t = (data as { t?: unknown }).t;
+  return typeof t === 'number' ? t : undefined;
+}

@@ -1,0 +1,179 @@
+/**
+ * Turns the runs into the report: the median of every figure per backend, each jobledger figure's
+ * ratio to bare BullMQ's median in the same invocation, an aligned table for people and one JSON
+ * object for scripts.
+ */
+import { bulkWarmup, saturatedLagMs, type RunFigures } from './backend-run.js';
+import type { BackendName, BenchOptions } from './options.js';
+import { median } from './stats.js';
+
+type FigureKey = keyof RunFigures;
+
+interface FigureSpec {
+  key: FigureKey;
+  label: string;
+  digits: number;
+}
+
+const figureSpecs: readonly FigureSpec[] = [
+  { key: 'jobsPerS', label: 'end-to-end jobs/s', digits: 0 },
+  { key: 'enqueuePerS', label: 'bulk enqueue jobs/s', digits: 0 },
+  { key: 'enqueueSinglePerS', label: 'single enqueue jobs/s', digits: 0 },
+  { key: 'p50PickupMs', label: 'pickup latency p50 ms', digits: 2 },
+  { key: 'p99PickupMs', label: 'pickup latency p99 ms', digits: 2 },
+  { key: 'peakRssMiB', label: 'worker peak RSS MiB', digits: 1 },
+  { key: 'ledgerBytesPerJob', label: 'ledger bytes/finished job', digits: 0 },
+];
+
+export type BackendSummary = Partial<Record<FigureKey, number>> & {
+  /** jobledger only: end-to-end jobs/s as a fraction of bare BullMQ's. */
+  ratio?: number;
+  /** jobledger only: bulk enqueue jobs/s as a fraction of bare `addBulk`'s. */
+  enqueueRatio?: number;
+  /** jobledger only: every figure's ratio to bare BullMQ's. */
+  ratios?: Partial<Record<FigureKey, number>>;
+  runs: RunFigures[];
+};
+
+export type Summary = Partial<Record<BackendName, BackendSummary>>;
+
+export function summarise(results: ReadonlyMap<BackendName, RunFigures[]>): Summary {
+  const summary: Summary = {};
+  for (const [backend, runs] of results) {
+    const s: BackendSummary = { runs };
+    for (const { key } of figureSpecs) {
+      const values = runs.map((r) => r[key]).filter((v): v is number => v !== undefined);
+      if (values.length) s[key] = median(values);
+    }
+    summary[backend] = s;
+  }
+  const bare = summary.bare;
+  if (!bare) return summary;
+  for (const backend of ['sqlite', 'postgres'] as const) {
+    const s = summary[backend];
+    if (!s) continue;
+    s.ratios = {};
+    for (const { key } of figureSpecs) {
+      const mine = s[key];
+      const theirs = bare[key];
+      if (mine !== undefined && theirs !== undefined && theirs !== 0) s.ratios[key] = mine / theirs;
+    }
+    if (s.ratios.jobsPerS !== undefined) s.ratio = s.ratios.jobsPerS;
+    if (s.ratios.enqueuePerS !== undefined) s.enqueueRatio = s.ratios.enqueuePerS;
+  }
+  return summary;
+}
+
+/** The aligned table: one row per figure, one column per backend, `× bare` after each jobledger column. */
+export function formatTable(summary: Summary, backends: readonly BackendName[]): string {
+  const header = ['figure (median)'];
+  for (const b of backends) {
+    header.push(b === 'bare' ? 'bare BullMQ' : `jobledger ${b}`);
+    if (b !== 'bare' && summary.bare) header.push('× bare');
+  }
+  const rows = [header];
+  for (const spec of figureSpecs) {
+    const row = [spec.label];
+    for (const b of backends) {
+      row.push(formatNumber(summary[b]?.[spec.key], spec.digits));
+      if (b !== 'bare' && summary.bare) row.push(formatRatio(summary[b]?.ratios?.[spec.key]));
+    }
+    if (row.slice(1).some((cell) => cell !== '–')) rows.push(row);
+  }
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '))
+    .join('\n');
+}
+
+/** An end-to-end phase shorter than this is mostly the worker's start-up (connections, first fetch). */
+const shortRunS = 3;
+
+/** Warnings about figures that do not mean what they should (a run too short, latency under saturation). */
+export function formatWarnings(summary: Summary, options: BenchOptions): string[] {
+  const warnings: string[] = [];
+  const bareJobsPerS = summary.bare?.jobsPerS;
+  if (bareJobsPerS && options.jobs / bareJobsPerS < shortRunS) {
+    warnings.push(
+      `warning: bare BullMQ ran its ${options.jobs} jobs in ${(options.jobs / bareJobsPerS).toFixed(1)} s, so its figure is dominated by the ` +
+        `worker's start-up and understates it (and overstates every ratio); use more --jobs for ratios.`,
+    );
+  }
+  for (const [backend, s] of Object.entries(summary)) {
+    const late = s.runs.filter((r) => r.latencyAddLagMs > saturatedLagMs);
+    if (late.length === 0) continue;
+    const worst = Math.max(...late.map((r) => r.latencyAddLagMs));
+    warnings.push(
+      `warning: ${backend}: in ${late.length} of ${s.runs.length} run(s) the producer could not add ${options.latencyRatePerS} jobs/s ` +
+        `(last add up to ${worst.toFixed(0)} ms late), so its pickup latency includes producer queueing; try a lower --latency-rate.`,
+    );
+  }
+  return warnings;
+}
+
+/** Says exactly what each figure times, with this invocation's settings. */
+export function formatMethod(options: BenchOptions): string {
+  const c = options.concurrency;
+  return [
+    `Method (each backend run on a fresh Redis prefix and a fresh database; ${options.runs} round(s), backends interleaved per round; medians):`,
+    `- bulk enqueue: ${options.jobs} no-op jobs in calls of ${options.bulkChunk} (addBulk / enqueueBulk), no worker running; the first ${bulkWarmup(options)}`,
+    `  warm the producer up untimed, the other ${options.jobs - bulkWarmup(options)} are timed from the first call to the last return.`,
+    `- end-to-end: one worker child process, concurrency ${c}, starts on the ${options.jobs} waiting jobs; from just before it starts`,
+    `  fetching (read in the child) until Redis holds no unfinished job (polled every 5 ms). A jobledger job finishes in Redis only after`,
+    `  its outcome is committed to the ledger.`,
+    `- pickup latency: ${options.latencyJobs} jobs added one by one at ${options.latencyRatePerS}/s while the worker runs idle; from the enqueue`,
+    `  call to the handler being entered (for jobledger: after the attempt's start is committed).`,
+    `- worker peak RSS: the worker child's VmHWM over its whole life (open, all phases, close).`,
+    `- single enqueue: ${options.singleJobs} jobs added one at a time, each awaited, no worker running.`,
+    `- ledger bytes/finished job: SQLite page_count × page_size after a WAL checkpoint; PostgreSQL pg_total_relation_size of`,
+    `  jobs, attempts, events, runs (dead row versions included); divided by the jobs completed in the ledger.`,
+    `- bare BullMQ jobs carry the same BullMQ options as jobledger's (job_<ulid> id, attempts, backoff, removeOnComplete/Fail).`,
+  ].join('\n');
+}
+
+/** The JSON report: figures rounded for reading, the settings and the machine. */
+export function jsonReport(summary: Summary, options: BenchOptions, machine: Record<string, unknown>, elapsedS: number): unknown {
+  const rounded: Record<string, unknown> = {};
+  for (const [backend, s] of Object.entries(summary)) {
+    const { runs, ratios, ...figures } = s;
+    rounded[backend] = {
+      ...roundAll(figures),
+      ...(ratios ? { ratios: roundAll(ratios) } : {}),
+      runs: runs.map((r) => roundAll({ ...r })),
+    };
+  }
+  return {
+    ...rounded,
+    settings: {
+      jobs: options.jobs,
+      concurrency: options.concurrency,
+      runs: options.runs,
+      backends: options.backends,
+      bulkChunk: options.bulkChunk,
+      singleJobs: options.singleJobs,
+      latencyJobs: options.latencyJobs,
+      latencyRatePerS: options.latencyRatePerS,
+    },
+    machine,
+    elapsedS: Math.round(elapsedS),
+  };
+}
+
+function roundAll(values: Record<string, number | undefined>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (value === undefined || !Number.isFinite(value)) continue;
+    out[key] = Number(value.toPrecision(Math.abs(value) >= 1000 ? 7 : 4));
+  }
+  return out;
+}
+
+function formatNumber(value: number | undefined, digits: number): string {
+  if (value === undefined || !Number.isFinite(value)) return '–';
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function formatRatio(value: number | undefined): string {
+  if (value === undefined || !Number.isFinite(value)) return '–';
+  return value >= 10 ? value.toFixed(1) : value >= 1 ? value.toFixed(2) : value.toFixed(3);
+}

@@ -1,0 +1,89 @@
+/**
+ * `npm run bench`: bare BullMQ and jobledger on SQLite and PostgreSQL, side by side, in one run on
+ * this machine; `npm run bench:memory`: a jobledger worker's memory after N/10 and N jobs.
+ * Progress goes to stderr; the table (and with --json, one JSON object as the last line) to stdout.
+ * See backend-run.ts for exactly what each figure times.
+ */
+import os from 'node:os';
+import { runBackend, type RunFigures } from './backend-run.js';
+import { killLiveChildren } from './child-handle.js';
+import { interrupt } from './interrupt.js';
+import { formatMemory, runMemory } from './memory.js';
+import { parseOptions, type BackendName, type BenchOptions } from './options.js';
+import { wallNow } from './protocol.js';
+import { formatMethod, formatTable, formatWarnings, jsonReport, summarise } from './report.js';
+import { runPendingCleanups, serverVersions } from './services.js';
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void abandon(`interrupted (${signal})`, 130));
+  const began = wallNow();
+  const machine = await describeMachine(options);
+  const out = process.stdout;
+
+  if (options.memory) {
+    const report = await runMemory(options);
+    out.write(`\njobledger bench --memory: one worker, SQLite ledger, ${machineLine(machine)}\n\n${formatMemory(report)}\n`);
+    machine.loadAvg1mAtEnd = loadAvg();
+    if (options.json) out.write(`${JSON.stringify({ memory: report, machine, elapsedS: Math.round((wallNow() - began) / 1000) })}\n`);
+    return;
+  }
+
+  const results = new Map<BackendName, RunFigures[]>(options.backends.map((b) => [b, []]));
+  for (let round = 1; round <= options.runs; round++) {
+    for (const backend of options.backends) {
+      results.get(backend)!.push(await runBackend(backend, options, `[round ${round}/${options.runs}]`));
+    }
+  }
+  const summary = summarise(results);
+  const elapsedS = (wallNow() - began) / 1000;
+  machine.loadAvg1mAtEnd = loadAvg();
+  const warnings = formatWarnings(summary, options).map((w) => `${w}\n\n`).join('');
+  out.write(
+    `\njobledger bench: ${options.jobs} no-op jobs, concurrency ${options.concurrency}, ${options.runs} round(s), ${machineLine(machine)}\n\n`,
+  );
+  out.write(`${formatTable(summary, options.backends)}\n\n${warnings}${formatMethod(options)}\n\n`);
+  out.write(`Took ${elapsedS.toFixed(0)} s; load average (1 min) ${machine.loadAvg1mAtStart} at the start, ${machine.loadAvg1mAtEnd} at the end.\n`);
+  if (options.json) out.write(`${JSON.stringify(jsonReport(summary, options, machine, elapsedS))}\n`);
+}
+
+async function describeMachine(options: BenchOptions): Promise<Record<string, string | number>> {
+  const cpus = os.cpus();
+  const usesPostgres = options.backends.includes('postgres') && !options.memory;
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+    node: process.version,
+    // Other work on the machine skews every figure; the load average says whether there was any.
+    loadAvg1mAtStart: loadAvg(),
+    platform: `${os.platform()} ${os.release()}`,
+    ...(await serverVersions(options.redisUrl, usesPostgres ? options.postgresAdminUrl : undefined)),
+  };
+}
+
+function loadAvg(): number {
+  return Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
+}
+
+function machineLine(machine: Record<string, string | number>): string {
+  const servers = [`Redis ${machine.redis}`, ...(machine.postgres ? [`PostgreSQL ${machine.postgres}`] : [])].join(', ');
+  return `${machine.cpus} CPUs, Node ${machine.node}, ${servers}`;
+}
+
+let abandoning = false;
+
+/** Leaves nothing behind: kills worker children, removes Redis keys and databases, exits. */
+async function abandon(reason: string, exitCode: number): Promise<void> {
+  if (abandoning) return;
+  abandoning = true;
+  process.stderr.write(`bench: ${reason}; cleaning up\n`);
+  interrupt(reason);
+  // What the interrupted phase still had in flight fails now; that is expected, not news.
+  process.on('unhandledRejection', () => undefined);
+  killLiveChildren();
+  await runPendingCleanups();
+  process.exit(exitCode);
+}
+
+main().catch((error: unknown) => void abandon(error instanceof Error ? (error.stack ?? error.message) : String(error), 1));

@@ -1,0 +1,143 @@
+/**
+ * The worker side of one benchmark run, in its own process so that its RSS is the worker's alone and
+ * bare BullMQ and jobledger are measured the same way. Started by child-handle.ts with the settings
+ * as JSON in argv[2]; talks to the harness over IPC (protocol.ts):
+ *   → ready          connected (jobledger: ledger opened), not fetching yet
+ *   ← start          → started { atMs }: the clock starts just before the worker starts fetching
+ *   ← stop           graceful close, then → stopped { peak RSS, pickup latencies, handled }
+ * A bare child never imports jobledger, so MikroORM is not in its memory.
+ */
+import { readFileSync } from 'node:fs';
+import { loadConfig, type Config } from '../src/config.js';
+import { benchJobName, benchQueue, enqueuedAt, wallNow, type ChildSettings, type FromChild, type ToChild } from './protocol.js';
+
+interface RunningWorker {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const settings = JSON.parse(process.argv[2] ?? '{}') as ChildSettings;
+const pickupMs: number[] = [];
+const checkpoints = new Set(settings.rssCheckpoints ?? []);
+let handled = 0;
+let sampledPeakRssBytes = process.memoryUsage.rss();
+
+function send(message: FromChild, then?: () => void): void {
+  if (process.send) process.send(message, undefined, {}, () => then?.());
+  else then?.();
+}
+
+/** What every handler, bare or jobledger, does: count, and note the pickup latency of timed jobs. */
+function onHandled(enqueuedAtMs: number | undefined, enteredAtMs: number): void {
+  handled++;
+  if (enqueuedAtMs !== undefined) pickupMs.push(enteredAtMs - enqueuedAtMs);
+  if (checkpoints.has(handled)) {
+    // A forced full GC first (the child runs with --expose-gc in memory mode), so that the figure
+    // shows memory that is kept, not garbage that happens not to be collected yet.
+    (globalThis as { gc?: () => void }).gc?.();
+    const usage = process.memoryUsage();
+    send({ type: 'checkpoint', handled, rssBytes: usage.rss, heapUsedBytes: usage.heapUsed });
+  }
+}
+
+function benchConfig(): Readonly<Config> {
+  return loadConfig(
+    {},
+    {
+      REDIS_URL: settings.redisUrl,
+      JOBLEDGER_REDIS_PREFIX: settings.redisPrefix,
+      LOG_LEVEL: 'silent',
+      ...(settings.databaseUrl ? { DATABASE_URL: settings.databaseUrl } : {}),
+    },
+  );
+}
+
+/** A plain BullMQ worker with the settings jobledger's worker uses (lock, stall checks), nothing else. */
+async function bareWorker(config: Readonly<Config>): Promise<RunningWorker> {
+  const { Worker } = await import('bullmq');
+  const { Redis } = await import('ioredis');
+  let worker: InstanceType<typeof Worker> | undefined;
+  let connection: InstanceType<typeof Redis> | undefined;
+  return {
+    async start() {
+      // Connection and worker are made here, as LedgerWorker.start() makes its own.
+      connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+      worker = new Worker(
+        benchQueue,
+        (job) => {
+          if (job.name === benchJobName) onHandled(enqueuedAt(job.data), wallNow());
+          return Promise.resolve(null);
+        },
+        {
+          connection,
+          prefix: config.redisPrefix,
+          concurrency: settings.concurrency,
+          lockDuration: config.lockDurationMs,
+          stalledInterval: config.stalledIntervalMs,
+          maxStalledCount: config.maxStalledCount,
+          autorun: false,
+        },
+      );
+      worker.on('error', (error) => process.stderr.write(`bare worker error: ${error.message}\n`));
+      worker.run().catch((error: unknown) => process.stderr.write(`bare worker loop stopped: ${String(error)}\n`));
+      await worker.waitUntilReady();
+    },
+    async stop() {
+      await worker?.close();
+      await connection?.quit();
+    },
+  };
+}
+
+/** A jobledger worker through the public API, on the ledger the harness migrated. */
+async function ledgerWorker(config: Readonly<Config>): Promise<RunningWorker> {
+  const { JobLedger } = await import('../src/index.js');
+  const { benchNoopJob } = await import('./bench-job.js');
+  // No relay: the harness is the producer and hands its jobs over itself.
+  const jl = await JobLedger.open({ jobs: [benchNoopJob(onHandled)], config, relay: false });
+  const worker = jl.createWorker({ concurrency: settings.concurrency });
+  return {
+    start: () => worker.start(),
+    stop: () => jl.close(),
+  };
+}
+
+/** The kernel's record of this process's peak RSS (Linux); undefined elsewhere. */
+function vmHwmBytes(): number | undefined {
+  try {
+    const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  process.on('disconnect', () => process.exit(1)); // the harness is gone: do not linger
+  setInterval(() => (sampledPeakRssBytes = Math.max(sampledPeakRssBytes, process.memoryUsage.rss())), 100).unref();
+  const config = benchConfig();
+  const worker = settings.mode === 'bare' ? await bareWorker(config) : await ledgerWorker(config);
+  process.on('message', (message: ToChild) => {
+    const act = async (): Promise<void> => {
+      if (message.type === 'start') {
+        const atMs = wallNow();
+        await worker.start();
+        send({ type: 'started', atMs });
+      } else {
+        await worker.stop();
+        sampledPeakRssBytes = Math.max(sampledPeakRssBytes, process.memoryUsage.rss());
+        const peakRssBytes = vmHwmBytes() ?? sampledPeakRssBytes;
+        send({ type: 'stopped', peakRssBytes, sampledPeakRssBytes, pickupMs, handled }, () => process.exit(0));
+      }
+    };
+    act().catch(reportAndExit);
+  });
+  send({ type: 'ready' });
+}
+
+function reportAndExit(error: unknown): void {
+  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  send({ type: 'error', message }, () => process.exit(1));
+}
+
+main().catch(reportAndExit);

@@ -1,0 +1,117 @@
+// ESLint flat config for jobledger.
+//
+// - TypeScript (`**/*.ts`): typescript-eslint `recommendedTypeChecked`, type
+//   information from the project service (tsconfig.json covers src, migrations,
+//   bench and test/support/fixtures).
+// - Test files and vitest.config.ts are not in tsconfig.json, so they are
+//   type-checked through tsconfig.eslint.json (tsconfig.json + test/ +
+//   vitest.config.ts, noEmit) instead of the project service.
+// - JavaScript: only this file and bin/*.js are linted, with @eslint/js
+//   `recommended` and Node globals, without type information.
+import js from "@eslint/js";
+import { defineConfig, globalIgnores } from "eslint/config";
+import tseslint from "typescript-eslint";
+
+// Node.js globals available in ES modules (no require/module/exports/__dirname),
+// listed here rather than importing the `globals` package, which is not a
+// direct dependency of this project.
+const nodeEsmGlobals = Object.fromEntries(
+  [
+    "AbortController", "AbortSignal", "atob", "Blob", "BroadcastChannel", "btoa",
+    "Buffer", "clearImmediate", "clearInterval", "clearTimeout", "console",
+    "crypto", "CustomEvent", "DOMException", "Event", "EventTarget", "fetch",
+    "File", "FormData", "global", "Headers", "MessageChannel", "MessageEvent",
+    "MessagePort", "performance", "process", "queueMicrotask", "ReadableStream",
+    "Request", "Response", "setImmediate", "setInterval", "setTimeout",
+    "structuredClone", "TextDecoder", "TextEncoder", "TransformStream", "URL",
+    "URLSearchParams", "WebAssembly", "WritableStream",
+  ].map((name) => [name, "readonly"]),
+);
+
+const unusedVarsOptions = {
+  args: "after-used",
+  argsIgnorePattern: "^_",
+  varsIgnorePattern: "^_",
+  caughtErrorsIgnorePattern: "^_",
+  destructuredArrayIgnorePattern: "^_",
+  ignoreRestSiblings: true,
+};
+
+export default defineConfig([
+  globalIgnores([
+    "dist/",
+    "node_modules/",
+    "data/",
+    "coverage/",
+    ".vitest-tmp/",
+    // JavaScript is linted only for this file and the CLI entry points.
+    "**/*.js",
+    "**/*.cjs",
+    "**/*.mjs",
+    "!eslint.config.js",
+    "!bin/*.js",
+  ]),
+
+  // Plain JavaScript: no type information.
+  {
+    files: ["eslint.config.js", "bin/*.js"],
+    extends: [js.configs.recommended],
+    languageOptions: {
+      ecmaVersion: "latest",
+      sourceType: "module",
+      globals: nodeEsmGlobals,
+    },
+    rules: {
+      "no-unused-vars": ["error", unusedVarsOptions],
+    },
+  },
+
+  // TypeScript: type-aware linting.
+  {
+    files: ["**/*.ts"],
+    extends: [tseslint.configs.recommendedTypeChecked],
+    languageOptions: {
+      parserOptions: {
+        projectService: true,
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", unusedVarsOptions],
+      "@typescript-eslint/restrict-template-expressions": [
+        "error",
+        { allowNumber: true, allowBoolean: true },
+      ],
+      // Explicitly errors (they already are in recommendedTypeChecked).
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+    },
+  },
+
+  // Tests and vitest config: not part of tsconfig.json, so the project service
+  // would report "was not found by the project service". Use the ESLint-only
+  // tsconfig that includes them.
+  {
+    files: ["test/**/*.ts", "vitest.config.ts"],
+    languageOptions: {
+      parserOptions: {
+        projectService: false,
+        project: "./tsconfig.eslint.json",
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+  },
+
+  // Test-only relaxations: mocks, spies and expect() matchers are loosely typed.
+  {
+    files: ["test/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-unsafe-argument": "off",
+      "@typescript-eslint/no-unsafe-assignment": "off",
+      "@typescript-eslint/no-unsafe-call": "off",
+      "@typescript-eslint/no-unsafe-member-access": "off",
+      "@typescript-eslint/no-unsafe-return": "off",
+      "@typescript-eslint/unbound-method": "off",
+    },
+  },
+]);

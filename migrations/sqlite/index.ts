@@ -1,0 +1,16 @@
+/**
+ * The sqlite migrations, in order. Listed explicitly (not found by a glob) so they work the same from
+ * source, from the compiled package and inside an application's bundle.
+ */
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261122000000LedgerCore } from './Migration20261122000000LedgerCore.js';
+import { Migration20261122010000StateSnapshots } from './Migration20261122010000StateSnapshots.js';
+import { Migration20261122020000Pipelines } from './Migration20261122020000Pipelines.js';
+import { Migration20261122030000Maintenance } from './Migration20261122030000Maintenance.js';
+
+export const sqliteMigrations: MigrationObject[] = [
+  { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
+  { name: 'Migration20261122010000StateSnapshots', class: Migration20261122010000StateSnapshots },
+  { name: 'Migration20261122020000Pipelines', class: Migration20261122020000Pipelines },
+  { name: 'Migration20261122030000Maintenance', class: Migration20261122030000Maintenance },
+];

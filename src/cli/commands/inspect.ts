@@ -1,0 +1,153 @@
+/** Commands that read the ledger: jobs, show, events, runs. */
+import type { Command } from 'commander';
+import { defaultActor } from '../../jobs/operator.js';
+import type { RunStatus } from '../../store/entities/index.js';
+import { runStatuses } from '../../store/runs.js';
+import type { JobStatus } from '../../store/lifecycle.js';
+import type { SubjectType } from '../../store/entities/index.js';
+import { InvalidOptionError } from '../../errors.js';
+import { assertId } from '../../store/ids.js';
+import { withJobLedger, type GlobalOptions } from '../context.js';
+import { formatTime, printJson, printTable, shorten } from '../output.js';
+import { parseInteger, parseJsonObject, parseSince, parseWhere } from '../parse.js';
+
+export function registerInspectCommands(program: Command, global: () => GlobalOptions): void {
+  program
+    .command('jobs')
+    .description('list jobs, newest first')
+    .option('--status <status>', 'pending, queued, delayed, running, completed, failed or cancelled')
+    .option('--name <name>', 'job type')
+    .option('--run <run-id>', 'run')
+    .option('--since <time>', 'created since: ISO time or 15m, 2h, 7d', (raw) => parseSince(raw))
+    .option('--where <path=value>', 'payload field equals value (repeatable)', parseWhere)
+    .option('--limit <n>', 'at most this many', parseInteger('--limit', 1, 10_000), 50)
+    .option('--json', 'print JSON')
+    .action(async (opts: { status?: JobStatus; name?: string; run?: string; since?: number; where?: Record<string, string>; limit: number; json?: boolean }) => {
+      await withJobLedger(global(), {}, async (jl) => {
+        const jobs = await jl.ledger.listJobs({
+          ...(opts.status ? { status: opts.status } : {}),
+          ...(opts.name ? { name: opts.name } : {}),
+          ...(opts.run ? { runId: opts.run } : {}),
+          ...(opts.since !== undefined ? { since: opts.since } : {}),
+          ...(opts.where ? { where: opts.where } : {}),
+          limit: opts.limit,
+        });
+        if (opts.json) return printJson(jobs);
+        printTable(
+          jobs.map((j) => ({
+            id: j.id,
+            name: j.name,
+            status: j.status,
+            attempts: `${j.attemptsStarted}/${j.maxAttempts}`,
+            created: formatTime(j.createdAt),
+            finished: formatTime(j.finishedAt),
+            reason: shorten(j.statusReason ?? '', 60),
+          })),
+        );
+      });
+    });
+
+  program
+    .command('show <job-id>')
+    .description('one job with its attempts and its event timeline')
+    .option('--json', 'print JSON')
+    .action(async (jobId: string, opts: { json?: boolean }) => {
+      await withJobLedger(global(), {}, async (jl) => {
+        const detail = await jl.ledger.getJobDetail(assertId('job', jobId));
+        if (opts.json) return printJson(detail);
+        const { job } = detail;
+        printTable([
+          { field: 'id', value: job.id },
+          { field: 'name', value: job.name },
+          { field: 'queue', value: job.queue },
+          { field: 'status', value: job.status + (job.statusReason ? ` (${job.statusReason})` : '') },
+          { field: 'attempts', value: `${job.attemptsStarted} started, ${job.attemptsFailed} failed in budget, max ${job.maxAttempts}` },
+          { field: 'run', value: job.runId ?? '' },
+          { field: 'payload', value: shorten(JSON.stringify(job.payload), 100) },
+          { field: 'result', value: shorten(JSON.stringify(job.result), 100) },
+          { field: 'progress', value: JSON.stringify(job.progress) },
+          { field: 'created', value: formatTime(job.createdAt) },
+          { field: 'dispatched', value: formatTime(job.dispatchedAt) },
+          { field: 'started', value: formatTime(job.startedAt) },
+          { field: 'finished', value: formatTime(job.finishedAt) },
+        ]);
+        process.stdout.write('\nattempts\n');
+        printTable(
+          detail.attempts.map((a) => ({
+            n: a.number,
+            status: a.status,
+            worker: a.workerId,
+            started: formatTime(a.startedAt),
+            ms: a.durationMs,
+            error: shorten((a.error as { message?: string } | null)?.message ?? '', 60),
+          })),
+        );
+        process.stdout.write('\nevents\n');
+        printTable(
+          detail.events.map((e) => ({ seq: e.seq, type: e.type, at: formatTime(e.createdAt), actor: e.actor, payload: shorten(JSON.stringify(e.payload), 80) })),
+        );
+      });
+    });
+
+  program
+    .command('events')
+    .description('the event log, newest first')
+    .option('--type <type>', 'e.g. job.failed')
+    .option('--subject <id>', 'a job, run or other subject id')
+    .option('--subject-type <type>', 'job, run, pipeline, state or operator')
+    .option('--since <time>', 'ISO time or 15m, 2h, 7d', (raw) => parseSince(raw))
+    .option('--limit <n>', 'at most this many', parseInteger('--limit', 1, 10_000), 50)
+    .option('--json', 'print JSON')
+    .action(async (opts: { type?: string; subject?: string; subjectType?: SubjectType; since?: number; limit: number; json?: boolean }) => {
+      await withJobLedger(global(), {}, async (jl) => {
+        const events = await jl.ledger.listEvents({
+          ...(opts.type ? { type: opts.type } : {}),
+          ...(opts.subject ? { subjectId: opts.subject } : {}),
+          ...(opts.subjectType ? { subjectType: opts.subjectType } : {}),
+          ...(opts.since !== undefined ? { since: opts.since } : {}),
+          limit: opts.limit,
+        });
+        if (opts.json) return printJson(events);
+        printTable(
+          events.map((e) => ({ at: formatTime(e.createdAt), subject: e.subjectId, seq: e.seq, type: e.type, actor: e.actor, payload: shorten(JSON.stringify(e.payload), 70) })),
+        );
+      });
+    });
+
+  const runs = program
+    .command('runs')
+    .description('list recent runs (subcommands: create, set-status)')
+    .option('--limit <n>', 'at most this many', parseInteger('--limit', 1, 10_000), 20)
+    .option('--json', 'print JSON')
+    .action(async (opts: { limit: number; json?: boolean }) => {
+      await withJobLedger(global(), {}, async (jl) => {
+        const list = await jl.ledger.listRuns({ limit: opts.limit });
+        if (opts.json) return printJson(list);
+        printTable(
+          list.map((r) => ({ id: r.id, name: r.name, status: r.status, reason: shorten(r.statusReason ?? '', 50), created: formatTime(r.createdAt), finished: formatTime(r.finishedAt) })),
+        );
+      });
+    });
+  runs
+    .command('create <name>')
+    .description('create a run; prints its id')
+    .option('--metadata <json>', 'free metadata, as JSON')
+    .action(async (name: string, opts: { metadata?: string }) => {
+      const metadata = opts.metadata === undefined ? undefined : parseJsonObject('--metadata', opts.metadata);
+      await withJobLedger(global(), {}, async (jl) => {
+        const run = await jl.ledger.createRun({ name, metadata, actor: defaultActor() });
+        process.stdout.write(`${run.id}\n`);
+      });
+    });
+  runs
+    .command('set-status <run-id> <status>')
+    .description(`set a run's status (${runStatuses.join(', ')})`)
+    .option('--reason <text>', 'why')
+    .action(async (runId: string, status: string, opts: { reason?: string }) => {
+      if (!(runStatuses as readonly string[]).includes(status)) throw new InvalidOptionError('status', runStatuses.join(', '), status);
+      await withJobLedger(global(), {}, async (jl) => {
+        const run = await jl.ledger.setRunStatus({ runId, status: status as RunStatus, reason: opts.reason ?? null, actor: defaultActor() });
+        printTable([{ id: run.id, status: run.status, reason: run.statusReason ?? '' }]);
+      });
+    });
+}

@@ -1,0 +1,92 @@
+/** Commands that change things: migrate, worker, enqueue, retry, cancel. */
+import type { Command } from 'commander';
+import { describeDatabase } from '../../config.js';
+import { Ledger } from '../../store/ledger.js';
+import { defaultActor } from '../../jobs/operator.js';
+import { installShutdownHandlers } from '../../workers/shutdown.js';
+import { cliConfig, openJobLedger, withJobLedger, type GlobalOptions } from '../context.js';
+import { printJson, printTable } from '../output.js';
+import { parseInteger, parseJsonObject } from '../parse.js';
+
+export function registerOperateCommands(program: Command, global: () => GlobalOptions): void {
+  program
+    .command('migrate')
+    .description('apply pending migrations to DATABASE_URL')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const config = cliConfig();
+      const ledger = await Ledger.open(config.database, { skipSchemaCheck: true });
+      try {
+        const applied = await ledger.migrate();
+        if (opts.json) printJson({ database: describeDatabase(config.database), applied });
+        else process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : `schema is current (${describeDatabase(config.database)})\n`);
+      } finally {
+        await ledger.close();
+      }
+    });
+
+  program
+    .command('worker')
+    .description('run a long-lived worker for the configured job types (SIGTERM/SIGINT: graceful; twice: forced)')
+    .option('-c, --concurrency <n>', 'jobs at once per queue', parseInteger('--concurrency', 1, 10_000), 10)
+    .option('--migrate', 'apply pending migrations first')
+    .option('--no-maintenance', 'do not run the scheduled maintenance in this process')
+    .option('--allow-evicting-redis', 'start even if Redis may evict queued jobs (maxmemory-policy not noeviction); development only')
+    .action(async (opts: { concurrency: number; migrate?: boolean; maintenance: boolean; allowEvictingRedis?: boolean }) => {
+      const jl = await openJobLedger(global(), { migrate: opts.migrate ?? false, needsRedis: true, relay: true });
+      const worker = jl.createWorker({
+        concurrency: opts.concurrency,
+        ...(opts.allowEvictingRedis ? { allowEvictingRedis: true } : {}),
+      });
+      try {
+        await worker.start();
+      } catch (error) {
+        await jl.close(); // an unsafe Redis: nothing started, nothing to drain
+        throw error;
+      }
+      // Per process, not per worker; each tick still runs once across all processes. jl.close() stops it.
+      if (opts.maintenance) jl.maintenance.start();
+      installShutdownHandlers(worker, jl.logger, () => jl.close());
+    });
+
+  program
+    .command('enqueue <name>')
+    .description('enqueue one job; prints its id')
+    .requiredOption('--data <json>', 'the payload, as JSON')
+    .option('--idempotency-key <key>', 'return the existing job if this key was used before')
+    .option('--priority <p>', '0 (none) or 1 (highest) to 2097152', parseInteger('--priority', 0, 2_097_152))
+    .option('--delay-ms <ms>', 'run no earlier than this from now', parseInteger('--delay-ms', 0))
+    .option('--run <run-id>', 'the run the job belongs to')
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { data: string; idempotencyKey?: string; priority?: number; delayMs?: number; run?: string; json?: boolean }) => {
+      const payload = parseJsonObject('--data', opts.data);
+      await withJobLedger(global(), { needsRedis: true }, async (jl) => {
+        const job = await jl.enqueue(name, payload, {
+          ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}),
+          ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+          ...(opts.delayMs !== undefined ? { delayMs: opts.delayMs } : {}),
+          ...(opts.run !== undefined ? { runId: opts.run } : {}),
+          actor: defaultActor(),
+        });
+        if (opts.json) printJson(job);
+        else process.stdout.write(`${job.id}\n`);
+      });
+    });
+
+  for (const action of ['retry', 'cancel'] as const) {
+    program
+      .command(`${action} <job-id>`)
+      .description(action === 'retry' ? 'give a failed or cancelled job a new attempt' : 'cancel a job that has not finished')
+      .requiredOption('--reason <text>', 'why (recorded in the event)')
+      .option('--actor <name>', 'who (recorded in the event; default: the OS user)')
+      .option('--json', 'print JSON')
+      .action(async (jobId: string, opts: { reason: string; actor?: string; json?: boolean }) => {
+        await withJobLedger(global(), { needsRedis: true }, async (jl) => {
+          const input = { jobId, reason: opts.reason, ...(opts.actor ? { actor: opts.actor } : {}) };
+          const result = action === 'retry' ? await jl.retry(input) : await jl.cancel(input);
+          if (opts.json) printJson({ id: result.job.id, previousStatus: result.previousStatus, status: result.job.status });
+          else printTable([{ job: result.job.id, from: result.previousStatus, to: result.job.status }]);
+        });
+      });
+  }
+}

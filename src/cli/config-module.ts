@@ -1,0 +1,63 @@
+/**
+ * Finds and loads the user's configuration module (`jobledger.config.{ts,mjs,js}` in the working
+ * directory, or the path given with `--config`). It exports the job types, as `export const jobs`
+ * or as `export default { jobs }`, and optionally its pipelines (`export const pipelines`, or
+ * `pipelines` in the default export; default none). With no module, the built-in demo job types and
+ * the demo ticket pipeline are used, so the quick start works from a fresh clone.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigModuleError } from '../errors.js';
+import type { JobType } from '../jobs/define-job.js';
+import { allDemoJobs } from '../jobs/demo-jobs.js';
+import type { PipelineDefinition } from '../jobs/define-pipeline.js';
+import { demoPipelines } from '../jobs/demo-pipeline.js';
+
+export interface LoadedJobTypes {
+  jobs: JobType[];
+  pipelines: PipelineDefinition[];
+  /** The module's path, or null when the built-in demo job types are used. */
+  source: string | null;
+}
+
+const candidates = ['jobledger.config.ts', 'jobledger.config.mjs', 'jobledger.config.js'];
+
+export async function loadJobTypes(explicitPath: string | undefined, cwd = process.cwd()): Promise<LoadedJobTypes> {
+  const path = explicitPath ? resolve(cwd, explicitPath) : candidates.map((c) => resolve(cwd, c)).find((p) => existsSync(p));
+  if (!path) return { jobs: allDemoJobs, pipelines: demoPipelines, source: null };
+  if (!existsSync(path)) throw new ConfigModuleError(path, 'no such file');
+
+  let module: Record<string, unknown>;
+  try {
+    if (path.endsWith('.ts') || path.endsWith('.mts')) {
+      // TypeScript configuration modules are compiled on the fly by tsx, loaded only when needed.
+      const { tsImport } = await import('tsx/esm/api');
+      module = (await tsImport(pathToFileURL(path).href, import.meta.url)) as Record<string, unknown>;
+    } else {
+      module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    }
+  } catch (error) {
+    throw new ConfigModuleError(path, `could not be loaded: ${(error as Error).message}`, error);
+  }
+  const fromDefault = (module.default as { jobs?: unknown } | undefined)?.jobs;
+  const jobs = module.jobs ?? fromDefault;
+  if (!Array.isArray(jobs) || jobs.length === 0 || !jobs.every(isJobType)) {
+    throw new ConfigModuleError(path, 'expected `export const jobs = [defineJob(...), ...]` or `export default { jobs: [...] }`');
+  }
+  const pipelines = module.pipelines ?? (module.default as { pipelines?: unknown } | undefined)?.pipelines ?? [];
+  if (!Array.isArray(pipelines) || !pipelines.every(isPipelineDefinition)) {
+    throw new ConfigModuleError(path, 'expected `export const pipelines = [definePipeline(...), ...]` (or `pipelines` in the default export)');
+  }
+  return { jobs: jobs as JobType[], pipelines: pipelines as PipelineDefinition[], source: path };
+}
+
+function isPipelineDefinition(value: unknown): boolean {
+  const v = value as Partial<PipelineDefinition> | null;
+  return typeof v === 'object' && v !== null && typeof v.name === 'string' && Array.isArray(v.stageOrder);
+}
+
+function isJobType(value: unknown): boolean {
+  const v = value as Partial<JobType> | null;
+  return typeof v === 'object' && v !== null && typeof v.name === 'string' && typeof v.handler === 'function';
+}

@@ -1,0 +1,53 @@
+/**
+ * The `jobledger` command. Human output is an aligned table, `--json` is for scripts; errors are one
+ * line on stderr with a non-zero exit code.
+ */
+import { Command, CommanderError } from 'commander';
+import { JobLedgerError } from '../errors.js';
+import { registerDemoCommand } from './demo.js';
+import { registerDoctorCommand } from './commands/doctor.js';
+import { registerInspectCommands } from './commands/inspect.js';
+import { registerMaintenanceCommands } from './commands/maintenance.js';
+import { registerOperateCommands } from './commands/operate.js';
+import { registerPipelineCommands } from './commands/pipelines.js';
+import { registerStateCommands } from './commands/state.js';
+import type { GlobalOptions } from './context.js';
+
+export async function main(argv: readonly string[]): Promise<void> {
+  // `jobledger jobs | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+  const program = new Command('jobledger')
+    .description('background jobs on BullMQ with a durable ledger of every job, attempt and event')
+    .option('--config <path>', 'configuration module exporting the job types (default: ./jobledger.config.{ts,mjs,js})')
+    .showHelpAfterError()
+    .exitOverride();
+  const global = (): GlobalOptions => program.opts<GlobalOptions>();
+  registerDemoCommand(program, global);
+  registerOperateCommands(program, global);
+  registerInspectCommands(program, global);
+  registerMaintenanceCommands(program, global);
+  registerPipelineCommands(program, global);
+  registerStateCommands(program, global);
+  registerDoctorCommand(program);
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; usage errors were already printed by commander.
+      process.exitCode = error.exitCode;
+      return;
+    }
+    process.exitCode = 1;
+    process.stderr.write(`jobledger: ${oneLine(error)}\n`);
+  }
+}
+
+function oneLine(error: unknown): string {
+  if (error instanceof JobLedgerError) return error.message;
+  if (error instanceof Error) return `${error.name}: ${error.message.split('\n')[0] ?? ''}`;
+  return String(error);
+}

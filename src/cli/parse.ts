@@ -1,0 +1,38 @@
+/** Parsers for CLI option values; each throws a typed error naming the option. */
+import { InvalidOptionError } from '../errors.js';
+
+export function parseInteger(option: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (raw: string): number => {
+    if (!/^-?\d+$/.test(raw)) throw new InvalidOptionError(option, `a whole number from ${min} to ${max}`, raw);
+    const value = Number(raw);
+    if (value < min || value > max) throw new InvalidOptionError(option, `a whole number from ${min} to ${max}`, raw);
+    return value;
+  };
+}
+
+/** An ISO date/time, or a span back from now: `30s`, `15m`, `2h`, `7d`. Returns epoch ms. */
+export function parseSince(raw: string, now = Date.now()): number {
+  const span = /^(\d+)(s|m|h|d)$/.exec(raw);
+  if (span) {
+    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[span[2] as 's' | 'm' | 'h' | 'd'];
+    return now - Number(span[1]) * unit;
+  }
+  const time = Date.parse(raw);
+  if (Number.isNaN(time)) throw new InvalidOptionError('--since', 'an ISO date (2026-11-22T10:00:00Z) or a span like 15m, 2h, 7d', raw);
+  return time;
+}
+
+/** `path=value` pairs for payload filters. */
+export function parseWhere(raw: string, previous: Record<string, string> = {}): Record<string, string> {
+  const at = raw.indexOf('=');
+  if (at <= 0) throw new InvalidOptionError('--where', 'path=value, e.g. customer.id=42', raw);
+  return { ...previous, [raw.slice(0, at)]: raw.slice(at + 1) };
+}
+
+export function parseJsonObject(option: string, raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch (error) {
+    throw new InvalidOptionError(option, `JSON (${(error as Error).message})`, raw);
+  }
+}

@@ -1,0 +1,328 @@
+/**
+ * Configuration in one place. Environment variables are read only here; the result is one frozen,
+ * validated object whose timing fields carry their unit in their name. Unknown `JOBLEDGER_*`
+ * variables are rejected with a did-you-mean, so a typo never silently falls back to a default.
+ */
+import { InvalidConfigError } from './errors.js';
+import { parseFaultSpecs, type FaultSpec } from './fault-points.js';
+import { cronProblem, isTimeZone } from './workers/maintenance/cron-schedule.js';
+
+export type DatabaseDialect = 'sqlite' | 'postgresql';
+
+export interface DatabaseTarget {
+  dialect: DatabaseDialect;
+  /** The URL as given (secrets included); use `describeDatabase` to print it. */
+  url: string;
+  /** For SQLite: the file path, or ":memory:". */
+  sqlitePath?: string;
+}
+
+export interface Config {
+  /** Where the ledger lives. Env `DATABASE_URL`; default `sqlite:./data/jobledger.sqlite`. */
+  database: DatabaseTarget;
+  /** Env `REDIS_URL`; default `redis://127.0.0.1:6379`. */
+  redisUrl: string;
+  /** Prefix of every BullMQ key. Env `JOBLEDGER_REDIS_PREFIX`; default `jobledger`. */
+  redisPrefix: string;
+  /** pino level. Env `LOG_LEVEL`; default `info`. */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How long a worker's lock on a job lasts before BullMQ may call it stalled. Default 30000. */
+  lockDurationMs: number;
+  /** How often BullMQ looks for stalled jobs. Default 30000. */
+  stalledIntervalMs: number;
+  /**
+   * How many times a job may stall before BullMQ fails it. Env `JOBLEDGER_MAX_STALLED_COUNT`; default
+   * `2 * maxLostAttempts`: a backstop well behind the ledger's bound, because BullMQ counts every time
+   * a job was active in a process that died, including deliveries that never started an attempt.
+   */
+  maxStalledCount: number;
+  /** How long a graceful shutdown lets running jobs finish before aborting them. Default 10000. */
+  shutdownGraceMs: number;
+  /** How often the outbox relay looks for committed, undispatched jobs. Default 1000. */
+  relayIntervalMs: number;
+  /** A job committed this long ago and still undispatched is the relay's to hand over. Default 2000. */
+  relayGraceMs: number;
+  /** Largest accepted payload, as UTF-8 JSON. Default 1 MiB. */
+  maxPayloadBytes: number;
+  /** Minimum gap between two `job.progress` events of one job. Default 1000. */
+  progressEventIntervalMs: number;
+  /** Cap on a recorded error's message and stack. Default 8192 characters. */
+  maxErrorChars: number;
+  /**
+   * Lost attempts in a row (the worker died or lost the job without an outcome: `stalled`) after
+   * which a job is failed at its next delivery instead of being started again: the bound on a job
+   * that kills its process every time. Counted in the ledger, so it holds when Redis forgets the job.
+   * Env `JOBLEDGER_MAX_LOST_ATTEMPTS`; default 3. A job one loss away from the bound runs alone in
+   * its process (workers/poison-guard.ts), so that its next loss is its own.
+   */
+  maxLostAttempts: number;
+  /**
+   * Let workers start against a Redis whose `maxmemory-policy` is not `noeviction` (it may evict
+   * queued jobs). For development only. Env `JOBLEDGER_ALLOW_EVICTING_REDIS`; default false.
+   */
+  allowEvictingRedis: boolean;
+  /** How often a worker checks that its consumers still fetch, and publishes its health. 0 disables. Default 5000. */
+  watchdogIntervalMs: number;
+  /** A consumer with free slots that fetched nothing this long while jobs waited is recreated. Default 30000. */
+  watchdogStuckAfterMs: number;
+  /** TEST ONLY: crash points to arm (src/fault-points.ts). Env `JOBLEDGER_FAULT_INJECT`; default none. */
+  faultInject: readonly FaultSpec[];
+  /** Scheduled maintenance: schedules, retention and the tasks' limits. */
+  maintenance: MaintenanceConfig;
+}
+
+/** The built-in maintenance tasks. */
+export const maintenanceTaskNames = ['prune', 'reconcile', 'sqlite-upkeep', 'archive-pipelines', 'rotate-snapshots'] as const;
+export type MaintenanceTaskName = (typeof maintenanceTaskNames)[number];
+/** What to do at start with ticks of a task that nobody ran: record each as `missed`, or also run once now. */
+export type MissedTickPolicy = 'record' | 'run-once';
+
+export interface MaintenanceConfig {
+  /** Cron expression per task, `null` when disabled. Env `JOBLEDGER_CRON_<TASK>` (`off` disables). */
+  schedules: Readonly<Record<MaintenanceTaskName, string | null>>;
+  /** Per-task missed-tick policy overrides. Env `JOBLEDGER_MAINTENANCE_ON_MISSED` (`prune=record,...`). */
+  onMissed: Readonly<Partial<Record<MaintenanceTaskName, MissedTickPolicy>>>;
+  /** Time zone the schedules are read in. Env `JOBLEDGER_MAINTENANCE_TIMEZONE`; default `UTC`. */
+  timezone: string;
+  /** A running maintenance run with no heartbeat for this long was abandoned. Default 600000. */
+  staleAfterMs: number;
+  /** Days finished jobs are kept; `null` (`forever`) keeps them. Env `JOBLEDGER_RETENTION_DAYS`; default 30. */
+  retentionDays: number | null;
+  /** Per-queue retention overrides. Env `JOBLEDGER_RETENTION_DAYS_BY_QUEUE` (`emails=7,audit=forever`). */
+  retentionDaysByQueue: Readonly<Record<string, number | null>>;
+  /** Finished pipelines are archived this long after they finish. Default 24. */
+  archiveAfterHours: number;
+  /** Unexpired snapshots kept per subject by rotation. Default 10. */
+  snapshotsKeepPerSubject: number;
+}
+
+const defaults = {
+  DATABASE_URL: 'sqlite:./data/jobledger.sqlite',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  LOG_LEVEL: 'info',
+  JOBLEDGER_REDIS_PREFIX: 'jobledger',
+  JOBLEDGER_LOCK_DURATION_MS: '30000',
+  JOBLEDGER_STALLED_INTERVAL_MS: '30000',
+  JOBLEDGER_MAX_STALLED_COUNT: '',
+  JOBLEDGER_SHUTDOWN_GRACE_MS: '10000',
+  JOBLEDGER_RELAY_INTERVAL_MS: '1000',
+  JOBLEDGER_RELAY_GRACE_MS: '2000',
+  JOBLEDGER_MAX_PAYLOAD_BYTES: String(1024 * 1024),
+  JOBLEDGER_PROGRESS_EVENT_INTERVAL_MS: '1000',
+  JOBLEDGER_MAX_ERROR_CHARS: '8192',
+  JOBLEDGER_MAX_LOST_ATTEMPTS: '3',
+  JOBLEDGER_ALLOW_EVICTING_REDIS: 'false',
+  JOBLEDGER_WATCHDOG_INTERVAL_MS: '5000',
+  JOBLEDGER_WATCHDOG_STUCK_AFTER_MS: '30000',
+  JOBLEDGER_FAULT_INJECT: '',
+  JOBLEDGER_CRON_PRUNE: '15 3 * * *',
+  JOBLEDGER_CRON_RECONCILE: '*/5 * * * *',
+  JOBLEDGER_CRON_SQLITE_UPKEEP: '45 * * * *',
+  JOBLEDGER_CRON_ARCHIVE_PIPELINES: '*/10 * * * *',
+  JOBLEDGER_CRON_ROTATE_SNAPSHOTS: '20 * * * *',
+  JOBLEDGER_MAINTENANCE_ON_MISSED: '',
+  JOBLEDGER_MAINTENANCE_TIMEZONE: 'UTC',
+  JOBLEDGER_MAINTENANCE_STALE_AFTER_MS: '600000',
+  JOBLEDGER_RETENTION_DAYS: '30',
+  JOBLEDGER_RETENTION_DAYS_BY_QUEUE: '',
+  JOBLEDGER_ARCHIVE_AFTER_HOURS: '24',
+  JOBLEDGER_SNAPSHOTS_KEEP_PER_SUBJECT: '10',
+} as const;
+
+type Variable = keyof typeof defaults;
+const known = Object.keys(defaults) as Variable[];
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * Builds the configuration from an environment (default `process.env`) and optional overrides,
+ * which take precedence and use the same variable names.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Record<Variable, string>> = {},
+): Readonly<Config> {
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('JOBLEDGER_') && !(known as string[]).includes(name)) {
+      const hint = didYouMean(name, known);
+      throw new InvalidConfigError(`unknown variable ${name}${hint ? `; did you mean ${hint}?` : ''}`);
+    }
+  }
+  const read = (name: Variable): string => overrides[name] ?? nonEmpty(env[name]) ?? defaults[name];
+
+  const logLevel = read('LOG_LEVEL');
+  if (!(logLevels as readonly string[]).includes(logLevel)) {
+    throw new InvalidConfigError(`LOG_LEVEL: expected one of ${logLevels.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  }
+  const redisUrl = read('REDIS_URL');
+  if (!/^rediss?:\/\//.test(redisUrl)) {
+    throw new InvalidConfigError(`REDIS_URL: expected redis://host:port[/db], got ${JSON.stringify(redisUrl)}`);
+  }
+  const redisPrefix = read('JOBLEDGER_REDIS_PREFIX');
+  if (!/^[A-Za-z0-9_.{}-]+$/.test(redisPrefix)) {
+    throw new InvalidConfigError(
+      `JOBLEDGER_REDIS_PREFIX: expected letters, digits, "_", ".", "-" or a {hash tag}, got ${JSON.stringify(redisPrefix)}`,
+    );
+  }
+  const int = (name: Variable, min: number): number => parseInteger(name, read(name), min);
+  const maxLostAttempts = int('JOBLEDGER_MAX_LOST_ATTEMPTS', 1);
+  const maxStalledCount = read('JOBLEDGER_MAX_STALLED_COUNT') === '' ? 2 * maxLostAttempts : int('JOBLEDGER_MAX_STALLED_COUNT', 0);
+  const faultInject = parseFaultSpecs(read('JOBLEDGER_FAULT_INJECT'));
+  if (typeof faultInject === 'string') throw new InvalidConfigError(`JOBLEDGER_FAULT_INJECT: ${faultInject}`);
+
+  return Object.freeze({
+    database: Object.freeze(parseDatabaseUrl(read('DATABASE_URL'))),
+    redisUrl,
+    redisPrefix,
+    logLevel: logLevel as Config['logLevel'],
+    lockDurationMs: int('JOBLEDGER_LOCK_DURATION_MS', 100),
+    stalledIntervalMs: int('JOBLEDGER_STALLED_INTERVAL_MS', 100),
+    maxStalledCount,
+    shutdownGraceMs: int('JOBLEDGER_SHUTDOWN_GRACE_MS', 0),
+    relayIntervalMs: int('JOBLEDGER_RELAY_INTERVAL_MS', 10),
+    relayGraceMs: int('JOBLEDGER_RELAY_GRACE_MS', 0),
+    maxPayloadBytes: int('JOBLEDGER_MAX_PAYLOAD_BYTES', 2),
+    progressEventIntervalMs: int('JOBLEDGER_PROGRESS_EVENT_INTERVAL_MS', 0),
+    maxErrorChars: int('JOBLEDGER_MAX_ERROR_CHARS', 64),
+    maxLostAttempts,
+    allowEvictingRedis: parseBoolean('JOBLEDGER_ALLOW_EVICTING_REDIS', read('JOBLEDGER_ALLOW_EVICTING_REDIS')),
+    watchdogIntervalMs: int('JOBLEDGER_WATCHDOG_INTERVAL_MS', 0),
+    watchdogStuckAfterMs: int('JOBLEDGER_WATCHDOG_STUCK_AFTER_MS', 100),
+    faultInject: Object.freeze(faultInject),
+    maintenance: parseMaintenance(read, int),
+  });
+}
+
+/** Parses `sqlite:<path>`, `sqlite::memory:` or `postgres(ql)://...`. */
+export function parseDatabaseUrl(url: string): DatabaseTarget {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (!path) throw new InvalidConfigError('DATABASE_URL: expected sqlite:<path>, got an empty path');
+    return { dialect: 'sqlite', url, sqlitePath: path };
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    try {
+      new URL(url);
+    } catch {
+      throw new InvalidConfigError(`DATABASE_URL: malformed PostgreSQL URL ${JSON.stringify(describeUrl(url))}`);
+    }
+    return { dialect: 'postgresql', url };
+  }
+  throw new InvalidConfigError(
+    `DATABASE_URL: expected sqlite:<path> or postgres://user@host:port/db, got ${JSON.stringify(describeUrl(url))}`,
+  );
+}
+
+/** The database URL with any password masked, for logs and messages. */
+export function describeDatabase(target: DatabaseTarget): string {
+  return describeUrl(target.url);
+}
+
+function describeUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function parseInteger(name: string, raw: string, min: number): number {
+  if (!/^\d+$/.test(raw)) throw new InvalidConfigError(`${name}: expected a whole number, got ${JSON.stringify(raw)}`);
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new InvalidConfigError(`${name}: expected a whole number >= ${min}, got ${raw}`);
+  }
+  return value;
+}
+
+function parseBoolean(name: string, raw: string): boolean {
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new InvalidConfigError(`${name}: expected true or false, got ${JSON.stringify(raw)}`);
+}
+
+function didYouMean(name: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const distance = editDistance(name, candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= Math.max(3, Math.floor(name.length / 4)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+function parseMaintenance(read: (name: Variable) => string, int: (name: Variable, min: number) => number): MaintenanceConfig {
+  const timezone = read('JOBLEDGER_MAINTENANCE_TIMEZONE');
+  if (!isTimeZone(timezone)) {
+    throw new InvalidConfigError(`JOBLEDGER_MAINTENANCE_TIMEZONE: expected an IANA time zone like UTC or Europe/Berlin, got ${JSON.stringify(timezone)}`);
+  }
+  const schedules = {} as Record<MaintenanceTaskName, string | null>;
+  for (const task of maintenanceTaskNames) {
+    const name = `JOBLEDGER_CRON_${task.toUpperCase().replace(/-/g, '_')}` as Variable;
+    const raw = read(name);
+    if (raw === 'off') {
+      schedules[task] = null;
+      continue;
+    }
+    const problem = cronProblem(raw, timezone);
+    if (problem) throw new InvalidConfigError(`${name}: expected a cron expression or "off", got ${problem}`);
+    schedules[task] = raw;
+  }
+  const onMissed: Partial<Record<MaintenanceTaskName, MissedTickPolicy>> = {};
+  for (const [task, policy] of parsePairs('JOBLEDGER_MAINTENANCE_ON_MISSED', read('JOBLEDGER_MAINTENANCE_ON_MISSED'))) {
+    if (!(maintenanceTaskNames as readonly string[]).includes(task) || (policy !== 'record' && policy !== 'run-once')) {
+      throw new InvalidConfigError(
+        `JOBLEDGER_MAINTENANCE_ON_MISSED: expected task=record|run-once with a task among ${maintenanceTaskNames.join(', ')}, got ${JSON.stringify(`${task}=${policy}`)}`,
+      );
+    }
+    onMissed[task as MaintenanceTaskName] = policy;
+  }
+  const retentionDaysByQueue: Record<string, number | null> = {};
+  for (const [queue, days] of parsePairs('JOBLEDGER_RETENTION_DAYS_BY_QUEUE', read('JOBLEDGER_RETENTION_DAYS_BY_QUEUE'))) {
+    retentionDaysByQueue[queue] = parseRetentionDays(`JOBLEDGER_RETENTION_DAYS_BY_QUEUE (${queue})`, days);
+  }
+  return Object.freeze({
+    schedules: Object.freeze(schedules),
+    onMissed: Object.freeze(onMissed),
+    timezone,
+    staleAfterMs: int('JOBLEDGER_MAINTENANCE_STALE_AFTER_MS', 1000),
+    retentionDays: parseRetentionDays('JOBLEDGER_RETENTION_DAYS', read('JOBLEDGER_RETENTION_DAYS')),
+    retentionDaysByQueue: Object.freeze(retentionDaysByQueue),
+    archiveAfterHours: int('JOBLEDGER_ARCHIVE_AFTER_HOURS', 0),
+    snapshotsKeepPerSubject: int('JOBLEDGER_SNAPSHOTS_KEEP_PER_SUBJECT', 1),
+  });
+}
+
+/** `a=1,b=2` into pairs; an empty string is no pairs. */
+function parsePairs(name: string, raw: string): [string, string][] {
+  if (raw === '') return [];
+  return raw.split(',').map((item) => {
+    const at = item.indexOf('=');
+    const key = item.slice(0, at).trim();
+    const value = item.slice(at + 1).trim();
+    if (at <= 0 || key === '' || value === '') throw new InvalidConfigError(`${name}: expected key=value pairs separated by commas, got ${JSON.stringify(item)}`);
+    return [key, value];
+  });
+}
+
+function parseRetentionDays(name: string, raw: string): number | null {
+  if (raw === 'forever') return null;
+  if (!/^\d+$/.test(raw)) throw new InvalidConfigError(`${name}: expected a whole number of days or "forever", got ${JSON.stringify(raw)}`);
+  return parseInteger(name, raw, 0);
+}

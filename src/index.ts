@@ -1,0 +1,101 @@
+/**
+ * jobledger's public API. Named exports only; everything not listed here is internal.
+ */
+export { JobLedger, type JobLedgerOptions } from './jobledger.js';
+export { loadConfig, parseDatabaseUrl, type Config, type DatabaseTarget } from './config.js';
+export { createLogger, type Logger } from './logger.js';
+export {
+  JobLedgerError,
+  InvalidConfigError,
+  UnknownJobError,
+  InvalidPayloadError,
+  InvalidOptionError,
+  InvalidIdError,
+  NotFoundError,
+  IllegalTransitionError,
+  SchemaOutdatedError,
+  RedisUnavailableError,
+  UnsafeRedisError,
+  DuplicateDefinitionError,
+  ConfigModuleError,
+  type ErrorCode,
+} from './errors.js';
+export { defineJob, type JobType, type JobTypeOptions, type JobContext, type JobHandler } from './jobs/define-job.js';
+export { JobRegistry } from './jobs/registry.js';
+export { computeBackoffDelay, defaultBackoff, type BackoffPolicy } from './jobs/backoff.js';
+export { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/producer.js';
+export type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
+export type { OperatorActionInput } from './jobs/operator.js';
+export { Ledger, type OpenLedgerOptions } from './store/ledger.js';
+export {
+  ledgerEntities,
+  JobEntity,
+  AttemptEntity,
+  EventEntity,
+  RunEntity,
+  type JobRow,
+  type AttemptRow,
+  type EventRow,
+  type RunRow,
+  type RunStatus,
+  type SubjectType,
+} from './store/entities/index.js';
+export { sqliteMigrations } from '../migrations/sqlite/index.js';
+export { postgresqlMigrations } from '../migrations/postgresql/index.js';
+export { jobStatuses, attemptStatuses, jobTransitions, type JobStatus, type AttemptStatus, type EventType } from './store/lifecycle.js';
+export type { JobDetail, JobFilter, EventFilter } from './store/queries.js';
+export type { Outcome, SerializedError } from './store/outcome.js';
+export { LedgerWorker, type LedgerWorkerOptions, type CloseOptions, type WorkerHealth, type QueueHealth } from './workers/ledger-worker.js';
+export { PermanentJobError, classifyOutcome, type AttemptResult, type RetryPolicy } from './workers/classify-outcome.js';
+export { installShutdownHandlers } from './workers/shutdown.js';
+// Multi-stage pipelines.
+export { InvalidPipelineError } from './errors.js';
+export {
+  definePipeline,
+  stagePayloadSchema,
+  type PipelineDefinition,
+  type PipelineOptions,
+  type PipelineEnd,
+  type PipelineLoop,
+  type StageChoice,
+  type StageDefinition,
+  type StagePayload,
+  type StageTarget,
+} from './jobs/define-pipeline.js';
+export { Pipelines, type StartPipelineOptions, type StartedPipeline } from './jobs/pipelines.js';
+export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './store/pipeline-archive.js';
+export type { PipelineSummary, PipelineDetail, PipelineStageDetail, PipelineFilter, PipelineHistoryFilter } from './store/pipeline-queries.js';
+export {
+  PipelineEntity,
+  PipelineHistoryEntity,
+  type PipelineRow,
+  type PipelineHistoryRow,
+  type PipelineStatus,
+  type PipelineFeedback,
+  type StagePathEntry,
+  type StageOutcomeType,
+} from './store/entities/index.js';
+// Keyed, versioned state and snapshots.
+export { VersionConflictError, ChecksumMismatchError } from './errors.js';
+export { StateStore, type StateSetItem, type StateDeleteItem, type SnapshotListFilter } from './store/state-store.js';
+export type { StateRef, StateWriteOptions, SetStateOptions, ReadStateOptions } from './store/state-model.js';
+export type { ListStateOptions, StateHistoryOptions } from './store/state-queries.js';
+export type { SnapshotOptions, RestoreOptions } from './store/snapshots.js';
+export { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './store/snapshot-rotation.js';
+export type { JobStateAccess, BufferedSetOptions, BufferedWriteOptions } from './jobs/job-state.js';
+export {
+  StateEntryEntity,
+  StateTransitionEntity,
+  SnapshotEntity,
+  type StateEntryRow,
+  type StateTransitionRow,
+  type StateChange,
+  type SnapshotRow,
+  type SnapshotSubjectType,
+} from './store/entities/index.js';
+// Scheduled maintenance.
+export type { Maintenance, RunTaskOptions } from './workers/maintenance/maintenance.js';
+export type { MaintenanceRunResult, MaintenanceTaskStatus, RunOutcome } from './workers/maintenance/runner.js';
+export type { MaintenanceConfig, MaintenanceTaskName, MissedTickPolicy } from './config.js';
+export { pruneByRetention, type PruneOptions, type PruneCounts, type RetentionPolicy } from './store/maintenance/prune.js';
+export { MaintenanceRunEntity, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger } from './store/entities/index.js';

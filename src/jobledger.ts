@@ -1,0 +1,151 @@
+/**
+ * The composition root: one object that opens the ledger and Redis and wires the producer, the
+ * operator actions, the queries and workers together. The CLI uses it; so can an application.
+ */
+import { loadConfig, type Config } from './config.js';
+import type { JobType } from './jobs/define-job.js';
+import { registerPipelines, type PipelineDefinition } from './jobs/define-pipeline.js';
+import { Pipelines } from './jobs/pipelines.js';
+import { Dispatcher } from './jobs/dispatcher.js';
+import { Operator, type OperatorActionInput } from './jobs/operator.js';
+import { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/producer.js';
+import { closeRedis, createRedis, type Redis } from './jobs/redis-connection.js';
+import { JobRegistry } from './jobs/registry.js';
+import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
+import { createLogger, type Logger } from './logger.js';
+import { armFaultPoints } from './fault-points.js';
+import type { EntityManager } from '@mikro-orm/core';
+import { Ledger } from './store/ledger.js';
+import { StateStore } from './store/state-store.js';
+import type { OutcomeHook } from './store/attempt-writes.js';
+import type { OperatorResult } from './store/operator-writes.js';
+import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
+import { Maintenance } from './workers/maintenance/maintenance.js';
+import { builtInTasks } from './workers/maintenance/tasks.js';
+
+export interface JobLedgerOptions {
+  /** The job types this process knows. */
+  jobs: readonly JobType[];
+  /** Default: `loadConfig()` from the environment. */
+  config?: Readonly<Config>;
+  /** Default: a pino logger at `config.logLevel`, writing to stderr. */
+  logger?: Logger;
+  /** Apply pending migrations on open instead of refusing an older schema. Default false. */
+  migrate?: boolean;
+  /** Run the outbox relay in this process. Default true. */
+  relay?: boolean;
+  /**
+   * The pipelines this process starts and advances (`definePipeline`); their stage job types must be
+   * in `jobs`. Every worker process that runs stage jobs must register them too. Default none.
+   */
+  pipelines?: readonly PipelineDefinition[];
+}
+
+export class JobLedger {
+  private readonly workers = new Set<LedgerWorker>();
+  /** Writes joined to every applied attempt outcome (registered by pipelines and the like). */
+  private readonly outcomeHooks: OutcomeHook[] = [];
+  private closed = false;
+  private stateStore: StateStore | undefined;
+  private maintenanceService: Maintenance | undefined;
+
+  private constructor(
+    readonly config: Readonly<Config>,
+    readonly logger: Logger,
+    readonly ledger: Ledger,
+    readonly registry: JobRegistry,
+    readonly producer: Producer,
+    readonly operator: Operator,
+    private readonly dispatcher: Dispatcher,
+    private readonly redis: Redis,
+    /** Start and read multi-stage pipelines (jobs/pipelines.ts). */
+    readonly pipelines: Pipelines,
+  ) {}
+
+  static async open(options: JobLedgerOptions): Promise<JobLedger> {
+    const config = options.config ?? loadConfig();
+    const logger = options.logger ?? createLogger(config);
+    armFaultPoints(config.faultInject); // test-only crash points; none unless JOBLEDGER_FAULT_INJECT is set
+    const registry = new JobRegistry(options.jobs);
+    const pipelineDefinitions = registerPipelines(options.pipelines ?? [], registry);
+    const ledger = await Ledger.open(config.database, { migrate: options.migrate ?? false });
+    const redis = createRedis(config.redisUrl, 'producer');
+    redis.on('error', (error) => logger.debug({ err: error }, 'producer Redis connection error'));
+    const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger });
+    const producer = new Producer({ ledger, registry, dispatcher, logger, maxPayloadBytes: config.maxPayloadBytes });
+    const operator = new Operator(ledger, dispatcher, redis, config.redisPrefix, logger);
+    if (options.relay ?? true) dispatcher.startRelay(config.relayIntervalMs, config.relayGraceMs);
+    const pipelines = new Pipelines({ ledger, registry, dispatcher, maxPayloadBytes: config.maxPayloadBytes, definitions: pipelineDefinitions });
+    const jl = new JobLedger(config, logger, ledger, registry, producer, operator, dispatcher, redis, pipelines);
+    if (pipelineDefinitions.size) jl.outcomeHooks.push(pipelines.outcomeHook);
+    return jl;
+  }
+
+  /** True once `close()` has been called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Keyed, versioned state documents and their snapshots (store/state-store.ts). */
+  get state(): StateStore {
+    return (this.stateStore ??= new StateStore(this.ledger));
+  }
+
+  /** Scheduled maintenance: `start()` the scheduler, `run(task)` one task now, `status()`. */
+  get maintenance(): Maintenance {
+    const { ledger, logger, config, registry, dispatcher } = this;
+    return (this.maintenanceService ??= new Maintenance({ ledger, logger, config, tasks: builtInTasks({ ledger, dispatcher, registry, config, logger }) }));
+  }
+
+  enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueuedJob> {
+    return this.producer.enqueue(name, payload, options);
+  }
+
+  enqueueBulk(requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> {
+    return this.producer.enqueueBulk(requests);
+  }
+
+  /** Transactional enqueue through the caller's EntityManager; see `Producer.transaction`. */
+  transaction<T>(em: EntityManager, work: (tx: TransactionalEnqueuer) => Promise<T>): Promise<T> {
+    return this.producer.transaction(em, work);
+  }
+
+  cancel(input: OperatorActionInput): Promise<OperatorResult> {
+    return this.operator.cancel(input);
+  }
+
+  retry(input: OperatorActionInput): Promise<OperatorResult> {
+    return this.operator.retry(input);
+  }
+
+  /** Hands over every committed, undispatched job now (the relay does this on its own every second). */
+  flushOutbox(): Promise<{ dispatched: string[]; deferred: string[] }> {
+    return this.dispatcher.relayOnce(0);
+  }
+
+  /** A worker for this process's job types; call `start()` on it. Closed with this object. */
+  createWorker(options: Pick<LedgerWorkerOptions, 'concurrency' | 'queues' | 'allowEvictingRedis'> = {}): LedgerWorker {
+    const worker = new LedgerWorker({
+      ...options,
+      ledger: this.ledger,
+      registry: this.registry,
+      config: this.config,
+      logger: this.logger,
+      outcomeHooks: this.outcomeHooks,
+      dispatch: (jobs) => this.dispatcher.dispatch(jobs),
+    });
+    this.workers.add(worker);
+    return worker;
+  }
+
+  /** Closes workers (gracefully), the relay, Redis and the database, in that order. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.maintenanceService?.stop(); // before the connections its runs use
+    await Promise.all([...this.workers].map((w) => w.close()));
+    await this.dispatcher.close();
+    await closeRedis(this.redis);
+    await this.ledger.close();
+  }
+}

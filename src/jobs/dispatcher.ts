@@ -1,0 +1,243 @@
+/**
+ * Hands committed jobs to BullMQ and marks them dispatched: the outbox's far side. Redis carries
+ * only "this job id should run now" (the payload stays in the ledger), so a job can be handed over
+ * again at any time: BullMQ ignores an add whose job id it already holds, and a worker that meets a
+ * job already final in the ledger runs nothing.
+ */
+import { Queue, type JobsOptions } from 'bullmq';
+import { faultPoint } from '../fault-points.js';
+import type { Logger } from '../logger.js';
+import type { JobRow } from '../store/entities/index.js';
+import type { Ledger } from '../store/ledger.js';
+import { RedisTimeoutError, withTimeout, type Redis } from './redis-connection.js';
+
+/** The name of the custom BullMQ backoff strategy through which the ledger's retry delay is applied. */
+export const ledgerBackoffType = 'jobledger';
+
+export interface DispatcherOptions {
+  ledger: Ledger;
+  connection: Redis;
+  prefix: string;
+  logger: Logger;
+  /** Give up on one hand-over after this long and leave the jobs to the relay. Default 5000. */
+  dispatchTimeoutMs?: number;
+}
+
+export interface DispatchReport {
+  dispatched: string[];
+  /** Left in the outbox for the relay (Redis unreachable or slow). */
+  deferred: string[];
+}
+
+type DispatchableJob = Pick<JobRow, 'id' | 'queue' | 'name' | 'priority' | 'maxAttempts' | 'runAt'> & Partial<Pick<JobRow, 'attemptsStarted'>>;
+
+/**
+ * The only data a Redis job carries. `startedBefore` marks a job the ledger has started before
+ * (handed over again by the reconciler or after an operator retry): its Redis counters start from
+ * zero, so the worker asks the ledger how its earlier attempts ended (workers/poison-guard.ts).
+ */
+export interface RedisJobData {
+  startedBefore?: number;
+}
+
+export class Dispatcher {
+  private readonly queues = new Map<string, Queue>();
+  private relayTimer: NodeJS.Timeout | undefined;
+  private relayRunning: Promise<unknown> | undefined;
+  /** True from a lost (or refused) connection until the next `ready`. */
+  private redisDown = false;
+
+  /** Operations in flight, failed at once when the connection closes (one listener for all of them). */
+  private readonly onConnectionLost = new Set<() => void>();
+
+  constructor(private readonly options: DispatcherOptions) {
+    options.connection.on('close', () => {
+      this.redisDown = true;
+      for (const fail of [...this.onConnectionLost]) fail();
+    });
+    options.connection.on('ready', () => (this.redisDown = false));
+  }
+
+  queue(name: string): Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: this.options.connection, prefix: this.options.prefix });
+      queue.on('error', (error) => this.options.logger.warn({ err: error, queue: name }, 'queue connection error'));
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /** Adds jobs to Redis (grouped by queue, in bulk) and marks those that made it as dispatched. */
+  async dispatch(jobs: readonly DispatchableJob[], now = Date.now()): Promise<DispatchReport> {
+    const report: DispatchReport = { dispatched: [], deferred: [] };
+    const byQueue = new Map<string, DispatchableJob[]>();
+    for (const job of jobs) byQueue.set(job.queue, [...(byQueue.get(job.queue) ?? []), job]);
+    for (const [queueName, group] of byQueue) {
+      try {
+        await this.whileConnected(
+          () => this.queue(queueName).addBulk(group.map((job) => ({ name: job.name, data: redisData(job), opts: bullOptions(job, now) }))),
+          'handing jobs to Redis',
+        );
+        report.dispatched.push(...group.map((j) => j.id));
+        faultPoint('enqueue.after_redis');
+      } catch (error) {
+        report.deferred.push(...group.map((j) => j.id));
+        this.options.logger.warn(
+          { err: error, queue: queueName, jobs: group.length },
+          'could not hand jobs to Redis; they stay committed in the outbox for the relay',
+        );
+      }
+    }
+    if (report.dispatched.length) await this.markDispatched(report.dispatched);
+    return report;
+  }
+
+  /**
+   * The dispatched mark is a milestone, not the hand-over itself: the jobs are committed and in
+   * Redis already. If it cannot be written, the caller's enqueue still succeeded (throwing would
+   * invite a duplicate enqueue); the relay hands the jobs over again later, which BullMQ ignores
+   * for ids it holds, and the mark lands then.
+   */
+  private async markDispatched(ids: readonly string[]): Promise<void> {
+    try {
+      await this.options.ledger.markDispatched(ids);
+    } catch (error) {
+      this.options.logger.warn({ err: error, jobs: ids.length }, 'jobs are in Redis but could not be marked dispatched; the relay will mark them');
+    }
+  }
+
+  /**
+   * Hands over a job that lived in Redis before (an operator retry): the old incarnation is removed
+   * first, because BullMQ would ignore an add for an id it still holds. A job whose old incarnation
+   * is still active stays in the outbox until that attempt lets go.
+   */
+  async redispatch(job: JobRow): Promise<DispatchReport> {
+    const queue = this.queue(job.queue);
+    try {
+      const state = await this.whileConnected(() => queue.getJobState(job.id), 'reading job state');
+      if (state === 'active') return { dispatched: [], deferred: [job.id] };
+      if (state !== 'unknown') await queue.remove(job.id);
+    } catch (error) {
+      this.options.logger.warn({ err: error, jobId: job.id }, 'could not clear the old Redis job; the relay will retry');
+      return { dispatched: [], deferred: [job.id] };
+    }
+    return this.dispatch([job]);
+  }
+
+  /** True while Redis holds the job's lock: a worker is running it and renewing the lock. */
+  async isLocked(job: Pick<JobRow, 'id' | 'queue'>): Promise<boolean> {
+    const key = `${this.queue(job.queue).toKey(job.id)}:lock`;
+    return (await this.whileConnected(() => this.options.connection.exists(key), 'reading a job lock')) === 1;
+  }
+
+  /** Removes a job that is waiting or delayed in Redis (after a cancel). Active jobs are left to their worker. */
+  async removeWaiting(job: Pick<JobRow, 'id' | 'queue'>): Promise<boolean> {
+    try {
+      return (await this.whileConnected(() => this.queue(job.queue).remove(job.id), 'removing a job')) === 1;
+    } catch (error) {
+      this.options.logger.warn({ err: error, jobId: job.id }, 'could not remove the job from Redis; a worker will find it final');
+      return false;
+    }
+  }
+
+  /** One pass of the relay: hands over what was committed at least `graceMs` ago and is still undispatched. */
+  async relayOnce(graceMs: number, limit = 500): Promise<DispatchReport> {
+    const total: DispatchReport = { dispatched: [], deferred: [] };
+    for (;;) {
+      const jobs = await this.options.ledger.findUndispatched(Date.now() - graceMs, limit);
+      if (jobs.length === 0) return total;
+      const firstTime = jobs.filter((j) => j.attemptsStarted === 0);
+      const again = jobs.filter((j) => j.attemptsStarted > 0);
+      const report = await this.dispatch(firstTime);
+      for (const job of again) {
+        const one = await this.redispatch(job);
+        report.dispatched.push(...one.dispatched);
+        report.deferred.push(...one.deferred);
+      }
+      total.dispatched.push(...report.dispatched);
+      total.deferred.push(...report.deferred);
+      if (report.dispatched.length === 0 || jobs.length < limit) return total;
+    }
+  }
+
+  /** Runs the relay every `intervalMs` until `close()`. */
+  startRelay(intervalMs: number, graceMs: number): void {
+    if (this.relayTimer) return;
+    const tick = (): void => {
+      this.relayRunning = this.relayOnce(graceMs)
+        .then((report) => {
+          if (report.dispatched.length) this.options.logger.info({ jobs: report.dispatched.length }, 'relay handed committed jobs to Redis');
+        })
+        .catch((error: unknown) => this.options.logger.warn({ err: error }, 'relay pass failed; will retry'))
+        .finally(() => {
+          this.relayRunning = undefined;
+          if (this.relayTimer) this.relayTimer = setTimeout(tick, intervalMs);
+        });
+    };
+    this.relayTimer = setTimeout(tick, intervalMs);
+  }
+
+  /**
+   * Runs one Redis operation, giving up after the dispatch timeout or as soon as the connection is
+   * known to be down. BullMQ waits for `ready` before any command, whatever the producer
+   * connection's fail-fast settings say, so without this every enqueue during an outage (or right
+   * after opening against a dead Redis) would hang for the whole timeout. The operation itself runs
+   * on; each of them is safe to repeat, and the relay repeats what did not land.
+   */
+  private whileConnected<T>(operation: () => Promise<T>, what: string): Promise<T> {
+    if (this.redisDown) return Promise.reject(new Error(`Redis is down; not ${what}`));
+    let onLost = (): void => undefined;
+    const lost = new Promise<never>((_, reject) => {
+      onLost = () => reject(new Error(`the Redis connection closed while ${what}`));
+      this.onConnectionLost.add(onLost);
+    });
+    return withTimeout(Promise.race([operation(), lost]), this.options.dispatchTimeoutMs ?? 5000, what)
+      .catch((error: unknown) => {
+        if (error instanceof RedisTimeoutError) this.giveUpOnSilentConnection(what);
+        throw error;
+      })
+      .finally(() => this.onConnectionLost.delete(onLost));
+  }
+
+  /**
+   * A connection that stays `ready` but answers nothing (a blackholed network path, a half-open
+   * socket after a NAT or failover drop) never emits `close`, so without this every later hand-over
+   * would wait out the whole timeout again. Treat Redis as down from now on and make the client
+   * open a fresh socket: its `ready` (after a ready check that needs a real answer) clears the flag.
+   */
+  private giveUpOnSilentConnection(what: string): void {
+    if (this.redisDown || this.options.connection.status !== 'ready') return;
+    this.redisDown = true;
+    this.options.logger.warn({ what }, 'Redis did not answer in time; treating it as down and reconnecting (jobs stay in the outbox)');
+    this.options.connection.disconnect(true);
+  }
+
+  async close(): Promise<void> {
+    const timer = this.relayTimer;
+    this.relayTimer = undefined;
+    clearTimeout(timer);
+    await this.relayRunning;
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+  }
+}
+
+function redisData(job: DispatchableJob): RedisJobData {
+  return job.attemptsStarted ? { startedBefore: job.attemptsStarted } : {};
+}
+
+function bullOptions(job: DispatchableJob, now: number): JobsOptions {
+  return {
+    jobId: job.id,
+    delay: Math.max(0, job.runAt - now),
+    ...(job.priority > 0 ? { priority: job.priority } : {}),
+    // BullMQ counts failed attempts like the ledger's budget does; the ledger decides, and the
+    // delay BullMQ applies comes from the ledger through the custom strategy (see execute-attempt.ts).
+    attempts: job.maxAttempts,
+    backoff: { type: ledgerBackoffType },
+    // Redis is the transport, not the record: finished jobs leave it soon, the ledger keeps them.
+    removeOnComplete: { age: 3600, count: 1000 },
+    removeOnFail: { age: 24 * 3600, count: 5000 },
+  };
+}

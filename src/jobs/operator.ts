@@ -1,0 +1,73 @@
+/**
+ * Operator actions: cancel and retry. Each writes the ledger first (with who and why), then brings
+ * Redis in line: a cancelled job is removed from its queue or its worker is told to abort; a retried
+ * job is handed over again as a new incarnation.
+ */
+import { userInfo } from 'node:os';
+import type { Logger } from '../logger.js';
+import { assertId } from '../store/ids.js';
+import type { Ledger } from '../store/ledger.js';
+import type { OperatorResult } from '../store/operator-writes.js';
+import { InvalidOptionError } from '../errors.js';
+import { cancelChannel } from './cancel-channel.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { Redis } from './redis-connection.js';
+
+export interface OperatorActionInput {
+  jobId: string;
+  /** Why: required, recorded in the event. */
+  reason: string;
+  /** Who: recorded in the event. Default the OS user. */
+  actor?: string;
+}
+
+export class Operator {
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly dispatcher: Dispatcher,
+    private readonly publisher: Redis,
+    private readonly prefix: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async cancel(input: OperatorActionInput): Promise<OperatorResult> {
+    const result = await this.ledger.cancelJob(checked(input));
+    if (result.previousStatus === 'running') {
+      await this.publisher.publish(cancelChannel(this.prefix), result.job.id).catch((error: unknown) => {
+        this.logger.warn({ err: error, jobId: result.job.id }, 'could not signal workers; the running attempt will find the job cancelled when it ends');
+      });
+    } else if (result.previousStatus !== 'pending') {
+      await this.dispatcher.removeWaiting(result.job);
+    }
+    return result;
+  }
+
+  async retry(input: OperatorActionInput): Promise<OperatorResult> {
+    const result = await this.ledger.retryJob(checked(input));
+    const report = await this.dispatcher.redispatch(result.job);
+    return report.dispatched.length ? { ...result, job: { ...result.job, status: 'queued' } } : result;
+  }
+}
+
+function checked(input: OperatorActionInput): { jobId: string; reason: string; actor: string; now: number } {
+  assertId('job', input.jobId);
+  if (typeof input.reason !== 'string' || input.reason.trim() === '' || input.reason.includes('\u0000')) {
+    throw new InvalidOptionError('reason', 'a non-empty reason without NUL characters', input.reason);
+  }
+  const actor = input.actor ?? defaultActor();
+  // Checked here, like the producer's actor, so both dialects refuse the same values with a typed
+  // error (PostgreSQL's varchar(200) would otherwise fail with a driver error, SQLite store anything).
+  if (typeof actor !== 'string' || actor.trim() === '' || actor.length > 200 || actor.includes('\u0000')) {
+    throw new InvalidOptionError('actor', 'a non-empty string of at most 200 characters', actor);
+  }
+  return { jobId: input.jobId, reason: input.reason.trim(), actor, now: Date.now() };
+}
+
+/** The OS user running the action; "operator" where the OS cannot say. */
+export function defaultActor(): string {
+  try {
+    return userInfo().username || 'operator';
+  } catch {
+    return 'operator';
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The one pure function that decides where a pipeline goes when its stage's job ends: on to a later
+ * stage, back through a loop (if its budget allows), or to a terminal state. No I/O: the outcome hook
+ * (jobs/pipeline-advance.ts) reads the pipeline, calls this, and writes what it says.
+ */
+import type { PipelineFeedback, PipelineStatus } from '../store/entities/index.js';
+import type { SerializedError } from '../store/outcome.js';
+import { isPlainJsonObject, type PipelineDefinition, type StageChoice, type StageTarget } from './define-pipeline.js';
+
+/** How the running stage's job ended. */
+export type FinishedStage =
+  | { type: 'completed'; jobId: string; result: unknown }
+  | { type: 'failed'; jobId: string; reason: string; error: SerializedError | null };
+
+/** The part of a running pipeline the decision depends on. */
+export interface PipelinePosition {
+  stage: string;
+  context: Record<string, unknown>;
+  budgets: Record<string, number>;
+  retries: Record<string, number>;
+}
+
+interface TransitionBase {
+  /** The route a `choose` function picked, when the stage has one. */
+  route: string | null;
+  /** The context after the stage (a completed stage's `result.context` merged in, top-level keys). */
+  context: Record<string, unknown>;
+  retries: Record<string, number>;
+}
+
+export type Transition =
+  | (TransitionBase & { kind: 'advance'; to: string })
+  | (TransitionBase & { kind: 'loop'; to: string; budget: string; used: number; max: number; feedback: PipelineFeedback })
+  | (TransitionBase & {
+      kind: 'end';
+      status: Exclude<PipelineStatus, 'running'>;
+      state: string;
+      reason: string | null;
+      /** Why it ended, for a failed end; undefined keeps the pipeline's last feedback. */
+      feedback?: PipelineFeedback;
+    });
+
+const maxMessageChars = 1000;
+
+export function decideTransition(definition: PipelineDefinition, at: PipelinePosition, finished: FinishedStage): Transition {
+  const base: TransitionBase = { route: null, context: at.context, retries: at.retries };
+  const failWith = (reason: string, feedback?: PipelineFeedback): Transition => ({
+    ...base,
+    kind: 'end',
+    status: 'failed',
+    state: 'failed',
+    reason: clip(reason),
+    ...(feedback ? { feedback } : {}),
+  });
+
+  const stage = definition.stages[at.stage];
+  if (!stage) return failWith(`stage "${at.stage}" is not a stage of pipeline "${definition.name}" (was the definition changed?)`);
+  const on = stage.on as { completed: StageTarget | StageChoice; failed: StageTarget };
+
+  let target: StageTarget;
+  if (finished.type === 'failed') {
+    target = on.failed;
+  } else {
+    const result = finished.result;
+    if (isPlainJsonObject(result) && 'context' in result) {
+      if (!isPlainJsonObject(result.context)) {
+        return failWith(`stage "${at.stage}" returned a \`context\` that is not a JSON object: ${describe(result.context)}`);
+      }
+      base.context = { ...at.context, ...result.context };
+    }
+    if (isChoice(on.completed)) {
+      let route: unknown;
+      try {
+        route = on.completed.choose(result);
+      } catch (error) {
+        return failWith(`stage "${at.stage}": choose() threw: ${error instanceof Error ? error.message : describe(error)}`);
+      }
+      if (typeof route !== 'string' || !Object.hasOwn(on.completed.routes, route)) {
+        return failWith(`stage "${at.stage}": choose() returned ${describe(route)}, not one of its routes (${Object.keys(on.completed.routes).join(', ')})`);
+      }
+      base.route = route;
+      target = on.completed.routes[route]!;
+    } else {
+      target = on.completed;
+    }
+  }
+
+  if (typeof target === 'string') return { ...base, kind: 'advance', to: target };
+
+  const feedback = feedbackOf(at.stage, finished, base.route);
+  if ('loopTo' in target) {
+    const used = at.retries[target.budget] ?? 0;
+    const max = at.budgets[target.budget] ?? 0;
+    if (used >= max) {
+      return failWith(
+        `budget "${target.budget}" exhausted: ${used} of ${max} loop(s) back to "${target.loopTo}" used; last: ${feedback.message}`,
+        feedback,
+      );
+    }
+    return {
+      ...base,
+      kind: 'loop',
+      to: target.loopTo,
+      budget: target.budget,
+      used: used + 1,
+      max,
+      feedback,
+      retries: { ...at.retries, [target.budget]: used + 1 },
+    };
+  }
+
+  const state = target.state ?? target.end;
+  if (target.end === 'succeeded') return { ...base, kind: 'end', status: 'succeeded', state, reason: null };
+  return {
+    ...base,
+    kind: 'end',
+    status: 'failed',
+    state,
+    reason: clip(`stage "${at.stage}" ${finished.type === 'failed' ? 'failed' : 'ended the pipeline'}: ${feedback.message}`),
+    feedback,
+  };
+}
+
+/** What the next stage (or the record) learns about why: the failure reason, or what the stage said. */
+export function feedbackOf(stage: string, finished: FinishedStage, route: string | null): PipelineFeedback {
+  if (finished.type === 'failed') {
+    return { fromStage: stage, jobId: finished.jobId, outcome: 'failed', message: clip(finished.reason), detail: finished.error };
+  }
+  const said = isPlainJsonObject(finished.result) ? finished.result.feedback : undefined;
+  const message =
+    typeof said === 'string' && said.length > 0
+      ? said
+      : route !== null
+        ? `stage "${stage}" chose "${route}"`
+        : `stage "${stage}" completed`;
+  return { fromStage: stage, jobId: finished.jobId, outcome: 'completed', message: clip(message), detail: finished.result ?? null };
+}
+
+function isChoice(value: StageTarget | StageChoice): value is StageChoice {
+  return typeof value === 'object' && 'choose' in value;
+}
+
+function clip(text: string): string {
+  return text.length > maxMessageChars ? `${text.slice(0, maxMessageChars - 3)}...` : text;
+}
+
+function describe(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return typeof value;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Enqueue: validate every item, commit the jobs and their `job.enqueued` events to the ledger, then
+ * hand them to BullMQ. The ledger commit comes first, so a crash or a Redis outage in between
+ * leaves committed jobs in the outbox, where the relay finds them.
+ */
+import type { EntityManager } from '@mikro-orm/core';
+import { NotFoundError } from '../errors.js';
+import { faultPoint } from '../fault-points.js';
+import type { Logger } from '../logger.js';
+import type { JobStatus } from '../store/lifecycle.js';
+import type { Ledger } from '../store/ledger.js';
+import type { InsertedJob, NewJob } from '../store/job-writes.js';
+import { existingRunIds } from '../store/runs.js';
+import { sqlFor } from '../store/sql.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { JobRegistry } from './registry.js';
+import { validateEnqueue, type EnqueueOptions, type EnqueueRequest } from './validate-enqueue.js';
+
+export interface EnqueuedJob {
+  id: string;
+  /** False when an idempotency key returned a job that already existed. */
+  created: boolean;
+  /** The job's status as this call left it (`pending` when Redis has not taken it yet). */
+  status: JobStatus;
+}
+
+/** Inside `producer.transaction(...)`: enqueue through the caller's transaction. */
+export interface TransactionalEnqueuer {
+  /** The caller's transactional EntityManager, for the caller's own writes. */
+  readonly em: EntityManager;
+  enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueuedJob>;
+  enqueueBulk(requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]>;
+}
+
+export interface ProducerOptions {
+  ledger: Ledger;
+  registry: JobRegistry;
+  dispatcher: Dispatcher;
+  logger: Logger;
+  maxPayloadBytes: number;
+}
+
+export class Producer {
+  constructor(private readonly options: ProducerOptions) {}
+
+  async enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueuedJob> {
+    const [job] = await this.enqueueBulk([{ name, payload, ...(options ? { options } : {}) }]);
+    return job!;
+  }
+
+  /** Enqueues many jobs in one ledger transaction and one Redis round trip per queue. */
+  async enqueueBulk(requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> {
+    const jobs = this.validateAll(requests);
+    await this.checkRuns(jobs, (ids) => this.options.ledger.existingRunIds(ids));
+    const inserted = await this.options.ledger.insertJobs(jobs);
+    faultPoint('enqueue.after_commit');
+    return this.handOver(inserted);
+  }
+
+  /**
+   * Transactional enqueue: runs `work` in a transaction of the caller's EntityManager (the caller's
+   * own database, which must hold the ledger's tables) and enqueues through it, so the jobs exist if
+   * and only if that transaction commits. They reach Redis right after the commit; if the process
+   * dies in between, the relay hands them over.
+   */
+  async transaction<T>(em: EntityManager, work: (tx: TransactionalEnqueuer) => Promise<T>): Promise<T> {
+    const created: InsertedJob[] = [];
+    const result = await em.transactional(async (txEm) => {
+      const enqueueBulk = async (requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> => {
+        const jobs = this.validateAll(requests);
+        await this.checkRuns(jobs, (ids) => existingRunIds(sqlFor(txEm), ids));
+        const inserted = await this.options.ledger.insertJobsWith(txEm, jobs);
+        created.push(...inserted.filter((j) => j.created));
+        return inserted.map((j) => ({ id: j.id, created: j.created, status: j.job.status }));
+      };
+      return work({
+        em: txEm,
+        enqueueBulk,
+        enqueue: async (name, payload, options) => (await enqueueBulk([{ name, payload, ...(options ? { options } : {}) }]))[0]!,
+      });
+    });
+    // Only now, after the commit, may Redis hear of the jobs.
+    if (created.length) {
+      faultPoint('enqueue.after_commit');
+      await this.options.dispatcher.dispatch(created.map((j) => j.job));
+    }
+    return result;
+  }
+
+  private validateAll(requests: readonly EnqueueRequest[]): NewJob[] {
+    const now = Date.now();
+    // Every item is checked before anything is written: a bad item rejects the whole call.
+    return requests.map((request) => validateEnqueue(this.options.registry, request, this.options, now));
+  }
+
+  private async checkRuns(jobs: readonly NewJob[], existing: (ids: string[]) => Promise<Set<string>>): Promise<void> {
+    const runIds = [...new Set(jobs.map((j) => j.runId).filter((id): id is string => id !== null))];
+    if (runIds.length === 0) return;
+    const found = await existing(runIds);
+    const missing = runIds.find((id) => !found.has(id));
+    if (missing) throw new NotFoundError('run', missing);
+  }
+
+  private async handOver(inserted: readonly InsertedJob[]): Promise<EnqueuedJob[]> {
+    const fresh = inserted.filter((j) => j.created).map((j) => j.job);
+    const report = fresh.length ? await this.options.dispatcher.dispatch(fresh) : { dispatched: [], deferred: [] };
+    const dispatched = new Set(report.dispatched);
+    return inserted.map((j) => ({
+      id: j.id,
+      created: j.created,
+      status: j.created ? (dispatched.has(j.id) ? (j.job.runAt > Date.now() ? 'delayed' : 'queued') : 'pending') : j.job.status,
+    }));
+  }
+}

@@ -1,0 +1,40 @@
+/** The set of job types a process knows, looked up by name. */
+import { DuplicateDefinitionError, UnknownJobError } from '../errors.js';
+import type { JobType } from './define-job.js';
+
+export class JobRegistry {
+  private readonly types = new Map<string, JobType>();
+
+  constructor(types: Iterable<JobType> = []) {
+    for (const type of types) this.add(type);
+  }
+
+  add(type: JobType): this {
+    if (this.types.has(type.name)) throw new DuplicateDefinitionError(type.name);
+    this.types.set(type.name, type);
+    return this;
+  }
+
+  get(name: string): JobType {
+    const type = this.types.get(name);
+    if (!type) throw new UnknownJobError(name, this.names());
+    return type;
+  }
+
+  has(name: string): boolean {
+    return this.types.has(name);
+  }
+
+  names(): string[] {
+    return [...this.types.keys()].sort();
+  }
+
+  /** The distinct queues these job types travel on. */
+  queues(): string[] {
+    return [...new Set([...this.types.values()].map((t) => t.queue))].sort();
+  }
+
+  all(): JobType[] {
+    return [...this.types.values()];
+  }
+}

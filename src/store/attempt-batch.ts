@@ -1,0 +1,140 @@
+/**
+ * Group-commit batches of attempt writes: many starts, or many outcomes, in one transaction. On
+ * PostgreSQL, where every statement is a network round trip, the fenced job updates of a whole
+ * batch are one statement each; everything else (attempt rows, events, hooks, late outcomes) is the
+ * same code as one by one in attempt-writes.ts. SQLite goes one by one: on prepared statements a
+ * statement costs microseconds.
+ */
+import type { Outcome } from './outcome.js';
+import {
+  beginAttempt,
+  finishAppliedOutcome,
+  jobUpdateFor,
+  recordOutcome,
+  startAttempt,
+  waitingSources,
+  type AttemptRef,
+  type BeginResult,
+  type OutcomeHook,
+  type RecordedOutcome,
+  type WorkerIdentity,
+} from './attempt-writes.js';
+import { toJobRow } from './rows.js';
+import { encodeJson, placeholders, toNumber, type Sql } from './sql.js';
+
+export interface BeginRequest {
+  jobId: string;
+  worker: WorkerIdentity;
+  now: number;
+}
+
+/**
+ * Begins many attempts in one transaction. On PostgreSQL the jobs waiting for their next attempt
+ * (nearly all of them) take one UPDATE for the whole batch instead of one round trip each; the
+ * others, and every job on SQLite (where a statement costs microseconds), go one by one.
+ */
+export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]): Promise<BeginResult[]> {
+  if (tx.dialect === 'sqlite' || requests.length === 1) {
+    const results: BeginResult[] = [];
+    for (const r of requests) results.push(await beginAttempt(tx, r.jobId, r.worker, r.now));
+    return results;
+  }
+  const firsts = requests.filter((r, i) => requests.findIndex((o) => o.jobId === r.jobId) === i);
+  const updated = await tx.all(
+    `WITH v(id, now) AS (VALUES ${firsts.map(() => '(?::text, ?::bigint)').join(', ')})
+     UPDATE jobs SET status = 'running', attempts_started = jobs.attempts_started + 1,
+       current_attempt = jobs.attempts_started + 1, started_at = COALESCE(jobs.started_at, v.now), updated_at = v.now,
+       status_reason = NULL, version = jobs.version + 1
+     FROM v WHERE jobs.id = v.id AND jobs.status IN (${placeholders(waitingSources.length)})
+     RETURNING jobs.*`,
+    [...firsts.flatMap((r) => [r.jobId, r.now]), ...waitingSources],
+  );
+  const startedRows = new Map(updated.map((row) => [row.id as string, toJobRow(tx.dialect, row)]));
+  const results: BeginResult[] = [];
+  for (const r of requests) {
+    const row = startedRows.get(r.jobId);
+    if (row) {
+      startedRows.delete(r.jobId); // a duplicate delivery in the same batch takes the careful path
+      results.push(await startAttempt(tx, row, [], r.worker, r.now));
+    } else {
+      results.push(await beginAttempt(tx, r.jobId, r.worker, r.now));
+    }
+  }
+  return results;
+}
+
+export interface OutcomeRequest {
+  ref: AttemptRef;
+  outcome: Outcome;
+  now: number;
+  progress?: unknown;
+  hooks: readonly OutcomeHook[];
+}
+
+/**
+ * Applies many outcomes in one transaction. On PostgreSQL the fenced job updates of the whole batch
+ * are one statement; everything after it (attempt rows, events, hooks, late outcomes) is the same
+ * code as one by one. SQLite goes one by one.
+ */
+export async function recordOutcomes(tx: Sql, requests: readonly OutcomeRequest[]): Promise<RecordedOutcome[]> {
+  const batchable = requests.filter((r) => r.outcome.type !== 'cancelled');
+  if (tx.dialect === 'sqlite' || batchable.length <= 1) {
+    const results: RecordedOutcome[] = [];
+    for (const r of requests) results.push(await recordOutcome(tx, r.ref, r.outcome, r.now, r.progress, r.hooks));
+    return results;
+  }
+  const values = batchable.map((r) => outcomeValues(r));
+  const updated = await tx.all(
+    `WITH v(id, attempt, status, result, set_result, last_error, set_error, run_at, finished_at, set_reason, status_reason,
+            failed_inc, version_inc, progress, set_progress, now)
+       AS (VALUES ${values.map(() => outcomeRowSql).join(', ')})
+     UPDATE jobs SET status = v.status,
+       result = CASE WHEN v.set_result = 1 THEN v.result ELSE jobs.result END,
+       last_error = CASE WHEN v.set_error = 1 THEN v.last_error ELSE jobs.last_error END,
+       run_at = COALESCE(v.run_at, jobs.run_at), finished_at = COALESCE(v.finished_at, jobs.finished_at),
+       status_reason = CASE WHEN v.set_reason = 1 THEN v.status_reason ELSE jobs.status_reason END,
+       attempts_failed = jobs.attempts_failed + v.failed_inc,
+       progress = CASE WHEN v.set_progress = 1 THEN v.progress ELSE jobs.progress END,
+       updated_at = v.now, version = jobs.version + v.version_inc
+     FROM v WHERE jobs.id = v.id AND jobs.status = 'running' AND jobs.current_attempt = v.attempt
+     RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, jobs.pipeline_id, jobs.stage`,
+    values.flat(),
+  );
+  const applied = new Map(updated.map((row) => [`${String(row.id)}#${toNumber(row.current_attempt)}`, row]));
+  const results: RecordedOutcome[] = [];
+  for (const r of requests) {
+    const key = `${r.ref.jobId}#${r.ref.number}`;
+    const row = r.outcome.type === 'cancelled' ? undefined : applied.get(key);
+    if (!row) {
+      results.push(await recordOutcome(tx, r.ref, r.outcome, r.now, r.progress, r.hooks));
+      continue;
+    }
+    applied.delete(key); // a duplicate of the same outcome in this batch is late
+    results.push(await finishAppliedOutcome(tx, r.ref, r.outcome as Exclude<Outcome, { type: 'cancelled' }>, r.now, row, r.hooks));
+  }
+  return results;
+}
+
+/** One VALUES row of `recordOutcomes`, with the casts PostgreSQL needs for untyped parameters. */
+const outcomeRowSql =
+  '(?::text, ?::int, ?::text, ?::jsonb, ?::int, ?::jsonb, ?::int, ?::bigint, ?::bigint, ?::int, ?::text, ?::int, ?::int, ?::jsonb, ?::int, ?::bigint)';
+
+/** The same changes as `jobUpdateFor`, as values for one row of the batched update. */
+function outcomeValues(r: OutcomeRequest): unknown[] {
+  const { outcome, now } = r;
+  const events = jobUpdateFor(outcome as Exclude<Outcome, { type: 'cancelled' }>, now, r.progress).events.length;
+  const progress = r.progress === undefined ? [null, 0] : [encodeJson(r.progress), 1];
+  const base = [r.ref.jobId, r.ref.number];
+  switch (outcome.type) {
+    case 'completed':
+      return [...base, 'completed', encodeJson(outcome.result), 1, null, 0, null, now, 1, null, 0, events, ...progress, now];
+    case 'retry':
+      return [...base, 'delayed', null, 0, encodeJson(outcome.error), 1, now + outcome.delayMs, null, 0, null, 1, events, ...progress, now];
+    case 'failed':
+      return [...base, 'failed', null, 0, encodeJson(outcome.error), 1, null, now, 1, outcome.reason, 1, events, ...progress, now];
+    case 'interrupted':
+      return [...base, 'queued', null, 0, null, 0, null, null, 1, outcome.reason, 0, events, ...progress, now];
+    case 'cancelled':
+      throw new Error('a cancelled outcome has no job update');
+  }
+}

@@ -1,0 +1,343 @@
+/**
+ * The attempt half of the ledger: beginning an attempt and applying its outcome. Each is one
+ * transaction of conditional updates plus the events that record them, fenced on the job's
+ * `current_attempt` so that a late or duplicated write (a worker that lost its lock, a redelivery)
+ * changes nothing and is reported as superseded.
+ */
+import type { JobRow } from './entities/index.js';
+import { appendEvents, appendStandaloneJobEvent, type NewEvent } from './events.js';
+import { newId } from './ids.js';
+import { jobTransitions, isFinalJobStatus } from './lifecycle.js';
+import type { Outcome } from './outcome.js';
+import { toJobRow } from './rows.js';
+import { encodeJson, insertRows, placeholders, toNumber, updateRowsById, type Row, type RowUpdate, type Sql } from './sql.js';
+
+export interface WorkerIdentity {
+  workerId: string;
+  host: string;
+  pid: number;
+}
+
+/** Identifies one attempt for the writes it makes. */
+export interface AttemptRef {
+  jobId: string;
+  attemptId: string;
+  number: number;
+  startedAt: number;
+}
+
+export type BeginResult =
+  | { kind: 'started'; job: JobRow; attempt: AttemptRef & { fencingToken: string }; stalledAttempts: number[] }
+  /** The job is already completed, failed or cancelled: nothing runs. */
+  | { kind: 'final'; job: JobRow }
+  /** Redis delivered an id the ledger has no row for. */
+  | { kind: 'missing' }
+  /** Another attempt changed the job between our read and our write. */
+  | { kind: 'raced' };
+
+/** What an applied outcome looked like, for the hooks that extend its transaction. */
+export interface AppliedOutcome {
+  ref: AttemptRef;
+  outcome: Outcome;
+  /** `pipelineId` and `stage` let a pipeline hook skip other jobs without a query. */
+  job: Pick<JobRow, 'id' | 'status' | 'runAt' | 'version' | 'pipelineId' | 'stage'>;
+  now: number;
+}
+
+/**
+ * Extra writes that must commit in the same transaction as an applied outcome (a pipeline advancing
+ * to its next stage, state changes a handler made). Runs only when the outcome was applied, never
+ * for a superseded or cancelled attempt, and may run more than once if the transaction is retried,
+ * so it must write only through `tx`. It returns jobs it created, for hand-over after the commit.
+ */
+export type OutcomeHook = (tx: Sql, applied: AppliedOutcome) => Promise<JobRow[] | void>;
+
+export type RecordedOutcome =
+  | { kind: 'applied'; job: Pick<JobRow, 'id' | 'status' | 'runAt' | 'version'>; dispatch: JobRow[] }
+  /** A newer attempt owns the job: this attempt's outcome changed nothing but its own row. */
+  | { kind: 'superseded'; currentAttempt: number; jobStatus: string }
+  /** An operator cancelled the job meanwhile; the attempt is recorded as cancelled. */
+  | { kind: 'cancelled' };
+
+/**
+ * Thrown inside the transaction when another attempt changed the job between our read and our
+ * write, so that the stalled marks made so far roll back; the caller turns it into `raced`.
+ */
+export class RacedError extends Error {}
+
+const beginSources = jobTransitions.begin.from;
+/** The begin sources of a job nobody runs: no earlier attempt can be left to mark stalled. */
+export const waitingSources = beginSources.filter((status) => status !== 'running');
+const attemptColumns = ['id', 'job_id', 'number', 'status', 'worker_id', 'host', 'pid', 'fencing_token', 'started_at', 'heartbeat_at'];
+
+/**
+ * Records an attempt's start: attempt row, job `running`, `job.started` (and `job.stalled` for lost
+ * attempts). Throws `RacedError` (rolling the transaction back) if the job changed under it.
+ */
+export async function beginAttempt(tx: Sql, jobId: string, worker: WorkerIdentity, now: number): Promise<BeginResult> {
+  // The common case, a job waiting for its next attempt, takes one statement (a round trip saved
+  // per job on PostgreSQL); a job still `running`, final or unknown takes the careful path below.
+  const [fresh] = await tx.all(
+    `UPDATE jobs SET status = 'running', attempts_started = attempts_started + 1,
+       current_attempt = attempts_started + 1, started_at = COALESCE(started_at, ?), updated_at = ?,
+       status_reason = NULL, version = version + 1
+     WHERE id = ? AND status IN (${placeholders(waitingSources.length)})
+     RETURNING *`,
+    [now, now, jobId, ...waitingSources],
+  );
+  if (fresh) return startAttempt(tx, toJobRow(tx.dialect, fresh), [], worker, now);
+
+  const [raw] = await tx.all('SELECT * FROM jobs WHERE id = ?', [jobId]);
+  if (!raw) return { kind: 'missing' } as const;
+  const job = toJobRow(tx.dialect, raw);
+  if (isFinalJobStatus(job.status)) return { kind: 'final', job } as const;
+
+  // A job that is still `running` in the ledger but delivered again was lost by its worker
+  // (BullMQ's stalled checker re-queued it): its attempt is recorded as stalled, never reused.
+  const stalledAttempts =
+    job.status === 'running'
+      ? (
+          await tx.all(
+            `UPDATE attempts SET status = 'stalled', finished_at = ?, duration_ms = ? - started_at
+             WHERE job_id = ? AND status = 'running' RETURNING number`,
+            [now, now, jobId],
+          )
+        ).map((r) => toNumber(r.number))
+      : [];
+  stalledAttempts.sort((a, b) => a - b);
+
+  const eventCount = stalledAttempts.length + 1;
+  const [updated] = await tx.all(
+    `UPDATE jobs SET status = 'running', attempts_started = attempts_started + 1,
+       current_attempt = attempts_started + 1, started_at = COALESCE(started_at, ?), updated_at = ?,
+       status_reason = NULL, version = version + ?
+     WHERE id = ? AND version = ? AND status IN (${placeholders(beginSources.length)})
+     RETURNING version, current_attempt`,
+    [now, now, eventCount, jobId, job.version, ...beginSources],
+  );
+  if (!updated) throw new RacedError();
+  const started: JobRow = {
+    ...job,
+    status: 'running',
+    attemptsStarted: job.attemptsStarted + 1,
+    currentAttempt: toNumber(updated.current_attempt),
+    startedAt: job.startedAt ?? now,
+    updatedAt: now,
+    version: toNumber(updated.version),
+  };
+  return startAttempt(tx, started, stalledAttempts, worker, now);
+}
+
+/**
+ * The rest of a begin, once the job row says `running` with its new attempt number: the attempt
+ * row and the events (`job.stalled` for each lost attempt, then `job.started`).
+ */
+export async function startAttempt(
+  tx: Sql,
+  job: JobRow,
+  stalledAttempts: number[],
+  worker: WorkerIdentity,
+  now: number,
+): Promise<BeginResult> {
+  const jobId = job.id;
+  const number = job.currentAttempt;
+  const version = job.version;
+  const firstSeq = version - stalledAttempts.length;
+  const attempt = { jobId, attemptId: newId('att'), number, startedAt: now, fencingToken: newId('att').slice(4) };
+  await insertRows(tx, 'attempts', attemptColumns, [
+    [attempt.attemptId, jobId, number, 'running', worker.workerId, worker.host, worker.pid, attempt.fencingToken, now, now],
+  ]);
+  const events: NewEvent[] = stalledAttempts.map((lost, i) => ({
+    subjectType: 'job',
+    subjectId: jobId,
+    seq: firstSeq + i,
+    type: 'job.stalled',
+    payload: { attempt: lost, detectedBy: worker.workerId },
+    actor: 'system',
+    createdAt: now,
+  }));
+  events.push({
+    subjectType: 'job',
+    subjectId: jobId,
+    seq: version,
+    type: 'job.started',
+    payload: { attempt: number, workerId: worker.workerId, host: worker.host, pid: worker.pid },
+    actor: 'system',
+    createdAt: now,
+  });
+  await appendEvents(tx, events);
+  return { kind: 'started', job, attempt, stalledAttempts } as const;
+}
+
+/**
+ * Applies an attempt's outcome to the job and the attempt, fenced on the job still being `running`
+ * with this attempt as its current one. `progress` is the attempt's latest progress not yet written.
+ */
+export async function recordOutcome(
+  tx: Sql,
+  ref: AttemptRef,
+  outcome: Outcome,
+  now: number,
+  progress?: unknown,
+  hooks: readonly OutcomeHook[] = [],
+): Promise<RecordedOutcome> {
+  const durationMs = Math.max(0, now - ref.startedAt);
+  if (outcome.type === 'cancelled') {
+    await finishAttemptRow(tx, ref.attemptId, 'cancelled', now, durationMs, { reason: outcome.reason });
+    return { kind: 'cancelled' };
+  }
+  const update = jobUpdateFor(outcome, now, progress);
+  const [updated] = await tx.all(
+    `UPDATE jobs SET ${update.set}, updated_at = ?, version = version + ?
+     WHERE id = ? AND status = 'running' AND current_attempt = ?
+     RETURNING status, run_at, version, pipeline_id, stage`,
+    [...update.params, now, update.events.length, ref.jobId, ref.number],
+  );
+  if (!updated) return recordLateOutcome(tx, ref, outcome, now, durationMs);
+  return finishAppliedOutcome(tx, ref, outcome, now, updated, hooks);
+}
+
+/**
+ * The rest of an applied outcome, once the fenced job update matched (`updated` is its RETURNING
+ * row): the attempt's end, the events, and the hooks that join the transaction.
+ */
+export async function finishAppliedOutcome(
+  tx: Sql,
+  ref: AttemptRef,
+  outcome: Exclude<Outcome, { type: 'cancelled' }>,
+  now: number,
+  updated: Row,
+  hooks: readonly OutcomeHook[],
+): Promise<RecordedOutcome> {
+  const durationMs = Math.max(0, now - ref.startedAt);
+  const update = { events: jobUpdateFor(outcome, now, undefined).events };
+
+  const attemptStatus =
+    outcome.type === 'completed' ? 'succeeded' : outcome.type === 'interrupted' ? 'interrupted' : outcome.attemptStatus;
+  const error = outcome.type === 'retry' || outcome.type === 'failed' ? outcome.error : null;
+  await finishAttemptRow(tx, ref.attemptId, attemptStatus, now, durationMs, error);
+
+  const version = toNumber(updated.version);
+  await appendEvents(
+    tx,
+    update.events.map((e, i) => ({
+      subjectType: 'job',
+      subjectId: ref.jobId,
+      seq: version - update.events.length + 1 + i,
+      type: e.type,
+      payload: { attempt: ref.number, durationMs, ...e.payload },
+      actor: 'system',
+      createdAt: now,
+    })),
+  );
+  const job = { id: ref.jobId, status: updated.status as JobRow['status'], runAt: toNumber(updated.run_at), version };
+  const pipeline = { pipelineId: (updated.pipeline_id as string | null) ?? null, stage: (updated.stage as string | null) ?? null };
+  const dispatch: JobRow[] = [];
+  for (const hook of hooks) {
+    const created = await hook(tx, { ref, outcome, job: { ...job, ...pipeline }, now });
+    if (created) dispatch.push(...created);
+  }
+  return { kind: 'applied', job, dispatch };
+}
+
+export interface JobUpdate {
+  set: string;
+  params: unknown[];
+  events: { type: NewEvent['type']; payload: Record<string, unknown> }[];
+}
+
+export function jobUpdateFor(outcome: Exclude<Outcome, { type: 'cancelled' }>, now: number, progress: unknown): JobUpdate {
+  const progressSet = progress === undefined ? '' : ', progress = ?';
+  const progressParams = progress === undefined ? [] : [encodeJson(progress)];
+  switch (outcome.type) {
+    case 'completed':
+      return {
+        set: `status = 'completed', result = ?, finished_at = ?, status_reason = NULL${progressSet}`,
+        params: [encodeJson(outcome.result), now, ...progressParams],
+        events: [{ type: 'job.completed', payload: {} }],
+      };
+    case 'retry':
+      return {
+        set: `status = 'delayed', attempts_failed = attempts_failed + 1, last_error = ?, run_at = ?${progressSet}`,
+        params: [encodeJson(outcome.error), now + outcome.delayMs, ...progressParams],
+        events: [
+          { type: 'job.attempt_failed', payload: { status: outcome.attemptStatus, error: summary(outcome.error) } },
+          { type: 'job.retry_scheduled', payload: { delayMs: outcome.delayMs, runAt: now + outcome.delayMs } },
+        ],
+      };
+    case 'failed':
+      return {
+        set: `status = 'failed', attempts_failed = attempts_failed + 1, last_error = ?, finished_at = ?, status_reason = ?${progressSet}`,
+        params: [encodeJson(outcome.error), now, outcome.reason, ...progressParams],
+        events: [
+          { type: 'job.attempt_failed', payload: { status: outcome.attemptStatus, error: summary(outcome.error) } },
+          { type: 'job.failed', payload: { reason: outcome.reason } },
+        ],
+      };
+    case 'interrupted':
+      return {
+        set: `status = 'queued', status_reason = ?${progressSet}`,
+        params: [outcome.reason, ...progressParams],
+        events: [{ type: 'job.interrupted', payload: { reason: outcome.reason } }],
+      };
+  }
+}
+
+/** The job moved on without this attempt: cancelled by an operator, or owned by a newer attempt. */
+async function recordLateOutcome(
+  tx: Sql,
+  ref: AttemptRef,
+  outcome: Outcome,
+  now: number,
+  durationMs: number,
+): Promise<RecordedOutcome> {
+  const [current] = await tx.all('SELECT status, current_attempt FROM jobs WHERE id = ?', [ref.jobId]);
+  const jobStatus = (current?.status as string | undefined) ?? 'missing';
+  const currentAttempt = toNumber(current?.current_attempt ?? 0);
+  if (jobStatus === 'cancelled' && currentAttempt === ref.number) {
+    await finishAttemptRow(tx, ref.attemptId, 'cancelled', now, durationMs, { reason: 'cancelled while running' });
+    return { kind: 'cancelled' };
+  }
+  // The attempt may already be marked `stalled` by the attempt that replaced it; `superseded` says
+  // more: it did come back, late. Its would-be outcome is kept in the event, never applied.
+  await tx.run(
+    `UPDATE attempts SET status = 'superseded', finished_at = ?, duration_ms = ?, error = ?
+     WHERE id = ? AND status IN ('running', 'stalled')`,
+    [now, durationMs, encodeJson('error' in outcome ? outcome.error : null), ref.attemptId],
+  );
+  await appendStandaloneJobEvent(
+    tx,
+    ref.jobId,
+    'job.superseded',
+    { attempt: ref.number, currentAttempt, jobStatus, discardedOutcome: outcome.type },
+    now,
+  );
+  return { kind: 'superseded', currentAttempt, jobStatus };
+}
+
+async function finishAttemptRow(
+  tx: Sql,
+  attemptId: string,
+  status: string,
+  now: number,
+  durationMs: number,
+  error: unknown,
+): Promise<void> {
+  await updateRowsById(tx, finishAttempt, [[attemptId, status, now, durationMs, encodeJson(error)]]);
+}
+
+/** An attempt's end, written only over a still-running attempt (a late duplicate changes nothing). */
+const finishAttempt: RowUpdate = {
+  table: 'attempts',
+  columns: [
+    { name: 'status', type: 'text' },
+    { name: 'finished_at', type: 'bigint' },
+    { name: 'duration_ms', type: 'int' },
+    { name: 'error', type: 'json' },
+  ],
+  condition: "status = 'running'",
+};
+
+function summary(error: { name: string; message: string; code?: string }): Record<string, unknown> {
+  return { name: error.name, message: error.message.slice(0, 500), ...(error.code ? { code: error.code } : {}) };
+}

@@ -1,0 +1,38 @@
+import { EntitySchema } from '@mikro-orm/core';
+import { epochMs, optionalJson } from './columns.js';
+
+/** What an event is about. */
+export type SubjectType = 'job' | 'run' | 'pipeline' | 'state' | 'operator';
+
+/** The append-only log: one row per lifecycle change, written in the transaction of the change. */
+export interface EventRow {
+  id: string;
+  subjectType: SubjectType;
+  subjectId: string;
+  /** Per-subject sequence number, unique with the subject: gaps or duplicates would show. */
+  seq: number;
+  type: string;
+  payload: unknown;
+  actor: string;
+  createdAt: number;
+}
+
+export const EventEntity = new EntitySchema<EventRow>({
+  name: 'EventRow',
+  tableName: 'events',
+  properties: {
+    id: { type: 'string', length: 40, primary: true },
+    subjectType: { type: 'string', length: 20 },
+    subjectId: { type: 'string', length: 200 },
+    seq: { type: 'integer' },
+    type: { type: 'string', length: 100 },
+    payload: { ...optionalJson },
+    actor: { type: 'string', length: 200 },
+    createdAt: { ...epochMs },
+  },
+  uniques: [{ name: 'events_subject_seq_unique', properties: ['subjectType', 'subjectId', 'seq'] }],
+  indexes: [
+    { name: 'events_type_created_at_index', properties: ['type', 'createdAt'] },
+    { name: 'events_created_at_index', properties: ['createdAt'] },
+  ],
+});

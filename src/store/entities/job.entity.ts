@@ -1,0 +1,79 @@
+import { EntitySchema } from '@mikro-orm/core';
+import type { JobStatus } from '../lifecycle.js';
+import { epochMs, json, optionalEpochMs, optionalJson } from './columns.js';
+
+/** One row per job: its payload, its current state and one timestamp per milestone. */
+export interface JobRow {
+  id: string;
+  queue: string;
+  name: string;
+  payload: unknown;
+  status: JobStatus;
+  statusReason: string | null;
+  priority: number;
+  runId: string | null;
+  pipelineId: string | null;
+  stage: string | null;
+  idempotencyKey: string | null;
+  maxAttempts: number;
+  /** `{ type, delayMs, jitter, maxDelayMs }` as decided at enqueue. */
+  backoff: unknown;
+  timeoutMs: number | null;
+  /** Attempts begun, ever (numbers the attempts). */
+  attemptsStarted: number;
+  /** Failed or timed-out attempts since the job was last (re)queued by an operator: the retry budget. */
+  attemptsFailed: number;
+  currentAttempt: number;
+  progress: unknown;
+  result: unknown;
+  lastError: unknown;
+  runAt: number;
+  createdAt: number;
+  dispatchedAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  updatedAt: number;
+  /** Bumped by every transition; it is also the job's event sequence number. */
+  version: number;
+}
+
+export const JobEntity = new EntitySchema<JobRow>({
+  name: 'JobRow',
+  tableName: 'jobs',
+  properties: {
+    id: { type: 'string', length: 40, primary: true },
+    queue: { type: 'string', length: 200 },
+    name: { type: 'string', length: 200 },
+    payload: { ...json },
+    status: { type: 'string', length: 20 },
+    statusReason: { type: 'text', nullable: true },
+    priority: { type: 'integer' },
+    runId: { type: 'string', length: 40, nullable: true },
+    pipelineId: { type: 'string', length: 40, nullable: true },
+    stage: { type: 'string', length: 200, nullable: true },
+    idempotencyKey: { type: 'string', length: 255, nullable: true },
+    maxAttempts: { type: 'integer' },
+    backoff: { ...optionalJson },
+    timeoutMs: { type: 'integer', nullable: true },
+    attemptsStarted: { type: 'integer' },
+    attemptsFailed: { type: 'integer' },
+    currentAttempt: { type: 'integer' },
+    progress: { ...optionalJson },
+    result: { ...optionalJson },
+    lastError: { ...optionalJson },
+    runAt: { ...epochMs },
+    createdAt: { ...epochMs },
+    dispatchedAt: { ...optionalEpochMs },
+    startedAt: { ...optionalEpochMs },
+    finishedAt: { ...optionalEpochMs },
+    updatedAt: { ...epochMs },
+    version: { type: 'integer' },
+  },
+  uniques: [{ name: 'jobs_queue_idempotency_key_unique', properties: ['queue', 'idempotencyKey'] }],
+  indexes: [
+    { name: 'jobs_status_created_at_index', properties: ['status', 'createdAt'] },
+    { name: 'jobs_name_created_at_index', properties: ['name', 'createdAt'] },
+    { name: 'jobs_run_id_index', properties: ['runId'] },
+    { name: 'jobs_created_at_index', properties: ['createdAt'] },
+  ],
+});

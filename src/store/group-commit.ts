@@ -1,0 +1,153 @@
+/**
+ * Group commit: the ledger writes of every attempt that starts or finishes in the same event-loop
+ * turn share one transaction. Each caller still awaits the commit that holds its own write, so
+ * nothing reaches BullMQ before it is durable; only the number of commits (and, on SQLite, of
+ * write-lock round trips) drops. A batch is flushed on `setImmediate` after the first write
+ * arrives, or as soon as the previous batch has committed — a fixed timer capped the same code
+ * at a third of the throughput (DESIGN.md, "Speed").
+ *
+ * One failing write must not fail its neighbours: if a batch throws, it is rolled back whole and
+ * every write in it is retried alone, so each error reaches the write it belongs to. Writes must
+ * therefore be pure functions of the Sql they are given (safe to run again after a rollback).
+ */
+import type { Sql } from './sql.js';
+
+export type BatchRunner = <T>(work: (sql: Sql) => Promise<T>) => Promise<T>;
+
+/**
+ * Writes of one kind that can be applied together in fewer statements than one by one (on
+ * PostgreSQL every statement is a network round trip).
+ */
+export interface BatchedWrite<I, R> {
+  /** Applies every input inside `sql`'s transaction; one result per input, in order. */
+  runAll(sql: Sql, inputs: readonly I[]): Promise<R[]>;
+}
+
+interface PendingWrite {
+  write?: (sql: Sql) => Promise<unknown>;
+  kind?: BatchedWrite<unknown, unknown>;
+  input?: unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface GroupCommitStats {
+  batches: number;
+  writes: number;
+  /** Batches that failed and were split into single writes. */
+  splits: number;
+}
+
+export class GroupCommitter {
+  private queue: PendingWrite[] = [];
+  /** Batches being committed now. */
+  private inFlight = 0;
+  private scheduled = false;
+  readonly stats: GroupCommitStats = { batches: 0, writes: 0, splits: 0 };
+
+  /**
+   * @param maxConcurrentBatches How many batches may commit at once: 1 on SQLite (one writer), more
+   *   on PostgreSQL, where each batch waits on network round trips that other batches can overlap.
+   */
+  constructor(
+    private readonly runBatch: BatchRunner,
+    private readonly maxConcurrentBatches = 1,
+    private readonly maxBatchSize = 256,
+  ) {}
+
+  /** Queues `write` for the next batch; resolves with its result once that batch has committed. */
+  submit<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ write, resolve: resolve as (value: unknown) => void, reject });
+      this.schedule();
+    });
+  }
+
+  /** Queues one input of a batched kind; the batch applies all inputs of that kind together. */
+  submitBatched<I, R>(kind: BatchedWrite<I, R>, input: I): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ kind: kind, input, resolve: resolve as (value: unknown) => void, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves once every write submitted so far has committed or failed. */
+  async drain(): Promise<void> {
+    while (this.queue.length > 0 || this.inFlight > 0 || this.scheduled) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.maxConcurrentBatches) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** One flushing loop: takes a batch, commits it, and goes on while writes are waiting. */
+  private async flush(): Promise<void> {
+    this.inFlight++;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatchSize);
+        // More writes may arrive during this commit: let another loop take them meanwhile.
+        this.schedule();
+        await this.commit(batch);
+      }
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async commit(batch: PendingWrite[]): Promise<void> {
+    this.stats.batches++;
+    this.stats.writes += batch.length;
+    try {
+      const results = await this.runBatch((sql) => applyAll(sql, batch));
+      batch.forEach((item, i) => item.resolve(results[i]));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // Split: each write alone, so its own error (or success) reaches it.
+      this.stats.splits++;
+      for (const item of batch) {
+        try {
+          item.resolve((await this.runBatch((sql) => applyAll(sql, [item])))[0]);
+        } catch (single) {
+          item.reject(single);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Applies a batch in order; the inputs of a batched kind are applied together where the first of
+ * them stands (writes of one kind are independent of each other by contract).
+ */
+async function applyAll(sql: Sql, batch: readonly PendingWrite[]): Promise<unknown[]> {
+  const results = new Array<unknown>(batch.length);
+  const done = new Set<number>();
+  for (let i = 0; i < batch.length; i++) {
+    if (done.has(i)) continue;
+    const item = batch[i]!;
+    if (item.kind) {
+      const kind = item.kind;
+      const positions = batch.flatMap((other, j) => (other.kind === kind && !done.has(j) ? [j] : []));
+      const outputs = await kind.runAll(sql, positions.map((j) => batch[j]!.input));
+      positions.forEach((j, k) => {
+        results[j] = outputs[k];
+        done.add(j);
+      });
+    } else {
+      results[i] = await item.write!(sql);
+      done.add(i);
+    }
+  }
+  return results;
+}

@@ -1,0 +1,244 @@
+/**
+ * The ledger: the narrow contract through which workers, producers and the CLI reach the database.
+ * It owns the ORM, forks one EntityManager per operation, wraps writes in transactions (retried
+ * while SQLite is busy), and delegates each operation to the module that holds its SQL.
+ */
+import type { EntityManager } from '@mikro-orm/core';
+import type { DatabaseTarget } from '../config.js';
+import * as attempts from './attempt-writes.js';
+import * as signals from './attempt-signals.js';
+import { beginAttempts, recordOutcomes, type BeginRequest, type OutcomeRequest } from './attempt-batch.js';
+import type { AttemptRef, BeginResult, OutcomeHook, RecordedOutcome, WorkerIdentity } from './attempt-writes.js';
+import type { JobRow, RunRow, RunStatus } from './entities/index.js';
+import * as jobWrites from './job-writes.js';
+import type { InsertedJob, NewJob } from './job-writes.js';
+import { ensureSchema, migrate, pendingMigrations } from './migrator.js';
+import * as operator from './operator-writes.js';
+import type { OperatorResult } from './operator-writes.js';
+import { forkEm, openOrm, type LedgerOrm } from './orm.js';
+import type { Outcome } from './outcome.js';
+import * as queries from './queries.js';
+import * as runs from './runs.js';
+import { countAttemptsPastLock, countUndispatched } from './health.js';
+import { runFigures, type RunFigures } from './run-summary.js';
+import { retryTransient } from './retry-transient.js';
+import { createFastExecutor, type FastExecutor } from './fast-sql.js';
+import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
+import { dialectOf, isUniqueViolation, sqlFor, type Sql } from './sql.js';
+
+export interface OpenLedgerOptions {
+  /** Apply pending migrations instead of refusing an older schema. Default false. */
+  migrate?: boolean;
+  /** Skip the schema check entirely (the `migrate` command itself). Default false. */
+  skipSchemaCheck?: boolean;
+}
+
+/** Attempt starts, applied together within a group-commit batch. */
+const beginKind: BatchedWrite<BeginRequest, BeginResult> = { runAll: (sql, inputs) => beginAttempts(sql, inputs) };
+
+/** Attempt outcomes, applied together within a group-commit batch. */
+const outcomeKind: BatchedWrite<OutcomeRequest, RecordedOutcome> = { runAll: (sql, inputs) => recordOutcomes(sql, inputs) };
+
+export class Ledger {
+  /** Prepared statements (SQLite) or bound parameters (PostgreSQL) below MikroORM: the hot path. */
+  private readonly fast: FastExecutor;
+  /** Attempt starts and outcomes of the same event-loop turn share one transaction. */
+  private readonly committer: GroupCommitter;
+
+  private constructor(
+    readonly orm: LedgerOrm,
+    readonly target: DatabaseTarget,
+  ) {
+    this.fast = createFastExecutor(orm, target.dialect);
+    // PostgreSQL overlaps the round trips of a few batches on separate pooled connections (rows of
+    // different jobs never conflict); SQLite has one writer and one connection.
+    this.committer = new GroupCommitter((work) => this.fast.transaction(work), target.dialect === 'postgresql' ? 2 : 1);
+  }
+
+  /** How group commit has batched the hot-path writes so far (for the benchmark and the doctor). */
+  get groupCommitStats(): GroupCommitStats {
+    return { ...this.committer.stats };
+  }
+
+  static async open(target: DatabaseTarget, options: OpenLedgerOptions = {}): Promise<Ledger> {
+    const orm = await openOrm(target);
+    try {
+      if (!options.skipSchemaCheck) await ensureSchema(orm, { migrate: options.migrate ?? false });
+    } catch (error) {
+      await orm.close(true);
+      throw error;
+    }
+    return new Ledger(orm, target);
+  }
+
+  get dialect(): DatabaseTarget['dialect'] {
+    return this.target.dialect;
+  }
+
+  migrate(): Promise<string[]> {
+    return migrate(this.orm);
+  }
+
+  pendingMigrations(): Promise<string[]> {
+    return pendingMigrations(this.orm);
+  }
+
+  async close(): Promise<void> {
+    await this.committer.drain();
+    await this.orm.close(true);
+  }
+
+  /** Runs `work` in one transaction on a fresh fork, retried as a whole after a lost lock race (retry-transient.ts). */
+  transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    return retryTransient(() => forkEm(this.orm).transactional((em) => work(sqlFor(em))));
+  }
+
+  /** Runs reads on a fresh fork, outside any transaction. */
+  read<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    return work(sqlFor(forkEm(this.orm)));
+  }
+
+  // --- enqueue ---
+
+  /** Inserts jobs (and their events) in one transaction; idempotency keys return existing jobs. */
+  async insertJobs(jobs: readonly NewJob[]): Promise<InsertedJob[]> {
+    try {
+      return await this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
+    } catch (error) {
+      // A concurrent producer inserted the same idempotency key first: the retry finds it.
+      if (!isUniqueViolation(error)) throw error;
+      return this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
+    }
+  }
+
+  /**
+   * Inserts jobs through the caller's EntityManager, inside the caller's transaction: the jobs exist
+   * if and only if that transaction commits. The caller's database must hold the ledger's tables.
+   */
+  async insertJobsWith(em: EntityManager, jobs: readonly NewJob[]): Promise<InsertedJob[]> {
+    if (dialectOf(em) !== this.dialect) {
+      throw new Error(`transactional enqueue: the EntityManager is ${dialectOf(em)}, the ledger is ${this.dialect}`);
+    }
+    return jobWrites.insertJobs(sqlFor(em), jobs);
+  }
+
+  markDispatched(ids: readonly string[], now = Date.now()): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.fast.transaction((sql) => jobWrites.markDispatched(sql, ids, now));
+  }
+
+  findUndispatched(createdBefore: number, limit: number): Promise<JobRow[]> {
+    return this.read((sql) => jobWrites.findUndispatched(sql, createdBefore, limit));
+  }
+
+  // --- attempts ---
+
+  async beginAttempt(jobId: string, worker: WorkerIdentity, now = Date.now()): Promise<BeginResult> {
+    try {
+      return await this.committer.submitBatched(beginKind, { jobId, worker, now });
+    } catch (error) {
+      if (error instanceof attempts.RacedError) return { kind: 'raced' };
+      throw error;
+    }
+  }
+
+  recordOutcome(
+    ref: AttemptRef,
+    outcome: Outcome,
+    progress?: unknown,
+    now = Date.now(),
+    hooks: readonly OutcomeHook[] = [],
+  ): Promise<RecordedOutcome> {
+    return this.committer.submitBatched(outcomeKind, { ref, outcome, now, progress, hooks });
+  }
+
+  recordProgress(ref: AttemptRef, progress: unknown, event: boolean, now = Date.now()): Promise<boolean> {
+    return this.committer.submit((sql) => signals.recordProgress(sql, ref, progress, now, event));
+  }
+
+  recordHeartbeats(jobIds: readonly string[], now = Date.now()): Promise<void> {
+    return this.committer.submit((sql) => signals.recordHeartbeats(sql, jobIds, now));
+  }
+
+  failStalledJob(jobId: string, reason: string, now = Date.now()): Promise<boolean> {
+    return this.committer.submit((sql) => signals.failStalledJob(sql, jobId, reason, now));
+  }
+
+  // --- operator actions ---
+
+  cancelJob(request: operator.OperatorRequest): Promise<OperatorResult> {
+    return this.transaction((sql) => operator.cancelJob(sql, request));
+  }
+
+  retryJob(request: operator.OperatorRequest): Promise<OperatorResult> {
+    return this.transaction((sql) => operator.retryJob(sql, request));
+  }
+
+  // --- runs ---
+
+  createRun(input: { name: string; metadata?: unknown; actor: string }): Promise<RunRow> {
+    return this.transaction((sql) => runs.createRun(sql, { ...input, now: Date.now() }));
+  }
+
+  setRunStatus(input: { runId: string; status: RunStatus; reason?: string | null; actor: string }): Promise<RunRow> {
+    return this.transaction((sql) => runs.setRunStatus(sql, { ...input, reason: input.reason ?? null, now: Date.now() }));
+  }
+
+  getRun(runId: string): Promise<RunRow> {
+    return this.read((sql) => runs.getRun(sql, runId));
+  }
+
+  listRuns(options: { limit?: number; status?: RunStatus } = {}): Promise<RunRow[]> {
+    return this.read((sql) => runs.listRuns(sql, { limit: options.limit ?? 50, ...(options.status ? { status: options.status } : {}) }));
+  }
+
+  existingRunIds(runIds: readonly string[]): Promise<Set<string>> {
+    return this.read((sql) => runs.existingRunIds(sql, runIds));
+  }
+
+  // --- queries ---
+
+  getJob(jobId: string): Promise<JobRow> {
+    return this.read((sql) => queries.getJob(sql, jobId));
+  }
+
+  getJobDetail(jobId: string): Promise<queries.JobDetail> {
+    return this.read((sql) => queries.getJobDetail(sql, jobId));
+  }
+
+  listJobs(filter?: queries.JobFilter): Promise<JobRow[]> {
+    return this.read((sql) => queries.listJobs(sql, filter));
+  }
+
+  countJobsByStatus(filter?: Omit<queries.JobFilter, 'limit' | 'offset'>): ReturnType<typeof queries.countJobsByStatus> {
+    return this.read((sql) => queries.countJobsByStatus(sql, filter));
+  }
+
+  listEvents(filter?: queries.EventFilter): ReturnType<typeof queries.listEvents> {
+    return this.read((sql) => queries.listEvents(sql, filter));
+  }
+
+  listAttempts(filter: Parameters<typeof queries.listAttempts>[1]): ReturnType<typeof queries.listAttempts> {
+    return this.read((sql) => queries.listAttempts(sql, filter));
+  }
+
+  /** Number of rows in a ledger table (for summaries and the doctor). */
+  async countRows(table: 'jobs' | 'attempts' | 'events' | 'runs'): Promise<number> {
+    const [row] = await this.read((sql) => sql.all(`SELECT COUNT(*) AS n FROM ${table}`));
+    return Number(row?.n ?? 0);
+  }
+
+  // --- health and summaries ---
+
+  countUndispatched(olderThanMs: number, now = Date.now()): Promise<number> {
+    return this.read((sql) => countUndispatched(sql, now, olderThanMs));
+  }
+
+  countAttemptsPastLock(lockDurationMs: number, now = Date.now()): Promise<number> {
+    return this.read((sql) => countAttemptsPastLock(sql, now, lockDurationMs));
+  }
+
+  runFigures(runId: string): Promise<RunFigures> {
+    return this.read((sql) => runFigures(sql, runId));
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Retention: deletes finished jobs (completed, failed, cancelled) that finished longer ago than their
+ * queue's retention, together with their attempts and their events, in batches of one transaction
+ * each. A job that an operator moved back to `pending` between the batch's select and its delete is
+ * not deleted (the delete repeats the status condition), and neither are its attempts and events:
+ * only the ids the job delete returned are followed.
+ *
+ * Events of other subjects (runs, pipelines, state, operators) are left to those features (pipeline
+ * archiving, snapshot rotation). Old `maintenance_runs` rows go too, except each task's newest
+ * scheduled row, which missed-tick detection starts from.
+ */
+import { InvalidOptionError } from '../../errors.js';
+import type { Ledger } from '../ledger.js';
+import { finalJobStatuses } from '../lifecycle.js';
+import { placeholders, toNumber, type Sql } from '../sql.js';
+
+export interface RetentionPolicy {
+  /** Days a finished job is kept after it finished; `null` keeps jobs forever. */
+  defaultDays: number | null;
+  /** Per-queue overrides of `defaultDays`; `null` keeps that queue's jobs forever. */
+  byQueue?: Readonly<Record<string, number | null>>;
+}
+
+export interface PruneOptions {
+  policy: RetentionPolicy;
+  /** The reference time (epoch ms). Default `Date.now()`. */
+  now?: number;
+  /** Jobs deleted per transaction. Default 500. */
+  batchSize?: number;
+  /** At most this many jobs per call; the next run takes the rest. Default 100,000. */
+  limit?: number;
+  /** Count what would be deleted, delete nothing. Default false. */
+  dryRun?: boolean;
+  /** Checked between batches: an aborted signal ends the call early with what was done so far. */
+  signal?: AbortSignal;
+}
+
+export interface PruneCounts {
+  jobs: number;
+  attempts: number;
+  events: number;
+  maintenanceRuns: number;
+  [count: string]: number;
+}
+
+const dayMs = 86_400_000;
+const finalList = finalJobStatuses.map((s) => `'${s}'`).join(', ');
+
+export async function pruneByRetention(ledger: Ledger, options: PruneOptions): Promise<PruneCounts> {
+  const now = options.now ?? Date.now();
+  const batchSize = positive('batchSize', options.batchSize ?? 500);
+  const limit = positive('limit', options.limit ?? 100_000);
+  const counts: PruneCounts = { jobs: 0, attempts: 0, events: 0, maintenanceRuns: 0 };
+
+  for (const group of retentionGroups(options.policy, now)) {
+    if (options.dryRun) {
+      const found = await ledger.read((sql) => countPrunable(sql, group));
+      counts.jobs += found.jobs;
+      counts.attempts += found.attempts;
+      counts.events += found.events;
+      continue;
+    }
+    while (counts.jobs < limit && !options.signal?.aborted) {
+      const size = Math.min(batchSize, limit - counts.jobs);
+      const batch = await ledger.transaction((tx) => deleteBatch(tx, group, size));
+      counts.jobs += batch.jobs;
+      counts.attempts += batch.attempts;
+      counts.events += batch.events;
+      if (batch.selected < size) break;
+    }
+  }
+
+  if (options.policy.defaultDays !== null) {
+    const cutoff = now - options.policy.defaultDays * dayMs;
+    counts.maintenanceRuns = options.dryRun
+      ? await ledger.read((sql) => countOldMaintenanceRuns(sql, cutoff))
+      : await deleteOldMaintenanceRuns(ledger, cutoff, batchSize, options.signal);
+  }
+  return counts;
+}
+
+/** Which jobs a retention policy lets go: per overridden queue, and the rest under the default. */
+interface RetentionGroup {
+  cutoff: number;
+  /** The condition on `queue` and its parameters. */
+  queueSql: string;
+  queueParams: string[];
+}
+
+function retentionGroups(policy: RetentionPolicy, now: number): RetentionGroup[] {
+  const byQueue = Object.entries(policy.byQueue ?? {});
+  const groups: RetentionGroup[] = [];
+  for (const [queue, days] of byQueue) {
+    if (days === null) continue;
+    groups.push({ cutoff: now - checkDays(`byQueue.${queue}`, days) * dayMs, queueSql: 'queue = ?', queueParams: [queue] });
+  }
+  if (policy.defaultDays !== null) {
+    const others = byQueue.map(([queue]) => queue);
+    groups.push({
+      cutoff: now - checkDays('defaultDays', policy.defaultDays) * dayMs,
+      queueSql: others.length ? `queue NOT IN (${placeholders(others.length)})` : '1 = 1',
+      queueParams: others,
+    });
+  }
+  return groups;
+}
+
+function prunableWhere(group: RetentionGroup): { sql: string; params: unknown[] } {
+  return {
+    sql: `status IN (${finalList}) AND COALESCE(finished_at, updated_at) < ? AND ${group.queueSql}`,
+    params: [group.cutoff, ...group.queueParams],
+  };
+}
+
+async function deleteBatch(tx: Sql, group: RetentionGroup, size: number): Promise<{ selected: number; jobs: number; attempts: number; events: number }> {
+  const where = prunableWhere(group);
+  // SKIP LOCKED: a second pruner on PostgreSQL takes other jobs instead of waiting on these.
+  const lock = tx.dialect === 'postgresql' ? ' FOR UPDATE SKIP LOCKED' : '';
+  const selected = await tx.all(`SELECT id FROM jobs WHERE ${where.sql} ORDER BY finished_at LIMIT ?${lock}`, [...where.params, size]);
+  if (selected.length === 0) return { selected: 0, jobs: 0, attempts: 0, events: 0 };
+  const candidates = selected.map((r) => r.id as string);
+  const deleted = (
+    await tx.all(`DELETE FROM jobs WHERE id IN (${placeholders(candidates.length)}) AND status IN (${finalList}) RETURNING id`, candidates)
+  ).map((r) => r.id as string);
+  if (deleted.length === 0) return { selected: selected.length, jobs: 0, attempts: 0, events: 0 };
+  const inList = placeholders(deleted.length);
+  const attempts = await tx.run(`DELETE FROM attempts WHERE job_id IN (${inList})`, deleted);
+  const events = await tx.run(`DELETE FROM events WHERE subject_type = 'job' AND subject_id IN (${inList})`, deleted);
+  return { selected: selected.length, jobs: deleted.length, attempts, events };
+}
+
+async function countPrunable(sql: Sql, group: RetentionGroup): Promise<{ jobs: number; attempts: number; events: number }> {
+  const where = prunableWhere(group);
+  const [jobs] = await sql.all(`SELECT COUNT(*) AS n FROM jobs WHERE ${where.sql}`, where.params);
+  const [attempts] = await sql.all(`SELECT COUNT(*) AS n FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE ${where.sql})`, where.params);
+  const [events] = await sql.all(
+    `SELECT COUNT(*) AS n FROM events WHERE subject_type = 'job' AND subject_id IN (SELECT id FROM jobs WHERE ${where.sql})`,
+    where.params,
+  );
+  return { jobs: toNumber(jobs?.n ?? 0), attempts: toNumber(attempts?.n ?? 0), events: toNumber(events?.n ?? 0) };
+}
+
+// A task's newest scheduled row stays: missed-tick detection counts from it.
+const oldMaintenanceRuns = `FROM maintenance_runs m WHERE m.tick < ? AND m.status <> 'running'
+  AND m.tick < COALESCE((SELECT MAX(m2.tick) FROM maintenance_runs m2 WHERE m2.task = m.task AND m2.triggered_by <> 'manual'), ?)`;
+
+async function countOldMaintenanceRuns(sql: Sql, cutoff: number): Promise<number> {
+  const [row] = await sql.all(`SELECT COUNT(*) AS n ${oldMaintenanceRuns}`, [cutoff, cutoff]);
+  return toNumber(row?.n ?? 0);
+}
+
+async function deleteOldMaintenanceRuns(ledger: Ledger, cutoff: number, batchSize: number, signal?: AbortSignal): Promise<number> {
+  let total = 0;
+  while (!signal?.aborted) {
+    const deleted = await ledger.transaction((tx) =>
+      tx.run(`DELETE FROM maintenance_runs WHERE id IN (SELECT m.id ${oldMaintenanceRuns} LIMIT ?)`, [cutoff, cutoff, batchSize]),
+    );
+    total += deleted;
+    if (deleted < batchSize) break;
+  }
+  return total;
+}
+
+function positive(option: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidOptionError(option, 'a whole number >= 1', value);
+  return value;
+}
+
+function checkDays(option: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new InvalidOptionError(`retention ${option}`, 'a whole number of days >= 0, or null (forever)', value);
+  return value;
+}

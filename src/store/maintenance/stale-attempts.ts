@@ -1,0 +1,105 @@
+/**
+ * The ledger side of recovering attempts whose heartbeat died (the reconcile task's first step; the
+ * Redis side is in workers/maintenance/reconcile.ts). A running attempt's `heartbeat_at` is written
+ * each time BullMQ renews the job's lock; one that has not moved for longer than the lock (plus a
+ * margin) belongs to a worker that is gone or cut off.
+ *
+ * Ages are measured against the DATABASE's clock, not the reconciling process's: the reconciler may
+ * run on any host, and hosts' clocks drift. With the database as the one reference, every
+ * reconciler draws the line at the same instant. The heartbeats themselves are written with the
+ * worker's clock, so a worker whose clock runs behind the database's by more than the margin would
+ * look dead early; the margin (a whole lock duration by default) is what absorbs that drift.
+ */
+import type { JobRow } from '../entities/index.js';
+import { appendEvents, appendStandaloneJobEvent, jobEvent } from '../events.js';
+import type { Ledger } from '../ledger.js';
+import { jobTransitions } from '../lifecycle.js';
+import { toJobRow } from '../rows.js';
+import { placeholders, toNumber } from '../sql.js';
+
+export interface StaleAttempt {
+  attemptId: string;
+  jobId: string;
+  number: number;
+  queue: string;
+  workerId: string;
+  heartbeatAt: number;
+  /** The job is `running` with this attempt as its current one (else it moved on without it: cancelled, say). */
+  current: boolean;
+}
+
+export type StaleRecovery =
+  /** The attempt is now `stalled` and the job `queued`: it must be in Redis to run again. */
+  | { kind: 'requeued'; job: JobRow }
+  /** The attempt is now `stalled`; the job had already moved on, so only the attempt changed. */
+  | { kind: 'marked' }
+  /** It heartbeat or finished meanwhile: nothing changed. */
+  | { kind: 'skipped' };
+
+/** The database's current time in epoch milliseconds. */
+export async function databaseNow(ledger: Ledger): Promise<number> {
+  const statement =
+    ledger.dialect === 'sqlite'
+      ? `SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) AS now_ms`
+      : 'SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now_ms';
+  const [row] = await ledger.read((sql) => sql.all(statement));
+  return toNumber(row?.now_ms);
+}
+
+/** Running attempts whose heartbeat is older than `staleBefore` (database time), in id order after `afterId`. */
+export async function findStaleAttempts(
+  ledger: Ledger,
+  input: { staleBefore: number; afterId: string; limit: number },
+): Promise<StaleAttempt[]> {
+  const rows = await ledger.read((sql) =>
+    sql.all(
+      `SELECT a.id, a.job_id, a.number, a.worker_id, a.heartbeat_at, j.queue, j.status AS job_status, j.current_attempt
+       FROM attempts a JOIN jobs j ON j.id = a.job_id
+       WHERE a.status = 'running' AND a.heartbeat_at < ? AND a.id > ?
+       ORDER BY a.id LIMIT ?`,
+      [input.staleBefore, input.afterId, input.limit],
+    ),
+  );
+  return rows.map((r) => ({
+    attemptId: r.id as string,
+    jobId: r.job_id as string,
+    number: toNumber(r.number),
+    queue: r.queue as string,
+    workerId: r.worker_id as string,
+    heartbeatAt: toNumber(r.heartbeat_at),
+    current: r.job_status === 'running' && toNumber(r.current_attempt) === toNumber(r.number),
+  }));
+}
+
+const requeueSources = jobTransitions.requeue.from;
+
+/**
+ * Records a dead attempt as `stalled` and, if it was its job's current attempt, puts the job back
+ * to `queued`, with a `job.stalled` event, in one transaction. Fenced: an attempt that heartbeat or
+ * finished since it was found (or a job that moved on) is left alone.
+ */
+export async function recoverStaleAttempt(
+  ledger: Ledger,
+  attempt: StaleAttempt,
+  input: { staleBefore: number; now: number },
+): Promise<StaleRecovery> {
+  return ledger.transaction(async (tx) => {
+    const marked = await tx.run(
+      `UPDATE attempts SET status = 'stalled', finished_at = ?, duration_ms = ? - started_at
+       WHERE id = ? AND status = 'running' AND heartbeat_at < ?`,
+      [input.now, input.now, attempt.attemptId, input.staleBefore],
+    );
+    if (marked === 0) return { kind: 'skipped' } as const;
+    const reason = `attempt ${attempt.number} lost: no heartbeat from ${attempt.workerId} since ${new Date(attempt.heartbeatAt).toISOString()}`;
+    const [requeued] = await tx.all(
+      `UPDATE jobs SET status = 'queued', status_reason = ?, updated_at = ?, version = version + 1
+       WHERE id = ? AND current_attempt = ? AND status IN (${placeholders(requeueSources.length)}) RETURNING *`,
+      [reason, input.now, attempt.jobId, attempt.number, ...requeueSources],
+    );
+    // The attempt's loss is an event of its job either way; a job that moved on still gets one.
+    const payload = { attempt: attempt.number, detectedBy: 'reconciler', heartbeatAt: attempt.heartbeatAt, databaseNow: input.now };
+    if (requeued) await appendEvents(tx, [jobEvent(attempt.jobId, toNumber(requeued.version), 'job.stalled', payload, input.now)]);
+    else await appendStandaloneJobEvent(tx, attempt.jobId, 'job.stalled', payload, input.now);
+    return requeued ? ({ kind: 'requeued', job: toJobRow(tx.dialect, requeued) } as const) : ({ kind: 'marked' } as const);
+  });
+}

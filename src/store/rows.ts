@@ -1,0 +1,83 @@
+/** Maps raw snake_case rows from plain statements onto the ledger's row types. */
+import type { DatabaseDialect } from '../config.js';
+import type { AttemptRow, EventRow, JobRow, RunRow } from './entities/index.js';
+import type { AttemptStatus, JobStatus } from './lifecycle.js';
+import { decodeJson, toNullableNumber, toNumber, type Row } from './sql.js';
+
+export function toJobRow(dialect: DatabaseDialect, r: Row): JobRow {
+  return {
+    id: r.id as string,
+    queue: r.queue as string,
+    name: r.name as string,
+    payload: decodeJson(dialect, r.payload),
+    status: r.status as JobStatus,
+    statusReason: (r.status_reason as string | null) ?? null,
+    priority: toNumber(r.priority),
+    runId: (r.run_id as string | null) ?? null,
+    pipelineId: (r.pipeline_id as string | null) ?? null,
+    stage: (r.stage as string | null) ?? null,
+    idempotencyKey: (r.idempotency_key as string | null) ?? null,
+    maxAttempts: toNumber(r.max_attempts),
+    backoff: decodeJson(dialect, r.backoff),
+    timeoutMs: toNullableNumber(r.timeout_ms),
+    attemptsStarted: toNumber(r.attempts_started),
+    attemptsFailed: toNumber(r.attempts_failed),
+    currentAttempt: toNumber(r.current_attempt),
+    progress: decodeJson(dialect, r.progress),
+    result: decodeJson(dialect, r.result),
+    lastError: decodeJson(dialect, r.last_error),
+    runAt: toNumber(r.run_at),
+    createdAt: toNumber(r.created_at),
+    dispatchedAt: toNullableNumber(r.dispatched_at),
+    startedAt: toNullableNumber(r.started_at),
+    finishedAt: toNullableNumber(r.finished_at),
+    updatedAt: toNumber(r.updated_at),
+    version: toNumber(r.version),
+  };
+}
+
+export function toAttemptRow(dialect: DatabaseDialect, r: Row): AttemptRow {
+  return {
+    id: r.id as string,
+    jobId: r.job_id as string,
+    number: toNumber(r.number),
+    status: r.status as AttemptStatus,
+    workerId: r.worker_id as string,
+    host: r.host as string,
+    pid: toNumber(r.pid),
+    fencingToken: r.fencing_token as string,
+    startedAt: toNumber(r.started_at),
+    heartbeatAt: toNumber(r.heartbeat_at),
+    finishedAt: toNullableNumber(r.finished_at),
+    durationMs: toNullableNumber(r.duration_ms),
+    error: decodeJson(dialect, r.error),
+    result: decodeJson(dialect, r.result),
+  };
+}
+
+export function toEventRow(dialect: DatabaseDialect, r: Row): EventRow {
+  return {
+    id: r.id as string,
+    subjectType: r.subject_type as EventRow['subjectType'],
+    subjectId: r.subject_id as string,
+    seq: toNumber(r.seq),
+    type: r.type as string,
+    payload: decodeJson(dialect, r.payload),
+    actor: r.actor as string,
+    createdAt: toNumber(r.created_at),
+  };
+}
+
+export function toRunRow(dialect: DatabaseDialect, r: Row): RunRow {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    status: r.status as RunRow['status'],
+    statusReason: (r.status_reason as string | null) ?? null,
+    metadata: decodeJson(dialect, r.metadata),
+    createdAt: toNumber(r.created_at),
+    updatedAt: toNumber(r.updated_at),
+    finishedAt: toNullableNumber(r.finished_at),
+    version: toNumber(r.version),
+  };
+}

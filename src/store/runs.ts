@@ -1,0 +1,74 @@
+/** Runs: named groups of jobs with a status, the reason for it, and metadata. */
+import { InvalidOptionError, NotFoundError } from '../errors.js';
+import type { RunRow, RunStatus } from './entities/index.js';
+import { appendEvents } from './events.js';
+import { newId } from './ids.js';
+import { toRunRow } from './rows.js';
+import { encodeJson, type Sql } from './sql.js';
+
+export const runStatuses: readonly RunStatus[] = ['open', 'running', 'completed', 'failed', 'cancelled'];
+const finalRunStatuses: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
+
+export async function createRun(
+  tx: Sql,
+  input: { name: string; metadata?: unknown; actor: string; now: number },
+): Promise<RunRow> {
+  if (typeof input.name !== 'string' || input.name.trim() === '' || input.name.length > 200 || input.name.includes('\u0000')) {
+    throw new InvalidOptionError('name', 'a non-empty run name of at most 200 characters without NUL', input.name);
+  }
+  const id = newId('run');
+  await tx.run(
+    `INSERT INTO runs (id, name, status, metadata, created_at, updated_at, version) VALUES (?, ?, 'open', ?, ?, ?, 1)`,
+    [id, input.name, encodeJson(input.metadata ?? null), input.now, input.now],
+  );
+  await appendEvents(tx, [
+    { subjectType: 'run', subjectId: id, seq: 1, type: 'run.created', payload: { name: input.name }, actor: input.actor, createdAt: input.now },
+  ]);
+  return getRun(tx, id);
+}
+
+export async function setRunStatus(
+  tx: Sql,
+  input: { runId: string; status: RunStatus; reason: string | null; actor: string; now: number },
+): Promise<RunRow> {
+  const before = await getRun(tx, input.runId);
+  const finishedAt = finalRunStatuses.includes(input.status) ? input.now : null;
+  const [updated] = await tx.all(
+    `UPDATE runs SET status = ?, status_reason = ?, finished_at = ?, updated_at = ?, version = version + 1
+     WHERE id = ? RETURNING *`,
+    [input.status, input.reason, finishedAt, input.now, input.runId],
+  );
+  const after = toRunRow(tx.dialect, updated!);
+  await appendEvents(tx, [
+    {
+      subjectType: 'run',
+      subjectId: input.runId,
+      seq: after.version,
+      type: 'run.status_changed',
+      payload: { from: before.status, to: input.status, reason: input.reason },
+      actor: input.actor,
+      createdAt: input.now,
+    },
+  ]);
+  return after;
+}
+
+export async function getRun(sql: Sql, runId: string): Promise<RunRow> {
+  const [raw] = await sql.all('SELECT * FROM runs WHERE id = ?', [runId]);
+  if (!raw) throw new NotFoundError('run', runId);
+  return toRunRow(sql.dialect, raw);
+}
+
+export async function listRuns(sql: Sql, options: { limit: number; status?: RunStatus }): Promise<RunRow[]> {
+  const rows = options.status
+    ? await sql.all('SELECT * FROM runs WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?', [options.status, options.limit])
+    : await sql.all('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?', [options.limit]);
+  return rows.map((r) => toRunRow(sql.dialect, r));
+}
+
+/** Which of these run ids exist (to reject an enqueue naming an unknown run before writing). */
+export async function existingRunIds(sql: Sql, runIds: readonly string[]): Promise<Set<string>> {
+  if (runIds.length === 0) return new Set();
+  const rows = await sql.all(`SELECT id FROM runs WHERE id IN (${runIds.map(() => '?').join(', ')})`, [...runIds]);
+  return new Set(rows.map((r) => r.id as string));
+}

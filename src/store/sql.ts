@@ -1,0 +1,147 @@
+/**
+ * Plain parameterised statements on the ORM's own connection, inside the caller's transaction when
+ * there is one. Used for ledger bookkeeping where entity tracking buys nothing: conditional
+ * transitions need `UPDATE ... WHERE status IN (...) RETURNING`, and transactional enqueue must write
+ * through an application's EntityManager that may not know the ledger's entities.
+ *
+ * The two dialects differ here only in how values come back: SQLite returns JSON as text and
+ * PostgreSQL returns BIGINT as strings. `decodeJson` and `toNumber` absorb both.
+ */
+import type { EntityManager } from '@mikro-orm/core';
+import type { SqlEntityManager } from '@mikro-orm/knex';
+import { PostgreSqlPlatform } from '@mikro-orm/postgresql';
+import type { DatabaseDialect } from '../config.js';
+
+export type Row = Record<string, unknown>;
+
+export interface Sql {
+  readonly dialect: DatabaseDialect;
+  /** Rows of a SELECT or of a statement with RETURNING. */
+  all(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Runs a statement and returns how many rows it changed. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
+  /**
+   * Inserts rows whose result nobody reads back in this transaction. A batching Sql may hold them
+   * and write them as one multi-row INSERT before the next statement on that table and before the
+   * commit; use the `insertRows` function, which falls back to an immediate insert.
+   */
+  insertRows?(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void>;
+  /** Like `insertRows`, for updates by id whose effect nobody reads back: see `updateRowsById`. */
+  updateRows?(update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void>;
+}
+
+/** Column types, for the casts PostgreSQL needs on VALUES lists. */
+export type ColumnType = 'text' | 'bigint' | 'int' | 'json';
+
+/**
+ * `UPDATE <table> SET <col> = <value>, ... WHERE id = <id> AND <condition>` for many rows: each row
+ * is `[id, ...values of columns]`.
+ */
+export interface RowUpdate {
+  table: string;
+  columns: readonly { name: string; type: ColumnType }[];
+  /** An extra condition on the target row, in plain SQL without parameters (e.g. `status = 'running'`). */
+  condition: string;
+}
+
+/** Largest number of rows per multi-row INSERT (stays under both dialects' parameter limits). */
+const maxRowsPerInsert = 200;
+
+/** Inserts `rows` into `table`, deferred and merged where the Sql supports it. */
+export async function insertRows(sql: Sql, table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
+  if (rows.length === 0) return;
+  if (sql.insertRows) return sql.insertRows(table, columns, rows);
+  await insertRowsNow(sql, table, columns, rows);
+}
+
+/** Applies `update` to each row, deferred and merged into one statement where the Sql supports it. */
+export async function updateRowsById(sql: Sql, update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void> {
+  if (rows.length === 0) return;
+  if (sql.updateRows) return sql.updateRows(update, rows);
+  await updateRowsNow(sql, update, rows);
+}
+
+/**
+ * One statement for many rows: a VALUES list joined to the table by id (UPDATE ... FROM, which
+ * SQLite has since 3.33). PostgreSQL types VALUES parameters as text, so they are cast there.
+ */
+export async function updateRowsNow(sql: Sql, update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void> {
+  const cast = (type: ColumnType | 'id'): string => {
+    if (sql.dialect === 'sqlite') return '?';
+    return type === 'id' || type === 'text' ? '?::text' : type === 'json' ? '?::jsonb' : `?::${type}`;
+  };
+  const rowSql = `(${[cast('id'), ...update.columns.map((c) => cast(c.type))].join(', ')})`;
+  const names = ['id', ...update.columns.map((c) => c.name)];
+  const set = update.columns.map((c) => `${c.name} = v.${c.name}`).join(', ');
+  for (let start = 0; start < rows.length; start += maxRowsPerInsert) {
+    const chunk = rows.slice(start, start + maxRowsPerInsert);
+    await sql.run(
+      `WITH v(${names.join(', ')}) AS (VALUES ${chunk.map(() => rowSql).join(', ')})
+       UPDATE ${update.table} SET ${set} FROM v WHERE ${update.table}.id = v.id AND ${update.table}.${update.condition}`,
+      chunk.flat(),
+    );
+  }
+}
+
+export async function insertRowsNow(sql: Sql, table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
+  for (let start = 0; start < rows.length; start += maxRowsPerInsert) {
+    const chunk = rows.slice(start, start + maxRowsPerInsert);
+    await sql.run(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${valuesList(chunk.length, columns.length)}`, chunk.flat());
+  }
+}
+
+export function dialectOf(em: EntityManager): DatabaseDialect {
+  return em.getPlatform() instanceof PostgreSqlPlatform ? 'postgresql' : 'sqlite';
+}
+
+/** Statements through `em`, inside its current transaction if it is in one. */
+export function sqlFor(em: EntityManager): Sql {
+  const sqlEm = em as SqlEntityManager;
+  return {
+    dialect: dialectOf(em),
+    all: (sql, params = []) => sqlEm.execute<Row[]>(sql, [...params], 'all'),
+    run: async (sql, params = []) => {
+      const result = await sqlEm.execute<{ affectedRows: number }>(sql, [...params], 'run');
+      return result.affectedRows;
+    },
+  };
+}
+
+/** `?, ?, ?` for a list of n values. */
+export function placeholders(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ');
+}
+
+/** A multi-row VALUES list for `rows` rows of `columns` values each. */
+export function valuesList(rows: number, columns: number): string {
+  const row = `(${placeholders(columns)})`;
+  return Array.from({ length: rows }, () => row).join(', ');
+}
+
+/** JSON for a json/jsonb parameter; `undefined` and `null` become SQL NULL. */
+export function encodeJson(value: unknown): string | null {
+  return value === undefined || value === null ? null : JSON.stringify(value);
+}
+
+export function decodeJson(dialect: DatabaseDialect, value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  return dialect === 'sqlite' && typeof value === 'string' ? JSON.parse(value) : value;
+}
+
+export function toNumber(value: unknown): number {
+  return typeof value === 'number' ? value : Number(value);
+}
+
+export function toNullableNumber(value: unknown): number | null {
+  return value === null || value === undefined ? null : toNumber(value);
+}
+
+/** True when a driver error is a unique-constraint violation, on either dialect. */
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; message?: string } | null;
+  return (
+    e?.name === 'UniqueConstraintViolationException' ||
+    e?.code === '23505' ||
+    (typeof e?.message === 'string' && e.message.includes('UNIQUE constraint failed'))
+  );
+}

@@ -1,0 +1,28 @@
+/** What a maintenance task is: a plain function that does bounded work and returns counts. */
+import type { MissedTickPolicy } from '../../config.js';
+import type { Logger } from '../../logger.js';
+import type { MaintenanceCounts } from '../../store/maintenance/runs.js';
+
+export type { MaintenanceCounts, MissedTickPolicy };
+
+export interface MaintenanceTaskContext {
+  /** When the run started (epoch ms): the reference time for ages and retention. */
+  readonly now: number;
+  /** Report what would be done, change nothing. Only for tasks with `supportsDryRun`. */
+  readonly dryRun: boolean;
+  /** Aborted when the scheduler stops; a batched task checks it between batches and returns early. */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+}
+
+export interface MaintenanceTask {
+  /** Letters, digits and "-", e.g. `prune`. */
+  readonly name: string;
+  readonly description: string;
+  /** Cron expression (5 or 6 fields, read in the scheduler's time zone); `null`: run only by hand. */
+  readonly schedule: string | null;
+  /** Ticks nobody ran, found when the scheduler starts: record them, or record them and run once now. */
+  readonly onMissed: MissedTickPolicy;
+  readonly supportsDryRun: boolean;
+  run(ctx: MaintenanceTaskContext): Promise<MaintenanceCounts>;
+}

@@ -1,0 +1,101 @@
+/**
+ * The built-in maintenance tasks, bound to this process's ledger, dispatcher and configuration. Each
+ * is a plain batched function elsewhere (store/maintenance/, store/pipeline-archive.ts,
+ * store/snapshot-rotation.ts, ./reconcile.ts); here they get a name, a schedule and a policy.
+ */
+import type { Config, MaintenanceTaskName, MissedTickPolicy } from '../../config.js';
+import type { Dispatcher } from '../../jobs/dispatcher.js';
+import type { JobRegistry } from '../../jobs/registry.js';
+import type { Logger } from '../../logger.js';
+import type { Ledger } from '../../store/ledger.js';
+import { pruneByRetention } from '../../store/maintenance/prune.js';
+import { unfinishedQueues } from '../../store/maintenance/reconcile-queries.js';
+import { sqliteUpkeep } from '../../store/maintenance/sqlite-upkeep.js';
+import { archiveFinishedPipelines } from '../../store/pipeline-archive.js';
+import { rotateSnapshots } from '../../store/snapshot-rotation.js';
+import { reconcileRedis } from './reconcile.js';
+import type { MaintenanceTask, MaintenanceTaskContext } from './task.js';
+
+export interface BuiltInTaskDeps {
+  ledger: Ledger;
+  dispatcher: Dispatcher;
+  registry: JobRegistry;
+  config: Pick<Config, 'maintenance' | 'lockDurationMs' | 'relayGraceMs'>;
+  logger: Logger;
+}
+
+/**
+ * A daily prune or a reconcile that missed its tick should still happen soon (run once at start);
+ * the frequent housekeeping tasks just record the miss, their next tick comes soon enough.
+ */
+export const defaultMissedPolicy: Readonly<Record<MaintenanceTaskName, MissedTickPolicy>> = {
+  prune: 'run-once',
+  reconcile: 'run-once',
+  'sqlite-upkeep': 'record',
+  'archive-pipelines': 'record',
+  'rotate-snapshots': 'record',
+};
+
+/** Rows one run of the archive and rotation tasks handles at most; the next tick takes the rest. */
+const perRunLimit = 10_000;
+
+export function builtInTasks(deps: BuiltInTaskDeps): MaintenanceTask[] {
+  const { ledger, config } = deps;
+  const m = config.maintenance;
+  const task = (
+    name: MaintenanceTaskName,
+    description: string,
+    supportsDryRun: boolean,
+    run: MaintenanceTask['run'],
+  ): MaintenanceTask => ({
+    name,
+    description,
+    schedule: m.schedules[name],
+    onMissed: m.onMissed[name] ?? defaultMissedPolicy[name],
+    supportsDryRun,
+    run,
+  });
+
+  return [
+    task('prune', 'delete finished jobs past their retention, with their attempts and events', true, (ctx) =>
+      pruneByRetention(ledger, {
+        policy: { defaultDays: m.retentionDays, byQueue: m.retentionDaysByQueue },
+        now: ctx.now,
+        dryRun: ctx.dryRun,
+        signal: ctx.signal,
+      }),
+    ),
+    task('reconcile', 'hand jobs Redis lost back to it; count Redis jobs the ledger does not know', true, (ctx) => reconcile(deps, ctx)),
+    task('sqlite-upkeep', 'SQLite: checkpoint and truncate the WAL, refresh planner statistics (no-op on PostgreSQL)', false, () =>
+      sqliteUpkeep(ledger),
+    ),
+    task('archive-pipelines', 'move finished pipelines to pipeline_history', false, (ctx) =>
+      archiveFinishedPipelines(ledger, { olderThanMs: m.archiveAfterHours * 3_600_000, limit: perRunLimit, now: ctx.now }),
+    ),
+    task('rotate-snapshots', 'delete expired snapshots and all but the newest few per subject', false, async (ctx) => {
+      const { expired, rotated } = await rotateSnapshots(ledger, { keepPerSubject: m.snapshotsKeepPerSubject, now: ctx.now, limit: perRunLimit });
+      return { expired, rotated };
+    }),
+  ];
+}
+
+/** How old a running attempt's heartbeat must be (database time) before the reconciler calls it lost. */
+export function heartbeatStaleMs(lockDurationMs: number): number {
+  return 2 * lockDurationMs;
+}
+
+async function reconcile(deps: BuiltInTaskDeps, ctx: MaintenanceTaskContext): Promise<Record<string, number>> {
+  const queues = [...new Set([...deps.registry.queues(), ...(await unfinishedQueues(deps.ledger))])].sort();
+  return reconcileRedis(
+    { ledger: deps.ledger, dispatcher: deps.dispatcher, queues, logger: deps.logger },
+    {
+      dryRun: ctx.dryRun,
+      now: ctx.now,
+      signal: ctx.signal,
+      pendingGraceMs: Math.max(deps.config.relayGraceMs, 60_000),
+      // The lock plus a margin of one more lock duration (for clock drift and a slow renewal): the
+      // worker is gone, not slow. Recovery-time formula in README.md ("Delivery promise").
+      heartbeatStaleMs: heartbeatStaleMs(deps.config.lockDurationMs),
+    },
+  );
+}

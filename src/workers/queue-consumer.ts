@@ -1,0 +1,189 @@
+/**
+ * One queue's consumer: a BullMQ worker on its own Redis connection, which the consumer watchdog
+ * can replace when it stops fetching (consumer-watchdog.ts). It counts what the watchdog and the
+ * health check need: attempts in flight, the last fetch, the replacements.
+ */
+import { Worker, type Job } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../config.js';
+import { closeRedis, createRedis, type Redis } from '../jobs/redis-connection.js';
+import type { Logger } from '../logger.js';
+import { LedgerRetryError } from './execute-attempt.js';
+import type { Processor } from './poison-guard.js';
+
+export interface QueueConsumerOptions {
+  queue: string;
+  processor: Processor;
+  concurrency: number;
+  config: Pick<Config, 'redisUrl' | 'redisPrefix' | 'lockDurationMs' | 'stalledIntervalMs' | 'maxStalledCount'>;
+  logger: Logger;
+  /** BullMQ renewed these jobs' locks. */
+  onLocksRenewed(jobIds: string[]): void;
+  /** BullMQ could not renew these jobs' locks: another worker may get them. */
+  onLockRenewalFailed(jobIds: string[]): void;
+  /** BullMQ failed a job (from its `failed` event, which it does not await). */
+  onFailed(job: Job | undefined, error: Error): void;
+}
+
+export interface Replacement {
+  at: number;
+  reason: string;
+}
+
+/** One BullMQ worker and the connection it owns. */
+interface Incarnation {
+  worker: Worker;
+  connection: Redis;
+  /** Processor calls of this incarnation still running. */
+  inFlight: number;
+  /** Resolves when `inFlight` next drops to zero. */
+  idle: { promise: Promise<void>; resolve: () => void } | undefined;
+}
+
+export class QueueConsumer {
+  /** Epoch ms of the last job BullMQ fetched for this consumer (any incarnation), 0 before the first. */
+  lastFetchAt = 0;
+  readonly replacements: Replacement[] = [];
+  private current: Incarnation;
+  private readonly retiring = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly options: QueueConsumerOptions) {
+    this.current = this.incarnate();
+  }
+
+  get queue(): string {
+    return this.options.queue;
+  }
+
+  get concurrency(): number {
+    return this.options.concurrency;
+  }
+
+  /** Attempts running now through the current BullMQ worker. */
+  get inFlight(): number {
+    return this.current.inFlight;
+  }
+
+  /** False once BullMQ's fetch loop has ended (it should only end on close). */
+  get loopRunning(): boolean {
+    return this.current.worker.isRunning();
+  }
+
+  /** True while fetching is paused (a suspect job runs alone: poison-guard.ts). */
+  get paused(): boolean {
+    return this.current.worker.isPaused();
+  }
+
+  /** Stops fetching; jobs already fetched still reach the processor. */
+  async pause(): Promise<void> {
+    await this.current.worker.pause(true);
+  }
+
+  resume(): void {
+    void this.current.worker.resume();
+  }
+
+  /** The ioredis status of the current connection (`ready`, `reconnecting`, ...). */
+  get connectionStatus(): string {
+    return this.current.connection.status;
+  }
+
+  /** Starts fetching; resolves once BullMQ's connections are ready. */
+  async start(): Promise<void> {
+    this.run(this.current);
+    await this.current.worker.waitUntilReady();
+  }
+
+  /**
+   * Replaces the BullMQ worker and its connection with fresh ones (the watchdog found it not
+   * fetching). The old one stops fetching at once and is closed in the background once the
+   * attempts it was running have returned; a wedged connection is then cut rather than waited on.
+   */
+  replace(reason: string): void {
+    if (this.closed) return;
+    const old = this.current;
+    this.replacements.push({ at: Date.now(), reason });
+    this.options.logger.warn({ queue: this.queue, reason, running: old.inFlight }, 'consumer watchdog: replacing the BullMQ worker');
+    this.current = this.incarnate();
+    this.run(this.current);
+    const retired = this.retire(old).finally(() => this.retiring.delete(retired));
+    this.retiring.add(retired);
+  }
+
+  /** Stops fetching and lets running attempts finish (BullMQ's graceful close); see LedgerWorker.close. */
+  async closeWorker(): Promise<void> {
+    this.closed = true;
+    await this.current.worker.close();
+  }
+
+  /** After `closeWorker`: waits for replaced workers and closes the connection. */
+  async closeConnection(): Promise<void> {
+    await Promise.allSettled([...this.retiring]);
+    await closeRedis(this.current.connection);
+  }
+
+  private incarnate(): Incarnation {
+    const { config, logger, queue } = this.options;
+    const connection = createRedis(config.redisUrl, 'worker');
+    connection.on('error', (error) => logger.debug({ err: error, queue }, 'worker Redis connection error'));
+    const incarnation: Incarnation = { worker: undefined as unknown as Worker, connection, inFlight: 0, idle: undefined };
+    const processor: Processor = async (job, token) => {
+      incarnation.inFlight++;
+      try {
+        return await this.options.processor(job, token);
+      } finally {
+        incarnation.inFlight--;
+        if (incarnation.inFlight === 0) incarnation.idle?.resolve();
+      }
+    };
+    const worker = new Worker(queue, processor, {
+      connection,
+      prefix: config.redisPrefix,
+      concurrency: this.options.concurrency,
+      lockDuration: config.lockDurationMs,
+      stalledInterval: config.stalledIntervalMs,
+      maxStalledCount: config.maxStalledCount,
+      // BullMQ waits this long before fetching again after a connection error (default 15 s): after
+      // a Redis restart that is 15 s of idle workers on top of the outage.
+      runRetryDelay: 1000,
+      autorun: false,
+      settings: {
+        // The ledger decided the delay already (classify-outcome.ts); BullMQ applies the same number.
+        backoffStrategy: (_attemptsMade, _type, error) => (error instanceof LedgerRetryError ? error.delayMs : 1000),
+      },
+    });
+    worker.on('error', (error) => logger.warn({ err: error, queue }, 'worker error'));
+    worker.on('active', () => (this.lastFetchAt = Date.now()));
+    worker.on('locksRenewed', ({ jobIds }) => this.options.onLocksRenewed(jobIds));
+    worker.on('lockRenewalFailed', (jobIds) => this.options.onLockRenewalFailed(jobIds));
+    worker.on('failed', (job, error) => this.options.onFailed(job, error));
+    incarnation.worker = worker;
+    return incarnation;
+  }
+
+  private run(incarnation: Incarnation): void {
+    incarnation.worker.run().catch((error: unknown) => this.options.logger.error({ err: error, queue: this.queue }, 'worker loop stopped'));
+  }
+
+  private async retire(old: Incarnation): Promise<void> {
+    const closing = old.worker.close().catch((error: unknown) => this.options.logger.warn({ err: error, queue: this.queue }, 'closing a replaced worker failed'));
+    if (old.inFlight > 0) {
+      old.idle ??= promiseWithResolve();
+      await old.idle.promise;
+    }
+    // Its attempts have returned; BullMQ now only has to report them. If its connection is the
+    // reason it stopped, that never completes: cut it (the stalled checker or the ledger's
+    // short-circuit on final jobs takes care of what BullMQ could not be told).
+    const closedInTime = await Promise.race([closing.then(() => true), sleep(2000, false, { ref: false })]);
+    if (!closedInTime) old.connection.disconnect();
+    await Promise.race([closing, sleep(5000, undefined, { ref: false })]);
+    old.connection.disconnect();
+  }
+}
+
+function promiseWithResolve(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = (): void => undefined;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}

@@ -1,0 +1,126 @@
+/**
+ * The `jobledger` command as a user runs it: a real process on the built package (`npm test`
+ * builds first), an embedded SQLite file, the local Redis with a fresh key prefix.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { testRedisUrl } from './support/services.js';
+
+const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
+const distIndex = pathToFileURL(fileURLToPath(new URL('../dist/src/index.js', import.meta.url))).href;
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cliEnv(): Promise<Record<string, string>> {
+  const dir = mkdtempSync(join(tmpdir(), 'jobledger-cli-'));
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? dir,
+    DATABASE_URL: `sqlite:${join(dir, 'ledger.sqlite')}`,
+    REDIS_URL: await testRedisUrl(),
+    JOBLEDGER_REDIS_PREFIX: `jlcli-${randomBytes(5).toString('hex')}`,
+    LOG_LEVEL: 'silent',
+  };
+}
+
+function run(args: string[], env: Record<string, string>, cwd = process.cwd()): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { env, cwd, timeout: 120_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('the jobledger command', () => {
+  it('runs the demo to the end and prints one JSON summary as its last line', async () => {
+    const env = await cliEnv();
+    const result = await run(['demo', '--jobs', '40', '--json'], env);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const last = result.stdout.trim().split('\n').at(-1)!;
+    const summary = JSON.parse(last) as { jobs: { completed: number; failed: number; total: number }; attempts: number; events: number };
+    expect(summary.jobs.total).toBe(40);
+    expect(summary.jobs.completed + summary.jobs.failed).toBe(40);
+    expect(summary.attempts).toBeGreaterThanOrEqual(40);
+    expect(summary.events).toBeGreaterThan(summary.attempts);
+  });
+
+  it('enqueues from the command line and shows the job, after a migrate', async () => {
+    const env = await cliEnv();
+    expect((await run(['migrate'], env)).code).toBe(0);
+    const enqueued = await run(['enqueue', 'demo.noop', '--data', '{"n":1}', '--idempotency-key', 'k1'], env);
+    expect(enqueued.code).toBe(0);
+    const id = enqueued.stdout.trim();
+    expect(id).toMatch(/^job_[0-9A-Z]{26}$/);
+    const again = await run(['enqueue', 'demo.noop', '--data', '{"n":1}', '--idempotency-key', 'k1'], env);
+    expect(again.stdout.trim()).toBe(id);
+    const shown = await run(['show', id, '--json'], env);
+    const detail = JSON.parse(shown.stdout) as { job: { id: string; payload: unknown }; events: { type: string }[] };
+    expect(detail.job.payload).toEqual({ n: 1 });
+    expect(detail.events.map((e) => e.type)).toEqual(['job.enqueued']);
+    const listed = await run(['jobs', '--where', 'n=1', '--json'], env);
+    expect((JSON.parse(listed.stdout) as { id: string }[]).map((j) => j.id)).toEqual([id]);
+  });
+
+  it('fails with one line on stderr and a non-zero exit code on bad input', async () => {
+    const env = await cliEnv();
+    expect((await run(['migrate'], env)).code).toBe(0);
+    const unknown = await run(['enqueue', 'no.such.job', '--data', '{}'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
+    expect(unknown.stderr).toContain('JOBLEDGER_UNKNOWN_JOB');
+    const badJson = await run(['enqueue', 'demo.noop', '--data', '{nope'], env);
+    expect(badJson.code).toBe(1);
+    expect(badJson.stderr).toContain('--data');
+    const badId = await run(['show', 'job_123'], env);
+    expect(badId.code).toBe(1);
+    expect(badId.stderr).toContain('JOBLEDGER_INVALID_ID');
+  });
+
+  it('refuses to run on an unmigrated database and says how to fix it', async () => {
+    const env = await cliEnv();
+    const result = await run(['jobs'], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('jobledger migrate');
+  });
+
+  it('says in one line how to start Redis when it cannot be reached', async () => {
+    const env = { ...(await cliEnv()), REDIS_URL: 'redis://127.0.0.1:1' };
+    const result = await run(['enqueue', 'demo.noop', '--data', '{}'], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/JOBLEDGER_REDIS_UNAVAILABLE.*redis-server/);
+  });
+
+  it('loads job types from a jobledger.config.mjs in the working directory', async () => {
+    const env = await cliEnv();
+    const dir = mkdtempSync(join(tmpdir(), 'jobledger-config-'));
+    writeFileSync(
+      join(dir, 'jobledger.config.mjs'),
+      `import { defineJob } from ${JSON.stringify(distIndex)};
+import { z } from 'zod';
+export const jobs = [defineJob({ name: 'app.greet', schema: z.object({ who: z.string() }), handler: (p) => 'hi ' + p.who })];
+`,
+    );
+    // zod must resolve from the config's folder: point it at this package's node_modules.
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+    const { symlinkSync } = await import('node:fs');
+    symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(dir, 'node_modules'));
+    expect((await run(['migrate'], env, dir)).code).toBe(0);
+    const ok = await run(['enqueue', 'app.greet', '--data', '{"who":"ada"}'], env, dir);
+    expect(ok.code).toBe(0);
+    const demoType = await run(['enqueue', 'demo.noop', '--data', '{}'], env, dir);
+    expect(demoType.code).toBe(1);
+    expect(demoType.stderr).toContain('app.greet');
+  });
+});
