@@ -22,6 +22,7 @@ import * as runs from './runs.js';
 import { countAttemptsPastLock, countUndispatched } from './health.js';
 import { runFigures, type RunFigures } from './run-summary.js';
 import { retryTransient } from './retry-transient.js';
+import { fallbackAutocheckpointPages, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { createFastExecutor, type FastExecutor } from './fast-sql.js';
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
 import { dialectOf, isUniqueViolation, sqlFor, type Sql } from './sql.js';
@@ -52,7 +53,28 @@ export class Ledger {
     this.fast = createFastExecutor(orm, target.dialect);
     // PostgreSQL overlaps the round trips of a few batches on separate pooled connections (rows of
     // different jobs never conflict); SQLite has one writer and one connection.
-    this.committer = new GroupCommitter((work) => this.fast.transaction(work), target.dialect === 'postgresql' ? 2 : 1);
+    this.committer = new GroupCommitter(
+      (work) => {
+        this.startCheckpointer();
+        return this.fast.transaction(work);
+      },
+      target.dialect === 'postgresql' ? 2 : 1,
+    );
+  }
+
+  /** SQLite WAL checkpoints on a thread of their own, from the first hot-path write on (see sqlite-checkpointer.ts). */
+  private checkpointer: SqliteCheckpointer | undefined;
+
+  private startCheckpointer(): void {
+    if (this.checkpointer || this.closing || this.dialect !== 'sqlite') return;
+    const path = this.target.sqlitePath;
+    if (!path || path === ':memory:') return;
+    this.checkpointer = new SqliteCheckpointer({ path });
+    // The writing connection now checkpoints by itself only as a fallback (the pool holds one connection).
+    void this.orm.em
+      .getConnection()
+      .execute(`PRAGMA wal_autocheckpoint = ${fallbackAutocheckpointPages}`)
+      .catch(() => undefined);
   }
 
   /** How group commit has batched the hot-path writes so far (for the benchmark and the doctor). */
@@ -83,8 +105,12 @@ export class Ledger {
     return pendingMigrations(this.orm);
   }
 
+  private closing = false;
+
   async close(): Promise<void> {
+    this.closing = true;
     await this.committer.drain();
+    await this.checkpointer?.stop();
     await this.orm.close(true);
   }
 
@@ -102,6 +128,7 @@ export class Ledger {
 
   /** Inserts jobs (and their events) in one transaction; idempotency keys return existing jobs. */
   async insertJobs(jobs: readonly NewJob[]): Promise<InsertedJob[]> {
+    this.startCheckpointer();
     try {
       return await this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
     } catch (error) {
