@@ -38,6 +38,8 @@ export interface RunFigures {
   latencyAddLagMs: number;
   /** Ledger backends: ledger size on disk / finished jobs. */
   ledgerBytesPerJob?: number;
+  /** Ledger backends: hot-path writes (attempt starts, outcomes, heartbeats) per group commit, end-to-end phase. */
+  writesPerCommit?: number;
 }
 
 const pollMs = 5;
@@ -60,6 +62,7 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
         redisPrefix: place.redisPrefix,
         ...(place.databaseUrl ? { databaseUrl: place.databaseUrl } : {}),
         concurrency: options.concurrency,
+        endToEndJobs: options.jobs,
       },
       { profileDir: options.profileDir },
     );
@@ -96,6 +99,9 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
       p99PickupMs: percentile(pickups, 0.99),
       peakRssMiB: stopped.peakRssBytes / mib,
       latencyAddLagMs,
+      ...(stopped.groupCommit && stopped.groupCommit.batches > 0
+        ? { writesPerCommit: stopped.groupCommit.writes / stopped.groupCommit.batches }
+        : {}),
     };
     log(`pickup p50 ${figures.p50PickupMs.toFixed(2)} ms, p99 ${figures.p99PickupMs.toFixed(2)} ms; worker peak RSS ${figures.peakRssMiB.toFixed(1)} MiB`);
 

@@ -17,6 +17,8 @@ export interface ChildSettings {
   concurrency: number;
   /** Handler-call counts at which the child reports its RSS (memory mode), after a forced GC if available. */
   rssCheckpoints?: number[];
+  /** Jobs in the end-to-end phase: a ledger child notes its group-commit counters when it has handled this many. */
+  endToEndJobs?: number;
 }
 
 export type ToChild = { type: 'start' } | { type: 'stop' };
@@ -37,6 +39,8 @@ export type FromChild =
       pickupMs: number[];
       /** Handler calls in this child. */
       handled: number;
+      /** Ledger children: group-commit batches and writes at the end of the end-to-end phase. */
+      groupCommit?: { batches: number; writes: number };
     }
   | { type: 'error'; message: string };
 

@@ -23,6 +23,7 @@ const figureSpecs: readonly FigureSpec[] = [
   { key: 'p99PickupMs', label: 'pickup latency p99 ms', digits: 2 },
   { key: 'peakRssMiB', label: 'worker peak RSS MiB', digits: 1 },
   { key: 'ledgerBytesPerJob', label: 'ledger bytes/finished job', digits: 0 },
+  { key: 'writesPerCommit', label: 'ledger writes per commit', digits: 1 },
 ];
 
 export type BackendSummary = Partial<Record<FigureKey, number>> & {

@@ -20,6 +20,9 @@ const settings = JSON.parse(process.argv[2] ?? '{}') as ChildSettings;
 const pickupMs: number[] = [];
 const checkpoints = new Set(settings.rssCheckpoints ?? []);
 let handled = 0;
+/** Set by a ledger child: reads the ledger's group-commit counters. */
+let readGroupCommit: (() => { batches: number; writes: number }) | undefined;
+let endToEndGroupCommit: { batches: number; writes: number } | undefined;
 let sampledPeakRssBytes = process.memoryUsage.rss();
 
 function send(message: FromChild, then?: () => void): void {
@@ -31,6 +34,7 @@ function send(message: FromChild, then?: () => void): void {
 function onHandled(enqueuedAtMs: number | undefined, enteredAtMs: number): void {
   handled++;
   if (enqueuedAtMs !== undefined) pickupMs.push(enteredAtMs - enqueuedAtMs);
+  if (handled === settings.endToEndJobs) endToEndGroupCommit = readGroupCommit?.();
   if (checkpoints.has(handled)) {
     // A forced full GC first (the child runs with --expose-gc in memory mode), so that the figure
     // shows memory that is kept, not garbage that happens not to be collected yet.
@@ -96,6 +100,7 @@ async function ledgerWorker(config: Readonly<Config>): Promise<RunningWorker> {
   // No relay: the harness is the producer and hands its jobs over itself.
   const jl = await JobLedger.open({ jobs: [benchNoopJob(onHandled)], config, relay: false });
   const worker = jl.createWorker({ concurrency: settings.concurrency });
+  readGroupCommit = () => jl.ledger.groupCommitStats;
   return {
     start: () => worker.start(),
     stop: () => jl.close(),
@@ -127,7 +132,7 @@ async function main(): Promise<void> {
         await worker.stop();
         sampledPeakRssBytes = Math.max(sampledPeakRssBytes, process.memoryUsage.rss());
         const peakRssBytes = vmHwmBytes() ?? sampledPeakRssBytes;
-        send({ type: 'stopped', peakRssBytes, sampledPeakRssBytes, pickupMs, handled }, () => process.exit(0));
+        send({ type: 'stopped', peakRssBytes, sampledPeakRssBytes, pickupMs, handled, ...(endToEndGroupCommit ? { groupCommit: endToEndGroupCommit } : {}) }, () => process.exit(0));
       }
     };
     act().catch(reportAndExit);
