@@ -124,12 +124,7 @@ export async function beginAttempt(tx: Sql, jobId: string, worker: WorkerIdentit
 const startWaitingSql = `UPDATE jobs SET status = 'running', attempts_started = attempts_started + 1,
      current_attempt = attempts_started + 1, started_at = COALESCE(started_at, ?), updated_at = ?,
      status_reason = NULL, version = version + 1
-   WHERE id = ? AND status IN (${sqlList(waitingSources)})`;
-
-/** Constant status names inlined as SQL literals (bound IN-lists plan worse on SQLite). */
-function sqlList(values: readonly string[]): string {
-  return values.map((v) => `'${v.replace(/'/g, "''")}'`).join(', ');
-}
+   WHERE id = ? AND status IN (${placeholders(waitingSources.length)})`;
 
 /**
  * Moves a job waiting for its next attempt to `running` and returns its new row, or undefined if it
@@ -139,7 +134,7 @@ function sqlList(values: readonly string[]): string {
  * read by primary key about 13 µs; it was the largest single cost of the SQLite hot path.
  */
 async function startWaitingJob(tx: Sql, jobId: string, now: number): Promise<Row | undefined> {
-  const params = [now, now, jobId];
+  const params = [now, now, jobId, ...waitingSources];
   if (tx.dialect === 'postgresql') return (await tx.all(`${startWaitingSql} RETURNING *`, params))[0];
   if ((await tx.run(startWaitingSql, params)) === 0) return undefined;
   return (await tx.all('SELECT * FROM jobs WHERE id = ?', [jobId]))[0];

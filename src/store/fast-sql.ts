@@ -12,6 +12,7 @@ import type { Knex } from '@mikro-orm/knex';
 import type { DatabaseDialect } from '../config.js';
 import type { LedgerOrm } from './orm.js';
 import { retryTransient } from './retry-transient.js';
+import { fallbackAutocheckpointPages, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { insertRowsNow, updateRowsNow, type Row, type RowUpdate, type Sql } from './sql.js';
 
 /**
@@ -84,6 +85,8 @@ async function withDeferredInserts<T>(direct: Sql, work: (sql: Sql) => Promise<T
 export interface FastExecutor {
   /** Runs `work` in one transaction on a dedicated path; rolls back if it throws. */
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+  /** Stops what the executor started beside the connection (the SQLite checkpointer). */
+  close(): Promise<void>;
 }
 
 interface SqliteStatement {
@@ -95,6 +98,7 @@ interface SqliteStatement {
 interface SqliteDatabase {
   prepare(sql: string): SqliteStatement;
   exec(sql: string): void;
+  pragma(source: string): unknown;
   inTransaction: boolean;
 }
 
@@ -103,16 +107,33 @@ interface KnexPoolClient {
   releaseConnection(connection: SqliteDatabase): Promise<void>;
 }
 
-export function createFastExecutor(orm: LedgerOrm, dialect: DatabaseDialect): FastExecutor {
+export interface FastExecutorOptions {
+  /**
+   * SQLite: the database file whose WAL a thread of its own checkpoints, from the executor's first
+   * transaction on (see sqlite-checkpointer.ts). Without it the connection checkpoints as usual.
+   */
+  checkpointPath?: string;
+}
+
+export function createFastExecutor(orm: LedgerOrm, dialect: DatabaseDialect, options: FastExecutorOptions = {}): FastExecutor {
   const knex = (orm.em.getConnection() as unknown as { getKnex(): Knex }).getKnex();
-  return dialect === 'sqlite' ? sqliteExecutor(knex) : postgresExecutor(knex);
+  return dialect === 'sqlite' ? sqliteExecutor(knex, options.checkpointPath) : postgresExecutor(knex);
 }
 
 /** Prepared statements are cached per SQL text; IN-lists of many sizes make the cache grow, so it is capped. */
 const maxCachedStatements = 500;
 
-function sqliteExecutor(knex: Knex): FastExecutor {
+function sqliteExecutor(knex: Knex, checkpointPath: string | undefined): FastExecutor {
   const client = knex.client as unknown as KnexPoolClient;
+  let checkpointer: SqliteCheckpointer | undefined;
+  let closed = false;
+  // Started on first use, not at open: a short-lived command never spawns the thread.
+  const startCheckpointer = (db: SqliteDatabase): void => {
+    if (checkpointer || closed || !checkpointPath || checkpointPath === ':memory:') return;
+    checkpointer = new SqliteCheckpointer({ path: checkpointPath });
+    // The pool holds this one connection: from now on it checkpoints by itself only as a fallback.
+    db.pragma(`wal_autocheckpoint = ${fallbackAutocheckpointPages}`);
+  };
   const cache = new Map<string, SqliteStatement>();
   const prepare = (db: SqliteDatabase, text: string): SqliteStatement => {
     let statement = cache.get(text);
@@ -141,6 +162,7 @@ function sqliteExecutor(knex: Knex): FastExecutor {
         // statement can interleave; `work` must only use the Sql it is given.
         const db = await client.acquireConnection();
         try {
+          startCheckpointer(db);
           // IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock later.
           db.exec('BEGIN IMMEDIATE');
           try {
@@ -155,6 +177,10 @@ function sqliteExecutor(knex: Knex): FastExecutor {
           await client.releaseConnection(db);
         }
       }),
+    close: async () => {
+      closed = true;
+      await checkpointer?.stop();
+    },
   };
 }
 
@@ -197,6 +223,7 @@ function postgresExecutor(knex: Knex): FastExecutor {
           await pool.releaseConnection(connection);
         }
       }),
+    close: () => Promise.resolve(),
   };
 }
 

@@ -22,7 +22,6 @@ import * as runs from './runs.js';
 import { countAttemptsPastLock, countUndispatched } from './health.js';
 import { runFigures, type RunFigures } from './run-summary.js';
 import { retryTransient } from './retry-transient.js';
-import { fallbackAutocheckpointPages, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { createFastExecutor, type FastExecutor } from './fast-sql.js';
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
 import { dialectOf, isUniqueViolation, sqlFor, type Sql } from './sql.js';
@@ -50,31 +49,10 @@ export class Ledger {
     readonly orm: LedgerOrm,
     readonly target: DatabaseTarget,
   ) {
-    this.fast = createFastExecutor(orm, target.dialect);
+    this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath });
     // PostgreSQL overlaps the round trips of a few batches on separate pooled connections (rows of
     // different jobs never conflict); SQLite has one writer and one connection.
-    this.committer = new GroupCommitter(
-      (work) => {
-        this.startCheckpointer();
-        return this.fast.transaction(work);
-      },
-      target.dialect === 'postgresql' ? 2 : 1,
-    );
-  }
-
-  /** SQLite WAL checkpoints on a thread of their own, from the first hot-path write on (see sqlite-checkpointer.ts). */
-  private checkpointer: SqliteCheckpointer | undefined;
-
-  private startCheckpointer(): void {
-    if (this.checkpointer || this.closing || this.dialect !== 'sqlite') return;
-    const path = this.target.sqlitePath;
-    if (!path || path === ':memory:') return;
-    this.checkpointer = new SqliteCheckpointer({ path });
-    // The writing connection now checkpoints by itself only as a fallback (the pool holds one connection).
-    void this.orm.em
-      .getConnection()
-      .execute(`PRAGMA wal_autocheckpoint = ${fallbackAutocheckpointPages}`)
-      .catch(() => undefined);
+    this.committer = new GroupCommitter((work) => this.fast.transaction(work), target.dialect === 'postgresql' ? 2 : 1);
   }
 
   /** How group commit has batched the hot-path writes so far (for the benchmark and the doctor). */
@@ -105,12 +83,9 @@ export class Ledger {
     return pendingMigrations(this.orm);
   }
 
-  private closing = false;
-
   async close(): Promise<void> {
-    this.closing = true;
     await this.committer.drain();
-    await this.checkpointer?.stop();
+    await this.fast.close();
     await this.orm.close(true);
   }
 
@@ -128,7 +103,6 @@ export class Ledger {
 
   /** Inserts jobs (and their events) in one transaction; idempotency keys return existing jobs. */
   async insertJobs(jobs: readonly NewJob[]): Promise<InsertedJob[]> {
-    this.startCheckpointer();
     try {
       return await this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
     } catch (error) {
