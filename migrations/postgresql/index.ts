@@ -7,10 +7,12 @@ import { Migration20261122000000LedgerCore } from './Migration20261122000000Ledg
 import { Migration20261122010000StateSnapshots } from './Migration20261122010000StateSnapshots.js';
 import { Migration20261122020000Pipelines } from './Migration20261122020000Pipelines.js';
 import { Migration20261122030000Maintenance } from './Migration20261122030000Maintenance.js';
+import { Migration20261122040000HotJobUpdates } from './Migration20261122040000HotJobUpdates.js';
 
 export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
   { name: 'Migration20261122010000StateSnapshots', class: Migration20261122010000StateSnapshots },
   { name: 'Migration20261122020000Pipelines', class: Migration20261122020000Pipelines },
   { name: 'Migration20261122030000Maintenance', class: Migration20261122030000Maintenance },
+  { name: 'Migration20261122040000HotJobUpdates', class: Migration20261122040000HotJobUpdates },
 ];

@@ -1,7 +1,7 @@
 /**
  * Group-commit batches of attempt writes: many starts, or many outcomes, in one transaction. On
  * PostgreSQL, where every statement is a network round trip, the fenced job updates of a whole
- * batch are one statement each; everything else (attempt rows, events, hooks, late outcomes) is the
+ * batch are one statement each (rows as arrays through `unnest`); everything else (attempt rows, events, hooks, late outcomes) is the
  * same code as one by one in attempt-writes.ts. SQLite goes one by one: on prepared statements a
  * statement costs microseconds.
  */
@@ -20,7 +20,7 @@ import {
   type WorkerIdentity,
 } from './attempt-writes.js';
 import { toJobRow } from './rows.js';
-import { encodeJson, placeholders, toNumber, type Sql } from './sql.js';
+import { arraysOf, byIds, encodeJson, placeholders, toNumber, unnestSource, type Column, type Sql } from './sql.js';
 
 export interface BeginRequest {
   jobId: string;
@@ -34,21 +34,14 @@ export interface BeginRequest {
  * others, and every job on SQLite (where a statement costs microseconds), go one by one.
  */
 export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]): Promise<BeginResult[]> {
-  if (tx.dialect === 'sqlite' || requests.length === 1) {
+  if (!batchesUpdates(tx) || requests.length === 1) {
     const results: BeginResult[] = [];
     for (const r of requests) results.push(await beginAttempt(tx, r.jobId, r.worker, r.now));
     return results;
   }
   const firsts = requests.filter((r, i) => requests.findIndex((o) => o.jobId === r.jobId) === i);
-  const updated = await tx.all(
-    `WITH v(id, now) AS (VALUES ${firsts.map(() => '(?::text, ?::bigint)').join(', ')})
-     UPDATE jobs SET status = 'running', attempts_started = jobs.attempts_started + 1,
-       current_attempt = jobs.attempts_started + 1, started_at = COALESCE(jobs.started_at, v.now), updated_at = v.now,
-       status_reason = NULL, version = jobs.version + 1
-     FROM v WHERE jobs.id = v.id AND jobs.status IN (${placeholders(waitingSources.length)})
-     RETURNING jobs.*`,
-    [...firsts.flatMap((r) => [r.jobId, r.now]), ...waitingSources],
-  );
+  const arrays = arraysOf(beginColumns, firsts.map((r) => [r.jobId, r.now]));
+  const updated = await tx.all(beginBatchSql, [...arrays, ...waitingSources, arrays[0]]);
   const startedRows = new Map(updated.map((row) => [row.id as string, toJobRow(tx.dialect, row)]));
   const results: BeginResult[] = [];
   for (const r of requests) {
@@ -61,6 +54,27 @@ export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]):
     }
   }
   return results;
+}
+
+const beginColumns: readonly Column[] = [
+  { name: 'id', type: 'text' },
+  { name: 'now', type: 'bigint' },
+];
+
+const beginBatchSql = `UPDATE jobs SET status = 'running', attempts_started = jobs.attempts_started + 1,
+     current_attempt = jobs.attempts_started + 1, started_at = COALESCE(jobs.started_at, v.now), updated_at = v.now,
+     status_reason = NULL, version = jobs.version + 1
+   FROM ${unnestSource(beginColumns)}
+   WHERE jobs.id = v.id AND jobs.status IN (${placeholders(waitingSources.length)}) AND ${byIds('jobs')}
+   RETURNING jobs.*`;
+
+/**
+ * Whether the fenced job updates of a batch go as one statement: on the PostgreSQL hot path, where
+ * each statement is a round trip and the rows go as arrays through `unnest` (sql.ts). SQLite goes
+ * one by one: on prepared statements a statement costs microseconds.
+ */
+function batchesUpdates(tx: Sql): boolean {
+  return tx.dialect === 'postgresql' && tx.bindsArrays === true;
 }
 
 export interface OutcomeRequest {
@@ -78,28 +92,13 @@ export interface OutcomeRequest {
  */
 export async function recordOutcomes(tx: Sql, requests: readonly OutcomeRequest[]): Promise<RecordedOutcome[]> {
   const batchable = requests.filter((r) => r.outcome.type !== 'cancelled');
-  if (tx.dialect === 'sqlite' || batchable.length <= 1) {
+  if (!batchesUpdates(tx) || batchable.length <= 1) {
     const results: RecordedOutcome[] = [];
     for (const r of requests) results.push(await recordOutcome(tx, r.ref, r.outcome, r.now, r.progress, r.hooks));
     return results;
   }
-  const values = batchable.map((r) => outcomeValues(r));
-  const updated = await tx.all(
-    `WITH v(id, attempt, status, result, set_result, last_error, set_error, run_at, finished_at, set_reason, status_reason,
-            failed_inc, version_inc, progress, set_progress, now)
-       AS (VALUES ${values.map(() => outcomeRowSql).join(', ')})
-     UPDATE jobs SET status = v.status,
-       result = CASE WHEN v.set_result = 1 THEN v.result ELSE jobs.result END,
-       last_error = CASE WHEN v.set_error = 1 THEN v.last_error ELSE jobs.last_error END,
-       run_at = COALESCE(v.run_at, jobs.run_at), finished_at = COALESCE(v.finished_at, jobs.finished_at),
-       status_reason = CASE WHEN v.set_reason = 1 THEN v.status_reason ELSE jobs.status_reason END,
-       attempts_failed = jobs.attempts_failed + v.failed_inc,
-       progress = CASE WHEN v.set_progress = 1 THEN v.progress ELSE jobs.progress END,
-       updated_at = v.now, version = jobs.version + v.version_inc
-     FROM v WHERE jobs.id = v.id AND jobs.status = 'running' AND jobs.current_attempt = v.attempt
-     RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, jobs.pipeline_id, jobs.stage`,
-    values.flat(),
-  );
+  const arrays = arraysOf(outcomeColumns, batchable.map((r) => outcomeValues(r)));
+  const updated = await tx.all(outcomeBatchSql, [...arrays, arrays[0]]);
   const applied = new Map(updated.map((row) => [`${String(row.id)}#${toNumber(row.current_attempt)}`, row]));
   const results: RecordedOutcome[] = [];
   for (const r of requests) {
@@ -115,9 +114,37 @@ export async function recordOutcomes(tx: Sql, requests: readonly OutcomeRequest[
   return results;
 }
 
-/** One VALUES row of `recordOutcomes`, with the casts PostgreSQL needs for untyped parameters. */
-const outcomeRowSql =
-  '(?::text, ?::int, ?::text, ?::jsonb, ?::int, ?::jsonb, ?::int, ?::bigint, ?::bigint, ?::int, ?::text, ?::int, ?::int, ?::jsonb, ?::int, ?::bigint)';
+/** One row of `recordOutcomes`'s batched update: the values, and flags saying which to set. */
+const outcomeColumns: readonly Column[] = [
+  { name: 'id', type: 'text' },
+  { name: 'attempt', type: 'int' },
+  { name: 'status', type: 'text' },
+  { name: 'result', type: 'json' },
+  { name: 'set_result', type: 'int' },
+  { name: 'last_error', type: 'json' },
+  { name: 'set_error', type: 'int' },
+  { name: 'run_at', type: 'bigint' },
+  { name: 'finished_at', type: 'bigint' },
+  { name: 'set_reason', type: 'int' },
+  { name: 'status_reason', type: 'text' },
+  { name: 'failed_inc', type: 'int' },
+  { name: 'version_inc', type: 'int' },
+  { name: 'progress', type: 'json' },
+  { name: 'set_progress', type: 'int' },
+  { name: 'now', type: 'bigint' },
+];
+
+const outcomeBatchSql = `UPDATE jobs SET status = v.status,
+     result = CASE WHEN v.set_result = 1 THEN v.result ELSE jobs.result END,
+     last_error = CASE WHEN v.set_error = 1 THEN v.last_error ELSE jobs.last_error END,
+     run_at = COALESCE(v.run_at, jobs.run_at), finished_at = COALESCE(v.finished_at, jobs.finished_at),
+     status_reason = CASE WHEN v.set_reason = 1 THEN v.status_reason ELSE jobs.status_reason END,
+     attempts_failed = jobs.attempts_failed + v.failed_inc,
+     progress = CASE WHEN v.set_progress = 1 THEN v.progress ELSE jobs.progress END,
+     updated_at = v.now, version = jobs.version + v.version_inc
+   FROM ${unnestSource(outcomeColumns)}
+   WHERE jobs.id = v.id AND jobs.status = 'running' AND jobs.current_attempt = v.attempt AND ${byIds('jobs')}
+   RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, jobs.pipeline_id, jobs.stage`;
 
 /** The same changes as `jobUpdateFor`, as values for one row of the batched update. */
 function outcomeValues(r: OutcomeRequest): unknown[] {

@@ -10,7 +10,7 @@ import { newId } from './ids.js';
 import { jobTransitions, isFinalJobStatus } from './lifecycle.js';
 import type { Outcome } from './outcome.js';
 import { toJobRow } from './rows.js';
-import { encodeJson, insertRows, placeholders, toNumber, updateRowsById, type Row, type RowUpdate, type Sql } from './sql.js';
+import { encodeJson, insertRows, placeholders, toNumber, updateRowsById, type Column, type Row, type RowUpdate, type Sql } from './sql.js';
 
 export interface WorkerIdentity {
   workerId: string;
@@ -68,7 +68,18 @@ export class RacedError extends Error {}
 const beginSources = jobTransitions.begin.from;
 /** The begin sources of a job nobody runs: no earlier attempt can be left to mark stalled. */
 export const waitingSources = beginSources.filter((status) => status !== 'running');
-const attemptColumns = ['id', 'job_id', 'number', 'status', 'worker_id', 'host', 'pid', 'fencing_token', 'started_at', 'heartbeat_at'];
+const attemptColumns: readonly Column[] = [
+  { name: 'id', type: 'text' },
+  { name: 'job_id', type: 'text' },
+  { name: 'number', type: 'int' },
+  { name: 'status', type: 'text' },
+  { name: 'worker_id', type: 'text' },
+  { name: 'host', type: 'text' },
+  { name: 'pid', type: 'int' },
+  { name: 'fencing_token', type: 'text' },
+  { name: 'started_at', type: 'bigint' },
+  { name: 'heartbeat_at', type: 'bigint' },
+];
 
 /**
  * Records an attempt's start: attempt row, job `running`, `job.started` (and `job.stalled` for lost

@@ -2,7 +2,7 @@
 import { newId } from './ids.js';
 import type { SubjectType } from './entities/index.js';
 import type { EventType } from './lifecycle.js';
-import { encodeJson, insertRows, toNumber, type Sql } from './sql.js';
+import { encodeJson, insertRows, toNumber, type Column, type Sql } from './sql.js';
 
 export interface NewEvent {
   subjectType: SubjectType;
@@ -15,7 +15,16 @@ export interface NewEvent {
   createdAt: number;
 }
 
-const eventColumns = ['id', 'subject_type', 'subject_id', 'seq', 'type', 'payload', 'actor', 'created_at'];
+const eventColumns: readonly Column[] = [
+  { name: 'id', type: 'text' },
+  { name: 'subject_type', type: 'text' },
+  { name: 'subject_id', type: 'text' },
+  { name: 'seq', type: 'int' },
+  { name: 'type', type: 'text' },
+  { name: 'payload', type: 'json' },
+  { name: 'actor', type: 'text' },
+  { name: 'created_at', type: 'bigint' },
+];
 
 export async function appendEvents(sql: Sql, events: readonly NewEvent[]): Promise<void> {
   await insertRows(

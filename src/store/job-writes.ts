@@ -5,7 +5,7 @@
 import { faultPoint } from '../fault-points.js';
 import { appendEvents, type NewEvent } from './events.js';
 import { toJobRow } from './rows.js';
-import { encodeJson, placeholders, valuesList, type Sql } from './sql.js';
+import { encodeJson, insertRowsNow, placeholders, type Column, type Sql } from './sql.js';
 import type { JobRow } from './entities/index.js';
 
 /** A validated job ready to be inserted (the producer has checked every field). */
@@ -35,11 +35,28 @@ export interface InsertedJob {
   job: JobRow;
 }
 
-const jobColumns =
-  'id, queue, name, payload, status, priority, run_id, idempotency_key, max_attempts, backoff, timeout_ms, ' +
-  'attempts_started, attempts_failed, current_attempt, run_at, created_at, updated_at, version, pipeline_id, stage';
-const columnCount = 20;
-const maxRowsPerInsert = 50;
+const jobColumns: readonly Column[] = [
+  { name: 'id', type: 'text' },
+  { name: 'queue', type: 'text' },
+  { name: 'name', type: 'text' },
+  { name: 'payload', type: 'json' },
+  { name: 'status', type: 'text' },
+  { name: 'priority', type: 'int' },
+  { name: 'run_id', type: 'text' },
+  { name: 'idempotency_key', type: 'text' },
+  { name: 'max_attempts', type: 'int' },
+  { name: 'backoff', type: 'json' },
+  { name: 'timeout_ms', type: 'int' },
+  { name: 'attempts_started', type: 'int' },
+  { name: 'attempts_failed', type: 'int' },
+  { name: 'current_attempt', type: 'int' },
+  { name: 'run_at', type: 'bigint' },
+  { name: 'created_at', type: 'bigint' },
+  { name: 'updated_at', type: 'bigint' },
+  { name: 'version', type: 'int' },
+  { name: 'pipeline_id', type: 'text' },
+  { name: 'stage', type: 'text' },
+];
 
 /**
  * Inserts jobs and their `job.enqueued` events. Jobs whose idempotency key already exists in their
@@ -65,17 +82,15 @@ export async function insertJobs(sql: Sql, jobs: readonly NewJob[]): Promise<Ins
     results.push({ id: job.id, created: true, job: row });
   }
 
-  for (let start = 0; start < toInsert.length; start += maxRowsPerInsert) {
-    const chunk = toInsert.slice(start, start + maxRowsPerInsert);
-    const params: unknown[] = [];
-    for (const j of chunk) {
-      params.push(
-        j.id, j.queue, j.name, encodeJson(j.payload), 'pending', j.priority, j.runId, j.idempotencyKey, j.maxAttempts,
-        encodeJson(j.backoff), j.timeoutMs, 0, 0, 0, j.runAt, j.createdAt, j.createdAt, 1, j.pipelineId ?? null, j.stage ?? null,
-      );
-    }
-    await sql.run(`INSERT INTO jobs (${jobColumns}) VALUES ${valuesList(chunk.length, columnCount)}`, params);
-  }
+  await insertRowsNow(
+    sql,
+    'jobs',
+    jobColumns,
+    toInsert.map((j) => [
+      j.id, j.queue, j.name, encodeJson(j.payload), 'pending', j.priority, j.runId, j.idempotencyKey, j.maxAttempts,
+      encodeJson(j.backoff), j.timeoutMs, 0, 0, 0, j.runAt, j.createdAt, j.createdAt, 1, j.pipelineId ?? null, j.stage ?? null,
+    ]),
+  );
   const events: NewEvent[] = toInsert.map((j) => ({
     subjectType: 'job',
     subjectId: j.id,

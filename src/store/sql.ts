@@ -25,13 +25,23 @@ export interface Sql {
    * and write them as one multi-row INSERT before the next statement on that table and before the
    * commit; use the `insertRows` function, which falls back to an immediate insert.
    */
-  insertRows?(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void>;
+  insertRows?(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Promise<void>;
   /** Like `insertRows`, for updates by id whose effect nobody reads back: see `updateRowsById`. */
   updateRows?(update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void>;
+  /**
+   * True when a JavaScript array parameter reaches PostgreSQL as an array (the hot path's pg client).
+   * MikroORM's `execute` expands arrays into lists instead, so statements over `unnest` need this.
+   */
+  readonly bindsArrays?: boolean;
 }
 
-/** Column types, for the casts PostgreSQL needs on VALUES lists. */
+/** Column types, for the casts PostgreSQL needs on VALUES lists and `unnest` arrays. */
 export type ColumnType = 'text' | 'bigint' | 'int' | 'json';
+
+export interface Column {
+  name: string;
+  type: ColumnType;
+}
 
 /**
  * `UPDATE <table> SET <col> = <value>, ... WHERE id = <id> AND <condition>` for many rows: each row
@@ -39,7 +49,7 @@ export type ColumnType = 'text' | 'bigint' | 'int' | 'json';
  */
 export interface RowUpdate {
   table: string;
-  columns: readonly { name: string; type: ColumnType }[];
+  columns: readonly Column[];
   /** An extra condition on the target row, in plain SQL without parameters (e.g. `status = 'running'`). */
   condition: string;
 }
@@ -48,7 +58,7 @@ export interface RowUpdate {
 const maxRowsPerInsert = 200;
 
 /** Inserts `rows` into `table`, deferred and merged where the Sql supports it. */
-export async function insertRows(sql: Sql, table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
+export async function insertRows(sql: Sql, table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Promise<void> {
   if (rows.length === 0) return;
   if (sql.insertRows) return sql.insertRows(table, columns, rows);
   await insertRowsNow(sql, table, columns, rows);
@@ -62,32 +72,78 @@ export async function updateRowsById(sql: Sql, update: RowUpdate, rows: readonly
 }
 
 /**
- * One statement for many rows: a VALUES list joined to the table by id (UPDATE ... FROM, which
- * SQLite has since 3.33). PostgreSQL types VALUES parameters as text, so they are cast there.
+ * One statement for many rows, joined to the table by id (UPDATE ... FROM, which SQLite has since
+ * 3.33). On the PostgreSQL hot path the rows go as one typed array per column through `unnest`:
+ * the statement text is the same for any number of rows and costs PostgreSQL almost nothing to
+ * plan, where a VALUES list of n rows is a new statement of n × columns parameters to parse and plan.
  */
 export async function updateRowsNow(sql: Sql, update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void> {
-  const cast = (type: ColumnType | 'id'): string => {
-    if (sql.dialect === 'sqlite') return '?';
-    return type === 'id' || type === 'text' ? '?::text' : type === 'json' ? '?::jsonb' : `?::${type}`;
-  };
-  const rowSql = `(${[cast('id'), ...update.columns.map((c) => cast(c.type))].join(', ')})`;
-  const names = ['id', ...update.columns.map((c) => c.name)];
+  const columns: readonly Column[] = [{ name: 'id', type: 'text' }, ...update.columns];
   const set = update.columns.map((c) => `${c.name} = v.${c.name}`).join(', ');
+  const where = `${update.table}.id = v.id AND ${update.table}.${update.condition}`;
+  if (usesArrays(sql)) {
+    const arrays = arraysOf(columns, rows);
+    await sql.run(`UPDATE ${update.table} SET ${set} FROM ${unnestSource(columns)} WHERE ${where} AND ${byIds(update.table)}`, [
+      ...arrays,
+      arrays[0],
+    ]);
+    return;
+  }
+  const rowSql = `(${columns.map((c) => valueCast(sql, c.type)).join(', ')})`;
   for (let start = 0; start < rows.length; start += maxRowsPerInsert) {
     const chunk = rows.slice(start, start + maxRowsPerInsert);
     await sql.run(
-      `WITH v(${names.join(', ')}) AS (VALUES ${chunk.map(() => rowSql).join(', ')})
-       UPDATE ${update.table} SET ${set} FROM v WHERE ${update.table}.id = v.id AND ${update.table}.${update.condition}`,
+      `WITH v(${columns.map((c) => c.name).join(', ')}) AS (VALUES ${chunk.map(() => rowSql).join(', ')})
+       UPDATE ${update.table} SET ${set} FROM v WHERE ${where}`,
       chunk.flat(),
     );
   }
 }
 
-export async function insertRowsNow(sql: Sql, table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
+/** Inserts now, in as few statements as the Sql allows (one per call on the PostgreSQL hot path). */
+export async function insertRowsNow(sql: Sql, table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Promise<void> {
+  const names = columns.map((c) => c.name).join(', ');
+  if (usesArrays(sql)) {
+    await sql.run(`INSERT INTO ${table} (${names}) SELECT * FROM ${unnestSource(columns)}`, arraysOf(columns, rows));
+    return;
+  }
   for (let start = 0; start < rows.length; start += maxRowsPerInsert) {
     const chunk = rows.slice(start, start + maxRowsPerInsert);
-    await sql.run(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${valuesList(chunk.length, columns.length)}`, chunk.flat());
+    await sql.run(`INSERT INTO ${table} (${names}) VALUES ${valuesList(chunk.length, columns.length)}`, chunk.flat());
   }
+}
+
+function usesArrays(sql: Sql): boolean {
+  return sql.dialect === 'postgresql' && sql.bindsArrays === true;
+}
+
+/** A placeholder with the cast PostgreSQL needs to type an untyped VALUES parameter. */
+function valueCast(sql: Sql, type: ColumnType): string {
+  if (sql.dialect === 'sqlite') return '?';
+  return type === 'json' ? '?::jsonb' : `?::${type}`;
+}
+
+const arrayTypes: Record<ColumnType, string> = { text: 'text[]', bigint: 'bigint[]', int: 'int[]', json: 'jsonb[]' };
+
+/** `unnest(?::text[], ?::bigint[], ...) AS v(id, ...)`: one typed array parameter per column. */
+export function unnestSource(columns: readonly Column[]): string {
+  return `unnest(${columns.map((c) => `?::${arrayTypes[c.type]}`).join(', ')}) AS v(${columns.map((c) => c.name).join(', ')})`;
+}
+
+/**
+ * `<table>.id = ANY(?::text[])`, for an UPDATE joined to `unnest` by id: it makes PostgreSQL find
+ * the rows through the primary key. Without it, on a freshly filled table, the planner joined the
+ * arrays against every row matching the status condition (a bitmap scan of the status index over
+ * the whole backlog: about 2 ms for 14 rows against 3,000 waiting jobs, measured with EXPLAIN
+ * ANALYZE, and growing with the backlog).
+ */
+export function byIds(table: string): string {
+  return `${table}.id = ANY(?::text[])`;
+}
+
+/** Rows turned into one array per column, for `unnestSource`. */
+export function arraysOf(columns: readonly Column[], rows: readonly (readonly unknown[])[]): unknown[][] {
+  return columns.map((_, i) => rows.map((row) => row[i] ?? null));
 }
 
 export function dialectOf(em: EntityManager): DatabaseDialect {

@@ -70,8 +70,14 @@ export const JobEntity = new EntitySchema<JobRow>({
     version: { type: 'integer' },
   },
   uniques: [{ name: 'jobs_queue_idempotency_key_unique', properties: ['queue', 'idempotencyKey'] }],
+  // `status` is deliberately not indexed: it changes on every start and finish, and an index on it
+  // costs an index write per change (on PostgreSQL it rules out HOT updates: migration
+  // HotJobUpdates). Status filters are operator queries, served by the created_at index.
   indexes: [
-    { name: 'jobs_status_created_at_index', properties: ['status', 'createdAt'] },
+    {
+      name: 'jobs_undispatched_index',
+      expression: 'create index "jobs_undispatched_index" on "jobs" ("created_at") where "dispatched_at" is null',
+    },
     { name: 'jobs_name_created_at_index', properties: ['name', 'createdAt'] },
     { name: 'jobs_run_id_index', properties: ['runId'] },
     { name: 'jobs_created_at_index', properties: ['createdAt'] },

@@ -107,8 +107,11 @@ function retentionGroups(policy: RetentionPolicy, now: number): RetentionGroup[]
 
 function prunableWhere(group: RetentionGroup): { sql: string; params: unknown[] } {
   return {
-    sql: `status IN (${finalList}) AND COALESCE(finished_at, updated_at) < ? AND ${group.queueSql}`,
-    params: [group.cutoff, ...group.queueParams],
+    // A job is created before it finishes, so the created_at bound drops nothing (clock skew between
+    // hosts can only delay a job by that skew); it lets the created_at index find the candidates,
+    // status being deliberately unindexed (job.entity.ts).
+    sql: `created_at < ? AND status IN (${finalList}) AND COALESCE(finished_at, updated_at) < ? AND ${group.queueSql}`,
+    params: [group.cutoff, group.cutoff, ...group.queueParams],
   };
 }
 
@@ -116,7 +119,7 @@ async function deleteBatch(tx: Sql, group: RetentionGroup, size: number): Promis
   const where = prunableWhere(group);
   // SKIP LOCKED: a second pruner on PostgreSQL takes other jobs instead of waiting on these.
   const lock = tx.dialect === 'postgresql' ? ' FOR UPDATE SKIP LOCKED' : '';
-  const selected = await tx.all(`SELECT id FROM jobs WHERE ${where.sql} ORDER BY finished_at LIMIT ?${lock}`, [...where.params, size]);
+  const selected = await tx.all(`SELECT id FROM jobs WHERE ${where.sql} ORDER BY created_at LIMIT ?${lock}`, [...where.params, size]);
   if (selected.length === 0) return { selected: 0, jobs: 0, attempts: 0, events: 0 };
   const candidates = selected.map((r) => r.id as string);
   const deleted = (
