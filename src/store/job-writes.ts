@@ -5,7 +5,7 @@
 import { faultPoint } from '../fault-points.js';
 import { appendEvents, type NewEvent } from './events.js';
 import { toJobRow } from './rows.js';
-import { encodeJson, insertRowsNow, placeholders, type Column, type Sql } from './sql.js';
+import { byIds, encodeJson, insertRowsNow, placeholders, type Column, type Sql } from './sql.js';
 import type { JobRow } from './entities/index.js';
 
 /** A validated job ready to be inserted (the producer has checked every field). */
@@ -153,14 +153,16 @@ function newJobRow(j: NewJob): JobRow {
  * lands) keeps its status and only gets its `dispatched_at` milestone.
  */
 export async function markDispatched(sql: Sql, ids: readonly string[], now: number): Promise<void> {
+  const set = `UPDATE jobs SET dispatched_at = COALESCE(dispatched_at, ?),
+       status = CASE WHEN status = 'pending' THEN (CASE WHEN run_at > ? THEN 'delayed' ELSE 'queued' END) ELSE status END`;
+  // One statement text for any number of ids where arrays bind (sql.ts).
+  if (sql.dialect === 'postgresql' && sql.bindsArrays) {
+    await sql.run(`${set} WHERE ${byIds('jobs')}`, [now, now, ids]);
+    return;
+  }
   for (let start = 0; start < ids.length; start += 500) {
     const chunk = ids.slice(start, start + 500);
-    await sql.run(
-      `UPDATE jobs SET dispatched_at = COALESCE(dispatched_at, ?),
-         status = CASE WHEN status = 'pending' THEN (CASE WHEN run_at > ? THEN 'delayed' ELSE 'queued' END) ELSE status END
-       WHERE id IN (${placeholders(chunk.length)})`,
-      [now, now, ...chunk],
-    );
+    await sql.run(`${set} WHERE id IN (${placeholders(chunk.length)})`, [now, now, ...chunk]);
   }
 }
 

@@ -78,23 +78,18 @@ export async function updateRowsById(sql: Sql, update: RowUpdate, rows: readonly
  * plan, where a VALUES list of n rows is a new statement of n × columns parameters to parse and plan.
  */
 export async function updateRowsNow(sql: Sql, update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void> {
-  const columns: readonly Column[] = [{ name: 'id', type: 'text' }, ...update.columns];
-  const set = update.columns.map((c) => `${c.name} = v.${c.name}`).join(', ');
-  const where = `${update.table}.id = v.id AND ${update.table}.${update.condition}`;
   if (usesArrays(sql)) {
-    const arrays = arraysOf(columns, rows);
-    await sql.run(`UPDATE ${update.table} SET ${set} FROM ${unnestSource(columns)} WHERE ${where} AND ${byIds(update.table)}`, [
-      ...arrays,
-      arrays[0],
-    ]);
+    const statement = updateByArrays(update, rows);
+    await sql.run(statement.text, statement.params);
     return;
   }
+  const columns: readonly Column[] = [{ name: 'id', type: 'text' }, ...update.columns];
   const rowSql = `(${columns.map((c) => valueCast(sql, c.type)).join(', ')})`;
   for (let start = 0; start < rows.length; start += maxRowsPerInsert) {
     const chunk = rows.slice(start, start + maxRowsPerInsert);
     await sql.run(
       `WITH v(${columns.map((c) => c.name).join(', ')}) AS (VALUES ${chunk.map(() => rowSql).join(', ')})
-       UPDATE ${update.table} SET ${set} FROM v WHERE ${where}`,
+       UPDATE ${update.table} SET ${updateSet(update)} FROM v WHERE ${updateWhere(update)}`,
       chunk.flat(),
     );
   }
@@ -102,15 +97,59 @@ export async function updateRowsNow(sql: Sql, update: RowUpdate, rows: readonly 
 
 /** Inserts now, in as few statements as the Sql allows (one per call on the PostgreSQL hot path). */
 export async function insertRowsNow(sql: Sql, table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Promise<void> {
-  const names = columns.map((c) => c.name).join(', ');
   if (usesArrays(sql)) {
-    await sql.run(`INSERT INTO ${table} (${names}) SELECT * FROM ${unnestSource(columns)}`, arraysOf(columns, rows));
+    const statement = insertByArrays(table, columns, rows);
+    await sql.run(statement.text, statement.params);
     return;
   }
+  const names = columns.map((c) => c.name).join(', ');
   for (let start = 0; start < rows.length; start += maxRowsPerInsert) {
     const chunk = rows.slice(start, start + maxRowsPerInsert);
     await sql.run(`INSERT INTO ${table} (${names}) VALUES ${valuesList(chunk.length, columns.length)}`, chunk.flat());
   }
+}
+
+/** One statement and its parameters. */
+export interface Statement {
+  text: string;
+  params: unknown[];
+}
+
+/** An INSERT of `rows` as one array per column (PostgreSQL hot path). */
+export function insertByArrays(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Statement {
+  return {
+    text: `INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')}) SELECT * FROM ${unnestSource(columns)}`,
+    params: arraysOf(columns, rows),
+  };
+}
+
+/** `update` for `rows` as one array per column (PostgreSQL hot path). */
+export function updateByArrays(update: RowUpdate, rows: readonly (readonly unknown[])[]): Statement {
+  const columns: readonly Column[] = [{ name: 'id', type: 'text' }, ...update.columns];
+  const arrays = arraysOf(columns, rows);
+  return {
+    text: `UPDATE ${update.table} SET ${updateSet(update)} FROM ${unnestSource(columns)} WHERE ${updateWhere(update)} AND ${byIds(update.table)}`,
+    params: [...arrays, arrays[0]],
+  };
+}
+
+/**
+ * Several data-modifying statements as one (PostgreSQL: `WITH w1 AS (...), ... <last>`), one round
+ * trip instead of several. They all see the database as it was before the statement, so none may
+ * depend on another's rows: the caller checks that.
+ */
+export function combineStatements(statements: readonly Statement[]): Statement {
+  if (statements.length === 1) return statements[0]!;
+  const head = statements.slice(0, -1).map((s, i) => `w${i + 1} AS (${s.text})`);
+  return { text: `WITH ${head.join(', ')} ${statements.at(-1)!.text}`, params: statements.flatMap((s) => s.params) };
+}
+
+function updateSet(update: RowUpdate): string {
+  return update.columns.map((c) => `${c.name} = v.${c.name}`).join(', ');
+}
+
+function updateWhere(update: RowUpdate): string {
+  return `${update.table}.id = v.id AND ${update.table}.${update.condition}`;
 }
 
 function usesArrays(sql: Sql): boolean {
