@@ -5,10 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../src/config.js';
+import { createFastExecutor } from '../src/store/fast-sql.js';
 import { newId } from '../src/store/ids.js';
 import type { NewJob } from '../src/store/job-writes.js';
 import { Ledger } from '../src/store/ledger.js';
 import { backends, freshDatabaseUrl } from './support/backends.js';
+import { insertRows, updateRowsById, type RowUpdate } from '../src/store/sql.js';
 import { track } from './support/leak-check.js';
 
 async function openLedger(dialect: (typeof backends)[number]): Promise<Ledger> {
@@ -59,6 +61,43 @@ describe.each(backends)('hot-path rows on %s', (dialect) => {
       expect(detail.events.map((e) => e.seq)).toEqual(i % 2 === 0 ? [1, 2, 3] : [1, 2, 3, 4]);
       expect(detail.events[1]!.payload).toMatchObject({ workerId: worker.workerId, host: worker.host });
     }
+    await ledger.close();
+  });
+
+  it('apply a held update to a row inserted in the same transaction, and to older rows beside it', async () => {
+    const ledger = await openLedger(dialect);
+    const executor = createFastExecutor(ledger.orm, dialect);
+    const columns = [
+      { name: 'id', type: 'text' },
+      { name: 'name', type: 'text' },
+      { name: 'status', type: 'text' },
+      { name: 'created_at', type: 'bigint' },
+      { name: 'updated_at', type: 'bigint' },
+      { name: 'version', type: 'int' },
+    ] as const;
+    const rename: RowUpdate = {
+      table: 'runs',
+      columns: [
+        { name: 'name', type: 'text' },
+        { name: 'updated_at', type: 'bigint' },
+      ],
+      condition: "status = 'open'",
+    };
+    const [older, fresh] = [newId('run'), newId('run')];
+    await executor.transaction((sql) => insertRows(sql, 'runs', columns, [[older, 'a', 'open', 1, 1, 1]]));
+    await executor.transaction(async (sql) => {
+      await insertRows(sql, 'runs', columns, [[fresh, 'b', 'open', 2, 2, 1]]);
+      await updateRowsById(sql, rename, [
+        [older, 'a renamed', 3],
+        [fresh, 'b renamed', 3],
+      ]);
+    });
+    const rows = await ledger.read((sql) => sql.all('SELECT id, name FROM runs ORDER BY created_at'));
+    expect(rows.map((r) => [r.id, r.name])).toEqual([
+      [older, 'a renamed'],
+      [fresh, 'b renamed'],
+    ]);
+    await executor.close();
     await ledger.close();
   });
 
