@@ -130,6 +130,32 @@ describe.each(backends)('hot-path rows on %s', (dialect) => {
 });
 
 describe.runIf(backends.includes('postgresql'))('job updates on postgresql', () => {
+  it('keep working when a migration adds a column under a running worker (prepared statements)', async () => {
+    const ledger = await openLedger('postgresql');
+    const run = async (count: number) => {
+      const jobs = Array.from({ length: count }, () => newJob());
+      await ledger.insertJobs(jobs);
+      // One by one and in batches: both the single and the batched statements get prepared.
+      for (const job of jobs.slice(0, 8)) {
+        const begun = await ledger.beginAttempt(job.id, worker);
+        if (begun.kind !== 'started') throw new Error(begun.kind);
+        await ledger.recordOutcome(begun.attempt, { type: 'completed', result: null });
+      }
+      const begun = await Promise.all(jobs.slice(8).map((j) => ledger.beginAttempt(j.id, worker)));
+      return Promise.all(
+        begun.map((b) => {
+          if (b.kind !== 'started') throw new Error(b.kind);
+          return ledger.recordOutcome(b.attempt, { type: 'completed', result: null });
+        }),
+      );
+    };
+    for (let round = 0; round < 6; round++) await run(16);
+    await ledger.transaction((sql) => sql.run('ALTER TABLE jobs ADD COLUMN added_later int'));
+    const after = await run(16);
+    expect(after.every((r) => r.kind === 'applied')).toBe(true);
+    await ledger.close();
+  });
+
   it('are HOT: starts and finishes mostly rewrite no index entry', async () => {
     const ledger = await openLedger('postgresql');
     const jobs = Array.from({ length: 40 }, () => newJob());

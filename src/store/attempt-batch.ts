@@ -1,7 +1,8 @@
 /**
  * Group-commit batches of attempt writes: many starts, or many outcomes, in one transaction. On
  * PostgreSQL, where every statement is a network round trip, the fenced job updates of a whole
- * batch are one statement each (rows as arrays through `unnest`); everything else (attempt rows, events, hooks, late outcomes) is the
+ * batch are one statement each (rows as arrays through `unnest`); everything else (attempt rows,
+ * events, hooks, late outcomes) is the
  * same code as one by one in attempt-writes.ts. SQLite goes one by one: on prepared statements a
  * statement costs microseconds.
  */
@@ -19,7 +20,7 @@ import {
   type RecordedOutcome,
   type WorkerIdentity,
 } from './attempt-writes.js';
-import { toJobRow } from './rows.js';
+import { jobRowColumns, toJobRow } from './rows.js';
 import { arraysOf, byIds, encodeJson, placeholders, toNumber, unnestSource, type Column, type Sql } from './sql.js';
 
 export interface BeginRequest {
@@ -66,7 +67,7 @@ const beginBatchSql = `UPDATE jobs SET status = 'running', attempts_started = jo
      status_reason = NULL, version = jobs.version + 1
    FROM ${unnestSource(beginColumns)}
    WHERE jobs.id = v.id AND jobs.status IN (${placeholders(waitingSources.length)}) AND ${byIds('jobs')}
-   RETURNING jobs.*`;
+   RETURNING ${jobRowColumns}`;
 
 /**
  * Whether the fenced job updates of a batch go as one statement: on the PostgreSQL hot path, where

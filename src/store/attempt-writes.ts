@@ -9,7 +9,7 @@ import { appendEvents, appendStandaloneJobEvent, type NewEvent } from './events.
 import { newId } from './ids.js';
 import { jobTransitions, isFinalJobStatus } from './lifecycle.js';
 import type { Outcome } from './outcome.js';
-import { toJobRow } from './rows.js';
+import { jobRowColumns, toJobRow } from './rows.js';
 import { encodeJson, insertRows, placeholders, toNumber, updateRowsById, type Column, type Row, type RowUpdate, type Sql } from './sql.js';
 
 export interface WorkerIdentity {
@@ -91,7 +91,7 @@ export async function beginAttempt(tx: Sql, jobId: string, worker: WorkerIdentit
   const fresh = await startWaitingJob(tx, jobId, now);
   if (fresh) return startAttempt(tx, toJobRow(tx.dialect, fresh), [], worker, now);
 
-  const [raw] = await tx.all('SELECT * FROM jobs WHERE id = ?', [jobId]);
+  const [raw] = await tx.all(`SELECT ${jobRowColumns} FROM jobs WHERE id = ?`, [jobId]);
   if (!raw) return { kind: 'missing' } as const;
   const job = toJobRow(tx.dialect, raw);
   if (isFinalJobStatus(job.status)) return { kind: 'final', job } as const;
@@ -146,9 +146,9 @@ const startWaitingSql = `UPDATE jobs SET status = 'running', attempts_started = 
  */
 async function startWaitingJob(tx: Sql, jobId: string, now: number): Promise<Row | undefined> {
   const params = [now, now, jobId, ...waitingSources];
-  if (tx.dialect === 'postgresql') return (await tx.all(`${startWaitingSql} RETURNING *`, params))[0];
+  if (tx.dialect === 'postgresql') return (await tx.all(`${startWaitingSql} RETURNING ${jobRowColumns}`, params))[0];
   if ((await tx.run(startWaitingSql, params)) === 0) return undefined;
-  return (await tx.all('SELECT * FROM jobs WHERE id = ?', [jobId]))[0];
+  return (await tx.all(`SELECT ${jobRowColumns} FROM jobs WHERE id = ?`, [jobId]))[0];
 }
 
 /**

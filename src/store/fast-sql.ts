@@ -297,7 +297,8 @@ const maxNamedStatements = 200;
 function preparedQuery(text: string, params: readonly unknown[]): { name?: string; text: string; values: unknown[] } {
   const converted = positional(text);
   let name = statementNames.get(converted);
-  if (name === undefined && statementNames.size < maxNamedStatements) {
+  // A `*` result grows with a migration, and a prepared statement must not change its result type.
+  if (name === undefined && statementNames.size < maxNamedStatements && !converted.includes('*')) {
     name = `jobledger_${statementNames.size + 1}`;
     statementNames.set(converted, name);
   }

@@ -4,6 +4,20 @@ import type { AttemptRow, EventRow, JobRow, RunRow } from './entities/index.js';
 import type { AttemptStatus, JobStatus } from './lifecycle.js';
 import { decodeJson, toNullableNumber, toNumber, type Row } from './sql.js';
 
+/**
+ * The columns `toJobRow` reads, qualified by `jobs.`, for statements that return whole job rows.
+ * Listed rather than `jobs.*`: a named (prepared) statement whose `*` grows a column after a
+ * migration fails on PostgreSQL with "cached plan must not change result type".
+ */
+export const jobRowColumns = [
+  'id', 'queue', 'name', 'payload', 'status', 'status_reason', 'priority', 'run_id', 'pipeline_id', 'stage',
+  'idempotency_key', 'max_attempts', 'backoff', 'timeout_ms', 'attempts_started', 'attempts_failed',
+  'current_attempt', 'progress', 'result', 'last_error', 'run_at', 'created_at', 'dispatched_at', 'started_at',
+  'finished_at', 'updated_at', 'version',
+]
+  .map((c) => `jobs.${c}`)
+  .join(', ');
+
 export function toJobRow(dialect: DatabaseDialect, r: Row): JobRow {
   return {
     id: r.id as string,
