@@ -5,7 +5,7 @@
 import { faultPoint } from '../fault-points.js';
 import { appendEvents, type NewEvent } from './events.js';
 import { toJobRow } from './rows.js';
-import { byIds, encodeJson, insertRowsNow, placeholders, type Column, type Sql } from './sql.js';
+import { byIds, encodeJson, insertRows, placeholders, type Column, type Sql } from './sql.js';
 import type { JobRow } from './entities/index.js';
 
 /** A validated job ready to be inserted (the producer has checked every field). */
@@ -82,7 +82,8 @@ export async function insertJobs(sql: Sql, jobs: readonly NewJob[]): Promise<Ins
     results.push({ id: job.id, created: true, job: row });
   }
 
-  await insertRowsNow(
+  // Held with the events where the Sql holds rows: one statement for both on PostgreSQL's hot path.
+  await insertRows(
     sql,
     'jobs',
     jobColumns,
