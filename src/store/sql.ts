@@ -117,8 +117,10 @@ export interface Statement {
 
 /** An INSERT of `rows` as one array per column (PostgreSQL hot path). */
 export function insertByArrays(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Statement {
+  const names = columns.map((c) => c.name).join(', ');
   return {
-    text: `INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')}) SELECT * FROM ${unnestSource(columns)}`,
+    // Columns by name, not `*`: statements with `*` are not prepared (fast-sql.ts).
+    text: `INSERT INTO ${table} (${names}) SELECT ${names} FROM ${unnestSource(columns)}`,
     params: arraysOf(columns, rows),
   };
 }
