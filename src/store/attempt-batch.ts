@@ -21,7 +21,7 @@ import {
   type WorkerIdentity,
 } from './attempt-writes.js';
 import { jobRowColumns, toJobRow } from './rows.js';
-import { arraysOf, byIds, encodeJson, placeholders, toNumber, unnestSource, type Column, type Sql } from './sql.js';
+import { arraysOf, encodeJson, placeholders, toNumber, unnestSource, usesArrays, type Column, type Sql } from './sql.js';
 
 export interface BeginRequest {
   jobId: string;
@@ -35,14 +35,13 @@ export interface BeginRequest {
  * others, and every job on SQLite (where a statement costs microseconds), go one by one.
  */
 export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]): Promise<BeginResult[]> {
-  if (!batchesUpdates(tx) || requests.length === 1) {
+  if (!usesArrays(tx) || requests.length === 1) {
     const results: BeginResult[] = [];
     for (const r of requests) results.push(await beginAttempt(tx, r.jobId, r.worker, r.now));
     return results;
   }
   const firsts = requests.filter((r, i) => requests.findIndex((o) => o.jobId === r.jobId) === i);
-  const arrays = arraysOf(beginColumns, firsts.map((r) => [r.jobId, r.now]));
-  const updated = await tx.all(beginBatchSql, [...arrays, ...waitingSources, arrays[0]]);
+  const updated = await tx.all(beginBatchSql, [...arraysOf(beginColumns, firsts.map((r) => [r.jobId, r.now])), ...waitingSources]);
   const startedRows = new Map(updated.map((row) => [row.id as string, toJobRow(tx.dialect, row)]));
   const results: BeginResult[] = [];
   for (const r of requests) {
@@ -66,17 +65,9 @@ const beginBatchSql = `UPDATE jobs SET status = 'running', attempts_started = jo
      current_attempt = jobs.attempts_started + 1, started_at = COALESCE(jobs.started_at, v.now), updated_at = v.now,
      status_reason = NULL, version = jobs.version + 1
    FROM ${unnestSource(beginColumns)}
-   WHERE jobs.id = v.id AND jobs.status IN (${placeholders(waitingSources.length)}) AND ${byIds('jobs')}
+   WHERE jobs.id = v.id AND jobs.status IN (${placeholders(waitingSources.length)})
    RETURNING ${jobRowColumns}`;
 
-/**
- * Whether the fenced job updates of a batch go as one statement: on the PostgreSQL hot path, where
- * each statement is a round trip and the rows go as arrays through `unnest` (sql.ts). SQLite goes
- * one by one: on prepared statements a statement costs microseconds.
- */
-function batchesUpdates(tx: Sql): boolean {
-  return tx.dialect === 'postgresql' && tx.bindsArrays === true;
-}
 
 export interface OutcomeRequest {
   ref: AttemptRef;
@@ -93,13 +84,12 @@ export interface OutcomeRequest {
  */
 export async function recordOutcomes(tx: Sql, requests: readonly OutcomeRequest[]): Promise<RecordedOutcome[]> {
   const batchable = requests.filter((r) => r.outcome.type !== 'cancelled');
-  if (!batchesUpdates(tx) || batchable.length <= 1) {
+  if (!usesArrays(tx) || batchable.length <= 1) {
     const results: RecordedOutcome[] = [];
     for (const r of requests) results.push(await recordOutcome(tx, r.ref, r.outcome, r.now, r.progress, r.hooks));
     return results;
   }
-  const arrays = arraysOf(outcomeColumns, batchable.map((r) => outcomeValues(r)));
-  const updated = await tx.all(outcomeBatchSql, [...arrays, arrays[0]]);
+  const updated = await tx.all(outcomeBatchSql, arraysOf(outcomeColumns, batchable.map((r) => outcomeValues(r))));
   const applied = new Map(updated.map((row) => [`${String(row.id)}#${toNumber(row.current_attempt)}`, row]));
   const results: RecordedOutcome[] = [];
   for (const r of requests) {
@@ -144,7 +134,7 @@ const outcomeBatchSql = `UPDATE jobs SET status = v.status,
      progress = CASE WHEN v.set_progress = 1 THEN v.progress ELSE jobs.progress END,
      updated_at = v.now, version = jobs.version + v.version_inc
    FROM ${unnestSource(outcomeColumns)}
-   WHERE jobs.id = v.id AND jobs.status = 'running' AND jobs.current_attempt = v.attempt AND ${byIds('jobs')}
+   WHERE jobs.id = v.id AND jobs.status = 'running' AND jobs.current_attempt = v.attempt
    RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, jobs.pipeline_id, jobs.stage`;
 
 /** The same changes as `jobUpdateFor`, as values for one row of the batched update. */

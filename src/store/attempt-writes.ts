@@ -4,13 +4,14 @@
  * `current_attempt` so that a late or duplicated write (a worker that lost its lock, a redelivery)
  * changes nothing and is reported as superseded.
  */
-import type { JobRow } from './entities/index.js';
+import { AttemptEntity, type JobRow } from './entities/index.js';
+import { entityColumns } from './entity-columns.js';
 import { appendEvents, appendStandaloneJobEvent, type NewEvent } from './events.js';
 import { newId } from './ids.js';
 import { jobTransitions, isFinalJobStatus } from './lifecycle.js';
 import type { Outcome } from './outcome.js';
 import { jobRowColumns, toJobRow } from './rows.js';
-import { encodeJson, insertRows, placeholders, toNumber, updateRowsById, type Column, type Row, type RowUpdate, type Sql } from './sql.js';
+import { encodeJson, insertRows, placeholders, toNumber, updateRowsById, type Row, type RowUpdate, type Sql } from './sql.js';
 
 export interface WorkerIdentity {
   workerId: string;
@@ -68,18 +69,9 @@ export class RacedError extends Error {}
 const beginSources = jobTransitions.begin.from;
 /** The begin sources of a job nobody runs: no earlier attempt can be left to mark stalled. */
 export const waitingSources = beginSources.filter((status) => status !== 'running');
-const attemptColumns: readonly Column[] = [
-  { name: 'id', type: 'text' },
-  { name: 'job_id', type: 'text' },
-  { name: 'number', type: 'int' },
-  { name: 'status', type: 'text' },
-  { name: 'worker_id', type: 'text' },
-  { name: 'host', type: 'text' },
-  { name: 'pid', type: 'int' },
-  { name: 'fencing_token', type: 'text' },
-  { name: 'started_at', type: 'bigint' },
-  { name: 'heartbeat_at', type: 'bigint' },
-];
+const attemptColumns = entityColumns(AttemptEntity, [
+  'id', 'jobId', 'number', 'status', 'workerId', 'host', 'pid', 'fencingToken', 'startedAt', 'heartbeatAt',
+]);
 
 /**
  * Records an attempt's start: attempt row, job `running`, `job.started` (and `job.stalled` for lost
@@ -352,12 +344,7 @@ async function finishAttemptRow(
 /** An attempt's end, written only over a still-running attempt (a late duplicate changes nothing). */
 const finishAttempt: RowUpdate = {
   table: 'attempts',
-  columns: [
-    { name: 'status', type: 'text' },
-    { name: 'finished_at', type: 'bigint' },
-    { name: 'duration_ms', type: 'int' },
-    { name: 'error', type: 'json' },
-  ],
+  columns: entityColumns(AttemptEntity, ['status', 'finishedAt', 'durationMs', 'error']),
   condition: "status = 'running'",
 };
 

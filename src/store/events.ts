@@ -1,8 +1,9 @@
 /** Appending to the event log, always inside the transaction of the change the event records. */
 import { newId } from './ids.js';
-import type { SubjectType } from './entities/index.js';
+import { EventEntity, type SubjectType } from './entities/index.js';
+import { entityColumns } from './entity-columns.js';
 import type { EventType } from './lifecycle.js';
-import { encodeJson, insertRows, toNumber, type Column, type Sql } from './sql.js';
+import { encodeJson, insertRows, toNumber, type Sql } from './sql.js';
 
 export interface NewEvent {
   subjectType: SubjectType;
@@ -15,16 +16,7 @@ export interface NewEvent {
   createdAt: number;
 }
 
-const eventColumns: readonly Column[] = [
-  { name: 'id', type: 'text' },
-  { name: 'subject_type', type: 'text' },
-  { name: 'subject_id', type: 'text' },
-  { name: 'seq', type: 'int' },
-  { name: 'type', type: 'text' },
-  { name: 'payload', type: 'json' },
-  { name: 'actor', type: 'text' },
-  { name: 'created_at', type: 'bigint' },
-];
+const eventColumns = entityColumns(EventEntity, ['id', 'subjectType', 'subjectId', 'seq', 'type', 'payload', 'actor', 'createdAt']);
 
 export async function appendEvents(sql: Sql, events: readonly NewEvent[]): Promise<void> {
   await insertRows(

@@ -19,6 +19,7 @@ import {
   insertRowsNow,
   updateByArrays,
   updateRowsNow,
+  usesArrays,
   type Column,
   type Row,
   type RowUpdate,
@@ -77,7 +78,7 @@ class DeferringSql implements Sql {
     this.held.clear();
     this.heldUpdates.clear();
     if (inserts.length + updates.length === 0) return;
-    if (this.direct.dialect === 'postgresql' && this.direct.bindsArrays && independent(inserts, updates)) {
+    if (usesArrays(this.direct) && independent(inserts, updates)) {
       // One round trip for all of them: on this 2-core machine a statement's round trip (the write
       // that wakes the backend) was a third of the worker's CPU in the PostgreSQL bench profile.
       const statement = combineStatements([
@@ -268,8 +269,6 @@ function postgresExecutor(knex: Knex): FastExecutor {
   };
 }
 
-const positionalCache = new Map<string, string>();
-
 /**
  * The hot path reaches rows by primary key only. Its statements are named and PostgreSQL caches a
  * generic plan for them after five runs; a plan cached while `jobs` was small could be a sequential
@@ -279,8 +278,9 @@ const positionalCache = new Map<string, string>();
  */
 const beginHotPath = 'BEGIN; SET LOCAL enable_seqscan = off';
 
-/** Statement names by SQL text: the same text always gets the same name, on every connection. */
-const statementNames = new Map<string, string>();
+/** Per SQL text as written (`?` placeholders): the text PostgreSQL gets, and its statement name. */
+const preparedTexts = new Map<string, { text: string; name?: string }>();
+let namedStatements = 0;
 /**
  * How many SQL texts become named (server-side prepared) statements. The hot path's texts are a
  * few dozen and do not depend on how many rows a batch holds (arrays through `unnest`); texts
@@ -292,17 +292,19 @@ const maxNamedStatements = 200;
  * A pg query config: named, so that each pooled connection parses and plans a text once and then
  * only binds and executes it. Measured with log_min_duration_statement on this machine, unnamed,
  * parse and bind (which plans) cost about 100-300 us each per statement of a batch, as much as
- * executing it.
+ * executing it. The same text always gets the same name, on every connection.
  */
 function preparedQuery(text: string, params: readonly unknown[]): { name?: string; text: string; values: unknown[] } {
-  const converted = positional(text);
-  let name = statementNames.get(converted);
-  // A `*` result grows with a migration, and a prepared statement must not change its result type.
-  if (name === undefined && statementNames.size < maxNamedStatements && !converted.includes('*')) {
-    name = `jobledger_${statementNames.size + 1}`;
-    statementNames.set(converted, name);
+  let prepared = preparedTexts.get(text);
+  if (!prepared) {
+    const converted = positional(text);
+    // A `*` result grows with a migration, and a prepared statement must not change its result type.
+    const named = namedStatements < maxNamedStatements && !converted.includes('*');
+    prepared = named ? { text: converted, name: `jobledger_${++namedStatements}` } : { text: converted };
+    // Unnamed texts are not kept past the cap: IN-lists of many sizes would grow the map forever.
+    if (named || preparedTexts.size < maxCachedStatements) preparedTexts.set(text, prepared);
   }
-  return { name, text: converted, values: params.map(bindable) };
+  return { name: prepared.name, text: prepared.text, values: params.map(bindable) };
 }
 
 /**
@@ -310,8 +312,6 @@ function preparedQuery(text: string, params: readonly unknown[]): { name?: strin
  * ledger's SQL uses `?` only as a placeholder (no jsonb `?` operators), as it does through knex.
  */
 export function positional(text: string): string {
-  let converted = positionalCache.get(text);
-  if (converted !== undefined) return converted;
   let out = '';
   let n = 0;
   let quote: string | undefined;
@@ -328,10 +328,7 @@ export function positional(text: string): string {
       out += ch;
     }
   }
-  converted = out;
-  if (positionalCache.size >= maxCachedStatements) positionalCache.clear();
-  positionalCache.set(text, converted);
-  return converted;
+  return out;
 }
 
 /** better-sqlite3 and pg both refuse `undefined`; booleans become 1/0 on SQLite as MikroORM stores them. */

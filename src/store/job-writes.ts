@@ -5,8 +5,9 @@
 import { faultPoint } from '../fault-points.js';
 import { appendEvents, type NewEvent } from './events.js';
 import { toJobRow } from './rows.js';
-import { byIds, encodeJson, insertRows, placeholders, type Column, type Sql } from './sql.js';
-import type { JobRow } from './entities/index.js';
+import { encodeJson, insertRows, placeholders, usesArrays, type Sql } from './sql.js';
+import { JobEntity, type JobRow } from './entities/index.js';
+import { entityColumns } from './entity-columns.js';
 
 /** A validated job ready to be inserted (the producer has checked every field). */
 export interface NewJob {
@@ -35,28 +36,10 @@ export interface InsertedJob {
   job: JobRow;
 }
 
-const jobColumns: readonly Column[] = [
-  { name: 'id', type: 'text' },
-  { name: 'queue', type: 'text' },
-  { name: 'name', type: 'text' },
-  { name: 'payload', type: 'json' },
-  { name: 'status', type: 'text' },
-  { name: 'priority', type: 'int' },
-  { name: 'run_id', type: 'text' },
-  { name: 'idempotency_key', type: 'text' },
-  { name: 'max_attempts', type: 'int' },
-  { name: 'backoff', type: 'json' },
-  { name: 'timeout_ms', type: 'int' },
-  { name: 'attempts_started', type: 'int' },
-  { name: 'attempts_failed', type: 'int' },
-  { name: 'current_attempt', type: 'int' },
-  { name: 'run_at', type: 'bigint' },
-  { name: 'created_at', type: 'bigint' },
-  { name: 'updated_at', type: 'bigint' },
-  { name: 'version', type: 'int' },
-  { name: 'pipeline_id', type: 'text' },
-  { name: 'stage', type: 'text' },
-];
+const jobColumns = entityColumns(JobEntity, [
+  'id', 'queue', 'name', 'payload', 'status', 'priority', 'runId', 'idempotencyKey', 'maxAttempts', 'backoff', 'timeoutMs',
+  'attemptsStarted', 'attemptsFailed', 'currentAttempt', 'runAt', 'createdAt', 'updatedAt', 'version', 'pipelineId', 'stage',
+]);
 
 /**
  * Inserts jobs and their `job.enqueued` events. Jobs whose idempotency key already exists in their
@@ -157,8 +140,8 @@ export async function markDispatched(sql: Sql, ids: readonly string[], now: numb
   const set = `UPDATE jobs SET dispatched_at = COALESCE(dispatched_at, ?),
        status = CASE WHEN status = 'pending' THEN (CASE WHEN run_at > ? THEN 'delayed' ELSE 'queued' END) ELSE status END`;
   // One statement text for any number of ids where arrays bind (sql.ts).
-  if (sql.dialect === 'postgresql' && sql.bindsArrays) {
-    await sql.run(`${set} WHERE ${byIds('jobs')}`, [now, now, ids]);
+  if (usesArrays(sql)) {
+    await sql.run(`${set} WHERE id = ANY(?::text[])`, [now, now, ids]);
     return;
   }
   for (let start = 0; start < ids.length; start += 500) {

@@ -1,6 +1,7 @@
 /** Maps raw snake_case rows from plain statements onto the ledger's row types. */
 import type { DatabaseDialect } from '../config.js';
-import type { AttemptRow, EventRow, JobRow, RunRow } from './entities/index.js';
+import { JobEntity, type AttemptRow, type EventRow, type JobRow, type RunRow } from './entities/index.js';
+import { allPropertiesOf, entityColumns } from './entity-columns.js';
 import type { AttemptStatus, JobStatus } from './lifecycle.js';
 import { decodeJson, toNullableNumber, toNumber, type Row } from './sql.js';
 
@@ -9,13 +10,8 @@ import { decodeJson, toNullableNumber, toNumber, type Row } from './sql.js';
  * Listed rather than `jobs.*`: a named (prepared) statement whose `*` grows a column after a
  * migration fails on PostgreSQL with "cached plan must not change result type".
  */
-export const jobRowColumns = [
-  'id', 'queue', 'name', 'payload', 'status', 'status_reason', 'priority', 'run_id', 'pipeline_id', 'stage',
-  'idempotency_key', 'max_attempts', 'backoff', 'timeout_ms', 'attempts_started', 'attempts_failed',
-  'current_attempt', 'progress', 'result', 'last_error', 'run_at', 'created_at', 'dispatched_at', 'started_at',
-  'finished_at', 'updated_at', 'version',
-]
-  .map((c) => `jobs.${c}`)
+export const jobRowColumns = entityColumns(JobEntity, allPropertiesOf(JobEntity))
+  .map((c) => `jobs.${c.name}`)
   .join(', ');
 
 export function toJobRow(dialect: DatabaseDialect, r: Row): JobRow {
