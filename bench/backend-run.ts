@@ -14,6 +14,7 @@
  * Everything is made fresh for the run (Redis prefix, database) and removed afterwards.
  */
 import { WorkerChild, type StoppedReport } from './child-handle.js';
+import { localPostgresCpuSeconds, redisCpuSeconds } from './cpu-meters.js';
 import { sleep, throwIfInterrupted } from './interrupt.js';
 import type { BackendName, BenchOptions } from './options.js';
 import { bareProducer, ledgerProducer, type BenchProducer } from './producers.js';
@@ -40,6 +41,12 @@ export interface RunFigures {
   ledgerBytesPerJob?: number;
   /** Ledger backends: hot-path writes (attempt starts, outcomes, heartbeats) per group commit, end-to-end phase. */
   writesPerCommit?: number;
+  /** End-to-end phase: CPU per job of the worker process (all its threads), of Redis, of a local PostgreSQL. */
+  workerCpuUsPerJob?: number;
+  redisCpuUsPerJob?: number;
+  postgresCpuUsPerJob?: number;
+  /** Their sum: the machine's CPU per job in the phase (the harness's polling aside). */
+  cpuUsPerJob?: number;
 }
 
 const pollMs = 5;
@@ -76,8 +83,12 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
     const enqueuePerS = perSecond(n - warmup, wallNow() - bulkStart);
     log(`bulk enqueue of ${n - warmup} jobs (after ${warmup} untimed): ${fmt(enqueuePerS)} jobs/s`);
 
+    const redisCpuBefore = await redisCpuSeconds(options.redisUrl);
+    const postgresCpuBefore = backend === 'postgres' ? localPostgresCpuSeconds() : undefined;
     const startedAt = await child.start();
     const drainedAt = await waitUntilDrained(producer, n, log);
+    const redisCpuAfter = await redisCpuSeconds(options.redisUrl);
+    const postgresCpuAfter = backend === 'postgres' ? localPostgresCpuSeconds() : undefined;
     const jobsPerS = perSecond(n, drainedAt - startedAt);
     log(`end-to-end: ${fmt(jobsPerS)} jobs/s (${((drainedAt - startedAt) / 1000).toFixed(2)} s)`);
 
@@ -102,7 +113,18 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
       ...(stopped.groupCommit && stopped.groupCommit.batches > 0
         ? { writesPerCommit: stopped.groupCommit.writes / stopped.groupCommit.batches }
         : {}),
+      ...cpuPerJob(n, {
+        worker: stopped.endToEndCpuMicros,
+        redis: secondsToMicros(redisCpuBefore, redisCpuAfter),
+        postgres: secondsToMicros(postgresCpuBefore, postgresCpuAfter),
+      }),
     };
+    if (figures.cpuUsPerJob !== undefined) {
+      log(
+        `CPU per job, end-to-end: ${fmt(figures.cpuUsPerJob)} us (worker ${fmt(figures.workerCpuUsPerJob ?? NaN)}, Redis ${fmt(figures.redisCpuUsPerJob ?? NaN)}` +
+          `${figures.postgresCpuUsPerJob !== undefined ? `, PostgreSQL ${fmt(figures.postgresCpuUsPerJob)}` : ''})`,
+      );
+    }
     log(`pickup p50 ${figures.p50PickupMs.toFixed(2)} ms, p99 ${figures.p99PickupMs.toFixed(2)} ms; worker peak RSS ${figures.peakRssMiB.toFixed(1)} MiB`);
 
     if (producer.ledgerCompleted && producer.ledgerSize) {
@@ -127,6 +149,22 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
     await producer?.close().catch((error: unknown) => log(`closing the producer failed: ${String(error)}`));
     await place.dispose();
   }
+}
+
+function secondsToMicros(before: number | undefined, after: number | undefined): number | undefined {
+  return before === undefined || after === undefined ? undefined : (after - before) * 1e6;
+}
+
+/** The per-job CPU figures that could be measured, and their sum once the worker's is known. */
+function cpuPerJob(jobs: number, micros: { worker?: number; redis?: number; postgres?: number }): Partial<RunFigures> {
+  const out: Partial<RunFigures> = {};
+  if (micros.worker !== undefined) out.workerCpuUsPerJob = micros.worker / jobs;
+  if (micros.redis !== undefined) out.redisCpuUsPerJob = micros.redis / jobs;
+  if (micros.postgres !== undefined) out.postgresCpuUsPerJob = micros.postgres / jobs;
+  if (out.workerCpuUsPerJob !== undefined) {
+    out.cpuUsPerJob = out.workerCpuUsPerJob + (out.redisCpuUsPerJob ?? 0) + (out.postgresCpuUsPerJob ?? 0);
+  }
+  return out;
 }
 
 /** Jobs enqueued untimed before the bulk enqueue is timed: one call's worth, at most a tenth of the jobs. */

@@ -41,6 +41,8 @@ export type FromChild =
       handled: number;
       /** Ledger children: group-commit batches and writes at the end of the end-to-end phase. */
       groupCommit?: { batches: number; writes: number };
+      /** CPU (user + system, all threads) of this process from `start` to the end-to-end phase's last handled job, in µs. */
+      endToEndCpuMicros?: number;
     }
   | { type: 'error'; message: string };
 

@@ -24,6 +24,10 @@ const figureSpecs: readonly FigureSpec[] = [
   { key: 'peakRssMiB', label: 'worker peak RSS MiB', digits: 1 },
   { key: 'ledgerBytesPerJob', label: 'ledger bytes/finished job', digits: 0 },
   { key: 'writesPerCommit', label: 'ledger writes per commit', digits: 1 },
+  { key: 'cpuUsPerJob', label: 'CPU us/job, end-to-end', digits: 0 },
+  { key: 'workerCpuUsPerJob', label: '  of it worker process', digits: 0 },
+  { key: 'redisCpuUsPerJob', label: '  of it Redis', digits: 0 },
+  { key: 'postgresCpuUsPerJob', label: '  of it PostgreSQL (local)', digits: 0 },
 ];
 
 export type BackendSummary = Partial<Record<FigureKey, number>> & {
@@ -126,6 +130,8 @@ export function formatMethod(options: BenchOptions): string {
     `  call to the handler being entered (for jobledger: after the attempt's start is committed).`,
     `- worker peak RSS: the worker child's VmHWM over its whole life (open, all phases, close).`,
     `- single enqueue: ${options.singleJobs} jobs added one at a time, each awaited, no worker running.`,
+    `- CPU us/job: over the end-to-end phase, the worker child's own CPU (user + system, all threads, from start to its last`,
+    `  end-to-end job), Redis's (INFO cpu) and, for PostgreSQL, every local postgres process's (/proc), each divided by the jobs.`,
     `- ledger bytes/finished job: SQLite page_count × page_size after a WAL checkpoint; PostgreSQL pg_total_relation_size of`,
     `  jobs, attempts, events, runs (dead row versions included); divided by the jobs completed in the ledger.`,
     `- bare BullMQ jobs carry the same BullMQ options as jobledger's (job_<ulid> id, attempts, backoff, removeOnComplete/Fail).`,

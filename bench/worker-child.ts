@@ -23,6 +23,9 @@ let handled = 0;
 /** Set by a ledger child: reads the ledger's group-commit counters. */
 let readGroupCommit: (() => { batches: number; writes: number }) | undefined;
 let endToEndGroupCommit: { batches: number; writes: number } | undefined;
+/** This process's CPU when the worker was told to start, and what it had used by the end-to-end phase's last job. */
+let cpuAtStart: NodeJS.CpuUsage | undefined;
+let endToEndCpuMicros: number | undefined;
 let sampledPeakRssBytes = process.memoryUsage.rss();
 
 function send(message: FromChild, then?: () => void): void {
@@ -34,7 +37,13 @@ function send(message: FromChild, then?: () => void): void {
 function onHandled(enqueuedAtMs: number | undefined, enteredAtMs: number): void {
   handled++;
   if (enqueuedAtMs !== undefined) pickupMs.push(enteredAtMs - enqueuedAtMs);
-  if (handled === settings.endToEndJobs) endToEndGroupCommit = readGroupCommit?.();
+  if (handled === settings.endToEndJobs) {
+    endToEndGroupCommit = readGroupCommit?.();
+    if (cpuAtStart) {
+      const used = process.cpuUsage(cpuAtStart);
+      endToEndCpuMicros = used.user + used.system;
+    }
+  }
   if (checkpoints.has(handled)) {
     // A forced full GC first (the child runs with --expose-gc in memory mode), so that the figure
     // shows memory that is kept, not garbage that happens not to be collected yet.
@@ -126,13 +135,14 @@ async function main(): Promise<void> {
     const act = async (): Promise<void> => {
       if (message.type === 'start') {
         const atMs = wallNow();
+        cpuAtStart = process.cpuUsage();
         await worker.start();
         send({ type: 'started', atMs });
       } else {
         await worker.stop();
         sampledPeakRssBytes = Math.max(sampledPeakRssBytes, process.memoryUsage.rss());
         const peakRssBytes = vmHwmBytes() ?? sampledPeakRssBytes;
-        send({ type: 'stopped', peakRssBytes, sampledPeakRssBytes, pickupMs, handled, ...(endToEndGroupCommit ? { groupCommit: endToEndGroupCommit } : {}) }, () => process.exit(0));
+        send({ type: 'stopped', peakRssBytes, sampledPeakRssBytes, pickupMs, handled, ...(endToEndGroupCommit ? { groupCommit: endToEndGroupCommit } : {}), ...(endToEndCpuMicros !== undefined ? { endToEndCpuMicros } : {}) }, () => process.exit(0));
       }
     };
     act().catch(reportAndExit);
