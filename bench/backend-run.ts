@@ -14,7 +14,7 @@
  * Everything is made fresh for the run (Redis prefix, database) and removed afterwards.
  */
 import { WorkerChild, type StoppedReport } from './child-handle.js';
-import { localPostgresCpuSeconds, redisCpuSeconds } from './cpu-meters.js';
+import { localPostgresCpuSeconds, type ServiceCpu } from './cpu-meters.js';
 import { sleep, throwIfInterrupted } from './interrupt.js';
 import type { BackendName, BenchOptions } from './options.js';
 import { bareProducer, ledgerProducer, type BenchProducer } from './producers.js';
@@ -83,12 +83,11 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
     const enqueuePerS = perSecond(n - warmup, wallNow() - bulkStart);
     log(`bulk enqueue of ${n - warmup} jobs (after ${warmup} untimed): ${fmt(enqueuePerS)} jobs/s`);
 
-    const redisCpuBefore = await redisCpuSeconds(options.redisUrl);
-    const postgresCpuBefore = backend === 'postgres' ? localPostgresCpuSeconds() : undefined;
+    // Read outside the timed window, and the second time while the worker's connections are open.
+    const cpuBefore = await serviceCpu(producer, backend);
     const startedAt = await child.start();
     const drainedAt = await waitUntilDrained(producer, n, log);
-    const redisCpuAfter = await redisCpuSeconds(options.redisUrl);
-    const postgresCpuAfter = backend === 'postgres' ? localPostgresCpuSeconds() : undefined;
+    const cpuAfter = await serviceCpu(producer, backend);
     const jobsPerS = perSecond(n, drainedAt - startedAt);
     log(`end-to-end: ${fmt(jobsPerS)} jobs/s (${((drainedAt - startedAt) / 1000).toFixed(2)} s)`);
 
@@ -113,17 +112,16 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
       ...(stopped.groupCommit && stopped.groupCommit.batches > 0
         ? { writesPerCommit: stopped.groupCommit.writes / stopped.groupCommit.batches }
         : {}),
-      ...cpuPerJob(n, {
-        worker: stopped.endToEndCpuMicros,
-        redis: secondsToMicros(redisCpuBefore, redisCpuAfter),
-        postgres: secondsToMicros(postgresCpuBefore, postgresCpuAfter),
-      }),
+      ...cpuPerJob(n, stopped.endToEndCpuMicros, cpuBefore, cpuAfter),
     };
     if (figures.cpuUsPerJob !== undefined) {
-      log(
-        `CPU per job, end-to-end: ${fmt(figures.cpuUsPerJob)} us (worker ${fmt(figures.workerCpuUsPerJob ?? NaN)}, Redis ${fmt(figures.redisCpuUsPerJob ?? NaN)}` +
-          `${figures.postgresCpuUsPerJob !== undefined ? `, PostgreSQL ${fmt(figures.postgresCpuUsPerJob)}` : ''})`,
-      );
+      const parts = [
+        ['worker', figures.workerCpuUsPerJob],
+        ['Redis', figures.redisCpuUsPerJob],
+        ['PostgreSQL', figures.postgresCpuUsPerJob],
+      ] as const;
+      const measured = parts.flatMap(([name, us]) => (us === undefined ? [] : [`${name} ${fmt(us)}`]));
+      log(`CPU per job, end-to-end: ${fmt(figures.cpuUsPerJob)} us (${measured.join(', ')})`);
     }
     log(`pickup p50 ${figures.p50PickupMs.toFixed(2)} ms, p99 ${figures.p99PickupMs.toFixed(2)} ms; worker peak RSS ${figures.peakRssMiB.toFixed(1)} MiB`);
 
@@ -151,16 +149,21 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
   }
 }
 
-function secondsToMicros(before: number | undefined, after: number | undefined): number | undefined {
-  return before === undefined || after === undefined ? undefined : (after - before) * 1e6;
+/** Redis's CPU so far and, for a PostgreSQL run, the local server's (cpu-meters.ts). */
+async function serviceCpu(producer: BenchProducer, backend: BackendName): Promise<ServiceCpu> {
+  return { redis: await producer.redisCpuSeconds(), postgres: backend === 'postgres' ? localPostgresCpuSeconds() : undefined };
 }
 
 /** The per-job CPU figures that could be measured, and their sum once the worker's is known. */
-function cpuPerJob(jobs: number, micros: { worker?: number; redis?: number; postgres?: number }): Partial<RunFigures> {
+function cpuPerJob(jobs: number, workerMicros: number | undefined, before: ServiceCpu, after: ServiceCpu): Partial<RunFigures> {
+  const perJob = (from: number | undefined, to: number | undefined): number | undefined =>
+    from === undefined || to === undefined ? undefined : ((to - from) * 1e6) / jobs;
   const out: Partial<RunFigures> = {};
-  if (micros.worker !== undefined) out.workerCpuUsPerJob = micros.worker / jobs;
-  if (micros.redis !== undefined) out.redisCpuUsPerJob = micros.redis / jobs;
-  if (micros.postgres !== undefined) out.postgresCpuUsPerJob = micros.postgres / jobs;
+  if (workerMicros !== undefined) out.workerCpuUsPerJob = workerMicros / jobs;
+  const redis = perJob(before.redis, after.redis);
+  if (redis !== undefined) out.redisCpuUsPerJob = redis;
+  const postgres = perJob(before.postgres, after.postgres);
+  if (postgres !== undefined) out.postgresCpuUsPerJob = postgres;
   if (out.workerCpuUsPerJob !== undefined) {
     out.cpuUsPerJob = out.workerCpuUsPerJob + (out.redisCpuUsPerJob ?? 0) + (out.postgresCpuUsPerJob ?? 0);
   }

@@ -5,22 +5,22 @@
  * any one of them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
 
-/** Redis's own CPU (user + system) so far, in seconds, from INFO. */
-export async function redisCpuSeconds(redisUrl: string): Promise<number | undefined> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
-  redis.on('error', () => undefined); // a refused connection is answered by `undefined` below
+/** CPU seconds used so far by the services a run measures (undefined where it cannot be read). */
+export interface ServiceCpu {
+  redis?: number;
+  postgres?: number;
+}
+
+/** Redis's own CPU (user + system) so far, in seconds, from INFO on a connection the caller holds. */
+export async function redisCpuSeconds(redis: { info(section: string): Promise<string> }): Promise<number | undefined> {
   try {
-    await redis.connect();
     const info = await redis.info('cpu');
     const user = /used_cpu_user:([\d.]+)/.exec(info)?.[1];
     const system = /used_cpu_sys:([\d.]+)/.exec(info)?.[1];
     return user !== undefined && system !== undefined ? Number(user) + Number(system) : undefined;
   } catch {
     return undefined;
-  } finally {
-    redis.disconnect();
   }
 }
 

@@ -12,6 +12,7 @@ import { JobLedger, loadConfig } from '../src/index.js';
 import { benchNoopJob } from './bench-job.js';
 import { measureLedgerSize, type LedgerSize } from './ledger-size.js';
 import { benchJobName, benchQueue } from './protocol.js';
+import { redisCpuSeconds } from './cpu-meters.js';
 import type { RunPlace } from './services.js';
 
 export interface RedisCounts {
@@ -26,6 +27,8 @@ export interface BenchProducer {
   /** Enqueues one no-op job; `t` (the enqueue call's wall-clock time) rides in its payload. */
   addOne(t?: number): Promise<void>;
   redisCounts(): Promise<RedisCounts>;
+  /** Redis's own CPU so far, in seconds (INFO cpu on the monitoring connection). */
+  redisCpuSeconds(): Promise<number | undefined>;
   /** jobledger only: completed jobs according to the ledger. */
   ledgerCompleted?(): Promise<number>;
   /** jobledger only: the ledger's size on disk. */
@@ -35,7 +38,10 @@ export interface BenchProducer {
 
 const unfinishedStates = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
-function monitor(redisUrl: string, prefix: string): { counts(): Promise<RedisCounts>; close(): Promise<void> } {
+function monitor(
+  redisUrl: string,
+  prefix: string,
+): { counts(): Promise<RedisCounts>; cpuSeconds(): Promise<number | undefined>; close(): Promise<void> } {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const queue = new Queue(benchQueue, { connection, prefix });
   return {
@@ -44,6 +50,7 @@ function monitor(redisUrl: string, prefix: string): { counts(): Promise<RedisCou
       const unfinished = unfinishedStates.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
       return { unfinished, failed: counts.failed ?? 0 };
     },
+    cpuSeconds: () => redisCpuSeconds(connection),
     async close() {
       await queue.close();
       await connection.quit();
@@ -79,6 +86,7 @@ export function bareProducer(redisUrl: string, place: RunPlace): BenchProducer {
       await queue.add(benchJobName, t === undefined ? {} : { t }, bareJobOptions(`job_${nextUlid()}`));
     },
     redisCounts: () => watch.counts(),
+    redisCpuSeconds: () => watch.cpuSeconds(),
     async close() {
       await watch.close();
       await queue.close();
@@ -114,6 +122,7 @@ export async function ledgerProducer(redisUrl: string, place: RunPlace): Promise
       expectHandedOver([job.status]);
     },
     redisCounts: () => watch.counts(),
+    redisCpuSeconds: () => watch.cpuSeconds(),
     ledgerCompleted: async () => (await jl.ledger.countJobsByStatus()).completed,
     ledgerSize: () => measureLedgerSize(jl, place.sqlitePath),
     async close() {

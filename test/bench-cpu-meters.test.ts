@@ -2,6 +2,7 @@
  * The benchmark's CPU meters read real figures: Redis's own CPU from INFO, and a local PostgreSQL's
  * from /proc. The bench divides their growth over the end-to-end phase by the jobs it ran.
  */
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { localPostgresCpuSeconds, redisCpuSeconds } from '../bench/cpu-meters.js';
@@ -9,20 +10,21 @@ import { testPostgresAdminUrl, testRedisUrl } from './support/services.js';
 
 describe('the bench CPU meters', () => {
   it("reads Redis's CPU, and it grows with work done", async () => {
-    const url = await testRedisUrl();
-    const before = await redisCpuSeconds(url);
+    const redis = new Redis(await testRedisUrl());
+    const before = await redisCpuSeconds(redis);
     expect(before).toBeGreaterThanOrEqual(0);
-    const { Redis } = await import('ioredis');
-    const redis = new Redis(url);
     // About 100 ms of Redis CPU: a Lua loop runs inside the server.
     await redis.eval('local n = 0 for i = 1, 20000000 do n = n + i end return 1', 0);
+    const after = await redisCpuSeconds(redis);
     await redis.quit();
-    const after = await redisCpuSeconds(url);
     expect(after! - before!).toBeGreaterThan(0);
   });
 
   it('gives no Redis figure when Redis does not answer', async () => {
-    expect(await redisCpuSeconds('redis://127.0.0.1:1')).toBeUndefined();
+    const redis = new Redis('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    redis.on('error', () => undefined);
+    expect(await redisCpuSeconds(redis)).toBeUndefined();
+    redis.disconnect();
   });
 
   it("reads a local PostgreSQL's CPU from /proc, and it grows with a query's work", async (context) => {
