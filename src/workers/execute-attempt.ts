@@ -12,6 +12,7 @@ import type { AttemptRef, OutcomeHook, WorkerIdentity } from '../store/attempt-w
 import type { JobRow } from '../store/entities/index.js';
 import type { Ledger } from '../store/ledger.js';
 import type { Outcome } from '../store/outcome.js';
+import { AttemptAbort } from './attempt-abort.js';
 import { AttemptState } from './attempt-state.js';
 import { classifyOutcome, type AbortReason, type AttemptResult } from './classify-outcome.js';
 import { ProgressReporter } from './progress-reporter.js';
@@ -73,43 +74,37 @@ export function createProcessor(deps: ExecuteDeps) {
     // A worker without this job type still records the attempt (and fails it through the retry
     // budget) rather than leaving the ledger and Redis out of step.
     const type = deps.registry.has(job.name) ? deps.registry.get(job.name) : undefined;
-    const logger = deps.logger.child({ jobId, job: job.name, attempt: attempt.number });
-    const controller = new AbortController();
-    let abortReason: AbortReason | undefined;
-    let timedOut = false;
-    const abort = (reason: AbortReason): void => {
-      if (controller.signal.aborted) return;
-      abortReason = reason;
-      controller.abort(reason);
-    };
-    deps.active.set(jobId, { ref: attempt, abort });
-    const progress = new ProgressReporter(deps.ledger, attempt, deps.progressEventIntervalMs);
-    const state = new AttemptState(deps.ledger, job);
+    // The child logger, the progress reporter and the state buffer are made when first used: most
+    // attempts of a busy queue need none of them, and each cost allocation on every attempt.
+    let childLogger: Logger | undefined;
+    const logger = (): Logger => (childLogger ??= deps.logger.child({ jobId, job: job.name, attempt: attempt.number }));
+    let progress: ProgressReporter | undefined;
+    let state: AttemptState | undefined;
+    const stateOf = (): AttemptState => (state ??= new AttemptState(deps.ledger, job));
+    const stop = new AttemptAbort();
+    deps.active.set(jobId, { ref: attempt, abort: (reason) => stop.abort(reason) });
     const ctx: JobContext = {
       jobId,
       name: job.name,
       attempt: attempt.number,
       runId: job.runId,
-      logger,
-      signal: controller.signal,
-      progress: (value) => progress.report(value),
-      state: state.access,
+      get logger() {
+        return logger();
+      },
+      get signal() {
+        return stop.signal;
+      },
+      progress: (value) => (progress ??= new ProgressReporter(deps.ledger, attempt, deps.progressEventIntervalMs)).report(value),
+      get state() {
+        return stateOf().access;
+      },
     };
 
     let result: AttemptResult;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const aborted = new Promise<AttemptResult>((resolve) => {
-        controller.signal.addEventListener('abort', () =>
-          resolve(timedOut ? { kind: 'timed_out', timeoutMs: job.timeoutMs ?? 0 } : { kind: 'aborted', reason: abortReason ?? 'shutdown' }),
-        );
-      });
-      if (job.timeoutMs !== null) {
-        timer = setTimeout(() => {
-          timedOut = true;
-          controller.abort(new Error('timeout'));
-        }, job.timeoutMs);
-      }
+      const timeoutMs = job.timeoutMs;
+      if (timeoutMs !== null) timer = setTimeout(() => stop.timeOut(timeoutMs), timeoutMs);
       // A handler that ignores its signal keeps running after a timeout or abort; its late result is
       // dropped here, and nothing it returns can reach the ledger past the outcome recorded below.
       const ran = (async (): Promise<AttemptResult> => {
@@ -120,7 +115,7 @@ export function createProcessor(deps: ExecuteDeps) {
           return { kind: 'threw', error };
         }
       })();
-      result = await Promise.race([ran, aborted]);
+      result = await Promise.race([ran, stop.settled]);
     } finally {
       clearTimeout(timer);
       deps.active.delete(jobId);
@@ -128,13 +123,13 @@ export function createProcessor(deps: ExecuteDeps) {
 
     const policy = { maxAttempts: job.maxAttempts, attemptsFailed: job.attemptsFailed, backoff: job.backoff as BackoffPolicy };
     let outcome = classifyOutcome(result, policy, { maxErrorChars: deps.maxErrorChars });
-    const heldProgress = progress.takeHeld();
+    const heldProgress = progress?.takeHeld();
     const hooks = deps.outcomeHooks ?? [];
     const record = (o: Outcome, withHooks: readonly OutcomeHook[]) => deps.ledger.recordOutcome(attempt, o, heldProgress, Date.now(), withHooks);
     let recorded;
     try {
-      recorded = await record(outcome, [...hooks, state.outcomeHook]).catch((error: unknown) => {
-        if (!state.rejected(error)) throw error;
+      recorded = await record(outcome, state ? [...hooks, state.outcomeHook] : hooks).catch((error: unknown) => {
+        if (!state?.rejected(error)) throw error;
         // The handler's buffered state writes could not apply (a version conflict): the attempt
         // fails as if the handler had thrown that error, and none of its writes are kept.
         outcome = classifyOutcome({ kind: 'threw', error }, policy, { maxErrorChars: deps.maxErrorChars });
@@ -144,13 +139,13 @@ export function createProcessor(deps: ExecuteDeps) {
       // The outcome could not be committed, so BullMQ must not hear one either: DelayedError makes
       // BullMQ leave the job as it is, its lock lapses, the stalled checker delivers it again, and
       // the next attempt records this one as stalled. The ledger and Redis never disagree.
-      logger.error({ err: error, outcome: outcome.type }, 'could not record the outcome; the job will be delivered again');
+      logger().error({ err: error, outcome: outcome.type }, 'could not record the outcome; the job will be delivered again');
       throw new DelayedError();
     }
-    logger.debug({ outcome: outcome.type, recorded: recorded.kind }, 'attempt recorded');
+    if (deps.logger.isLevelEnabled('debug')) logger().debug({ outcome: outcome.type, recorded: recorded.kind }, 'attempt recorded');
     if (recorded.kind === 'applied' && recorded.dispatch.length && deps.dispatch) {
       await deps.dispatch(recorded.dispatch).catch((error: unknown) =>
-        logger.warn({ err: error }, 'could not hand follow-up jobs to Redis; the relay will'),
+        logger().warn({ err: error }, 'could not hand follow-up jobs to Redis; the relay will'),
       );
     }
 
@@ -167,7 +162,7 @@ export function createProcessor(deps: ExecuteDeps) {
       case 'cancelled':
         throw new UnrecoverableError(outcome.reason);
       case 'interrupted':
-        if (abortReason === 'lock_lost') throw new Error('lock lost; BullMQ will deliver the job again');
+        if (stop.reason === 'lock_lost') throw new Error('lock lost; BullMQ will deliver the job again');
         await bullJob.moveToWait(token);
         throw new WaitingError();
       case 'retry': {
