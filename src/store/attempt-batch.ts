@@ -1,11 +1,12 @@
 /**
- * Group-commit batches of attempt writes: many starts, or many outcomes, in one transaction. On
- * PostgreSQL, where every statement is a network round trip, the fenced job updates of a whole
- * batch are one statement each (rows as arrays through `unnest`); everything else (attempt rows,
- * events, hooks, late outcomes) is the
- * same code as one by one in attempt-writes.ts. SQLite goes one by one: on prepared statements a
- * statement costs microseconds.
+ * Group-commit batches of attempt writes: many starts, or many outcomes, in one transaction. The
+ * fenced job updates of a whole batch are one statement each (rows through `rowsSource`: arrays on
+ * PostgreSQL, where every statement is a network round trip; one JSON text on SQLite, where binding
+ * and stepping a statement per row cost more than finding the rows). Everything else (attempt rows,
+ * events, hooks, late outcomes, and any job not in the expected state) is the same code as one by
+ * one in attempt-writes.ts.
  */
+import type { DatabaseDialect } from '../config.js';
 import type { Outcome } from './outcome.js';
 import {
   beginAttempt,
@@ -21,7 +22,7 @@ import {
   type WorkerIdentity,
 } from './attempt-writes.js';
 import { jobRowColumns, toJobRow } from './rows.js';
-import { arraysOf, encodeJson, placeholders, toNumber, unnestSource, usesArrays, type Column, type Sql } from './sql.js';
+import { bindsRows, encodeJson, notIndexed, placeholders, rowsParams, rowsSource, toNumber, type Column, type Sql } from './sql.js';
 
 export interface BeginRequest {
   jobId: string;
@@ -30,18 +31,20 @@ export interface BeginRequest {
 }
 
 /**
- * Begins many attempts in one transaction. On PostgreSQL the jobs waiting for their next attempt
- * (nearly all of them) take one UPDATE for the whole batch instead of one round trip each; the
- * others, and every job on SQLite (where a statement costs microseconds), go one by one.
+ * Begins many attempts in one transaction. The jobs waiting for their next attempt (nearly all of
+ * them) take one UPDATE for the whole batch; the others (a job still `running`, final or unknown)
+ * go one by one.
  */
 export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]): Promise<BeginResult[]> {
-  if (!usesArrays(tx) || requests.length === 1) {
+  if (!bindsRows(tx) || requests.length === 1) {
     const results: BeginResult[] = [];
     for (const r of requests) results.push(await beginAttempt(tx, r.jobId, r.worker, r.now));
     return results;
   }
-  const firsts = requests.filter((r, i) => requests.findIndex((o) => o.jobId === r.jobId) === i);
-  const updated = await tx.all(beginBatchSql, [...arraysOf(beginColumns, firsts.map((r) => [r.jobId, r.now])), ...waitingSources]);
+  const seen = new Set<string>();
+  const firsts = requests.filter((r) => !seen.has(r.jobId) && seen.add(r.jobId));
+  const rows = firsts.map((r) => [r.jobId, r.now]);
+  const updated = await tx.all(beginBatchSql[tx.dialect], [...rowsParams(tx.dialect, beginColumns, rows), ...waitingSources]);
   const startedRows = new Map(updated.map((row) => [row.id as string, toJobRow(tx.dialect, row)]));
   const results: BeginResult[] = [];
   for (const r of requests) {
@@ -61,12 +64,19 @@ const beginColumns: readonly Column[] = [
   { name: 'now', type: 'bigint' },
 ];
 
-const beginBatchSql = `UPDATE jobs SET status = 'running', attempts_started = jobs.attempts_started + 1,
+const beginBatchSql = perDialect(
+  (dialect) => `UPDATE jobs SET status = 'running', attempts_started = jobs.attempts_started + 1,
      current_attempt = jobs.attempts_started + 1, started_at = COALESCE(jobs.started_at, v.now), updated_at = v.now,
      status_reason = NULL, version = jobs.version + 1
-   FROM ${unnestSource(beginColumns)}
-   WHERE jobs.id = v.id AND jobs.status IN (${placeholders(waitingSources.length)})
-   RETURNING ${jobRowColumns}`;
+   FROM ${rowsSource(dialect, beginColumns)}
+   WHERE jobs.id = v.id AND ${notIndexed(dialect, 'jobs.status')} IN (${placeholders(waitingSources.length)})
+   RETURNING ${jobRowColumns}`,
+);
+
+/** A statement's text for each dialect, built once. */
+function perDialect(build: (dialect: DatabaseDialect) => string): Record<DatabaseDialect, string> {
+  return { postgresql: build('postgresql'), sqlite: build('sqlite') };
+}
 
 
 export interface OutcomeRequest {
@@ -78,18 +88,19 @@ export interface OutcomeRequest {
 }
 
 /**
- * Applies many outcomes in one transaction. On PostgreSQL the fenced job updates of the whole batch
- * are one statement; everything after it (attempt rows, events, hooks, late outcomes) is the same
- * code as one by one. SQLite goes one by one.
+ * Applies many outcomes in one transaction. The fenced job updates of the whole batch are one
+ * statement; everything after it (attempt rows, events, hooks, late outcomes) is the same code as
+ * one by one.
  */
 export async function recordOutcomes(tx: Sql, requests: readonly OutcomeRequest[]): Promise<RecordedOutcome[]> {
   const batchable = requests.filter((r) => r.outcome.type !== 'cancelled');
-  if (!usesArrays(tx) || batchable.length <= 1) {
+  if (!bindsRows(tx) || batchable.length <= 1) {
     const results: RecordedOutcome[] = [];
     for (const r of requests) results.push(await recordOutcome(tx, r.ref, r.outcome, r.now, r.progress, r.hooks));
     return results;
   }
-  const updated = await tx.all(outcomeBatchSql, arraysOf(outcomeColumns, batchable.map((r) => outcomeValues(r))));
+  const rows = batchable.map((r) => outcomeValues(r));
+  const updated = await tx.all(outcomeBatchSql[tx.dialect], rowsParams(tx.dialect, outcomeColumns, rows));
   const applied = new Map(updated.map((row) => [`${String(row.id)}#${toNumber(row.current_attempt)}`, row]));
   const results: RecordedOutcome[] = [];
   for (const r of requests) {
@@ -125,7 +136,8 @@ const outcomeColumns: readonly Column[] = [
   { name: 'now', type: 'bigint' },
 ];
 
-const outcomeBatchSql = `UPDATE jobs SET status = v.status,
+const outcomeBatchSql = perDialect(
+  (dialect) => `UPDATE jobs SET status = v.status,
      result = CASE WHEN v.set_result = 1 THEN v.result ELSE jobs.result END,
      last_error = CASE WHEN v.set_error = 1 THEN v.last_error ELSE jobs.last_error END,
      run_at = COALESCE(v.run_at, jobs.run_at), finished_at = COALESCE(v.finished_at, jobs.finished_at),
@@ -133,9 +145,10 @@ const outcomeBatchSql = `UPDATE jobs SET status = v.status,
      attempts_failed = jobs.attempts_failed + v.failed_inc,
      progress = CASE WHEN v.set_progress = 1 THEN v.progress ELSE jobs.progress END,
      updated_at = v.now, version = jobs.version + v.version_inc
-   FROM ${unnestSource(outcomeColumns)}
-   WHERE jobs.id = v.id AND jobs.status = 'running' AND jobs.current_attempt = v.attempt
-   RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, jobs.pipeline_id, jobs.stage`;
+   FROM ${rowsSource(dialect, outcomeColumns)}
+   WHERE jobs.id = v.id AND ${notIndexed(dialect, 'jobs.status')} = 'running' AND jobs.current_attempt = v.attempt
+   RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, jobs.pipeline_id, jobs.stage`,
+);
 
 /** The same changes as `jobUpdateFor`, as values for one row of the batched update. */
 function outcomeValues(r: OutcomeRequest): unknown[] {

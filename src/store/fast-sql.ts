@@ -15,9 +15,9 @@ import { retryTransient } from './retry-transient.js';
 import { fallbackAutocheckpointPages, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import {
   combineStatements,
-  insertByArrays,
+  insertFromRows,
   insertRowsNow,
-  updateByArrays,
+  updateFromRows,
   updateRowsNow,
   usesArrays,
   type Column,
@@ -33,8 +33,8 @@ import {
  * per job become one per batch.
  */
 class DeferringSql implements Sql {
-  private readonly held = new Map<string, { table: string; pattern: RegExp; columns: readonly Column[]; rows: (readonly unknown[])[] }>();
-  private readonly heldUpdates = new Map<RowUpdate, { pattern: RegExp; rows: (readonly unknown[])[] }>();
+  private readonly held = new Map<string, { table: string; columns: readonly Column[]; rows: (readonly unknown[])[] }>();
+  private readonly heldUpdates = new Map<RowUpdate, { table: string; rows: (readonly unknown[])[] }>();
 
   constructor(private readonly direct: Sql) {}
 
@@ -58,14 +58,14 @@ class DeferringSql implements Sql {
 
   insertRows(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Promise<void> {
     const key = `${table}(${columns.map((c) => c.name).join(',')})`;
-    const entry = this.held.get(key) ?? { table, pattern: new RegExp(`\\b${table}\\b`, 'i'), columns, rows: [] };
+    const entry = this.held.get(key) ?? { table, columns, rows: [] };
     entry.rows.push(...rows);
     this.held.set(key, entry);
     return Promise.resolve();
   }
 
   updateRows(update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void> {
-    const entry = this.heldUpdates.get(update) ?? { pattern: new RegExp(`\\b${update.table}\\b`, 'i'), rows: [] };
+    const entry = this.heldUpdates.get(update) ?? { table: update.table, rows: [] };
     entry.rows.push(...rows);
     this.heldUpdates.set(update, entry);
     return Promise.resolve();
@@ -81,9 +81,10 @@ class DeferringSql implements Sql {
     if (usesArrays(this.direct) && independent(inserts, updates)) {
       // One round trip for all of them: on this 2-core machine a statement's round trip (the write
       // that wakes the backend) was a third of the worker's CPU in the PostgreSQL bench profile.
+      const dialect = this.direct.dialect;
       const statement = combineStatements([
-        ...inserts.map((i) => insertByArrays(i.table, i.columns, i.rows)),
-        ...updates.map((u) => updateByArrays(u.update, u.rows)),
+        ...inserts.map((i) => insertFromRows(dialect, i.table, i.columns, i.rows)),
+        ...updates.map((u) => updateFromRows(dialect, u.update, u.rows)),
       ]);
       await this.direct.run(statement.text, statement.params);
       return;
@@ -94,10 +95,34 @@ class DeferringSql implements Sql {
 
   /** Writes the held rows of any table `text` names, so the statement sees them. */
   private async flushFor(text: string): Promise<void> {
-    const touches = [...this.held.values(), ...this.heldUpdates.values()].some((entry) => entry.pattern.test(text));
-    if (touches) await this.flush();
+    if (this.held.size + this.heldUpdates.size === 0) return;
+    for (const entry of this.held.values()) if (names(text, entry.table)) return this.flush();
+    for (const entry of this.heldUpdates.values()) if (names(text, entry.table)) return this.flush();
   }
 }
+
+/**
+ * Whether SQL `text` names `table`, remembered per text: the hot path runs the same few dozen texts
+ * for every batch, and a RegExp made and tested per table per transaction cost about 1% of the
+ * SQLite worker's CPU in the bench profile. Past the cap (texts with IN-lists of many sizes), the
+ * cache starts again.
+ */
+function names(text: string, table: string): boolean {
+  let tables = tablesNamed.get(text);
+  if (!tables) {
+    if (tablesNamed.size >= maxCachedStatements) tablesNamed.clear();
+    tables = new Map();
+    tablesNamed.set(text, tables);
+  }
+  let named = tables.get(table);
+  if (named === undefined) {
+    named = new RegExp(`\\b${table}\\b`, 'i').test(text);
+    tables.set(table, named);
+  }
+  return named;
+}
+
+const tablesNamed = new Map<string, Map<string, boolean>>();
 
 /**
  * Whether held inserts and updates may go as one statement: the parts of one statement do not see
