@@ -8,6 +8,7 @@ import { Migration20261122010000StateSnapshots } from './Migration20261122010000
 import { Migration20261122020000Pipelines } from './Migration20261122020000Pipelines.js';
 import { Migration20261122030000Maintenance } from './Migration20261122030000Maintenance.js';
 import { Migration20261122040000HotJobUpdates } from './Migration20261122040000HotJobUpdates.js';
+import { Migration20261122050000RareEventTypes } from './Migration20261122050000RareEventTypes.js';
 
 export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
@@ -15,4 +16,5 @@ export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261122020000Pipelines', class: Migration20261122020000Pipelines },
   { name: 'Migration20261122030000Maintenance', class: Migration20261122030000Maintenance },
   { name: 'Migration20261122040000HotJobUpdates', class: Migration20261122040000HotJobUpdates },
+  { name: 'Migration20261122050000RareEventTypes', class: Migration20261122050000RareEventTypes },
 ];
