@@ -1,6 +1,6 @@
 /**
  * The hot path's batched statements: rows go to PostgreSQL as one array per column through
- * `unnest`, and to SQLite as one JSON text through `json_each` (sql.ts), so every value must survive
+ * `unnest`, and to SQLite as the parameters of a VALUES list (sql.ts), so every value must survive
  * that encoding unchanged; SQLite must look the batch's rows up by id, not walk an index of the
  * extra condition; and a job's starts and finishes touch no index (no index names `status`), which
  * on PostgreSQL makes them HOT updates.
@@ -63,6 +63,33 @@ describe.each(backends)('hot-path rows on %s', (dialect) => {
       expect(detail.events.map((e) => e.seq)).toEqual(i % 2 === 0 ? [1, 2, 3] : [1, 2, 3, 4]);
       expect(detail.events[1]!.payload).toMatchObject({ workerId: worker.workerId, host: worker.host });
     }
+    await ledger.close();
+  });
+
+  it('start and finish a batch larger than one SQLite statement takes, each row to its own job', async () => {
+    // 150 starts and 150 outcomes in one turn: on SQLite three statements each (64 + 64 + 22 rows),
+    // whose returned rows must still reach the attempts they belong to.
+    const ledger = await openLedger(dialect);
+    const jobs = Array.from({ length: 150 }, (_, i) => newJob({ i }));
+    await ledger.insertJobs(jobs);
+    const begun = await Promise.all(jobs.map((j) => ledger.beginAttempt(j.id, worker)));
+    const refs = begun.map((b, i) => {
+      if (b.kind !== 'started') throw new Error(b.kind);
+      expect(b.job.id).toBe(jobs[i]!.id);
+      expect(b.job.payload).toEqual({ i });
+      return b.attempt;
+    });
+    expect(new Set(refs.map((r) => r.attemptId)).size).toBe(150);
+    const recorded = await Promise.all(refs.map((ref, i) => ledger.recordOutcome(ref, { type: 'completed', result: { i } })));
+    expect(recorded.every((r) => r.kind === 'applied')).toBe(true);
+    const rows = await ledger.read((sql) => sql.all(`SELECT id, status, result FROM jobs`));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const [i, job] of jobs.entries()) {
+      const row = byId.get(job.id)!;
+      expect(row.status).toBe('completed');
+      expect(typeof row.result === 'string' ? JSON.parse(row.result) : row.result).toEqual({ i });
+    }
+    expect(await ledger.countRows('events')).toBe(450);
     await ledger.close();
   });
 
@@ -137,8 +164,8 @@ describe.runIf(backends.includes('sqlite'))('batched statements on sqlite', () =
     // attempts_status_heartbeat_at_index leads with `status`: given the choice, the planner walked
     // every running attempt and joined the batch to each.
     const finish: RowUpdate = { table: 'attempts', columns: [{ name: 'finished_at', type: 'bigint' }], condition: { column: 'status', equals: 'running' } };
-    const statement = updateFromRows('sqlite', finish, [['att_x', 1]]);
-    const plan = await ledger.read((sql) => sql.all(`EXPLAIN QUERY PLAN ${statement.text}`, statement.params));
+    const [statement] = updateFromRows('sqlite', finish, [['att_x', 1], ['att_y', 2]]);
+    const plan = await ledger.read((sql) => sql.all(`EXPLAIN QUERY PLAN ${statement!.text}`, statement!.params));
     const details = plan.map((row) => String(row.detail));
     expect(details.join('\n')).toMatch(/SEARCH attempts USING INDEX sqlite_autoindex_attempts_1 \(id=\?\)/);
     expect(details.join('\n')).not.toMatch(/status_heartbeat/);

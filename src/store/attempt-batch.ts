@@ -1,12 +1,11 @@
 /**
  * Group-commit batches of attempt writes: many starts, or many outcomes, in one transaction. The
  * fenced job updates of a whole batch are one statement each (rows through `rowsSource`: arrays on
- * PostgreSQL, where every statement is a network round trip; one JSON text on SQLite, where binding
+ * PostgreSQL, where every statement is a network round trip; a VALUES list on SQLite, where binding
  * and stepping a statement per row cost more than finding the rows). Everything else (attempt rows,
  * events, hooks, late outcomes, and any job not in the expected state) is the same code as one by
  * one in attempt-writes.ts.
  */
-import type { DatabaseDialect } from '../config.js';
 import type { Outcome } from './outcome.js';
 import {
   beginAttempt,
@@ -22,7 +21,7 @@ import {
   type WorkerIdentity,
 } from './attempt-writes.js';
 import { jobRowColumns, toJobRow } from './rows.js';
-import { bindsRows, encodeJson, notIndexed, placeholders, rowsParams, rowsSource, toNumber, type Column, type Sql } from './sql.js';
+import { bindsRows, encodeJson, notIndexed, placeholders, RowsStatement, toNumber, type Column, type Row, type Sql, type Statement } from './sql.js';
 
 export interface BeginRequest {
   jobId: string;
@@ -44,7 +43,7 @@ export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]):
   const seen = new Set<string>();
   const firsts = requests.filter((r) => !seen.has(r.jobId) && seen.add(r.jobId));
   const rows = firsts.map((r) => [r.jobId, r.now]);
-  const updated = await tx.all(beginBatchSql[tx.dialect], [...rowsParams(tx.dialect, beginColumns, rows), ...waitingSources]);
+  const updated = await allOf(tx, beginBatch.statements(tx.dialect, rows, waitingSources));
   const startedRows = new Map(updated.map((row) => [row.id as string, toJobRow(tx.dialect, row)]));
   const results: BeginResult[] = [];
   for (const r of requests) {
@@ -64,18 +63,22 @@ const beginColumns: readonly Column[] = [
   { name: 'now', type: 'bigint' },
 ];
 
-const beginBatchSql = perDialect(
-  (dialect) => `UPDATE jobs SET status = 'running', attempts_started = jobs.attempts_started + 1,
+const beginBatch = new RowsStatement(
+  beginColumns,
+  (dialect, source) => `UPDATE jobs SET status = 'running', attempts_started = jobs.attempts_started + 1,
      current_attempt = jobs.attempts_started + 1, started_at = COALESCE(jobs.started_at, v.now), updated_at = v.now,
      status_reason = NULL, version = jobs.version + 1
-   FROM ${rowsSource(dialect, beginColumns)}
+   FROM ${source}
    WHERE jobs.id = v.id AND ${notIndexed(dialect, 'jobs.status')} IN (${placeholders(waitingSources.length)})
    RETURNING ${jobRowColumns}`,
 );
 
-/** A statement's text for each dialect, built once. */
-function perDialect(build: (dialect: DatabaseDialect) => string): Record<DatabaseDialect, string> {
-  return { postgresql: build('postgresql'), sqlite: build('sqlite') };
+/** The rows returned by `statements`, run in order (one statement on PostgreSQL, a few on SQLite). */
+async function allOf(tx: Sql, statements: readonly Statement[]): Promise<Row[]> {
+  if (statements.length === 1) return tx.all(statements[0]!.text, statements[0]!.params);
+  const rows: Row[] = [];
+  for (const statement of statements) rows.push(...(await tx.all(statement.text, statement.params)));
+  return rows;
 }
 
 
@@ -100,7 +103,7 @@ export async function recordOutcomes(tx: Sql, requests: readonly OutcomeRequest[
     return results;
   }
   const rows = batchable.map((r) => outcomeValues(r));
-  const updated = await tx.all(outcomeBatchSql[tx.dialect], rowsParams(tx.dialect, outcomeColumns, rows));
+  const updated = await allOf(tx, outcomeBatch.statements(tx.dialect, rows));
   const applied = new Map(updated.map((row) => [`${String(row.id)}#${toNumber(row.current_attempt)}`, row]));
   const results: RecordedOutcome[] = [];
   for (const r of requests) {
@@ -136,8 +139,9 @@ const outcomeColumns: readonly Column[] = [
   { name: 'now', type: 'bigint' },
 ];
 
-const outcomeBatchSql = perDialect(
-  (dialect) => `UPDATE jobs SET status = v.status,
+const outcomeBatch = new RowsStatement(
+  outcomeColumns,
+  (dialect, source) => `UPDATE jobs SET status = v.status,
      result = CASE WHEN v.set_result = 1 THEN v.result ELSE jobs.result END,
      last_error = CASE WHEN v.set_error = 1 THEN v.last_error ELSE jobs.last_error END,
      run_at = COALESCE(v.run_at, jobs.run_at), finished_at = COALESCE(v.finished_at, jobs.finished_at),
@@ -145,7 +149,7 @@ const outcomeBatchSql = perDialect(
      attempts_failed = jobs.attempts_failed + v.failed_inc,
      progress = CASE WHEN v.set_progress = 1 THEN v.progress ELSE jobs.progress END,
      updated_at = v.now, version = jobs.version + v.version_inc
-   FROM ${rowsSource(dialect, outcomeColumns)}
+   FROM ${source}
    WHERE jobs.id = v.id AND ${notIndexed(dialect, 'jobs.status')} = 'running' AND jobs.current_attempt = v.attempt
    RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, jobs.pipeline_id, jobs.stage`,
 );

@@ -83,8 +83,8 @@ class DeferringSql implements Sql {
       // that wakes the backend) was a third of the worker's CPU in the PostgreSQL bench profile.
       const dialect = this.direct.dialect;
       const statement = combineStatements([
-        ...inserts.map((i) => insertFromRows(dialect, i.table, i.columns, i.rows)),
-        ...updates.map((u) => updateFromRows(dialect, u.update, u.rows)),
+        ...inserts.flatMap((i) => insertFromRows(dialect, i.table, i.columns, i.rows)),
+        ...updates.flatMap((u) => updateFromRows(dialect, u.update, u.rows)),
       ]);
       await this.direct.run(statement.text, statement.params);
       return;
