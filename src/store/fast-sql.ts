@@ -186,8 +186,13 @@ export function createFastExecutor(orm: LedgerOrm, dialect: DatabaseDialect, opt
   return dialect === 'sqlite' ? sqliteExecutor(knex, options.checkpointPath) : postgresExecutor(knex);
 }
 
-/** Prepared statements are cached per SQL text; IN-lists of many sizes make the cache grow, so it is capped. */
-const maxCachedStatements = 500;
+/**
+ * Prepared statements are cached per SQL text; IN-lists of many sizes make the cache grow, so it is
+ * capped. The cap leaves room for the hot path's batched statements on SQLite, one text per row
+ * count up to 64 (sql.ts) for each of about seven statements: up to ~450 texts, near the old cap of
+ * 500, past which the whole cache is cleared and prepared again. (A 40,000-job bench run prepared 242.)
+ */
+const maxCachedStatements = 1500;
 
 function sqliteExecutor(knex: Knex, checkpointPath: string | undefined): FastExecutor {
   const client = knex.client as unknown as KnexPoolClient;

@@ -174,8 +174,12 @@ export class RowsStatement {
     }
     const statements: Statement[] = [];
     for (let start = 0; start < rows.length; start += maxRowsPerSqliteStatement) {
-      const chunk = rows.length <= maxRowsPerSqliteStatement ? rows : rows.slice(start, start + maxRowsPerSqliteStatement);
-      statements.push({ text: this.text(dialect, chunk.length), params: [...chunk.flat(), ...extra] });
+      const end = Math.min(rows.length, start + maxRowsPerSqliteStatement);
+      // A plain loop: `flat()` and spreads were about 2% of the SQLite bench worker's profile.
+      const params: unknown[] = [];
+      for (let r = start; r < end; r++) for (const value of rows[r]!) params.push(value);
+      for (const value of extra) params.push(value);
+      statements.push({ text: this.text(dialect, end - start), params });
     }
     return statements;
   }
