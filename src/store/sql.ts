@@ -236,7 +236,7 @@ export function bindsRows(sql: Sql): boolean {
  * text through `json_each` keeps one text for any count, but its values are parsed out of the JSON
  * again for every column: measured on this machine, 12-row batches cost about 1 µs a row more for
  * updates by id (6.1-6.7 against 5.2-5.4 µs) and 1.6 µs a row more for event inserts (11.6 against
- * 10.0 µs), and a bulk enqueue about 14% more CPU (23.6 against 20.3 µs a job).
+ * 10.0 µs), and a bulk enqueue about 16% more CPU (23.6 against 20.3 µs a job).
  */
 export function rowsSource(dialect: DatabaseDialect, columns: readonly Column[], rowCount: number): string {
   if (dialect === 'sqlite') {
