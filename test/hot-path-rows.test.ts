@@ -12,7 +12,7 @@ import { newId } from '../src/store/ids.js';
 import type { NewJob } from '../src/store/job-writes.js';
 import { Ledger } from '../src/store/ledger.js';
 import { backends, freshDatabaseUrl } from './support/backends.js';
-import { insertRows, updateFromRows, updateRowsById, type RowUpdate } from '../src/store/sql.js';
+import { decodeJson, insertRows, updateFromRows, updateRowsById, type RowUpdate } from '../src/store/sql.js';
 import { track } from './support/leak-check.js';
 
 async function openLedger(dialect: (typeof backends)[number]): Promise<Ledger> {
@@ -87,7 +87,7 @@ describe.each(backends)('hot-path rows on %s', (dialect) => {
     for (const [i, job] of jobs.entries()) {
       const row = byId.get(job.id)!;
       expect(row.status).toBe('completed');
-      expect(typeof row.result === 'string' ? JSON.parse(row.result) : row.result).toEqual({ i });
+      expect(decodeJson(dialect, row.result)).toEqual({ i });
     }
     expect(await ledger.countRows('events')).toBe(450);
     await ledger.close();

@@ -21,7 +21,7 @@ import {
   type WorkerIdentity,
 } from './attempt-writes.js';
 import { jobRowColumns, toJobRow } from './rows.js';
-import { bindsRows, encodeJson, notIndexed, placeholders, RowsStatement, toNumber, type Column, type Row, type Sql, type Statement } from './sql.js';
+import { encodeJson, notIndexed, placeholders, rowsForm, RowsStatement, toNumber, type Column, type Row, type Sql, type Statement } from './sql.js';
 
 export interface BeginRequest {
   jobId: string;
@@ -35,15 +35,14 @@ export interface BeginRequest {
  * go one by one.
  */
 export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]): Promise<BeginResult[]> {
-  if (!bindsRows(tx) || requests.length === 1) {
-    const results: BeginResult[] = [];
-    for (const r of requests) results.push(await beginAttempt(tx, r.jobId, r.worker, r.now));
-    return results;
+  if (requests.length === 1) {
+    const [r] = requests;
+    return [await beginAttempt(tx, r!.jobId, r!.worker, r!.now)];
   }
   const seen = new Set<string>();
   const firsts = requests.filter((r) => !seen.has(r.jobId) && seen.add(r.jobId));
   const rows = firsts.map((r) => [r.jobId, r.now]);
-  const updated = await allOf(tx, beginBatch.statements(tx.dialect, rows, waitingSources));
+  const updated = await allOf(tx, beginBatch.statements(rowsForm(tx), rows, waitingSources));
   const startedRows = new Map(updated.map((row) => [row.id as string, toJobRow(tx.dialect, row)]));
   const results: BeginResult[] = [];
   for (const r of requests) {
@@ -73,7 +72,7 @@ const beginBatch = new RowsStatement(
    RETURNING ${jobRowColumns}`,
 );
 
-/** The rows returned by `statements`, run in order (one statement on PostgreSQL, a few on SQLite). */
+/** The rows returned by `statements`, run in order (one statement as arrays, one per chunk as VALUES). */
 async function allOf(tx: Sql, statements: readonly Statement[]): Promise<Row[]> {
   if (statements.length === 1) return tx.all(statements[0]!.text, statements[0]!.params);
   const rows: Row[] = [];
@@ -97,13 +96,13 @@ export interface OutcomeRequest {
  */
 export async function recordOutcomes(tx: Sql, requests: readonly OutcomeRequest[]): Promise<RecordedOutcome[]> {
   const batchable = requests.filter((r) => r.outcome.type !== 'cancelled');
-  if (!bindsRows(tx) || batchable.length <= 1) {
+  if (batchable.length <= 1) {
     const results: RecordedOutcome[] = [];
     for (const r of requests) results.push(await recordOutcome(tx, r.ref, r.outcome, r.now, r.progress, r.hooks));
     return results;
   }
   const rows = batchable.map((r) => outcomeValues(r));
-  const updated = await allOf(tx, outcomeBatch.statements(tx.dialect, rows));
+  const updated = await allOf(tx, outcomeBatch.statements(rowsForm(tx), rows));
   const applied = new Map(updated.map((row) => [`${String(row.id)}#${toNumber(row.current_attempt)}`, row]));
   const results: RecordedOutcome[] = [];
   for (const r of requests) {

@@ -81,10 +81,9 @@ class DeferringSql implements Sql {
     if (usesArrays(this.direct) && independent(inserts, updates)) {
       // One round trip for all of them: on this 2-core machine a statement's round trip (the write
       // that wakes the backend) was a third of the worker's CPU in the PostgreSQL bench profile.
-      const dialect = this.direct.dialect;
       const statement = combineStatements([
-        ...inserts.flatMap((i) => insertFromRows(dialect, i.table, i.columns, i.rows)),
-        ...updates.flatMap((u) => updateFromRows(dialect, u.update, u.rows)),
+        ...inserts.flatMap((i) => insertFromRows('arrays', i.table, i.columns, i.rows)),
+        ...updates.flatMap((u) => updateFromRows('arrays', u.update, u.rows)),
       ]);
       await this.direct.run(statement.text, statement.params);
       return;

@@ -54,14 +54,13 @@ export interface RowUpdate {
   condition: { column: string; equals: string };
 }
 
-/** Largest number of rows per multi-row INSERT (stays under both dialects' parameter limits). */
-const maxRowsPerInsert = 200;
 /**
- * Largest number of rows per batched statement on SQLite, whose text holds one VALUES row per row:
- * each statement then has at most this many texts (one per row count) in the prepared-statement
- * cache, and its parameters (16 columns at most on the hot path) stay far under SQLite's limit.
+ * Largest number of rows per VALUES-list statement. SQLite: each batched statement then has at most
+ * this many texts (one per row count) in the prepared-statement cache, and its parameters (16
+ * columns at most on the hot path) stay far under SQLite's limit. PostgreSQL (through MikroORM,
+ * which inlines the values anyway): under its parameter limit for the widest table.
  */
-const maxRowsPerSqliteStatement = 64;
+const maxValuesRows: Record<DatabaseDialect, number> = { sqlite: 64, postgresql: 200 };
 
 /** Inserts `rows` into `table`, deferred and merged where the Sql supports it. */
 export async function insertRows(sql: Sql, table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Promise<void> {
@@ -77,39 +76,14 @@ export async function updateRowsById(sql: Sql, update: RowUpdate, rows: readonly
   await updateRowsNow(sql, update, rows);
 }
 
-/**
- * One statement for many rows, joined to the table by id (UPDATE ... FROM, which SQLite has since
- * 3.33). Where the rows can travel as one parameter (`bindsRows`), the statement text is the same
- * for any number of rows; otherwise a VALUES list per chunk.
- */
+/** One statement per chunk of rows (one in all where arrays bind), joined to the table by id. */
 export async function updateRowsNow(sql: Sql, update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void> {
-  if (bindsRows(sql)) {
-    for (const statement of updateFromRows(sql.dialect, update, rows)) await sql.run(statement.text, statement.params);
-    return;
-  }
-  const columns: readonly Column[] = [{ name: 'id', type: 'text' }, ...update.columns];
-  const rowSql = `(${columns.map((c) => valueCast(sql, c.type)).join(', ')})`;
-  for (let start = 0; start < rows.length; start += maxRowsPerInsert) {
-    const chunk = rows.slice(start, start + maxRowsPerInsert);
-    await sql.run(
-      `WITH v(${columns.map((c) => c.name).join(', ')}) AS (VALUES ${chunk.map(() => rowSql).join(', ')})
-       UPDATE ${update.table} SET ${updateSet(update)} FROM v WHERE ${updateWhere(sql.dialect, update)}`,
-      chunk.flat(),
-    );
-  }
+  for (const statement of updateFromRows(rowsForm(sql), update, rows)) await sql.run(statement.text, statement.params);
 }
 
-/** Inserts now, in as few statements as the Sql allows (one where rows travel as one parameter). */
+/** One statement per chunk of rows (one in all where arrays bind). */
 export async function insertRowsNow(sql: Sql, table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Promise<void> {
-  if (bindsRows(sql)) {
-    for (const statement of insertFromRows(sql.dialect, table, columns, rows)) await sql.run(statement.text, statement.params);
-    return;
-  }
-  const names = columns.map((c) => c.name).join(', ');
-  for (let start = 0; start < rows.length; start += maxRowsPerInsert) {
-    const chunk = rows.slice(start, start + maxRowsPerInsert);
-    await sql.run(`INSERT INTO ${table} (${names}) VALUES ${valuesList(chunk.length, columns.length)}`, chunk.flat());
-  }
+  for (const statement of insertFromRows(rowsForm(sql), table, columns, rows)) await sql.run(statement.text, statement.params);
 }
 
 /** One statement and its parameters. */
@@ -118,8 +92,8 @@ export interface Statement {
   params: unknown[];
 }
 
-/** An INSERT of `rows` (see `RowsStatement`): one statement on PostgreSQL, one per chunk on SQLite. */
-export function insertFromRows(dialect: DatabaseDialect, table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Statement[] {
+/** An INSERT of `rows` (see `RowsStatement`). */
+export function insertFromRows(form: RowsForm, table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Statement[] {
   const key = `${table} ${columns.map((c) => c.name).join(', ')}`;
   let statement = rowsStatements.inserts.get(key);
   if (!statement) {
@@ -128,18 +102,18 @@ export function insertFromRows(dialect: DatabaseDialect, table: string, columns:
     statement = new RowsStatement(columns, (_dialect, source) => `INSERT INTO ${table} (${names}) SELECT ${names} FROM ${source}`);
     rowsStatements.inserts.set(key, statement);
   }
-  return statement.statements(dialect, rows);
+  return statement.statements(form, rows);
 }
 
-/** `update` for `rows` (see `RowsStatement`): one statement on PostgreSQL, one per chunk on SQLite. */
-export function updateFromRows(dialect: DatabaseDialect, update: RowUpdate, rows: readonly (readonly unknown[])[]): Statement[] {
+/** `update` for `rows` (see `RowsStatement`). */
+export function updateFromRows(form: RowsForm, update: RowUpdate, rows: readonly (readonly unknown[])[]): Statement[] {
   let statement = rowsStatements.updates.get(update);
   if (!statement) {
     const columns: readonly Column[] = [{ name: 'id', type: 'text' }, ...update.columns];
     statement = new RowsStatement(columns, (d, source) => `UPDATE ${update.table} SET ${updateSet(update)} FROM ${source} WHERE ${updateWhere(d, update)}`);
     rowsStatements.updates.set(update, statement);
   }
-  return statement.statements(dialect, rows);
+  return statement.statements(form, rows);
 }
 
 /** The statements of `insertFromRows` and `updateFromRows`, one per table and column list, or per update. */
@@ -149,13 +123,24 @@ const rowsStatements = {
 };
 
 /**
+ * How a batch's rows reach the database: as one typed array per column (the PostgreSQL hot path's
+ * pg client), or as a VALUES list on the given dialect (SQLite, and PostgreSQL through MikroORM,
+ * whose `execute` expands arrays into lists).
+ */
+export type RowsForm = 'arrays' | DatabaseDialect;
+
+export function rowsForm(sql: Sql): RowsForm {
+  return usesArrays(sql) ? 'arrays' : sql.dialect;
+}
+
+/**
  * A statement over a batch of rows, the source `v` of its FROM (see `rowsSource`). Its text is built
- * once per dialect and, on SQLite, once per row count: the hot path runs the same few statements for
- * every batch, and a text built anew each time is a new string to hash for the prepared-statement
- * cache.
+ * once per form and, for a VALUES list, once per row count: the hot path runs the same few
+ * statements for every batch, and a text built anew each time is a new string to hash for the
+ * prepared-statement cache.
  */
 export class RowsStatement {
-  private readonly texts = new Map<number, string>();
+  private readonly texts: Record<RowsForm, Map<number, string>> = { arrays: new Map(), sqlite: new Map(), postgresql: new Map() };
 
   constructor(
     readonly columns: readonly Column[],
@@ -164,32 +149,33 @@ export class RowsStatement {
 
   /**
    * The statements that apply this one to `rows` (each `[value of column 0, value of column 1,
-   * ...]`), with `extra` parameters after the rows' own: one on PostgreSQL, one per chunk of at most
-   * 64 rows on SQLite.
+   * ...]`), with `extra` parameters after the rows' own: one as arrays, one per chunk of rows as a
+   * VALUES list (`maxValuesRows`).
    */
-  statements(dialect: DatabaseDialect, rows: readonly (readonly unknown[])[], extra: readonly unknown[] = []): Statement[] {
-    if (dialect === 'postgresql') {
+  statements(form: RowsForm, rows: readonly (readonly unknown[])[], extra: readonly unknown[] = []): Statement[] {
+    if (form === 'arrays') {
       const arrays = this.columns.map((_, i) => rows.map((row) => row[i] ?? null));
-      return [{ text: this.text(dialect, 0), params: [...arrays, ...extra] }];
+      return [{ text: this.text(form, 0), params: [...arrays, ...extra] }];
     }
     const statements: Statement[] = [];
-    for (let start = 0; start < rows.length; start += maxRowsPerSqliteStatement) {
-      const end = Math.min(rows.length, start + maxRowsPerSqliteStatement);
+    const chunkRows = maxValuesRows[form];
+    for (let start = 0; start < rows.length; start += chunkRows) {
+      const end = Math.min(rows.length, start + chunkRows);
       // A plain loop: `flat()` and spreads were about 2% of the SQLite bench worker's profile.
       const params: unknown[] = [];
       for (let r = start; r < end; r++) for (const value of rows[r]!) params.push(value);
       for (const value of extra) params.push(value);
-      statements.push({ text: this.text(dialect, end - start), params });
+      statements.push({ text: this.text(form, end - start), params });
     }
     return statements;
   }
 
-  private text(dialect: DatabaseDialect, rowCount: number): string {
-    const key = dialect === 'postgresql' ? -1 : rowCount;
-    let text = this.texts.get(key);
+  private text(form: RowsForm, rowCount: number): string {
+    const texts = this.texts[form];
+    let text = texts.get(rowCount);
     if (!text) {
-      text = this.build(dialect, rowsSource(dialect, this.columns, rowCount));
-      this.texts.set(key, text);
+      text = this.build(form === 'arrays' ? 'postgresql' : form, rowsSource(form, this.columns, rowCount));
+      texts.set(rowCount, text);
     }
     return text;
   }
@@ -221,30 +207,23 @@ export function usesArrays(sql: Sql): boolean {
 }
 
 /**
- * Whether a batch of rows can travel as the parameters of `rowsSource`: always on SQLite (one VALUES
- * row per row), on PostgreSQL only where arrays bind.
- */
-export function bindsRows(sql: Sql): boolean {
-  return sql.dialect === 'sqlite' || usesArrays(sql);
-}
-
-/**
- * The rows of a batch as the source `v` of one statement. PostgreSQL: `unnest(?::text[],
+ * The rows of a batch as the source `v` of one statement. Arrays (PostgreSQL): `unnest(?::text[],
  * ?::bigint[], ...) AS v(id, ...)`, one typed array per column, so the text does not depend on how
  * many rows there are; a VALUES list of n rows was a new statement of n × columns parameters to
- * parse and plan. SQLite: a VALUES list of `rowCount` rows, prepared once per count. A single JSON
- * text through `json_each` keeps one text for any count, but its values are parsed out of the JSON
- * again for every column: measured on this machine, 12-row batches cost about 1 µs a row more for
- * updates by id (6.1-6.7 against 5.2-5.4 µs) and 1.6 µs a row more for event inserts (11.6 against
+ * parse and plan. Otherwise a VALUES list of `rowCount` rows (cast on PostgreSQL, which cannot type
+ * an untyped VALUES parameter), prepared once per count on SQLite. A single JSON text through
+ * `json_each` kept one SQLite text for any count, but its values are parsed out of the JSON again
+ * for every column: measured on this machine, 12-row batches cost about 1 µs a row more for updates
+ * by id (6.1-6.7 against 5.2-5.4 µs) and 1.6 µs a row more for event inserts (11.6 against
  * 10.0 µs), and a bulk enqueue about 16% more CPU (23.6 against 20.3 µs a job).
  */
-export function rowsSource(dialect: DatabaseDialect, columns: readonly Column[], rowCount: number): string {
-  if (dialect === 'sqlite') {
-    const row = `(${placeholders(columns.length)})`;
-    const values = Array.from({ length: rowCount }, () => row).join(', ');
-    return `(SELECT ${columns.map((c, i) => `column${i + 1} AS ${c.name}`).join(', ')} FROM (VALUES ${values})) AS v`;
+export function rowsSource(form: RowsForm, columns: readonly Column[], rowCount: number): string {
+  if (form === 'arrays') {
+    return `unnest(${columns.map((c) => `?::${arrayTypes[c.type]}`).join(', ')}) AS v(${columns.map((c) => c.name).join(', ')})`;
   }
-  return `unnest(${columns.map((c) => `?::${arrayTypes[c.type]}`).join(', ')}) AS v(${columns.map((c) => c.name).join(', ')})`;
+  const row = `(${columns.map((c) => valuePlaceholder(form, c.type)).join(', ')})`;
+  const values = Array.from({ length: rowCount }, () => row).join(', ');
+  return `(SELECT ${columns.map((c, i) => `column${i + 1} AS ${c.name}`).join(', ')} FROM (VALUES ${values}) AS r) AS v`;
 }
 
 /**
@@ -261,9 +240,9 @@ export function notIndexed(dialect: DatabaseDialect, column: string): string {
   return dialect === 'sqlite' ? `+${column}` : column;
 }
 
-/** A placeholder with the cast PostgreSQL needs to type an untyped VALUES parameter. */
-function valueCast(sql: Sql, type: ColumnType): string {
-  if (sql.dialect === 'sqlite') return '?';
+/** A VALUES placeholder, with the cast PostgreSQL needs to type it. */
+function valuePlaceholder(dialect: DatabaseDialect, type: ColumnType): string {
+  if (dialect === 'sqlite') return '?';
   return type === 'json' ? '?::jsonb' : `?::${type}`;
 }
 
@@ -289,12 +268,6 @@ export function sqlFor(em: EntityManager): Sql {
 /** `?, ?, ?` for a list of n values. */
 export function placeholders(count: number): string {
   return Array.from({ length: count }, () => '?').join(', ');
-}
-
-/** A multi-row VALUES list for `rows` rows of `columns` values each. */
-export function valuesList(rows: number, columns: number): string {
-  const row = `(${placeholders(columns)})`;
-  return Array.from({ length: rows }, () => row).join(', ');
 }
 
 /** JSON for a json/jsonb parameter; `undefined` and `null` become SQL NULL. */
