@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../src/config.js';
 import { createFastExecutor } from '../src/store/fast-sql.js';
-import { GroupCommitter } from '../src/store/group-commit.js';
+import { GroupCommitter, type BatchedWrite } from '../src/store/group-commit.js';
 import { newId } from '../src/store/ids.js';
 import { Ledger } from '../src/store/ledger.js';
 import type { NewJob } from '../src/store/job-writes.js';
@@ -38,6 +38,67 @@ describe('the group committer', () => {
     await Promise.all([1, 2, 3].map((n) => committer.submit(() => Promise.resolve(n)).then(() => order.push(`resolved ${n}`))));
     expect(order).toEqual(['committed', 'resolved 1', 'resolved 2', 'resolved 3']);
     expect(committer.stats).toMatchObject({ batches: 1, writes: 3 });
+  });
+
+  const fakeSql = { dialect: 'postgresql', all: () => Promise.resolve([]), run: () => Promise.resolve(1) } as const;
+  /** A kind whose statement alone takes the even inputs (or throws), leaving the rest to the transaction. */
+  const halves = (alone: 'evens' | 'throws') => {
+    const calls = { alone: [] as number[][], all: [] as number[][] };
+    const kind: BatchedWrite<number, string> = {
+      runAll: (_sql, inputs) => {
+        calls.all.push([...inputs]);
+        return Promise.resolve(inputs.map((n) => `tx ${n}`));
+      },
+      runAlone: (_sql, inputs) => {
+        calls.alone.push([...inputs]);
+        if (alone === 'throws') return Promise.reject(new Error('statement failed'));
+        return Promise.resolve(inputs.map((n) => (n % 2 === 0 ? `alone ${n}` : undefined)));
+      },
+    };
+    return { kind, calls };
+  };
+  const committerWithAlone = (phases: string[]) =>
+    new GroupCommitter(
+      (work) => {
+        phases.push('transaction');
+        return work(fakeSql);
+      },
+      1,
+      256,
+      (work) => {
+        phases.push('alone');
+        return work(fakeSql);
+      },
+    );
+
+  it('commits what a statement alone can take and the rest in the transaction', async () => {
+    const phases: string[] = [];
+    const committer = committerWithAlone(phases);
+    const { kind, calls } = halves('evens');
+    const results = await Promise.all([1, 2, 3, 4].map((n) => committer.submitBatched(kind, n)));
+    expect(results).toEqual(['tx 1', 'alone 2', 'tx 3', 'alone 4']);
+    expect(calls).toEqual({ alone: [[1, 2, 3, 4]], all: [[1, 3]] });
+    expect(phases).toEqual(['alone', 'transaction']);
+    expect(committer.stats).toMatchObject({ batches: 1, writes: 4, aloneWrites: 2, aloneFailures: 0 });
+  });
+
+  it('sends every write of a failed statement alone through the transaction', async () => {
+    const committer = committerWithAlone([]);
+    const { kind, calls } = halves('throws');
+    const results = await Promise.all([1, 2].map((n) => committer.submitBatched(kind, n)));
+    expect(results).toEqual(['tx 1', 'tx 2']);
+    expect(calls.all).toEqual([[1, 2]]);
+    expect(committer.stats).toMatchObject({ aloneWrites: 0, aloneFailures: 1 });
+  });
+
+  it('keeps a batch holding a plain write in one transaction, in order', async () => {
+    const phases: string[] = [];
+    const committer = committerWithAlone(phases);
+    const { kind, calls } = halves('evens');
+    const results = await Promise.all([committer.submitBatched(kind, 2), committer.submit(() => Promise.resolve('plain'))]);
+    expect(results).toEqual(['tx 2', 'plain']);
+    expect(calls.alone).toEqual([]);
+    expect(phases).toEqual(['transaction']);
   });
 });
 

@@ -62,11 +62,14 @@ const beginColumns: readonly Column[] = [
   { name: 'now', type: 'bigint' },
 ];
 
+/** A waiting job's start, from a batch source `v` with `now` (shared with attempt-batch-alone.ts). */
+export const beginSet = `status = 'running', attempts_started = jobs.attempts_started + 1,
+     current_attempt = jobs.attempts_started + 1, started_at = COALESCE(jobs.started_at, v.now), updated_at = v.now,
+     status_reason = NULL, version = jobs.version + 1`;
+
 const beginBatch = new RowsStatement(
   beginColumns,
-  (dialect, source) => `UPDATE jobs SET status = 'running', attempts_started = jobs.attempts_started + 1,
-     current_attempt = jobs.attempts_started + 1, started_at = COALESCE(jobs.started_at, v.now), updated_at = v.now,
-     status_reason = NULL, version = jobs.version + 1
+  (dialect, source) => `UPDATE jobs SET ${beginSet}
    FROM ${source}
    WHERE jobs.id = v.id AND ${notIndexed(dialect, 'jobs.status')} IN (${placeholders(waitingSources.length)})
    RETURNING ${jobRowColumns}`,
@@ -119,7 +122,7 @@ export async function recordOutcomes(tx: Sql, requests: readonly OutcomeRequest[
 }
 
 /** One row of `recordOutcomes`'s batched update: the values, and flags saying which to set. */
-const outcomeColumns: readonly Column[] = [
+export const outcomeColumns: readonly Column[] = [
   { name: 'id', type: 'text' },
   { name: 'attempt', type: 'int' },
   { name: 'status', type: 'text' },
@@ -138,23 +141,26 @@ const outcomeColumns: readonly Column[] = [
   { name: 'now', type: 'bigint' },
 ];
 
-const outcomeBatch = new RowsStatement(
-  outcomeColumns,
-  (dialect, source) => `UPDATE jobs SET status = v.status,
+/** An outcome's job update, from a batch source `v` of `outcomeColumns` (shared with attempt-batch-alone.ts). */
+export const outcomeSet = `status = v.status,
      result = CASE WHEN v.set_result = 1 THEN v.result ELSE jobs.result END,
      last_error = CASE WHEN v.set_error = 1 THEN v.last_error ELSE jobs.last_error END,
      run_at = COALESCE(v.run_at, jobs.run_at), finished_at = COALESCE(v.finished_at, jobs.finished_at),
      status_reason = CASE WHEN v.set_reason = 1 THEN v.status_reason ELSE jobs.status_reason END,
      attempts_failed = jobs.attempts_failed + v.failed_inc,
      progress = CASE WHEN v.set_progress = 1 THEN v.progress ELSE jobs.progress END,
-     updated_at = v.now, version = jobs.version + v.version_inc
+     updated_at = v.now, version = jobs.version + v.version_inc`;
+
+const outcomeBatch = new RowsStatement(
+  outcomeColumns,
+  (dialect, source) => `UPDATE jobs SET ${outcomeSet}
    FROM ${source}
    WHERE jobs.id = v.id AND ${notIndexed(dialect, 'jobs.status')} = 'running' AND jobs.current_attempt = v.attempt
    RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, jobs.pipeline_id, jobs.stage`,
 );
 
 /** The same changes as `jobUpdateFor`, as values for one row of the batched update. */
-function outcomeValues(r: OutcomeRequest): unknown[] {
+export function outcomeValues(r: OutcomeRequest): unknown[] {
   const { outcome, now } = r;
   const events = jobUpdateFor(outcome as Exclude<Outcome, { type: 'cancelled' }>, now, r.progress).events.length;
   const progress = r.progress === undefined ? [null, 0] : [encodeJson(r.progress), 1];

@@ -221,23 +221,19 @@ export async function finishAppliedOutcome(
   updated: Row,
   hooks: readonly OutcomeHook[],
 ): Promise<RecordedOutcome> {
-  const durationMs = Math.max(0, now - ref.startedAt);
-  const update = { events: jobUpdateFor(outcome, now, undefined).events };
-
-  const attemptStatus =
-    outcome.type === 'completed' ? 'succeeded' : outcome.type === 'interrupted' ? 'interrupted' : outcome.attemptStatus;
-  const error = outcome.type === 'retry' || outcome.type === 'failed' ? outcome.error : null;
-  await finishAttemptRow(tx, ref.attemptId, attemptStatus, now, durationMs, error);
+  const end = attemptEnd(outcome);
+  await finishAttemptRow(tx, ref.attemptId, end.status, now, Math.max(0, now - ref.startedAt), end.error);
 
   const version = toNumber(updated.version);
+  const events = outcomeEvents(ref, outcome, now);
   await appendEvents(
     tx,
-    update.events.map((e, i) => ({
+    events.map((e, i) => ({
       subjectType: 'job',
       subjectId: ref.jobId,
-      seq: version - update.events.length + 1 + i,
+      seq: version - events.length + 1 + i,
       type: e.type,
-      payload: { attempt: ref.number, durationMs, ...e.payload },
+      payload: e.payload,
       actor: 'system',
       createdAt: now,
     })),
@@ -250,6 +246,18 @@ export async function finishAppliedOutcome(
     if (created) dispatch.push(...created);
   }
   return { kind: 'applied', job, dispatch };
+}
+
+/** The status and error an applied outcome leaves on its attempt row. */
+export function attemptEnd(outcome: Exclude<Outcome, { type: 'cancelled' }>): { status: string; error: unknown } {
+  const status = outcome.type === 'completed' ? 'succeeded' : outcome.type === 'interrupted' ? 'interrupted' : outcome.attemptStatus;
+  return { status, error: outcome.type === 'retry' || outcome.type === 'failed' ? outcome.error : null };
+}
+
+/** The events an applied outcome appends, in order, with their payloads as stored. */
+export function outcomeEvents(ref: AttemptRef, outcome: Exclude<Outcome, { type: 'cancelled' }>, now: number): JobUpdate['events'] {
+  const durationMs = Math.max(0, now - ref.startedAt);
+  return jobUpdateFor(outcome, now, undefined).events.map((e) => ({ type: e.type, payload: { attempt: ref.number, durationMs, ...e.payload } }));
 }
 
 export interface JobUpdate {

@@ -150,6 +150,11 @@ async function withDeferredInserts<T>(direct: Sql, work: (sql: Sql) => Promise<T
 export interface FastExecutor {
   /** Runs `work` in one transaction on a dedicated path; rolls back if it throws. */
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL only: runs `work` on a pooled connection outside any transaction, each statement
+   * committing by itself.
+   */
+  autocommit?<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /** Stops what the executor started beside the connection (the SQLite checkpointer). */
   close(): Promise<void>;
 }
@@ -254,58 +259,82 @@ function sqliteExecutor(knex: Knex, checkpointPath: string | undefined): FastExe
   };
 }
 
-interface PgConnection {
-  query(text: string | { name?: string; text: string; values?: unknown[] }, values?: unknown[]): Promise<{ rows: Row[]; rowCount: number | null }>;
+interface PgClient {
+  query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: Row[]; rowCount: number | null }>;
+  query(text: string): Promise<unknown>;
+  /** Back to the pool; with an error, the client is closed instead of reused. */
+  release(error?: Error): void;
 }
 
-interface KnexPgPool {
-  acquireConnection(): Promise<PgConnection>;
-  releaseConnection(connection: PgConnection): Promise<void>;
+interface PgPool {
+  connect(): Promise<PgClient>;
+  end(): Promise<void>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+interface KnexPgClient {
+  /** The pg module knex loaded. */
+  driver: { Pool: new (config: Record<string, unknown>) => PgPool };
+  /** The connection settings MikroORM gave knex (host, user, database, type parsers...). */
+  connectionSettings: Record<string, unknown>;
 }
 
 /**
- * PostgreSQL: the pg client of a pooled connection, used directly. knex's raw queries rewrite the
- * SQL text and bindings on every call; measured on this machine that was about a tenth of the
- * worker's CPU on the PostgreSQL hot path. The placeholders are rewritten once per SQL text.
+ * PostgreSQL: pg clients used directly, from a small pool of the hot path's own, opened with the
+ * ORM's connection settings. knex's raw queries rewrite the SQL text and bindings on every call;
+ * measured on this machine that was about a tenth of the worker's CPU on the PostgreSQL hot path.
+ * The placeholders are rewritten once per SQL text, and every text is a named statement.
+ *
+ * The pool is the hot path's own because its connections run with sequential scans priced out
+ * (`enable_seqscan = off`, set when each connects). The hot path reaches rows by key only, and
+ * PostgreSQL plans a named statement once for all runs after its first five: a plan made while
+ * `jobs` was small could be a sequential scan, kept as the table grows (measured: marking 500 jobs
+ * dispatched took 86 ms instead of about 7 ms once the bench's table held 20,000 jobs). The setting
+ * used to be `SET LOCAL` in each transaction, but a statement that commits alone (`autocommit`) has
+ * no transaction to set it in, and on the ORM's own connections it would reach every other query.
  */
 function postgresExecutor(knex: Knex): FastExecutor {
-  const pool = knex.client as unknown as KnexPgPool;
-  const sqlOn = (connection: PgConnection): Sql => ({
+  const { driver, connectionSettings } = knex.client as unknown as KnexPgClient;
+  const given = typeof connectionSettings.options === 'string' ? `${connectionSettings.options} ` : '';
+  const pool = new driver.Pool({ ...connectionSettings, options: `${given}-c enable_seqscan=off`, max: 4 });
+  // An idle client whose connection dropped: the pool discards it and the next batch connects anew.
+  pool.on('error', () => undefined);
+  const sqlOn = (client: PgClient): Sql => ({
     dialect: 'postgresql',
     bindsArrays: true,
-    all: async (text, params = []) => (await connection.query(preparedQuery(text, params))).rows,
-    run: async (text, params = []) => (await connection.query(preparedQuery(text, params))).rowCount ?? 0,
+    all: async (text, params = []) => (await client.query(preparedQuery(text, params))).rows,
+    run: async (text, params = []) => (await client.query(preparedQuery(text, params))).rowCount ?? 0,
   });
   return {
     transaction: (work) =>
       retryTransient(async () => {
-        const connection = await pool.acquireConnection();
+        const client = await pool.connect();
+        let broken: Error | undefined;
         try {
-          await connection.query(beginHotPath);
+          await client.query('BEGIN');
           try {
-            const result = await withDeferredInserts(sqlOn(connection), work);
-            await connection.query('COMMIT');
+            const result = await withDeferredInserts(sqlOn(client), work);
+            await client.query('COMMIT');
             return result;
           } catch (error) {
-            await connection.query('ROLLBACK').catch(() => undefined);
+            await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
             throw error;
           }
         } finally {
-          await pool.releaseConnection(connection);
+          client.release(broken);
         }
       }),
-    close: () => Promise.resolve(),
+    autocommit: async (work) => {
+      const client = await pool.connect();
+      try {
+        return await work(sqlOn(client));
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
   };
 }
-
-/**
- * The hot path reaches rows by primary key only. Its statements are named and PostgreSQL caches a
- * generic plan for them after five runs; a plan cached while `jobs` was small could be a sequential
- * scan, kept as the table grows (measured: marking 500 jobs dispatched took 86 ms instead of about
- * 7 ms once the bench's table held 20,000 jobs). With sequential scans priced out for these
- * transactions, the cached plans are the index plans at any table size.
- */
-const beginHotPath = 'BEGIN; SET LOCAL enable_seqscan = off';
 
 /** Per SQL text as written (`?` placeholders): the text PostgreSQL gets, and its statement name. */
 const preparedTexts = new Map<string, { text: string; name?: string }>();

@@ -21,6 +21,12 @@ export type BatchRunner = <T>(work: (sql: Sql) => Promise<T>) => Promise<T>;
 export interface BatchedWrite<I, R> {
   /** Applies every input inside `sql`'s transaction; one result per input, in order. */
   runAll(sql: Sql, inputs: readonly I[]): Promise<R[]>;
+  /**
+   * Where the executor has statements that commit by themselves (PostgreSQL): applies what it can
+   * of `inputs` as one such statement, atomic on its own. One result per input, undefined for each
+   * input it left alone, which then goes through `runAll` in the batch's transaction.
+   */
+  runAlone?(sql: Sql, inputs: readonly I[]): Promise<(R | undefined)[]>;
 }
 
 interface PendingWrite {
@@ -36,6 +42,10 @@ export interface GroupCommitStats {
   writes: number;
   /** Batches that failed and were split into single writes. */
   splits: number;
+  /** Writes committed by a statement of their own kind alone (`runAlone`), outside a transaction. */
+  aloneWrites: number;
+  /** `runAlone` statements that failed; their writes went through the transaction instead. */
+  aloneFailures: number;
 }
 
 export class GroupCommitter {
@@ -43,16 +53,19 @@ export class GroupCommitter {
   /** Batches being committed now. */
   private inFlight = 0;
   private scheduled = false;
-  readonly stats: GroupCommitStats = { batches: 0, writes: 0, splits: 0 };
+  readonly stats: GroupCommitStats = { batches: 0, writes: 0, splits: 0, aloneWrites: 0, aloneFailures: 0 };
 
   /**
    * @param maxConcurrentBatches How many batches may commit at once: 1 on SQLite (one writer), more
    *   on PostgreSQL, where each batch waits on network round trips that other batches can overlap.
+   * @param runAlone Runs work on a connection outside any transaction, each statement committing by
+   *   itself (PostgreSQL), for the kinds that have `runAlone`.
    */
   constructor(
     private readonly runBatch: BatchRunner,
     private readonly maxConcurrentBatches = 1,
     private readonly maxBatchSize = 256,
+    private readonly runAlone?: BatchRunner,
   ) {}
 
   /** Queues `write` for the next batch; resolves with its result once that batch has committed. */
@@ -102,9 +115,11 @@ export class GroupCommitter {
     }
   }
 
-  private async commit(batch: PendingWrite[]): Promise<void> {
+  private async commit(whole: PendingWrite[]): Promise<void> {
     this.stats.batches++;
-    this.stats.writes += batch.length;
+    this.stats.writes += whole.length;
+    const batch = await this.commitAlone(whole);
+    if (batch.length === 0) return;
     try {
       const results = await this.runBatch((sql) => applyAll(sql, batch));
       batch.forEach((item, i) => item.resolve(results[i]));
@@ -123,6 +138,35 @@ export class GroupCommitter {
         }
       }
     }
+  }
+
+  /**
+   * Commits what it can of a batch through the kinds' `runAlone` statements, one per kind, and
+   * returns the writes still to do. Only a batch of nothing but such kinds goes this way: a plain
+   * write keeps its place in the order of one transaction. Inputs of different kinds are
+   * independent (starts of waiting jobs, outcomes of running attempts), so each kind may commit on
+   * its own. A statement that fails changed nothing (it is atomic); its writes go through the
+   * transaction, where each meets its own error if it has one.
+   */
+  private async commitAlone(batch: PendingWrite[]): Promise<PendingWrite[]> {
+    const runAlone = this.runAlone;
+    if (!runAlone || batch.some((item) => !item.kind?.runAlone)) return batch;
+    const rest: PendingWrite[] = [];
+    for (const kind of new Set(batch.map((item) => item.kind!))) {
+      const items = batch.filter((item) => item.kind === kind);
+      let results: unknown[] | undefined;
+      try {
+        results = await runAlone((sql) => kind.runAlone!(sql, items.map((item) => item.input)));
+      } catch {
+        this.stats.aloneFailures++;
+      }
+      items.forEach((item, i) => {
+        if (results?.[i] === undefined) return rest.push(item);
+        this.stats.aloneWrites++;
+        item.resolve(results[i]);
+      });
+    }
+    return rest;
   }
 }
 

@@ -8,6 +8,7 @@ import type { DatabaseTarget } from '../config.js';
 import * as attempts from './attempt-writes.js';
 import * as signals from './attempt-signals.js';
 import { beginAttempts, recordOutcomes, type BeginRequest, type OutcomeRequest } from './attempt-batch.js';
+import { beginAttemptsAlone, recordOutcomesAlone } from './attempt-batch-alone.js';
 import type { AttemptRef, BeginResult, OutcomeHook, RecordedOutcome, WorkerIdentity } from './attempt-writes.js';
 import type { JobRow, RunRow, RunStatus } from './entities/index.js';
 import * as jobWrites from './job-writes.js';
@@ -34,10 +35,16 @@ export interface OpenLedgerOptions {
 }
 
 /** Attempt starts, applied together within a group-commit batch. */
-const beginKind: BatchedWrite<BeginRequest, BeginResult> = { runAll: (sql, inputs) => beginAttempts(sql, inputs) };
+const beginKind: BatchedWrite<BeginRequest, BeginResult> = {
+  runAll: (sql, inputs) => beginAttempts(sql, inputs),
+  runAlone: (sql, inputs) => beginAttemptsAlone(sql, inputs),
+};
 
 /** Attempt outcomes, applied together within a group-commit batch. */
-const outcomeKind: BatchedWrite<OutcomeRequest, RecordedOutcome> = { runAll: (sql, inputs) => recordOutcomes(sql, inputs) };
+const outcomeKind: BatchedWrite<OutcomeRequest, RecordedOutcome> = {
+  runAll: (sql, inputs) => recordOutcomes(sql, inputs),
+  runAlone: (sql, inputs) => recordOutcomesAlone(sql, inputs),
+};
 
 export class Ledger {
   /** Prepared statements (SQLite) or bound parameters (PostgreSQL) below MikroORM: the hot path. */
@@ -52,7 +59,13 @@ export class Ledger {
     this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath });
     // PostgreSQL overlaps the round trips of a few batches on separate pooled connections (rows of
     // different jobs never conflict); SQLite has one writer and one connection.
-    this.committer = new GroupCommitter((work) => this.fast.transaction(work), target.dialect === 'postgresql' ? 2 : 1);
+    const autocommit = this.fast.autocommit?.bind(this.fast);
+    this.committer = new GroupCommitter(
+      (work) => this.fast.transaction(work),
+      target.dialect === 'postgresql' ? 2 : 1,
+      undefined,
+      autocommit,
+    );
   }
 
   /** How group commit has batched the hot-path writes so far (for the benchmark and the doctor). */

@@ -14,6 +14,11 @@ export const jobRowColumns = entityColumns(JobEntity, allPropertiesOf(JobEntity)
   .map((c) => `jobs.${c.name}`)
   .join(', ');
 
+/** The same columns unqualified, to select them again from a CTE that returned them. */
+export const jobRowColumnNames = entityColumns(JobEntity, allPropertiesOf(JobEntity))
+  .map((c) => c.name)
+  .join(', ');
+
 export function toJobRow(dialect: DatabaseDialect, r: Row): JobRow {
   return {
     id: r.id as string,

@@ -1,0 +1,107 @@
+/**
+ * PostgreSQL's one-statement batches (attempt-batch-alone.ts): they must leave exactly the rows the
+ * transactional path leaves, and their plans, cached once per connection and made while the tables
+ * may still be small, must reach rows by primary key at any size.
+ */
+import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { parseDatabaseUrl } from '../src/config.js';
+import { beginAttempts, recordOutcomes } from '../src/store/attempt-batch.js';
+import { beginAlone, outcomeAlone } from '../src/store/attempt-batch-alone.js';
+import { waitingSources, type AttemptRef, type BeginResult } from '../src/store/attempt-writes.js';
+import { positional } from '../src/store/fast-sql.js';
+import { newId } from '../src/store/ids.js';
+import type { NewJob } from '../src/store/job-writes.js';
+import { Ledger } from '../src/store/ledger.js';
+import type { Outcome } from '../src/store/outcome.js';
+import type { Statement } from '../src/store/sql.js';
+import { backends, freshDatabaseUrl } from './support/backends.js';
+import { track } from './support/leak-check.js';
+
+function newJob(payload: unknown): NewJob {
+  return {
+    id: newId('job'), queue: 'q', name: 'n', payload, priority: 0, runId: null, idempotencyKey: null,
+    maxAttempts: 3, backoff: { type: 'fixed', delayMs: 10 }, timeoutMs: null, runAt: 1_000, createdAt: 1_000, actor: 'test',
+  };
+}
+
+const worker = { workerId: 'w-1', host: 'host-1', pid: 4242 };
+const error = { name: 'TypeError', message: 'bad input', code: 'E_BAD' };
+const outcomes: Outcome[] = [
+  { type: 'completed', result: { n: 1 } },
+  { type: 'retry', attemptStatus: 'timed_out', error, delayMs: 750 },
+  { type: 'failed', attemptStatus: 'failed', error, reason: 'attempts exhausted' },
+  { type: 'interrupted', reason: 'worker shutting down' },
+];
+
+function started(results: BeginResult[]): AttemptRef[] {
+  return results.map((r) => {
+    if (r.kind !== 'started') throw new Error(`expected started, got ${r.kind}`);
+    return r.attempt;
+  });
+}
+
+describe.runIf(backends.includes('postgresql'))('one-statement batches on postgresql', () => {
+  it('leave the same job, attempt and event rows as the transactional path', async () => {
+    const ledger = track(await Ledger.open(parseDatabaseUrl(await freshDatabaseUrl('postgresql')), { migrate: true }), 'Ledger');
+    // Jobs i and i + 4 get the same start and outcome: i in one statement alone, i + 4 in a transaction.
+    const jobs = [...outcomes, ...outcomes].map((_, i) => newJob({ i: i % 4 }));
+    await ledger.insertJobs(jobs);
+    const alone = jobs.slice(0, 4);
+    const inTransaction = jobs.slice(4);
+
+    const before = ledger.groupCommitStats.aloneWrites;
+    const aloneRefs = started(await Promise.all(alone.map((j) => ledger.beginAttempt(j.id, worker, 2_000))));
+    const txRefs = started(await ledger.transaction((sql) => beginAttempts(sql, inTransaction.map((j) => ({ jobId: j.id, worker, now: 2_000 })))));
+    const progress = { step: 'last' };
+    const aloneRecorded = await Promise.all(aloneRefs.map((ref, i) => ledger.recordOutcome(ref, outcomes[i]!, i === 0 ? progress : undefined, 2_500)));
+    const txRecorded = await ledger.transaction((sql) =>
+      recordOutcomes(sql, txRefs.map((ref, i) => ({ ref, outcome: outcomes[i]!, now: 2_500, progress: i === 0 ? progress : undefined, hooks: [] }))),
+    );
+    expect(ledger.groupCommitStats.aloneWrites - before).toBe(8);
+    expect(aloneRecorded.map((r) => ({ ...r, job: { ...(r as { job: object }).job, id: 'x' } }))).toEqual(
+      txRecorded.map((r) => ({ ...r, job: { ...(r as { job: object }).job, id: 'x' } })),
+    );
+
+    // Everything but the ids each path makes for itself must match, row by row.
+    const masked = async (jobId: string) => {
+      const detail = await ledger.getJobDetail(jobId);
+      return {
+        job: { ...detail.job, id: 'job', payload: null },
+        attempts: detail.attempts.map((a) => ({ ...a, id: 'att', jobId: 'job', fencingToken: 'token' })),
+        events: detail.events.map((e) => ({ ...e, id: 'evt', subjectId: 'job' })),
+      };
+    };
+    for (let i = 0; i < 4; i++) {
+      const [viaAlone, viaTransaction] = [await masked(alone[i]!.id), await masked(inTransaction[i]!.id)];
+      expect(viaAlone.events.length).toBeGreaterThanOrEqual(3);
+      expect(viaAlone, outcomes[i]!.type).toEqual(viaTransaction);
+    }
+    await ledger.close();
+  });
+
+  it('plan each statement on primary keys even while the tables are empty (generic plans)', async () => {
+    const url = await freshDatabaseUrl('postgresql');
+    const ledger = track(await Ledger.open(parseDatabaseUrl(url), { migrate: true }), 'Ledger');
+    await ledger.close();
+    // The settings of the hot path's connections (fast-sql.ts), and a generic plan made at once.
+    const client = new pg.Client({ connectionString: url, options: '-c enable_seqscan=off -c plan_cache_mode=force_generic_plan' });
+    await client.connect();
+    try {
+      const statements: [string, Statement][] = [
+        ['begin', beginAlone.statements('arrays', [], waitingSources)[0]!],
+        ['outcome', outcomeAlone.statements('arrays', [], [[], [], [], [], [], []])[0]!],
+      ];
+      for (const [name, statement] of statements) {
+        await client.query({ name, text: positional(statement.text), values: statement.params });
+        const nulls = statement.params.map(() => 'NULL').join(', ');
+        const plan = (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE ${name}(${nulls})`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+        expect(plan, name).toContain('Index Scan using jobs_pkey on jobs');
+        expect(plan, name).not.toMatch(/Seq Scan|status_heartbeat/);
+        if (name === 'outcome') expect(plan).toContain('Index Scan using attempts_pkey on attempts');
+      }
+    } finally {
+      await client.end();
+    }
+  });
+});
