@@ -63,11 +63,11 @@ describe('the group committer', () => {
         phases.push('transaction');
         return work(fakeSql);
       },
-      1,
-      256,
-      (work) => {
-        phases.push('alone');
-        return work(fakeSql);
+      {
+        runAlone: (work) => {
+          phases.push('alone');
+          return work(fakeSql);
+        },
       },
     );
 

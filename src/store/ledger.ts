@@ -57,15 +57,8 @@ export class Ledger {
     readonly target: DatabaseTarget,
   ) {
     this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath });
-    // PostgreSQL overlaps the round trips of a few batches on separate pooled connections (rows of
-    // different jobs never conflict); SQLite has one writer and one connection.
-    const autocommit = this.fast.autocommit?.bind(this.fast);
-    this.committer = new GroupCommitter(
-      (work) => this.fast.transaction(work),
-      target.dialect === 'postgresql' ? 2 : 1,
-      undefined,
-      autocommit,
-    );
+    // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
+    this.committer = new GroupCommitter((work) => this.fast.transaction(work), { runAlone: this.fast.autocommit?.bind(this.fast) });
   }
 
   /** How group commit has batched the hot-path writes so far (for the benchmark and the doctor). */
