@@ -1,12 +1,14 @@
 /**
- * The ledger's hot path talks to the database below MikroORM, on the ORM's own connections.
+ * The ledger's hot path talks to the database below MikroORM: on SQLite on the ORM's own
+ * connection, on PostgreSQL on a small pool of its own opened with the ORM's connection settings.
  *
  * Why: MikroORM's `execute` inlines every parameter into the SQL text (`platform.formatQuery`) and
  * hands knex a new raw string per call, so nothing is ever prepared twice; measured on this machine,
  * a job's start and finish through it cost ~2.6 ms of CPU (381 jobs/s on SQLite, 267 on PostgreSQL
  * with one transaction per write). Here SQLite runs cached prepared statements on the
- * better-sqlite3 handle, and PostgreSQL gets real bind parameters through knex. Both keep MikroORM's
- * connection (pool, pragmas, transaction isolation) and the same SQL as the rest of the store.
+ * better-sqlite3 handle (keeping its pragmas and its one writer), and PostgreSQL runs named
+ * statements with real bind parameters on pg clients (`postgresExecutor` says why a pool of its
+ * own). The SQL is the same as the rest of the store's.
  */
 import type { Knex } from '@mikro-orm/knex';
 import type { DatabaseDialect } from '../config.js';
