@@ -68,7 +68,7 @@ export class Dispatcher {
     return queue;
   }
 
-  /** Adds jobs to Redis (grouped by queue, in bulk) and marks those that made it as dispatched. */
+  /** Adds jobs to Redis (grouped by queue, in bulk) and queues the dispatched marks of those that made it. */
   async dispatch(jobs: readonly DispatchableJob[], now = Date.now()): Promise<DispatchReport> {
     const report: DispatchReport = { dispatched: [], deferred: [] };
     const byQueue = new Map<string, DispatchableJob[]>();
@@ -89,22 +89,21 @@ export class Dispatcher {
         );
       }
     }
-    if (report.dispatched.length) await this.markDispatched(report.dispatched);
+    if (report.dispatched.length) this.markDispatched(report.dispatched);
     return report;
   }
 
   /**
    * The dispatched mark is a milestone, not the hand-over itself: the jobs are committed and in
-   * Redis already. If it cannot be written, the caller's enqueue still succeeded (throwing would
-   * invite a duplicate enqueue); the relay hands the jobs over again later, which BullMQ ignores
-   * for ids it holds, and the mark lands then.
+   * Redis already, so it is written behind the caller's return (store/dispatched-marks.ts). If it
+   * cannot be written, the caller's enqueue still succeeded (throwing would invite a duplicate
+   * enqueue); the relay hands the jobs over again later, which BullMQ ignores for ids it holds, and
+   * the mark lands then.
    */
-  private async markDispatched(ids: readonly string[]): Promise<void> {
-    try {
-      await this.options.ledger.markDispatched(ids);
-    } catch (error) {
-      this.options.logger.warn({ err: error, jobs: ids.length }, 'jobs are in Redis but could not be marked dispatched; the relay will mark them');
-    }
+  private markDispatched(ids: readonly string[]): void {
+    this.options.ledger.markDispatchedBehind(ids, (error, jobs) => {
+      this.options.logger.warn({ err: error, jobs }, 'jobs are in Redis but could not be marked dispatched; the relay will mark them');
+    });
   }
 
   /**

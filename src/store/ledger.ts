@@ -24,6 +24,7 @@ import { countAttemptsPastLock, countUndispatched } from './health.js';
 import { runFigures, type RunFigures } from './run-summary.js';
 import { retryTransient } from './retry-transient.js';
 import { createFastExecutor, type FastExecutor } from './fast-sql.js';
+import { DispatchedMarks, type MarkFailureHandler } from './dispatched-marks.js';
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
 import { dialectOf, isUniqueViolation, sqlFor, type Sql } from './sql.js';
 
@@ -51,6 +52,8 @@ export class Ledger {
   private readonly fast: FastExecutor;
   /** Attempt starts and outcomes of the same event-loop turn share one transaction. */
   private readonly committer: GroupCommitter;
+  /** Hand-over marks written behind `enqueue`'s return. */
+  private readonly marks = new DispatchedMarks((ids) => this.markDispatched(ids));
 
   private constructor(
     readonly orm: LedgerOrm,
@@ -90,18 +93,25 @@ export class Ledger {
   }
 
   async close(): Promise<void> {
+    await this.marks.settled();
     await this.committer.drain();
     await this.fast.close();
     await this.orm.close(true);
   }
 
-  /** Runs `work` in one transaction on a fresh fork, retried as a whole after a lost lock race (retry-transient.ts). */
-  transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in one transaction on a fresh fork, retried as a whole after a lost lock race
+   * (retry-transient.ts), after the dispatched marks queued so far: an operator action taken right
+   * after an enqueue finds the job `queued`, as the enqueue reported it.
+   */
+  async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    await this.marks.settled();
     return retryTransient(() => forkEm(this.orm).transactional((em) => work(sqlFor(em))));
   }
 
-  /** Runs reads on a fresh fork, outside any transaction. */
-  read<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+  /** Runs reads on a fresh fork, outside any transaction, after the dispatched marks queued so far. */
+  async read<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    await this.marks.settled();
     return work(sqlFor(forkEm(this.orm)));
   }
 
@@ -132,6 +142,15 @@ export class Ledger {
   markDispatched(ids: readonly string[], now = Date.now()): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
     return this.fast.transaction((sql) => jobWrites.markDispatched(sql, ids, now));
+  }
+
+  /**
+   * Marks jobs as handed to Redis in the background (dispatched-marks.ts); this process's reads
+   * wait for marks queued before them. A failed write is reported to `onFailure`, and its jobs stay
+   * `pending` for the relay.
+   */
+  markDispatchedBehind(ids: readonly string[], onFailure: MarkFailureHandler): void {
+    this.marks.add(ids, onFailure);
   }
 
   findUndispatched(createdBefore: number, limit: number): Promise<JobRow[]> {

@@ -1,0 +1,79 @@
+/**
+ * Dispatched marks are written behind the hand-over: marks queued while one write runs go together
+ * in the next, the process's own reads wait for them, a failed write is logged and leaves its jobs
+ * to the relay, and closing jobledger writes every mark still queued.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { parseDatabaseUrl } from '../src/config.js';
+import { newId } from '../src/store/ids.js';
+import type { NewJob } from '../src/store/job-writes.js';
+import { Ledger } from '../src/store/ledger.js';
+import { scriptedJob } from './support/fixtures/scripted-job.js';
+import { backends, freshDatabaseUrl } from './support/backends.js';
+import { openTestJobLedger } from './support/harness.js';
+import { track } from './support/leak-check.js';
+
+function newJob(): NewJob {
+  const now = Date.now();
+  return {
+    id: newId('job'), queue: 'q', name: 'n', payload: {}, priority: 0, runId: null, idempotencyKey: null,
+    maxAttempts: 3, backoff: { type: 'fixed', delayMs: 10 }, timeoutMs: null, runAt: now, createdAt: now, actor: 'test',
+  };
+}
+
+describe.each(backends)('dispatched marks (%s)', (dialect) => {
+  async function openLedger(url?: string): Promise<Ledger> {
+    return track(await Ledger.open(parseDatabaseUrl(url ?? (await freshDatabaseUrl(dialect))), { migrate: true }), 'Ledger');
+  }
+
+  it('writes the marks queued during a write together in the next one, and reads wait for them', async () => {
+    const ledger = await openLedger();
+    const [a, b, c] = await ledger.insertJobs([newJob(), newJob(), newJob()]);
+    const writes = vi.spyOn(ledger, 'markDispatched');
+    const failures: unknown[] = [];
+
+    ledger.markDispatchedBehind([a!.id], (error) => failures.push(error));
+    await vi.waitFor(() => expect(writes).toHaveBeenCalledTimes(1));
+    ledger.markDispatchedBehind([b!.id], (error) => failures.push(error));
+    ledger.markDispatchedBehind([c!.id], (error) => failures.push(error));
+    // A read issued now sees all three, without anyone having waited for the writes.
+    const rows = await Promise.all([a!, b!, c!].map((job) => ledger.getJob(job.id)));
+
+    expect(writes.mock.calls.map(([ids]) => ids)).toEqual([[a!.id], [b!.id, c!.id]]);
+    for (const row of rows) expect(row).toMatchObject({ status: 'queued', dispatchedAt: expect.any(Number) });
+    expect(failures).toEqual([]);
+    await ledger.close();
+  });
+
+  it('reports a failed write to the callers whose jobs it held, and goes on with the next', async () => {
+    const ledger = await openLedger();
+    const [a, b, c] = await ledger.insertJobs([newJob(), newJob(), newJob()]);
+    const writes = vi.spyOn(ledger, 'markDispatched');
+    writes.mockRejectedValueOnce(new Error('connection reset'));
+    const failures: Array<[string, string, number]> = [];
+    const report = (caller: string) => (error: unknown, jobs: number) => failures.push([caller, (error as Error).message, jobs]);
+
+    ledger.markDispatchedBehind([a!.id, b!.id], report('first'));
+    ledger.markDispatchedBehind([], report('empty'));
+    await ledger.getJob(a!.id);
+    ledger.markDispatchedBehind([c!.id], report('second'));
+
+    expect((await ledger.findUndispatched(Date.now(), 10)).map((j) => j.id).sort()).toEqual([a!.id, b!.id].sort());
+    expect(failures).toEqual([['first', 'connection reset', 2]]);
+    expect(await ledger.getJob(c!.id)).toMatchObject({ status: 'queued', dispatchedAt: expect.any(Number) });
+    await ledger.close();
+  });
+
+  it('writes every queued mark before the ledger closes', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [scriptedJob], relay: false });
+    const enqueued = await jl.enqueueBulk(Array.from({ length: 300 }, (_, i) => ({ name: 'test.scripted', payload: { action: 'succeed', result: i } })));
+    expect(new Set(enqueued.map((j) => j.status))).toEqual(new Set(['queued']));
+    const url = jl.config.database.url;
+    await jl.close();
+
+    const ledger = await openLedger(url);
+    expect(await ledger.countJobsByStatus()).toMatchObject({ queued: 300 });
+    expect(await ledger.countUndispatched(0)).toBe(0);
+    await ledger.close();
+  });
+});
