@@ -32,10 +32,10 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
     const writes = vi.spyOn(ledger, 'markDispatched');
     const failures: unknown[] = [];
 
-    ledger.markDispatchedBehind([a!.id], (error) => failures.push(error));
+    await ledger.markDispatchedBehind([a!.id], (error) => failures.push(error));
     await vi.waitFor(() => expect(writes).toHaveBeenCalledTimes(1));
-    ledger.markDispatchedBehind([b!.id], (error) => failures.push(error));
-    ledger.markDispatchedBehind([c!.id], (error) => failures.push(error));
+    await ledger.markDispatchedBehind([b!.id], (error) => failures.push(error));
+    await ledger.markDispatchedBehind([c!.id], (error) => failures.push(error));
     // A read issued now sees all three, without anyone having waited for the writes.
     const rows = await Promise.all([a!, b!, c!].map((job) => ledger.getJob(job.id)));
 
@@ -53,14 +53,28 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
     const failures: Array<[string, string, number]> = [];
     const report = (caller: string) => (error: unknown, jobs: number) => failures.push([caller, (error as Error).message, jobs]);
 
-    ledger.markDispatchedBehind([a!.id, b!.id], report('first'));
-    ledger.markDispatchedBehind([], report('empty'));
+    await ledger.markDispatchedBehind([a!.id, b!.id], report('first'));
+    await ledger.markDispatchedBehind([], report('empty'));
     await ledger.getJob(a!.id);
-    ledger.markDispatchedBehind([c!.id], report('second'));
+    await ledger.markDispatchedBehind([c!.id], report('second'));
 
     expect((await ledger.findUndispatched(Date.now(), 10)).map((j) => j.id).sort()).toEqual([a!.id, b!.id].sort());
     expect(failures).toEqual([['first', 'connection reset', 2]]);
     expect(await ledger.getJob(c!.id)).toMatchObject({ status: 'queued', dispatchedAt: expect.any(Number) });
+    await ledger.close();
+  });
+
+  it('makes the caller wait once more than 20,000 marks are queued', async () => {
+    const ledger = await openLedger();
+    const markDispatched = ledger.markDispatched.bind(ledger);
+    let written = 0;
+    vi.spyOn(ledger, 'markDispatched').mockImplementation(async (ids) => {
+      await markDispatched(ids);
+      written += ids.length;
+    });
+    const ids = Array.from({ length: 20_001 }, () => newId('job'));
+    await ledger.markDispatchedBehind(ids, () => undefined);
+    expect(written).toBe(20_001);
     await ledger.close();
   });
 

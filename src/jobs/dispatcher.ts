@@ -89,7 +89,7 @@ export class Dispatcher {
         );
       }
     }
-    if (report.dispatched.length) this.markDispatched(report.dispatched);
+    if (report.dispatched.length) await this.markDispatched(report.dispatched);
     return report;
   }
 
@@ -100,8 +100,8 @@ export class Dispatcher {
    * enqueue); the relay hands the jobs over again later, which BullMQ ignores for ids it holds, and
    * the mark lands then.
    */
-  private markDispatched(ids: readonly string[]): void {
-    this.options.ledger.markDispatchedBehind(ids, (error, jobs) => {
+  private markDispatched(ids: readonly string[]): Promise<void> {
+    return this.options.ledger.markDispatchedBehind(ids, (error, jobs) => {
       this.options.logger.warn({ err: error, jobs }, 'jobs are in Redis but could not be marked dispatched; the relay will mark them');
     });
   }

@@ -18,6 +18,12 @@ export type MarkFailureHandler = (error: unknown, jobs: number) => void;
 /** Ids per statement: ids travel as one array on PostgreSQL (SQLite chunks them further). */
 const maxIdsPerWrite = 5000;
 
+/**
+ * Past this many ids waiting, `add` makes its caller wait for them: a producer faster than the marks
+ * (a database slower at updates than at inserts) must not grow the queue without bound.
+ */
+const maxQueuedIds = 20_000;
+
 interface QueuedMarks {
   ids: readonly string[];
   onFailure: MarkFailureHandler;
@@ -25,6 +31,8 @@ interface QueuedMarks {
 
 export class DispatchedMarks {
   private queued: QueuedMarks[] = [];
+  /** Ids queued or being written. */
+  private queuedIds = 0;
   /** The write that will take `queued`, once the one before it ended; undefined when none is waiting. */
   private nextWrite: Promise<void> | undefined;
   /** Resolves when every mark queued so far is written or reported failed. Never rejects. */
@@ -32,18 +40,24 @@ export class DispatchedMarks {
 
   constructor(private readonly write: (ids: readonly string[]) => Promise<void>) {}
 
-  /** Queues the marks of `ids`; they are written in the background, starting on the next tick. */
-  add(ids: readonly string[], onFailure: MarkFailureHandler): void {
-    if (ids.length === 0) return;
+  /**
+   * Queues the marks of `ids`; they are written in the background, starting on the next tick. The
+   * promise resolves at once, unless more than `maxQueuedIds` wait: then once they are written.
+   */
+  add(ids: readonly string[], onFailure: MarkFailureHandler): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
     this.queued.push({ ids, onFailure });
-    if (this.nextWrite) return;
-    this.nextWrite = this.tail.then(() => {
-      this.nextWrite = undefined;
-      const taken = this.queued;
-      this.queued = [];
-      return this.writeAll(taken);
-    });
-    this.tail = this.nextWrite;
+    this.queuedIds += ids.length;
+    if (!this.nextWrite) {
+      this.nextWrite = this.tail.then(() => {
+        this.nextWrite = undefined;
+        const taken = this.queued;
+        this.queued = [];
+        return this.writeAll(taken);
+      });
+      this.tail = this.nextWrite;
+    }
+    return this.queuedIds > maxQueuedIds ? this.tail : Promise.resolve();
   }
 
   /** Resolves once every mark queued before this call is written (or its failure reported). */
@@ -60,6 +74,7 @@ export class DispatchedMarks {
       } catch (error) {
         this.reportFailure(taken, new Set(chunk), error);
       }
+      this.queuedIds -= chunk.length;
     }
   }
 

@@ -147,10 +147,10 @@ export class Ledger {
   /**
    * Marks jobs as handed to Redis in the background (dispatched-marks.ts); this process's reads
    * wait for marks queued before them. A failed write is reported to `onFailure`, and its jobs stay
-   * `pending` for the relay.
+   * `pending` for the relay. Resolves at once unless too many marks wait (then once they are written).
    */
-  markDispatchedBehind(ids: readonly string[], onFailure: MarkFailureHandler): void {
-    this.marks.add(ids, onFailure);
+  markDispatchedBehind(ids: readonly string[], onFailure: MarkFailureHandler): Promise<void> {
+    return this.marks.add(ids, onFailure);
   }
 
   findUndispatched(createdBefore: number, limit: number): Promise<JobRow[]> {
