@@ -5,25 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { parseDatabaseUrl } from '../src/config.js';
 import { beginAttempts, recordOutcomes } from '../src/store/attempt-batch.js';
 import { beginAlone, outcomeAlone } from '../src/store/attempt-batch-alone.js';
 import { waitingSources, type AttemptRef, type BeginResult } from '../src/store/attempt-writes.js';
 import { positional } from '../src/store/fast-sql.js';
-import { newId } from '../src/store/ids.js';
-import type { NewJob } from '../src/store/job-writes.js';
-import { Ledger } from '../src/store/ledger.js';
 import type { Outcome } from '../src/store/outcome.js';
 import type { Statement } from '../src/store/sql.js';
 import { backends, freshDatabaseUrl } from './support/backends.js';
-import { track } from './support/leak-check.js';
-
-function newJob(payload: unknown): NewJob {
-  return {
-    id: newId('job'), queue: 'q', name: 'n', payload, priority: 0, runId: null, idempotencyKey: null,
-    maxAttempts: 3, backoff: { type: 'fixed', delayMs: 10 }, timeoutMs: null, runAt: 1_000, createdAt: 1_000, actor: 'test',
-  };
-}
+import { newJob, openTestLedger } from './support/ledger.js';
 
 const worker = { workerId: 'w-1', host: 'host-1', pid: 4242 };
 const error = { name: 'TypeError', message: 'bad input', code: 'E_BAD' };
@@ -43,9 +32,9 @@ function started(results: BeginResult[]): AttemptRef[] {
 
 describe.runIf(backends.includes('postgresql'))('one-statement batches on postgresql', () => {
   it('leave the same job, attempt and event rows as the transactional path', async () => {
-    const ledger = track(await Ledger.open(parseDatabaseUrl(await freshDatabaseUrl('postgresql')), { migrate: true }), 'Ledger');
+    const ledger = await openTestLedger('postgresql');
     // Jobs i and i + 4 get the same start and outcome: i in one statement alone, i + 4 in a transaction.
-    const jobs = [...outcomes, ...outcomes].map((_, i) => newJob({ i: i % 4 }));
+    const jobs = [...outcomes, ...outcomes].map((_, i) => newJob({ payload: { i: i % 4 }, runAt: 1_000, createdAt: 1_000 }));
     await ledger.insertJobs(jobs);
     const alone = jobs.slice(0, 4);
     const inTransaction = jobs.slice(4);
@@ -82,7 +71,7 @@ describe.runIf(backends.includes('postgresql'))('one-statement batches on postgr
 
   it('plan each statement on primary keys even while the tables are empty (generic plans)', async () => {
     const url = await freshDatabaseUrl('postgresql');
-    const ledger = track(await Ledger.open(parseDatabaseUrl(url), { migrate: true }), 'Ledger');
+    const ledger = await openTestLedger('postgresql', url);
     await ledger.close();
     // The settings of the hot path's connections (fast-sql.ts), and a generic plan made at once.
     const client = new pg.Client({ connectionString: url, options: '-c enable_seqscan=off -c plan_cache_mode=force_generic_plan' });

@@ -4,30 +4,15 @@
  * to the relay, and closing jobledger writes every mark still queued.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { parseDatabaseUrl } from '../src/config.js';
 import { newId } from '../src/store/ids.js';
-import type { NewJob } from '../src/store/job-writes.js';
-import { Ledger } from '../src/store/ledger.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
-import { backends, freshDatabaseUrl } from './support/backends.js';
+import { backends } from './support/backends.js';
 import { openTestJobLedger } from './support/harness.js';
-import { track } from './support/leak-check.js';
-
-function newJob(): NewJob {
-  const now = Date.now();
-  return {
-    id: newId('job'), queue: 'q', name: 'n', payload: {}, priority: 0, runId: null, idempotencyKey: null,
-    maxAttempts: 3, backoff: { type: 'fixed', delayMs: 10 }, timeoutMs: null, runAt: now, createdAt: now, actor: 'test',
-  };
-}
+import { newJob, openTestLedger } from './support/ledger.js';
 
 describe.each(backends)('dispatched marks (%s)', (dialect) => {
-  async function openLedger(url?: string): Promise<Ledger> {
-    return track(await Ledger.open(parseDatabaseUrl(url ?? (await freshDatabaseUrl(dialect))), { migrate: true }), 'Ledger');
-  }
-
   it('writes the marks queued during a write together in the next one, and reads wait for them', async () => {
-    const ledger = await openLedger();
+    const ledger = await openTestLedger(dialect);
     const [a, b, c] = await ledger.insertJobs([newJob(), newJob(), newJob()]);
     const writes = vi.spyOn(ledger, 'markDispatched');
     const failures: unknown[] = [];
@@ -46,7 +31,7 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
   });
 
   it('reports a failed write to the callers whose jobs it held, and goes on with the next', async () => {
-    const ledger = await openLedger();
+    const ledger = await openTestLedger(dialect);
     const [a, b, c] = await ledger.insertJobs([newJob(), newJob(), newJob()]);
     const writes = vi.spyOn(ledger, 'markDispatched');
     writes.mockRejectedValueOnce(new Error('connection reset'));
@@ -65,7 +50,7 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
   });
 
   it('makes the caller wait once more than 20,000 marks are queued', async () => {
-    const ledger = await openLedger();
+    const ledger = await openTestLedger(dialect);
     const markDispatched = ledger.markDispatched.bind(ledger);
     let written = 0;
     vi.spyOn(ledger, 'markDispatched').mockImplementation(async (ids) => {
@@ -85,7 +70,7 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
     const url = jl.config.database.url;
     await jl.close();
 
-    const ledger = await openLedger(url);
+    const ledger = await openTestLedger(dialect, url);
     expect(await ledger.countJobsByStatus()).toMatchObject({ queued: 300 });
     expect(await ledger.countUndispatched(0)).toBe(0);
     await ledger.close();

@@ -4,26 +4,11 @@
  * and fencing holds inside a batch.
  */
 import { describe, expect, it } from 'vitest';
-import { parseDatabaseUrl } from '../src/config.js';
 import { createFastExecutor } from '../src/store/fast-sql.js';
 import { GroupCommitter, type BatchedWrite } from '../src/store/group-commit.js';
 import { newId } from '../src/store/ids.js';
-import { Ledger } from '../src/store/ledger.js';
-import type { NewJob } from '../src/store/job-writes.js';
-import { backends, freshDatabaseUrl } from './support/backends.js';
-import { track } from './support/leak-check.js';
-
-async function openLedger(dialect: (typeof backends)[number]): Promise<Ledger> {
-  return track(await Ledger.open(parseDatabaseUrl(await freshDatabaseUrl(dialect)), { migrate: true }), 'Ledger');
-}
-
-function newJob(): NewJob {
-  const now = Date.now();
-  return {
-    id: newId('job'), queue: 'q', name: 'n', payload: {}, priority: 0, runId: null, idempotencyKey: null,
-    maxAttempts: 3, backoff: { type: 'fixed', delayMs: 10 }, timeoutMs: null, runAt: now, createdAt: now, actor: 'test',
-  };
-}
+import { backends } from './support/backends.js';
+import { newJob, openTestLedger } from './support/ledger.js';
 
 const worker = { workerId: 'w', host: 'h', pid: 1 };
 
@@ -104,7 +89,7 @@ describe('the group committer', () => {
 
 describe.each(backends)('group commit on %s', (dialect) => {
   it('gathers the starts of concurrent attempts into few transactions', async () => {
-    const ledger = await openLedger(dialect);
+    const ledger = await openTestLedger(dialect);
     const jobs = Array.from({ length: 60 }, newJob);
     await ledger.insertJobs(jobs);
     const before = ledger.groupCommitStats;
@@ -117,7 +102,7 @@ describe.each(backends)('group commit on %s', (dialect) => {
   });
 
   it('fails only the write that failed; its neighbours in the batch commit', async () => {
-    const ledger = await openLedger(dialect);
+    const ledger = await openTestLedger(dialect);
     const executor = createFastExecutor(ledger.orm, dialect);
     const committer = new GroupCommitter((work) => executor.transaction(work));
     const insertRun = (id: string) => (sql: Parameters<Parameters<typeof committer.submit>[0]>[0]) =>
@@ -137,7 +122,7 @@ describe.each(backends)('group commit on %s', (dialect) => {
   });
 
   it('keeps fencing inside a batch: the stale attempt is superseded, the current one applies', async () => {
-    const ledger = await openLedger(dialect);
+    const ledger = await openTestLedger(dialect);
     const job = newJob();
     await ledger.insertJobs([job]);
     const first = await ledger.beginAttempt(job.id, worker);
@@ -157,7 +142,7 @@ describe.each(backends)('group commit on %s', (dialect) => {
   });
 
   it('applies a batch of mixed outcomes exactly as it would one by one', async () => {
-    const ledger = await openLedger(dialect);
+    const ledger = await openTestLedger(dialect);
     const jobs = Array.from({ length: 8 }, newJob);
     await ledger.insertJobs(jobs);
     const begun = await Promise.all(jobs.map((j) => ledger.beginAttempt(j.id, worker)));

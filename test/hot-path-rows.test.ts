@@ -6,26 +6,11 @@
  * on PostgreSQL makes them HOT updates.
  */
 import { describe, expect, it } from 'vitest';
-import { parseDatabaseUrl } from '../src/config.js';
 import { createFastExecutor } from '../src/store/fast-sql.js';
 import { newId } from '../src/store/ids.js';
-import type { NewJob } from '../src/store/job-writes.js';
-import { Ledger } from '../src/store/ledger.js';
-import { backends, freshDatabaseUrl } from './support/backends.js';
+import { backends } from './support/backends.js';
 import { decodeJson, insertRows, updateFromRows, updateRowsById, type RowUpdate } from '../src/store/sql.js';
-import { track } from './support/leak-check.js';
-
-async function openLedger(dialect: (typeof backends)[number]): Promise<Ledger> {
-  return track(await Ledger.open(parseDatabaseUrl(await freshDatabaseUrl(dialect)), { migrate: true }), 'Ledger');
-}
-
-function newJob(payload: unknown = {}): NewJob {
-  const now = Date.now();
-  return {
-    id: newId('job'), queue: 'q', name: 'n', payload, priority: 0, runId: null, idempotencyKey: null,
-    maxAttempts: 3, backoff: { type: 'fixed', delayMs: 10 }, timeoutMs: null, runAt: now, createdAt: now, actor: 'test',
-  };
-}
+import { newJob, openTestLedger } from './support/ledger.js';
 
 const worker = { workerId: 'w "quoted", {braced}', host: 'h\\back', pid: 1 };
 
@@ -34,8 +19,8 @@ const awkward = ['"', '\\', '{', '}', ',', ' ', 'NULL', 'null', "it's", '\\"{,}\
 
 describe.each(backends)('hot-path rows on %s', (dialect) => {
   it('round-trip awkward strings and JSON through batched inserts and updates', async () => {
-    const ledger = await openLedger(dialect);
-    const jobs = awkward.map((s) => newJob({ s, nested: { list: [s, null, 1.5], [s || 'empty']: s } }));
+    const ledger = await openTestLedger(dialect);
+    const jobs = awkward.map((s) => newJob({ payload: { s, nested: { list: [s, null, 1.5], [s || 'empty']: s } } }));
     await ledger.insertJobs(jobs);
     const begun = await Promise.all(jobs.map((j) => ledger.beginAttempt(j.id, worker)));
     const refs = begun.map((b) => {
@@ -69,8 +54,8 @@ describe.each(backends)('hot-path rows on %s', (dialect) => {
   it('start and finish a batch larger than one SQLite statement takes, each row to its own job', async () => {
     // 150 starts and 150 outcomes in one turn: on SQLite three statements each (64 + 64 + 22 rows),
     // whose returned rows must still reach the attempts they belong to.
-    const ledger = await openLedger(dialect);
-    const jobs = Array.from({ length: 150 }, (_, i) => newJob({ i }));
+    const ledger = await openTestLedger(dialect);
+    const jobs = Array.from({ length: 150 }, (_, i) => newJob({ payload: { i } }));
     await ledger.insertJobs(jobs);
     const begun = await Promise.all(jobs.map((j) => ledger.beginAttempt(j.id, worker)));
     const refs = begun.map((b, i) => {
@@ -94,7 +79,7 @@ describe.each(backends)('hot-path rows on %s', (dialect) => {
   });
 
   it('apply a held update to a row inserted in the same transaction, and to older rows beside it', async () => {
-    const ledger = await openLedger(dialect);
+    const ledger = await openTestLedger(dialect);
     const executor = createFastExecutor(ledger.orm, dialect);
     const columns = [
       { name: 'id', type: 'text' },
@@ -131,7 +116,7 @@ describe.each(backends)('hot-path rows on %s', (dialect) => {
   });
 
   it('index no column that a start or a finish changes', async () => {
-    const ledger = await openLedger(dialect);
+    const ledger = await openTestLedger(dialect);
     const indexed = await ledger.read(async (sql) => {
       if (dialect === 'postgresql') {
         const rows = await sql.all(
@@ -160,7 +145,7 @@ describe.each(backends)('hot-path rows on %s', (dialect) => {
 
 describe.runIf(backends.includes('sqlite'))('batched statements on sqlite', () => {
   it('find each row of the batch by id even where the extra condition has an index', async () => {
-    const ledger = await openLedger('sqlite');
+    const ledger = await openTestLedger('sqlite');
     // attempts_status_heartbeat_at_index leads with `status`: given the choice, the planner walked
     // every running attempt and joined the batch to each.
     const finish: RowUpdate = { table: 'attempts', columns: [{ name: 'finished_at', type: 'bigint' }], condition: { column: 'status', equals: 'running' } };
@@ -175,7 +160,7 @@ describe.runIf(backends.includes('sqlite'))('batched statements on sqlite', () =
 
 describe.runIf(backends.includes('postgresql'))('job updates on postgresql', () => {
   it('keep working when a migration adds a column under a running worker (prepared statements)', async () => {
-    const ledger = await openLedger('postgresql');
+    const ledger = await openTestLedger('postgresql');
     const run = async (count: number) => {
       const jobs = Array.from({ length: count }, () => newJob());
       await ledger.insertJobs(jobs);
@@ -204,7 +189,7 @@ describe.runIf(backends.includes('postgresql'))('job updates on postgresql', () 
     // Whether a given update is HOT also depends on what else runs on the server (pruning waits
     // for older snapshots), so the test checks the two conditions the ledger controls: this
     // fillfactor, and no indexed column changed by a start or a finish (above).
-    const ledger = await openLedger('postgresql');
+    const ledger = await openTestLedger('postgresql');
     const [row] = await ledger.read((sql) => sql.all(`SELECT reloptions FROM pg_class WHERE relname = 'jobs'`));
     expect(row!.reloptions).toEqual(['fillfactor=70']);
     await ledger.close();

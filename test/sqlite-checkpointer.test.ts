@@ -6,21 +6,12 @@
 import { statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../src/config.js';
-import { newId } from '../src/store/ids.js';
-import type { NewJob } from '../src/store/job-writes.js';
 import { Ledger } from '../src/store/ledger.js';
 import { fallbackAutocheckpointPages } from '../src/store/sqlite-checkpointer.js';
 import { freshDatabaseUrl } from './support/backends.js';
 import { waitFor } from './support/harness.js';
 import { track } from './support/leak-check.js';
-
-function newJob(): NewJob {
-  const now = Date.now();
-  return {
-    id: newId('job'), queue: 'q', name: 'n', payload: { pad: 'x'.repeat(500) }, priority: 0, runId: null, idempotencyKey: null,
-    maxAttempts: 3, backoff: { type: 'fixed', delayMs: 10 }, timeoutMs: null, runAt: now, createdAt: now, actor: 'test',
-  };
-}
+import { newJob } from './support/ledger.js';
 
 describe('the SQLite checkpointer', () => {
   it('copies the WAL into the database file while the writer keeps only a high fallback threshold', async () => {
@@ -31,7 +22,7 @@ describe('the SQLite checkpointer', () => {
 
     // About 2 MB of rows: far below the fallback threshold (~40 MB), so only the thread can have
     // copied them into the database file.
-    for (let i = 0; i < 4; i++) await ledger.insertJobs(Array.from({ length: 1000 }, newJob));
+    for (let i = 0; i < 4; i++) await ledger.insertJobs(Array.from({ length: 1000 }, () => newJob({ payload: { pad: 'x'.repeat(500) } })));
     const [pragma] = await ledger.read((sql) => sql.all('PRAGMA wal_autocheckpoint'));
     expect(Object.values(pragma ?? {})).toEqual([fallbackAutocheckpointPages]);
 

@@ -94,11 +94,9 @@ export class Dispatcher {
   }
 
   /**
-   * The dispatched mark is a milestone, not the hand-over itself: the jobs are committed and in
-   * Redis already, so it is written behind the caller's return (store/dispatched-marks.ts). If it
-   * cannot be written, the caller's enqueue still succeeded (throwing would invite a duplicate
-   * enqueue); the relay hands the jobs over again later, which BullMQ ignores for ids it holds, and
-   * the mark lands then.
+   * Written behind the caller's return (store/dispatched-marks.ts). A failed mark is only logged:
+   * the caller's enqueue succeeded (throwing would invite a duplicate enqueue), and the relay marks
+   * the jobs later.
    */
   private markDispatched(ids: readonly string[]): Promise<void> {
     return this.options.ledger.markDispatchedBehind(ids, (error, jobs) => {

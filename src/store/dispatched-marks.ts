@@ -4,8 +4,8 @@
  * and in Redis already, and a job whose mark never lands (a crash, a failed write) is handed over
  * again by the relay, which BullMQ ignores for ids it holds. Waiting for it cost a bulk enqueue on
  * PostgreSQL about 13 µs a job on top of about 40 for inserting (1,000-job chunks, this machine);
- * written behind, bulk enqueue went from 8,208-10,161 to 11,300-11,390 jobs/s (three runs each,
- * 60,000 jobs). On SQLite it made no difference.
+ * written behind, bulk enqueue went from 8,208-10,161 to 9,720-11,619 jobs/s (single runs side by
+ * side, 60,000 jobs). On SQLite it made no difference.
  *
  * Marks queued while one write runs go together in the next, so a busy producer writes them in a
  * few large statements. `settled()` is what the ledger's reads wait for, so a process reads its own
@@ -14,9 +14,6 @@
 
 /** Told of a write that failed: the jobs stay `pending` and the relay marks them later. */
 export type MarkFailureHandler = (error: unknown, jobs: number) => void;
-
-/** Ids per statement: ids travel as one array on PostgreSQL (SQLite chunks them further). */
-const maxIdsPerWrite = 5000;
 
 /**
  * Past this many ids waiting, `add` makes its caller wait for them: a producer faster than the marks
@@ -65,24 +62,14 @@ export class DispatchedMarks {
     return this.tail;
   }
 
+  /** One write for everything taken (`markDispatched` sizes its own statements); a failure goes to each caller. */
   private async writeAll(taken: readonly QueuedMarks[]): Promise<void> {
     const ids = taken.flatMap((q) => q.ids);
-    for (let start = 0; start < ids.length; start += maxIdsPerWrite) {
-      const chunk = ids.slice(start, start + maxIdsPerWrite);
-      try {
-        await this.write(chunk);
-      } catch (error) {
-        this.reportFailure(taken, new Set(chunk), error);
-      }
-      this.queuedIds -= chunk.length;
+    try {
+      await this.write(ids);
+    } catch (error) {
+      for (const q of taken) q.onFailure(error, q.ids.length);
     }
-  }
-
-  /** Tells each caller how many of its own jobs the failed write held. */
-  private reportFailure(taken: readonly QueuedMarks[], failed: ReadonlySet<string>, error: unknown): void {
-    for (const q of taken) {
-      const jobs = q.ids.filter((id) => failed.has(id)).length;
-      if (jobs > 0) q.onFailure(error, jobs);
-    }
+    this.queuedIds -= ids.length;
   }
 }
