@@ -9,6 +9,7 @@ import { Migration20261122020000Pipelines } from './Migration20261122020000Pipel
 import { Migration20261122030000Maintenance } from './Migration20261122030000Maintenance.js';
 import { Migration20261122040000HotJobUpdates } from './Migration20261122040000HotJobUpdates.js';
 import { Migration20261122050000RareEventTypes } from './Migration20261122050000RareEventTypes.js';
+import { Migration20261204000000RunningAttempts } from './Migration20261204000000RunningAttempts.js';
 
 export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
@@ -17,4 +18,5 @@ export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261122030000Maintenance', class: Migration20261122030000Maintenance },
   { name: 'Migration20261122040000HotJobUpdates', class: Migration20261122040000HotJobUpdates },
   { name: 'Migration20261122050000RareEventTypes', class: Migration20261122050000RareEventTypes },
+  { name: 'Migration20261204000000RunningAttempts', class: Migration20261204000000RunningAttempts },
 ];

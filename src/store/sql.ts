@@ -235,7 +235,7 @@ export function rowsSource(form: RowsForm, columns: readonly Column[], rowCount:
  * up each attempt by id. With today's VALUES source SQLite sees the row count and searches by id
  * with or without the `+` (SQLite 3.49); the `+` stays so that the plan does not hinge on that
  * estimate. PostgreSQL's generic plan for a named statement, made on a small table, took the same
- * walk through attempts_status_heartbeat_at_index. Tests check the plans on both.
+ * walk through the old attempts_status_heartbeat_at_index. Tests check the plans on both.
  */
 export function notIndexed(dialect: DatabaseDialect, column: string): string {
   return dialect === 'sqlite' ? `+${column}` : `(${column} || '')`;

@@ -41,5 +41,10 @@ export const AttemptEntity = new EntitySchema<AttemptRow>({
     result: { ...optionalJson },
   },
   uniques: [{ name: 'attempts_job_id_number_unique', properties: ['jobId', 'number'] }],
-  indexes: [{ name: 'attempts_status_heartbeat_at_index', properties: ['status', 'heartbeatAt'] }],
+  indexes: [
+    {
+      name: 'attempts_running_heartbeat_at_index',
+      expression: `create index "attempts_running_heartbeat_at_index" on "attempts" ("heartbeat_at") where "status" = 'running'`,
+    },
+  ],
 });
