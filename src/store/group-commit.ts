@@ -105,8 +105,16 @@ export class GroupCommitter {
   private async flush(): Promise<void> {
     this.flushing = true;
     try {
-      // Writes that arrive during a commit wait for the next turn of this loop.
-      while (this.queue.length > 0) await this.commit(this.queue.splice(0, this.options.maxBatchSize ?? 256));
+      // Writes that arrive during a commit go in the next batch, taken one event-loop turn after the
+      // commit rather than at once: the I/O that came in meanwhile is read first, and the writes it
+      // brings join. On PostgreSQL those are the starts of the jobs BullMQ hands over in reply to the
+      // batch's outcomes: batches grew from 25 to 33 writes and end-to-end rose from a median of
+      // 4,144 to 4,458 jobs/s (bench, 40,000 jobs, five alternating single runs each). Two or three
+      // turns made it no better; on SQLite, whose commits hold the thread, one turn changed nothing.
+      while (this.queue.length > 0) {
+        await this.commit(this.queue.splice(0, this.options.maxBatchSize ?? 256));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     } finally {
       this.flushing = false;
     }
