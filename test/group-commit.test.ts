@@ -25,6 +25,30 @@ describe('the group committer', () => {
     expect(committer.stats).toMatchObject({ batches: 1, writes: 3 });
   });
 
+  it('lets the I/O of the turn after a commit join the next batch', async () => {
+    const batches: number[][] = [];
+    const committer = new GroupCommitter(async (work) => {
+      const batch: number[] = [];
+      batches.push(batch);
+      return work({ dialect: 'sqlite', all: () => Promise.resolve([]), run: () => Promise.resolve(batch.length) });
+    });
+    const write = (n: number) =>
+      committer.submit((sql) => {
+        batches.at(-1)!.push(n);
+        return sql.run('');
+      });
+    let late: Promise<number> | undefined;
+    await write(1).then(() => {
+      // What a commit's caller does next: one write at once (a handler's outcome), and one that
+      // waits for I/O first (a start, once Redis has handed the next job over).
+      const soon = write(2);
+      late = new Promise((resolve) => setImmediate(() => resolve(write(3))));
+      return soon;
+    });
+    await late;
+    expect(batches).toEqual([[1], [2, 3]]);
+  });
+
   const fakeSql = { dialect: 'postgresql', all: () => Promise.resolve([]), run: () => Promise.resolve(1) } as const;
   /** A kind whose statement alone takes the even inputs (or throws), leaving the rest to the transaction. */
   const halves = (alone: 'evens' | 'throws') => {
