@@ -16,7 +16,7 @@ import { beginSet, outcomeColumns, outcomeSet, outcomeValues, type BeginRequest,
 import { attemptEnd, outcomeEvents, waitingSources, type BeginResult, type RecordedOutcome } from './attempt-writes.js';
 import type { JobRow } from './entities/index.js';
 import { newId } from './ids.js';
-import { jobRowColumnNames, jobRowColumns, toJobRow } from './rows.js';
+import { startedJobColumnNames, startedJobColumns, toStartedJob } from './rows.js';
 import { encodeJson, notIndexed, placeholders, RowsStatement, toNumber, usesArrays, type Column, type Sql } from './sql.js';
 
 /**
@@ -41,7 +41,7 @@ export async function beginAttemptsAlone(sql: Sql, requests: readonly BeginReque
   const [statement] = beginAlone.statements('arrays', rows, waitingSources);
   const started = new Map<string, BeginResult>();
   for (const row of await sql.all(statement!.text, statement!.params)) {
-    const job: JobRow = toJobRow('postgresql', row);
+    const job = toStartedJob('postgresql', row);
     const attempt = {
       jobId: job.id,
       attemptId: row.new_attempt_id as string,
@@ -78,7 +78,7 @@ export const beginAlone = new RowsStatement(
      UPDATE jobs SET ${beginSet}
      FROM ${source}
      WHERE jobs.id = v.id AND ${notIndexed('postgresql', 'jobs.status')} IN (${placeholders(waitingSources.length)})
-     RETURNING ${jobRowColumns}, v.attempt_id AS new_attempt_id, v.fencing_token AS new_fencing_token,
+     RETURNING ${startedJobColumns}, v.attempt_id AS new_attempt_id, v.fencing_token AS new_fencing_token,
        v.event_id AS new_event_id, v.worker_id AS new_worker_id, v.host AS new_host, v.pid AS new_pid, v.now AS begun_at
    ), attempt AS (
      INSERT INTO attempts (id, job_id, number, status, worker_id, host, pid, fencing_token, started_at, heartbeat_at)
@@ -90,7 +90,7 @@ export const beginAlone = new RowsStatement(
        jsonb_build_object('attempt', current_attempt, 'workerId', new_worker_id, 'host', new_host, 'pid', new_pid), 'system', begun_at
      FROM started
    )
-   SELECT ${jobRowColumnNames}, new_attempt_id, new_fencing_token, begun_at FROM started`,
+   SELECT ${startedJobColumnNames}, new_attempt_id, new_fencing_token, begun_at FROM started`,
 );
 
 /**

@@ -20,7 +20,7 @@ import {
   type RecordedOutcome,
   type WorkerIdentity,
 } from './attempt-writes.js';
-import { jobRowColumns, toJobRow } from './rows.js';
+import { startedJobColumns, toStartedJob } from './rows.js';
 import { encodeJson, notIndexed, placeholders, rowsForm, RowsStatement, toNumber, type Column, type Row, type Sql, type Statement } from './sql.js';
 
 export interface BeginRequest {
@@ -43,7 +43,7 @@ export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]):
   const firsts = requests.filter((r) => !seen.has(r.jobId) && seen.add(r.jobId));
   const rows = firsts.map((r) => [r.jobId, r.now]);
   const updated = await allOf(tx, beginBatch.statements(rowsForm(tx), rows, waitingSources));
-  const startedRows = new Map(updated.map((row) => [row.id as string, toJobRow(tx.dialect, row)]));
+  const startedRows = new Map(updated.map((row) => [row.id as string, toStartedJob(tx.dialect, row)]));
   const results: BeginResult[] = [];
   for (const r of requests) {
     const row = startedRows.get(r.jobId);
@@ -72,7 +72,7 @@ const beginBatch = new RowsStatement(
   (dialect, source) => `UPDATE jobs SET ${beginSet}
    FROM ${source}
    WHERE jobs.id = v.id AND ${notIndexed(dialect, 'jobs.status')} IN (${placeholders(waitingSources.length)})
-   RETURNING ${jobRowColumns}`,
+   RETURNING ${startedJobColumns}`,
 );
 
 /** The rows returned by `statements`, run in order (one statement as arrays, one per chunk as VALUES). */

@@ -10,7 +10,7 @@ import { appendEvents, appendStandaloneJobEvent, type NewEvent } from './events.
 import { newId } from './ids.js';
 import { jobTransitions, isFinalJobStatus } from './lifecycle.js';
 import type { Outcome } from './outcome.js';
-import { jobRowColumns, toJobRow } from './rows.js';
+import { jobRowColumns, startedJobColumns, startedJobOf, toJobRow, toStartedJob, type StartedJob } from './rows.js';
 import { encodeJson, insertRows, placeholders, toNumber, updateRowsById, type Row, type RowUpdate, type Sql } from './sql.js';
 
 export interface WorkerIdentity {
@@ -28,7 +28,7 @@ export interface AttemptRef {
 }
 
 export type BeginResult =
-  | { kind: 'started'; job: JobRow; attempt: AttemptRef & { fencingToken: string }; stalledAttempts: number[] }
+  | { kind: 'started'; job: StartedJob; attempt: AttemptRef & { fencingToken: string }; stalledAttempts: number[] }
   /** The job is already completed, failed or cancelled: nothing runs. */
   | { kind: 'final'; job: JobRow }
   /** Redis delivered an id the ledger has no row for. */
@@ -81,7 +81,7 @@ export async function beginAttempt(tx: Sql, jobId: string, worker: WorkerIdentit
   // The common case, a job waiting for its next attempt, takes one conditional update; a job still
   // `running`, final or unknown takes the careful path below.
   const fresh = await startWaitingJob(tx, jobId, now);
-  if (fresh) return startAttempt(tx, toJobRow(tx.dialect, fresh), [], worker, now);
+  if (fresh) return startAttempt(tx, toStartedJob(tx.dialect, fresh), [], worker, now);
 
   const [raw] = await tx.all(`SELECT ${jobRowColumns} FROM jobs WHERE id = ?`, [jobId]);
   if (!raw) return { kind: 'missing' } as const;
@@ -112,13 +112,10 @@ export async function beginAttempt(tx: Sql, jobId: string, worker: WorkerIdentit
     [now, now, eventCount, jobId, job.version, ...beginSources],
   );
   if (!updated) throw new RacedError();
-  const started: JobRow = {
-    ...job,
+  const started: StartedJob = {
+    ...startedJobOf(job),
     status: 'running',
-    attemptsStarted: job.attemptsStarted + 1,
     currentAttempt: toNumber(updated.current_attempt),
-    startedAt: job.startedAt ?? now,
-    updatedAt: now,
     version: toNumber(updated.version),
   };
   return startAttempt(tx, started, stalledAttempts, worker, now);
@@ -128,7 +125,7 @@ const startWaitingSql = `UPDATE jobs SET status = 'running', attempts_started = 
      current_attempt = attempts_started + 1, started_at = COALESCE(started_at, ?), updated_at = ?,
      status_reason = NULL, version = version + 1
    WHERE id = ? AND status IN (${placeholders(waitingSources.length)})
-   RETURNING ${jobRowColumns}`;
+   RETURNING ${startedJobColumns}`;
 
 /**
  * Moves a job waiting for its next attempt to `running` and returns its new row, or undefined if it
@@ -146,7 +143,7 @@ async function startWaitingJob(tx: Sql, jobId: string, now: number): Promise<Row
  */
 export async function startAttempt(
   tx: Sql,
-  job: JobRow,
+  job: StartedJob,
   stalledAttempts: number[],
   worker: WorkerIdentity,
   now: number,

@@ -19,6 +19,69 @@ export const jobRowColumnNames = entityColumns(JobEntity, allPropertiesOf(JobEnt
   .map((c) => c.name)
   .join(', ');
 
+/**
+ * What an attempt's start returns of its job: what the worker runs it with (name, payload, timeout,
+ * retry policy) and what the start itself writes from (attempt number, version). Not the whole row:
+ * on SQLite, returning and converting all 27 columns for every started job cost the ledger-only
+ * loop about 5 µs a job more (53 against 48 µs, three runs each).
+ */
+export type StartedJob = Pick<
+  JobRow,
+  | 'id'
+  | 'queue'
+  | 'name'
+  | 'payload'
+  | 'status'
+  | 'runId'
+  | 'pipelineId'
+  | 'stage'
+  | 'maxAttempts'
+  | 'backoff'
+  | 'timeoutMs'
+  | 'attemptsFailed'
+  | 'currentAttempt'
+  | 'version'
+>;
+
+const startedJobProperties = [
+  'id', 'queue', 'name', 'payload', 'status', 'runId', 'pipelineId', 'stage', 'maxAttempts', 'backoff', 'timeoutMs',
+  'attemptsFailed', 'currentAttempt', 'version',
+] as const satisfies readonly (keyof StartedJob)[];
+
+/** The columns `toStartedJob` reads, qualified by `jobs.` (see `jobRowColumns`). */
+export const startedJobColumns = entityColumns(JobEntity, [...startedJobProperties])
+  .map((c) => `jobs.${c.name}`)
+  .join(', ');
+
+/** The same columns unqualified, to select them again from a CTE that returned them. */
+export const startedJobColumnNames = entityColumns(JobEntity, [...startedJobProperties])
+  .map((c) => c.name)
+  .join(', ');
+
+/** The `StartedJob` fields of a whole row. */
+export function startedJobOf(job: JobRow): StartedJob {
+  return Object.fromEntries(startedJobProperties.map((property) => [property, job[property]])) as StartedJob;
+}
+
+export function toStartedJob(dialect: DatabaseDialect, r: Row): StartedJob {
+  return {
+    id: r.id as string,
+    queue: r.queue as string,
+    name: r.name as string,
+    payload: decodeJson(dialect, r.payload),
+    status: r.status as JobStatus,
+    runId: (r.run_id as string | null) ?? null,
+    pipelineId: (r.pipeline_id as string | null) ?? null,
+    stage: (r.stage as string | null) ?? null,
+    maxAttempts: toNumber(r.max_attempts),
+    backoff: decodeJson(dialect, r.backoff),
+    timeoutMs: toNullableNumber(r.timeout_ms),
+    attemptsFailed: toNumber(r.attempts_failed),
+    currentAttempt: toNumber(r.current_attempt),
+    version: toNumber(r.version),
+  };
+}
+
 export function toJobRow(dialect: DatabaseDialect, r: Row): JobRow {
   return {
     id: r.id as string,
