@@ -99,7 +99,9 @@ export function insertFromRows(form: RowsForm, table: string, columns: readonly 
   if (!statement) {
     const names = columns.map((c) => c.name).join(', ');
     // Columns by name, not `*`: statements with `*` are not prepared (fast-sql.ts).
-    statement = new RowsStatement(columns, (_dialect, source) => `INSERT INTO ${table} (${names}) SELECT ${names} FROM ${source}`);
+    statement = new RowsStatement(columns, (_dialect, source) => `INSERT INTO ${table} (${names}) SELECT ${names} FROM ${source}`, {
+      jsonRows: true,
+    });
     rowsStatements.inserts.set(key, statement);
   }
   return statement.statements(form, rows);
@@ -142,9 +144,14 @@ export function rowsForm(sql: Sql): RowsForm {
 export class RowsStatement {
   private readonly texts: Record<RowsForm, Map<number, string>> = { arrays: new Map(), sqlite: new Map(), postgresql: new Map() };
 
+  /**
+   * @param options.jsonRows In the arrays form, pass the rows as one JSON document instead (see
+   *   `jsonRowsSource`). Used by inserts, where a bulk enqueue's thousand rows are most of the work.
+   */
   constructor(
     readonly columns: readonly Column[],
     private readonly build: (dialect: DatabaseDialect, source: string) => string,
+    private readonly options: { jsonRows?: boolean } = {},
   ) {}
 
   /**
@@ -153,6 +160,7 @@ export class RowsStatement {
    * VALUES list (`maxValuesRows`).
    */
   statements(form: RowsForm, rows: readonly (readonly unknown[])[], extra: readonly unknown[] = []): Statement[] {
+    if (form === 'arrays' && this.options.jsonRows) return [{ text: this.text(form, 0), params: [jsonRows(rows), ...extra] }];
     if (form === 'arrays') {
       const arrays = this.columns.map((_, i) => rows.map((row) => row[i] ?? null));
       return [{ text: this.text(form, 0), params: [...arrays, ...extra] }];
@@ -174,7 +182,8 @@ export class RowsStatement {
     const texts = this.texts[form];
     let text = texts.get(rowCount);
     if (!text) {
-      text = this.build(form === 'arrays' ? 'postgresql' : form, rowsSource(form, this.columns, rowCount));
+      const source = form === 'arrays' && this.options.jsonRows ? jsonRowsSource(this.columns) : rowsSource(form, this.columns, rowCount);
+      text = this.build(form === 'arrays' ? 'postgresql' : form, source);
       texts.set(rowCount, text);
     }
     return text;
@@ -224,6 +233,30 @@ export function rowsSource(form: RowsForm, columns: readonly Column[], rowCount:
   const row = `(${columns.map((c) => valuePlaceholder(form, c.type)).join(', ')})`;
   const values = Array.from({ length: rowCount }, () => row).join(', ');
   return `(SELECT ${columns.map((c, i) => `column${i + 1} AS ${c.name}`).join(', ')} FROM (VALUES ${values}) AS r) AS v`;
+}
+
+/**
+ * The rows of a batch as the source `v` of one PostgreSQL statement, from one JSON parameter: an
+ * array of rows, each an array of values, taken apart with `->>` and cast. Same text for any row
+ * count, like `unnest`; but pg builds an array literal in JavaScript, escaping every element (JSON
+ * values twice), where `JSON.stringify` is native. Measured on this machine (1,000-row inserts of
+ * job-like rows, one per transaction): 9.4-9.6 µs a row against 18.0-21.5 with arrays, and the
+ * client's CPU 4.0-4.5 against 6.7-8.3 µs. JSON values travel as their text and are parsed by the
+ * cast, so SQL NULL and JSON `null` stay apart as they do in arrays.
+ */
+export function jsonRowsSource(columns: readonly Column[]): string {
+  const values = columns.map((c, i) => `(r->>${i})::${c.type === 'json' ? 'jsonb' : c.type} AS ${c.name}`);
+  return `(SELECT ${values.join(', ')} FROM jsonb_array_elements(?::jsonb) AS r) AS v`;
+}
+
+/**
+ * The parameter of `jsonRowsSource`. As `bindable` does for pg: undefined becomes null (which
+ * `JSON.stringify` does by itself inside arrays) and booleans 1/0 (rows are copied only if one has
+ * any: a replacer function would slow every row down).
+ */
+function jsonRows(rows: readonly (readonly unknown[])[]): string {
+  const hasBoolean = rows.some((row) => row.some((value) => typeof value === 'boolean'));
+  return JSON.stringify(hasBoolean ? rows.map((row) => row.map((value) => (typeof value === 'boolean' ? Number(value) : value))) : rows);
 }
 
 /**
