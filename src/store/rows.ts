@@ -6,18 +6,25 @@ import type { AttemptStatus, JobStatus } from './lifecycle.js';
 import { decodeJson, toNullableNumber, toNumber, type Row } from './sql.js';
 
 /**
- * The columns `toJobRow` reads, qualified by `jobs.`, for statements that return whole job rows.
- * Listed rather than `jobs.*`: a named (prepared) statement whose `*` grows a column after a
- * migration fails on PostgreSQL with "cached plan must not change result type".
+ * `properties`' columns as a SELECT or RETURNING list, qualified by `jobs.` unless `qualified` is
+ * false (to select them again from a CTE that returned them). Listed rather than `jobs.*`: a named
+ * (prepared) statement whose `*` grows a column after a migration fails on PostgreSQL with "cached
+ * plan must not change result type".
  */
-export const jobRowColumns = entityColumns(JobEntity, allPropertiesOf(JobEntity))
-  .map((c) => `jobs.${c.name}`)
-  .join(', ');
+function jobColumnList(properties: readonly (keyof JobRow)[], qualified = true): string {
+  return entityColumns(JobEntity, [...properties])
+    .map((c) => (qualified ? `jobs.${c.name}` : c.name))
+    .join(', ');
+}
 
-/** The same columns unqualified, to select them again from a CTE that returned them. */
-export const jobRowColumnNames = entityColumns(JobEntity, allPropertiesOf(JobEntity))
-  .map((c) => c.name)
-  .join(', ');
+/** The columns `toJobRow` reads, for statements that return whole job rows. */
+export const jobRowColumns = jobColumnList(allPropertiesOf(JobEntity));
+export const jobRowColumnNames = jobColumnList(allPropertiesOf(JobEntity), false);
+
+const startedJobProperties = [
+  'id', 'queue', 'name', 'payload', 'status', 'runId', 'pipelineId', 'stage', 'maxAttempts', 'backoff', 'timeoutMs',
+  'attemptsFailed', 'currentAttempt', 'version',
+] as const satisfies readonly (keyof JobRow)[];
 
 /**
  * What an attempt's start returns of its job: what the worker runs it with (name, payload, timeout,
@@ -25,38 +32,11 @@ export const jobRowColumnNames = entityColumns(JobEntity, allPropertiesOf(JobEnt
  * on SQLite, returning and converting all 27 columns for every started job cost the ledger-only
  * loop about 5 µs a job more (53 against 48 µs, three runs each).
  */
-export type StartedJob = Pick<
-  JobRow,
-  | 'id'
-  | 'queue'
-  | 'name'
-  | 'payload'
-  | 'status'
-  | 'runId'
-  | 'pipelineId'
-  | 'stage'
-  | 'maxAttempts'
-  | 'backoff'
-  | 'timeoutMs'
-  | 'attemptsFailed'
-  | 'currentAttempt'
-  | 'version'
->;
+export type StartedJob = Pick<JobRow, (typeof startedJobProperties)[number]>;
 
-const startedJobProperties = [
-  'id', 'queue', 'name', 'payload', 'status', 'runId', 'pipelineId', 'stage', 'maxAttempts', 'backoff', 'timeoutMs',
-  'attemptsFailed', 'currentAttempt', 'version',
-] as const satisfies readonly (keyof StartedJob)[];
-
-/** The columns `toStartedJob` reads, qualified by `jobs.` (see `jobRowColumns`). */
-export const startedJobColumns = entityColumns(JobEntity, [...startedJobProperties])
-  .map((c) => `jobs.${c.name}`)
-  .join(', ');
-
-/** The same columns unqualified, to select them again from a CTE that returned them. */
-export const startedJobColumnNames = entityColumns(JobEntity, [...startedJobProperties])
-  .map((c) => c.name)
-  .join(', ');
+/** The columns `toStartedJob` reads. */
+export const startedJobColumns = jobColumnList(startedJobProperties);
+export const startedJobColumnNames = jobColumnList(startedJobProperties, false);
 
 /** The `StartedJob` fields of a whole row. */
 export function startedJobOf(job: JobRow): StartedJob {
@@ -82,25 +62,14 @@ export function toStartedJob(dialect: DatabaseDialect, r: Row): StartedJob {
   };
 }
 
+/** A whole job row: the started job's fields and the rest. */
 export function toJobRow(dialect: DatabaseDialect, r: Row): JobRow {
   return {
-    id: r.id as string,
-    queue: r.queue as string,
-    name: r.name as string,
-    payload: decodeJson(dialect, r.payload),
-    status: r.status as JobStatus,
+    ...toStartedJob(dialect, r),
     statusReason: (r.status_reason as string | null) ?? null,
     priority: toNumber(r.priority),
-    runId: (r.run_id as string | null) ?? null,
-    pipelineId: (r.pipeline_id as string | null) ?? null,
-    stage: (r.stage as string | null) ?? null,
     idempotencyKey: (r.idempotency_key as string | null) ?? null,
-    maxAttempts: toNumber(r.max_attempts),
-    backoff: decodeJson(dialect, r.backoff),
-    timeoutMs: toNullableNumber(r.timeout_ms),
     attemptsStarted: toNumber(r.attempts_started),
-    attemptsFailed: toNumber(r.attempts_failed),
-    currentAttempt: toNumber(r.current_attempt),
     progress: decodeJson(dialect, r.progress),
     result: decodeJson(dialect, r.result),
     lastError: decodeJson(dialect, r.last_error),
@@ -110,7 +79,6 @@ export function toJobRow(dialect: DatabaseDialect, r: Row): JobRow {
     startedAt: toNullableNumber(r.started_at),
     finishedAt: toNullableNumber(r.finished_at),
     updatedAt: toNumber(r.updated_at),
-    version: toNumber(r.version),
   };
 }
 
