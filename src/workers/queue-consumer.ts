@@ -7,6 +7,7 @@ import { Worker, type Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { closeRedis, createRedis, type Redis } from '../jobs/redis-connection.js';
+import { coalesceRedisWrites } from '../jobs/redis-write-coalescing.js';
 import type { Logger } from '../logger.js';
 import { LedgerRetryError } from './execute-attempt.js';
 import type { Processor } from './poison-guard.js';
@@ -127,6 +128,8 @@ export class QueueConsumer {
     const { config, logger, queue } = this.options;
     const connection = createRedis(config.redisUrl, 'worker');
     connection.on('error', (error) => logger.debug({ err: error, queue }, 'worker Redis connection error'));
+    // A batch's outcomes reach BullMQ in one tick; their commands leave in a few writes, not one each.
+    coalesceRedisWrites(connection);
     const incarnation: Incarnation = { worker: undefined as unknown as Worker, connection, inFlight: 0, idle: undefined };
     const processor: Processor = async (job, token) => {
       incarnation.inFlight++;
