@@ -6,16 +6,14 @@
 import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { JobRegistry } from '../jobs/registry.js';
 import type { BackoffPolicy } from '../jobs/backoff.js';
-import type { JobContext } from '../jobs/define-job.js';
 import type { Logger } from '../logger.js';
 import type { AttemptRef, OutcomeHook, WorkerIdentity } from '../store/attempt-writes.js';
 import type { JobRow } from '../store/entities/index.js';
 import type { Ledger } from '../store/ledger.js';
 import type { Outcome } from '../store/outcome.js';
 import { AttemptAbort } from './attempt-abort.js';
-import { AttemptState } from './attempt-state.js';
+import { AttemptContext } from './attempt-context.js';
 import { classifyOutcome, type AbortReason, type AttemptResult } from './classify-outcome.js';
-import { ProgressReporter } from './progress-reporter.js';
 
 /** Carries the ledger's retry delay to BullMQ's custom backoff strategy (see ledger-worker.ts). */
 export class LedgerRetryError extends Error {
@@ -74,31 +72,9 @@ export function createProcessor(deps: ExecuteDeps) {
     // A worker without this job type still records the attempt (and fails it through the retry
     // budget) rather than leaving the ledger and Redis out of step.
     const type = deps.registry.has(job.name) ? deps.registry.get(job.name) : undefined;
-    // The child logger, the progress reporter and the state buffer are made when first used: most
-    // attempts of a busy queue need none of them, and each cost allocation on every attempt.
-    let childLogger: Logger | undefined;
-    const logger = (): Logger => (childLogger ??= deps.logger.child({ jobId, job: job.name, attempt: attempt.number }));
-    let progress: ProgressReporter | undefined;
-    let state: AttemptState | undefined;
-    const stateOf = (): AttemptState => (state ??= new AttemptState(deps.ledger, job));
     const stop = new AttemptAbort();
     deps.active.set(jobId, { ref: attempt, abort: (reason) => stop.abort(reason) });
-    const ctx: JobContext = {
-      jobId,
-      name: job.name,
-      attempt: attempt.number,
-      runId: job.runId,
-      get logger() {
-        return logger();
-      },
-      get signal() {
-        return stop.signal;
-      },
-      progress: (value) => (progress ??= new ProgressReporter(deps.ledger, attempt, deps.progressEventIntervalMs)).report(value),
-      get state() {
-        return stateOf().access;
-      },
-    };
+    const ctx = new AttemptContext(deps, job, attempt, stop);
 
     let result: AttemptResult;
     let timer: NodeJS.Timeout | undefined;
@@ -123,7 +99,8 @@ export function createProcessor(deps: ExecuteDeps) {
 
     const policy = { maxAttempts: job.maxAttempts, attemptsFailed: job.attemptsFailed, backoff: job.backoff as BackoffPolicy };
     let outcome = classifyOutcome(result, policy, { maxErrorChars: deps.maxErrorChars });
-    const heldProgress = progress?.takeHeld();
+    const heldProgress = ctx.takeHeldProgress();
+    const state = ctx.usedState;
     const hooks = deps.outcomeHooks ?? [];
     const record = (o: Outcome, withHooks: readonly OutcomeHook[]) => deps.ledger.recordOutcome(attempt, o, heldProgress, Date.now(), withHooks);
     let recorded;
@@ -139,13 +116,13 @@ export function createProcessor(deps: ExecuteDeps) {
       // The outcome could not be committed, so BullMQ must not hear one either: DelayedError makes
       // BullMQ leave the job as it is, its lock lapses, the stalled checker delivers it again, and
       // the next attempt records this one as stalled. The ledger and Redis never disagree.
-      logger().error({ err: error, outcome: outcome.type }, 'could not record the outcome; the job will be delivered again');
+      ctx.logger.error({ err: error, outcome: outcome.type }, 'could not record the outcome; the job will be delivered again');
       throw new DelayedError();
     }
-    if (deps.logger.isLevelEnabled('debug')) logger().debug({ outcome: outcome.type, recorded: recorded.kind }, 'attempt recorded');
+    if (deps.logger.isLevelEnabled('debug')) ctx.logger.debug({ outcome: outcome.type, recorded: recorded.kind }, 'attempt recorded');
     if (recorded.kind === 'applied' && recorded.dispatch.length && deps.dispatch) {
       await deps.dispatch(recorded.dispatch).catch((error: unknown) =>
-        logger().warn({ err: error }, 'could not hand follow-up jobs to Redis; the relay will'),
+        ctx.logger.warn({ err: error }, 'could not hand follow-up jobs to Redis; the relay will'),
       );
     }
 
