@@ -24,7 +24,7 @@ import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 
 /** Commands per `writev` while a burst lasts. */
-export const defaultMaxPerWrite = 8;
+const defaultMaxPerWrite = 8;
 
 const coalescing = new WeakSet<Writable>();
 

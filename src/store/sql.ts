@@ -160,10 +160,9 @@ export class RowsStatement {
    * VALUES list (`maxValuesRows`).
    */
   statements(form: RowsForm, rows: readonly (readonly unknown[])[], extra: readonly unknown[] = []): Statement[] {
-    if (form === 'arrays' && this.options.jsonRows) return [{ text: this.text(form, 0), params: [jsonRows(rows), ...extra] }];
     if (form === 'arrays') {
-      const arrays = this.columns.map((_, i) => rows.map((row) => row[i] ?? null));
-      return [{ text: this.text(form, 0), params: [...arrays, ...extra] }];
+      const rowParams = this.options.jsonRows ? [jsonRows(rows)] : this.columns.map((_, i) => rows.map((row) => row[i] ?? null));
+      return [{ text: this.text(form, 0), params: [...rowParams, ...extra] }];
     }
     const statements: Statement[] = [];
     const chunkRows = maxValuesRows[form];
