@@ -71,7 +71,7 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
         concurrency: options.concurrency,
         endToEndJobs: options.jobs,
       },
-      { profileDir: options.profileDir },
+      { profileDir: options.profileDir, nodeFlags: options.nodeFlags },
     );
 
     const n = options.jobs;

@@ -15,6 +15,8 @@ export interface SpawnOptions {
   profileDir?: string | undefined;
   /** Let the child force a GC before its RSS checkpoints (`node --expose-gc`). */
   exposeGc?: boolean;
+  /** Further Node.js/V8 flags (`--node-flags`). */
+  nodeFlags?: readonly string[];
   onCheckpoint?: (report: CheckpointReport) => void;
 }
 
@@ -52,7 +54,7 @@ export class WorkerChild {
 
   /** Forks a worker child and resolves once it is connected and ready to start. */
   static async spawn(settings: ChildSettings, options: SpawnOptions = {}): Promise<WorkerChild> {
-    const execArgv = [...(options.exposeGc ? ['--expose-gc'] : [])];
+    const execArgv = [...(options.exposeGc ? ['--expose-gc'] : []), ...(options.nodeFlags ?? [])];
     if (options.profileDir) {
       mkdirSync(options.profileDir, { recursive: true });
       execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);

@@ -51,6 +51,7 @@ export async function runMemory(options: BenchOptions): Promise<MemoryReport> {
       {
         exposeGc: true,
         profileDir: options.profileDir,
+        nodeFlags: options.nodeFlags,
         onCheckpoint: (report) => {
           checkpoints.push(report);
           log(`after ${report.handled} jobs: RSS ${(report.rssBytes / mib).toFixed(1)} MiB, heap used ${(report.heapUsedBytes / mib).toFixed(1)} MiB`);

@@ -37,6 +37,11 @@ export interface BenchOptions {
   latencyRatePerS: number;
   /** When set, each worker child runs under `node --cpu-prof` and writes its profile here. */
   profileDir: string | undefined;
+  /**
+   * Extra Node.js/V8 flags for every worker child, bare BullMQ's and jobledger's alike (so a flag
+   * that helps one helps the other too). Default none: the figures are plain `node`'s.
+   */
+  nodeFlags: string[];
   redisUrl: string;
   /** A PostgreSQL database to connect to for CREATE/DROP DATABASE (one fresh database per run). */
   postgresAdminUrl: string;
@@ -55,6 +60,8 @@ const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends 
   --latency-jobs N     jobs in the pickup-latency phase (default N/40, within 100..500)
   --latency-rate R     jobs/s in the pickup-latency phase (default 50)
   --profile-dir DIR    run each worker child under node --cpu-prof, profiles in DIR
+  --node-flags=FLAGS   Node.js/V8 flags for every worker child, bare and jobledger alike, given
+                       with "=" since they start with dashes (--node-flags=--single-threaded-gc)
 env: REDIS_URL (default redis://127.0.0.1:6379), BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres)`;
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
@@ -73,6 +80,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       'latency-jobs': { type: 'string' },
       'latency-rate': { type: 'string' },
       'profile-dir': { type: 'string' },
+      'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -99,6 +107,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     latencyJobs: int('--latency-jobs', values['latency-jobs'], clamp(Math.round(jobs / 40), 100, 500), 1),
     latencyRatePerS: int('--latency-rate', values['latency-rate'], 50, 1),
     profileDir: values['profile-dir'],
+    nodeFlags: flagList(values['node-flags']),
     redisUrl: nonEmpty(env.REDIS_URL) ?? 'redis://127.0.0.1:6379',
     postgresAdminUrl: nonEmpty(env.BENCH_POSTGRES_URL) ?? 'postgres://postgres@127.0.0.1:5432/postgres',
   };
@@ -109,6 +118,15 @@ function int(flag: string, raw: string | undefined, fallback: number, min: numbe
   const value = Number(raw.replace(/_/g, ''));
   if (!Number.isSafeInteger(value) || value < min) fail(`${flag}: expected a whole number >= ${min}, got ${JSON.stringify(raw)}`);
   return value;
+}
+
+/** Whitespace-separated flags, each of the `--name` or `--name=value` form. */
+function flagList(raw: string | undefined): string[] {
+  const flags = (raw ?? '').split(/\s+/).filter(Boolean);
+  for (const flag of flags) {
+    if (!/^--[a-z0-9][a-z0-9_-]*(=\S+)?$/i.test(flag)) fail(`--node-flags: expected flags like --single-threaded-gc, got ${JSON.stringify(flag)}`);
+  }
+  return flags;
 }
 
 function clamp(value: number, min: number, max: number): number {
