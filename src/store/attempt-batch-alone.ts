@@ -15,7 +15,7 @@
 import { beginSet, outcomeColumns, outcomeSet, outcomeValues, type BeginRequest, type OutcomeRequest } from './attempt-batch.js';
 import { attemptEnd, outcomeEvents, waitingSources, type BeginResult, type RecordedOutcome } from './attempt-writes.js';
 import type { JobRow } from './entities/index.js';
-import { newId } from './ids.js';
+import { newId, newUlid } from './ids.js';
 import { startedJobColumnNames, startedJobColumns, toStartedJob } from './rows.js';
 import { encodeJson, notIndexed, placeholders, RowsStatement, toNumber, usesArrays, type Column, type Sql } from './sql.js';
 
@@ -32,7 +32,7 @@ export async function beginAttemptsAlone(sql: Sql, requests: readonly BeginReque
     r.jobId,
     r.now,
     newId('att'),
-    newId('att').slice(4),
+    newUlid(),
     newId('evt'),
     r.worker.workerId,
     r.worker.host,

@@ -10,7 +10,7 @@ import type { Outcome } from './outcome.js';
 import {
   beginAttempt,
   finishAppliedOutcome,
-  jobUpdateFor,
+  outcomeEventList,
   recordOutcome,
   startAttempt,
   waitingSources,
@@ -159,10 +159,10 @@ const outcomeBatch = new RowsStatement(
    RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, jobs.pipeline_id, jobs.stage`,
 );
 
-/** The same changes as `jobUpdateFor`, as values for one row of the batched update. */
+/** The same changes as `jobUpdateFor` (attempt-writes.ts), as values for one row of the batched update. */
 export function outcomeValues(r: OutcomeRequest): unknown[] {
   const { outcome, now } = r;
-  const events = jobUpdateFor(outcome as Exclude<Outcome, { type: 'cancelled' }>, now, r.progress).events.length;
+  const events = outcomeEventList(outcome as Exclude<Outcome, { type: 'cancelled' }>, now).length;
   const progress = r.progress === undefined ? [null, 0] : [encodeJson(r.progress), 1];
   const base = [r.ref.jobId, r.ref.number];
   switch (outcome.type) {

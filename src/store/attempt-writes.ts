@@ -7,7 +7,7 @@
 import { AttemptEntity, type JobRow } from './entities/index.js';
 import { entityColumns } from './entity-columns.js';
 import { appendEvents, appendStandaloneJobEvent, type NewEvent } from './events.js';
-import { newId } from './ids.js';
+import { newId, newUlid } from './ids.js';
 import { jobTransitions, isFinalJobStatus } from './lifecycle.js';
 import type { Outcome } from './outcome.js';
 import { jobRowColumns, startedJobColumns, startedJobOf, toJobRow, toStartedJob, type StartedJob } from './rows.js';
@@ -152,7 +152,7 @@ export async function startAttempt(
   const number = job.currentAttempt;
   const version = job.version;
   const firstSeq = version - stalledAttempts.length;
-  const attempt = { jobId, attemptId: newId('att'), number, startedAt: now, fencingToken: newId('att').slice(4) };
+  const attempt = { jobId, attemptId: newId('att'), number, startedAt: now, fencingToken: newUlid() };
   await insertRows(tx, 'attempts', attemptColumns, [
     [attempt.attemptId, jobId, number, 'running', worker.workerId, worker.host, worker.pid, attempt.fencingToken, now, now],
   ]);
@@ -254,7 +254,7 @@ export function attemptEnd(outcome: Exclude<Outcome, { type: 'cancelled' }>): { 
 /** The events an applied outcome appends, in order, with their payloads as stored. */
 export function outcomeEvents(ref: AttemptRef, outcome: Exclude<Outcome, { type: 'cancelled' }>, now: number): JobUpdate['events'] {
   const durationMs = Math.max(0, now - ref.startedAt);
-  return jobUpdateFor(outcome, now, undefined).events.map((e) => ({ type: e.type, payload: { attempt: ref.number, durationMs, ...e.payload } }));
+  return outcomeEventList(outcome, now).map((e) => ({ type: e.type, payload: { attempt: ref.number, durationMs, ...e.payload } }));
 }
 
 export interface JobUpdate {
@@ -266,37 +266,56 @@ export interface JobUpdate {
 export function jobUpdateFor(outcome: Exclude<Outcome, { type: 'cancelled' }>, now: number, progress: unknown): JobUpdate {
   const progressSet = progress === undefined ? '' : ', progress = ?';
   const progressParams = progress === undefined ? [] : [encodeJson(progress)];
+  const events = outcomeEventList(outcome, now);
   switch (outcome.type) {
     case 'completed':
       return {
         set: `status = 'completed', result = ?, finished_at = ?, status_reason = NULL${progressSet}`,
         params: [encodeJson(outcome.result), now, ...progressParams],
-        events: [{ type: 'job.completed', payload: {} }],
+        events,
       };
     case 'retry':
       return {
         set: `status = 'delayed', attempts_failed = attempts_failed + 1, last_error = ?, run_at = ?${progressSet}`,
         params: [encodeJson(outcome.error), now + outcome.delayMs, ...progressParams],
-        events: [
-          { type: 'job.attempt_failed', payload: { status: outcome.attemptStatus, error: summary(outcome.error) } },
-          { type: 'job.retry_scheduled', payload: { delayMs: outcome.delayMs, runAt: now + outcome.delayMs } },
-        ],
+        events,
       };
     case 'failed':
       return {
         set: `status = 'failed', attempts_failed = attempts_failed + 1, last_error = ?, finished_at = ?, status_reason = ?${progressSet}`,
         params: [encodeJson(outcome.error), now, outcome.reason, ...progressParams],
-        events: [
-          { type: 'job.attempt_failed', payload: { status: outcome.attemptStatus, error: summary(outcome.error) } },
-          { type: 'job.failed', payload: { reason: outcome.reason } },
-        ],
+        events,
       };
     case 'interrupted':
       return {
         set: `status = 'queued', status_reason = ?${progressSet}`,
         params: [outcome.reason, ...progressParams],
-        events: [{ type: 'job.interrupted', payload: { reason: outcome.reason } }],
+        events,
       };
+  }
+}
+
+/**
+ * The events an applied outcome appends, in order, with the payloads particular to each. The one
+ * place they are defined: the job update, the batched update's event count and the appended events
+ * all read them here (the batch path used to build the whole job update twice per outcome for them).
+ */
+export function outcomeEventList(outcome: Exclude<Outcome, { type: 'cancelled' }>, now: number): JobUpdate['events'] {
+  switch (outcome.type) {
+    case 'completed':
+      return [{ type: 'job.completed', payload: {} }];
+    case 'retry':
+      return [
+        { type: 'job.attempt_failed', payload: { status: outcome.attemptStatus, error: summary(outcome.error) } },
+        { type: 'job.retry_scheduled', payload: { delayMs: outcome.delayMs, runAt: now + outcome.delayMs } },
+      ];
+    case 'failed':
+      return [
+        { type: 'job.attempt_failed', payload: { status: outcome.attemptStatus, error: summary(outcome.error) } },
+        { type: 'job.failed', payload: { reason: outcome.reason } },
+      ];
+    case 'interrupted':
+      return [{ type: 'job.interrupted', payload: { reason: outcome.reason } }];
   }
 }
 

@@ -59,7 +59,7 @@ class DeferringSql implements Sql {
   }
 
   insertRows(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Promise<void> {
-    const key = `${table}(${columns.map((c) => c.name).join(',')})`;
+    const key = heldKey(table, columns);
     const entry = this.held.get(key) ?? { table, columns, rows: [] };
     entry.rows.push(...rows);
     this.held.set(key, entry);
@@ -101,6 +101,21 @@ class DeferringSql implements Sql {
     for (const entry of this.heldUpdates.values()) if (names(text, entry.table)) return this.flush();
   }
 }
+
+/**
+ * The key under which rows for `table` with these columns are held, remembered per columns array
+ * (the callers pass module constants): built afresh, it was a map, a join and two strings for every
+ * attempt and event row of the hot path.
+ */
+function heldKey(table: string, columns: readonly Column[]): string {
+  let byTable = heldKeys.get(columns);
+  if (!byTable) heldKeys.set(columns, (byTable = new Map<string, string>()));
+  let key = byTable.get(table);
+  if (key === undefined) byTable.set(table, (key = `${table}(${columns.map((c) => c.name).join(',')})`));
+  return key;
+}
+
+const heldKeys = new WeakMap<readonly Column[], Map<string, string>>();
 
 /**
  * Whether SQL `text` names `table`, remembered per text: the hot path runs the same few dozen texts

@@ -168,10 +168,17 @@ export class RowsStatement {
     const chunkRows = maxValuesRows[form];
     for (let start = 0; start < rows.length; start += chunkRows) {
       const end = Math.min(rows.length, start + chunkRows);
-      // A plain loop: `flat()` and spreads were about 2% of the SQLite bench worker's profile.
-      const params: unknown[] = [];
-      for (let r = start; r < end; r++) for (const value of rows[r]!) params.push(value);
-      for (const value of extra) params.push(value);
+      // A plain loop: `flat()` and spreads were about 2% of the SQLite bench worker's profile. Sized
+      // up front, so a batch's hundreds of values are not copied each time the array would grow.
+      const width = this.columns.length;
+      const params = new Array<unknown>((end - start) * width + extra.length);
+      let p = 0;
+      for (let r = start; r < end; r++) {
+        const row = rows[r]!;
+        if (row.length !== width) throw new Error(`a row for this statement needs ${width} values, got ${row.length}`);
+        for (let c = 0; c < width; c++) params[p++] = row[c];
+      }
+      for (const value of extra) params[p++] = value;
       statements.push({ text: this.text(form, end - start), params });
     }
     return statements;
