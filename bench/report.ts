@@ -37,6 +37,13 @@ export type BackendSummary = Partial<Record<FigureKey, number>> & {
   enqueueRatio?: number;
   /** jobledger only: every figure's ratio to bare BullMQ's. */
   ratios?: Partial<Record<FigureKey, number>>;
+  /**
+   * jobledger only: end-to-end and bulk enqueue jobs/s as a fraction of bare BullMQ's in the same
+   * round, round by round. The machine drifts between rounds (a round of bare BullMQ here ranged
+   * from 8,664 to 16,519 jobs/s in one afternoon), and backends run side by side within a round,
+   * so these show the spread that the ratio of two medians hides.
+   */
+  roundRatios?: { jobsPerS: number[]; enqueuePerS: number[] };
   runs: RunFigures[];
 };
 
@@ -65,8 +72,28 @@ export function summarise(results: ReadonlyMap<BackendName, RunFigures[]>): Summ
     }
     if (s.ratios.jobsPerS !== undefined) s.ratio = s.ratios.jobsPerS;
     if (s.ratios.enqueuePerS !== undefined) s.enqueueRatio = s.ratios.enqueuePerS;
+    const rounds = Math.min(s.runs.length, bare.runs.length);
+    const perRound = (key: 'jobsPerS' | 'enqueuePerS'): number[] =>
+      Array.from({ length: rounds }, (_, i) => s.runs[i]![key] / bare.runs[i]![key]);
+    s.roundRatios = { jobsPerS: perRound('jobsPerS'), enqueuePerS: perRound('enqueuePerS') };
   }
   return summary;
+}
+
+/** The per-round ratios under the table, with their median (`BackendSummary.roundRatios`). */
+export function formatRoundRatios(summary: Summary, backends: readonly BackendName[]): string {
+  const lines: string[] = [];
+  for (const [key, label] of [
+    ['jobsPerS', 'end-to-end'],
+    ['enqueuePerS', 'bulk enqueue'],
+  ] as const) {
+    const parts = backends.flatMap((b) => {
+      const ratios = summary[b]?.roundRatios?.[key];
+      return ratios?.length ? [`${b} ${ratios.map((r) => r.toFixed(3)).join(' ')} (median ${median(ratios).toFixed(3)})`] : [];
+    });
+    if (parts.length) lines.push(`${label} × bare BullMQ, round by round: ${parts.join('; ')}`);
+  }
+  return lines.join('\n');
 }
 
 /** The aligned table: one row per figure, one column per backend, `× bare` after each jobledger column. */
@@ -143,9 +170,13 @@ export function jsonReport(summary: Summary, options: BenchOptions, machine: Rec
   const rounded: Record<string, unknown> = {};
   for (const [backend, s] of Object.entries(summary)) {
     const { runs, ratios, ...figures } = s;
+    const { roundRatios, ...plain } = figures;
     rounded[backend] = {
-      ...roundAll(figures),
+      ...roundAll(plain),
       ...(ratios ? { ratios: roundAll(ratios) } : {}),
+      ...(roundRatios
+        ? { roundRatios: { jobsPerS: roundRatios.jobsPerS.map(round4), enqueuePerS: roundRatios.enqueuePerS.map(round4) } }
+        : {}),
       runs: runs.map((r) => roundAll({ ...r })),
     };
   }
@@ -165,6 +196,10 @@ export function jsonReport(summary: Summary, options: BenchOptions, machine: Rec
     machine,
     elapsedS: Math.round(elapsedS),
   };
+}
+
+function round4(value: number): number {
+  return Number(value.toPrecision(4));
 }
 
 function roundAll(values: Record<string, number | undefined>): Record<string, number> {

@@ -11,7 +11,7 @@ import { interrupt } from './interrupt.js';
 import { formatMemory, runMemory } from './memory.js';
 import { parseOptions, type BackendName, type BenchOptions } from './options.js';
 import { wallNow } from './protocol.js';
-import { formatMethod, formatTable, formatWarnings, jsonReport, summarise } from './report.js';
+import { formatMethod, formatRoundRatios, formatTable, formatWarnings, jsonReport, summarise } from './report.js';
 import { runPendingCleanups, serverVersions } from './services.js';
 
 async function main(): Promise<void> {
@@ -42,7 +42,8 @@ async function main(): Promise<void> {
   out.write(
     `\njobledger bench: ${options.jobs} no-op jobs, concurrency ${options.concurrency}, ${options.runs} round(s), ${machineLine(machine)}\n\n`,
   );
-  out.write(`${formatTable(summary, options.backends)}\n\n${warnings}${formatMethod(options)}\n\n`);
+  const roundRatios = formatRoundRatios(summary, options.backends);
+  out.write(`${formatTable(summary, options.backends)}\n\n${roundRatios ? `${roundRatios}\n\n` : ''}${warnings}${formatMethod(options)}\n\n`);
   out.write(`Took ${elapsedS.toFixed(0)} s; load average (1 min) ${machine.loadAvg1mAtStart} at the start, ${machine.loadAvg1mAtEnd} at the end.\n`);
   if (options.json) out.write(`${JSON.stringify(jsonReport(summary, options, machine, elapsedS))}\n`);
 }
