@@ -169,13 +169,12 @@ export function formatMethod(options: BenchOptions): string {
 export function jsonReport(summary: Summary, options: BenchOptions, machine: Record<string, unknown>, elapsedS: number): unknown {
   const rounded: Record<string, unknown> = {};
   for (const [backend, s] of Object.entries(summary)) {
-    const { runs, ratios, ...figures } = s;
-    const { roundRatios, ...plain } = figures;
+    const { runs, ratios, roundRatios, ...figures } = s;
     rounded[backend] = {
-      ...roundAll(plain),
+      ...roundAll(figures),
       ...(ratios ? { ratios: roundAll(ratios) } : {}),
       ...(roundRatios
-        ? { roundRatios: { jobsPerS: roundRatios.jobsPerS.map(round4), enqueuePerS: roundRatios.enqueuePerS.map(round4) } }
+        ? { roundRatios: { jobsPerS: roundRatios.jobsPerS.map(round), enqueuePerS: roundRatios.enqueuePerS.map(round) } }
         : {}),
       runs: runs.map((r) => roundAll({ ...r })),
     };
@@ -198,15 +197,16 @@ export function jsonReport(summary: Summary, options: BenchOptions, machine: Rec
   };
 }
 
-function round4(value: number): number {
-  return Number(value.toPrecision(4));
+/** Four significant digits, seven from 1,000 up (whole jobs/s stay whole). */
+function round(value: number): number {
+  return Number(value.toPrecision(Math.abs(value) >= 1000 ? 7 : 4));
 }
 
 function roundAll(values: Record<string, number | undefined>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [key, value] of Object.entries(values)) {
     if (value === undefined || !Number.isFinite(value)) continue;
-    out[key] = Number(value.toPrecision(Math.abs(value) >= 1000 ? 7 : 4));
+    out[key] = round(value);
   }
   return out;
 }

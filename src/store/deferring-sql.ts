@@ -1,0 +1,156 @@
+/**
+ * The hot path's deferred rows: attempt and event inserts, and updates by id, held during a batch's
+ * transaction and written as one multi-row statement per table (on PostgreSQL, all in one). Used by
+ * the executors of fast-sql.ts around each transaction's work.
+ */
+import {
+  combineStatements,
+  insertFromRows,
+  insertRowsNow,
+  updateFromRows,
+  updateRowsNow,
+  usesArrays,
+  type Column,
+  type Row,
+  type RowUpdate,
+  type Sql,
+} from './sql.js';
+
+/**
+ * A transaction's Sql that holds `insertRows` (attempt and event rows) and `updateRows`, and writes
+ * them as one multi-row statement per table: before any other statement that names that table, and
+ * before the commit. On the PostgreSQL hot path all of them go as one statement: three round trips
+ * per job become one per batch.
+ */
+class DeferringSql implements Sql {
+  private readonly held = new Map<string, { table: string; columns: readonly Column[]; rows: (readonly unknown[])[] }>();
+  private readonly heldUpdates = new Map<RowUpdate, { table: string; rows: (readonly unknown[])[] }>();
+
+  constructor(private readonly direct: Sql) {}
+
+  get dialect(): Sql['dialect'] {
+    return this.direct.dialect;
+  }
+
+  get bindsArrays(): boolean {
+    return this.direct.bindsArrays === true;
+  }
+
+  async all(text: string, params?: readonly unknown[]): Promise<Row[]> {
+    await this.flushFor(text);
+    return this.direct.all(text, params);
+  }
+
+  async run(text: string, params?: readonly unknown[]): Promise<number> {
+    await this.flushFor(text);
+    return this.direct.run(text, params);
+  }
+
+  insertRows(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Promise<void> {
+    const key = heldKey(table, columns);
+    const entry = this.held.get(key) ?? { table, columns, rows: [] };
+    entry.rows.push(...rows);
+    this.held.set(key, entry);
+    return Promise.resolve();
+  }
+
+  updateRows(update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void> {
+    const entry = this.heldUpdates.get(update) ?? { table: update.table, rows: [] };
+    entry.rows.push(...rows);
+    this.heldUpdates.set(update, entry);
+    return Promise.resolve();
+  }
+
+  /** Writes every held row now: inserts first, then updates (an update may target an inserted row). */
+  async flush(): Promise<void> {
+    const inserts = [...this.held.values()];
+    const updates = [...this.heldUpdates].map(([update, entry]) => ({ update, rows: entry.rows }));
+    this.held.clear();
+    this.heldUpdates.clear();
+    if (inserts.length + updates.length === 0) return;
+    if (usesArrays(this.direct) && independent(inserts, updates)) {
+      // One round trip for all of them: on this 2-core machine a statement's round trip (the write
+      // that wakes the backend) was a third of the worker's CPU in the PostgreSQL bench profile.
+      const statement = combineStatements([
+        ...inserts.flatMap((i) => insertFromRows('arrays', i.table, i.columns, i.rows)),
+        ...updates.flatMap((u) => updateFromRows('arrays', u.update, u.rows)),
+      ]);
+      await this.direct.run(statement.text, statement.params);
+      return;
+    }
+    for (const entry of inserts) await insertRowsNow(this.direct, entry.table, entry.columns, entry.rows);
+    for (const entry of updates) await updateRowsNow(this.direct, entry.update, entry.rows);
+  }
+
+  /** Writes the held rows of any table `text` names, so the statement sees them. */
+  private async flushFor(text: string): Promise<void> {
+    if (this.held.size + this.heldUpdates.size === 0) return;
+    for (const entry of this.held.values()) if (names(text, entry.table)) return this.flush();
+    for (const entry of this.heldUpdates.values()) if (names(text, entry.table)) return this.flush();
+  }
+}
+
+/**
+ * The key under which rows for `table` with these columns are held, remembered per columns array
+ * (the callers pass module constants): built afresh, it was a map, a join and two strings for every
+ * attempt and event row of the hot path.
+ */
+function heldKey(table: string, columns: readonly Column[]): string {
+  let byTable = heldKeys.get(columns);
+  if (!byTable) heldKeys.set(columns, (byTable = new Map<string, string>()));
+  let key = byTable.get(table);
+  if (key === undefined) byTable.set(table, (key = `${table}(${columns.map((c) => c.name).join(',')})`));
+  return key;
+}
+
+const heldKeys = new WeakMap<readonly Column[], Map<string, string>>();
+
+/**
+ * Whether SQL `text` names `table`, remembered per text: the hot path runs the same few dozen texts
+ * for every batch, and a RegExp made and tested per table per transaction cost about 1% of the
+ * SQLite worker's CPU in the bench profile. Past the cap (texts with IN-lists of many sizes), the
+ * cache starts again.
+ */
+function names(text: string, table: string): boolean {
+  let tables = tablesNamed.get(text);
+  if (!tables) {
+    if (tablesNamed.size >= maxRememberedTexts) tablesNamed.clear();
+    tables = new Map();
+    tablesNamed.set(text, tables);
+  }
+  let named = tables.get(table);
+  if (named === undefined) {
+    named = new RegExp(`\\b${table}\\b`, 'i').test(text);
+    tables.set(table, named);
+  }
+  return named;
+}
+
+const tablesNamed = new Map<string, Map<string, boolean>>();
+
+/** As many texts as fast-sql.ts keeps prepared statements for: the same texts pass through both. */
+const maxRememberedTexts = 1500;
+
+/**
+ * Whether held inserts and updates may go as one statement: the parts of one statement do not see
+ * each other's rows, so no update may target a row inserted in the same flush (by id, the first
+ * column of both). The hot path's updates finish attempts begun in earlier transactions.
+ */
+function independent(
+  inserts: readonly { table: string; rows: readonly (readonly unknown[])[] }[],
+  updates: readonly { update: RowUpdate; rows: readonly (readonly unknown[])[] }[],
+): boolean {
+  for (const { update, rows } of updates) {
+    const inserted = new Set(inserts.filter((i) => i.table === update.table).flatMap((i) => i.rows.map((r) => r[0])));
+    if (inserted.size > 0 && rows.some((r) => inserted.has(r[0]))) return false;
+  }
+  return true;
+}
+
+/** Runs `work` with a deferring Sql over `direct`, and writes what it held before returning. */
+export async function withDeferredInserts<T>(direct: Sql, work: (sql: Sql) => Promise<T>): Promise<T> {
+  const sql = new DeferringSql(direct);
+  const result = await work(sql);
+  await sql.flush();
+  return result;
+}
