@@ -30,6 +30,48 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
     await ledger.close();
   });
 
+  it('lets a repeated idempotency key read its job after the marks queued before it', async () => {
+    const ledger = await openTestLedger(dialect);
+    const [first] = await ledger.insertJobs([newJob({ idempotencyKey: 'order-1' })]);
+    const markDispatched = ledger.markDispatched.bind(ledger);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    vi.spyOn(ledger, 'markDispatched').mockImplementation(async (ids) => {
+      await gate; // the mark's write is slow
+      await markDispatched(ids);
+    });
+    await ledger.markDispatchedBehind([first!.id], () => undefined);
+
+    let settled = false;
+    const again = ledger.insertJobs([newJob({ idempotencyKey: 'order-1' }), newJob()]).finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const waitedForTheMark = !settled;
+    open();
+    const [existing, fresh] = await again;
+    expect(waitedForTheMark).toBe(true);
+    expect(existing).toMatchObject({ id: first!.id, created: false, job: { status: 'queued' } });
+    expect(fresh).toMatchObject({ created: true, job: { status: 'pending' } });
+    await ledger.close();
+  });
+
+  it('does not hold a bulk without idempotency keys behind the marks', async () => {
+    const ledger = await openTestLedger(dialect);
+    const [first] = await ledger.insertJobs([newJob()]);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const markDispatched = ledger.markDispatched.bind(ledger);
+    vi.spyOn(ledger, 'markDispatched').mockImplementation(async (ids) => {
+      await gate;
+      await markDispatched(ids);
+    });
+    await ledger.markDispatchedBehind([first!.id], () => undefined);
+    const inserted = await ledger.insertJobs([newJob(), newJob()]);
+    expect(inserted.map((j) => j.created)).toEqual([true, true]);
+    open();
+    expect(await ledger.getJob(first!.id)).toMatchObject({ status: 'queued' });
+    await ledger.close();
+  });
+
   it('reports a failed write to the callers whose jobs it held, and goes on with the next', async () => {
     const ledger = await openTestLedger(dialect);
     const [a, b, c] = await ledger.insertJobs([newJob(), newJob(), newJob()]);

@@ -119,6 +119,10 @@ export class Ledger {
 
   /** Inserts jobs (and their events) in one transaction; idempotency keys return existing jobs. */
   async insertJobs(jobs: readonly NewJob[]): Promise<InsertedJob[]> {
+    // A repeated idempotency key returns the existing job as the ledger holds it: first let this
+    // process's marks land, or a job its earlier enqueue reported `queued` could read `pending` (the
+    // enqueue test met it). Bulks without keys read nothing back and do not wait.
+    if (jobs.some((j) => j.idempotencyKey !== null)) await this.marks.settled();
     try {
       return await this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
     } catch (error) {
