@@ -9,5 +9,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     setupFiles: ['test/support/leak-check.ts'],
+    // Tags the run, and removes the databases, directories and Redis keys its tests made.
+    globalSetup: ['test/support/cleanup.ts'],
   },
 });

@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { testRedisUrl } from './support/services.js';
+import { testNames, testRunTag } from './support/test-run.js';
 
 const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
 const distIndex = pathToFileURL(fileURLToPath(new URL('../dist/src/index.js', import.meta.url))).href;
@@ -21,13 +22,13 @@ interface CliResult {
 }
 
 async function cliEnv(): Promise<Record<string, string>> {
-  const dir = mkdtempSync(join(tmpdir(), 'jobledger-cli-'));
+  const dir = mkdtempSync(join(tmpdir(), testNames.directoryPrefix(testRunTag())));
   return {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? dir,
     DATABASE_URL: `sqlite:${join(dir, 'ledger.sqlite')}`,
     REDIS_URL: await testRedisUrl(),
-    JOBLEDGER_REDIS_PREFIX: `jlcli-${randomBytes(5).toString('hex')}`,
+    JOBLEDGER_REDIS_PREFIX: `${testNames.redisPrefixStart(testRunTag())}cli-${randomBytes(5).toString('hex')}`,
     LOG_LEVEL: 'silent',
   };
 }
@@ -104,7 +105,7 @@ describe('the jobledger command', () => {
 
   it('loads job types from a jobledger.config.mjs in the working directory', async () => {
     const env = await cliEnv();
-    const dir = mkdtempSync(join(tmpdir(), 'jobledger-config-'));
+    const dir = mkdtempSync(join(tmpdir(), testNames.directoryPrefix(testRunTag())));
     writeFileSync(
       join(dir, 'jobledger.config.mjs'),
       `import { defineJob } from ${JSON.stringify(distIndex)};

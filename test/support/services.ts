@@ -20,8 +20,18 @@ export function testPostgresAdminUrl(): Promise<string> {
   return postgresUrlPromise;
 }
 
+/** The Redis URLs tried before testcontainers. */
+export function redisCandidates(): string[] {
+  return [process.env.REDIS_URL, 'redis://127.0.0.1:6379'].filter((u): u is string => !!u);
+}
+
+/** The PostgreSQL admin URLs tried before testcontainers. */
+export function postgresCandidates(): string[] {
+  return [process.env.TEST_POSTGRES_URL, 'postgres://postgres@127.0.0.1:5432/postgres'].filter((u): u is string => !!u);
+}
+
 async function findRedis(): Promise<string> {
-  const candidates = [process.env.REDIS_URL, 'redis://127.0.0.1:6379'].filter((u): u is string => !!u);
+  const candidates = redisCandidates();
   for (const url of candidates) if (await redisAnswers(url)) return url;
   const fromContainer = await tryContainer(async () => {
     const { GenericContainer } = await import('testcontainers');
@@ -36,7 +46,7 @@ async function findRedis(): Promise<string> {
 }
 
 async function findPostgres(): Promise<string> {
-  const candidates = [process.env.TEST_POSTGRES_URL, 'postgres://postgres@127.0.0.1:5432/postgres'].filter((u): u is string => !!u);
+  const candidates = postgresCandidates();
   for (const url of candidates) if (await postgresAnswers(url)) return url;
   const fromContainer = await tryContainer(async () => {
     const { GenericContainer, Wait } = await import('testcontainers');
@@ -68,7 +78,7 @@ export async function redisAnswers(url: string, connectTimeoutMs = 1500): Promis
   }
 }
 
-async function postgresAnswers(url: string): Promise<boolean> {
+export async function postgresAnswers(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1500 });
   try {
     await client.connect();
