@@ -3,14 +3,13 @@
  * builds first), an embedded SQLite file, the local Redis with a fresh key prefix.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { testRedisUrl } from './support/services.js';
-import { testNames, testRunTag } from './support/test-run.js';
+import { runDirectory, runNames } from './support/test-run.js';
 
 const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
 const distIndex = pathToFileURL(fileURLToPath(new URL('../dist/src/index.js', import.meta.url))).href;
@@ -22,13 +21,13 @@ interface CliResult {
 }
 
 async function cliEnv(): Promise<Record<string, string>> {
-  const dir = mkdtempSync(join(tmpdir(), testNames.directoryPrefix(testRunTag())));
+  const dir = runDirectory();
   return {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? dir,
     DATABASE_URL: `sqlite:${join(dir, 'ledger.sqlite')}`,
     REDIS_URL: await testRedisUrl(),
-    JOBLEDGER_REDIS_PREFIX: `${testNames.redisPrefixStart(testRunTag())}cli-${randomBytes(5).toString('hex')}`,
+    JOBLEDGER_REDIS_PREFIX: `${runNames().redisPrefix}cli-${randomBytes(5).toString('hex')}`,
     LOG_LEVEL: 'silent',
   };
 }
@@ -105,7 +104,7 @@ describe('the jobledger command', () => {
 
   it('loads job types from a jobledger.config.mjs in the working directory', async () => {
     const env = await cliEnv();
-    const dir = mkdtempSync(join(tmpdir(), testNames.directoryPrefix(testRunTag())));
+    const dir = runDirectory();
     writeFileSync(
       join(dir, 'jobledger.config.mjs'),
       `import { defineJob } from ${JSON.stringify(distIndex)};

@@ -5,10 +5,23 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { newId } from '../src/store/ids.js';
+import type { Ledger } from '../src/store/ledger.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { backends } from './support/backends.js';
 import { openTestJobLedger } from './support/harness.js';
 import { newJob, openTestLedger } from './support/ledger.js';
+
+/** Makes the ledger's mark writes wait (a slow write) until the returned function is called. */
+function holdMarkWrites(ledger: Ledger): () => void {
+  const markDispatched = ledger.markDispatched.bind(ledger);
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  vi.spyOn(ledger, 'markDispatched').mockImplementation(async (ids) => {
+    await gate;
+    await markDispatched(ids);
+  });
+  return open;
+}
 
 describe.each(backends)('dispatched marks (%s)', (dialect) => {
   it('writes the marks queued during a write together in the next one, and reads wait for them', async () => {
@@ -33,13 +46,7 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
   it('lets a repeated idempotency key read its job after the marks queued before it', async () => {
     const ledger = await openTestLedger(dialect);
     const [first] = await ledger.insertJobs([newJob({ idempotencyKey: 'order-1' })]);
-    const markDispatched = ledger.markDispatched.bind(ledger);
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    vi.spyOn(ledger, 'markDispatched').mockImplementation(async (ids) => {
-      await gate; // the mark's write is slow
-      await markDispatched(ids);
-    });
+    const open = holdMarkWrites(ledger);
     await ledger.markDispatchedBehind([first!.id], () => undefined);
 
     let settled = false;
@@ -57,13 +64,7 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
   it('does not hold a bulk without idempotency keys behind the marks', async () => {
     const ledger = await openTestLedger(dialect);
     const [first] = await ledger.insertJobs([newJob()]);
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    const markDispatched = ledger.markDispatched.bind(ledger);
-    vi.spyOn(ledger, 'markDispatched').mockImplementation(async (ids) => {
-      await gate;
-      await markDispatched(ids);
-    });
+    const open = holdMarkWrites(ledger);
     await ledger.markDispatchedBehind([first!.id], () => undefined);
     const inserted = await ledger.insertJobs([newJob(), newJob()]);
     expect(inserted.map((j) => j.created)).toEqual([true, true]);

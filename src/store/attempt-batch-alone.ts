@@ -112,8 +112,8 @@ export async function recordOutcomesAlone(sql: Sql, requests: readonly OutcomeRe
   for (const r of taken.values()) {
     const outcome = r.outcome as Exclude<typeof r.outcome, { type: 'cancelled' }>;
     const end = attemptEnd(outcome);
-    rows.push([...outcomeValues(r), r.ref.attemptId, end.status, Math.max(0, r.now - r.ref.startedAt), encodeJson(end.error)]);
     const appended = outcomeEvents(r.ref, outcome, r.now);
+    rows.push([...outcomeValues(r, appended.length), r.ref.attemptId, end.status, Math.max(0, r.now - r.ref.startedAt), encodeJson(end.error)]);
     appended.forEach((e, i) => {
       // One array per column of the `unnest` below; `back` counts from the job's new version.
       const values = [r.ref.jobId, r.ref.number, newId('evt'), appended.length - 1 - i, e.type, encodeJson(e.payload)];

@@ -159,10 +159,15 @@ const outcomeBatch = new RowsStatement(
    RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, jobs.pipeline_id, jobs.stage`,
 );
 
-/** The same changes as `jobUpdateFor` (attempt-writes.ts), as values for one row of the batched update. */
-export function outcomeValues(r: OutcomeRequest): unknown[] {
+/**
+ * The same changes as `jobUpdateFor` (attempt-writes.ts), as values for one row of the batched
+ * update. `events` is how many events the outcome appends, for a caller that has built them already.
+ */
+export function outcomeValues(
+  r: OutcomeRequest,
+  events = outcomeEventList(r.outcome as Exclude<Outcome, { type: 'cancelled' }>, r.now).length,
+): unknown[] {
   const { outcome, now } = r;
-  const events = outcomeEventList(outcome as Exclude<Outcome, { type: 'cancelled' }>, now).length;
   const progress = r.progress === undefined ? [null, 0] : [encodeJson(r.progress), 1];
   const base = [r.ref.jobId, r.ref.number];
   switch (outcome.type) {

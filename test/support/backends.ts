@@ -3,24 +3,21 @@
  * fresh Redis key prefix, and a Config with test timings. Every test file runs on both backends.
  * The names carry the run's tag, so that the run's end removes them (cleanup.ts).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig, type Config, type DatabaseDialect } from '../../src/config.js';
 import { testPostgresAdminUrl, testRedisUrl } from './services.js';
-import { testNames, testRunTag } from './test-run.js';
+import { runDirectory, runNames } from './test-run.js';
 
 export const backends: readonly DatabaseDialect[] = ['sqlite', 'postgresql'];
 
 export async function freshDatabaseUrl(dialect: DatabaseDialect): Promise<string> {
   if (dialect === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), testNames.directoryPrefix(testRunTag())));
-    return `sqlite:${join(dir, 'ledger.sqlite')}`;
+    return `sqlite:${join(runDirectory(), 'ledger.sqlite')}`;
   }
   const adminUrl = await testPostgresAdminUrl();
-  const name = `${testNames.databasePrefix(testRunTag())}${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const name = `${runNames().databasePrefix}${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
@@ -43,7 +40,7 @@ export async function testConfig(
     {
       DATABASE_URL: await freshDatabaseUrl(dialect),
       REDIS_URL: await testRedisUrl(),
-      JOBLEDGER_REDIS_PREFIX: `${testNames.redisPrefixStart(testRunTag())}${randomBytes(5).toString('hex')}`,
+      JOBLEDGER_REDIS_PREFIX: `${runNames().redisPrefix}${randomBytes(5).toString('hex')}`,
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
       JOBLEDGER_RELAY_INTERVAL_MS: '100',
       JOBLEDGER_RELAY_GRACE_MS: '0',

@@ -9,16 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { postgresAnswers, postgresCandidates, redisAnswers, redisCandidates } from './services.js';
-import { startTestRun, testNames } from './test-run.js';
+import { localPostgresAdminUrl, localRedisUrl } from './services.js';
+import { runNames, startTestRun } from './test-run.js';
 
 export function setup(): () => Promise<void> {
-  const tag = startTestRun();
+  const names = runNames(startTestRun());
   return async () => {
-    const steps: [string, () => Promise<number>][] = [
-      ['PostgreSQL databases', () => dropDatabases(tag)],
-      ['temporary directories', () => Promise.resolve(removeDirectories(tag))],
-      ['Redis keys', () => deleteRedisKeys(tag)],
+    const steps: [string, () => Promise<void> | void][] = [
+      ['PostgreSQL databases', () => dropDatabases(names.databasePrefix)],
+      ['temporary directories', () => removeDirectories(names.directoryPrefix)],
+      ['Redis keys', () => deleteRedisKeys(names.redisPrefix)],
     ];
     for (const [what, step] of steps) {
       try {
@@ -30,49 +30,36 @@ export function setup(): () => Promise<void> {
   };
 }
 
-async function dropDatabases(tag: string): Promise<number> {
-  const url = await firstAnswering(postgresCandidates(), postgresAnswers);
-  if (!url) return 0;
+async function dropDatabases(prefix: string): Promise<void> {
+  const url = await localPostgresAdminUrl();
+  if (!url) return;
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [
-      testNames.databasePrefix(tag),
-    ]);
+    const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix]);
     // FORCE: a child process a test killed may not have closed its connections yet.
     for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-    return rows.length;
   } finally {
     await client.end();
   }
 }
 
-function removeDirectories(tag: string): number {
-  const prefix = testNames.directoryPrefix(tag);
-  const dirs = readdirSync(tmpdir()).filter((name) => name.startsWith(prefix));
-  for (const name of dirs) rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  return dirs.length;
+function removeDirectories(prefix: string): void {
+  for (const name of readdirSync(tmpdir())) if (name.startsWith(prefix)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
 }
 
-async function deleteRedisKeys(tag: string): Promise<number> {
-  const url = await firstAnswering(redisCandidates(), (u) => redisAnswers(u));
-  if (!url) return 0;
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const url = await localRedisUrl();
+  if (!url) return;
   const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  let deleted = 0;
   try {
     let cursor = '0';
     do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${testNames.redisPrefixStart(tag)}*`, 'COUNT', 1000);
-      if (keys.length) deleted += await redis.unlink(...keys);
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length) await redis.unlink(...keys);
       cursor = next;
     } while (cursor !== '0');
-    return deleted;
   } finally {
     redis.disconnect();
   }
-}
-
-async function firstAnswering(urls: readonly string[], answers: (url: string) => Promise<boolean>): Promise<string | undefined> {
-  for (const url of urls) if (await answers(url)) return url;
-  return undefined;
 }

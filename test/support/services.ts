@@ -20,19 +20,25 @@ export function testPostgresAdminUrl(): Promise<string> {
   return postgresUrlPromise;
 }
 
-/** The Redis URLs tried before testcontainers. */
-export function redisCandidates(): string[] {
-  return [process.env.REDIS_URL, 'redis://127.0.0.1:6379'].filter((u): u is string => !!u);
+const redisCandidates = (): string[] => [process.env.REDIS_URL, 'redis://127.0.0.1:6379'].filter((u): u is string => !!u);
+const postgresCandidates = (): string[] =>
+  [process.env.TEST_POSTGRES_URL, 'postgres://postgres@127.0.0.1:5432/postgres'].filter((u): u is string => !!u);
+
+/** The first Redis of the environment or the default port that answers; no testcontainers. */
+export async function localRedisUrl(): Promise<string | undefined> {
+  for (const url of redisCandidates()) if (await redisAnswers(url)) return url;
+  return undefined;
 }
 
-/** The PostgreSQL admin URLs tried before testcontainers. */
-export function postgresCandidates(): string[] {
-  return [process.env.TEST_POSTGRES_URL, 'postgres://postgres@127.0.0.1:5432/postgres'].filter((u): u is string => !!u);
+/** The first PostgreSQL admin URL of the environment or the default port that answers; no testcontainers. */
+export async function localPostgresAdminUrl(): Promise<string | undefined> {
+  for (const url of postgresCandidates()) if (await postgresAnswers(url)) return url;
+  return undefined;
 }
 
 async function findRedis(): Promise<string> {
-  const candidates = redisCandidates();
-  for (const url of candidates) if (await redisAnswers(url)) return url;
+  const local = await localRedisUrl();
+  if (local) return local;
   const fromContainer = await tryContainer(async () => {
     const { GenericContainer } = await import('testcontainers');
     const container = await new GenericContainer('redis:7-alpine').withExposedPorts(6379).start();
@@ -40,14 +46,14 @@ async function findRedis(): Promise<string> {
   });
   if (fromContainer) return fromContainer;
   throw new Error(
-    `no Redis for the tests: tried ${candidates.join(', ')} and testcontainers. Set REDIS_URL, or start one: ` +
+    `no Redis for the tests: tried ${redisCandidates().join(', ')} and testcontainers. Set REDIS_URL, or start one: ` +
       `redis-server --port 6379 (or docker compose up -d redis)`,
   );
 }
 
 async function findPostgres(): Promise<string> {
-  const candidates = postgresCandidates();
-  for (const url of candidates) if (await postgresAnswers(url)) return url;
+  const local = await localPostgresAdminUrl();
+  if (local) return local;
   const fromContainer = await tryContainer(async () => {
     const { GenericContainer, Wait } = await import('testcontainers');
     const container = await new GenericContainer('postgres:16-alpine')
@@ -59,7 +65,7 @@ async function findPostgres(): Promise<string> {
   });
   if (fromContainer) return fromContainer;
   throw new Error(
-    `no PostgreSQL for the tests: tried ${candidates.join(', ')} and testcontainers. Set TEST_POSTGRES_URL, or start one ` +
+    `no PostgreSQL for the tests: tried ${postgresCandidates().join(', ')} and testcontainers. Set TEST_POSTGRES_URL, or start one ` +
       `(docker compose up -d postgres, or pg_ctlcluster ... start)`,
   );
 }
@@ -78,7 +84,7 @@ export async function redisAnswers(url: string, connectTimeoutMs = 1500): Promis
   }
 }
 
-export async function postgresAnswers(url: string): Promise<boolean> {
+async function postgresAnswers(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1500 });
   try {
     await client.connect();

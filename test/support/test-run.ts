@@ -7,11 +7,14 @@
  * the same time keeps its own.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const runTagVariable = 'JOBLEDGER_TEST_RUN';
 
 /** This run's tag: set by the global setup for every worker; `adhoc` where a test runs without it. */
-export function testRunTag(): string {
+function testRunTag(): string {
   return process.env[runTagVariable] ?? 'adhoc';
 }
 
@@ -22,9 +25,15 @@ export function startTestRun(): string {
   return tag;
 }
 
-/** Names made with the tag. PostgreSQL folds unquoted names to lower case: keep them lower case. */
-export const testNames = {
-  databasePrefix: (tag: string) => `jobledger_test_${tag}_`,
-  directoryPrefix: (tag: string) => `jobledger-test-${tag}-`,
-  redisPrefixStart: (tag: string) => `jltest-${tag}-`,
-};
+/**
+ * The prefixes of what a run makes, for this run or for `tag`. PostgreSQL folds unquoted names to
+ * lower case: keep them lower case.
+ */
+export function runNames(tag = testRunTag()): { databasePrefix: string; directoryPrefix: string; redisPrefix: string } {
+  return { databasePrefix: `jobledger_test_${tag}_`, directoryPrefix: `jobledger-test-${tag}-`, redisPrefix: `jltest-${tag}-` };
+}
+
+/** A fresh temporary directory of this run (removed at its end). */
+export function runDirectory(): string {
+  return mkdtempSync(join(tmpdir(), runNames().directoryPrefix));
+}
