@@ -61,6 +61,25 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
     await ledger.close();
   });
 
+  it('lets a transactional enqueue of a repeated key read its job after the marks queued before it', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [scriptedJob], relay: false });
+    const open = holdMarkWrites(jl.ledger);
+    const payload = { action: 'succeed', result: 'once' };
+    const first = await jl.enqueue('test.scripted', payload, { idempotencyKey: 'order-1' });
+    expect(first.status).toBe('queued');
+
+    let settled = false;
+    const again = jl
+      .transaction(jl.ledger.orm.em.fork(), (tx) => tx.enqueue('test.scripted', payload, { idempotencyKey: 'order-1' }))
+      .finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const waitedForTheMark = !settled;
+    open();
+    expect(await again).toEqual({ id: first.id, created: false, status: 'queued' });
+    expect(waitedForTheMark).toBe(true);
+    await jl.close();
+  });
+
   it('does not hold a bulk without idempotency keys behind the marks', async () => {
     const ledger = await openTestLedger(dialect);
     const [first] = await ledger.insertJobs([newJob()]);

@@ -64,6 +64,10 @@ export class Producer {
    * dies in between, the relay hands them over.
    */
   async transaction<T>(em: EntityManager, work: (tx: TransactionalEnqueuer) => Promise<T>): Promise<T> {
+    // A repeated idempotency key reports its job as the ledger holds it, so let this process's
+    // dispatched marks land first, as `Ledger.insertJobs` does. Waiting inside the transaction could
+    // deadlock on SQLite's write lock when `em` shares the ledger's database.
+    await this.options.ledger.dispatchedMarksSettled();
     const created: InsertedJob[] = [];
     const result = await em.transactional(async (txEm) => {
       const enqueueBulk = async (requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> => {

@@ -143,6 +143,11 @@ export class Ledger {
     return jobWrites.insertJobs(sqlFor(em), jobs);
   }
 
+  /** Resolves once the dispatched marks this process queued so far are written (or reported failed). */
+  dispatchedMarksSettled(): Promise<void> {
+    return this.marks.settled();
+  }
+
   markDispatched(ids: readonly string[], now = Date.now()): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
     return this.fast.transaction((sql) => jobWrites.markDispatched(sql, ids, now));
