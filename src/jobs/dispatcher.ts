@@ -72,7 +72,11 @@ export class Dispatcher {
   async dispatch(jobs: readonly DispatchableJob[], now = Date.now()): Promise<DispatchReport> {
     const report: DispatchReport = { dispatched: [], deferred: [] };
     const byQueue = new Map<string, DispatchableJob[]>();
-    for (const job of jobs) byQueue.set(job.queue, [...(byQueue.get(job.queue) ?? []), job]);
+    for (const job of jobs) {
+      const group = byQueue.get(job.queue);
+      if (group) group.push(job);
+      else byQueue.set(job.queue, [job]);
+    }
     for (const [queueName, group] of byQueue) {
       try {
         await this.whileConnected(
