@@ -1,7 +1,8 @@
 /**
  * Turns the runs into the report: the median of every figure per backend, each jobledger figure's
- * ratio to bare BullMQ's median in the same invocation, an aligned table for people and one JSON
- * object for scripts.
+ * ratio to bare BullMQ's median in the same invocation (for end-to-end and bulk enqueue jobs/s, the
+ * median of the round-by-round ratios instead: `BackendSummary.roundRatios`), an aligned table for
+ * people and one JSON object for scripts.
  */
 import { bulkWarmup, saturatedLagMs, type RunFigures } from './backend-run.js';
 import type { BackendName, BenchOptions } from './options.js';
@@ -38,10 +39,12 @@ export type BackendSummary = Partial<Record<FigureKey, number>> & {
   /** jobledger only: every figure's ratio to bare BullMQ's. */
   ratios?: Partial<Record<FigureKey, number>>;
   /**
-   * jobledger only: end-to-end and bulk enqueue jobs/s as a fraction of bare BullMQ's in the same
-   * round, round by round. The machine drifts between rounds (a round of bare BullMQ here ranged
-   * from 8,664 to 16,519 jobs/s in one afternoon), and backends run side by side within a round,
-   * so these show the spread that the ratio of two medians hides.
+   * jobledger only: end-to-end and bulk enqueue jobs/s, round by round, as a fraction of bare
+   * BullMQ's around the run: the mean of the bare run that opened the round and the one after it
+   * (the next round's, or the closing run; only the opening one if there is none). The machine
+   * drifts (bare BullMQ's rounds here ranged from 8,664 to 16,519 jobs/s in one afternoon), so a
+   * bare figure from both sides of the run tracks it better than one from before, and these show
+   * the spread that the ratio of two medians hides. Their medians are `ratio` and `enqueueRatio`.
    */
   roundRatios?: { jobsPerS: number[]; enqueuePerS: number[] };
   runs: RunFigures[];
@@ -70,14 +73,21 @@ export function summarise(results: ReadonlyMap<BackendName, RunFigures[]>): Summ
       const theirs = bare[key];
       if (mine !== undefined && theirs !== undefined && theirs !== 0) s.ratios[key] = mine / theirs;
     }
-    if (s.ratios.jobsPerS !== undefined) s.ratio = s.ratios.jobsPerS;
-    if (s.ratios.enqueuePerS !== undefined) s.enqueueRatio = s.ratios.enqueuePerS;
     const rounds = Math.min(s.runs.length, bare.runs.length);
     const perRound = (key: 'jobsPerS' | 'enqueuePerS'): number[] =>
-      Array.from({ length: rounds }, (_, i) => s.runs[i]![key] / bare.runs[i]![key]);
+      Array.from({ length: rounds }, (_, i) => s.runs[i]![key] / bareAround(bare.runs, i, key));
     s.roundRatios = { jobsPerS: perRound('jobsPerS'), enqueuePerS: perRound('enqueuePerS') };
+    // The headline ratios (and their cells in the table) are the median of the bracketed rounds.
+    s.ratio = s.ratios.jobsPerS = median(s.roundRatios.jobsPerS);
+    s.enqueueRatio = s.ratios.enqueuePerS = median(s.roundRatios.enqueuePerS);
   }
   return summary;
+}
+
+/** Bare BullMQ's figure around round `i`: the mean of its runs `i` and `i + 1`, or run `i` alone. */
+function bareAround(bare: readonly RunFigures[], i: number, key: 'jobsPerS' | 'enqueuePerS'): number {
+  const after = bare[i + 1];
+  return after ? (bare[i]![key] + after[key]) / 2 : bare[i]![key];
 }
 
 /** The per-round ratios under the table, with their median (`BackendSummary.roundRatios`). */
@@ -91,7 +101,7 @@ export function formatRoundRatios(summary: Summary, backends: readonly BackendNa
       const ratios = summary[b]?.roundRatios?.[key];
       return ratios?.length ? [`${b} ${ratios.map((r) => r.toFixed(3)).join(' ')} (median ${median(ratios).toFixed(3)})`] : [];
     });
-    if (parts.length) lines.push(`${label} × bare BullMQ, round by round: ${parts.join('; ')}`);
+    if (parts.length) lines.push(`${label} × bare BullMQ around it, round by round: ${parts.join('; ')}`);
   }
   return lines.join('\n');
 }
@@ -147,7 +157,10 @@ export function formatWarnings(summary: Summary, options: BenchOptions): string[
 export function formatMethod(options: BenchOptions): string {
   const c = options.concurrency;
   return [
-    `Method (each backend run on a fresh Redis prefix and a fresh database; ${options.runs} round(s), backends interleaved per round; medians):`,
+    `Method (each backend run on a fresh Redis prefix and a fresh database; ${options.runs} round(s), backends interleaved per round,`,
+    `  bare BullMQ first and once more after the last round; medians):`,
+    `- × bare: a figure's median over bare BullMQ's median; for end-to-end and bulk enqueue jobs/s, the median of the rounds' ratios,`,
+    `  each run against the mean of the bare runs before and after it, so that the machine's drift weighs on both sides alike.`,
     `- bulk enqueue: ${options.jobs} no-op jobs in calls of ${options.bulkChunk} (addBulk / enqueueBulk), no worker running; the first ${bulkWarmup(options)}`,
     `  warm the producer up untimed, the other ${options.jobs - bulkWarmup(options)} are timed from the first call to the last return.`,
     `- end-to-end: one worker child process (node${options.nodeFlags.map((f) => ` ${f}`).join('')}), concurrency ${c}, starts on the ${options.jobs} waiting jobs; from just before it starts`,

@@ -30,10 +30,16 @@ async function main(): Promise<void> {
   }
 
   const results = new Map<BackendName, RunFigures[]>(options.backends.map((b) => [b, []]));
+  // Bare BullMQ opens every round, and with a jobledger backend to compare runs once more at the
+  // end, so each jobledger run sits between two bare runs (report.ts compares it with their mean).
+  const inRound = [...options.backends].sort((a, b) => Number(b === 'bare') - Number(a === 'bare'));
   for (let round = 1; round <= options.runs; round++) {
-    for (const backend of options.backends) {
+    for (const backend of inRound) {
       results.get(backend)!.push(await runBackend(backend, options, `[round ${round}/${options.runs}]`));
     }
+  }
+  if (inRound[0] === 'bare' && inRound.length > 1) {
+    results.get('bare')!.push(await runBackend('bare', options, '[closing bare run]'));
   }
   const summary = summarise(results);
   const elapsedS = (wallNow() - began) / 1000;
