@@ -5,7 +5,9 @@
  *     the last one's return.
  *  2. end-to-end: a worker child (concurrency C) starts on the N waiting jobs; timed from just before
  *     it starts fetching (read in the child) until Redis holds no unfinished job (polled every 5 ms
- *     by the harness; for jobledger a job finishes in Redis only after its outcome is committed).
+ *     by the harness; for jobledger a job finishes in Redis only after its outcome is committed), or
+ *     for pg-boss until its job table holds none (polled once the worker has entered every job's
+ *     handler, as a count scans that table: producers.ts).
  *  3. pickup latency: with the worker running and idle, L jobs added one by one at a modest fixed
  *     rate (open loop, not waiting for the previous add); per job, from the enqueue call to its
  *     handler being entered in the worker (both read from the same wall clock).
@@ -17,7 +19,7 @@ import { WorkerChild, type StoppedReport } from './child-handle.js';
 import { localPostgresCpuSeconds, type ServiceCpu } from './cpu-meters.js';
 import { sleep, throwIfInterrupted } from './interrupt.js';
 import type { BackendName, BenchOptions } from './options.js';
-import { bareProducer, ledgerProducer, type BenchProducer } from './producers.js';
+import { bareProducer, ledgerProducer, pgbossProducer, type BenchProducer } from './producers.js';
 import { wallNow } from './protocol.js';
 import { preparePlace } from './services.js';
 import { percentile, perSecond } from './stats.js';
@@ -49,10 +51,11 @@ export interface RunFigures {
   cpuUsPerJob?: number;
 }
 
-const pollMs = 5;
 /** See `RunFigures.latencyAddLagMs`. */
 export const saturatedLagMs = 100;
 const stuckAfterMs = 120_000;
+const pollMs = 5;
+const progressEveryMs = 5000;
 const mib = 1024 * 1024;
 
 export async function runBackend(backend: BackendName, options: BenchOptions, label: string): Promise<RunFigures> {
@@ -61,10 +64,16 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
   let producer: BenchProducer | undefined;
   let child: WorkerChild | undefined;
   try {
-    producer = backend === 'bare' ? bareProducer(options.redisUrl, place) : await ledgerProducer(options.redisUrl, place);
+    producer =
+      backend === 'bare'
+        ? bareProducer(options.redisUrl, place)
+        : backend === 'pgboss'
+          ? await pgbossProducer(place)
+          : await ledgerProducer(options.redisUrl, place);
     child = await WorkerChild.spawn(
       {
-        mode: backend === 'bare' ? 'bare' : 'ledger',
+        mode: backend === 'bare' || backend === 'pgboss' ? backend : 'ledger',
+        ...(backend === 'pgboss' ? { pgboss: options.pgboss } : {}),
         redisUrl: options.redisUrl,
         redisPrefix: place.redisPrefix,
         ...(place.databaseUrl ? { databaseUrl: place.databaseUrl } : {}),
@@ -86,7 +95,7 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
     // Read outside the timed window, and the second time while the worker's connections are open.
     const cpuBefore = await serviceCpu(producer, backend);
     const startedAt = await child.start();
-    const drainedAt = await waitUntilDrained(producer, n, log);
+    const drainedAt = await waitUntilDrained(producer, n, log, producer.costlyCounts ? child.handledAll() : undefined);
     const cpuAfter = await serviceCpu(producer, backend);
     const jobsPerS = perSecond(n, drainedAt - startedAt);
     log(`end-to-end: ${fmt(jobsPerS)} jobs/s (${((drainedAt - startedAt) / 1000).toFixed(2)} s)`);
@@ -151,7 +160,8 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
 
 /** Redis's CPU so far and, for a PostgreSQL run, the local server's (cpu-meters.ts). */
 async function serviceCpu(producer: BenchProducer, backend: BackendName): Promise<ServiceCpu> {
-  return { redis: await producer.redisCpuSeconds(), postgres: backend === 'postgres' ? localPostgresCpuSeconds() : undefined };
+  const usesPostgres = backend === 'postgres' || backend === 'pgboss';
+  return { redis: await producer.redisCpuSeconds(), postgres: usesPostgres ? localPostgresCpuSeconds() : undefined };
 }
 
 /** The per-job CPU figures that could be measured, and their sum once the worker's is known. */
@@ -176,25 +186,38 @@ export function bulkWarmup(options: Pick<BenchOptions, 'jobs' | 'bulkChunk'>): n
 }
 
 /**
- * Polls Redis until no job of the queue is unfinished; returns the wall-clock time of the poll that
- * saw it empty. Fails on a failed job, or when nothing moved for two minutes.
+ * Polls the queue (Redis, or pg-boss's table) until no job is unfinished; returns the wall-clock time
+ * of the poll that saw it empty. Fails on a failed job, or when nothing moved for two minutes. Given
+ * `handledAll` (the worker has entered every job's handler), counts only every `progressEveryMs`
+ * until it resolves, then polls: for a queue that is costly to count (`BenchProducer.costlyCounts`).
  */
-export async function waitUntilDrained(producer: BenchProducer, total: number, log: (message: string) => void): Promise<number> {
+export async function waitUntilDrained(
+  producer: BenchProducer,
+  total: number,
+  log: (message: string) => void,
+  handledAll?: Promise<unknown>,
+): Promise<number> {
   let lastUnfinished = Infinity;
   let lastMoveAt = wallNow();
   let lastLogAt = wallNow();
+  let handled = handledAll === undefined;
+  void handledAll?.then(
+    () => (handled = true),
+    () => undefined, // a failed worker is reported through the race below
+  );
   for (;;) {
-    const counts = await producer.redisCounts();
+    const counts = await producer.queueCounts();
     const now = wallNow();
-    if (counts.failed > 0) throw new Error(`${counts.failed} job(s) failed in Redis`);
+    if (counts.failed > 0) throw new Error(`${counts.failed} job(s) failed`);
     if (counts.unfinished === 0) return now;
     if (counts.unfinished !== lastUnfinished) [lastUnfinished, lastMoveAt] = [counts.unfinished, now];
     if (now - lastMoveAt > stuckAfterMs) throw new Error(`stuck: ${counts.unfinished} job(s) unfinished for ${stuckAfterMs / 1000} s`);
-    if (now - lastLogAt > 5000) {
+    if (now - lastLogAt > progressEveryMs) {
       lastLogAt = now;
       log(`  ${Math.max(0, total - counts.unfinished)}/${total} finished`);
     }
-    await sleep(pollMs);
+    if (handled) await sleep(pollMs);
+    else await Promise.race([handledAll, sleep(progressEveryMs)]);
   }
 }
 

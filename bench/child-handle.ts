@@ -26,6 +26,7 @@ const live = new Set<ChildProcess>();
 export class WorkerChild {
   private readonly waiters = new Map<FromChild['type'], (message: FromChild) => void>();
   private failure: Error | undefined;
+  private handledAllAt: Promise<number> | undefined;
   private readonly failed: Promise<never>;
 
   private constructor(
@@ -69,8 +70,15 @@ export class WorkerChild {
   /** Starts the worker; resolves with the wall-clock time read just before it started fetching. */
   async start(): Promise<number> {
     const started = this.expect('started');
+    this.handledAllAt = this.expect('handledAll').then((m) => m.atMs);
+    this.handledAllAt.catch(() => undefined); // observed by whoever awaits `handledAll`, if anyone
     this.send({ type: 'start' });
     return (await started).atMs;
+  }
+
+  /** Resolves once the worker has entered the handler of every end-to-end job (after `start`). */
+  handledAll(): Promise<number> {
+    return this.handledAllAt ?? Promise.reject(new Error('the worker was not started'));
   }
 
   /** Graceful close; resolves with the child's report once it has closed everything. */

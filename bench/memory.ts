@@ -89,7 +89,7 @@ async function feed(producer: BenchProducer, total: number, chunk: number, log: 
   let lastLogAt = wallNow();
   while (enqueued < total) {
     throwIfInterrupted();
-    const { unfinished } = await producer.redisCounts();
+    const { unfinished } = await producer.queueCounts();
     if (unfinished + chunk > maxBacklog) {
       await sleep(20);
       continue;

@@ -6,19 +6,29 @@
  */
 import { parseArgs } from 'node:util';
 
-export const backendNames = ['bare', 'sqlite', 'postgres'] as const;
+/**
+ * `pgboss` is pg-boss on PostgreSQL, the reference the throughput target names ("above pg-boss's
+ * figure on this machine"), measured in the same run rather than quoted.
+ */
+export const backendNames = ['bare', 'sqlite', 'postgres', 'pgboss'] as const;
 export type BackendName = (typeof backendNames)[number];
-export type LedgerBackend = Exclude<BackendName, 'bare'>;
 
 export interface BenchOptions {
   /** No-op jobs per end-to-end run (memory mode: the final job count). Default 20000 (memory: 200000). */
   jobs: number;
   /** Worker concurrency, the same for every backend. Default 50. */
   concurrency: number;
-  /** Backends to measure, in this order within each round. Default all three. */
+  /** Backends to measure, in this order within each round (bare BullMQ first). Default all four. */
   backends: BackendName[];
   /** Rounds; every figure is reported as the median over them. Default 3. */
   runs: number;
+  /**
+   * pg-boss's worker: `workers` loops (`work()` calls), each fetching up to `batchSize` jobs per
+   * poll and handing them to one handler call. A loop polls at most every 0.5 s (pg-boss's floor)
+   * while it finds jobs, so its ceiling is about workers × batchSize × 2 jobs/s. Default 3 × 700:
+   * the best of the configurations with batches of up to 1,000 tried on this machine (see README).
+   */
+  pgboss: { workers: number; batchSize: number };
   /** Print one JSON object as the last line of stdout. */
   json: boolean;
   /** Memory mode: RSS of one SQLite jobledger worker after jobs/10 and after `jobs` jobs. */
@@ -47,11 +57,11 @@ export interface BenchOptions {
   postgresAdminUrl: string;
 }
 
-const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends bare,sqlite,postgres] [--runs R] [--json]
+const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends bare,sqlite,postgres,pgboss] [--runs R] [--json]
        npm run bench:memory -- [--jobs N]
   --jobs N             no-op jobs per end-to-end run (default 20000; memory mode: 200000)
   --concurrency C      worker concurrency (default 50)
-  --backends LIST      any of bare, sqlite, postgres (default all)
+  --backends LIST      any of bare, sqlite, postgres, pgboss (default all)
   --runs R             rounds; medians are reported (default 3)
   --json               one JSON object as the last line of stdout
   --memory             memory mode: worker RSS after N/10 and after N jobs (SQLite ledger)
@@ -59,6 +69,8 @@ const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends 
   --single-jobs N      jobs in the one-by-one enqueue phase (default N/10, within 100..2000)
   --latency-jobs N     jobs in the pickup-latency phase (default N/40, within 100..500)
   --latency-rate R     jobs/s in the pickup-latency phase (default 50)
+  --pgboss-workers N   pg-boss work() loops (default 3)
+  --pgboss-batch N     jobs per pg-boss fetch and handler call (default 700)
   --profile-dir DIR    run each worker child under node --cpu-prof, profiles in DIR
   --node-flags=FLAGS   Node.js/V8 flags for every worker child, bare and jobledger alike, given
                        with "=" since they start with dashes (--node-flags=--single-threaded-gc)
@@ -79,6 +91,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       'single-jobs': { type: 'string' },
       'latency-jobs': { type: 'string' },
       'latency-rate': { type: 'string' },
+      'pgboss-workers': { type: 'string' },
+      'pgboss-batch': { type: 'string' },
       'profile-dir': { type: 'string' },
       'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -100,6 +114,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     concurrency: int('--concurrency', values.concurrency, 50, 1),
     backends: [...new Set(backends)] as BackendName[],
     runs: int('--runs', values.runs, 3, 1),
+    pgboss: { workers: int('--pgboss-workers', values['pgboss-workers'], 3, 1), batchSize: int('--pgboss-batch', values['pgboss-batch'], 700, 1) },
     json: values.json ?? false,
     memory,
     bulkChunk: int('--bulk-chunk', values['bulk-chunk'], 1000, 1),

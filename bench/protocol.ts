@@ -5,16 +5,19 @@
  * alone, whose origin is per process.
  */
 
-export type ChildMode = 'bare' | 'ledger';
+export type ChildMode = 'bare' | 'ledger' | 'pgboss';
 
 /** Everything a worker child needs, passed as JSON in argv[2]. */
 export interface ChildSettings {
   mode: ChildMode;
   redisUrl: string;
   redisPrefix: string;
-  /** The ledger's DATABASE_URL (ledger mode only). */
+  /** The ledger's DATABASE_URL (ledger mode), or pg-boss's database (pgboss mode). */
   databaseUrl?: string;
+  /** BullMQ's worker concurrency (bare and ledger modes; pg-boss works in batches instead). */
   concurrency: number;
+  /** pgboss mode: its work() loops and the jobs each fetches per poll (options.ts). */
+  pgboss?: { workers: number; batchSize: number };
   /** Handler-call counts at which the child reports its RSS (memory mode), after a forced GC if available. */
   rssCheckpoints?: number[];
   /** Jobs in the end-to-end phase: a ledger child notes its group-commit counters when it has handled this many. */
@@ -29,6 +32,8 @@ export type FromChild =
   /** `atMs` is read just before the worker starts fetching (its connections open inside start()). */
   | { type: 'started'; atMs: number }
   | { type: 'checkpoint'; handled: number; rssBytes: number; heapUsedBytes: number }
+  /** The handler has been entered for every job of the end-to-end phase (`endToEndJobs`). */
+  | { type: 'handledAll'; atMs: number }
   | {
       type: 'stopped';
       /** The kernel's high-water mark of the child's RSS (VmHWM), or the sampled maximum where there is none. */

@@ -32,14 +32,14 @@ const figureSpecs: readonly FigureSpec[] = [
 ];
 
 export type BackendSummary = Partial<Record<FigureKey, number>> & {
-  /** jobledger only: end-to-end jobs/s as a fraction of bare BullMQ's. */
+  /** Not bare BullMQ: end-to-end jobs/s as a fraction of bare BullMQ's. */
   ratio?: number;
-  /** jobledger only: bulk enqueue jobs/s as a fraction of bare `addBulk`'s. */
+  /** Not bare BullMQ: bulk enqueue jobs/s as a fraction of bare `addBulk`'s. */
   enqueueRatio?: number;
-  /** jobledger only: every figure's ratio to bare BullMQ's. */
+  /** Not bare BullMQ: every figure's ratio to bare BullMQ's. */
   ratios?: Partial<Record<FigureKey, number>>;
   /**
-   * jobledger only: end-to-end and bulk enqueue jobs/s, round by round, as a fraction of bare
+   * Not bare BullMQ: end-to-end and bulk enqueue jobs/s, round by round, as a fraction of bare
    * BullMQ's around the run: the mean of the bare run that opened the round and the one after it
    * (the next round's, or the closing run; only the opening one if there is none). The machine
    * drifts (bare BullMQ's rounds here ranged from 8,664 to 16,519 jobs/s in one afternoon), so a
@@ -47,6 +47,11 @@ export type BackendSummary = Partial<Record<FigureKey, number>> & {
    * the spread that the ratio of two medians hides. Their medians are `ratio` and `enqueueRatio`.
    */
   roundRatios?: { jobsPerS: number[]; enqueuePerS: number[] };
+  /**
+   * jobledger on PostgreSQL only, when pg-boss ran too: end-to-end jobs/s as a fraction of
+   * pg-boss's in the same round (`rounds`), and their median (`median`). Above 1 is above pg-boss.
+   */
+  pgbossRatios?: { rounds: number[]; median: number };
   runs: RunFigures[];
 };
 
@@ -64,7 +69,7 @@ export function summarise(results: ReadonlyMap<BackendName, RunFigures[]>): Summ
   }
   const bare = summary.bare;
   if (!bare) return summary;
-  for (const backend of ['sqlite', 'postgres'] as const) {
+  for (const backend of ['sqlite', 'postgres', 'pgboss'] as const) {
     const s = summary[backend];
     if (!s) continue;
     s.ratios = {};
@@ -81,6 +86,13 @@ export function summarise(results: ReadonlyMap<BackendName, RunFigures[]>): Summ
     s.ratio = s.ratios.jobsPerS = median(s.roundRatios.jobsPerS);
     s.enqueueRatio = s.ratios.enqueuePerS = median(s.roundRatios.enqueuePerS);
   }
+  const postgres = summary.postgres;
+  const pgboss = summary.pgboss;
+  if (postgres && pgboss) {
+    const rounds = Math.min(postgres.runs.length, pgboss.runs.length);
+    const perRound = Array.from({ length: rounds }, (_, i) => postgres.runs[i]!.jobsPerS / pgboss.runs[i]!.jobsPerS);
+    postgres.pgbossRatios = { rounds: perRound, median: median(perRound) };
+  }
   return summary;
 }
 
@@ -90,7 +102,7 @@ function bareAround(bare: readonly RunFigures[], i: number, key: 'jobsPerS' | 'e
   return after ? (bare[i]![key] + after[key]) / 2 : bare[i]![key];
 }
 
-/** The per-round ratios under the table, with their median (`BackendSummary.roundRatios`). */
+/** The per-round ratios under the table, with their medians (`roundRatios`, `pgbossRatios`). */
 export function formatRoundRatios(summary: Summary, backends: readonly BackendName[]): string {
   const lines: string[] = [];
   for (const [key, label] of [
@@ -103,14 +115,27 @@ export function formatRoundRatios(summary: Summary, backends: readonly BackendNa
     });
     if (parts.length) lines.push(`${label} × bare BullMQ around it, round by round: ${parts.join('; ')}`);
   }
+  const vsPgboss = summary.postgres?.pgbossRatios;
+  if (vsPgboss?.rounds.length) {
+    lines.push(
+      `end-to-end, jobledger postgres × pg-boss in the same round: ${vsPgboss.rounds.map((r) => r.toFixed(3)).join(' ')} (median ${vsPgboss.median.toFixed(3)})`,
+    );
+  }
   return lines.join('\n');
 }
 
-/** The aligned table: one row per figure, one column per backend, `× bare` after each jobledger column. */
+const columnNames: Record<BackendName, string> = {
+  bare: 'bare BullMQ',
+  sqlite: 'jobledger sqlite',
+  postgres: 'jobledger postgres',
+  pgboss: 'pg-boss',
+};
+
+/** The aligned table: one row per figure, one column per backend, `× bare` after each other column. */
 export function formatTable(summary: Summary, backends: readonly BackendName[]): string {
   const header = ['figure (median)'];
   for (const b of backends) {
-    header.push(b === 'bare' ? 'bare BullMQ' : `jobledger ${b}`);
+    header.push(columnNames[b]);
     if (b !== 'bare' && summary.bare) header.push('× bare');
   }
   const rows = [header];
@@ -164,7 +189,7 @@ export function formatMethod(options: BenchOptions): string {
     `- bulk enqueue: ${options.jobs} no-op jobs in calls of ${options.bulkChunk} (addBulk / enqueueBulk), no worker running; the first ${bulkWarmup(options)}`,
     `  warm the producer up untimed, the other ${options.jobs - bulkWarmup(options)} are timed from the first call to the last return.`,
     `- end-to-end: one worker child process (node${options.nodeFlags.map((f) => ` ${f}`).join('')}), concurrency ${c}, starts on the ${options.jobs} waiting jobs; from just before it starts`,
-    `  fetching (read in the child) until Redis holds no unfinished job (polled every 5 ms). A jobledger job finishes in Redis only after`,
+    `  fetching (read in the child) until the queue holds no unfinished job (Redis polled every 5 ms). A jobledger job finishes in Redis only after`,
     `  its outcome is committed to the ledger.`,
     `- pickup latency: ${options.latencyJobs} jobs added one by one at ${options.latencyRatePerS}/s while the worker runs idle; from the enqueue`,
     `  call to the handler being entered (for jobledger: after the attempt's start is committed).`,
@@ -175,6 +200,15 @@ export function formatMethod(options: BenchOptions): string {
     `- ledger bytes/finished job: SQLite page_count × page_size after a WAL checkpoint; PostgreSQL pg_total_relation_size of`,
     `  jobs, attempts, events, runs (dead row versions included); divided by the jobs completed in the ledger.`,
     `- bare BullMQ jobs carry the same BullMQ options as jobledger's (job_<ulid> id, attempts, backoff, removeOnComplete/Fail).`,
+    ...(options.backends.includes('pgboss')
+      ? [
+          `- pg-boss (on PostgreSQL, no Redis): enqueued with insert() (bulk) and send() (single); its worker child runs`,
+          `  ${options.pgboss.workers} work() loop(s), each fetching up to ${options.pgboss.batchSize} jobs a poll into one handler call (no per-job concurrency;`,
+          `  a loop polls at most every 0.5 s, so its ceiling is about loops × batch × 2 jobs/s, and its pickup latency is the poll's);`,
+          `  end-to-end ends when its job table holds no unfinished job (a count scans that table, so it is polled every 5 ms only`,
+          `  once the worker has entered every job's handler). Its CPU row has no Redis: pg-boss keeps its queue in PostgreSQL.`,
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -182,13 +216,14 @@ export function formatMethod(options: BenchOptions): string {
 export function jsonReport(summary: Summary, options: BenchOptions, machine: Record<string, unknown>, elapsedS: number): unknown {
   const rounded: Record<string, unknown> = {};
   for (const [backend, s] of Object.entries(summary)) {
-    const { runs, ratios, roundRatios, ...figures } = s;
+    const { runs, ratios, roundRatios, pgbossRatios, ...figures } = s;
     rounded[backend] = {
       ...roundAll(figures),
       ...(ratios ? { ratios: roundAll(ratios) } : {}),
       ...(roundRatios
         ? { roundRatios: { jobsPerS: roundRatios.jobsPerS.map(round), enqueuePerS: roundRatios.enqueuePerS.map(round) } }
         : {}),
+      ...(pgbossRatios ? { pgbossRatio: round(pgbossRatios.median), pgbossRoundRatios: pgbossRatios.rounds.map(round) } : {}),
       runs: runs.map((r) => roundAll({ ...r })),
     };
   }
@@ -204,6 +239,7 @@ export function jsonReport(summary: Summary, options: BenchOptions, machine: Rec
       latencyJobs: options.latencyJobs,
       latencyRatePerS: options.latencyRatePerS,
       nodeFlags: options.nodeFlags,
+      ...(options.backends.includes('pgboss') ? { pgboss: options.pgboss } : {}),
     },
     machine,
     elapsedS: Math.round(elapsedS),

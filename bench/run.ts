@@ -4,7 +4,10 @@
  * Progress goes to stderr; the table (and with --json, one JSON object as the last line) to stdout.
  * See backend-run.ts for exactly what each figure times.
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import { dirname, join } from 'node:path';
 import { runBackend, type RunFigures } from './backend-run.js';
 import { killLiveChildren } from './child-handle.js';
 import { interrupt } from './interrupt.js';
@@ -56,7 +59,7 @@ async function main(): Promise<void> {
 
 async function describeMachine(options: BenchOptions): Promise<Record<string, string | number>> {
   const cpus = os.cpus();
-  const usesPostgres = options.backends.includes('postgres') && !options.memory;
+  const usesPostgres = (options.backends.includes('postgres') || options.backends.includes('pgboss')) && !options.memory;
   return {
     cpus: cpus.length,
     cpuModel: cpus[0]?.model.trim() ?? 'unknown',
@@ -66,7 +69,14 @@ async function describeMachine(options: BenchOptions): Promise<Record<string, st
     loadAvg1mAtStart: loadAvg(),
     platform: `${os.platform()} ${os.release()}`,
     ...(await serverVersions(options.redisUrl, usesPostgres ? options.postgresAdminUrl : undefined)),
+    ...(options.backends.includes('pgboss') && !options.memory ? { pgboss: pgbossVersion() } : {}),
   };
+}
+
+/** The installed pg-boss's version (its package.json sits one folder above its entry file). */
+function pgbossVersion(): string {
+  const entry = createRequire(import.meta.url).resolve('pg-boss');
+  return (JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 function loadAvg(): number {
@@ -74,7 +84,11 @@ function loadAvg(): number {
 }
 
 function machineLine(machine: Record<string, string | number>): string {
-  const servers = [`Redis ${machine.redis}`, ...(machine.postgres ? [`PostgreSQL ${machine.postgres}`] : [])].join(', ');
+  const servers = [
+    `Redis ${machine.redis}`,
+    ...(machine.postgres ? [`PostgreSQL ${machine.postgres}`] : []),
+    ...(machine.pgboss ? [`pg-boss ${machine.pgboss}`] : []),
+  ].join(', ');
   return `${machine.cpus} CPUs, Node ${machine.node}, ${servers}`;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Fresh places for one backend run, and leaving nothing behind: a fresh Redis key prefix (its queues
  * obliterated and any stray key deleted afterwards), a fresh SQLite file in a temporary directory or
- * a fresh PostgreSQL database (dropped afterwards). Cleanups are registered as they are created so
+ * a fresh PostgreSQL database (dropped afterwards; jobledger's or pg-boss's). Cleanups are registered as they are created so
  * that an interrupted or failing run still removes what it made.
  */
 import { randomBytes } from 'node:crypto';
@@ -16,7 +16,7 @@ import type { BackendName } from './options.js';
 
 export interface RunPlace {
   redisPrefix: string;
-  /** DATABASE_URL of the fresh ledger (ledger backends only). */
+  /** DATABASE_URL of the fresh ledger (ledger backends) or of pg-boss's database. */
   databaseUrl?: string;
   /** The SQLite file (SQLite only). */
   sqlitePath?: string;
@@ -42,7 +42,7 @@ export async function preparePlace(backend: BackendName, redisUrl: string, postg
     place.sqlitePath = join(dir, 'ledger.sqlite');
     place.databaseUrl = `sqlite:${place.sqlitePath}`;
     steps.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
-  } else if (backend === 'postgres') {
+  } else if (backend === 'postgres' || backend === 'pgboss') {
     const name = `jobledger_bench_${tag}`;
     await adminQuery(postgresAdminUrl, `CREATE DATABASE ${name}`);
     const url = new URL(postgresAdminUrl);

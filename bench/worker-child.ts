@@ -4,8 +4,9 @@
  * as JSON in argv[2]; talks to the harness over IPC (protocol.ts):
  *   → ready          connected (jobledger: ledger opened), not fetching yet
  *   ← start          → started { atMs }: the clock starts just before the worker starts fetching
+ *                    → handledAll { atMs }: every end-to-end job's handler has been entered
  *   ← stop           graceful close, then → stopped { peak RSS, pickup latencies, handled }
- * A bare child never imports jobledger, so MikroORM is not in its memory.
+ * A bare or pg-boss child never imports jobledger, so MikroORM is not in its memory.
  */
 import { readFileSync } from 'node:fs';
 import { loadConfig, type Config } from '../src/config.js';
@@ -38,6 +39,7 @@ function onHandled(enqueuedAtMs: number | undefined, enteredAtMs: number): void 
   handled++;
   if (enqueuedAtMs !== undefined) pickupMs.push(enteredAtMs - enqueuedAtMs);
   if (handled === settings.endToEndJobs) {
+    send({ type: 'handledAll', atMs: enteredAtMs });
     endToEndGroupCommit = readGroupCommit?.();
     if (cpuAtStart) {
       const used = process.cpuUsage(cpuAtStart);
@@ -102,6 +104,32 @@ async function bareWorker(config: Readonly<Config>): Promise<RunningWorker> {
   };
 }
 
+/**
+ * pg-boss's workers on the database the harness's producer set up: `workers` loops, each fetching up
+ * to `batchSize` jobs per poll and handing them to one handler call, which completes them together.
+ */
+async function pgbossWorker(): Promise<RunningWorker> {
+  const { default: PgBoss } = await import('pg-boss');
+  const { pgbossOptions } = await import('./pgboss-options.js');
+  const { workers, batchSize } = settings.pgboss ?? { workers: 1, batchSize: 1 };
+  if (!settings.databaseUrl) throw new Error('a pg-boss child needs a database');
+  const boss = new PgBoss({ ...pgbossOptions(settings.databaseUrl), migrate: false });
+  boss.on('error', (error) => process.stderr.write(`pg-boss worker error: ${error.message}\n`));
+  await boss.start();
+  return {
+    async start() {
+      for (let i = 0; i < workers; i++) {
+        await boss.work<{ t?: number }>(benchQueue, { batchSize, pollingIntervalSeconds: 0.5 }, (jobs) => {
+          const enteredAt = wallNow();
+          for (const job of jobs) onHandled(enqueuedAt(job.data), enteredAt);
+          return Promise.resolve();
+        });
+      }
+    },
+    stop: () => boss.stop({ graceful: true, wait: true }),
+  };
+}
+
 /** A jobledger worker through the public API, on the ledger the harness migrated. */
 async function ledgerWorker(config: Readonly<Config>): Promise<RunningWorker> {
   const { JobLedger } = await import('../src/index.js');
@@ -130,7 +158,8 @@ async function main(): Promise<void> {
   process.on('disconnect', () => process.exit(1)); // the harness is gone: do not linger
   setInterval(() => (sampledPeakRssBytes = Math.max(sampledPeakRssBytes, process.memoryUsage.rss())), 100).unref();
   const config = benchConfig();
-  const worker = settings.mode === 'bare' ? await bareWorker(config) : await ledgerWorker(config);
+  const worker =
+    settings.mode === 'bare' ? await bareWorker(config) : settings.mode === 'pgboss' ? await pgbossWorker() : await ledgerWorker(config);
   process.on('message', (message: ToChild) => {
     const act = async (): Promise<void> => {
       if (message.type === 'start') {

@@ -6,7 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import type { RunFigures } from '../bench/backend-run.js';
 import { parseOptions } from '../bench/options.js';
-import { formatRoundRatios, jsonReport, summarise } from '../bench/report.js';
+import { formatRoundRatios, formatTable, jsonReport, summarise } from '../bench/report.js';
+
+function median2(a: number, b: number): number {
+  return (a + b) / 2;
+}
 
 function run(jobsPerS: number, enqueuePerS: number): RunFigures {
   return { jobsPerS, enqueuePerS, enqueueSinglePerS: 1, p50PickupMs: 1, p99PickupMs: 2, peakRssMiB: 100, latencyAddLagMs: 0 };
@@ -53,6 +57,30 @@ describe('the bench report', () => {
       ]) as unknown as Map<'bare' | 'sqlite', RunFigures[]>,
     );
     expect(summary.sqlite!.roundRatios).toEqual({ jobsPerS: [0.5], enqueuePerS: [0.6] });
+  });
+
+  it('compares jobledger on PostgreSQL with pg-boss round by round, and names pg-boss in the table', () => {
+    const summary = summarise(
+      new Map([
+        ['bare', [run(14_000, 20_000), run(12_000, 18_000), run(13_000, 19_000)]],
+        ['postgres', [run(4_800, 10_000), run(3_900, 9_000)]],
+        ['pgboss', [run(4_000, 60_000), run(4_200, 62_000)]],
+      ]) as unknown as Map<'bare' | 'postgres' | 'pgboss', RunFigures[]>,
+    );
+    expect(summary.postgres!.pgbossRatios!.rounds.map((r) => r.toFixed(3))).toEqual(['1.200', '0.929']);
+    expect(summary.postgres!.pgbossRatios!.median).toBeCloseTo((1.2 + 3_900 / 4_200) / 2, 6);
+    expect(summary.pgboss!.ratio).toBeCloseTo(median2(4_000 / 13_000, 4_200 / 12_500), 6);
+    expect(summary.pgboss!.pgbossRatios).toBeUndefined();
+    expect(formatRoundRatios(summary, ['bare', 'postgres', 'pgboss']).split('\n').at(-1)).toBe(
+      'end-to-end, jobledger postgres × pg-boss in the same round: 1.200 0.929 (median 1.064)',
+    );
+    expect(formatTable(summary, ['bare', 'postgres', 'pgboss']).split('\n')[0]).toMatch(/bare BullMQ +jobledger postgres +× bare +pg-boss +× bare$/);
+    const json = jsonReport(summary, parseOptions(['--backends', 'bare,postgres,pgboss'], {}), {}, 1) as {
+      postgres: { pgbossRatio: unknown; pgbossRoundRatios: unknown };
+      settings: { pgboss: unknown };
+    };
+    expect(json.postgres).toMatchObject({ pgbossRatio: 1.064, pgbossRoundRatios: [1.2, 0.9286] });
+    expect(json.settings.pgboss).toEqual({ workers: 3, batchSize: 700 });
   });
 
   it('has no round-by-round line without bare BullMQ to compare with', () => {
