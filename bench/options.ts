@@ -26,7 +26,8 @@ export interface BenchOptions {
    * pg-boss's worker: `workers` loops (`work()` calls), each fetching up to `batchSize` jobs per
    * poll and handing them to one handler call. A loop polls at most every 0.5 s (pg-boss's floor)
    * while it finds jobs, so its ceiling is about workers × batchSize × 2 jobs/s. Default 3 × 700:
-   * the best of the configurations with batches of up to 1,000 tried on this machine (see README).
+   * the best of the configurations with batches of up to 1,000 tried on this machine
+   * (docs/performance-history.md).
    */
   pgboss: { workers: number; batchSize: number };
   /** Print one JSON object as the last line of stdout. */
@@ -114,7 +115,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     concurrency: int('--concurrency', values.concurrency, 50, 1),
     backends: [...new Set(backends)] as BackendName[],
     runs: int('--runs', values.runs, 3, 1),
-    pgboss: { workers: int('--pgboss-workers', values['pgboss-workers'], 3, 1), batchSize: int('--pgboss-batch', values['pgboss-batch'], 700, 1) },
+    pgboss: {
+      workers: int('--pgboss-workers', values['pgboss-workers'], 3, 1),
+      batchSize: int('--pgboss-batch', values['pgboss-batch'], 700, 1),
+    },
     json: values.json ?? false,
     memory,
     bulkChunk: int('--bulk-chunk', values['bulk-chunk'], 1000, 1),

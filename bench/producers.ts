@@ -48,8 +48,6 @@ export interface BenchProducer {
 
 const unfinishedStates = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
-
-
 function monitor(
   redisUrl: string,
   prefix: string,
