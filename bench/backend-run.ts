@@ -18,7 +18,7 @@
 import { WorkerChild, type StoppedReport } from './child-handle.js';
 import { localPostgresCpuSeconds, type ServiceCpu } from './cpu-meters.js';
 import { sleep, throwIfInterrupted } from './interrupt.js';
-import type { BackendName, BenchOptions } from './options.js';
+import { usesPostgres, type BackendName, type BenchOptions } from './options.js';
 import { bareProducer, ledgerProducer, pgbossProducer, type BenchProducer } from './producers.js';
 import { wallNow } from './protocol.js';
 import { preparePlace } from './services.js';
@@ -160,8 +160,7 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
 
 /** Redis's CPU so far and, for a PostgreSQL run, the local server's (cpu-meters.ts). */
 async function serviceCpu(producer: BenchProducer, backend: BackendName): Promise<ServiceCpu> {
-  const usesPostgres = backend === 'postgres' || backend === 'pgboss';
-  return { redis: await producer.redisCpuSeconds(), postgres: usesPostgres ? localPostgresCpuSeconds() : undefined };
+  return { redis: await producer.redisCpuSeconds(), postgres: usesPostgres(backend) ? localPostgresCpuSeconds() : undefined };
 }
 
 /** The per-job CPU figures that could be measured, and their sum once the worker's is known. */

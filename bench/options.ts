@@ -13,6 +13,11 @@ import { parseArgs } from 'node:util';
 export const backendNames = ['bare', 'sqlite', 'postgres', 'pgboss'] as const;
 export type BackendName = (typeof backendNames)[number];
 
+/** Whether a backend's run needs a PostgreSQL database (a fresh one per run, and its CPU measured). */
+export function usesPostgres(backend: BackendName): boolean {
+  return backend === 'postgres' || backend === 'pgboss';
+}
+
 export interface BenchOptions {
   /** No-op jobs per end-to-end run (memory mode: the final job count). Default 20000 (memory: 200000). */
   jobs: number;

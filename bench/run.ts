@@ -12,7 +12,7 @@ import { runBackend, type RunFigures } from './backend-run.js';
 import { killLiveChildren } from './child-handle.js';
 import { interrupt } from './interrupt.js';
 import { formatMemory, runMemory } from './memory.js';
-import { parseOptions, type BackendName, type BenchOptions } from './options.js';
+import { parseOptions, usesPostgres, type BackendName, type BenchOptions } from './options.js';
 import { wallNow } from './protocol.js';
 import { formatMethod, formatRoundRatios, formatTable, formatWarnings, jsonReport, summarise } from './report.js';
 import { runPendingCleanups, serverVersions } from './services.js';
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
 
 async function describeMachine(options: BenchOptions): Promise<Record<string, string | number>> {
   const cpus = os.cpus();
-  const usesPostgres = (options.backends.includes('postgres') || options.backends.includes('pgboss')) && !options.memory;
+  const postgresVersion = options.backends.some(usesPostgres) && !options.memory;
   return {
     cpus: cpus.length,
     cpuModel: cpus[0]?.model.trim() ?? 'unknown',
@@ -68,7 +68,7 @@ async function describeMachine(options: BenchOptions): Promise<Record<string, st
     // Other work on the machine skews every figure; the load average says whether there was any.
     loadAvg1mAtStart: loadAvg(),
     platform: `${os.platform()} ${os.release()}`,
-    ...(await serverVersions(options.redisUrl, usesPostgres ? options.postgresAdminUrl : undefined)),
+    ...(await serverVersions(options.redisUrl, postgresVersion ? options.postgresAdminUrl : undefined)),
     ...(options.backends.includes('pgboss') && !options.memory ? { pgboss: pgbossVersion() } : {}),
   };
 }

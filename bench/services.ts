@@ -1,8 +1,8 @@
 /**
  * Fresh places for one backend run, and leaving nothing behind: a fresh Redis key prefix (its queues
  * obliterated and any stray key deleted afterwards), a fresh SQLite file in a temporary directory or
- * a fresh PostgreSQL database (dropped afterwards; jobledger's or pg-boss's). Cleanups are registered as they are created so
- * that an interrupted or failing run still removes what it made.
+ * a fresh PostgreSQL database (dropped afterwards; jobledger's or pg-boss's). Cleanups are
+ * registered as they are created so that an interrupted or failing run still removes what it made.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { benchQueue } from './protocol.js';
-import type { BackendName } from './options.js';
+import { usesPostgres, type BackendName } from './options.js';
 
 export interface RunPlace {
   redisPrefix: string;
@@ -42,7 +42,7 @@ export async function preparePlace(backend: BackendName, redisUrl: string, postg
     place.sqlitePath = join(dir, 'ledger.sqlite');
     place.databaseUrl = `sqlite:${place.sqlitePath}`;
     steps.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
-  } else if (backend === 'postgres' || backend === 'pgboss') {
+  } else if (usesPostgres(backend)) {
     const name = `jobledger_bench_${tag}`;
     await adminQuery(postgresAdminUrl, `CREATE DATABASE ${name}`);
     const url = new URL(postgresAdminUrl);

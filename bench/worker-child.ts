@@ -111,8 +111,8 @@ async function bareWorker(config: Readonly<Config>): Promise<RunningWorker> {
 async function pgbossWorker(): Promise<RunningWorker> {
   const { default: PgBoss } = await import('pg-boss');
   const { pgbossOptions } = await import('./pgboss-options.js');
-  const { workers, batchSize } = settings.pgboss ?? { workers: 1, batchSize: 1 };
-  if (!settings.databaseUrl) throw new Error('a pg-boss child needs a database');
+  if (!settings.pgboss || !settings.databaseUrl) throw new Error('a pg-boss child needs its settings (pgboss) and a database');
+  const { workers, batchSize } = settings.pgboss;
   const boss = new PgBoss({ ...pgbossOptions(settings.databaseUrl), migrate: false });
   boss.on('error', (error) => process.stderr.write(`pg-boss worker error: ${error.message}\n`));
   await boss.start();

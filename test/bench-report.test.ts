@@ -7,10 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { RunFigures } from '../bench/backend-run.js';
 import { parseOptions } from '../bench/options.js';
 import { formatRoundRatios, formatTable, jsonReport, summarise } from '../bench/report.js';
-
-function median2(a: number, b: number): number {
-  return (a + b) / 2;
-}
+import { median } from '../bench/stats.js';
 
 function run(jobsPerS: number, enqueuePerS: number): RunFigures {
   return { jobsPerS, enqueuePerS, enqueueSinglePerS: 1, p50PickupMs: 1, p99PickupMs: 2, peakRssMiB: 100, latencyAddLagMs: 0 };
@@ -69,7 +66,7 @@ describe('the bench report', () => {
     );
     expect(summary.postgres!.pgbossRatios!.rounds.map((r) => r.toFixed(3))).toEqual(['1.200', '0.929']);
     expect(summary.postgres!.pgbossRatios!.median).toBeCloseTo((1.2 + 3_900 / 4_200) / 2, 6);
-    expect(summary.pgboss!.ratio).toBeCloseTo(median2(4_000 / 13_000, 4_200 / 12_500), 6);
+    expect(summary.pgboss!.ratio).toBeCloseTo(median([4_000 / 13_000, 4_200 / 12_500]), 6);
     expect(summary.pgboss!.pgbossRatios).toBeUndefined();
     expect(formatRoundRatios(summary, ['bare', 'postgres', 'pgboss']).split('\n').at(-1)).toBe(
       'end-to-end, jobledger postgres × pg-boss in the same round: 1.200 0.929 (median 1.064)',
