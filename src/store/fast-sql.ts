@@ -15,7 +15,7 @@ import type { DatabaseDialect } from '../config.js';
 import type { LedgerOrm } from './orm.js';
 import { retryTransient } from './retry-transient.js';
 import { fallbackAutocheckpointPages, SqliteCheckpointer } from './sqlite-checkpointer.js';
-import { withDeferredInserts } from './deferring-sql.js';
+import { withDeferredInserts, writtenAsOneStatement } from './deferring-sql.js';
 import type { Row, Sql } from './sql.js';
 
 export interface FastExecutor {
@@ -26,6 +26,14 @@ export interface FastExecutor {
    * committing by itself.
    */
   autocommit?<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL only: when everything `work` writes can go as one statement (it only holds rows and
+   * reads nothing: deferring-sql.ts), runs that statement outside any transaction, so that it
+   * commits by itself, and returns `work`'s result; one round trip where a transaction takes three
+   * (BEGIN, the statement, COMMIT). Otherwise runs nothing and returns undefined, and the caller
+   * takes `transaction`.
+   */
+  writeAlone?<T>(work: (sql: Sql) => Promise<T>): Promise<{ result: T } | undefined>;
   /** Stops what the executor started beside the connection (the SQLite checkpointer). */
   close(): Promise<void>;
 }
@@ -202,6 +210,22 @@ function postgresExecutor(knex: Knex): FastExecutor {
       } finally {
         client.release();
       }
+    },
+    writeAlone: async (work) => {
+      const held = await writtenAsOneStatement({ dialect: 'postgresql', bindsArrays: true }, work);
+      if (!held) return undefined;
+      // A deadlock or serialization victim wrote nothing (one statement), so it runs again as is.
+      await retryTransient(async () => {
+        const client = await pool.connect();
+        try {
+          await client.query(preparedQuery(held.statement.text, held.statement.params));
+          client.release();
+        } catch (error) {
+          client.release(error as Error); // closed, not reused: the connection may be what failed
+          throw error;
+        }
+      });
+      return { result: held.result };
     },
     close: () => pool.end(),
   };

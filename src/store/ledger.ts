@@ -117,12 +117,20 @@ export class Ledger {
 
   // --- enqueue ---
 
-  /** Inserts jobs (and their events) in one transaction; idempotency keys return existing jobs. */
+  /** Inserts jobs (and their events) all or none; idempotency keys return existing jobs. */
   async insertJobs(jobs: readonly NewJob[]): Promise<InsertedJob[]> {
-    // A repeated idempotency key returns the existing job as the ledger holds it: first let this
-    // process's marks land, or a job its earlier enqueue reported `queued` could read `pending` (the
-    // enqueue test met it). Bulks without keys read nothing back and do not wait.
-    if (jobs.some((j) => j.idempotencyKey !== null)) await this.marks.settled();
+    if (jobs.some((j) => j.idempotencyKey !== null)) {
+      // A repeated idempotency key returns the existing job as the ledger holds it: first let this
+      // process's marks land, or a job its earlier enqueue reported `queued` could read `pending`
+      // (the enqueue test met it). Bulks without keys read nothing back and do not wait.
+      await this.marks.settled();
+    } else if (this.fast.writeAlone) {
+      // Nothing to read first: on PostgreSQL the jobs and their events go as one statement that
+      // commits by itself, one round trip instead of three. Single enqueues, one at a time: the
+      // insert took 320-380 µs a job in a transaction, 225-275 this way.
+      const alone = await this.fast.writeAlone((sql) => jobWrites.insertJobs(sql, jobs));
+      if (alone) return alone.result;
+    }
     try {
       return await this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
     } catch (error) {
@@ -150,6 +158,11 @@ export class Ledger {
 
   markDispatched(ids: readonly string[], now = Date.now()): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
+    const autocommit = this.fast.autocommit?.bind(this.fast);
+    // On PostgreSQL the mark is one statement (the ids bind as one array), so it needs no
+    // transaction around it: one round trip instead of three. (A mark that did not land only leaves
+    // its jobs `pending` for the relay, as a failed write does.)
+    if (autocommit) return retryTransient(() => autocommit((sql) => jobWrites.markDispatched(sql, ids, now)));
     return this.fast.transaction((sql) => jobWrites.markDispatched(sql, ids, now));
   }
 
