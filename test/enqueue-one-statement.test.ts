@@ -8,7 +8,7 @@ import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import { writtenAsOneStatement } from '../src/store/deferring-sql.js';
 import type { Ledger } from '../src/store/ledger.js';
-import { insertRows, updateRowsById, type Column, type RowUpdate } from '../src/store/sql.js';
+import { insertRows, updateRowsById, type Column, type RowUpdate, type Sql } from '../src/store/sql.js';
 import { backends } from './support/backends.js';
 import { newJob, openTestLedger } from './support/ledger.js';
 
@@ -43,12 +43,12 @@ describe('writtenAsOneStatement', () => {
   });
 
   it('gives up when an update targets a row inserted with it, or arrays do not bind', async () => {
-    const insertThenUpdate = async (sql: Parameters<Parameters<typeof writtenAsOneStatement>[1]>[0]): Promise<void> => {
+    const insertThenUpdate = async (sql: Sql): Promise<void> => {
       await insertRows(sql, 'b', columns, [['b1', 1]]);
       await updateRowsById(sql, bump, [['b1', 2]]);
     };
     expect(await writtenAsOneStatement(postgres, insertThenUpdate)).toBeUndefined();
-    const holdOne = (sql: Parameters<Parameters<typeof writtenAsOneStatement>[1]>[0]) => insertRows(sql, 'a', columns, [['a1', 1]]);
+    const holdOne = (sql: Sql): Promise<void> => insertRows(sql, 'a', columns, [['a1', 1]]);
     expect(await writtenAsOneStatement({ dialect: 'sqlite' }, holdOne)).toBeUndefined();
   });
 

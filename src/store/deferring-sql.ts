@@ -1,7 +1,8 @@
 /**
  * The hot path's deferred rows: attempt and event inserts, and updates by id, held during a batch's
  * transaction and written as one multi-row statement per table (on PostgreSQL, all in one). Used by
- * the executors of fast-sql.ts around each transaction's work.
+ * the executors of fast-sql.ts around each transaction's work, and by PostgreSQL's `writeAlone`,
+ * which runs such a statement outside a transaction (`writtenAsOneStatement`).
  */
 import {
   combineStatements,
@@ -23,8 +24,19 @@ import {
  * before the commit. On the PostgreSQL hot path all of them go as one statement: three round trips
  * per job become one per batch.
  */
+interface HeldInsert {
+  table: string;
+  columns: readonly Column[];
+  rows: (readonly unknown[])[];
+}
+
+interface HeldUpdate {
+  update: RowUpdate;
+  rows: (readonly unknown[])[];
+}
+
 class DeferringSql implements Sql {
-  private readonly held = new Map<string, { table: string; columns: readonly Column[]; rows: (readonly unknown[])[] }>();
+  private readonly held = new Map<string, HeldInsert>();
   private readonly heldUpdates = new Map<RowUpdate, { table: string; rows: (readonly unknown[])[] }>();
 
   constructor(private readonly direct: Sql) {}
@@ -64,8 +76,7 @@ class DeferringSql implements Sql {
 
   /** Writes every held row now: inserts first, then updates (an update may target an inserted row). */
   async flush(): Promise<void> {
-    const inserts = [...this.held.values()];
-    const updates = [...this.heldUpdates].map(([update, entry]) => ({ update, rows: entry.rows }));
+    const { inserts, updates } = this.heldWrites();
     this.held.clear();
     this.heldUpdates.clear();
     if (inserts.length + updates.length === 0) return;
@@ -85,14 +96,20 @@ class DeferringSql implements Sql {
    * (and everything still held) when the rows cannot share one statement.
    */
   takeAsOneStatement(): Statement | undefined {
-    const inserts = [...this.held.values()];
-    const updates = [...this.heldUpdates].map(([update, entry]) => ({ update, rows: entry.rows }));
+    const { inserts, updates } = this.heldWrites();
     const statement = asOneStatement(this.direct, inserts, updates);
     if (statement) {
       this.held.clear();
       this.heldUpdates.clear();
     }
     return statement;
+  }
+
+  private heldWrites(): { inserts: HeldInsert[]; updates: HeldUpdate[] } {
+    return {
+      inserts: [...this.held.values()],
+      updates: [...this.heldUpdates].map(([update, entry]) => ({ update, rows: entry.rows })),
+    };
   }
 
   /** Writes the held rows of any table `text` names, so the statement sees them. */
@@ -149,10 +166,7 @@ const maxRememberedTexts = 1500;
  * each other's rows, so no update may target a row inserted in the same flush (by id, the first
  * column of both). The hot path's updates finish attempts begun in earlier transactions.
  */
-function independent(
-  inserts: readonly { table: string; rows: readonly (readonly unknown[])[] }[],
-  updates: readonly { update: RowUpdate; rows: readonly (readonly unknown[])[] }[],
-): boolean {
+function independent(inserts: readonly HeldInsert[], updates: readonly HeldUpdate[]): boolean {
   for (const { update, rows } of updates) {
     const inserted = new Set(inserts.filter((i) => i.table === update.table).flatMap((i) => i.rows.map((r) => r[0])));
     if (inserted.size > 0 && rows.some((r) => inserted.has(r[0]))) return false;
@@ -161,11 +175,7 @@ function independent(
 }
 
 /** The held rows as one statement, where arrays bind and no update targets a row inserted with it. */
-function asOneStatement(
-  direct: Sql,
-  inserts: readonly { table: string; columns: readonly Column[]; rows: readonly (readonly unknown[])[] }[],
-  updates: readonly { update: RowUpdate; rows: readonly (readonly unknown[])[] }[],
-): Statement | undefined {
+function asOneStatement(direct: Sql, inserts: readonly HeldInsert[], updates: readonly HeldUpdate[]): Statement | undefined {
   if (inserts.length + updates.length === 0 || !usesArrays(direct) || !independent(inserts, updates)) return undefined;
   return combineStatements([
     ...inserts.flatMap((i) => insertFromRows('arrays', i.table, i.columns, i.rows)),
@@ -184,7 +194,8 @@ class NotOneStatement extends Error {}
  * returns what it held as one statement, which commits by itself where the caller runs it outside
  * a transaction: all of `work`'s writes or none. Undefined when `work` ran a statement of its own
  * (a read, say) or its rows cannot share one statement; then nothing was run, and the caller runs
- * `work` in a transaction. `dialect` is the connection's that will run the statement.
+ * `work` in a transaction. `connection` says the dialect of the connection that will run the
+ * statement and whether arrays bind on it.
  */
 export async function writtenAsOneStatement<T>(
   connection: Pick<Sql, 'dialect' | 'bindsArrays'>,
