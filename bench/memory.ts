@@ -156,7 +156,10 @@ export function formatMemory(report: MemoryReport): string {
     `${f?.rssMiB ?? '?'} MiB (heap used ${f?.heapUsedMiB ?? '?'} MiB; readings ${f?.readings.map((r) => r.rssMiB).join(', ') ?? '?'} MiB ` +
       `after ${f?.readings.map((r) => r.jobs).join(', ') ?? '?'} jobs)`,
   ];
-  const rows = [['figure', 'value'], figure(first), figure(last),
+  const rows = [
+    ['figure', 'value'],
+    figure(first),
+    figure(last),
     ['ratio', `${report.rssRatio} (target ≤ ${report.targetRatio}: ${report.rssRatio <= report.targetRatio ? 'met' : 'NOT met'})`],
     ['worker peak RSS (VmHWM)', `${report.peakRssMiB} MiB`],
     ['throughput while measuring', `${report.jobsPerS} jobs/s (concurrency ${report.concurrency}, SQLite ledger)`],

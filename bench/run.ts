@@ -59,7 +59,7 @@ async function main(): Promise<void> {
 
 async function describeMachine(options: BenchOptions): Promise<Record<string, string | number>> {
   const cpus = os.cpus();
-  const postgresVersion = options.backends.some(usesPostgres) && !options.memory;
+  const withPostgres = options.backends.some(usesPostgres) && !options.memory;
   return {
     cpus: cpus.length,
     cpuModel: cpus[0]?.model.trim() ?? 'unknown',
@@ -68,7 +68,7 @@ async function describeMachine(options: BenchOptions): Promise<Record<string, st
     // Other work on the machine skews every figure; the load average says whether there was any.
     loadAvg1mAtStart: loadAvg(),
     platform: `${os.platform()} ${os.release()}`,
-    ...(await serverVersions(options.redisUrl, postgresVersion ? options.postgresAdminUrl : undefined)),
+    ...(await serverVersions(options.redisUrl, withPostgres ? options.postgresAdminUrl : undefined)),
     ...(options.backends.includes('pgboss') && !options.memory ? { pgboss: pgbossVersion() } : {}),
   };
 }

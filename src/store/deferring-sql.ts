@@ -18,12 +18,6 @@ import {
   type Statement,
 } from './sql.js';
 
-/**
- * A transaction's Sql that holds `insertRows` (attempt and event rows) and `updateRows`, and writes
- * them as one multi-row statement per table: before any other statement that names that table, and
- * before the commit. On the PostgreSQL hot path all of them go as one statement: three round trips
- * per job become one per batch.
- */
 interface HeldInsert {
   table: string;
   columns: readonly Column[];
@@ -35,6 +29,12 @@ interface HeldUpdate {
   rows: (readonly unknown[])[];
 }
 
+/**
+ * A transaction's Sql that holds `insertRows` (attempt and event rows) and `updateRows`, and writes
+ * them as one multi-row statement per table: before any other statement that names that table, and
+ * before the commit. On the PostgreSQL hot path all of them go as one statement: three round trips
+ * per job become one per batch.
+ */
 class DeferringSql implements Sql {
   private readonly held = new Map<string, HeldInsert>();
   private readonly heldUpdates = new Map<RowUpdate, { table: string; rows: (readonly unknown[])[] }>();
@@ -91,18 +91,10 @@ class DeferringSql implements Sql {
     for (const entry of updates) await updateRowsNow(this.direct, entry.update, entry.rows);
   }
 
-  /**
-   * Everything held, as the one statement `flush` would run, and nothing held any more; undefined
-   * (and everything still held) when the rows cannot share one statement.
-   */
-  takeAsOneStatement(): Statement | undefined {
+  /** Everything held, as the one statement `flush` would run; undefined when the rows cannot share one. */
+  heldAsOneStatement(): Statement | undefined {
     const { inserts, updates } = this.heldWrites();
-    const statement = asOneStatement(this.direct, inserts, updates);
-    if (statement) {
-      this.held.clear();
-      this.heldUpdates.clear();
-    }
-    return statement;
+    return asOneStatement(this.direct, inserts, updates);
   }
 
   private heldWrites(): { inserts: HeldInsert[]; updates: HeldUpdate[] } {
@@ -210,7 +202,7 @@ export async function writtenAsOneStatement<T>(
     if (error instanceof NotOneStatement) return undefined;
     throw error;
   }
-  const statement = sql.takeAsOneStatement();
+  const statement = sql.heldAsOneStatement();
   return statement ? { result, statement } : undefined;
 }
 

@@ -184,6 +184,15 @@ function postgresExecutor(knex: Knex): FastExecutor {
     all: async (text, params = []) => (await client.query(preparedQuery(text, params))).rows,
     run: async (text, params = []) => (await client.query(preparedQuery(text, params))).rowCount ?? 0,
   });
+  // A client whose connection failed is not reused: pg-pool drops it at release.
+  const autocommit = async <T>(work: (sql: Sql) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    try {
+      return await work(sqlOn(client));
+    } finally {
+      client.release();
+    }
+  };
   return {
     transaction: (work) =>
       retryTransient(async () => {
@@ -203,28 +212,12 @@ function postgresExecutor(knex: Knex): FastExecutor {
           client.release(broken);
         }
       }),
-    autocommit: async (work) => {
-      const client = await pool.connect();
-      try {
-        return await work(sqlOn(client));
-      } finally {
-        client.release();
-      }
-    },
+    autocommit,
     writeAlone: async (work) => {
       const held = await writtenAsOneStatement({ dialect: 'postgresql', bindsArrays: true }, work);
       if (!held) return undefined;
       // A deadlock or serialization victim wrote nothing (one statement), so it runs again as is.
-      await retryTransient(async () => {
-        const client = await pool.connect();
-        try {
-          await client.query(preparedQuery(held.statement.text, held.statement.params));
-          client.release();
-        } catch (error) {
-          client.release(error as Error); // closed, not reused: the connection may be what failed
-          throw error;
-        }
-      });
+      await retryTransient(() => autocommit((sql) => sql.run(held.statement.text, held.statement.params)));
       return { result: held.result };
     },
     close: () => pool.end(),
