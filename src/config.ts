@@ -5,6 +5,8 @@
  */
 import { InvalidConfigError } from './errors.js';
 import { parseFaultSpecs, type FaultSpec } from './fault-points.js';
+import { maskUrl } from './mask-url.js';
+import { sqlitePathFromUrl } from './sqlite-url.js';
 import { cronProblem, isTimeZone } from './workers/maintenance/cron-schedule.js';
 
 export type DatabaseDialect = 'sqlite' | 'postgresql';
@@ -69,6 +71,12 @@ export interface Config {
   faultInject: readonly FaultSpec[];
   /** Scheduled maintenance: schedules, retention and the tasks' limits. */
   maintenance: MaintenanceConfig;
+  /**
+   * A Redis error that goes on (a refused password, a Redis that is gone) is logged at once, then
+   * once per this interval with the count of repeats (jobs/redis-errors.ts). Env
+   * `JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS`; default 30000.
+   */
+  redisErrorLogIntervalMs: number;
 }
 
 /** The built-in maintenance tasks. */
@@ -127,6 +135,7 @@ const defaults = {
   JOBLEDGER_RETENTION_DAYS_BY_QUEUE: '',
   JOBLEDGER_ARCHIVE_AFTER_HOURS: '24',
   JOBLEDGER_SNAPSHOTS_KEEP_PER_SUBJECT: '10',
+  JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS: '30000',
 } as const;
 
 type Variable = keyof typeof defaults;
@@ -155,8 +164,9 @@ export function loadConfig(
   }
   const redisUrl = read('REDIS_URL');
   if (!/^rediss?:\/\//.test(redisUrl)) {
-    throw new InvalidConfigError(`REDIS_URL: expected redis://host:port[/db], got ${JSON.stringify(redisUrl)}`);
+    throw new InvalidConfigError(`REDIS_URL: expected redis://host:port[/db] or rediss://..., got ${JSON.stringify(maskUrl(redisUrl))}`);
   }
+  if (!canParseUrl(redisUrl)) throw new InvalidConfigError(`REDIS_URL: malformed URL ${JSON.stringify(maskUrl(redisUrl))}`);
   const redisPrefix = read('JOBLEDGER_REDIS_PREFIX');
   if (!/^[A-Za-z0-9_.{}-]+$/.test(redisPrefix)) {
     throw new InvalidConfigError(
@@ -189,36 +199,39 @@ export function loadConfig(
     watchdogStuckAfterMs: int('JOBLEDGER_WATCHDOG_STUCK_AFTER_MS', 100),
     faultInject: Object.freeze(faultInject),
     maintenance: parseMaintenance(read, int),
+    redisErrorLogIntervalMs: int('JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS', 100),
   });
 }
 
-/** Parses `sqlite:<path>`, `sqlite::memory:` or `postgres(ql)://...`. */
+/** Parses `sqlite:<path>` (forms accepted and refused: sqlite-url.ts), `sqlite::memory:` or `postgres(ql)://...`. */
 export function parseDatabaseUrl(url: string): DatabaseTarget {
-  if (url.startsWith('sqlite:')) {
-    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (!path) throw new InvalidConfigError('DATABASE_URL: expected sqlite:<path>, got an empty path');
-    return { dialect: 'sqlite', url, sqlitePath: path };
-  }
+  if (url.startsWith('sqlite:')) return { dialect: 'sqlite', url, sqlitePath: sqlitePathFromUrl(url) };
   if (/^postgres(ql)?:\/\//.test(url)) {
     try {
       new URL(url);
     } catch {
-      throw new InvalidConfigError(`DATABASE_URL: malformed PostgreSQL URL ${JSON.stringify(describeUrl(url))}`);
+      throw new InvalidConfigError(`DATABASE_URL: malformed PostgreSQL URL ${JSON.stringify(maskUrl(url))}`);
     }
     return { dialect: 'postgresql', url };
   }
   throw new InvalidConfigError(
-    `DATABASE_URL: expected sqlite:<path> or postgres://user@host:port/db, got ${JSON.stringify(describeUrl(url))}`,
+    `DATABASE_URL: expected sqlite:<path> or postgres://user@host:port/db, got ${JSON.stringify(maskUrl(url))}`,
   );
 }
 
-/** The database URL with any password masked, for logs and messages. */
+/** The database URL with any password masked, for logs and messages (mask-url.ts). */
 export function describeDatabase(target: DatabaseTarget): string {
-  return describeUrl(target.url);
+  return maskUrl(target.url);
 }
 
-function describeUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
+/** ioredis parses REDIS_URL with `new URL()`, whose error would carry the whole URL as its `input`. */
+function canParseUrl(url: string): boolean {
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

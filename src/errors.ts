@@ -3,6 +3,7 @@
  * stable `code`; its message says what was expected, what came, and (where useful) what to do.
  * Unknown throws from below (drivers, Redis) are wrapped with the original kept as `cause`.
  */
+import { maskUrl } from './mask-url.js';
 
 export type ErrorCode =
   | 'JOBLEDGER_INVALID_CONFIG'
@@ -19,7 +20,8 @@ export type ErrorCode =
   | 'JOBLEDGER_CONFIG_MODULE'
   | 'JOBLEDGER_VERSION_CONFLICT'
   | 'JOBLEDGER_CHECKSUM_MISMATCH'
-  | 'JOBLEDGER_INVALID_PIPELINE';
+  | 'JOBLEDGER_INVALID_PIPELINE'
+  | 'JOBLEDGER_REDIS_AUTH_FAILED';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -111,12 +113,12 @@ export class SchemaOutdatedError extends JobLedgerError {
   }
 }
 
-/** Redis could not be reached. */
+/** Redis could not be reached. The URL is shown masked. */
 export class RedisUnavailableError extends JobLedgerError {
   constructor(url: string, cause: unknown) {
     super(
       'JOBLEDGER_REDIS_UNAVAILABLE',
-      `cannot reach Redis at ${url}; start one with "docker compose up -d redis" or a local "redis-server", or set REDIS_URL`,
+      `cannot reach Redis at ${maskUrl(url)}; start one with "docker compose up -d redis" or a local "redis-server", or set REDIS_URL`,
       { cause },
     );
   }
@@ -177,6 +179,21 @@ export class ChecksumMismatchError extends JobLedgerError {
 export class InvalidPipelineError extends JobLedgerError {
   constructor(pipeline: string, detail: string) {
     super('JOBLEDGER_INVALID_PIPELINE', `${pipeline}: ${detail}`);
+  }
+}
+
+/**
+ * Redis answered but refused the credentials of REDIS_URL (WRONGPASS, NOAUTH, an ACL user that is
+ * disabled or may not run the command): starting a Redis will not help, the password or user will.
+ */
+export class RedisAuthError extends JobLedgerError {
+  constructor(url: string, redisReply: string, cause?: unknown) {
+    super(
+      'JOBLEDGER_REDIS_AUTH_FAILED',
+      `Redis at ${maskUrl(url)} refused the credentials (${redisReply.split('\n')[0]!.slice(0, 200)}); ` +
+        `check the user and password in REDIS_URL (redis://user:password@host:port, or redis://:password@host:port without ACL users)`,
+      { cause },
+    );
   }
 }
 

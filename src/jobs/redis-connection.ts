@@ -4,7 +4,8 @@
  * hands them over later), while a BullMQ worker must wait and reconnect on its blocking commands.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { RedisUnavailableError } from '../errors.js';
+import { RedisAuthError, RedisUnavailableError } from '../errors.js';
+import { isRedisAuthError } from './redis-errors.js';
 
 export type { Redis };
 
@@ -27,7 +28,10 @@ export function createRedis(url: string, purpose: ConnectionPurpose): Redis {
   return client;
 }
 
-/** Pings Redis once, within `timeoutMs`; throws a typed error that says how to start one. */
+/**
+ * Pings Redis once, within `timeoutMs`. Throws `RedisAuthError` when Redis answers but refuses the
+ * credentials, and `RedisUnavailableError` (which says how to start one) when it cannot be reached.
+ */
 export async function checkRedis(url: string, timeoutMs = 2000): Promise<Redis> {
   const client = new Redis(url, {
     lazyConnect: true,
@@ -36,14 +40,20 @@ export async function checkRedis(url: string, timeoutMs = 2000): Promise<Redis> 
     retryStrategy: () => null,
     connectTimeout: timeoutMs,
   });
-  client.on('error', () => undefined); // reported through the rejected connect below
+  // A refused AUTH arrives as an error event; the connect then rejects with "Connection is closed".
+  let refused: Error | undefined;
+  client.on('error', (error: Error) => {
+    if (isRedisAuthError(error)) refused = error;
+  });
   try {
     await client.connect();
     await client.ping();
     return client;
   } catch (error) {
     client.disconnect();
-    throw new RedisUnavailableError(url.replace(/\/\/[^@]*@/, '//***@'), error);
+    const authError = refused ?? (isRedisAuthError(error) ? (error as Error) : undefined);
+    if (authError) throw new RedisAuthError(url, authError.message, authError);
+    throw new RedisUnavailableError(url, error);
   }
 }
 

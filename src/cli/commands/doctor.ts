@@ -4,6 +4,8 @@
  */
 import type { Command } from 'commander';
 import { describeDatabase } from '../../config.js';
+import { redactText } from '../../log-redaction.js';
+import { maskUrl, urlSecrets } from '../../mask-url.js';
 import { checkRedis, type Redis } from '../../jobs/redis-connection.js';
 import { readRedisConfig } from '../../jobs/redis-policy.js';
 import { Ledger } from '../../store/ledger.js';
@@ -40,11 +42,11 @@ async function checkRedisSettings(url: string, prefix: string, checks: Check[]):
   try {
     redis = await checkRedis(url);
   } catch (error) {
-    checks.push({ check: 'redis reachable', verdict: 'fail', detail: (error as Error).message });
+    checks.push({ check: 'redis reachable', verdict: 'fail', detail: safeMessage(error, url) });
     return;
   }
   try {
-    checks.push({ check: 'redis reachable', verdict: 'ok', detail: url.replace(/\/\/[^@]*@/, '//***@') });
+    checks.push({ check: 'redis reachable', verdict: 'ok', detail: maskUrl(url) });
     const policy = await configGet(redis, 'maxmemory-policy');
     if (policy === undefined) checks.push({ check: 'redis maxmemory-policy', verdict: 'warn', detail: 'CONFIG GET is not allowed; cannot check' });
     else if (policy !== 'noeviction') {
@@ -70,7 +72,7 @@ async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[]
   try {
     ledger = await Ledger.open(config.database, { skipSchemaCheck: true });
   } catch (error) {
-    checks.push({ check: 'database reachable', verdict: 'fail', detail: (error as Error).message });
+    checks.push({ check: 'database reachable', verdict: 'fail', detail: safeMessage(error, config.database.url) });
     return;
   }
   try {
@@ -96,6 +98,11 @@ async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[]
   } finally {
     await ledger.close();
   }
+}
+
+/** An error's message for the report: URLs masked, the configured password never shown. */
+function safeMessage(error: unknown, url: string): string {
+  return redactText(error instanceof Error ? error.message : String(error), urlSecrets(url));
 }
 
 async function configGet(redis: Redis, key: string): Promise<string | undefined> {
