@@ -10,6 +10,8 @@ import { Dispatcher } from './jobs/dispatcher.js';
 import { Operator, type OperatorActionInput } from './jobs/operator.js';
 import { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/producer.js';
 import { closeRedis, createRedis, type Redis } from './jobs/redis-connection.js';
+import { RedisErrorLog } from './jobs/redis-errors.js';
+import { guardLogger } from './log-redaction.js';
 import { JobRegistry } from './jobs/registry.js';
 import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
 import { createLogger, type Logger } from './logger.js';
@@ -28,7 +30,11 @@ export interface JobLedgerOptions {
   jobs: readonly JobType[];
   /** Default: `loadConfig()` from the environment. */
   config?: Readonly<Config>;
-  /** Default: a pino logger at `config.logLevel`, writing to stderr. */
+  /**
+   * Default: a pino logger at `config.logLevel`, writing to stderr, that scrubs the passwords of
+   * REDIS_URL and DATABASE_URL from every line. A logger given here is used through a child that
+   * redacts errors and secret-looking fields the same way (log-redaction.ts).
+   */
   logger?: Logger;
   /** Apply pending migrations on open instead of refusing an older schema. Default false. */
   migrate?: boolean;
@@ -60,23 +66,25 @@ export class JobLedger {
     private readonly redis: Redis,
     /** Start and read multi-stage pipelines (jobs/pipelines.ts). */
     readonly pipelines: Pipelines,
+    private readonly redisErrors: RedisErrorLog,
   ) {}
 
   static async open(options: JobLedgerOptions): Promise<JobLedger> {
     const config = options.config ?? loadConfig();
-    const logger = options.logger ?? createLogger(config);
+    const logger = options.logger ? guardLogger(options.logger) : createLogger(config);
     armFaultPoints(config.faultInject); // test-only crash points; none unless JOBLEDGER_FAULT_INJECT is set
     const registry = new JobRegistry(options.jobs);
     const pipelineDefinitions = registerPipelines(options.pipelines ?? [], registry);
     const ledger = await Ledger.open(config.database, { migrate: options.migrate ?? false });
+    const redisErrors = new RedisErrorLog(logger, { url: config.redisUrl, intervalMs: config.redisErrorLogIntervalMs });
     const redis = createRedis(config.redisUrl, 'producer');
-    redis.on('error', (error) => logger.debug({ err: error }, 'producer Redis connection error'));
-    const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger });
+    redisErrors.watch(redis, 'producer');
+    const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger, redisErrors });
     const producer = new Producer({ ledger, registry, dispatcher, logger, maxPayloadBytes: config.maxPayloadBytes });
     const operator = new Operator(ledger, dispatcher, redis, config.redisPrefix, logger);
     if (options.relay ?? true) dispatcher.startRelay(config.relayIntervalMs, config.relayGraceMs);
     const pipelines = new Pipelines({ ledger, registry, dispatcher, maxPayloadBytes: config.maxPayloadBytes, definitions: pipelineDefinitions });
-    const jl = new JobLedger(config, logger, ledger, registry, producer, operator, dispatcher, redis, pipelines);
+    const jl = new JobLedger(config, logger, ledger, registry, producer, operator, dispatcher, redis, pipelines, redisErrors);
     if (pipelineDefinitions.size) jl.outcomeHooks.push(pipelines.outcomeHook);
     return jl;
   }
@@ -133,6 +141,7 @@ export class JobLedger {
       logger: this.logger,
       outcomeHooks: this.outcomeHooks,
       dispatch: (jobs) => this.dispatcher.dispatch(jobs),
+      redisErrors: this.redisErrors,
     });
     this.workers.add(worker);
     return worker;
@@ -146,6 +155,7 @@ export class JobLedger {
     await Promise.all([...this.workers].map((w) => w.close()));
     await this.dispatcher.close();
     await closeRedis(this.redis);
+    this.redisErrors.close();
     await this.ledger.close();
   }
 }

@@ -7,6 +7,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { faultPoint } from '../fault-points.js';
 import type { Logger } from '../logger.js';
+import type { RedisErrorLog } from './redis-errors.js';
 import type { JobRow } from '../store/entities/index.js';
 import type { Ledger } from '../store/ledger.js';
 import { RedisTimeoutError, withTimeout, type Redis } from './redis-connection.js';
@@ -21,6 +22,8 @@ export interface DispatcherOptions {
   logger: Logger;
   /** Give up on one hand-over after this long and leave the jobs to the relay. Default 5000. */
   dispatchTimeoutMs?: number;
+  /** Where the queues' Redis errors go (logged once, then counted). Default: each logged at warn. */
+  redisErrors?: RedisErrorLog;
 }
 
 export interface DispatchReport {
@@ -62,7 +65,8 @@ export class Dispatcher {
     let queue = this.queues.get(name);
     if (!queue) {
       queue = new Queue(name, { connection: this.options.connection, prefix: this.options.prefix });
-      queue.on('error', (error) => this.options.logger.warn({ err: error, queue: name }, 'queue connection error'));
+      if (this.options.redisErrors) this.options.redisErrors.watch(queue, `queue ${name}`);
+      else queue.on('error', (error) => this.options.logger.warn({ err: error, queue: name }, 'queue connection error'));
       this.queues.set(name, queue);
     }
     return queue;

@@ -17,6 +17,7 @@
  */
 import type { Logger } from '../logger.js';
 import { closeRedis, createRedis, RedisTimeoutError, withTimeout, type Redis } from '../jobs/redis-connection.js';
+import type { RedisErrorLog } from '../jobs/redis-errors.js';
 import type { WorkerIdentity } from '../store/attempt-writes.js';
 import type { QueueConsumer, Replacement } from './queue-consumer.js';
 
@@ -28,6 +29,8 @@ export interface ConsumerWatchdogOptions {
   intervalMs: number;
   stuckAfterMs: number;
   logger: Logger;
+  /** Where Redis errors go (logged once, then counted). */
+  redisErrors: RedisErrorLog;
 }
 
 export interface QueueHealth {
@@ -85,6 +88,7 @@ export class ConsumerWatchdog {
   private ticking: Promise<void> | undefined;
   private checkedAt: number | null = null;
   private redisAnswered: boolean | null = null;
+  private pruned = false;
 
   constructor(private readonly options: ConsumerWatchdogOptions) {
     for (const consumer of options.consumers) this.watches.set(consumer, { waiting: null, idleWithWorkSince: undefined });
@@ -93,8 +97,7 @@ export class ConsumerWatchdog {
   start(): void {
     if (this.options.intervalMs <= 0 || this.timer) return;
     this.redis = createRedis(this.options.redisUrl, 'producer');
-    this.redis.on('error', (error) => this.options.logger.debug({ err: error }, 'watchdog Redis connection error'));
-    this.ticking = this.pruneGone();
+    this.options.redisErrors.watch(this.redis, 'watchdog');
     this.schedule();
   }
 
@@ -157,6 +160,11 @@ export class ConsumerWatchdog {
   async check(now = Date.now()): Promise<void> {
     const redis = this.redis;
     if (!redis) return;
+    if (!this.pruned && redis.status === 'ready') {
+      // At the first check that finds the connection up (the connection is still opening at start).
+      this.pruned = true;
+      await this.pruneGone();
+    }
     const samples = await this.sample(redis);
     this.checkedAt = now;
     this.redisAnswered = samples !== undefined;
@@ -182,7 +190,7 @@ export class ConsumerWatchdog {
         watch.idleWithWorkSince = undefined;
       }
     }
-    if (samples) await this.publish(redis).catch((error: unknown) => this.options.logger.debug({ err: error }, 'could not publish worker health'));
+    if (samples) await this.publish(redis).catch((error: unknown) => this.options.redisErrors.report('watchdog: publishing health', error));
   }
 
   /** Waiting counts and paused flags per queue, or `undefined` if Redis did not answer in time. */
@@ -204,7 +212,7 @@ export class ConsumerWatchdog {
     } catch (error) {
       // A socket that answers nothing never closes by itself: open a fresh one for the next check.
       if (error instanceof RedisTimeoutError && redis.status === 'ready') redis.disconnect(true);
-      this.options.logger.debug({ err: error }, 'consumer watchdog: Redis did not answer');
+      this.options.redisErrors.report('watchdog: sampling queues', error);
       return undefined;
     }
   }
@@ -229,7 +237,7 @@ export class ConsumerWatchdog {
         .map(([field]) => field);
       if (gone.length) await redis.hdel(key, ...gone);
     } catch (error) {
-      this.options.logger.debug({ err: error }, 'could not prune old worker health entries');
+      this.options.redisErrors.report('watchdog: pruning old health entries', error);
     }
   }
 }

@@ -13,7 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { faultPoint } from '../fault-points.js';
 import { cancelChannel } from '../jobs/cancel-channel.js';
+import { RedisAuthError } from '../errors.js';
 import { closeRedis, createRedis, type Redis } from '../jobs/redis-connection.js';
+import { isRedisAuthError, RedisErrorLog } from '../jobs/redis-errors.js';
 import { ensureNoEviction } from '../jobs/redis-policy.js';
 import type { JobRegistry } from '../jobs/registry.js';
 import type { Logger } from '../logger.js';
@@ -42,7 +44,8 @@ export interface LedgerWorkerOptions {
     | 'allowEvictingRedis'
     | 'watchdogIntervalMs'
     | 'watchdogStuckAfterMs'
-  >;
+  > &
+    Partial<Pick<Config, 'redisErrorLogIntervalMs'>>;
   logger: Logger;
   /** Jobs run at once per queue. Default 10. */
   concurrency?: number;
@@ -57,10 +60,27 @@ export interface LedgerWorkerOptions {
   outcomeHooks?: readonly OutcomeHook[];
   /** Hands jobs the hooks created to Redis after the commit. */
   dispatch?: (jobs: JobRow[]) => Promise<unknown>;
+  /** Where Redis errors are logged (once, then counted). Default: the worker's own, on `logger`. */
+  redisErrors?: RedisErrorLog;
 }
 
+/**
+ * After the grace (and the abort of what still ran), how long closing waits for BullMQ to tell
+ * Redis the outcomes and close. A Redis that refuses the password, answers nothing or answers errors
+ * never lets it finish; past this the connections are cut, so a close ends within the grace plus
+ * this plus the few seconds connections take to close.
+ */
+export const closeAfterGraceMs = 3000;
+
+/** Closing connections (QUIT, then dropped if unanswered; replaced BullMQ workers) takes at most about this. */
+const closeConnectionsMs = 4000;
+
 export interface CloseOptions {
-  /** How long running attempts may finish before they are aborted and marked interrupted. Default from config. */
+  /**
+   * How long running attempts may finish before they are aborted and marked interrupted. Default
+   * from config. The close ends at most `closeAfterGraceMs` (3 s) plus about 2 s after it, whatever
+   * Redis does.
+   */
   graceMs?: number;
   /** Skip draining: abort running attempts at once. */
   force?: boolean;
@@ -79,13 +99,17 @@ export class LedgerWorker {
   private started = false;
   private closing: Promise<void> | undefined;
   private closed = false;
+  private readonly redisErrors: RedisErrorLog;
 
   constructor(private readonly options: LedgerWorkerOptions) {
     this.identity = { workerId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`, host: hostname(), pid: process.pid };
+    this.redisErrors =
+      options.redisErrors ?? new RedisErrorLog(options.logger, { url: options.config.redisUrl, intervalMs: options.config.redisErrorLogIntervalMs });
   }
 
   /**
-   * Starts fetching jobs. Resolves once every BullMQ worker is connected. Rejects with
+   * Starts fetching jobs. Resolves once every BullMQ worker is connected (a Redis that is down is
+   * waited for). Rejects with `RedisAuthError` if Redis refuses the credentials of the URL, and with
    * `UnsafeRedisError` if Redis may evict keys (`maxmemory-policy` other than `noeviction`) unless
    * `allowEvictingRedis` is set.
    */
@@ -103,6 +127,7 @@ export class LedgerWorker {
           concurrency,
           config,
           logger,
+          redisErrors: this.redisErrors,
           onLocksRenewed: (jobIds) => this.track(ledger.recordHeartbeats(jobIds)),
           onLockRenewalFailed: (jobIds) => {
             for (const jobId of jobIds) this.active.get(jobId)?.abort('lock_lost');
@@ -126,6 +151,7 @@ export class LedgerWorker {
       intervalMs: config.watchdogIntervalMs,
       stuckAfterMs: config.watchdogStuckAfterMs,
       logger,
+      redisErrors: this.redisErrors,
     });
     this.watchdog.start();
     this.started = true;
@@ -140,6 +166,11 @@ export class LedgerWorker {
     const status = this.closed ? 'closed' : this.closing ? 'closing' : this.started ? 'ok' : 'starting';
     if (this.watchdog) return this.watchdog.health(status);
     return { ...this.identity, status, checkedAt: null, redis: 'unchecked', watchdogIntervalMs: 0, queues: [] };
+  }
+
+  /** The longest a default `close()` takes, whatever Redis does: the grace, `closeAfterGraceMs`, and closing connections. */
+  get closeBoundMs(): number {
+    return this.options.config.shutdownGraceMs + closeAfterGraceMs + closeConnectionsMs;
   }
 
   /** How many attempts this process is running now. */
@@ -157,6 +188,7 @@ export class LedgerWorker {
   /**
    * Graceful shutdown: stop fetching, let running attempts finish for `graceMs`, then abort the rest
    * (their attempts are recorded `interrupted` and the jobs queued again), then close connections.
+   * Bounded whatever Redis does: see `closeAfterGraceMs`.
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.closing ??= this.doClose(options);
@@ -169,16 +201,28 @@ export class LedgerWorker {
     // Its timer stops at once (no consumer is replaced while closing); its cleanup runs meanwhile.
     const watchdogStopped = this.watchdog?.stop();
     const drained = Promise.all(this.consumers.map((c) => c.closeWorker()));
-    const timer = sleep(graceMs, 'grace-expired' as const, { ref: false });
-    if ((await Promise.race([drained.then(() => 'drained' as const), timer])) === 'grace-expired' && this.active.size > 0) {
-      logger.warn({ running: this.active.size }, 'shutdown grace expired; aborting running attempts');
-      for (const attempt of this.active.values()) attempt.abort('shutdown');
+    let cut = false;
+    if (!(await settlesWithin(drained, graceMs))) {
+      if (this.active.size > 0) {
+        logger.warn({ running: this.active.size }, 'shutdown grace expired; aborting running attempts');
+        for (const attempt of this.active.values()) attempt.abort('shutdown');
+      }
+      // The aborted attempts record `interrupted` in the ledger at once; what is left is telling
+      // Redis, which a Redis that refuses the password, answers nothing or answers errors never allows.
+      if (!(await settlesWithin(drained, closeAfterGraceMs))) {
+        logger.warn(
+          { waitedMs: graceMs + closeAfterGraceMs },
+          'Redis did not let the worker close in time; cutting its connections (the ledger has every outcome; jobs Redis was not told about are delivered again and found final)',
+        );
+        for (const consumer of this.consumers) consumer.cut();
+        this.subscriber?.disconnect();
+        cut = true;
+      }
     }
-    await drained;
     await watchdogStopped;
     await Promise.allSettled([...this.pending]);
-    if (this.subscriber) await closeRedis(this.subscriber);
-    await Promise.all(this.consumers.map((c) => c.closeConnection()));
+    await Promise.all([this.subscriber && !cut ? closeRedis(this.subscriber) : undefined, ...this.consumers.map((c) => c.closeConnection())]);
+    if (!this.options.redisErrors) this.redisErrors.close();
     this.closed = true;
     logger.info({ workerId: this.identity.workerId }, 'worker closed');
   }
@@ -223,22 +267,31 @@ export class LedgerWorker {
     };
   }
 
-  /** Refuses a Redis that may evict queued jobs (see jobs/redis-policy.ts). */
+  /**
+   * Refuses a Redis that may evict queued jobs (see jobs/redis-policy.ts), and one that refuses the
+   * credentials: waiting for that one to come up would be waiting forever.
+   */
   private async checkRedisPolicy(): Promise<void> {
     const { config, logger } = this.options;
     const redis = createRedis(config.redisUrl, 'worker');
-    redis.on('error', (error) => logger.debug({ err: error }, 'Redis connection error while checking its policy'));
+    const refused = new Promise<never>((_, reject) => {
+      redis.on('error', (error: Error) => {
+        if (isRedisAuthError(error)) reject(new RedisAuthError(config.redisUrl, error.message, error));
+        else this.redisErrors.report('startup check', error);
+      });
+    });
     try {
-      await ensureNoEviction(redis, { allow: this.options.allowEvictingRedis ?? config.allowEvictingRedis, logger });
+      await Promise.race([ensureNoEviction(redis, { allow: this.options.allowEvictingRedis ?? config.allowEvictingRedis, logger }), refused]);
     } finally {
-      await closeRedis(redis);
+      // Nothing is left to answer; and QUIT on a refused connection would wait in its offline queue.
+      redis.disconnect();
     }
   }
 
   private async subscribeToCancels(): Promise<void> {
     const { config, logger } = this.options;
     const subscriber = createRedis(config.redisUrl, 'subscriber');
-    subscriber.on('error', (error) => logger.debug({ err: error }, 'cancel subscriber error'));
+    this.redisErrors.watch(subscriber, 'cancel subscriber');
     subscriber.on('message', (_channel: string, jobId: string) => {
       if (this.abortAttempt(jobId, 'cancelled')) logger.info({ jobId }, 'aborting a cancelled job');
     });
@@ -252,4 +305,13 @@ export class LedgerWorker {
       .finally(() => this.pending.delete(tracked));
     this.pending.add(tracked);
   }
+}
+
+/** True if `promise` settles (either way) within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  return Promise.race([settled, sleep(ms, false, { ref: false })]);
 }

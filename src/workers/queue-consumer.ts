@@ -7,6 +7,7 @@ import { Worker, type Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { closeRedis, createRedis, type Redis } from '../jobs/redis-connection.js';
+import type { RedisErrorLog } from '../jobs/redis-errors.js';
 import { coalesceRedisWrites } from '../jobs/redis-write-coalescing.js';
 import type { Logger } from '../logger.js';
 import { LedgerRetryError } from './execute-attempt.js';
@@ -18,6 +19,8 @@ export interface QueueConsumerOptions {
   concurrency: number;
   config: Pick<Config, 'redisUrl' | 'redisPrefix' | 'lockDurationMs' | 'stalledIntervalMs' | 'maxStalledCount'>;
   logger: Logger;
+  /** Where Redis errors go (logged once, then counted). */
+  redisErrors: RedisErrorLog;
   /** BullMQ renewed these jobs' locks. */
   onLocksRenewed(jobIds: string[]): void;
   /** BullMQ could not renew these jobs' locks: another worker may get them. */
@@ -35,6 +38,8 @@ export interface Replacement {
 interface Incarnation {
   worker: Worker;
   connection: Redis;
+  /** `connection` and the copies BullMQ made of it (its blocking connection): what `cut` drops. */
+  clients: Redis[];
   /** Processor calls of this incarnation still running. */
   inFlight: number;
   /** Resolves when `inFlight` next drops to zero. */
@@ -47,7 +52,10 @@ export class QueueConsumer {
   readonly replacements: Replacement[] = [];
   private current: Incarnation;
   private readonly retiring = new Set<Promise<void>>();
+  /** Replaced incarnations not yet fully closed (`cut` reaches their connections too). */
+  private readonly incarnations = new Set<Incarnation>();
   private closed = false;
+  private wasCut = false;
 
   constructor(private readonly options: QueueConsumerOptions) {
     this.current = this.incarnate();
@@ -108,7 +116,11 @@ export class QueueConsumer {
     this.options.logger.warn({ queue: this.queue, reason, running: old.inFlight }, 'consumer watchdog: replacing the BullMQ worker');
     this.current = this.incarnate();
     this.run(this.current);
-    const retired = this.retire(old).finally(() => this.retiring.delete(retired));
+    this.incarnations.add(old);
+    const retired = this.retire(old).finally(() => {
+      this.retiring.delete(retired);
+      this.incarnations.delete(old);
+    });
     this.retiring.add(retired);
   }
 
@@ -118,19 +130,45 @@ export class QueueConsumer {
     await this.current.worker.close();
   }
 
-  /** After `closeWorker`: waits for replaced workers and closes the connection. */
+  /**
+   * After `closeWorker`: waits for replaced workers (for a bounded time: one wedged on Redis is cut)
+   * and closes the connection.
+   */
   async closeConnection(): Promise<void> {
-    await Promise.allSettled([...this.retiring]);
-    await closeRedis(this.current.connection);
+    const retired = await Promise.race([Promise.allSettled([...this.retiring]).then(() => true), sleep(retireWaitMs, false, { ref: false })]);
+    if (!retired) this.cut();
+    // A cut connection has nothing left to say goodbye with (QUIT would wait behind its offline queue).
+    if (!this.wasCut) await closeRedis(this.current.connection);
+    for (const client of this.current.clients) if (client.status !== 'end') client.disconnect();
+  }
+
+  /**
+   * Drops every connection of this consumer at once, replaced incarnations included, without a
+   * word to Redis: for a shutdown that Redis would otherwise hold forever (it refuses the password,
+   * answers nothing or answers errors, and BullMQ's close waits for it). What BullMQ could not tell
+   * Redis is redelivered later, and the ledger, which has every outcome, short-circuits it.
+   */
+  cut(): void {
+    this.closed = true;
+    this.wasCut = true;
+    for (const incarnation of [this.current, ...this.incarnations]) for (const client of incarnation.clients) client.disconnect();
   }
 
   private incarnate(): Incarnation {
-    const { config, logger, queue } = this.options;
+    const { config, queue } = this.options;
     const connection = createRedis(config.redisUrl, 'worker');
-    connection.on('error', (error) => logger.debug({ err: error, queue }, 'worker Redis connection error'));
+    // BullMQ repeats this connection's errors as worker errors (reported below): one report is enough.
+    connection.on('error', () => undefined);
     // A batch's outcomes reach BullMQ in one tick; their commands leave in a few writes, not one each.
     coalesceRedisWrites(connection);
-    const incarnation: Incarnation = { worker: undefined as unknown as Worker, connection, inFlight: 0, idle: undefined };
+    const incarnation: Incarnation = { worker: undefined as unknown as Worker, connection, clients: [connection], inFlight: 0, idle: undefined };
+    // BullMQ makes its blocking connection with `duplicate()`: keep hold of it, so that `cut` can drop it.
+    const duplicate = connection.duplicate.bind(connection);
+    connection.duplicate = (...args: Parameters<Redis['duplicate']>) => {
+      const copy = duplicate(...args);
+      incarnation.clients.push(copy);
+      return copy;
+    };
     const processor: Processor = async (job, token) => {
       incarnation.inFlight++;
       try {
@@ -156,7 +194,7 @@ export class QueueConsumer {
         backoffStrategy: (_attemptsMade, _type, error) => (error instanceof LedgerRetryError ? error.delayMs : 1000),
       },
     });
-    worker.on('error', (error) => logger.warn({ err: error, queue }, 'worker error'));
+    this.options.redisErrors.watch(worker, `consumer ${queue}`);
     worker.on('active', () => (this.lastFetchAt = Date.now()));
     worker.on('locksRenewed', ({ jobIds }) => this.options.onLocksRenewed(jobIds));
     worker.on('lockRenewalFailed', (jobIds) => this.options.onLockRenewalFailed(jobIds));
@@ -184,6 +222,9 @@ export class QueueConsumer {
     old.connection.disconnect();
   }
 }
+
+/** How long closing waits for replaced BullMQ workers before cutting their connections. */
+const retireWaitMs = 2000;
 
 function promiseWithResolve(): { promise: Promise<void>; resolve: () => void } {
   let resolve = (): void => undefined;

@@ -17,11 +17,23 @@ import { track } from '../leak-check.js';
 export interface PrivateRedisOptions {
   /** Default `noeviction`. */
   maxmemoryPolicy?: string;
+  /** Start with `requirepass` set to this (the URLs then carry it as `redis://:password@...`). */
+  requirepass?: string;
 }
 
 export interface PrivateRedis {
   readonly port: number;
+  /** With the password the server was started with (if any). */
   readonly url: string;
+  /** The URL with the password the server requires now. */
+  readonly currentUrl: string;
+  /**
+   * Changes the password (CONFIG SET requirepass) and closes every client connection, as an
+   * operator rotating a leaked password does: clients reconnect and meet the new password.
+   */
+  rotatePassword(next: string): Promise<void>;
+  /** Makes the server a replica of a server that does not exist: every write is answered READONLY. */
+  answerWritesWithErrors(): Promise<void>;
   /** SIGKILLs the server (nothing is saved) and waits for it to exit. */
   kill(): Promise<void>;
   /** Starts it again on the same port, empty; resolves once it answers PING. */
@@ -47,7 +59,10 @@ export async function freePort(): Promise<number> {
 export async function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'jobledger-redis-'));
   const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
+  const urlWith = (password: string | undefined): string =>
+    password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+  const url = urlWith(options.requirepass);
+  let password = options.requirepass;
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
@@ -55,6 +70,7 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
     const args = [
       '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
       '--maxmemory-policy', options.maxmemoryPolicy ?? 'noeviction', '--daemonize', 'no', '--loglevel', 'warning',
+      ...(password === undefined ? [] : ['--requirepass', password]),
     ];
     const started = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -62,7 +78,7 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
     child = started;
     exited = new Promise((resolve) => started.once('exit', () => resolve()));
     const deadline = Date.now() + 10_000;
-    while (!(await redisAnswers(url, 500))) {
+    while (!(await redisAnswers(urlWith(password), 500))) {
       if (started.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start: ${stderr}`);
       await sleep(20);
     }
@@ -75,7 +91,7 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
   };
 
   const withClient = async <T>(work: (redis: Redis) => Promise<T>): Promise<T> => {
-    const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    const redis = new Redis(urlWith(password), { maxRetriesPerRequest: 1, lazyConnect: true });
     redis.on('error', () => undefined);
     try {
       await redis.connect();
@@ -90,6 +106,22 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
     {
       port,
       url,
+      get currentUrl() {
+        return urlWith(password);
+      },
+      rotatePassword: (next: string) =>
+        withClient(async (redis) => {
+          await redis.config('SET', 'requirepass', next);
+          password = next;
+          // Every connection but this one (SKIPME is the default): normal clients and subscribers.
+          await redis.client('KILL', 'TYPE', 'normal');
+          await redis.client('KILL', 'TYPE', 'pubsub');
+        }),
+      answerWritesWithErrors: () =>
+        withClient(async (redis) => {
+          // Port 1 never answers: the server stays a replica trying to sync, and refuses writes.
+          await redis.call('REPLICAOF', '127.0.0.1', '1');
+        }),
       kill,
       restart: async () => {
         await kill();
