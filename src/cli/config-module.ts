@@ -4,6 +4,8 @@
  * or as `export default { jobs }`, and optionally its pipelines (`export const pipelines`, or
  * `pipelines` in the default export; default none). With no module, the built-in demo job types and
  * the demo ticket pipeline are used, so the quick start works from a fresh clone.
+ *
+ * Loading the module runs it: only the commands that need job types call this (cli/context.ts).
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -23,10 +25,24 @@ export interface LoadedJobTypes {
 
 const candidates = ['jobledger.config.ts', 'jobledger.config.mjs', 'jobledger.config.js'];
 
-export async function loadJobTypes(explicitPath: string | undefined, cwd = process.cwd()): Promise<LoadedJobTypes> {
+/** The built-in demo job types and pipelines (no module runs). */
+export function builtInJobTypes(): LoadedJobTypes {
+  return { jobs: allDemoJobs, pipelines: demoPipelines, source: null };
+}
+
+/**
+ * Loads (runs) the configuration module at `explicitPath`, or the first `jobledger.config.*` in
+ * `cwd`; `beforeRun` is told its path just before it runs.
+ */
+export async function loadJobTypes(
+  explicitPath: string | undefined,
+  cwd = process.cwd(),
+  beforeRun: (path: string) => void = () => undefined,
+): Promise<LoadedJobTypes> {
   const path = explicitPath ? resolve(cwd, explicitPath) : candidates.map((c) => resolve(cwd, c)).find((p) => existsSync(p));
-  if (!path) return { jobs: allDemoJobs, pipelines: demoPipelines, source: null };
+  if (!path) return builtInJobTypes();
   if (!existsSync(path)) throw new ConfigModuleError(path, 'no such file');
+  beforeRun(path);
 
   let module: Record<string, unknown>;
   try {

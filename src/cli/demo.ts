@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describeDatabase } from '../config.js';
 import type { EnqueueRequest } from '../jobs/validate-enqueue.js';
 import type { JobLedger } from '../jobledger.js';
+import { builtInJobTypes } from './config-module.js';
 import { openJobLedger, type GlobalOptions } from './context.js';
 import { printJson, printTable } from './output.js';
 import { parseInteger } from './parse.js';
@@ -39,7 +40,14 @@ export function registerDemoCommand(program: Command, global: () => GlobalOption
     .option('--json', 'print the summary as one JSON object (last line of stdout)')
     .action(async (opts: { jobs: number; pipelines: number; concurrency: number; json?: boolean }) => {
       // The demo keeps its own logs quiet unless LOG_LEVEL says otherwise.
-      const jl = await openJobLedger(global(), { migrate: true, needsRedis: true, relay: true, envDefaults: { LOG_LEVEL: 'warn' } });
+      // The demo's own job types, never the configuration module's: the demo enqueues demo.* jobs.
+      const jl = await openJobLedger(global(), {
+        migrate: true,
+        needsRedis: true,
+        relay: true,
+        envDefaults: { LOG_LEVEL: 'warn' },
+        fixedJobTypes: builtInJobTypes(),
+      });
       try {
         const summary = await runDemo(jl, opts);
         summary.pipelines = await runPipelineDemo(jl, opts);

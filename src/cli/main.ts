@@ -11,6 +11,9 @@ import { registerMaintenanceCommands } from './commands/maintenance.js';
 import { registerOperateCommands } from './commands/operate.js';
 import { registerPipelineCommands } from './commands/pipelines.js';
 import { registerStateCommands } from './commands/state.js';
+import { registerTypesCommand } from './commands/types.js';
+import { redactText } from '../log-redaction.js';
+import { urlSecrets } from '../mask-url.js';
 import type { GlobalOptions } from './context.js';
 
 export async function main(argv: readonly string[]): Promise<void> {
@@ -21,7 +24,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   });
   const program = new Command('jobledger')
     .description('background jobs on BullMQ with a durable ledger of every job, attempt and event')
-    .option('--config <path>', 'configuration module exporting the job types (default: ./jobledger.config.{ts,mjs,js})')
+    .option('--config <path>', 'configuration module exporting the job types (default: ./jobledger.config.{ts,mjs,js}); it is code, run only by commands that need job types')
+    .option('--no-config', 'run no configuration module (commands that need job types use the built-in demo ones)')
     .showHelpAfterError()
     .exitOverride();
   const global = (): GlobalOptions => program.opts<GlobalOptions>();
@@ -32,6 +36,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerPipelineCommands(program, global);
   registerStateCommands(program, global);
   registerDoctorCommand(program);
+  registerTypesCommand(program, global);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -46,8 +51,10 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
+/** The error as one line, without URL credentials or the passwords of REDIS_URL and DATABASE_URL. */
 function oneLine(error: unknown): string {
-  if (error instanceof JobLedgerError) return error.message;
-  if (error instanceof Error) return `${error.name}: ${error.message.split('\n')[0] ?? ''}`;
-  return String(error);
+  const secrets = [...urlSecrets(process.env.REDIS_URL ?? ''), ...urlSecrets(process.env.DATABASE_URL ?? '')];
+  if (error instanceof JobLedgerError) return redactText(error.message, secrets).split('\n')[0] ?? '';
+  if (error instanceof Error) return `${error.name}: ${redactText(error.message, secrets).split('\n')[0] ?? ''}`;
+  return redactText(String(error), secrets);
 }

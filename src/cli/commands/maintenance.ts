@@ -41,7 +41,8 @@ async function listTasks(global: GlobalOptions, opts: RunOptions): Promise<void>
 }
 
 async function runTask(global: GlobalOptions, task: string, opts: RunOptions): Promise<void> {
-  await withJobLedger(global, { needsRedis: task === 'reconcile' }, async (jl) => {
+  // Reconcile covers the queues of the job types (besides those with unfinished jobs): it loads them.
+  await withJobLedger(global, { needsRedis: task === 'reconcile', jobTypes: task === 'reconcile' }, async (jl) => {
     const result = await jl.maintenance.run(task, { dryRun: opts.dryRun ?? false });
     if (opts.json) printJson(result);
     else printTable([resultRow(result)]);

@@ -33,7 +33,7 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
     .option('--no-maintenance', 'do not run the scheduled maintenance in this process')
     .option('--allow-evicting-redis', 'start even if Redis may evict queued jobs (maxmemory-policy not noeviction); development only')
     .action(async (opts: { concurrency: number; migrate?: boolean; maintenance: boolean; allowEvictingRedis?: boolean }) => {
-      const jl = await openJobLedger(global(), { migrate: opts.migrate ?? false, needsRedis: true, relay: true });
+      const jl = await openJobLedger(global(), { jobTypes: true, migrate: opts.migrate ?? false, needsRedis: true, relay: true });
       const worker = jl.createWorker({
         concurrency: opts.concurrency,
         ...(opts.allowEvictingRedis ? { allowEvictingRedis: true } : {}),
@@ -60,7 +60,7 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { data: string; idempotencyKey?: string; priority?: number; delayMs?: number; run?: string; json?: boolean }) => {
       const payload = parseJsonObject('--data', opts.data);
-      await withJobLedger(global(), { needsRedis: true }, async (jl) => {
+      await withJobLedger(global(), { jobTypes: true, needsRedis: true }, async (jl) => {
         const job = await jl.enqueue(name, payload, {
           ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}),
           ...(opts.priority !== undefined ? { priority: opts.priority } : {}),

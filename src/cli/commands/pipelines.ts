@@ -65,7 +65,7 @@ export function registerPipelineCommands(program: Command, global: () => GlobalO
     .option('--run <run-id>', 'the run it belongs to')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { context?: unknown; budget?: Record<string, number>; run?: string; json?: boolean }) => {
-      await withJobLedger(global(), { needsRedis: true }, async (jl) => {
+      await withJobLedger(global(), { jobTypes: true, needsRedis: true }, async (jl) => {
         const started = await jl.pipelines.start(name, {
           ...(opts.context !== undefined ? { context: opts.context as Record<string, unknown> } : {}),
           ...(opts.budget ? { budgets: opts.budget } : {}),
