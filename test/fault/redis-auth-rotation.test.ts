@@ -8,6 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { RedisAuthError } from '../../src/errors.js';
 import { closeAfterGraceMs } from '../../src/workers/ledger-worker.js';
 import { JobLedger } from '../../src/jobledger.js';
 import { backends, testConfig } from '../support/backends.js';
@@ -82,6 +83,25 @@ describe.each(backends)('a worker whose Redis password is rotated under it, on %
     const detail = await jl.ledger.getJobDetail(job.id);
     expect(detail.attempts.map((a) => a.status)).toEqual(['interrupted']);
 
+    await jl.close();
+    await redis.close();
+  });
+
+  it('a worker started with a refused password fails at once, naming the authentication failure', async () => {
+    const redis = await startPrivateRedis({ requirepass: password });
+    const config = await testConfig(dialect, { REDIS_URL: `redis://:${password}-stale@127.0.0.1:${redis.port}` });
+    const jl = track(await JobLedger.open({ jobs: [scriptedJob], config, migrate: true, relay: false }), 'JobLedger');
+    const started = await jl
+      .createWorker()
+      .start()
+      .then(
+        () => 'started',
+        (error: unknown) => error,
+      );
+    expect(started).toBeInstanceOf(RedisAuthError);
+    expect((started as RedisAuthError).code).toBe('JOBLEDGER_REDIS_AUTH_FAILED');
+    expect((started as Error).message).toContain(`redis://:***@127.0.0.1:${redis.port}`);
+    expect((started as Error).message).not.toContain(password);
     await jl.close();
     await redis.close();
   });
