@@ -15,6 +15,7 @@ export {
   IllegalTransitionError,
   SchemaOutdatedError,
   RedisUnavailableError,
+  RedisAuthError,
   UnsafeRedisError,
   DuplicateDefinitionError,
   ConfigModuleError,
