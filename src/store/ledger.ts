@@ -28,7 +28,7 @@ import { DispatchedMarks, type MarkFailureHandler } from './dispatched-marks.js'
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
 import { dialectOf, isUniqueViolation, sqlFor, type Sql } from './sql.js';
 import { asUnavailable } from './connection-loss.js';
-import { ormRead, ormTransaction } from './orm-transaction.js';
+import { ormRead, ormTransaction, type OrmTransactionOptions } from './orm-transaction.js';
 import { StatementCutOffError } from './postgres-transaction.js';
 import { DatabaseUnavailableError } from '../errors.js';
 import { describeDatabase } from '../config.js';
@@ -112,9 +112,9 @@ export class Ledger {
    * (retry-transient.ts), after the dispatched marks queued so far: an operator action taken right
    * after an enqueue finds the job `queued`, as the enqueue reported it.
    */
-  async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (sql: Sql) => Promise<T>, options?: OrmTransactionOptions): Promise<T> {
     await this.marks.settled();
-    return retryTransient(() => ormTransaction(this.orm, work));
+    return retryTransient(() => ormTransaction(this.orm, work, options));
   }
 
   /**

@@ -7,13 +7,23 @@ import { asUnavailable, isConnectionLoss } from './connection-loss.js';
 import { forkEm, type LedgerOrm } from './orm.js';
 import { sqlFor, type Sql } from './sql.js';
 
+export interface OrmTransactionOptions {
+  /**
+   * `work` may run again after it landed and change nothing more (conditional updates, inserts of
+   * rows with ids made before the transaction that it reads back): a COMMIT cut off with its
+   * connection then simply runs it again, and what it reads tells. Default false.
+   */
+  idempotent?: boolean;
+}
+
 /**
  * One transaction on a fresh fork. A connection lost before COMMIT wrote nothing: it becomes a
  * `DatabaseUnavailableError`, which `retryTransient` runs again. One lost during COMMIT may have
- * landed; these transactions have no witness row to settle it by (cut-commit.ts covers the hot path
- * and enqueue), so the caller is told the outcome is unknown rather than given a guess.
+ * landed; unless `work` is idempotent (then it runs again), these transactions have no witness row
+ * to settle it by (cut-commit.ts covers the hot path and enqueue), so the caller is told the
+ * outcome is unknown rather than given a guess.
  */
-export async function ormTransaction<T>(orm: LedgerOrm, work: (sql: Sql) => Promise<T>): Promise<T> {
+export async function ormTransaction<T>(orm: LedgerOrm, work: (sql: Sql) => Promise<T>, options: OrmTransactionOptions = {}): Promise<T> {
   let committing = false;
   try {
     return await forkEm(orm).transactional(async (em) => {
@@ -23,7 +33,7 @@ export async function ormTransaction<T>(orm: LedgerOrm, work: (sql: Sql) => Prom
     });
   } catch (error) {
     if (!isConnectionLoss(error)) throw error;
-    if (committing) throw new CommitOutcomeUnknownError('a ledger transaction', [], error);
+    if (committing && !options.idempotent) throw new CommitOutcomeUnknownError('a ledger transaction', [], error);
     throw asUnavailable('a ledger transaction', error);
   }
 }
