@@ -4,8 +4,8 @@
  * leaves committed jobs in the outbox, where the relay finds them.
  */
 import type { EntityManager } from '@mikro-orm/core';
-import { CommitOutcomeUnknownError, DatabaseUnavailableError, NotFoundError } from '../errors.js';
-import { isConnectionLoss } from '../store/connection-loss.js';
+import { NotFoundError } from '../errors.js';
+import { inCallerTransaction } from './caller-transaction.js';
 import { faultPoint } from '../fault-points.js';
 import type { Logger } from '../logger.js';
 import type { JobStatus } from '../store/lifecycle.js';
@@ -31,13 +31,6 @@ export interface TransactionalEnqueuer {
   readonly em: EntityManager;
   enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueuedJob>;
   enqueueBulk(requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]>;
-}
-
-/** What `Producer.transaction` knows of the caller's transaction when it reaches COMMIT. */
-interface CallerSession<T> {
-  committing: boolean;
-  value?: { value: T };
-  backendPid?: number;
 }
 
 export interface ProducerOptions {
@@ -77,8 +70,7 @@ export class Producer {
     // deadlock on SQLite's write lock when `em` shares the ledger's database.
     await this.options.ledger.dispatchedMarksSettled();
     const created: InsertedJob[] = [];
-    const session: CallerSession<T> = { committing: false };
-    const result = await this.committed(session, created, () => em.transactional(async (txEm) => {
+    const transaction = async (txEm: EntityManager): Promise<T> => {
       const enqueueBulk = async (requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> => {
         const jobs = this.validateAll(requests);
         await this.checkRuns(jobs, (ids) => existingRunIds(sqlFor(txEm), ids));
@@ -86,49 +78,20 @@ export class Producer {
         created.push(...inserted.filter((j) => j.created));
         return inserted.map((j) => ({ id: j.id, created: j.created, status: j.job.status }));
       };
-      const value = await work({
+      return work({
         em: txEm,
         enqueueBulk,
         enqueue: async (name, payload, options) => (await enqueueBulk([{ name, payload, ...(options ? { options } : {}) }]))[0]!,
       });
-      // The server process that will commit: if its connection ends during COMMIT, the jobs tell
-      // whether it landed once that process is gone (`committed`).
-      if (created.length && this.options.ledger.dialect === 'postgresql') {
-        const [row] = await sqlFor(txEm).all('SELECT pg_backend_pid() AS pid');
-        session.backendPid = Number(row?.pid);
-      }
-      session.value = { value };
-      session.committing = true;
-      return value;
-    }));
+    };
+    // A lost connection: caller-transaction.ts says what it means (never a second run of `work`).
+    const result = await inCallerTransaction(this.options, em, transaction, () => created.map((j) => j.id));
     // Only now, after the commit, may Redis hear of the jobs.
     if (created.length) {
       faultPoint('enqueue.after_commit');
       await this.options.dispatcher.dispatch(created.map((j) => j.job));
     }
     return result;
-  }
-
-  /**
-   * Runs the caller's transaction. Its connection lost before COMMIT: nothing was written, a
-   * retryable `DatabaseUnavailableError`. Lost during COMMIT: the jobs it inserted tell whether it
-   * landed; if it did, this is a success like any other (the caller's writes committed with the
-   * jobs). The caller's `work` is never run again here: it may do more than enqueue.
-   */
-  private async committed<T>(session: CallerSession<T>, created: readonly InsertedJob[], transaction: () => Promise<T>): Promise<T> {
-    try {
-      return await transaction();
-    } catch (error) {
-      if (!isConnectionLoss(error)) throw error;
-      if (!session.committing || !session.value) throw new DatabaseUnavailableError('a transactional enqueue', error);
-      const witness = created[0];
-      if (!witness) throw new CommitOutcomeUnknownError('a transactional enqueue', [], error);
-      if (!(await this.options.ledger.jobCommitLanded(session.backendPid, witness.id, error))) {
-        throw new DatabaseUnavailableError('a transactional enqueue', error);
-      }
-      this.options.logger.warn({ jobs: created.length }, 'the connection ended during COMMIT; the jobs show the transaction landed');
-      return session.value.value;
-    }
   }
 
   private validateAll(requests: readonly EnqueueRequest[]): NewJob[] {

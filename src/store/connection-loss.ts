@@ -31,9 +31,15 @@ const lostCodes = new Set(['57P01', '57P02', '57P03', '57P05', '25P03', '53300',
 /** Socket errors of a connection that broke or could not be opened. */
 const socketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 
-/** Messages pg and knex give a connection that ended or could not be had, without a code. */
+/**
+ * Messages pg and knex give a connection that ended or could not be had, without a code. knex's
+ * "Transaction query already complete" is what a statement meets in a transaction whose BEGIN
+ * failed on a connection that had just ended: knex ended the transaction and kept the cause to
+ * itself. It never follows a COMMIT in the ledger's transactions, so nothing of it was written.
+ */
 const lostMessages = [
   'Connection terminated unexpectedly',
+  'Transaction query already complete',
   'Connection terminated due to connection timeout',
   'Client has encountered a connection error and is not queryable',
   'terminating connection due to',
