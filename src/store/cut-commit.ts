@@ -6,9 +6,10 @@
  *    leave it alive (about to process the COMMIT it already received, or idle in its transaction);
  *    a read taken then could see "not there" and a rerun would then apply the write twice. So it is
  *    terminated (`pg_terminate_backend`, allowed on a connection of one's own role) and waited for.
- *    Once it has exited its transaction is settled, committed or rolled back, for good. (Should the
- *    pid have been reused meanwhile, the worst case is one more terminated connection, which every
- *    connection here survives.)
+ *    Once it has exited its transaction is settled, committed or rolled back, for good. (Only a
+ *    process of the same database is touched; should its pid have been reused by another connection
+ *    of it meanwhile, the worst case is one more terminated connection, which every connection here
+ *    survives.)
  * 2. Read the write's witness: one row it inserted, by its id (made by the application). There:
  *    it landed. Absent: it did not, and the write can run again.
  *
@@ -107,7 +108,8 @@ async function fenceBackend(client: SessionClient, pid: number | null | undefine
   const deadline = Date.now() + exitWaitMs;
   let terminate = true;
   for (;;) {
-    const { rows } = await client.query({ text: 'SELECT state FROM pg_stat_activity WHERE pid = $1', values: [pid] });
+    // Only a process of this database: one of another is not ours (its pid was reused).
+    const { rows } = await client.query({ text: 'SELECT state FROM pg_stat_activity WHERE pid = $1 AND datname = current_database()', values: [pid] });
     if (rows.length === 0) return;
     if (terminate) {
       try {
