@@ -68,7 +68,7 @@ export class JobLedger {
     armFaultPoints(config.faultInject); // test-only crash points; none unless JOBLEDGER_FAULT_INJECT is set
     const registry = new JobRegistry(options.jobs);
     const pipelineDefinitions = registerPipelines(options.pipelines ?? [], registry);
-    const ledger = await Ledger.open(config.database, { migrate: options.migrate ?? false });
+    const ledger = await Ledger.open(config.database, { migrate: options.migrate ?? false, databaseRetryMs: config.databaseRetryMs });
     const redis = createRedis(config.redisUrl, 'producer');
     redis.on('error', (error) => logger.debug({ err: error }, 'producer Redis connection error'));
     const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger });

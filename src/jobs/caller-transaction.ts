@@ -16,7 +16,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommitOutcomeUnknownError, DatabaseUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { isConnectionLoss, reconnectDelayMs, reconnectWindowMs } from '../store/connection-loss.js';
+import { isConnectionLoss, reconnectDelayMs } from '../store/connection-loss.js';
 import type { Ledger } from '../store/ledger.js';
 import { dialectOf, sqlFor } from '../store/sql.js';
 
@@ -47,7 +47,7 @@ export async function inCallerTransaction<T>(
     } catch (error) {
       if (!isConnectionLoss(error)) throw error;
       if (!started) {
-        if (Date.now() - startedAt >= reconnectWindowMs) throw new DatabaseUnavailableError(what, error);
+        if (Date.now() - startedAt >= deps.ledger.databaseRetryMs) throw new DatabaseUnavailableError(what, error);
         await sleep(reconnectDelayMs(attempt));
         continue;
       }

@@ -5,7 +5,7 @@
  *
  * - before COMMIT was sent (connecting, BEGIN, a statement inside the transaction): the server
  *   rolled the transaction back, nothing was written, and the write is retried like a deadlock
- *   (retry-transient.ts) for up to `reconnectWindowMs`, long enough to ride out a restart. If the
+ *   (retry-transient.ts) for up to `Config.databaseRetryMs`, long enough to ride out a restart. If the
  *   database stays away, the caller gets a `DatabaseUnavailableError` (retryable);
  * - while COMMIT (or a statement that commits by itself) was in flight: it may or may not have
  *   landed. That is never assumed either way: the write's own rows in the ledger tell, read once the
@@ -17,8 +17,8 @@
  */
 import { CommitOutcomeUnknownError, DatabaseUnavailableError } from '../errors.js';
 
-/** How long a write waits for the database to come back before it gives up. */
-export const reconnectWindowMs = 20_000;
+/** How long a call waits for the database to come back before it gives up (`Config.databaseRetryMs`). */
+export const defaultDatabaseRetryMs = 20_000;
 
 /**
  * SQLSTATEs after which the connection is gone or could not be made: admin shutdown (57P01, what

@@ -13,12 +13,13 @@
  * 2. Read the write's witness: one row it inserted, by its id (made by the application). There:
  *    it landed. Absent: it did not, and the write can run again.
  *
- * Both steps are retried while the database is unreachable (a restart), for `reconnectWindowMs`;
- * past that, the outcome stays unknown and the caller gets a `CommitOutcomeUnknownError`.
+ * Both steps are retried while the database is unreachable (a restart), for `retryMs`
+ * (`Config.databaseRetryMs`); past that, the outcome stays unknown and the caller gets a
+ * `CommitOutcomeUnknownError`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommitOutcomeUnknownError, DatabaseUnavailableError } from '../errors.js';
-import { isConnectionLoss, reconnectDelayMs, reconnectWindowMs } from './connection-loss.js';
+import { isConnectionLoss, reconnectDelayMs } from './connection-loss.js';
 import type { Row } from './sql.js';
 
 /** One row a write inserted: found again, it says the write landed. */
@@ -57,10 +58,16 @@ export async function connectOrUnavailable<C>(pool: { connect(): Promise<C> }, w
  * `witness`. True when the write landed, false when it did not; throws `CommitOutcomeUnknownError`
  * when the database cannot be reached within the window to tell.
  */
-export async function settleCutCommit(
-  pool: SessionPool,
-  input: { backendPid: number | null | undefined; witness: Witness; what: string; cause: unknown },
-): Promise<boolean> {
+export interface CutCommit {
+  /** The server process that ran it (pg's `processID`); undefined when it is fenced already. */
+  backendPid: number | null | undefined;
+  what: string;
+  cause: unknown;
+  /** How long to wait for the database to answer (`Config.databaseRetryMs`). */
+  retryMs: number;
+}
+
+export async function settleCutCommit(pool: SessionPool, input: CutCommit & { witness: Witness }): Promise<boolean> {
   return whileReachable(pool, input, async (client) => {
     await fenceBackend(client, input.backendPid);
     const { rows } = await client.query({ text: `SELECT 1 AS found FROM ${input.witness.table} WHERE id = $1`, values: [input.witness.id] });
@@ -73,13 +80,13 @@ export async function settleCutCommit(
  * its server process is gone, so that what the caller reads next is final. Throws
  * `CommitOutcomeUnknownError` when the database cannot be reached within the window.
  */
-export function fenceCutStatement(pool: SessionPool, input: { backendPid: number | null | undefined; what: string; cause: unknown }): Promise<void> {
+export function fenceCutStatement(pool: SessionPool, input: CutCommit): Promise<void> {
   return whileReachable(pool, { ...input, witness: undefined }, (client) => fenceBackend(client, input.backendPid));
 }
 
 async function whileReachable<T>(
   pool: SessionPool,
-  input: { witness: Witness | undefined; what: string; cause: unknown },
+  input: CutCommit & { witness: Witness | undefined },
   step: (client: SessionClient) => Promise<T>,
 ): Promise<T> {
   const startedAt = Date.now();
@@ -94,7 +101,7 @@ async function whileReachable<T>(
       // Only reads and a terminate: any failure (the server still starting, a process slow to exit)
       // is tried again while the window lasts.
       client?.release(true);
-      if (Date.now() - startedAt >= reconnectWindowMs) {
+      if (Date.now() - startedAt >= input.retryMs) {
         throw new CommitOutcomeUnknownError(input.what, input.witness ? [input.witness.id] : [], isConnectionLoss(error) ? input.cause : error);
       }
       await sleep(reconnectDelayMs(attempt));

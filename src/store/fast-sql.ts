@@ -14,8 +14,9 @@ import type { Knex } from '@mikro-orm/knex';
 import type { DatabaseDialect } from '../config.js';
 import type { LedgerOrm } from './orm.js';
 import { retryTransient } from './retry-transient.js';
-import { postgresAutocommit, postgresTransaction, runStatementAlone, type PgClient } from './postgres-transaction.js';
-import { settleCutCommit, type Witness } from './cut-commit.js';
+import { postgresAutocommit, postgresTransaction, runStatementAlone, type PgClient, type PgSession } from './postgres-transaction.js';
+import { settleCutCommit, type CutCommit, type Witness } from './cut-commit.js';
+import { defaultDatabaseRetryMs } from './connection-loss.js';
 import { fallbackAutocheckpointPages, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { withDeferredInserts, writtenAsOneStatement } from './deferring-sql.js';
 import type { Row, Sql } from './sql.js';
@@ -47,7 +48,7 @@ export interface FastExecutor {
    * PostgreSQL only: after a connection (this executor's or another's) ended with a COMMIT in
    * flight, fences its server process and reads `witness` (cut-commit.ts): true if it landed.
    */
-  settleCommit?(input: { backendPid: number | null | undefined; witness: Witness; what: string; cause: unknown }): Promise<boolean>;
+  settleCommit?(input: Omit<CutCommit, 'retryMs'> & { witness: Witness }): Promise<boolean>;
   /** Runs a trivial query on the executor's connection (health checks); rejects if it cannot. */
   probe(): Promise<void>;
   /** Stops what the executor started beside the connection (the SQLite checkpointer). */
@@ -78,11 +79,15 @@ export interface FastExecutorOptions {
    * transaction on (see sqlite-checkpointer.ts). Without it the connection checkpoints as usual.
    */
   checkpointPath?: string;
+  /** PostgreSQL: how long a write waits for a database that went away (`Config.databaseRetryMs`). Default 20000. */
+  databaseRetryMs?: number;
 }
 
 export function createFastExecutor(orm: LedgerOrm, dialect: DatabaseDialect, options: FastExecutorOptions = {}): FastExecutor {
   const knex = (orm.em.getConnection() as unknown as { getKnex(): Knex }).getKnex();
-  return dialect === 'sqlite' ? sqliteExecutor(knex, options.checkpointPath) : postgresExecutor(knex);
+  return dialect === 'sqlite'
+    ? sqliteExecutor(knex, options.checkpointPath)
+    : postgresExecutor(knex, options.databaseRetryMs ?? defaultDatabaseRetryMs);
 }
 
 /**
@@ -190,7 +195,7 @@ interface KnexPgClient {
  * used to be `SET LOCAL` in each transaction, but a statement that commits alone (`autocommit`) has
  * no transaction to set it in, and on the ORM's own connections it would reach every other query.
  */
-function postgresExecutor(knex: Knex): FastExecutor {
+function postgresExecutor(knex: Knex, retryMs: number): FastExecutor {
   const { driver, connectionSettings } = knex.client as unknown as KnexPgClient;
   const given = typeof connectionSettings.options === 'string' ? `${connectionSettings.options} ` : '';
   // A connect that hangs (a silent network) gives up after 10 s; keepalive finds dead sockets.
@@ -214,19 +219,21 @@ function postgresExecutor(knex: Knex): FastExecutor {
     all: async (text, params = []) => (await client.query(preparedQuery(text, params))).rows,
     run: async (text, params = []) => (await client.query(preparedQuery(text, params))).rowCount ?? 0,
   });
-  const autocommit = <T>(work: (sql: Sql) => Promise<T>): Promise<T> => postgresAutocommit(pool, sqlOn, work);
+  const session: PgSession = { pool, sqlOn, retryMs };
+  const retrying = { databaseRetryMs: retryMs };
+  const autocommit = <T>(work: (sql: Sql) => Promise<T>): Promise<T> => postgresAutocommit(session, work);
   return {
-    transaction: (work) => retryTransient(() => postgresTransaction(pool, sqlOn, work)),
+    transaction: (work) => retryTransient(() => postgresTransaction(session, work), retrying),
     autocommit,
     writeAlone: async (work) => {
       const held = await writtenAsOneStatement({ dialect: 'postgresql', bindsArrays: true }, work);
       if (!held) return undefined;
       // A deadlock or serialization victim wrote nothing (one statement), so it runs again as is;
       // so does one cut off before it landed (postgres-transaction.ts).
-      await retryTransient(() => runStatementAlone(pool, sqlOn, held.statement, held.witness));
+      await retryTransient(() => runStatementAlone(session, held.statement, held.witness), retrying);
       return { result: held.result };
     },
-    settleCommit: (input) => settleCutCommit(pool, input),
+    settleCommit: (input) => settleCutCommit(pool, { ...input, retryMs }),
     probe: async () => {
       const client = await pool.connect();
       try {

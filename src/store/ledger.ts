@@ -27,7 +27,7 @@ import { createFastExecutor, type FastExecutor } from './fast-sql.js';
 import { DispatchedMarks, type MarkFailureHandler } from './dispatched-marks.js';
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
 import { dialectOf, isUniqueViolation, sqlFor, type Sql } from './sql.js';
-import { asUnavailable } from './connection-loss.js';
+import { asUnavailable, defaultDatabaseRetryMs } from './connection-loss.js';
 import { ormRead, ormTransaction, type OrmTransactionOptions } from './orm-transaction.js';
 import { StatementCutOffError } from './postgres-transaction.js';
 import { DatabaseUnavailableError } from '../errors.js';
@@ -38,6 +38,11 @@ export interface OpenLedgerOptions {
   migrate?: boolean;
   /** Skip the schema check entirely (the `migrate` command itself). Default false. */
   skipSchemaCheck?: boolean;
+  /**
+   * How long a call waits for the database to come back when its connection failed or ended, before
+   * it fails with `JOBLEDGER_DATABASE_UNAVAILABLE` (`Config.databaseRetryMs`). Default 20000.
+   */
+  databaseRetryMs?: number;
 }
 
 /** Attempt starts, applied together within a group-commit batch. */
@@ -59,12 +64,16 @@ export class Ledger {
   private readonly committer: GroupCommitter;
   /** Hand-over marks written behind `enqueue`'s return. */
   private readonly marks = new DispatchedMarks((ids) => this.markDispatched(ids));
+  private readonly retrying: { databaseRetryMs: number };
 
   private constructor(
     readonly orm: LedgerOrm,
     readonly target: DatabaseTarget,
+    /** How long a call waits for a database that went away (`OpenLedgerOptions.databaseRetryMs`). */
+    readonly databaseRetryMs: number,
   ) {
-    this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath });
+    this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath, databaseRetryMs });
+    this.retrying = { databaseRetryMs };
     // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
     this.committer = new GroupCommitter((work) => this.fast.transaction(work), { runAlone: this.fast.autocommit?.bind(this.fast) });
   }
@@ -85,7 +94,7 @@ export class Ledger {
       await orm.close(true);
       throw asUnavailable(what, error);
     }
-    return new Ledger(orm, target);
+    return new Ledger(orm, target, options.databaseRetryMs ?? defaultDatabaseRetryMs);
   }
 
   get dialect(): DatabaseTarget['dialect'] {
@@ -114,7 +123,7 @@ export class Ledger {
    */
   async transaction<T>(work: (sql: Sql) => Promise<T>, options?: OrmTransactionOptions): Promise<T> {
     await this.marks.settled();
-    return retryTransient(() => ormTransaction(this.orm, work, options));
+    return retryTransient(() => ormTransaction(this.orm, work, options), this.retrying);
   }
 
   /**
@@ -123,7 +132,7 @@ export class Ledger {
    */
   async read<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     await this.marks.settled();
-    return retryTransient(() => ormRead(this.orm, work));
+    return retryTransient(() => ormRead(this.orm, work), this.retrying);
   }
 
   /**
@@ -194,10 +203,12 @@ export class Ledger {
     // its jobs `pending` for the relay, as a failed write does.)
     if (autocommit) {
       // The mark is idempotent, so one cut off with its connection simply runs again.
-      return retryTransient(() =>
-        autocommit((sql) => jobWrites.markDispatched(sql, ids, now)).catch((error: unknown) => {
-          throw error instanceof StatementCutOffError ? new DatabaseUnavailableError('marking jobs dispatched', error.cause) : error;
-        }),
+      return retryTransient(
+        () =>
+          autocommit((sql) => jobWrites.markDispatched(sql, ids, now)).catch((error: unknown) => {
+            throw error instanceof StatementCutOffError ? new DatabaseUnavailableError('marking jobs dispatched', error.cause) : error;
+          }),
+        this.retrying,
       );
     }
     return this.fast.transaction((sql) => jobWrites.markDispatched(sql, ids, now));

@@ -24,8 +24,11 @@ export interface PgClient {
   processID?: number | null;
 }
 
-interface PgSessionPool extends SessionPool {
-  connect(): Promise<PgClient>;
+/** The hot path's pool, its Sql over a client, and how long to wait for a database that went away. */
+export interface PgSession {
+  pool: SessionPool & { connect(): Promise<PgClient> };
+  sqlOn: (client: PgClient) => Sql;
+  retryMs: number;
 }
 
 /**
@@ -46,7 +49,7 @@ const what = 'a ledger write';
  * `insertRows`) only applied writes that are safe to apply twice (heartbeats, progress without an
  * event, a cancelled attempt's end), so a cut-off COMMIT simply runs it again.
  */
-export async function postgresTransaction<T>(pool: PgSessionPool, sqlOn: (client: PgClient) => Sql, work: (sql: Sql) => Promise<T>): Promise<T> {
+export async function postgresTransaction<T>({ pool, sqlOn, retryMs }: PgSession, work: (sql: Sql) => Promise<T>): Promise<T> {
   const client = await connectOrUnavailable(pool, what);
   const written: { witness?: Witness } = {};
   let result: T;
@@ -66,7 +69,7 @@ export async function postgresTransaction<T>(pool: PgSessionPool, sqlOn: (client
     client.release(lost);
     if (!lost) throw error;
     if (!written.witness) throw new DatabaseUnavailableError(what, error);
-    const landed = await settleCutCommit(pool, { backendPid: client.processID, witness: written.witness, what, cause: error });
+    const landed = await settleCutCommit(pool, { backendPid: client.processID, witness: written.witness, what, cause: error, retryMs });
     if (!landed) throw new DatabaseUnavailableError(what, error);
     return result;
   }
@@ -78,7 +81,7 @@ export async function postgresTransaction<T>(pool: PgSessionPool, sqlOn: (client
  * Runs `work` on a pooled client outside any transaction. A connection that ends under it is fenced
  * before the `StatementCutOffError` reaches the caller, who settles what it wrote by reading it.
  */
-export async function postgresAutocommit<T>(pool: PgSessionPool, sqlOn: (client: PgClient) => Sql, work: (sql: Sql) => Promise<T>): Promise<T> {
+export async function postgresAutocommit<T>({ pool, sqlOn, retryMs }: PgSession, work: (sql: Sql) => Promise<T>): Promise<T> {
   const client = await connectOrUnavailable(pool, what);
   let result: T;
   try {
@@ -88,7 +91,7 @@ export async function postgresAutocommit<T>(pool: PgSessionPool, sqlOn: (client:
     // A client whose connection failed is not reused.
     client.release(lost);
     if (!lost) throw error;
-    await fenceCutStatement(pool, { backendPid: client.processID, what, cause: error });
+    await fenceCutStatement(pool, { backendPid: client.processID, what, cause: error, retryMs });
     throw new StatementCutOffError(error);
   }
   client.release();
@@ -100,19 +103,14 @@ export async function postgresAutocommit<T>(pool: PgSessionPool, sqlOn: (client:
  * to tell whether it landed, and if it did not, throws `DatabaseUnavailableError` so that
  * `retryTransient` runs it again.
  */
-export async function runStatementAlone(
-  pool: PgSessionPool,
-  sqlOn: (client: PgClient) => Sql,
-  statement: Statement,
-  witness: Witness | undefined,
-): Promise<void> {
+export async function runStatementAlone(session: PgSession, statement: Statement, witness: Witness | undefined): Promise<void> {
   try {
-    await postgresAutocommit(pool, sqlOn, (sql) => sql.run(statement.text, statement.params));
+    await postgresAutocommit(session, (sql) => sql.run(statement.text, statement.params));
   } catch (error) {
     if (!(error instanceof StatementCutOffError)) throw error;
     if (!witness) throw new CommitOutcomeUnknownError(what, [], error.cause);
     // The process is fenced already: only the witness remains to be read.
-    if (!(await settleCutCommit(pool, { backendPid: undefined, witness, what, cause: error.cause }))) {
+    if (!(await settleCutCommit(session.pool, { backendPid: undefined, witness, what, cause: error.cause, retryMs: session.retryMs }))) {
       throw new DatabaseUnavailableError(what, error.cause);
     }
   }

@@ -11,13 +11,13 @@
  *
  * - A connection that failed or ended before anything committed (`DatabaseUnavailableError`, see
  *   connection-loss.ts: a PostgreSQL restart, a terminated backend) wrote nothing either; it is
- *   retried on a fresh connection while `reconnectWindowMs` lasts, so a restart is waited out.
+ *   retried on a fresh connection for up to `databaseRetryMs`, so a restart is waited out.
  *
  * Every caller passes a `work` that can run again from the start (it only writes through the
  * transaction it is given).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isRetryableLoss, reconnectDelayMs, reconnectWindowMs } from './connection-loss.js';
+import { defaultDatabaseRetryMs, isRetryableLoss, reconnectDelayMs } from './connection-loss.js';
 
 const maxTries = 40;
 
@@ -36,13 +36,14 @@ export function isTransientError(error: unknown): boolean {
   );
 }
 
-export async function retryTransient<T>(work: () => Promise<T>): Promise<T> {
+export async function retryTransient<T>(work: () => Promise<T>, options: { databaseRetryMs?: number } = {}): Promise<T> {
   const startedAt = Date.now();
+  const databaseRetryMs = options.databaseRetryMs ?? defaultDatabaseRetryMs;
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
     } catch (error) {
-      if (isRetryableLoss(error) && Date.now() - startedAt < reconnectWindowMs) {
+      if (isRetryableLoss(error) && Date.now() - startedAt < databaseRetryMs) {
         await sleep(reconnectDelayMs(attempt));
         continue;
       }

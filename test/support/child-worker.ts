@@ -57,6 +57,7 @@ export function configEnv(config: Readonly<Config>): Record<string, string> {
     JOBLEDGER_ALLOW_EVICTING_REDIS: String(config.allowEvictingRedis),
     JOBLEDGER_WATCHDOG_INTERVAL_MS: String(config.watchdogIntervalMs),
     JOBLEDGER_WATCHDOG_STUCK_AFTER_MS: String(config.watchdogStuckAfterMs),
+    JOBLEDGER_DATABASE_RETRY_MS: String(config.databaseRetryMs),
   };
 }
 
