@@ -88,7 +88,7 @@ describe('PostgreSQL connections terminated under load', () => {
     const database = databaseOf(b.config.database.url);
     const admin = new pg.Client({ connectionString: await testPostgresAdminUrl() });
     await admin.connect();
-    const jobs = scaled(300);
+    const jobs = scaled(500);
     const loop = await startChildEnqueueLoop(b.config, { REDIS_URL: b.redis.url, LOOP_JOBS: String(jobs) });
     let terminated = 0;
     let running = true;
@@ -103,7 +103,7 @@ describe('PostgreSQL connections terminated under load', () => {
     const errors = loop.lines().filter((l) => l.startsWith('ERR '));
     expect(exit, `the loop's process ran to its end; stderr:\n${loop.stderr()}`).toEqual({ code: 0, signal: null });
     expect(loop.lines()).toContain('DONE');
-    expect(terminated, 'the faults must land').toBeGreaterThan(5);
+    expect(terminated, 'the faults must land').toBeGreaterThan(10);
     // Every call returned or threw a coded error; every job it acknowledged is in the ledger, once.
     expect(errors.filter((e) => !/^ERR JOBLEDGER_/.test(e))).toEqual([]);
     expect(acked.length + errors.length).toBe(jobs);
