@@ -69,6 +69,13 @@ export interface Config {
   watchdogStuckAfterMs: number;
   /** TEST ONLY: crash points to arm (src/fault-points.ts). Env `JOBLEDGER_FAULT_INJECT`; default none. */
   faultInject: readonly FaultSpec[];
+  /**
+   * How long a call waits for the database to come back when its connection failed or ended (a
+   * restart, a failover), retrying on fresh connections, before it fails with
+   * `JOBLEDGER_DATABASE_UNAVAILABLE` (docs/database-outages.md). Env `JOBLEDGER_DATABASE_RETRY_MS`;
+   * default 20000.
+   */
+  databaseRetryMs: number;
   /** Scheduled maintenance: schedules, retention and the tasks' limits. */
   maintenance: MaintenanceConfig;
   /**
@@ -123,6 +130,7 @@ const defaults = {
   JOBLEDGER_WATCHDOG_INTERVAL_MS: '5000',
   JOBLEDGER_WATCHDOG_STUCK_AFTER_MS: '30000',
   JOBLEDGER_FAULT_INJECT: '',
+  JOBLEDGER_DATABASE_RETRY_MS: '20000',
   JOBLEDGER_CRON_PRUNE: '15 3 * * *',
   JOBLEDGER_CRON_RECONCILE: '*/5 * * * *',
   JOBLEDGER_CRON_SQLITE_UPKEEP: '45 * * * *',
@@ -198,6 +206,7 @@ export function loadConfig(
     watchdogIntervalMs: int('JOBLEDGER_WATCHDOG_INTERVAL_MS', 0),
     watchdogStuckAfterMs: int('JOBLEDGER_WATCHDOG_STUCK_AFTER_MS', 100),
     faultInject: Object.freeze(faultInject),
+    databaseRetryMs: int('JOBLEDGER_DATABASE_RETRY_MS', 0),
     maintenance: parseMaintenance(read, int),
     redisErrorLogIntervalMs: int('JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS', 100),
   });

@@ -21,7 +21,9 @@ export type ErrorCode =
   | 'JOBLEDGER_VERSION_CONFLICT'
   | 'JOBLEDGER_CHECKSUM_MISMATCH'
   | 'JOBLEDGER_INVALID_PIPELINE'
-  | 'JOBLEDGER_REDIS_AUTH_FAILED';
+  | 'JOBLEDGER_REDIS_AUTH_FAILED'
+  | 'JOBLEDGER_DATABASE_UNAVAILABLE'
+  | 'JOBLEDGER_COMMIT_OUTCOME_UNKNOWN';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -195,6 +197,56 @@ export class RedisAuthError extends JobLedgerError {
       { cause },
     );
   }
+}
+
+/**
+ * The database could not be reached, or a connection ended under a statement, before anything it
+ * was writing committed: nothing was written. Retryable: jobledger has already retried it for a
+ * while (store/connection-loss.ts); the database stayed unreachable.
+ */
+export class DatabaseUnavailableError extends JobLedgerError {
+  /** Running the same call again is safe: nothing of it was written. */
+  readonly retryable = true;
+
+  constructor(what: string, cause: unknown) {
+    super(
+      'JOBLEDGER_DATABASE_UNAVAILABLE',
+      `${what}: the database is unreachable or the connection ended (${describeCause(cause)}); nothing of this call ` +
+        `was written: retry once the database answers`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * A connection ended while a COMMIT (or a statement that commits by itself) was in flight, and the
+ * ledger could not be read afterwards to tell whether it landed: the database stayed unreachable.
+ * Not retried blindly, since running it again could apply it twice: read the ledger (the ids say
+ * what to look for) once the database answers.
+ */
+export class CommitOutcomeUnknownError extends JobLedgerError {
+  readonly retryable = false;
+
+  constructor(
+    what: string,
+    /** Rows whose presence tells whether the write landed (job or attempt ids), when known. */
+    readonly witnessIds: readonly string[],
+    cause: unknown,
+  ) {
+    super(
+      'JOBLEDGER_COMMIT_OUTCOME_UNKNOWN',
+      `${what}: the connection ended while the commit was in flight and the database could not be read to tell whether it ` +
+        `landed (${describeCause(cause)})` +
+        (witnessIds.length ? `; look up ${witnessIds.slice(0, 3).join(', ')}${witnessIds.length > 3 ? ', ...' : ''} before retrying` : ''),
+      { cause },
+    );
+  }
+}
+
+function describeCause(cause: unknown): string {
+  const e = cause as { code?: unknown; message?: unknown } | null;
+  const message = typeof e?.message === 'string' ? e.message.split('\n')[0]! : String(cause);
+  return typeof e?.code === 'string' && !message.includes(e.code) ? `${e.code} ${message}` : message;
 }
 
 /** A short, safe rendering of any value for error messages. */

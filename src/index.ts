@@ -100,3 +100,6 @@ export type { MaintenanceRunResult, MaintenanceTaskStatus, RunOutcome } from './
 export type { MaintenanceConfig, MaintenanceTaskName, MissedTickPolicy } from './config.js';
 export { pruneByRetention, type PruneOptions, type PruneCounts, type RetentionPolicy } from './store/maintenance/prune.js';
 export { MaintenanceRunEntity, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger } from './store/entities/index.js';
+// When the database connection ends (docs/database-outages.md).
+export { DatabaseUnavailableError, CommitOutcomeUnknownError } from './errors.js';
+export type { DatabaseHealth } from './workers/database-probe.js';

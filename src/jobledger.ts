@@ -75,7 +75,7 @@ export class JobLedger {
     armFaultPoints(config.faultInject); // test-only crash points; none unless JOBLEDGER_FAULT_INJECT is set
     const registry = new JobRegistry(options.jobs);
     const pipelineDefinitions = registerPipelines(options.pipelines ?? [], registry);
-    const ledger = await Ledger.open(config.database, { migrate: options.migrate ?? false });
+    const ledger = await Ledger.open(config.database, { migrate: options.migrate ?? false, databaseRetryMs: config.databaseRetryMs });
     const redisErrors = new RedisErrorLog(logger, { url: config.redisUrl, intervalMs: config.redisErrorLogIntervalMs });
     const redis = createRedis(config.redisUrl, 'producer');
     redisErrors.watch(redis, 'producer');

@@ -5,6 +5,7 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 import { NotFoundError } from '../errors.js';
+import { inCallerTransaction } from './caller-transaction.js';
 import { faultPoint } from '../fault-points.js';
 import type { Logger } from '../logger.js';
 import type { JobStatus } from '../store/lifecycle.js';
@@ -69,7 +70,7 @@ export class Producer {
     // deadlock on SQLite's write lock when `em` shares the ledger's database.
     await this.options.ledger.dispatchedMarksSettled();
     const created: InsertedJob[] = [];
-    const result = await em.transactional(async (txEm) => {
+    const transaction = async (txEm: EntityManager): Promise<T> => {
       const enqueueBulk = async (requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> => {
         const jobs = this.validateAll(requests);
         await this.checkRuns(jobs, (ids) => existingRunIds(sqlFor(txEm), ids));
@@ -82,7 +83,9 @@ export class Producer {
         enqueueBulk,
         enqueue: async (name, payload, options) => (await enqueueBulk([{ name, payload, ...(options ? { options } : {}) }]))[0]!,
       });
-    });
+    };
+    // A lost connection: caller-transaction.ts says what it means (never a second run of `work`).
+    const result = await inCallerTransaction(this.options, em, transaction, () => created.map((j) => j.id));
     // Only now, after the commit, may Redis hear of the jobs.
     if (created.length) {
       faultPoint('enqueue.after_commit');

@@ -31,8 +31,8 @@ export async function beginAttemptsAlone(sql: Sql, requests: readonly BeginReque
   const rows = [...firsts.values()].map((r) => [
     r.jobId,
     r.now,
-    newId('att'),
-    newUlid(),
+    r.ids?.attemptId ?? newId('att'),
+    r.ids?.fencingToken ?? newUlid(),
     newId('evt'),
     r.worker.workerId,
     r.worker.host,

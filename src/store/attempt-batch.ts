@@ -14,6 +14,7 @@ import {
   recordOutcome,
   startAttempt,
   waitingSources,
+  type AttemptIds,
   type AttemptRef,
   type BeginResult,
   type OutcomeHook,
@@ -27,6 +28,8 @@ export interface BeginRequest {
   jobId: string;
   worker: WorkerIdentity;
   now: number;
+  /** The attempt's ids, the same for every try of this request (see `AttemptIds`). Default: made per try. */
+  ids?: AttemptIds;
 }
 
 /**
@@ -37,7 +40,7 @@ export interface BeginRequest {
 export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]): Promise<BeginResult[]> {
   if (requests.length === 1) {
     const [r] = requests;
-    return [await beginAttempt(tx, r!.jobId, r!.worker, r!.now)];
+    return [await beginAttempt(tx, r!.jobId, r!.worker, r!.now, r!.ids)];
   }
   const seen = new Set<string>();
   const firsts = requests.filter((r) => !seen.has(r.jobId) && seen.add(r.jobId));
@@ -49,9 +52,9 @@ export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]):
     const row = startedRows.get(r.jobId);
     if (row) {
       startedRows.delete(r.jobId); // a duplicate delivery in the same batch takes the careful path
-      results.push(await startAttempt(tx, row, [], r.worker, r.now));
+      results.push(await startAttempt(tx, row, [], r.worker, r.now, r.ids));
     } else {
-      results.push(await beginAttempt(tx, r.jobId, r.worker, r.now));
+      results.push(await beginAttempt(tx, r.jobId, r.worker, r.now, r.ids));
     }
   }
   return results;

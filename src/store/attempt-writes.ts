@@ -19,6 +19,16 @@ export interface WorkerIdentity {
   pid: number;
 }
 
+/**
+ * The ids a begin gives its attempt, made once per request so that every try of it (a transaction
+ * run again after a lost connection) writes the same attempt: if an earlier try landed unseen, the
+ * attempt row says so and the begin returns it instead of starting another.
+ */
+export interface AttemptIds {
+  attemptId: string;
+  fencingToken: string;
+}
+
 /** Identifies one attempt for the writes it makes. */
 export interface AttemptRef {
   jobId: string;
@@ -77,16 +87,20 @@ const attemptColumns = entityColumns(AttemptEntity, [
  * Records an attempt's start: attempt row, job `running`, `job.started` (and `job.stalled` for lost
  * attempts). Throws `RacedError` (rolling the transaction back) if the job changed under it.
  */
-export async function beginAttempt(tx: Sql, jobId: string, worker: WorkerIdentity, now: number): Promise<BeginResult> {
+export async function beginAttempt(tx: Sql, jobId: string, worker: WorkerIdentity, now: number, ids?: AttemptIds): Promise<BeginResult> {
   // The common case, a job waiting for its next attempt, takes one conditional update; a job still
   // `running`, final or unknown takes the careful path below.
   const fresh = await startWaitingJob(tx, jobId, now);
-  if (fresh) return startAttempt(tx, toStartedJob(tx.dialect, fresh), [], worker, now);
+  if (fresh) return startAttempt(tx, toStartedJob(tx.dialect, fresh), [], worker, now, ids);
 
   const [raw] = await tx.all(`SELECT ${jobRowColumns} FROM jobs WHERE id = ?`, [jobId]);
   if (!raw) return { kind: 'missing' } as const;
   const job = toJobRow(tx.dialect, raw);
   if (isFinalJobStatus(job.status)) return { kind: 'final', job } as const;
+  if (job.status === 'running' && ids) {
+    const begun = await alreadyBegun(tx, job, ids);
+    if (begun) return begun;
+  }
 
   // A job that is still `running` in the ledger but delivered again was lost by its worker
   // (BullMQ's stalled checker re-queued it): its attempt is recorded as stalled, never reused.
@@ -118,7 +132,27 @@ export async function beginAttempt(tx: Sql, jobId: string, worker: WorkerIdentit
     currentAttempt: toNumber(updated.current_attempt),
     version: toNumber(updated.version),
   };
-  return startAttempt(tx, started, stalledAttempts, worker, now);
+  return startAttempt(tx, started, stalledAttempts, worker, now, ids);
+}
+
+/**
+ * This very begin, landed by an earlier try whose answer was lost (its connection ended during the
+ * commit): the job runs the attempt with these ids. Returned as started again, never stalled and
+ * replaced by a second attempt.
+ */
+async function alreadyBegun(tx: Sql, job: JobRow, ids: AttemptIds): Promise<BeginResult | undefined> {
+  const [attempt] = await tx.all(`SELECT number, status, started_at FROM attempts WHERE id = ? AND fencing_token = ?`, [
+    ids.attemptId,
+    ids.fencingToken,
+  ]);
+  if (!attempt || attempt.status !== 'running' || toNumber(attempt.number) !== job.currentAttempt) return undefined;
+  const number = toNumber(attempt.number);
+  const ref = { jobId: job.id, attemptId: ids.attemptId, number, startedAt: toNumber(attempt.started_at), fencingToken: ids.fencingToken };
+  return { kind: 'started', job: startedJobOf(job), attempt: ref, stalledAttempts: [] };
+}
+
+export function newAttemptIds(): AttemptIds {
+  return { attemptId: newId('att'), fencingToken: newUlid() };
 }
 
 const startWaitingSql = `UPDATE jobs SET status = 'running', attempts_started = attempts_started + 1,
@@ -147,12 +181,13 @@ export async function startAttempt(
   stalledAttempts: number[],
   worker: WorkerIdentity,
   now: number,
+  ids: AttemptIds = newAttemptIds(),
 ): Promise<BeginResult> {
   const jobId = job.id;
   const number = job.currentAttempt;
   const version = job.version;
   const firstSeq = version - stalledAttempts.length;
-  const attempt = { jobId, attemptId: newId('att'), number, startedAt: now, fencingToken: newUlid() };
+  const attempt = { jobId, attemptId: ids.attemptId, number, startedAt: now, fencingToken: ids.fencingToken };
   await insertRows(tx, 'attempts', attemptColumns, [
     [attempt.attemptId, jobId, number, 'running', worker.workerId, worker.host, worker.pid, attempt.fencingToken, now, now],
   ]);
@@ -327,9 +362,19 @@ async function recordLateOutcome(
   now: number,
   durationMs: number,
 ): Promise<RecordedOutcome> {
-  const [current] = await tx.all('SELECT status, current_attempt FROM jobs WHERE id = ?', [ref.jobId]);
+  const [current] = await tx.all('SELECT status, current_attempt, run_at, version FROM jobs WHERE id = ?', [ref.jobId]);
   const jobStatus = (current?.status as string | undefined) ?? 'missing';
   const currentAttempt = toNumber(current?.current_attempt ?? 0);
+  const [attempt] = await tx.all('SELECT status FROM attempts WHERE id = ?', [ref.attemptId]);
+  const ended = attempt?.status as string | undefined;
+  if (ended !== undefined && ended !== 'running' && ended !== 'stalled') {
+    // Only this attempt's own outcome ends it so: an earlier try of this very write landed, its
+    // answer lost with its connection. What it recorded stands; nothing is written twice.
+    if (ended === 'superseded') return { kind: 'superseded', currentAttempt, jobStatus };
+    if (ended === 'cancelled') return { kind: 'cancelled' };
+    const job = { id: ref.jobId, status: jobStatus as JobRow['status'], runAt: toNumber(current?.run_at ?? 0), version: toNumber(current?.version ?? 0) };
+    return { kind: 'applied', job, dispatch: [] };
+  }
   if (jobStatus === 'cancelled' && currentAttempt === ref.number) {
     await finishAttemptRow(tx, ref.attemptId, 'cancelled', now, durationMs, { reason: 'cancelled while running' });
     return { kind: 'cancelled' };

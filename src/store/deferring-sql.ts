@@ -17,6 +17,7 @@ import {
   type Sql,
   type Statement,
 } from './sql.js';
+import type { Witness } from './cut-commit.js';
 
 interface HeldInsert {
   table: string;
@@ -38,6 +39,8 @@ interface HeldUpdate {
 class DeferringSql implements Sql {
   private readonly held = new Map<string, HeldInsert>();
   private readonly heldUpdates = new Map<RowUpdate, { table: string; rows: (readonly unknown[])[] }>();
+  /** The first row written from `insertRows`, by id: what tells a cut-off COMMIT landed (cut-commit.ts). */
+  witness: Witness | undefined;
 
   constructor(private readonly direct: Sql) {}
 
@@ -80,6 +83,7 @@ class DeferringSql implements Sql {
     this.held.clear();
     this.heldUpdates.clear();
     if (inserts.length + updates.length === 0) return;
+    this.witness ??= witnessOf(inserts);
     const statement = asOneStatement(this.direct, inserts, updates);
     if (statement) {
       // One round trip for all of them: on this 2-core machine a statement's round trip (the write
@@ -92,9 +96,10 @@ class DeferringSql implements Sql {
   }
 
   /** Everything held, as the one statement `flush` would run; undefined when the rows cannot share one. */
-  heldAsOneStatement(): Statement | undefined {
+  heldAsOneStatement(): { statement: Statement; witness: Witness | undefined } | undefined {
     const { inserts, updates } = this.heldWrites();
-    return asOneStatement(this.direct, inserts, updates);
+    const statement = asOneStatement(this.direct, inserts, updates);
+    return statement ? { statement, witness: witnessOf(inserts) } : undefined;
   }
 
   private heldWrites(): { inserts: HeldInsert[]; updates: HeldUpdate[] } {
@@ -126,6 +131,15 @@ function heldKey(table: string, columns: readonly Column[]): string {
 }
 
 const heldKeys = new WeakMap<readonly Column[], Map<string, string>>();
+
+/** The first held row of a table whose first column is its id (jobs, attempts, events all are). */
+function witnessOf(inserts: readonly HeldInsert[]): Witness | undefined {
+  for (const entry of inserts) {
+    const id = entry.rows[0]?.[0];
+    if (entry.columns[0]?.name === 'id' && typeof id === 'string') return { table: entry.table, id };
+  }
+  return undefined;
+}
 
 /**
  * Whether SQL `text` names `table`, remembered per text: the hot path runs the same few dozen texts
@@ -192,7 +206,7 @@ class NotOneStatement extends Error {}
 export async function writtenAsOneStatement<T>(
   connection: Pick<Sql, 'dialect' | 'bindsArrays'>,
   work: (sql: Sql) => Promise<T>,
-): Promise<{ result: T; statement: Statement } | undefined> {
+): Promise<{ result: T; statement: Statement; witness: Witness | undefined } | undefined> {
   const refuse = (): Promise<never> => Promise.reject(new NotOneStatement());
   const sql = new DeferringSql({ dialect: connection.dialect, bindsArrays: connection.bindsArrays === true, all: refuse, run: refuse });
   let result: T;
@@ -202,14 +216,21 @@ export async function writtenAsOneStatement<T>(
     if (error instanceof NotOneStatement) return undefined;
     throw error;
   }
-  const statement = sql.heldAsOneStatement();
-  return statement ? { result, statement } : undefined;
+  const held = sql.heldAsOneStatement();
+  return held ? { result, ...held } : undefined;
 }
 
-/** Runs `work` with a deferring Sql over `direct`, and writes what it held before returning. */
-export async function withDeferredInserts<T>(direct: Sql, work: (sql: Sql) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` with a deferring Sql over `direct`, and writes what it held before returning.
+ * `written.witness` receives the first row inserted from `insertRows`, as soon as it is written.
+ */
+export async function withDeferredInserts<T>(direct: Sql, work: (sql: Sql) => Promise<T>, written?: { witness?: Witness }): Promise<T> {
   const sql = new DeferringSql(direct);
-  const result = await work(sql);
-  await sql.flush();
-  return result;
+  try {
+    const result = await work(sql);
+    await sql.flush();
+    return result;
+  } finally {
+    if (written && sql.witness) written.witness = sql.witness;
+  }
 }

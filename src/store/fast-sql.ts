@@ -14,16 +14,26 @@ import type { Knex } from '@mikro-orm/knex';
 import type { DatabaseDialect } from '../config.js';
 import type { LedgerOrm } from './orm.js';
 import { retryTransient } from './retry-transient.js';
+import { postgresAutocommit, postgresTransaction, runStatementAlone, type PgClient, type PgSession } from './postgres-transaction.js';
+import { settleCutCommit, type CutCommit, type Witness } from './cut-commit.js';
+import { defaultDatabaseRetryMs } from './connection-loss.js';
 import { fallbackAutocheckpointPages, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { withDeferredInserts, writtenAsOneStatement } from './deferring-sql.js';
 import type { Row, Sql } from './sql.js';
 
 export interface FastExecutor {
-  /** Runs `work` in one transaction on a dedicated path; rolls back if it throws. */
+  /**
+   * Runs `work` in one transaction on a dedicated path; rolls back if it throws. On PostgreSQL a
+   * connection that ends before COMMIT runs `work` again on a fresh one (connection-loss.ts); one
+   * that ends during COMMIT is settled by the first row `work` inserted through `insertRows`
+   * (cut-commit.ts). So `work` must insert a row that way, or be safe to apply twice.
+   */
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /**
    * PostgreSQL only: runs `work` on a pooled connection outside any transaction, each statement
-   * committing by itself.
+   * committing by itself. If the connection ends under a statement, its server process is fenced
+   * (cut-commit.ts) before the error reaches the caller, so what the caller reads next is final:
+   * a `StatementCutOffError` (postgres-transaction.ts) then says the statement may have landed.
    */
   autocommit?<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /**
@@ -34,6 +44,13 @@ export interface FastExecutor {
    * takes `transaction`.
    */
   writeAlone?<T>(work: (sql: Sql) => Promise<T>): Promise<{ result: T } | undefined>;
+  /**
+   * PostgreSQL only: after a connection (this executor's or another's) ended with a COMMIT in
+   * flight, fences its server process and reads `witness` (cut-commit.ts): true if it landed.
+   */
+  settleCommit?(input: Omit<CutCommit, 'retryMs'> & { witness: Witness }): Promise<boolean>;
+  /** Runs a trivial query on the executor's connection (health checks); rejects if it cannot. */
+  probe(): Promise<void>;
   /** Stops what the executor started beside the connection (the SQLite checkpointer). */
   close(): Promise<void>;
 }
@@ -62,11 +79,15 @@ export interface FastExecutorOptions {
    * transaction on (see sqlite-checkpointer.ts). Without it the connection checkpoints as usual.
    */
   checkpointPath?: string;
+  /** PostgreSQL: how long a write waits for a database that went away (`Config.databaseRetryMs`). Default 20000. */
+  databaseRetryMs?: number;
 }
 
 export function createFastExecutor(orm: LedgerOrm, dialect: DatabaseDialect, options: FastExecutorOptions = {}): FastExecutor {
   const knex = (orm.em.getConnection() as unknown as { getKnex(): Knex }).getKnex();
-  return dialect === 'sqlite' ? sqliteExecutor(knex, options.checkpointPath) : postgresExecutor(knex);
+  return dialect === 'sqlite'
+    ? sqliteExecutor(knex, options.checkpointPath)
+    : postgresExecutor(knex, options.databaseRetryMs ?? defaultDatabaseRetryMs);
 }
 
 /**
@@ -131,6 +152,9 @@ function sqliteExecutor(knex: Knex, checkpointPath: string | undefined): FastExe
           await client.releaseConnection(db);
         }
       }),
+    // The database is a file in this process: there is nothing to reach. (Waiting for the one
+    // connection would measure how long the current transaction holds it, not reachability.)
+    probe: () => Promise.resolve(),
     close: async () => {
       closed = true;
       await checkpointer?.stop();
@@ -138,17 +162,11 @@ function sqliteExecutor(knex: Knex, checkpointPath: string | undefined): FastExe
   };
 }
 
-interface PgClient {
-  query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: Row[]; rowCount: number | null }>;
-  query(text: string): Promise<unknown>;
-  /** Back to the pool; with an error, the client is closed instead of reused. */
-  release(error?: Error): void;
-}
-
 interface PgPool {
   connect(): Promise<PgClient>;
   end(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'connect', listener: (client: PgClient) => void): unknown;
 }
 
 interface KnexPgClient {
@@ -172,53 +190,54 @@ interface KnexPgClient {
  * used to be `SET LOCAL` in each transaction, but a statement that commits alone (`autocommit`) has
  * no transaction to set it in, and on the ORM's own connections it would reach every other query.
  */
-function postgresExecutor(knex: Knex): FastExecutor {
+function postgresExecutor(knex: Knex, retryMs: number): FastExecutor {
   const { driver, connectionSettings } = knex.client as unknown as KnexPgClient;
   const given = typeof connectionSettings.options === 'string' ? `${connectionSettings.options} ` : '';
-  const pool = new driver.Pool({ ...connectionSettings, options: `${given}-c enable_seqscan=off`, max: 4 });
+  // A connect that hangs (a silent network) gives up after 10 s; keepalive finds dead sockets.
+  const pool = new driver.Pool({
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+    ...connectionSettings,
+    options: `${given}-c enable_seqscan=off`,
+    max: 4,
+  });
   // An idle client whose connection dropped: the pool discards it and the next batch connects anew.
   pool.on('error', () => undefined);
+  // pg-pool listens for errors only on idle clients. A client checked out whose connection ends
+  // between two statements (a terminated backend, a restart) emits 'error' with nobody listening,
+  // which would reach the process as an uncaught exception. The statement in flight, if any, gets
+  // the error itself; the client is not queryable afterwards, and the pool drops it at release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const sqlOn = (client: PgClient): Sql => ({
     dialect: 'postgresql',
     bindsArrays: true,
     all: async (text, params = []) => (await client.query(preparedQuery(text, params))).rows,
     run: async (text, params = []) => (await client.query(preparedQuery(text, params))).rowCount ?? 0,
   });
-  // A client whose connection failed is not reused: pg-pool drops it at release.
-  const autocommit = async <T>(work: (sql: Sql) => Promise<T>): Promise<T> => {
-    const client = await pool.connect();
-    try {
-      return await work(sqlOn(client));
-    } finally {
-      client.release();
-    }
-  };
+  const session: PgSession = { pool, sqlOn, retryMs };
+  const retrying = { databaseRetryMs: retryMs };
+  const autocommit = <T>(work: (sql: Sql) => Promise<T>): Promise<T> => postgresAutocommit(session, work);
   return {
-    transaction: (work) =>
-      retryTransient(async () => {
-        const client = await pool.connect();
-        let broken: Error | undefined;
-        try {
-          await client.query('BEGIN');
-          try {
-            const result = await withDeferredInserts(sqlOn(client), work);
-            await client.query('COMMIT');
-            return result;
-          } catch (error) {
-            await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
-            throw error;
-          }
-        } finally {
-          client.release(broken);
-        }
-      }),
+    transaction: (work) => retryTransient(() => postgresTransaction(session, work), retrying),
     autocommit,
     writeAlone: async (work) => {
       const held = await writtenAsOneStatement({ dialect: 'postgresql', bindsArrays: true }, work);
       if (!held) return undefined;
-      // A deadlock or serialization victim wrote nothing (one statement), so it runs again as is.
-      await retryTransient(() => autocommit((sql) => sql.run(held.statement.text, held.statement.params)));
+      // A deadlock or serialization victim wrote nothing (one statement), so it runs again as is;
+      // so does one cut off before it landed (postgres-transaction.ts).
+      await retryTransient(() => runStatementAlone(session, held.statement, held.witness), retrying);
       return { result: held.result };
+    },
+    settleCommit: (input) => settleCutCommit(pool, { ...input, retryMs }),
+    probe: async () => {
+      const client = await pool.connect();
+      try {
+        await client.query('SELECT 1');
+        client.release();
+      } catch (error) {
+        client.release(true);
+        throw error;
+      }
     },
     close: () => pool.end(),
   };

@@ -10,6 +10,7 @@
  * every write in it is retried alone, so each error reaches the write it belongs to. Writes must
  * therefore be pure functions of the Sql they are given (safe to run again after a rollback).
  */
+import { isConnectionLoss } from './connection-loss.js';
 import type { Sql } from './sql.js';
 
 export type BatchRunner = <T>(work: (sql: Sql) => Promise<T>) => Promise<T>;
@@ -129,8 +130,10 @@ export class GroupCommitter {
       const results = await this.runBatch((sql) => applyAll(sql, batch));
       batch.forEach((item, i) => item.resolve(results[i]));
     } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
+      // A database that stayed unreachable (the executor waited for it already) fails every write
+      // alike: splitting would only wait for it once per write.
+      if (batch.length === 1 || isConnectionLoss(error)) {
+        for (const item of batch) item.reject(error);
         return;
       }
       // Split: each write alone, so its own error (or success) reaches it.
@@ -150,8 +153,11 @@ export class GroupCommitter {
    * returns the writes still to do. Only a batch of nothing but such kinds goes this way: a plain
    * write keeps its place in the order of one transaction. Inputs of different kinds are
    * independent (starts of waiting jobs, outcomes of running attempts: a job row matches one or the
-   * other), so each kind may commit on its own, at the same time as the others. A statement that fails changed nothing (it is atomic); its writes go through the
-   * transaction, where each meets its own error if it has one.
+   * other), so each kind may commit on its own, at the same time as the others. A statement that
+   * fails changed nothing (it is atomic); its writes go through the transaction, where each meets its
+   * own error if it has one. One cut off with its connection may have landed: the executor has
+   * fenced it by then, and the kinds' transactional writes read what it left (a begin finds its own
+   * attempt, an outcome its ended attempt) and return that instead of writing again.
    */
   private async commitAlone(batch: PendingWrite[]): Promise<PendingWrite[]> {
     const runAlone = this.options.runAlone;

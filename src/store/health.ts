@@ -1,6 +1,26 @@
 /** Read-only checks for `jobledger doctor` and health endpoints. */
 import { toNumber, type Sql } from './sql.js';
 
+export type ProbeResult = { ok: true } | { ok: false; error: string };
+
+/** Runs `probe` (a trivial query), failing it after `timeoutMs`; never throws. */
+export async function probeWithin(probe: () => Promise<void>, timeoutMs: number): Promise<ProbeResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([probe(), timeout]);
+    return { ok: true };
+  } catch (error) {
+    const e = error as { code?: unknown; message?: unknown } | null;
+    const message = typeof e?.message === 'string' ? e.message.split('\n')[0]! : String(error);
+    return { ok: false, error: typeof e?.code === 'string' && !message.includes(e.code) ? `${e.code} ${message}` : message };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Jobs committed at least `olderThanMs` ago and still not handed to Redis. */
 export async function countUndispatched(sql: Sql, now: number, olderThanMs: number): Promise<number> {
   const [row] = await sql.all(`SELECT COUNT(*) AS n FROM jobs WHERE status = 'pending' AND dispatched_at IS NULL AND updated_at <= ?`, [

@@ -16,23 +16,33 @@ import type { InsertedJob, NewJob } from './job-writes.js';
 import { ensureSchema, migrate, pendingMigrations } from './migrator.js';
 import * as operator from './operator-writes.js';
 import type { OperatorResult } from './operator-writes.js';
-import { forkEm, openOrm, type LedgerOrm } from './orm.js';
+import { openOrm, type LedgerOrm } from './orm.js';
 import type { Outcome } from './outcome.js';
 import * as queries from './queries.js';
 import * as runs from './runs.js';
-import { countAttemptsPastLock, countUndispatched } from './health.js';
+import { countAttemptsPastLock, countUndispatched, probeWithin, type ProbeResult } from './health.js';
 import { runFigures, type RunFigures } from './run-summary.js';
 import { retryTransient } from './retry-transient.js';
 import { createFastExecutor, type FastExecutor } from './fast-sql.js';
 import { DispatchedMarks, type MarkFailureHandler } from './dispatched-marks.js';
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
 import { dialectOf, isUniqueViolation, sqlFor, type Sql } from './sql.js';
+import { asUnavailable, defaultDatabaseRetryMs } from './connection-loss.js';
+import { ormRead, ormTransaction, type OrmTransactionOptions } from './orm-transaction.js';
+import { StatementCutOffError } from './postgres-transaction.js';
+import { DatabaseUnavailableError } from '../errors.js';
+import { describeDatabase } from '../config.js';
 
 export interface OpenLedgerOptions {
   /** Apply pending migrations instead of refusing an older schema. Default false. */
   migrate?: boolean;
   /** Skip the schema check entirely (the `migrate` command itself). Default false. */
   skipSchemaCheck?: boolean;
+  /**
+   * How long a call waits for the database to come back when its connection failed or ended, before
+   * it fails with `JOBLEDGER_DATABASE_UNAVAILABLE` (`Config.databaseRetryMs`). Default 20000.
+   */
+  databaseRetryMs?: number;
 }
 
 /** Attempt starts, applied together within a group-commit batch. */
@@ -54,12 +64,16 @@ export class Ledger {
   private readonly committer: GroupCommitter;
   /** Hand-over marks written behind `enqueue`'s return. */
   private readonly marks = new DispatchedMarks((ids) => this.markDispatched(ids));
+  private readonly retrying: { databaseRetryMs: number };
 
   private constructor(
     readonly orm: LedgerOrm,
     readonly target: DatabaseTarget,
+    /** How long a call waits for a database that went away (`OpenLedgerOptions.databaseRetryMs`). */
+    readonly databaseRetryMs: number,
   ) {
-    this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath });
+    this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath, databaseRetryMs });
+    this.retrying = { databaseRetryMs };
     // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
     this.committer = new GroupCommitter((work) => this.fast.transaction(work), { runAlone: this.fast.autocommit?.bind(this.fast) });
   }
@@ -70,14 +84,17 @@ export class Ledger {
   }
 
   static async open(target: DatabaseTarget, options: OpenLedgerOptions = {}): Promise<Ledger> {
-    const orm = await openOrm(target);
+    const what = `opening the ledger at ${describeDatabase(target)}`;
+    const orm = await openOrm(target).catch((error: unknown) => {
+      throw asUnavailable(what, error);
+    });
     try {
       if (!options.skipSchemaCheck) await ensureSchema(orm, { migrate: options.migrate ?? false });
     } catch (error) {
       await orm.close(true);
-      throw error;
+      throw asUnavailable(what, error);
     }
-    return new Ledger(orm, target);
+    return new Ledger(orm, target, options.databaseRetryMs ?? defaultDatabaseRetryMs);
   }
 
   get dialect(): DatabaseTarget['dialect'] {
@@ -104,15 +121,26 @@ export class Ledger {
    * (retry-transient.ts), after the dispatched marks queued so far: an operator action taken right
    * after an enqueue finds the job `queued`, as the enqueue reported it.
    */
-  async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (sql: Sql) => Promise<T>, options?: OrmTransactionOptions): Promise<T> {
     await this.marks.settled();
-    return retryTransient(() => forkEm(this.orm).transactional((em) => work(sqlFor(em))));
+    return retryTransient(() => ormTransaction(this.orm, work, options), this.retrying);
   }
 
-  /** Runs reads on a fresh fork, outside any transaction, after the dispatched marks queued so far. */
+  /**
+   * Runs reads on a fresh fork, outside any transaction, after the dispatched marks queued so far.
+   * Reads change nothing, so one whose connection ended runs again while the database comes back.
+   */
   async read<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     await this.marks.settled();
-    return work(sqlFor(forkEm(this.orm)));
+    return retryTransient(() => ormRead(this.orm, work), this.retrying);
+  }
+
+  /**
+   * Whether the database answers a trivial query within `timeoutMs`, through the hot path's own
+   * connections (for health checks: a failed probe is not retried).
+   */
+  probe(timeoutMs: number): Promise<ProbeResult> {
+    return probeWithin(() => this.fast.probe(), timeoutMs);
   }
 
   // --- enqueue ---
@@ -151,6 +179,17 @@ export class Ledger {
     return jobWrites.insertJobs(sqlFor(em), jobs);
   }
 
+  /**
+   * After a transactional enqueue's COMMIT was cut off with its connection (server process
+   * `backendPid`): whether it landed, which the job `jobId` it inserted tells once that process is
+   * gone (cut-commit.ts). Throws `CommitOutcomeUnknownError` if the database stays unreachable.
+   */
+  async jobCommitLanded(backendPid: number | undefined, jobId: string, cause: unknown): Promise<boolean> {
+    const witness = { table: 'jobs', id: jobId };
+    if (this.fast.settleCommit) return this.fast.settleCommit({ backendPid, witness, what: 'a transactional enqueue', cause });
+    return (await this.read((sql) => sql.all('SELECT 1 AS found FROM jobs WHERE id = ?', [jobId]))).length > 0;
+  }
+
   /** Resolves once the dispatched marks this process queued so far are written (or reported failed). */
   dispatchedMarksSettled(): Promise<void> {
     return this.marks.settled();
@@ -162,7 +201,16 @@ export class Ledger {
     // On PostgreSQL the mark is one statement (the ids bind as one array), so it needs no
     // transaction around it: one round trip instead of three. (A mark that did not land only leaves
     // its jobs `pending` for the relay, as a failed write does.)
-    if (autocommit) return retryTransient(() => autocommit((sql) => jobWrites.markDispatched(sql, ids, now)));
+    if (autocommit) {
+      // The mark is idempotent, so one cut off with its connection simply runs again.
+      return retryTransient(
+        () =>
+          autocommit((sql) => jobWrites.markDispatched(sql, ids, now)).catch((error: unknown) => {
+            throw error instanceof StatementCutOffError ? new DatabaseUnavailableError('marking jobs dispatched', error.cause) : error;
+          }),
+        this.retrying,
+      );
+    }
     return this.fast.transaction((sql) => jobWrites.markDispatched(sql, ids, now));
   }
 
@@ -183,7 +231,7 @@ export class Ledger {
 
   async beginAttempt(jobId: string, worker: WorkerIdentity, now = Date.now()): Promise<BeginResult> {
     try {
-      return await this.committer.submitBatched(beginKind, { jobId, worker, now });
+      return await this.committer.submitBatched(beginKind, { jobId, worker, now, ids: attempts.newAttemptIds() });
     } catch (error) {
       if (error instanceof attempts.RacedError) return { kind: 'raced' };
       throw error;

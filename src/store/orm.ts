@@ -80,8 +80,18 @@ export async function openOrm(target: DatabaseTarget, options: { debug?: boolean
     driver: PostgreSqlDriver,
     clientUrl: target.url,
     pool: { min: 0, max: 10 },
+    // knex warns on the console each time its pool finds a pooled connection dead and replaces it
+    // ("Connection Error: ..."), which every server restart or terminated backend causes: the
+    // failure that matters reaches the statement that met it (store/connection-loss.ts).
+    driverOptions: { log: knexLog },
   });
 }
+
+const knexLog = {
+  warn: (message: unknown) => {
+    if (!String(message).startsWith('Connection Error:')) console.warn(message);
+  },
+};
 
 /** A fresh EntityManager fork: one per operation, batch or cron run, never the global context. */
 export function forkEm(orm: LedgerOrm): LedgerEm {

@@ -9,10 +9,15 @@
  *   while another worker's batch begins them) can meet that way; the aborted transaction wrote
  *   nothing, so running it again is safe and is what PostgreSQL's documentation asks of clients.
  *
+ * - A connection that failed or ended before anything committed (`DatabaseUnavailableError`, see
+ *   connection-loss.ts: a PostgreSQL restart, a terminated backend) wrote nothing either; it is
+ *   retried on a fresh connection for up to `databaseRetryMs`, so a restart is waited out.
+ *
  * Every caller passes a `work` that can run again from the start (it only writes through the
  * transaction it is given).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { defaultDatabaseRetryMs, isRetryableLoss, reconnectDelayMs } from './connection-loss.js';
 
 const maxTries = 40;
 
@@ -31,11 +36,17 @@ export function isTransientError(error: unknown): boolean {
   );
 }
 
-export async function retryTransient<T>(work: () => Promise<T>): Promise<T> {
+export async function retryTransient<T>(work: () => Promise<T>, options: { databaseRetryMs?: number } = {}): Promise<T> {
+  const startedAt = Date.now();
+  const databaseRetryMs = options.databaseRetryMs ?? defaultDatabaseRetryMs;
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
     } catch (error) {
+      if (isRetryableLoss(error) && Date.now() - startedAt < databaseRetryMs) {
+        await sleep(reconnectDelayMs(attempt));
+        continue;
+      }
       if (!isTransientError(error) || attempt >= maxTries) throw error;
       const ceiling = Math.min(200, 5 * 2 ** Math.min(attempt, 6));
       await sleep(ceiling / 2 + Math.random() * (ceiling / 2));

@@ -20,6 +20,7 @@ import { closeRedis, createRedis, RedisTimeoutError, withTimeout, type Redis } f
 import type { RedisErrorLog } from '../jobs/redis-errors.js';
 import type { WorkerIdentity } from '../store/attempt-writes.js';
 import type { QueueConsumer, Replacement } from './queue-consumer.js';
+import type { DatabaseHealth } from './database-probe.js';
 
 export interface ConsumerWatchdogOptions {
   consumers: readonly QueueConsumer[];
@@ -31,6 +32,8 @@ export interface ConsumerWatchdogOptions {
   logger: Logger;
   /** Where Redis errors go (logged once, then counted). */
   redisErrors: RedisErrorLog;
+  /** The worker's database probe (database-probe.ts), reported with the rest. */
+  database?: () => DatabaseHealth;
 }
 
 export interface QueueHealth {
@@ -55,12 +58,22 @@ export interface WorkerHealth {
   workerId: string;
   host: string;
   pid: number;
-  /** `degraded`: Redis did not answer the last check, a connection is not ready, or a consumer was just replaced. */
+  /**
+   * `degraded`: Redis did not answer the last check, a connection is not ready, the database did
+   * not answer its last probe, or a consumer was just replaced.
+   */
   status: 'starting' | 'ok' | 'degraded' | 'closing' | 'closed';
+  /**
+   * Whether the worker can do work now (a readiness check): started, not closing, Redis and the
+   * database both answering. False while either is down; the worker reconnects by itself.
+   */
+  ready: boolean;
   /** Epoch ms of the last watchdog check (local clock), `null` before the first or when the watchdog is off. */
   checkedAt: number | null;
   /** Whether Redis answered the last check. */
   redis: 'ok' | 'unreachable' | 'unchecked';
+  /** Whether the database answered the last probe, and since when it has not (database-probe.ts). */
+  database: DatabaseHealth;
   watchdogIntervalMs: number;
   queues: QueueHealth[];
 }
@@ -80,6 +93,8 @@ interface QueueWatch {
 }
 
 const pruneAfterMs = 3_600_000;
+
+export const uncheckedDatabase: DatabaseHealth = { state: 'unchecked', checkedAt: null, unreachableSince: null, error: null };
 
 export class ConsumerWatchdog {
   private readonly watches = new Map<QueueConsumer, QueueWatch>();
@@ -132,14 +147,18 @@ export class ConsumerWatchdog {
       };
     });
     const recentlyReplaced = queues.some((q) => q.lastReplacement && now - q.lastReplacement.at < this.options.stuckAfterMs);
-    const degraded = this.redisAnswered === false || queues.some((q) => q.connection !== 'ready') || recentlyReplaced;
+    const database = this.options.database?.() ?? uncheckedDatabase;
+    const connectionsUp = this.redisAnswered !== false && queues.every((q) => q.connection === 'ready') && database.state !== 'unreachable';
+    const degraded = !connectionsUp || recentlyReplaced;
     return {
       workerId: this.options.identity.workerId,
       host: this.options.identity.host,
       pid: this.options.identity.pid,
       status: status === 'ok' && degraded ? 'degraded' : status,
+      ready: status === 'ok' && connectionsUp,
       checkedAt: this.checkedAt,
       redis: this.redisAnswered === null ? 'unchecked' : this.redisAnswered ? 'ok' : 'unreachable',
+      database,
       watchdogIntervalMs: this.options.intervalMs,
       queues,
     };

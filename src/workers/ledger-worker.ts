@@ -22,7 +22,10 @@ import type { Logger } from '../logger.js';
 import type { OutcomeHook, WorkerIdentity } from '../store/attempt-writes.js';
 import type { JobRow } from '../store/entities/index.js';
 import type { Ledger } from '../store/ledger.js';
-import { ConsumerWatchdog, type WorkerHealth } from './consumer-watchdog.js';
+import { ConsumerWatchdog, uncheckedDatabase, type WorkerHealth } from './consumer-watchdog.js';
+import { DatabaseProbe } from './database-probe.js';
+import { handBackWhileDatabaseDown } from './database-outage.js';
+import { isConnectionLoss } from '../store/connection-loss.js';
 import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
 import { guardAgainstPoison, SoloGate, type Processor } from './poison-guard.js';
 import { QueueConsumer } from './queue-consumer.js';
@@ -96,6 +99,8 @@ export class LedgerWorker {
   private readonly pending = new Set<Promise<unknown>>();
   private subscriber: Redis | undefined;
   private watchdog: ConsumerWatchdog | undefined;
+  /** Whether the database answers, for health (database-probe.ts): every watchdog interval, or 5 s. */
+  private readonly database: DatabaseProbe;
   private started = false;
   private closing: Promise<void> | undefined;
   private closed = false;
@@ -105,6 +110,8 @@ export class LedgerWorker {
     this.identity = { workerId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`, host: hostname(), pid: process.pid };
     this.redisErrors =
       options.redisErrors ?? new RedisErrorLog(options.logger, { url: options.config.redisUrl, intervalMs: options.config.redisErrorLogIntervalMs });
+    const intervalMs = options.config.watchdogIntervalMs || 5000;
+    this.database = new DatabaseProbe({ ledger: options.ledger, intervalMs, timeoutMs: Math.min(intervalMs, 2000), logger: options.logger });
   }
 
   /**
@@ -143,7 +150,9 @@ export class LedgerWorker {
     }
     await this.subscribeToCancels();
     await Promise.all(this.consumers.map((c) => c.start()));
+    this.database.start();
     this.watchdog = new ConsumerWatchdog({
+      database: () => this.database.health(),
       consumers: this.consumers,
       identity: this.identity,
       redisUrl: config.redisUrl,
@@ -165,7 +174,9 @@ export class LedgerWorker {
   health(): WorkerHealth {
     const status = this.closed ? 'closed' : this.closing ? 'closing' : this.started ? 'ok' : 'starting';
     if (this.watchdog) return this.watchdog.health(status);
-    return { ...this.identity, status, checkedAt: null, redis: 'unchecked', watchdogIntervalMs: 0, queues: [] };
+    const database = this.started ? this.database.health() : uncheckedDatabase;
+    const ready = status === 'ok' && database.state !== 'unreachable';
+    return { ...this.identity, status, ready, checkedAt: null, redis: 'unchecked', database, watchdogIntervalMs: 0, queues: [] };
   }
 
   /** The longest a default `close()` takes, whatever Redis does: the grace, `closeAfterGraceMs`, and closing connections. */
@@ -220,6 +231,7 @@ export class LedgerWorker {
       }
     }
     await watchdogStopped;
+    await this.database.stop();
     await Promise.allSettled([...this.pending]);
     await Promise.all([this.subscriber && !cut ? closeRedis(this.subscriber) : undefined, ...this.consumers.map((c) => c.closeConnection())]);
     if (!this.options.redisErrors) this.redisErrors.close();
@@ -257,6 +269,9 @@ export class LedgerWorker {
         settled = true;
         return result;
       } catch (error) {
+        // Only a write before the attempt started gets here with a lost connection (the poison
+        // guard's reads, the begin): an outcome that cannot be written is handled in the processor.
+        if (isConnectionLoss(error)) return handBackWhileDatabaseDown(job, token, error, logger);
         // DelayedError: the outcome could not be committed (or BullMQ was already told to wait).
         settled = (error as Error | null)?.name !== 'DelayedError';
         throw error;

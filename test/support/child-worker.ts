@@ -15,6 +15,7 @@ import { track } from './leak-check.js';
 
 export const workerProcessScript = fileURLToPath(new URL('../../dist/test/support/fixtures/worker-process.js', import.meta.url));
 export const producerProcessScript = fileURLToPath(new URL('../../dist/test/support/fixtures/producer-process.js', import.meta.url));
+export const enqueueLoopProcessScript = fileURLToPath(new URL('../../dist/test/support/fixtures/enqueue-loop-process.js', import.meta.url));
 
 export interface ChildExit {
   code: number | null;
@@ -57,6 +58,7 @@ export function configEnv(config: Readonly<Config>): Record<string, string> {
     JOBLEDGER_WATCHDOG_INTERVAL_MS: String(config.watchdogIntervalMs),
     JOBLEDGER_WATCHDOG_STUCK_AFTER_MS: String(config.watchdogStuckAfterMs),
     JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS: String(config.redisErrorLogIntervalMs),
+    JOBLEDGER_DATABASE_RETRY_MS: String(config.databaseRetryMs),
   };
 }
 
@@ -79,6 +81,14 @@ export async function startChildProducer(
   readyTimeoutMs = 30_000,
 ): Promise<ChildWorker> {
   return startChildProcess(producerProcessScript, 'producer', config, extraEnv, readyTimeoutMs);
+}
+
+/**
+ * Starts a child running a plain enqueue loop with try/catch (fixtures/enqueue-loop-process.ts);
+ * resolves once it prints READY.
+ */
+export async function startChildEnqueueLoop(config: Readonly<Config>, extraEnv: Record<string, string> = {}): Promise<ChildWorker> {
+  return startChildProcess(enqueueLoopProcessScript, 'enqueue loop', config, extraEnv, 30_000);
 }
 
 async function startChildProcess(

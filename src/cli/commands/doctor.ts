@@ -149,6 +149,12 @@ function workerVerdict(health: PublishedHealth, now: number): Omit<Check, 'check
     return `${q.queue} ${q.running}/${q.concurrency} running, ${q.waiting ?? '?'} waiting, ${sinceFetch}`;
   });
   if (health.redis === 'unreachable') problems.push('Redis did not answer its last check');
+  // Entries published before the database probe existed have no `database`.
+  const database = health.database as PublishedHealth['database'] | undefined;
+  if (database?.state === 'unreachable') {
+    const since = database.unreachableSince !== null && database.checkedAt !== null ? ` for ${Math.round((database.checkedAt - database.unreachableSince) / 1000)} s` : '';
+    problems.push(`database unreachable${since} (${database.error ?? 'no answer'}): not ready`);
+  }
   const detail = `${health.host} pid ${health.pid}: ${queues.join('; ')}${problems.length ? ` | ${problems.join('; ')}` : ''}`;
   return { verdict: health.status === 'ok' && problems.length === 0 ? 'ok' : 'warn', detail };
 }

@@ -52,6 +52,8 @@ const columns =
 /** Claims (task, tick) for this process, or says who has it. */
 export function claimTick(ledger: Ledger, request: ClaimRequest): Promise<ClaimResult> {
   const { task, tick, triggeredBy, claimedBy, now } = request;
+  // Made once, so that a try run again after its COMMIT was cut off finds its own row (below).
+  const id = newId('mnt');
   return ledger.transaction(async (tx) => {
     await abandonStale(tx, { task, now, staleAfterMs: request.staleAfterMs });
     // Operators may run a task by hand while a scheduled run is going; scheduled ticks may not.
@@ -68,21 +70,31 @@ export function claimTick(ledger: Ledger, request: ClaimRequest): Promise<ClaimR
     const [inserted] = await tx.all(
       `INSERT INTO maintenance_runs (${columns}) VALUES (${placeholders(12)})
        ON CONFLICT (task, tick) DO NOTHING RETURNING ${columns}`,
-      [newId('mnt'), task, tick, 'running', triggeredBy, claimedBy, now, now, null, null, null, null],
+      [id, task, tick, 'running', triggeredBy, claimedBy, now, now, null, null, null, null],
     );
     if (!inserted) {
       const [existing] = await tx.all(`SELECT ${columns} FROM maintenance_runs WHERE task = ? AND tick = ?`, [task, tick]);
+      // An earlier try of this very claim landed, its answer lost with its connection.
+      if (existing?.id === id) return { kind: 'claimed', run: toMaintenanceRunRow(tx.dialect, existing), missedRecorded: 0 } as const;
       return { kind: 'taken', run: existing ? toMaintenanceRunRow(tx.dialect, existing) : null } as const;
     }
     const missedRecorded = request.missed ? await insertMissed(tx, { task, claimedBy, now, ...request.missed }) : 0;
     return { kind: 'claimed', run: toMaintenanceRunRow(tx.dialect, inserted), missedRecorded } as const;
-  });
+  }, idempotent);
 }
+
+/**
+ * The writes of this module change nothing when run again after they landed (conditional updates,
+ * inserts that skip rows already there, the claim that finds its own row): a COMMIT cut off with
+ * its connection runs them again (store/orm-transaction.ts) instead of leaving a run `running`
+ * until it is declared abandoned, which would hold up the task's next ticks.
+ */
+const idempotent = { idempotent: true } as const;
 
 /** Records ticks nobody ran as `missed` (one row each); ticks that have a row already are left alone. */
 export function recordMissedTicks(ledger: Ledger, input: MissedTicks & { task: string; claimedBy: string; now: number }): Promise<number> {
   if (input.ticks.length === 0) return Promise.resolve(0);
-  return ledger.transaction((tx) => insertMissed(tx, input));
+  return ledger.transaction((tx) => insertMissed(tx, input), idempotent);
 }
 
 export interface FinishRequest {
@@ -102,12 +114,15 @@ export function finishRun(ledger: Ledger, request: FinishRequest): Promise<boole
       [request.status, request.now, request.now, request.now, encodeJson(request.counts), encodeJson(request.error ?? null), request.id],
     );
     return changed > 0;
-  });
+  }, idempotent);
 }
 
 /** Keeps a running claim alive. False when the row is no longer `running`. */
 export function heartbeatRun(ledger: Ledger, id: string, now: number): Promise<boolean> {
-  return ledger.transaction(async (tx) => (await tx.run(`UPDATE maintenance_runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'`, [now, id])) > 0);
+  return ledger.transaction(
+    async (tx) => (await tx.run(`UPDATE maintenance_runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'`, [now, id])) > 0,
+    idempotent,
+  );
 }
 
 /**
@@ -117,7 +132,7 @@ export function heartbeatRun(ledger: Ledger, id: string, now: number): Promise<b
  * `status()`; returns the rows it declared.
  */
 export function abandonStaleRuns(ledger: Ledger, input: { task?: string; now: number; staleAfterMs: number }): Promise<MaintenanceRunRow[]> {
-  return ledger.transaction((tx) => abandonStale(tx, input));
+  return ledger.transaction((tx) => abandonStale(tx, input), idempotent);
 }
 
 async function abandonStale(tx: Sql, input: { task?: string; now: number; staleAfterMs: number }): Promise<MaintenanceRunRow[]> {
