@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'JOBLEDGER_CONFIG_MODULE'
   | 'JOBLEDGER_VERSION_CONFLICT'
   | 'JOBLEDGER_CHECKSUM_MISMATCH'
-  | 'JOBLEDGER_INVALID_PIPELINE';
+  | 'JOBLEDGER_INVALID_PIPELINE'
+  | 'JOBLEDGER_IDEMPOTENCY_UNRESOLVED';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -177,6 +178,25 @@ export class ChecksumMismatchError extends JobLedgerError {
 export class InvalidPipelineError extends JobLedgerError {
   constructor(pipeline: string, detail: string) {
     super('JOBLEDGER_INVALID_PIPELINE', `${pipeline}: ${detail}`);
+  }
+}
+
+/**
+ * An enqueue met a job holding its idempotency key again and again but could never read that job
+ * back: it was deleted (by retention pruning, say) each time before it could be read. Nothing of
+ * this call was written.
+ */
+export class IdempotencyUnresolvedError extends JobLedgerError {
+  constructor(
+    readonly queue: string,
+    readonly idempotencyKey: string,
+    tries: number,
+  ) {
+    super(
+      'JOBLEDGER_IDEMPOTENCY_UNRESOLVED',
+      `queue ${JSON.stringify(queue)}, idempotency key ${JSON.stringify(idempotencyKey)}: expected to insert a job or read back the ` +
+        `one holding the key, but after ${tries} tries another job held it and was gone before it could be read; enqueue again`,
+    );
   }
 }
 

@@ -26,7 +26,8 @@ import { retryTransient } from './retry-transient.js';
 import { createFastExecutor, type FastExecutor } from './fast-sql.js';
 import { DispatchedMarks, type MarkFailureHandler } from './dispatched-marks.js';
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
-import { dialectOf, isUniqueViolation, sqlFor, type Sql } from './sql.js';
+import { dialectOf, sqlFor, type Sql } from './sql.js';
+import { takeWriteLock } from './write-lock.js';
 
 export interface OpenLedgerOptions {
   /** Apply pending migrations instead of refusing an older schema. Default false. */
@@ -106,7 +107,14 @@ export class Ledger {
    */
   async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     await this.marks.settled();
-    return retryTransient(() => forkEm(this.orm).transactional((em) => work(sqlFor(em))));
+    return retryTransient(() =>
+      forkEm(this.orm).transactional(async (em) => {
+        const sql = sqlFor(em);
+        // SQLite: the write lock before the first read, so a read-then-write cannot meet a newer commit.
+        await takeWriteLock(sql);
+        return work(sql);
+      }),
+    );
   }
 
   /** Runs reads on a fresh fork, outside any transaction, after the dispatched marks queued so far. */
@@ -131,13 +139,25 @@ export class Ledger {
       const alone = await this.fast.writeAlone((sql) => jobWrites.insertJobs(sql, jobs));
       if (alone) return alone.result;
     }
-    try {
-      return await this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
-    } catch (error) {
-      // A concurrent producer inserted the same idempotency key first: the retry finds it.
-      if (!isUniqueViolation(error)) throw error;
-      return this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
-    }
+    // A concurrent producer's insert of the same key is met inside the insert (job-writes.ts).
+    return this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
+  }
+
+  /**
+   * Runs `work` in a transaction of the caller's EntityManager (transactional enqueue; the database
+   * must hold the ledger's tables). On SQLite the transaction takes the write lock before `work`
+   * runs (write-lock.ts). When this call opens the transaction, one the database aborts for a lost
+   * lock race (SQLite busy, a PostgreSQL deadlock or serialization failure) is rolled back and `work`
+   * runs again from the start (retry-transient.ts). Inside a transaction the caller has already
+   * opened on `em`, it runs once, as a nested transaction, and such an error reaches the caller.
+   */
+  transactionWith<T>(em: EntityManager, work: (em: EntityManager) => Promise<T>): Promise<T> {
+    const run = (): Promise<T> =>
+      em.transactional(async (tx) => {
+        await takeWriteLock(sqlFor(tx));
+        return work(tx);
+      });
+    return em.isInTransaction() ? run() : retryTransient(run);
   }
 
   /**
