@@ -28,6 +28,7 @@ import { DispatchedMarks, type MarkFailureHandler } from './dispatched-marks.js'
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
 import { dialectOf, sqlFor, type Sql } from './sql.js';
 import { takeWriteLock } from './write-lock.js';
+import { inTurn, WriteTurns } from './write-turns.js';
 
 export interface OpenLedgerOptions {
   /** Apply pending migrations instead of refusing an older schema. Default false. */
@@ -55,12 +56,15 @@ export class Ledger {
   private readonly committer: GroupCommitter;
   /** Hand-over marks written behind `enqueue`'s return. */
   private readonly marks = new DispatchedMarks((ids) => this.markDispatched(ids));
+  /** SQLite: this process's write transactions, on any connection, take turns (write-turns.ts). */
+  private readonly turns: WriteTurns | undefined;
 
   private constructor(
     readonly orm: LedgerOrm,
     readonly target: DatabaseTarget,
   ) {
-    this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath });
+    this.turns = target.dialect === 'sqlite' ? new WriteTurns() : undefined;
+    this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath, writeTurns: this.turns });
     // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
     this.committer = new GroupCommitter((work) => this.fast.transaction(work), { runAlone: this.fast.autocommit?.bind(this.fast) });
   }
@@ -108,12 +112,14 @@ export class Ledger {
   async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     await this.marks.settled();
     return retryTransient(() =>
-      forkEm(this.orm).transactional(async (em) => {
-        const sql = sqlFor(em);
-        // SQLite: the write lock before the first read, so a read-then-write cannot meet a newer commit.
-        await takeWriteLock(sql);
-        return work(sql);
-      }),
+      inTurn(this.turns, () =>
+        forkEm(this.orm).transactional(async (em) => {
+          const sql = sqlFor(em);
+          // SQLite: the write lock before the first read, so a read-then-write cannot meet a newer commit.
+          await takeWriteLock(sql);
+          return work(sql);
+        }),
+      ),
     );
   }
 
@@ -145,19 +151,23 @@ export class Ledger {
 
   /**
    * Runs `work` in a transaction of the caller's EntityManager (transactional enqueue; the database
-   * must hold the ledger's tables). On SQLite the transaction takes the write lock before `work`
-   * runs (write-lock.ts). When this call opens the transaction, one the database aborts for a lost
-   * lock race (SQLite busy, a PostgreSQL deadlock or serialization failure) is rolled back and `work`
-   * runs again from the start (retry-transient.ts). Inside a transaction the caller has already
-   * opened on `em`, it runs once, as a nested transaction, and such an error reaches the caller.
+   * must hold the ledger's tables). On SQLite the transaction takes its turn among this process's
+   * writers (write-turns.ts) and then the write lock, before `work` runs (write-lock.ts). When this
+   * call opens the transaction, one the database aborts for a lost lock race (SQLite busy, a
+   * PostgreSQL deadlock or serialization failure) is rolled back and `work` runs again from the
+   * start (retry-transient.ts). Inside a transaction the caller has already opened on `em`, it runs
+   * once, as a nested transaction, and such an error reaches the caller.
    */
   transactionWith<T>(em: EntityManager, work: (em: EntityManager) => Promise<T>): Promise<T> {
-    const run = (): Promise<T> =>
-      em.transactional(async (tx) => {
-        await takeWriteLock(sqlFor(tx));
-        return work(tx);
-      });
-    return em.isInTransaction() ? run() : retryTransient(run);
+    if (em.isInTransaction()) return em.transactional((tx) => work(tx));
+    return retryTransient(() =>
+      inTurn(this.turns, () =>
+        em.transactional(async (tx) => {
+          await takeWriteLock(sqlFor(tx));
+          return work(tx);
+        }),
+      ),
+    );
   }
 
   /**
