@@ -12,7 +12,7 @@ import { backends } from './support/backends.js';
 import { countedRuns } from './support/fixtures/counted-job.js';
 import type { RaceCall, RaceSpec } from './support/fixtures/race-paths.js';
 import { waitForStatus } from './support/harness.js';
-import { describeLatency, heldKeys, openRaceLedger, raceProblems, waitForCompleted, worstLatency } from './support/race-checks.js';
+import { describeLatency, heldKeys, lockRaceLogLines, openRaceLedger, raceProblems, waitForCompleted, worstLatency } from './support/race-checks.js';
 import { startRaceChild, type RaceChild } from './support/race-children.js';
 import { openQueue } from './support/redis.js';
 
@@ -118,6 +118,7 @@ describe.each(backends)('enqueue races on %s', (dialect) => {
           `producers started at most ${lateMs} ms after the shared start time`,
       );
 
+      expect(lockRaceLogLines(children), 'lock races logged by the children').toEqual([]);
       for (const p of producers) p.send({ exit: true });
       await Promise.all(children.map((c) => (c.role === 'producer' ? c.exited : c.stop())));
       await Promise.all(children.map((c) => c.close()));

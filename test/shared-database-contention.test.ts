@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { backends } from './support/backends.js';
 import { countedRuns } from './support/fixtures/counted-job.js';
 import type { RaceCall } from './support/fixtures/race-paths.js';
-import { describeLatency, heldKeys, openRaceLedger, raceProblems, waitForCompleted, worstLatency } from './support/race-checks.js';
+import { describeLatency, heldKeys, lockRaceLogLines, openRaceLedger, raceProblems, waitForCompleted, worstLatency } from './support/race-checks.js';
 import { startRaceChild } from './support/race-children.js';
 
 const iterations = process.env.SOAK === '1' ? 100 : 20;
@@ -64,6 +64,7 @@ describe.each(backends)('a database shared by workers, producers and maintenance
           `${calls.length} keyed calls. Worst enqueue latency: ${describeLatency(worstLatency(calls))}`,
       );
 
+      expect(lockRaceLogLines(children), 'lock races logged by the children').toEqual([]);
       for (const p of producers) p.send({ exit: true });
       await Promise.all(children.map((c) => (c.role === 'producer' || c.role === 'maintenance' ? c.exited : c.stop())));
       await Promise.all(children.map((c) => c.close()));

@@ -111,3 +111,9 @@ export async function waitForCompleted(jl: JobLedger, total: number, timeoutMs =
     timeoutMs,
   );
 }
+
+/** Log lines of the children that tell of a lock race a retry did not absorb. */
+export function lockRaceLogLines(children: readonly { role: string; stderr(): string }[]): string[] {
+  const race = /SQLITE_BUSY|database is locked|deadlock detected|could not serialize|duplicate key/i;
+  return children.flatMap((c) => c.stderr().split('\n').filter((line) => race.test(line)).map((line) => `${c.role}: ${line.slice(0, 300)}`));
+}

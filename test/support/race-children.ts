@@ -23,6 +23,8 @@ export interface RaceChild {
   send(command: object | string): void;
   /** The next line starting with `prefix` that no earlier call returned, without the prefix. */
   next(prefix: string, timeoutMs?: number): Promise<string>;
+  /** What the child wrote on stderr so far (its warnings and errors, as pino JSON lines). */
+  stderr(): string;
   /** Settles once the child has exited. */
   readonly exited: Promise<void>;
   /** SIGTERM, and waits for the child to exit. */
@@ -36,7 +38,8 @@ export async function startRaceChild(role: RaceRole, config: Readonly<Config>, e
   // The child's loadConfig() rejects unknown JOBLEDGER_* variables: pass only the ones we set.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('JOBLEDGER_')));
   const child = spawn(process.execPath, [raceProcessScript], {
-    env: { ...inherited, ...configEnv(config), RACE_ROLE: role, ...env },
+    // Warnings on: a busy or deadlock error that a retry did not absorb shows in the logs (`stderr`).
+    env: { ...inherited, ...configEnv(config), LOG_LEVEL: process.env.TEST_LOG_LEVEL ? 'info' : 'warn', RACE_ROLE: role, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error(`could not spawn the ${role} process`);
@@ -94,6 +97,7 @@ export async function startRaceChild(role: RaceRole, config: Readonly<Config>, e
     pid: child.pid,
     role,
     exited,
+    stderr: () => stderr,
     send: (command) => {
       child.stdin.write(`${typeof command === 'string' ? command : JSON.stringify(command)}\n`);
     },
