@@ -85,16 +85,15 @@ export function raceProblems(calls: readonly RaceCall[], held: Map<string, HeldK
   return problems;
 }
 
-/** The slowest call per path, in ms. */
-export function worstLatency(calls: readonly RaceCall[]): Partial<Record<RacePath, number>> {
-  const worst: Partial<Record<RacePath, number>> = {};
-  for (const c of calls) worst[c.path] = Math.max(worst[c.path] ?? 0, c.ms);
-  return worst;
-}
-
-export function describeLatency(worst: Partial<Record<RacePath, number>>): string {
-  return Object.entries(worst)
-    .map(([path, ms]) => `${path} ${Math.round(ms)} ms`)
+/** Per path, the slowest call and the median one, as `single 412 ms (median 35 ms), ...`. */
+export function describeLatency(calls: readonly RaceCall[]): string {
+  const byPath = new Map<RacePath, number[]>();
+  for (const c of calls) byPath.set(c.path, [...(byPath.get(c.path) ?? []), c.ms]);
+  return [...byPath]
+    .map(([path, all]) => {
+      const sorted = [...all].sort((a, b) => a - b);
+      return `${path} ${Math.round(sorted.at(-1)!)} ms (median ${Math.round(sorted[Math.floor(sorted.length / 2)]!)} ms)`;
+    })
     .join(', ');
 }
 
