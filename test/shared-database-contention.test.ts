@@ -38,7 +38,7 @@ describe.each(backends)('a database shared by workers, producers and maintenance
 
       // Both producers use the same keys, iteration by iteration, each at its own pace.
       for (const p of producers) p.send({ loop: { iterations, prefix: 'shared', keys: keysPerIteration } });
-      const reports = await Promise.all(producers.map(async (p) => JSON.parse(await p.next('DONE ', 180_000)) as LoopReport));
+      const reports = await Promise.all(producers.map(async (p) => JSON.parse(await p.next('DONE ', process.env.SOAK === '1' ? 1_000_000 : 180_000)) as LoopReport));
       maintenance.send('stop');
       const upkeep = JSON.parse(await maintenance.next('STOPPED ')) as { runs: number; errors: unknown[] };
 
@@ -71,6 +71,6 @@ describe.each(backends)('a database shared by workers, producers and maintenance
       await Promise.all(children.map((c) => c.close()));
       await jl.close();
     },
-    240_000,
+    process.env.SOAK === '1' ? 1_200_000 : 240_000,
   );
 });
