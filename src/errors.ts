@@ -23,7 +23,8 @@ export type ErrorCode =
   | 'JOBLEDGER_INVALID_PIPELINE'
   | 'JOBLEDGER_REDIS_AUTH_FAILED'
   | 'JOBLEDGER_DATABASE_UNAVAILABLE'
-  | 'JOBLEDGER_COMMIT_OUTCOME_UNKNOWN';
+  | 'JOBLEDGER_COMMIT_OUTCOME_UNKNOWN'
+  | 'JOBLEDGER_IDEMPOTENCY_UNRESOLVED';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -247,6 +248,25 @@ function describeCause(cause: unknown): string {
   const e = cause as { code?: unknown; message?: unknown } | null;
   const message = typeof e?.message === 'string' ? e.message.split('\n')[0]! : String(cause);
   return typeof e?.code === 'string' && !message.includes(e.code) ? `${e.code} ${message}` : message;
+}
+
+/**
+ * An enqueue met a job holding its idempotency key again and again but could never read that job
+ * back: it was deleted (by retention pruning, say) each time before it could be read. Nothing of
+ * this call was written.
+ */
+export class IdempotencyUnresolvedError extends JobLedgerError {
+  constructor(
+    readonly queue: string,
+    readonly idempotencyKey: string,
+    tries: number,
+  ) {
+    super(
+      'JOBLEDGER_IDEMPOTENCY_UNRESOLVED',
+      `queue ${JSON.stringify(queue)}, idempotency key ${JSON.stringify(idempotencyKey)}: expected to insert a job or read back the ` +
+        `one holding the key, but after ${tries} tries another job held it and was gone before it could be read; enqueue again`,
+    );
+  }
 }
 
 /** A short, safe rendering of any value for error messages. */

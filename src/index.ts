@@ -25,6 +25,7 @@ export { defineJob, type JobType, type JobTypeOptions, type JobContext, type Job
 export { JobRegistry } from './jobs/registry.js';
 export { computeBackoffDelay, defaultBackoff, type BackoffPolicy } from './jobs/backoff.js';
 export { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/producer.js';
+export { IdempotencyUnresolvedError } from './errors.js';
 export type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
 export type { OperatorActionInput } from './jobs/operator.js';
 export { Ledger, type OpenLedgerOptions } from './store/ledger.js';

@@ -75,7 +75,7 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     const waitedForTheMark = !settled;
     open();
-    expect(await again).toEqual({ id: first.id, created: false, status: 'queued' });
+    expect(await again).toEqual({ id: first.id, created: false, payloadMatched: true, status: 'queued' });
     expect(waitedForTheMark).toBe(true);
     await jl.close();
   });

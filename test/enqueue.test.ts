@@ -16,7 +16,7 @@ describe.each(backends)('enqueue on %s', (dialect) => {
     const first = await jl.enqueue('test.scripted', { action: 'succeed' }, { idempotencyKey: 'order-1' });
     const again = await jl.enqueue('test.scripted', { action: 'succeed', tag: 'different payload' }, { idempotencyKey: 'order-1' });
     expect(first.created).toBe(true);
-    expect(again).toEqual({ id: first.id, created: false, status: 'queued' });
+    expect(again).toEqual({ id: first.id, created: false, payloadMatched: false, status: 'queued' });
 
     const bulk = await jl.enqueueBulk([
       { name: 'test.scripted', payload: { action: 'succeed' }, options: { idempotencyKey: 'order-2' } },
@@ -67,7 +67,7 @@ describe.each(backends)('enqueue on %s', (dialect) => {
     expect(await queue.remove(id)).toBe(1);
 
     const again = await jl.enqueue('test.scripted', { action: 'succeed' }, { idempotencyKey: 'invoice-7' });
-    expect(again).toEqual({ id, created: false, status: 'completed' });
+    expect(again).toEqual({ id, created: false, payloadMatched: true, status: 'completed' });
     expect(await queue.getJob(id)).toBeUndefined();
     // A job enqueued after it completes: had the duplicate been handed over, it would have run by now.
     const sentinel = await jl.enqueue('test.scripted', { action: 'succeed' });

@@ -1,7 +1,9 @@
 /**
  * The caller's transaction of a transactional enqueue (`Producer.transaction`), and what a lost
- * database connection means for it (store/connection-loss.ts). The caller's `work` may do more
- * than enqueue, so it is never run a second time here:
+ * database connection means for it (store/connection-loss.ts). A transaction the database aborted
+ * for a lost lock race (SQLite busy, a deadlock) is run again, `work` with it, by
+ * `Ledger.transactionWith`: nothing of it was written. After a lost connection `work` is never run
+ * a second time here:
  *
  * - lost before `work` started (a pooled connection that had died, a BEGIN that failed): nothing
  *   ran, so the transaction starts again on a fresh connection while the database comes back;
@@ -35,11 +37,12 @@ export async function inCallerTransaction<T>(
     let committing: { value: T } | undefined;
     let backendPid: number | undefined;
     try {
-      return await em.transactional(async (txEm) => {
+      return await deps.ledger.transactionWith(em, async (txEm) => {
         // The server process that will commit, asked before `work` runs: a dead connection shows
         // here, while starting again is still safe; and it is the process to fence if COMMIT is cut.
         if (dialectOf(txEm) === 'postgresql') backendPid = Number((await sqlFor(txEm).all('SELECT pg_backend_pid() AS pid'))[0]?.pid);
         started = true;
+        committing = undefined;
         const value = await work(txEm);
         committing = { value };
         return value;

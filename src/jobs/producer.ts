@@ -13,14 +13,24 @@ import type { Ledger } from '../store/ledger.js';
 import type { InsertedJob, NewJob } from '../store/job-writes.js';
 import { existingRunIds } from '../store/runs.js';
 import { sqlFor } from '../store/sql.js';
+import { sameJsonValue } from '../store/json-value.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { JobRegistry } from './registry.js';
 import { validateEnqueue, type EnqueueOptions, type EnqueueRequest } from './validate-enqueue.js';
 
 export interface EnqueuedJob {
   id: string;
-  /** False when an idempotency key returned a job that already existed. */
+  /**
+   * False when the idempotency key was already held (by an earlier or a concurrent enqueue, or
+   * earlier in the same bulk call): `id` is the job that holds it, returned as it is. Of all the
+   * calls that race with one key, exactly one gets true.
+   */
   created: boolean;
+  /**
+   * False when `created` is false and the job holding the key was enqueued with another job name or
+   * payload than this call's: the first payload wins, this call's was not used. True otherwise.
+   */
+  payloadMatched: boolean;
   /** The job's status as this call left it (`pending` when Redis has not taken it yet). */
   status: JobStatus;
 }
@@ -55,28 +65,30 @@ export class Producer {
     await this.checkRuns(jobs, (ids) => this.options.ledger.existingRunIds(ids));
     const inserted = await this.options.ledger.insertJobs(jobs);
     faultPoint('enqueue.after_commit');
-    return this.handOver(inserted);
+    return this.handOver(jobs, inserted);
   }
 
   /**
    * Transactional enqueue: runs `work` in a transaction of the caller's EntityManager (the caller's
    * own database, which must hold the ledger's tables) and enqueues through it, so the jobs exist if
    * and only if that transaction commits. They reach Redis right after the commit; if the process
-   * dies in between, the relay hands them over.
+   * dies in between, the relay hands them over. A transaction the database aborts for a lost lock
+   * race runs `work` again from the start (`Ledger.transactionWith`).
    */
   async transaction<T>(em: EntityManager, work: (tx: TransactionalEnqueuer) => Promise<T>): Promise<T> {
     // A repeated idempotency key reports its job as the ledger holds it, so let this process's
     // dispatched marks land first, as `Ledger.insertJobs` does. Waiting inside the transaction could
     // deadlock on SQLite's write lock when `em` shares the ledger's database.
     await this.options.ledger.dispatchedMarksSettled();
-    const created: InsertedJob[] = [];
+    let created: InsertedJob[] = [];
     const transaction = async (txEm: EntityManager): Promise<T> => {
+      created = []; // a transaction run again (a lost lock race) starts over: only the run that commits counts
       const enqueueBulk = async (requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> => {
         const jobs = this.validateAll(requests);
         await this.checkRuns(jobs, (ids) => existingRunIds(sqlFor(txEm), ids));
         const inserted = await this.options.ledger.insertJobsWith(txEm, jobs);
         created.push(...inserted.filter((j) => j.created));
-        return inserted.map((j) => ({ id: j.id, created: j.created, status: j.job.status }));
+        return inserted.map((j, i) => ({ id: j.id, created: j.created, payloadMatched: matches(jobs[i]!, j), status: j.job.status }));
       };
       return work({
         em: txEm,
@@ -84,7 +96,8 @@ export class Producer {
         enqueue: async (name, payload, options) => (await enqueueBulk([{ name, payload, ...(options ? { options } : {}) }]))[0]!,
       });
     };
-    // A lost connection: caller-transaction.ts says what it means (never a second run of `work`).
+    // A lost lock race runs `work` again (Ledger.transactionWith); a lost connection is what
+    // caller-transaction.ts says (never a second run of `work`).
     const result = await inCallerTransaction(this.options, em, transaction, () => created.map((j) => j.id));
     // Only now, after the commit, may Redis hear of the jobs.
     if (created.length) {
@@ -108,14 +121,20 @@ export class Producer {
     if (missing) throw new NotFoundError('run', missing);
   }
 
-  private async handOver(inserted: readonly InsertedJob[]): Promise<EnqueuedJob[]> {
+  private async handOver(jobs: readonly NewJob[], inserted: readonly InsertedJob[]): Promise<EnqueuedJob[]> {
     const fresh = inserted.filter((j) => j.created).map((j) => j.job);
     const report = fresh.length ? await this.options.dispatcher.dispatch(fresh) : { dispatched: [], deferred: [] };
     const dispatched = new Set(report.dispatched);
-    return inserted.map((j) => ({
+    return inserted.map((j, i) => ({
       id: j.id,
       created: j.created,
+      payloadMatched: matches(jobs[i]!, j),
       status: j.created ? (dispatched.has(j.id) ? (j.job.runAt > Date.now() ? 'delayed' : 'queued') : 'pending') : j.job.status,
     }));
   }
+}
+
+/** Whether the job `inserted` returned for `job` (itself, or the one holding its key) has its name and payload. */
+function matches(job: NewJob, inserted: InsertedJob): boolean {
+  return inserted.created || (inserted.job.name === job.name && sameJsonValue(inserted.job.payload, job.payload));
 }

@@ -11,7 +11,11 @@ import { validateAttempts, validatePriority, validateTimeout } from './define-jo
 import type { JobRegistry } from './registry.js';
 
 export interface EnqueueOptions {
-  /** A second enqueue with the same key (per queue) returns the first job; kept in the ledger forever. */
+  /**
+   * Another enqueue with the same key (per queue), earlier or concurrent, returns the one job that
+   * holds it; the first payload wins (`EnqueuedJob.created`, `payloadMatched`). Held as long as the
+   * job is kept in the ledger (retention pruning frees it). Default none.
+   */
   idempotencyKey?: string;
   /** Overrides the job type's priority. */
   priority?: number;

@@ -20,6 +20,7 @@ import { defaultDatabaseRetryMs } from './connection-loss.js';
 import { fallbackAutocheckpointPages, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { withDeferredInserts, writtenAsOneStatement } from './deferring-sql.js';
 import type { Row, Sql } from './sql.js';
+import { inTurn, type WriteTurns } from './write-turns.js';
 
 export interface FastExecutor {
   /**
@@ -81,12 +82,14 @@ export interface FastExecutorOptions {
   checkpointPath?: string;
   /** PostgreSQL: how long a write waits for a database that went away (`Config.databaseRetryMs`). Default 20000. */
   databaseRetryMs?: number;
+  /** SQLite: each transaction takes its turn among this process's writers (write-turns.ts). */
+  writeTurns?: WriteTurns;
 }
 
 export function createFastExecutor(orm: LedgerOrm, dialect: DatabaseDialect, options: FastExecutorOptions = {}): FastExecutor {
   const knex = (orm.em.getConnection() as unknown as { getKnex(): Knex }).getKnex();
   return dialect === 'sqlite'
-    ? sqliteExecutor(knex, options.checkpointPath)
+    ? sqliteExecutor(knex, options.checkpointPath, options.writeTurns)
     : postgresExecutor(knex, options.databaseRetryMs ?? defaultDatabaseRetryMs);
 }
 
@@ -98,7 +101,7 @@ export function createFastExecutor(orm: LedgerOrm, dialect: DatabaseDialect, opt
  */
 const maxCachedStatements = 1500;
 
-function sqliteExecutor(knex: Knex, checkpointPath: string | undefined): FastExecutor {
+function sqliteExecutor(knex: Knex, checkpointPath: string | undefined, turns: WriteTurns | undefined): FastExecutor {
   const client = knex.client as unknown as KnexPoolClient;
   let checkpointer: SqliteCheckpointer | undefined;
   let closed = false;
@@ -132,26 +135,28 @@ function sqliteExecutor(knex: Knex, checkpointPath: string | undefined): FastExe
   });
   return {
     transaction: (work) =>
-      retryTransient(async () => {
-        // The pool holds one connection (orm.ts), so while this batch owns it no other ledger
-        // statement can interleave; `work` must only use the Sql it is given.
-        const db = await client.acquireConnection();
-        try {
-          startCheckpointer(db);
-          // IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock later.
-          db.exec('BEGIN IMMEDIATE');
+      retryTransient(() =>
+        inTurn(turns, async () => {
+          // The pool holds one connection (orm.ts), so while this batch owns it no other ledger
+          // statement can interleave; `work` must only use the Sql it is given.
+          const db = await client.acquireConnection();
           try {
-            const result = await withDeferredInserts(sqlOn(db), work);
-            db.exec('COMMIT');
-            return result;
-          } catch (error) {
-            if (db.inTransaction) db.exec('ROLLBACK');
-            throw error;
+            startCheckpointer(db);
+            // IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock later.
+            db.exec('BEGIN IMMEDIATE');
+            try {
+              const result = await withDeferredInserts(sqlOn(db), work);
+              db.exec('COMMIT');
+              return result;
+            } catch (error) {
+              if (db.inTransaction) db.exec('ROLLBACK');
+              throw error;
+            }
+          } finally {
+            await client.releaseConnection(db);
           }
-        } finally {
-          await client.releaseConnection(db);
-        }
-      }),
+        }),
+      ),
     // The database is a file in this process: there is nothing to reach. (Waiting for the one
     // connection would measure how long the current transaction holds it, not reachability.)
     probe: () => Promise.resolve(),

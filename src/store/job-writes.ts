@@ -2,10 +2,11 @@
  * Writing new jobs and handing them over: the insert half of enqueue (jobs + `job.enqueued` events,
  * batched) and the outbox marks the dispatcher sets once Redis has a job.
  */
+import { IdempotencyUnresolvedError } from '../errors.js';
 import { faultPoint } from '../fault-points.js';
 import { appendEvents, type NewEvent } from './events.js';
 import { toJobRow } from './rows.js';
-import { encodeJson, insertRows, placeholders, usesArrays, type Sql } from './sql.js';
+import { encodeJson, insertRows, placeholders, rowsForm, RowsStatement, usesArrays, type Sql } from './sql.js';
 import { JobEntity, type JobRow } from './entities/index.js';
 import { entityColumns } from './entity-columns.js';
 
@@ -42,40 +43,111 @@ const jobColumns = entityColumns(JobEntity, [
 ]);
 
 /**
- * Inserts jobs and their `job.enqueued` events. Jobs whose idempotency key already exists in their
- * queue (in the ledger, or earlier in the same batch) are not inserted: the existing job is returned.
- * Must run inside a transaction; a unique violation from a concurrent producer aborts it and the
- * caller retries, when the keys are found by the lookup.
+ * The insert of jobs that may carry idempotency keys: a row whose key its queue already holds is
+ * skipped, and the statement returns the ids it did insert. On PostgreSQL, a row whose key another
+ * transaction has inserted and not yet committed waits for that transaction: skipped if it commits,
+ * inserted if it rolls back. (`WHERE true`: SQLite needs it to tell `ON CONFLICT` from a join.)
+ */
+const keyedInsert = new RowsStatement(
+  jobColumns,
+  (_dialect, source) => {
+    const names = jobColumns.map((c) => c.name).join(', ');
+    return `INSERT INTO jobs (${names}) SELECT ${names} FROM ${source} WHERE true ON CONFLICT (queue, idempotency_key) DO NOTHING RETURNING id`;
+  },
+  { jsonRows: true },
+);
+
+/**
+ * How many times a key is offered again after the job that held it could not be read back (it was
+ * deleted in between, by retention pruning say): each round either inserts the job or finds the
+ * holder, unless the holder keeps vanishing.
+ */
+const maxKeyRounds = 5;
+
+/**
+ * Inserts jobs and their `job.enqueued` events. A job whose idempotency key its queue already holds
+ * (in the ledger, in a concurrent transaction, or earlier in the same batch) is not inserted: the job
+ * that holds the key is returned, with `created: false`. Runs inside a transaction (the ledger's, or
+ * the caller's for transactional enqueue); a concurrent producer's insert of the same key never
+ * fails it (see `insertKeyed`).
  */
 export async function insertJobs(sql: Sql, jobs: readonly NewJob[]): Promise<InsertedJob[]> {
-  const existing = await findByIdempotencyKeys(sql, jobs);
-  const results: InsertedJob[] = [];
-  const toInsert: NewJob[] = [];
-  const claimed = new Map<string, JobRow>();
-  for (const job of jobs) {
-    const key = job.idempotencyKey === null ? null : `${job.queue}\u0000${job.idempotencyKey}`;
-    const found = key === null ? undefined : (existing.get(key) ?? claimed.get(key));
-    if (found) {
-      results.push({ id: found.id, created: false, job: found });
-      continue;
-    }
-    const row = newJobRow(job);
-    if (key !== null) claimed.set(key, row);
-    toInsert.push(job);
-    results.push({ id: job.id, created: true, job: row });
-  }
+  if (jobs.some((j) => j.idempotencyKey !== null)) return insertKeyed(sql, jobs);
+  // Without keys nothing can conflict and nothing is read back: the rows are held with the events
+  // where the Sql holds rows (one statement for both on PostgreSQL's hot path, deferring-sql.ts).
+  await insertRows(sql, 'jobs', jobColumns, jobs.map(jobValues));
+  await appendEvents(sql, jobs.map(enqueuedEvent));
+  faultPoint('enqueue.before_commit'); // written, not committed: the crash must leave nothing
+  return jobs.map((j) => ({ id: j.id, created: true, job: newJobRow(j) }));
+}
 
-  // Held with the events where the Sql holds rows: one statement for both on PostgreSQL's hot path.
-  await insertRows(
-    sql,
-    'jobs',
-    jobColumns,
-    toInsert.map((j) => [
-      j.id, j.queue, j.name, encodeJson(j.payload), 'pending', j.priority, j.runId, j.idempotencyKey, j.maxAttempts,
-      encodeJson(j.backoff), j.timeoutMs, 0, 0, 0, j.runAt, j.createdAt, j.createdAt, 1, j.pipelineId ?? null, j.stage ?? null,
-    ]),
-  );
-  const events: NewEvent[] = toInsert.map((j) => ({
+/**
+ * Keyed jobs: the first job of each key in the batch is offered to the ledger with `keyedInsert`,
+ * the keys in one order for every producer (two batches that overlap then cannot wait on each other
+ * in a circle); the keys it did not insert are read back, and each later job of the same key gets
+ * what the first got. The insert itself settles a race: no producer reads "absent" and then fails on
+ * the unique index, as a read-then-insert would on PostgreSQL. On SQLite the transaction holds the
+ * write lock before it reads (fast-sql.ts, write-lock.ts), so nothing changes between the two.
+ */
+async function insertKeyed(sql: Sql, jobs: readonly NewJob[]): Promise<InsertedJob[]> {
+  const offered = new Map<string, NewJob>();
+  const keyless: NewJob[] = [];
+  for (const job of jobs) {
+    const key = keyOf(job);
+    if (key === null) keyless.push(job);
+    else if (!offered.has(key)) offered.set(key, job);
+  }
+  const holders = new Map<string, JobRow>();
+  const inserted: NewJob[] = [];
+  let pending = [...keyless, ...[...offered].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, job]) => job)];
+  for (let round = 1; pending.length > 0; round++) {
+    if (round > maxKeyRounds) {
+      const [lost] = pending;
+      throw new IdempotencyUnresolvedError(lost!.queue, lost!.idempotencyKey ?? '', maxKeyRounds);
+    }
+    const ids = new Set<unknown>();
+    for (const statement of keyedInsert.statements(rowsForm(sql), pending.map(jobValues))) {
+      for (const row of await sql.all(statement.text, statement.params)) ids.add(row.id);
+    }
+    const skipped: NewJob[] = [];
+    for (const job of pending) {
+      if (!ids.has(job.id)) skipped.push(job);
+      else {
+        inserted.push(job);
+        const key = keyOf(job);
+        if (key !== null) holders.set(key, newJobRow(job));
+      }
+    }
+    // Skipped for its key: the job that holds it has committed (or is this transaction's own), and
+    // each statement reads what was committed before it began. Not found: it was deleted meanwhile.
+    const found = await findByIdempotencyKeys(sql, skipped);
+    for (const [key, row] of found) holders.set(key, row);
+    pending = skipped.filter((job) => !found.has(keyOf(job)!));
+  }
+  await appendEvents(sql, inserted.map(enqueuedEvent));
+  faultPoint('enqueue.before_commit'); // written, not committed: the crash must leave nothing
+  const keylessRows = new Map(keyless.map((j) => [j.id, newJobRow(j)]));
+  return jobs.map((job) => {
+    const key = keyOf(job);
+    const row = key === null ? keylessRows.get(job.id)! : holders.get(key)!;
+    return { id: row.id, created: row.id === job.id, job: row };
+  });
+}
+
+/** `queue NUL key`: keys are unique per queue (and never hold NUL: validate-enqueue.ts). */
+function keyOf(job: Pick<NewJob, 'queue' | 'idempotencyKey'>): string | null {
+  return job.idempotencyKey === null ? null : `${job.queue}\u0000${job.idempotencyKey}`;
+}
+
+function jobValues(j: NewJob): unknown[] {
+  return [
+    j.id, j.queue, j.name, encodeJson(j.payload), 'pending', j.priority, j.runId, j.idempotencyKey, j.maxAttempts,
+    encodeJson(j.backoff), j.timeoutMs, 0, 0, 0, j.runAt, j.createdAt, j.createdAt, 1, j.pipelineId ?? null, j.stage ?? null,
+  ];
+}
+
+function enqueuedEvent(j: NewJob): NewEvent {
+  return {
     subjectType: 'job',
     subjectId: j.id,
     seq: 1,
@@ -91,10 +163,7 @@ export async function insertJobs(sql: Sql, jobs: readonly NewJob[]): Promise<Ins
     },
     actor: j.actor,
     createdAt: j.createdAt,
-  }));
-  await appendEvents(sql, events);
-  faultPoint('enqueue.before_commit'); // written, not committed: the crash must leave nothing
-  return results;
+  };
 }
 
 async function findByIdempotencyKeys(sql: Sql, jobs: readonly NewJob[]): Promise<Map<string, JobRow>> {
@@ -115,7 +184,7 @@ async function findByIdempotencyKeys(sql: Sql, jobs: readonly NewJob[]): Promise
       );
       for (const r of rows) {
         const row = toJobRow(sql.dialect, r);
-        found.set(`${row.queue}\u0000${row.idempotencyKey ?? ''}`, row);
+        found.set(keyOf(row)!, row);
       }
     }
   }

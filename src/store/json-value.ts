@@ -68,3 +68,20 @@ export function findJsonProblem(value: unknown, root: { path: string; name: stri
 function nulFree(what: string): string {
   return `${what} without NUL (\\u0000) characters (PostgreSQL cannot store them)`;
 }
+
+/**
+ * Whether two JSON values are the same document: objects compared by their keys, whatever their
+ * order (PostgreSQL's jsonb keeps its own), and a key whose value is undefined counted as absent
+ * (JSON drops it). For values `findJsonProblem` accepts.
+ */
+export function sameJsonValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => sameJsonValue(item, b[i]));
+  }
+  const left = Object.entries(a).filter(([, v]) => v !== undefined);
+  const right = b as Record<string, unknown>;
+  const rightCount = Object.values(right).filter((v) => v !== undefined).length;
+  return left.length === rightCount && left.every(([key, v]) => Object.hasOwn(right, key) && sameJsonValue(v, right[key]));
+}

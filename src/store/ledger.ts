@@ -26,12 +26,14 @@ import { retryTransient } from './retry-transient.js';
 import { createFastExecutor, type FastExecutor } from './fast-sql.js';
 import { DispatchedMarks, type MarkFailureHandler } from './dispatched-marks.js';
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
-import { dialectOf, isUniqueViolation, sqlFor, type Sql } from './sql.js';
+import { dialectOf, sqlFor, type Sql } from './sql.js';
 import { asUnavailable, defaultDatabaseRetryMs } from './connection-loss.js';
 import { ormRead, ormTransaction, type OrmTransactionOptions } from './orm-transaction.js';
 import { StatementCutOffError } from './postgres-transaction.js';
 import { DatabaseUnavailableError } from '../errors.js';
 import { describeDatabase } from '../config.js';
+import { takeWriteLock } from './write-lock.js';
+import { inTurn, WriteTurns } from './write-turns.js';
 
 export interface OpenLedgerOptions {
   /** Apply pending migrations instead of refusing an older schema. Default false. */
@@ -65,6 +67,8 @@ export class Ledger {
   /** Hand-over marks written behind `enqueue`'s return. */
   private readonly marks = new DispatchedMarks((ids) => this.markDispatched(ids));
   private readonly retrying: { databaseRetryMs: number };
+  /** SQLite: this process's write transactions, on any connection, take turns (write-turns.ts). */
+  private readonly turns: WriteTurns | undefined;
 
   private constructor(
     readonly orm: LedgerOrm,
@@ -72,7 +76,8 @@ export class Ledger {
     /** How long a call waits for a database that went away (`OpenLedgerOptions.databaseRetryMs`). */
     readonly databaseRetryMs: number,
   ) {
-    this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath, databaseRetryMs });
+    this.turns = target.dialect === 'sqlite' ? new WriteTurns() : undefined;
+    this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath, databaseRetryMs, writeTurns: this.turns });
     this.retrying = { databaseRetryMs };
     // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
     this.committer = new GroupCommitter((work) => this.fast.transaction(work), { runAlone: this.fast.autocommit?.bind(this.fast) });
@@ -123,7 +128,7 @@ export class Ledger {
    */
   async transaction<T>(work: (sql: Sql) => Promise<T>, options?: OrmTransactionOptions): Promise<T> {
     await this.marks.settled();
-    return retryTransient(() => ormTransaction(this.orm, work, options), this.retrying);
+    return retryTransient(() => inTurn(this.turns, () => ormTransaction(this.orm, work, options)), this.retrying);
   }
 
   /**
@@ -159,13 +164,29 @@ export class Ledger {
       const alone = await this.fast.writeAlone((sql) => jobWrites.insertJobs(sql, jobs));
       if (alone) return alone.result;
     }
-    try {
-      return await this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
-    } catch (error) {
-      // A concurrent producer inserted the same idempotency key first: the retry finds it.
-      if (!isUniqueViolation(error)) throw error;
-      return this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
-    }
+    // A concurrent producer's insert of the same key is met inside the insert (job-writes.ts).
+    return this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
+  }
+
+  /**
+   * Runs `work` in a transaction of the caller's EntityManager (transactional enqueue; the database
+   * must hold the ledger's tables). On SQLite the transaction takes its turn among this process's
+   * writers (write-turns.ts) and then the write lock, before `work` runs (write-lock.ts). When this
+   * call opens the transaction, one the database aborts for a lost lock race (SQLite busy, a
+   * PostgreSQL deadlock or serialization failure) is rolled back and `work` runs again from the
+   * start (retry-transient.ts). Inside a transaction the caller has already opened on `em`, it runs
+   * once, as a nested transaction, and such an error reaches the caller.
+   */
+  transactionWith<T>(em: EntityManager, work: (em: EntityManager) => Promise<T>): Promise<T> {
+    if (em.isInTransaction()) return em.transactional((tx) => work(tx));
+    return retryTransient(() =>
+      inTurn(this.turns, () =>
+        em.transactional(async (tx) => {
+          await takeWriteLock(sqlFor(tx));
+          return work(tx);
+        }),
+      ),
+    );
   }
 
   /**

@@ -6,6 +6,7 @@ import { CommitOutcomeUnknownError } from '../errors.js';
 import { asUnavailable, isConnectionLoss } from './connection-loss.js';
 import { forkEm, type LedgerOrm } from './orm.js';
 import { sqlFor, type Sql } from './sql.js';
+import { takeWriteLock } from './write-lock.js';
 
 export interface OrmTransactionOptions {
   /**
@@ -27,7 +28,10 @@ export async function ormTransaction<T>(orm: LedgerOrm, work: (sql: Sql) => Prom
   let committing = false;
   try {
     return await forkEm(orm).transactional(async (em) => {
-      const result = await work(sqlFor(em));
+      const sql = sqlFor(em);
+      // SQLite: the write lock before the first read, so a read-then-write cannot meet a newer commit.
+      await takeWriteLock(sql);
+      const result = await work(sql);
       committing = true;
       return result;
     });

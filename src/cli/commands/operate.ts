@@ -70,6 +70,9 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
         });
         if (opts.json) printJson(job);
         else process.stdout.write(`${job.id}\n`);
+        if (!job.payloadMatched) {
+          process.stderr.write(`note: the idempotency key is held by ${job.id}, enqueued with another payload; that job is returned and --data was not used\n`);
+        }
       });
     });
 

@@ -7,6 +7,7 @@
  * Both pragmas run outside a transaction: a checkpoint cannot complete inside one.
  */
 import type { Ledger } from '../ledger.js';
+import { retryTransient } from '../retry-transient.js';
 import { toNumber } from '../sql.js';
 
 export interface SqliteUpkeepCounts {
@@ -21,7 +22,9 @@ export async function sqliteUpkeep(ledger: Ledger): Promise<SqliteUpkeepCounts> 
     // TRUNCATE reports the log after truncating it (0), so a PASSIVE pass first tells the sizes.
     const [passive] = await sql.all('PRAGMA wal_checkpoint(PASSIVE)');
     const [truncate] = await sql.all('PRAGMA wal_checkpoint(TRUNCATE)');
-    await sql.run('PRAGMA optimize');
+    // `optimize` may run ANALYZE, a write: it meets the write lock like any writer and is retried
+    // while the database is busy, as a transaction is (retry-transient.ts).
+    await retryTransient(() => sql.run('PRAGMA optimize'));
     return {
       walFrames: toNumber(passive?.log ?? 0),
       walFramesCheckpointed: toNumber(passive?.checkpointed ?? 0),
