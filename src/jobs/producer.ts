@@ -38,6 +38,8 @@ export interface ProducerOptions {
   dispatcher: Dispatcher;
   logger: Logger;
   maxPayloadBytes: number;
+  /** Deepest accepted payload nesting (Config.maxJsonDepth). Default 64. */
+  maxJsonDepth?: number;
 }
 
 export class Producer {

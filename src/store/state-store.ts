@@ -18,6 +18,7 @@ import {
 import { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './snapshot-rotation.js';
 import {
   stateSubjectId,
+  defaultStateLimits,
   validateActor,
   validateExpectedVersion,
   validateNamespace,
@@ -27,6 +28,7 @@ import {
   type ReadStateOptions,
   type SetStateOptions,
   type StateOp,
+  type StateLimits,
   type StateRef,
   type StateWriteOptions,
 } from './state-model.js';
@@ -53,7 +55,11 @@ export interface SnapshotListFilter {
 }
 
 export class StateStore {
-  constructor(private readonly ledger: Ledger) {}
+  /** `limits`: how deep state data may nest (Config.maxJsonDepth; default 64). */
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly limits: StateLimits = defaultStateLimits,
+  ) {}
 
   /** The live entry; `NotFoundError` if there is none or it is soft-deleted (unless `includeDeleted`). */
   async get(namespace: string, key: string, options: ReadStateOptions = {}): Promise<StateEntryRow> {
@@ -173,7 +179,7 @@ export class StateStore {
 
   private async apply(ops: readonly StateOp[], actor: string | undefined): Promise<StateEntryRow[]> {
     // Validated (and data copied) before the transaction opens: a bad item writes nothing.
-    const valid = ops.map(validateOp);
+    const valid = ops.map((op) => validateOp(op, this.limits));
     const who = validateActor(actor);
     return this.ledger.transaction((tx) => applyStateOps(tx, valid, { actor: who, now: Date.now() }));
   }
