@@ -17,6 +17,7 @@ import { retryTransient } from './retry-transient.js';
 import { fallbackAutocheckpointPages, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { withDeferredInserts, writtenAsOneStatement } from './deferring-sql.js';
 import type { Row, Sql } from './sql.js';
+import { wrapDatabaseError } from './database-errors.js';
 
 export interface FastExecutor {
   /** Runs `work` in one transaction on a dedicated path; rolls back if it throws. */
@@ -66,7 +67,21 @@ export interface FastExecutorOptions {
 
 export function createFastExecutor(orm: LedgerOrm, dialect: DatabaseDialect, options: FastExecutorOptions = {}): FastExecutor {
   const knex = (orm.em.getConnection() as unknown as { getKnex(): Knex }).getKnex();
-  return dialect === 'sqlite' ? sqliteExecutor(knex, options.checkpointPath) : postgresExecutor(knex);
+  return wrappingErrors(dialect === 'sqlite' ? sqliteExecutor(knex, options.checkpointPath) : postgresExecutor(knex), dialect);
+}
+
+/** Driver errors leave the executor as coded `DatabaseError`s (database-errors.ts), after any retry. */
+function wrappingErrors(executor: FastExecutor, dialect: DatabaseDialect): FastExecutor {
+  const wrap = (error: unknown): never => {
+    throw wrapDatabaseError(error, dialect);
+  };
+  const wrapped: FastExecutor = {
+    transaction: (work) => executor.transaction(work).catch(wrap),
+    close: () => executor.close(),
+  };
+  if (executor.autocommit) wrapped.autocommit = (work) => executor.autocommit!(work).catch(wrap);
+  if (executor.writeAlone) wrapped.writeAlone = (work) => executor.writeAlone!(work).catch(wrap);
+  return wrapped;
 }
 
 /**

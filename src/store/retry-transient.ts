@@ -13,6 +13,7 @@
  * transaction it is given).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { driverErrorOf } from './database-errors.js';
 
 const maxTries = 40;
 
@@ -20,7 +21,7 @@ const maxTries = 40;
 const postgresRetryableCodes = new Set(['40P01', '40001']);
 
 export function isTransientError(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; message?: string } | null;
+  const e = driverErrorOf(error) as { name?: string; code?: string; message?: string } | null;
   return (
     e?.name === 'LockWaitTimeoutException' ||
     e?.name === 'DeadlockException' ||
