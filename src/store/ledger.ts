@@ -237,7 +237,7 @@ export class Ledger {
   }
 
   listRuns(options: { limit?: number; status?: RunStatus } = {}): Promise<RunRow[]> {
-    return this.read((sql) => runs.listRuns(sql, { limit: options.limit ?? 50, ...(options.status ? { status: options.status } : {}) }));
+    return this.read((sql) => runs.listRuns(sql, options));
   }
 
   existingRunIds(runIds: readonly string[]): Promise<Set<string>> {
@@ -258,7 +258,7 @@ export class Ledger {
     return this.read((sql) => queries.listJobs(sql, filter));
   }
 
-  countJobsByStatus(filter?: Omit<queries.JobFilter, 'limit' | 'offset'>): ReturnType<typeof queries.countJobsByStatus> {
+  countJobsByStatus(filter?: Omit<queries.JobFilter, 'limit' | 'offset' | 'before'>): ReturnType<typeof queries.countJobsByStatus> {
     return this.read((sql) => queries.countJobsByStatus(sql, filter));
   }
 

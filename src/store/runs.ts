@@ -5,6 +5,7 @@ import { appendEvents } from './events.js';
 import { newId } from './ids.js';
 import { toRunRow } from './rows.js';
 import { encodeJson, type Sql } from './sql.js';
+import { idArgumentSchema, listRunsSchema, parseQuery } from './query-schemas.js';
 
 export const runStatuses: readonly RunStatus[] = ['open', 'running', 'completed', 'failed', 'cancelled'];
 const finalRunStatuses: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
@@ -54,15 +55,19 @@ export async function setRunStatus(
 }
 
 export async function getRun(sql: Sql, runId: string): Promise<RunRow> {
+  runId = parseQuery(idArgumentSchema, runId, 'runId');
   const [raw] = await sql.all('SELECT * FROM runs WHERE id = ?', [runId]);
   if (!raw) throw new NotFoundError('run', runId);
   return toRunRow(sql.dialect, raw);
 }
 
-export async function listRuns(sql: Sql, options: { limit: number; status?: RunStatus }): Promise<RunRow[]> {
+/** Runs, newest first: at most `limit` (default 50, at most 10,000), optionally of one status. */
+export async function listRuns(sql: Sql, given: { limit?: number; status?: RunStatus } = {}): Promise<RunRow[]> {
+  const options = parseQuery(listRunsSchema, given);
+  const limit = options.limit ?? 50;
   const rows = options.status
-    ? await sql.all('SELECT * FROM runs WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?', [options.status, options.limit])
-    : await sql.all('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?', [options.limit]);
+    ? await sql.all('SELECT * FROM runs WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?', [options.status, limit])
+    : await sql.all('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?', [limit]);
   return rows.map((r) => toRunRow(sql.dialect, r));
 }
 

@@ -34,6 +34,7 @@ import {
 } from './state-model.js';
 import { findState, getState, getStates, listState, stateHistory, type ListStateOptions, type StateHistoryOptions } from './state-queries.js';
 import { applyStateOps } from './state-writes.js';
+import { listSnapshotsSchema, parseQuery } from './query-schemas.js';
 
 /** One item of `setMany`. */
 export interface StateSetItem extends StateRef, Omit<SetStateOptions, 'actor'> {
@@ -142,7 +143,8 @@ export class StateStore {
   }
 
   /** Snapshots newest first: of one entry (`namespace` + `key`), of one subject, or all. */
-  async listSnapshots(filter: SnapshotListFilter = {}): Promise<SnapshotRow[]> {
+  async listSnapshots(given: SnapshotListFilter = {}): Promise<SnapshotRow[]> {
+    const filter = parseQuery(listSnapshotsSchema, given);
     const bySubject =
       filter.namespace !== undefined || filter.key !== undefined
         ? { subjectType: 'state' as const, subjectId: stateSubjectId(validateRef(filter.namespace, filter.key)) }
