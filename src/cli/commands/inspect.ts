@@ -9,6 +9,7 @@ import { InvalidOptionError } from '../../errors.js';
 import { assertId } from '../../store/ids.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
+import { jobPages, writeJsonArray } from '../job-pages.js';
 import { parseInteger, parseJsonObject, parseSince, parseWhere } from '../parse.js';
 
 export function registerInspectCommands(program: Command, global: () => GlobalOptions): void {
@@ -24,26 +25,34 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .option('--json', 'print JSON')
     .action(async (opts: { status?: JobStatus; name?: string; run?: string; since?: number; where?: Record<string, string>; limit: number; json?: boolean }) => {
       await withJobLedger(global(), {}, async (jl) => {
-        const jobs = await jl.ledger.listJobs({
-          ...(opts.status ? { status: opts.status } : {}),
-          ...(opts.name ? { name: opts.name } : {}),
-          ...(opts.run ? { runId: opts.run } : {}),
-          ...(opts.since !== undefined ? { since: opts.since } : {}),
-          ...(opts.where ? { where: opts.where } : {}),
-          limit: opts.limit,
-        });
-        if (opts.json) return printJson(jobs);
-        printTable(
-          jobs.map((j) => ({
-            id: j.id,
-            name: j.name,
-            status: j.status,
-            attempts: `${j.attemptsStarted}/${j.maxAttempts}`,
-            created: formatTime(j.createdAt),
-            finished: formatTime(j.finishedAt),
-            reason: shorten(j.statusReason ?? '', 60),
-          })),
+        // Page by page (job-pages.ts): memory bounded by a page, whatever --limit says.
+        const pages = jobPages(
+          jl.ledger,
+          {
+            ...(opts.status ? { status: opts.status } : {}),
+            ...(opts.name ? { name: opts.name } : {}),
+            ...(opts.run ? { runId: opts.run } : {}),
+            ...(opts.since !== undefined ? { since: opts.since } : {}),
+            ...(opts.where ? { where: opts.where } : {}),
+          },
+          opts.limit,
         );
+        if (opts.json) return writeJsonArray(pages);
+        const rows = [];
+        for await (const page of pages) {
+          for (const j of page) {
+            rows.push({
+              id: j.id,
+              name: j.name,
+              status: j.status,
+              attempts: `${j.attemptsStarted}/${j.maxAttempts}`,
+              created: formatTime(j.createdAt),
+              finished: formatTime(j.finishedAt),
+              reason: shorten(j.statusReason ?? '', 60),
+            });
+          }
+        }
+        printTable(rows);
       });
     });
 
