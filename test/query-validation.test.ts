@@ -176,6 +176,25 @@ describe.each(backends)('query parameters on %s', (dialect) => {
   });
 });
 
+describe.each(backends)('other stored values on %s', (dialect) => {
+  it('checks run metadata, run statuses, reasons, actors and snapshot descriptions like every stored value', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [] });
+    const metadata = await jl.ledger.createRun({ name: 'r', metadata: { n: 1n }, actor: 't' }).catch((error: unknown) => error);
+    expect(metadata).toMatchObject({ code: 'JOBLEDGER_INVALID_OPTION', option: 'metadata.n' });
+    await refused(() => jl.ledger.createRun({ name: 'r', metadata: { at: new Date(0) }, actor: 't' }), 'metadata.at', 'got "a Date');
+    await refused(() => jl.ledger.createRun({ name: 'r\uD800', actor: 't' }), 'name', 'lone surrogates');
+    const run = await jl.ledger.createRun({ name: 'r', metadata: { tags: ['a'] }, actor: 't' });
+    expect(run.metadata).toEqual({ tags: ['a'] });
+    await refused(() => jl.ledger.setRunStatus({ runId: run.id, status: 'bogus' as never, actor: 't' }), 'status', 'one of open, running');
+    await refused(() => jl.ledger.setRunStatus({ runId: run.id, status: 'running', reason: 'x\u0000', actor: 't' }), 'reason');
+    await refused(() => jl.ledger.setRunStatus({ runId: run.id, status: 'running', actor: '' }), 'actor');
+    await jl.state.set('docs', 'd', { v: 1 });
+    await refused(() => jl.state.snapshot('docs', 'd', { description: 'd\uDFFF' }), 'description', 'lone surrogates');
+    expect((await jl.ledger.getRun(run.id)).status).toBe('open');
+    await jl.close();
+  });
+});
+
 describe('--since on the command line', () => {
   const now = Date.UTC(2026, 10, 22);
   it('takes spans and ISO times', () => {

@@ -35,6 +35,7 @@ import {
 import { findState, getState, getStates, listState, stateHistory, type ListStateOptions, type StateHistoryOptions } from './state-queries.js';
 import { applyStateOps } from './state-writes.js';
 import { listSnapshotsSchema, parseQuery } from './query-schemas.js';
+import { textProblem } from './json-value.js';
 
 /** One item of `setMany`. */
 export interface StateSetItem extends StateRef, Omit<SetStateOptions, 'actor'> {
@@ -136,8 +137,8 @@ export class StateStore {
     const expiresAt = snapshotExpiry(options, now);
     const actor = validateActor(options.actor);
     const description = options.description ?? null;
-    if (description !== null && (typeof description !== 'string' || description.length > 2000)) {
-      throw new InvalidOptionError('description', 'a string of at most 2000 characters', description);
+    if (description !== null && (typeof description !== 'string' || description.length > 2000 || textProblem(description) !== null)) {
+      throw new InvalidOptionError('description', 'a string of at most 2000 characters without NUL or lone surrogates', description);
     }
     return this.ledger.transaction((tx) => snapshotState(tx, ref, { description, expiresAt, actor, now }));
   }
