@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { jobPages, writeJsonArray } from '../src/cli/job-pages.js';
+import { eventPages, jobPages, writeJsonArray } from '../src/cli/job-pages.js';
 import { backends, freshDatabaseUrl } from './support/backends.js';
 import { newJob, openTestLedger } from './support/ledger.js';
 import { testRedisUrl } from './support/services.js';
@@ -70,6 +70,18 @@ describe.each(backends)('jobledger jobs over large rows on %s', (dialect) => {
     const limited: string[] = [];
     for await (const page of jobPages(ledger, { status: 'pending' }, 12, 10)) limited.push(...page.map((j) => j.id));
     expect(limited).toHaveLength(12);
+
+    // Events page the same way: the `job.enqueued` event of each job, newest first.
+    const all = await ledger.listEvents({ type: 'job.enqueued', limit: 10_000 });
+    const paged: string[] = [];
+    const eventSizes: number[] = [];
+    for await (const page of eventPages(ledger, { type: 'job.enqueued' }, 10_000, 10)) {
+      eventSizes.push(page.length);
+      paged.push(...page.map((e) => e.id));
+    }
+    expect(paged).toEqual(all.map((e) => e.id));
+    expect(new Set(paged).size).toBe(all.length);
+    expect(Math.max(...eventSizes)).toBe(10);
     await ledger.close();
   });
 });

@@ -57,6 +57,8 @@ export interface EventFilter {
   until?: number;
   /** Default 100, at most 10,000. */
   limit?: number;
+  /** Keyset paging: only events listed after this one (newest first), the last of the previous page. */
+  before?: { createdAt: number; id: string };
 }
 
 export async function getJobDetail(sql: Sql, jobId: string): Promise<JobDetail> {
@@ -134,6 +136,10 @@ export async function listEvents(sql: Sql, given: EventFilter = {}): Promise<Eve
   if (filter.until !== undefined) {
     conditions.push('created_at < ?');
     params.push(filter.until);
+  }
+  if (filter.before) {
+    conditions.push('(created_at < ? OR (created_at = ? AND id < ?))');
+    params.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
   }
   const clause = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
   const rows = await sql.all(`SELECT * FROM events${clause} ORDER BY created_at DESC, id DESC LIMIT ?`, [...params, filter.limit ?? 100]);

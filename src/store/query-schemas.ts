@@ -108,6 +108,7 @@ export const listEventsSchema = z.strictObject({
   since: field(epochMs, expect.time),
   until: field(epochMs, expect.time),
   limit: field(z.number().int().min(1).max(10_000), expect.limit(10_000)),
+  before: field(z.strictObject({ createdAt: epochMs, id: z.string().regex(idPattern('evt')) }), 'the { createdAt, id } of the last event of the previous page'),
 });
 
 /** `listAttempts`. */
@@ -165,10 +166,10 @@ export const listSnapshotsSchema = z.strictObject({
 });
 
 /** An id argument (`getJob`, `pipelines.get`, ...): checked as text here; its shape by the caller where it matters. */
-export const idArgumentSchema = safeText(200);
+export const idArgumentSchema = safeText(200).describe('an id: a string of 1 to 200 characters without NUL or lone surrogates');
 
 /** A list of ids (`pipelines.find`). */
-export const idListSchema = z.array(safeText(200)).max(10_000);
+export const idListSchema = z.array(safeText(200)).max(10_000).describe('a list of at most 10000 ids');
 
 /**
  * `input` checked against `schema`, or an `InvalidOptionError` for the first problem: the field
@@ -190,11 +191,11 @@ export function parseQuery<T extends ZodType>(schema: T, input: unknown, name = 
     throw new InvalidOptionError(issue.keys[0] ?? name, `one of the accepted fields (${known.join(', ')})`, issue.keys[0]);
   }
   const [top] = issue.path;
-  if (top === undefined) {
-    throw new InvalidOptionError(name, schema instanceof z.ZodObject ? 'an object' : (schema.description ?? 'a valid value'), input);
-  }
+  if (!(schema instanceof z.ZodObject)) throw new InvalidOptionError(name, schema.description ?? 'a valid value', input);
+  if (top === undefined) throw new InvalidOptionError(name, 'an object', input);
   const fieldName = String(top);
-  const described = schema instanceof z.ZodObject ? (schema.shape as Record<string, ZodType | undefined>)[fieldName]?.description : undefined;
+  const shape = schema.shape as Record<string, ZodType | undefined>;
+  const described = Object.hasOwn(shape, fieldName) ? shape[fieldName]?.description : undefined;
   const custom = issue.code === 'custom' ? (issue.params as { got?: unknown } | undefined) : undefined;
   if (custom && 'got' in custom) throw new InvalidOptionError(fieldName, issue.message, custom.got);
   throw new InvalidOptionError(fieldName, described ?? 'a valid value', valueOf(input, fieldName));

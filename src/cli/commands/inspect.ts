@@ -9,7 +9,7 @@ import { InvalidOptionError } from '../../errors.js';
 import { assertId } from '../../store/ids.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
-import { jobPages, writeJsonArray } from '../job-pages.js';
+import { eventPages, jobPages, writeJsonArray } from '../job-pages.js';
 import { parseInteger, parseJsonObject, parseSince, parseWhere } from '../parse.js';
 
 export function registerInspectCommands(program: Command, global: () => GlobalOptions): void {
@@ -109,17 +109,25 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .option('--json', 'print JSON')
     .action(async (opts: { type?: string; subject?: string; subjectType?: SubjectType; since?: number; limit: number; json?: boolean }) => {
       await withJobLedger(global(), {}, async (jl) => {
-        const events = await jl.ledger.listEvents({
-          ...(opts.type ? { type: opts.type } : {}),
-          ...(opts.subject ? { subjectId: opts.subject } : {}),
-          ...(opts.subjectType ? { subjectType: opts.subjectType } : {}),
-          ...(opts.since !== undefined ? { since: opts.since } : {}),
-          limit: opts.limit,
-        });
-        if (opts.json) return printJson(events);
-        printTable(
-          events.map((e) => ({ at: formatTime(e.createdAt), subject: e.subjectId, seq: e.seq, type: e.type, actor: e.actor, payload: shorten(JSON.stringify(e.payload), 70) })),
+        // Page by page (job-pages.ts): memory bounded by a page, whatever --limit says.
+        const pages = eventPages(
+          jl.ledger,
+          {
+            ...(opts.type ? { type: opts.type } : {}),
+            ...(opts.subject ? { subjectId: opts.subject } : {}),
+            ...(opts.subjectType ? { subjectType: opts.subjectType } : {}),
+            ...(opts.since !== undefined ? { since: opts.since } : {}),
+          },
+          opts.limit,
         );
+        if (opts.json) return writeJsonArray(pages);
+        const rows = [];
+        for await (const page of pages) {
+          for (const e of page) {
+            rows.push({ at: formatTime(e.createdAt), subject: e.subjectId, seq: e.seq, type: e.type, actor: e.actor, payload: shorten(JSON.stringify(e.payload), 70) });
+          }
+        }
+        printTable(rows);
       });
     });
 
