@@ -44,15 +44,8 @@ export interface JsonProblem {
 }
 
 export type StorableJson =
-  | { ok: true; /** A plain copy of the value. */ value: unknown; /** Its JSON text. */ text: string; bytes: number }
+  | { ok: true; /** A plain copy of the value. */ value: unknown; /** Its JSON text. */ text: string }
   | { ok: false; problem: JsonProblem };
-
-/** Thrown inside the walk to stop at the first problem. */
-class Refusal extends Error {
-  constructor(readonly problem: JsonProblem) {
-    super(`${problem.path}: expected ${problem.expected}, got ${problem.got}`);
-  }
-}
 
 /** Paths in messages are capped: a hostile value may nest long keys deep. */
 const maxPathChars = 200;
@@ -64,111 +57,152 @@ const plainKey = /^[A-Za-z_$][\w$]*$/;
  * Never throws.
  */
 export function toStorableJson(value: unknown, root: { path: string; name: string }, limits: JsonLimits): StorableJson {
-  const seen = new Set<object>();
-  // A lower bound of the UTF-8 size seen so far, to stop early on a value far over the cap (the
-  // exact size is measured on the copy's JSON at the end, and reported when the walk finishes).
-  let atLeastBytes = 0;
-  const giveUpAtBytes = 2 * limits.maxBytes;
-  const refuse = (path: string, expected: string, got: string): never => {
-    const where = path || root.name;
-    throw new Refusal({ path: where.length > maxPathChars ? `${where.slice(0, maxPathChars - 3)}...` : where, expected, got });
-  };
-  const count = (bytes: number): void => {
-    atLeastBytes += bytes;
-    if (atLeastBytes > giveUpAtBytes) refuse(root.path, `at most ${limits.maxBytes} bytes of JSON`, `more than ${giveUpAtBytes} bytes`);
-  };
-  const read = <T>(path: string, what: string, reader: () => T): T => {
-    try {
-      return reader();
-    } catch (error) {
-      return refuse(path, 'plain data that can be read without error', `${what} threw ${errorName(error)}`);
+  const walker = new Walker(limits);
+  try {
+    const copy = walker.visit(value, 0);
+    const text = JSON.stringify(copy);
+    // A UTF-16 unit is at most 3 UTF-8 bytes: most values need no exact count.
+    if (text.length * 3 > limits.maxBytes) {
+      const bytes = Buffer.byteLength(text, 'utf8');
+      if (bytes > limits.maxBytes) return refused(root, [], `at most ${limits.maxBytes} bytes of JSON`, `${bytes} bytes`);
     }
-  };
-  const child = (path: string, key: string): string => {
-    const segment = plainKey.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
-    return path ? `${path}${segment}` : segment.startsWith('.') ? key : segment;
-  };
+    return { ok: true, value: copy, text };
+  } catch (error) {
+    if (error instanceof Refusal) return refused(root, error.atRoot ? [] : walker.path, error.expected, error.got);
+    // A getter, a proxy trap or an inspection threw: refused where the walk stood.
+    return refused(root, walker.path, 'plain data that can be read without error', `${walker.doing} threw ${errorName(error)}`);
+  }
+}
 
-  const visit = (v: unknown, path: string, depth: number): unknown => {
+/**
+ * The walk itself, as a class rather than closures: it runs for every payload, result and progress,
+ * and one object per call (its position kept as a stack of segments, the path text built only for a
+ * refusal) costs little more than the JSON.stringify it ends with.
+ */
+class Walker {
+  /** Where the walk stands: keys and indexes from the root. */
+  readonly path: (string | number)[] = [];
+  /** What the walk was doing, for a getter or trap that throws. */
+  doing = 'reading it';
+  private readonly ancestors: object[] = [];
+  /** A lower bound of the UTF-8 size seen so far, to stop early on a value far over the cap. */
+  private atLeastBytes = 0;
+  private readonly giveUpAtBytes: number;
+
+  constructor(private readonly limits: JsonLimits) {
+    this.giveUpAtBytes = 2 * limits.maxBytes;
+  }
+
+  visit(v: unknown, depth: number): unknown {
     switch (typeof v) {
       case 'string':
-        count(v.length + 2);
-        checkText(v, 'a string', path, refuse);
+        this.count(v.length + 2);
+        checkText(v, 'a string');
         return v;
       case 'number':
-        if (!Number.isFinite(v)) refuse(path, 'a finite number', String(v));
-        count(1);
+        if (!Number.isFinite(v)) throw new Refusal('a finite number', String(v));
+        this.count(1);
         return v;
       case 'boolean':
-        count(4);
+        this.count(4);
         return v;
       case 'bigint':
-        return refuse(path, 'a JSON value (send a BigInt as a string)', `${v}n (a BigInt)`);
+        throw new Refusal('a JSON value (send a BigInt as a string)', `${v}n (a BigInt)`);
       case 'undefined':
-        return refuse(path, 'a JSON value (JSON would drop undefined)', 'undefined');
+        throw new Refusal('a JSON value (JSON would drop undefined)', 'undefined');
       case 'function':
       case 'symbol':
-        return refuse(path, 'a JSON value', `a ${typeof v}`);
+        throw new Refusal('a JSON value', `a ${typeof v}`);
       case 'object': {
         if (v === null) {
-          count(4);
+          this.count(4);
           return null;
         }
-        if (depth >= limits.maxDepth) {
-          refuse(path, `at most ${limits.maxDepth} levels of nested arrays and objects (JOBLEDGER_MAX_JSON_DEPTH)`, 'deeper nesting');
+        if (depth >= this.limits.maxDepth) {
+          throw new Refusal(`at most ${this.limits.maxDepth} levels of nested arrays and objects (JOBLEDGER_MAX_JSON_DEPTH)`, 'deeper nesting');
         }
-        const isArray = read(path, 'inspecting it', () => Array.isArray(v));
-        const proto = read(path, 'inspecting it', () => Object.getPrototypeOf(v) as unknown);
+        this.doing = 'inspecting it';
+        const isArray = Array.isArray(v);
+        const proto = Object.getPrototypeOf(v) as unknown;
         if (isArray ? proto !== Array.prototype : proto !== Object.prototype && proto !== null) {
-          refuse(path, isArray ? 'a plain array' : 'a plain object (convert it to JSON first)', describeInstance(v, proto));
+          throw new Refusal(isArray ? 'a plain array' : 'a plain object (convert it to JSON first)', describeInstance(v, proto));
         }
-        if (seen.has(v)) refuse(path, 'a JSON value without circular references', 'a circular reference');
-        seen.add(v);
-        count(2);
-        const copy = isArray ? visitArray(v as readonly unknown[], path, depth) : visitObject(v, path, depth);
-        seen.delete(v);
+        if (this.ancestors.includes(v)) throw new Refusal('a JSON value without circular references', 'a circular reference');
+        this.ancestors.push(v);
+        this.count(2);
+        const copy = isArray ? this.array(v as readonly unknown[], depth) : this.object(v, depth);
+        this.ancestors.pop();
         return copy;
       }
     }
-  };
-  const visitArray = (items: readonly unknown[], path: string, depth: number): unknown[] => {
-    const length = read(path, 'reading its length', () => items.length);
+  }
+
+  private array(items: readonly unknown[], depth: number): unknown[] {
+    this.doing = 'reading its length';
+    const length = items.length;
     const copy = new Array<unknown>(length);
+    const at = this.path.push(0) - 1;
     for (let i = 0; i < length; i++) {
-      const at = `${path}[${i}]`;
-      copy[i] = visit(read(at, 'reading it', () => items[i]), at, depth + 1);
-      count(1);
+      this.path[at] = i;
+      this.doing = 'reading it';
+      copy[i] = this.visit(items[i], depth + 1);
+      this.count(1);
     }
+    this.path.pop();
     return copy;
-  };
-  const visitObject = (v: object, path: string, depth: number): Record<string, unknown> => {
-    const keys = read(path, 'listing its keys', () => Object.keys(v));
+  }
+
+  private object(v: object, depth: number): Record<string, unknown> {
+    this.doing = 'listing its keys';
+    const keys = Object.keys(v);
     const copy: Record<string, unknown> = {};
+    for (const key of keys) checkText(key, 'keys'); // refused at the object's own path
+    const at = this.path.push('') - 1;
     for (const key of keys) {
-      checkText(key, 'keys', path, refuse);
-      const at = child(path, key);
-      const item = read(at, 'reading it', () => (v as Record<string, unknown>)[key]);
+      this.path[at] = key;
+      this.doing = 'reading it';
+      const item = (v as Record<string, unknown>)[key];
       if (item === undefined) continue; // an absent optional field: JSON drops it, nothing is lost
-      count(key.length + 4);
-      const copied = visit(item, at, depth + 1);
+      this.count(key.length + 4);
+      const copied = this.visit(item, depth + 1);
       // Plain assignment of "__proto__" would set the copy's prototype instead of a property.
       if (key === '__proto__') Object.defineProperty(copy, key, { value: copied, enumerable: true, writable: true, configurable: true });
       else copy[key] = copied;
     }
+    this.path.pop();
     return copy;
-  };
-
-  try {
-    const copy = visit(value, root.path, 0);
-    const text = JSON.stringify(copy);
-    const bytes = Buffer.byteLength(text, 'utf8');
-    if (bytes > limits.maxBytes) refuse(root.path, `at most ${limits.maxBytes} bytes of JSON`, `${bytes} bytes`);
-    return { ok: true, value: copy, text, bytes };
-  } catch (error) {
-    if (error instanceof Refusal) return { ok: false, problem: error.problem };
-    // Not expected (the copy is plain data); still never a throw out of a check.
-    return { ok: false, problem: { path: root.path || root.name, expected: 'a JSON value', got: `a value JSON could not encode (${errorName(error)})` } };
   }
+
+  private count(bytes: number): void {
+    this.atLeastBytes += bytes;
+    if (this.atLeastBytes > this.giveUpAtBytes) {
+      throw new Refusal(`at most ${this.limits.maxBytes} bytes of JSON`, `more than ${this.giveUpAtBytes} bytes`, true);
+    }
+  }
+}
+
+/** Thrown inside the walk to stop at the first problem; the walk's position says where. */
+class Refusal extends Error {
+  constructor(
+    readonly expected: string,
+    readonly got: string,
+    /** About the value as a whole (its size), not the place the walk stood. */
+    readonly atRoot = false,
+  ) {
+    super(`expected ${expected}, got ${got}`);
+  }
+}
+
+function refused(root: { path: string; name: string }, segments: readonly (string | number)[], expected: string, got: string): StorableJson {
+  let path = root.path;
+  for (const segment of segments) {
+    if (path.length > maxPathChars) break;
+    if (typeof segment === 'number') path += `[${segment}]`;
+    else if (plainKey.test(segment)) path += path ? `.${segment}` : segment;
+    else path += `[${JSON.stringify(segment.length > 60 ? `${segment.slice(0, 57)}...` : segment)}]`;
+  }
+  path ||= root.name;
+  return { ok: false, problem: { path: path.length > maxPathChars ? `${path.slice(0, maxPathChars - 3)}...` : path, expected, got } };
 }
 
 /** Why `text` cannot be stored as text or inside JSON (NUL, a lone surrogate), or null. */
@@ -179,11 +213,11 @@ export function textProblem(text: string): string | null {
 }
 
 /** `what`: "a string" or "keys"; refuses NUL and lone surrogates, which PostgreSQL cannot store. */
-function checkText(text: string, what: string, path: string, refuse: (path: string, expected: string, got: string) => never): void {
+function checkText(text: string, what: string): void {
   const problem = textProblem(text);
   if (problem === null) return;
   const singular = what === 'keys' ? 'a key' : 'a string';
-  refuse(path, `${what} without NUL (\\u0000) or lone UTF-16 surrogates (PostgreSQL cannot store them)`, `${singular} with ${problem}`);
+  throw new Refusal(`${what} without NUL (\\u0000) or lone UTF-16 surrogates (PostgreSQL cannot store them)`, `${singular} with ${problem}`);
 }
 
 const loneSurrogate = /[\uD800-\uDFFF]/u;
