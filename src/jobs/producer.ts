@@ -11,7 +11,7 @@ import type { JobStatus } from '../store/lifecycle.js';
 import type { Ledger } from '../store/ledger.js';
 import type { InsertedJob, NewJob } from '../store/job-writes.js';
 import { existingRunIds } from '../store/runs.js';
-import { sqlFor } from '../store/sql.js';
+import { sqlFor } from '../store/em-sql.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { JobRegistry } from './registry.js';
 import { validateEnqueue, type EnqueueOptions, type EnqueueRequest } from './validate-enqueue.js';

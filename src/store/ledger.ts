@@ -26,7 +26,8 @@ import { retryTransient } from './retry-transient.js';
 import { createFastExecutor, type FastExecutor } from './fast-sql.js';
 import { DispatchedMarks, type MarkFailureHandler } from './dispatched-marks.js';
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
-import { dialectOf, isUniqueViolation, sqlFor, type Sql } from './sql.js';
+import { dialectOf, isUniqueViolation, type Sql } from './sql.js';
+import { sqlFor } from './em-sql.js';
 
 export interface OpenLedgerOptions {
   /** Apply pending migrations instead of refusing an older schema. Default false. */
