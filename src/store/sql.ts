@@ -30,7 +30,8 @@ export interface Sql {
   updateRows?(update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void>;
   /**
    * True when a JavaScript array parameter reaches PostgreSQL as an array (the hot path's pg client).
-   * MikroORM's `execute` expands arrays into lists instead, so statements over `unnest` need this.
+   * Statements through an EntityManager (em-sql.ts) bind scalars only, so statements over `unnest`
+   * need this.
    */
   readonly bindsArrays?: boolean;
 }
@@ -57,8 +58,8 @@ export interface RowUpdate {
 /**
  * Largest number of rows per VALUES-list statement. SQLite: each batched statement then has at most
  * this many texts (one per row count) in the prepared-statement cache, and its parameters (16
- * columns at most on the hot path) stay far under SQLite's limit. PostgreSQL (through MikroORM,
- * which inlines the values anyway): under its parameter limit for the widest table.
+ * columns at most on the hot path) stay far under SQLite's limit. PostgreSQL (through an
+ * EntityManager, em-sql.ts): far under its 65,535-parameter limit for the widest table.
  */
 const maxValuesRows: Record<DatabaseDialect, number> = { sqlite: 64, postgresql: 200 };
 
@@ -126,8 +127,8 @@ const rowsStatements = {
 
 /**
  * How a batch's rows reach the database: as one typed array per column (the PostgreSQL hot path's
- * pg client), or as a VALUES list on the given dialect (SQLite, and PostgreSQL through MikroORM,
- * whose `execute` expands arrays into lists).
+ * pg client), or as a VALUES list on the given dialect (SQLite, and PostgreSQL through an
+ * EntityManager, which binds scalars only).
  */
 export type RowsForm = 'arrays' | DatabaseDialect;
 
