@@ -26,7 +26,7 @@ export function wrapDatabaseError(error: unknown, dialect: DatabaseDialect, stat
   const e = error as Error & DriverErrorFields;
   if (typeof e.code !== 'string') return error;
   if (/^[0-9A-Z]{5}$/.test(e.code) && (dialect === 'postgresql' || e.severity !== undefined)) {
-    return new DatabaseError(e.code, postgresDetail(e, e.code), error);
+    return new DatabaseError(e.code, postgresDetail(e, e.code), redactPostgresError(e));
   }
   if (e.code.startsWith('SQLITE_')) return new DatabaseError(e.code, sqliteDetail(e.message, e.code, statement), error);
   return error;
@@ -49,6 +49,25 @@ function postgresDetail(e: DriverErrorFields, code: string): string {
     typeof e.column === 'string' ? `column ${e.column}` : '',
   ].filter(Boolean);
   return `the database refused a statement: PostgreSQL ${code} (${condition})${names.length ? `, ${names.join(', ')}` : ''}; its statement and values are left out of this message`;
+}
+
+/**
+ * The driver's error, kept as the cause for debug logs, without the values PostgreSQL puts in it:
+ * its message quotes them (`invalid input syntax for type bigint: "..."`), `detail` names a
+ * duplicate key's values and `where` quotes a refused JSON document. Quoted text is blanked; the
+ * code, the schema object's names and the statement as written (placeholders) stay.
+ */
+function redactPostgresError<E extends Error & DriverErrorFields>(e: E): E {
+  const blank = (text: string): string => text.replace(/"(?:[^"\\]|\\.)*"/g, '"[redacted]"');
+  try {
+    e.message = blank(e.message);
+    const fields = e as unknown as { detail?: unknown; where?: unknown };
+    if (typeof fields.detail === 'string') fields.detail = '[redacted: may hold values]';
+    if (typeof fields.where === 'string') fields.where = '[redacted: may hold values]';
+  } catch {
+    // a frozen error: left as it is
+  }
+  return e;
 }
 
 /**
