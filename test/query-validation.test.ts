@@ -67,6 +67,9 @@ describe.each(backends)('query parameters on %s', (dialect) => {
     await refused(() => ledger.listJobs('status=failed' as never), 'filter', 'expected an object');
     await refused(() => ledger.countJobsByStatus({ limit: 5 } as never), 'limit', 'one of the accepted fields');
     await refused(() => ledger.getJob(42 as never), 'jobId');
+    await refused(() => ledger.countRows('jobs; DROP TABLE jobs' as never), 'table', 'one of jobs, attempts, events, runs');
+    await refused(() => ledger.runFigures({ id: 1 } as never), 'runId');
+    expect(await ledger.countRows('jobs')).toBe(0);
     await ledger.close();
   });
 

@@ -28,6 +28,7 @@ import { DispatchedMarks, type MarkFailureHandler } from './dispatched-marks.js'
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
 import { dialectOf, isUniqueViolation, type Sql } from './sql.js';
 import { sqlFor } from './em-sql.js';
+import { countRowsSchema, parseQuery } from './query-schemas.js';
 
 export interface OpenLedgerOptions {
   /** Apply pending migrations instead of refusing an older schema. Default false. */
@@ -273,6 +274,8 @@ export class Ledger {
 
   /** Number of rows in a ledger table (for summaries and the doctor). */
   async countRows(table: 'jobs' | 'attempts' | 'events' | 'runs'): Promise<number> {
+    // The table name becomes SQL text: only these four, whatever a JavaScript caller passes.
+    parseQuery(countRowsSchema, table, 'table');
     const [row] = await this.read((sql) => sql.all(`SELECT COUNT(*) AS n FROM ${table}`));
     return Number(row?.n ?? 0);
   }

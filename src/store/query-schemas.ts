@@ -168,6 +168,9 @@ export const listSnapshotsSchema = z.strictObject({
 /** An id argument (`getJob`, `pipelines.get`, ...): checked as text here; its shape by the caller where it matters. */
 export const idArgumentSchema = safeText(200).describe('an id: a string of 1 to 200 characters without NUL or lone surrogates');
 
+/** `countRows`: the tables it counts (the name becomes SQL text, so nothing else). */
+export const countRowsSchema = z.enum(['jobs', 'attempts', 'events', 'runs']).describe('one of jobs, attempts, events, runs');
+
 /** A list of ids (`pipelines.find`). */
 export const idListSchema = z.array(safeText(200)).max(10_000).describe('a list of at most 10000 ids');
 
