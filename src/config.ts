@@ -7,6 +7,7 @@ import { InvalidConfigError } from './errors.js';
 import { parseFaultSpecs, type FaultSpec } from './fault-points.js';
 import { maskUrl } from './mask-url.js';
 import { sqlitePathFromUrl } from './sqlite-url.js';
+import { defaultMaxJsonDepth, maxJsonDepthCeiling } from './store/json-value.js';
 import { cronProblem, isTimeZone } from './workers/maintenance/cron-schedule.js';
 
 export type DatabaseDialect = 'sqlite' | 'postgresql';
@@ -84,6 +85,15 @@ export interface Config {
    * `JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS`; default 30000.
    */
   redisErrorLogIntervalMs: number;
+  /**
+   * Deepest nesting of arrays and objects accepted in payloads, results, progress and state data
+   * (`{}` is 1). Env `JOBLEDGER_MAX_JSON_DEPTH`; default 64, at most 500 (SQLite's JSON limit is 1000).
+   */
+  maxJsonDepth: number;
+  /** Largest result a handler may return, as UTF-8 JSON. Env `JOBLEDGER_MAX_RESULT_BYTES`; default 1 MiB. */
+  maxResultBytes: number;
+  /** Largest value `ctx.progress()` accepts, as UTF-8 JSON. Env `JOBLEDGER_MAX_PROGRESS_BYTES`; default 1 MiB. */
+  maxProgressBytes: number;
 }
 
 /** The built-in maintenance tasks. */
@@ -144,6 +154,9 @@ const defaults = {
   JOBLEDGER_ARCHIVE_AFTER_HOURS: '24',
   JOBLEDGER_SNAPSHOTS_KEEP_PER_SUBJECT: '10',
   JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS: '30000',
+  JOBLEDGER_MAX_JSON_DEPTH: String(defaultMaxJsonDepth),
+  JOBLEDGER_MAX_RESULT_BYTES: String(1024 * 1024),
+  JOBLEDGER_MAX_PROGRESS_BYTES: String(1024 * 1024),
 } as const;
 
 type Variable = keyof typeof defaults;
@@ -209,6 +222,9 @@ export function loadConfig(
     databaseRetryMs: int('JOBLEDGER_DATABASE_RETRY_MS', 0),
     maintenance: parseMaintenance(read, int),
     redisErrorLogIntervalMs: int('JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS', 100),
+    maxJsonDepth: parseInteger('JOBLEDGER_MAX_JSON_DEPTH', read('JOBLEDGER_MAX_JSON_DEPTH'), 1, maxJsonDepthCeiling),
+    maxResultBytes: int('JOBLEDGER_MAX_RESULT_BYTES', 2),
+    maxProgressBytes: int('JOBLEDGER_MAX_PROGRESS_BYTES', 2),
   });
 }
 
@@ -247,11 +263,12 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
-function parseInteger(name: string, raw: string, min: number): number {
+function parseInteger(name: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!/^\d+$/.test(raw)) throw new InvalidConfigError(`${name}: expected a whole number, got ${JSON.stringify(raw)}`);
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new InvalidConfigError(`${name}: expected a whole number >= ${min}, got ${raw}`);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new InvalidConfigError(`${name}: expected a whole number ${range}, got ${raw}`);
   }
   return value;
 }
@@ -317,7 +334,11 @@ function parseMaintenance(read: (name: Variable) => string, int: (name: Variable
   }
   const retentionDaysByQueue: Record<string, number | null> = {};
   for (const [queue, days] of parsePairs('JOBLEDGER_RETENTION_DAYS_BY_QUEUE', read('JOBLEDGER_RETENTION_DAYS_BY_QUEUE'))) {
-    retentionDaysByQueue[queue] = parseRetentionDays(`JOBLEDGER_RETENTION_DAYS_BY_QUEUE (${queue})`, days);
+    // Defined, not assigned: a queue may be named `__proto__`.
+    Object.defineProperty(retentionDaysByQueue, queue, {
+      value: parseRetentionDays(`JOBLEDGER_RETENTION_DAYS_BY_QUEUE (${queue})`, days),
+      enumerable: true,
+    });
   }
   return Object.freeze({
     schedules: Object.freeze(schedules),

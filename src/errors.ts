@@ -24,7 +24,9 @@ export type ErrorCode =
   | 'JOBLEDGER_REDIS_AUTH_FAILED'
   | 'JOBLEDGER_DATABASE_UNAVAILABLE'
   | 'JOBLEDGER_COMMIT_OUTCOME_UNKNOWN'
-  | 'JOBLEDGER_IDEMPOTENCY_UNRESOLVED';
+  | 'JOBLEDGER_IDEMPOTENCY_UNRESOLVED'
+  | 'JOBLEDGER_UNSTORABLE_VALUE'
+  | 'JOBLEDGER_DATABASE_ERROR';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -269,6 +271,36 @@ export class IdempotencyUnresolvedError extends JobLedgerError {
   }
 }
 
+/**
+ * A value a handler produced (its result, its progress) that the ledger cannot store as it is: not
+ * plain JSON, a NUL or lone surrogate in a string, nested too deep, or too large. `got` is already a
+ * description (never the value itself).
+ */
+export class UnstorableValueError extends JobLedgerError {
+  constructor(
+    readonly field: string,
+    expected: string,
+    got: string,
+  ) {
+    super('JOBLEDGER_UNSTORABLE_VALUE', `${field}: expected ${expected}, got ${got}`);
+  }
+}
+
+/**
+ * The database refused a statement. The message names the driver's error code and nothing of the
+ * statement or its values (which may hold secrets); the driver's own error is the `cause`.
+ */
+export class DatabaseError extends JobLedgerError {
+  constructor(
+    /** The driver's code: a PostgreSQL SQLSTATE (`22P02`) or a SQLite code (`SQLITE_CONSTRAINT_NOTNULL`). */
+    readonly driverCode: string,
+    detail: string,
+    cause: unknown,
+  ) {
+    super('JOBLEDGER_DATABASE_ERROR', detail, { cause });
+  }
+}
+
 /** A short, safe rendering of any value for error messages. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'undefined';
@@ -276,9 +308,13 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   try {
-    const text = JSON.stringify(value);
+    const text = JSON.stringify(value) ?? (typeof value === 'symbol' ? value.toString() : `a ${typeof value}`);
     return text.length > 80 ? `${text.slice(0, 77)}...` : text;
   } catch {
-    return Object.prototype.toString.call(value);
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      return `an unreadable ${typeof value}`; // a revoked proxy
+    }
   }
 }

@@ -19,6 +19,8 @@ export {
   UnsafeRedisError,
   DuplicateDefinitionError,
   ConfigModuleError,
+  UnstorableValueError,
+  DatabaseError,
   type ErrorCode,
 } from './errors.js';
 export { defineJob, type JobType, type JobTypeOptions, type JobContext, type JobHandler } from './jobs/define-job.js';

@@ -80,10 +80,17 @@ export class JobLedger {
     const redis = createRedis(config.redisUrl, 'producer');
     redisErrors.watch(redis, 'producer');
     const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger, redisErrors });
-    const producer = new Producer({ ledger, registry, dispatcher, logger, maxPayloadBytes: config.maxPayloadBytes });
+    const producer = new Producer({ ledger, registry, dispatcher, logger, maxPayloadBytes: config.maxPayloadBytes, maxJsonDepth: config.maxJsonDepth });
     const operator = new Operator(ledger, dispatcher, redis, config.redisPrefix, logger);
     if (options.relay ?? true) dispatcher.startRelay(config.relayIntervalMs, config.relayGraceMs);
-    const pipelines = new Pipelines({ ledger, registry, dispatcher, maxPayloadBytes: config.maxPayloadBytes, definitions: pipelineDefinitions });
+    const pipelines = new Pipelines({
+      ledger,
+      registry,
+      dispatcher,
+      maxPayloadBytes: config.maxPayloadBytes,
+      maxJsonDepth: config.maxJsonDepth,
+      definitions: pipelineDefinitions,
+    });
     const jl = new JobLedger(config, logger, ledger, registry, producer, operator, dispatcher, redis, pipelines, redisErrors);
     if (pipelineDefinitions.size) jl.outcomeHooks.push(pipelines.outcomeHook);
     return jl;
@@ -96,7 +103,7 @@ export class JobLedger {
 
   /** Keyed, versioned state documents and their snapshots (store/state-store.ts). */
   get state(): StateStore {
-    return (this.stateStore ??= new StateStore(this.ledger));
+    return (this.stateStore ??= new StateStore(this.ledger, { maxJsonDepth: this.config.maxJsonDepth }));
   }
 
   /** Scheduled maintenance: `start()` the scheduler, `run(task)` one task now, `status()`. */

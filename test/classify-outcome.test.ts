@@ -25,10 +25,11 @@ describe('classifyOutcome', () => {
     it.each([
       ['a BigInt', { total: 10n }],
       ['a circular object', (() => { const o: Record<string, unknown> = {}; o.self = o; return o; })()], // prettier-ignore
-    ])('fails at once, budget or not, when the result is not JSON-serialisable (%s)', (_what, value) => {
-      const outcome = classifyOutcome({ kind: 'returned', value }, firstOfThree, options);
-      expect(outcome).toMatchObject({ type: 'failed', attemptStatus: 'failed', error: { name: 'PermanentJobError' } });
-      expect(outcome.type === 'failed' && outcome.reason).toMatch(/^the handler's result is not JSON-serialisable: /);
+    ])('fails the attempt like a thrown error, counted against maxAttempts, when the result cannot be stored (%s)', (_what, value) => {
+      const retried = classifyOutcome({ kind: 'returned', value }, firstOfThree, options);
+      expect(retried).toMatchObject({ type: 'retry', attemptStatus: 'failed', error: { name: 'UnstorableValueError', code: 'JOBLEDGER_UNSTORABLE_VALUE' } });
+      const last = classifyOutcome({ kind: 'returned', value }, lastOfThree, options);
+      expect(last.type === 'failed' && last.reason).toMatch(/^attempts exhausted \(3 of 3\): JOBLEDGER_UNSTORABLE_VALUE: result\./);
     });
   });
 

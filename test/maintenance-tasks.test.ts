@@ -59,7 +59,7 @@ describe.each(backends)('maintenance tasks (%s)', (dialect) => {
       const old = [...oldCompleted, oldFailed, oldCancelled, oldUnfinished, auditOld];
       await jl.ledger.transaction((sql) =>
         sql.run(
-          `UPDATE jobs SET created_at = ?, updated_at = ?, finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE ? END WHERE id IN (${old.map(() => '?').join(', ')})`,
+          `UPDATE jobs SET created_at = ?, updated_at = ?, finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE CAST(? AS BIGINT) END WHERE id IN (${old.map(() => '?').join(', ')})`,
           [longAgo, longAgo, longAgo, ...old],
         ),
       );

@@ -10,15 +10,21 @@ export function parseInteger(option: string, min: number, max = Number.MAX_SAFE_
   };
 }
 
-/** An ISO date/time, or a span back from now: `30s`, `15m`, `2h`, `7d`. Returns epoch ms. */
+/**
+ * An ISO date/time, or a span back from now: `30s`, `15m`, `2h`, `7d`. Returns epoch ms. A span
+ * reaching back before 1970, or a date outside 1970 to Date's last day, is refused.
+ */
 export function parseSince(raw: string, now = Date.now()): number {
+  const expected = 'an ISO date (2026-11-22T10:00:00Z) after 1970, or a span like 15m, 2h, 7d reaching back no further than 1970';
   const span = /^(\d+)(s|m|h|d)$/.exec(raw);
   if (span) {
     const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[span[2] as 's' | 'm' | 'h' | 'd'];
-    return now - Number(span[1]) * unit;
+    const back = Number(span[1]) * unit;
+    if (!Number.isSafeInteger(back) || back > now) throw new InvalidOptionError('--since', expected, raw);
+    return now - back;
   }
   const time = Date.parse(raw);
-  if (Number.isNaN(time)) throw new InvalidOptionError('--since', 'an ISO date (2026-11-22T10:00:00Z) or a span like 15m, 2h, 7d', raw);
+  if (Number.isNaN(time) || time < 0) throw new InvalidOptionError('--since', expected, raw);
   return time;
 }
 

@@ -20,7 +20,8 @@ import { CommitOutcomeUnknownError, DatabaseUnavailableError } from '../errors.j
 import type { Logger } from '../logger.js';
 import { isConnectionLoss, reconnectDelayMs } from '../store/connection-loss.js';
 import type { Ledger } from '../store/ledger.js';
-import { dialectOf, sqlFor } from '../store/sql.js';
+import { dialectOf } from '../store/sql.js';
+import { sqlFor } from '../store/em-sql.js';
 
 const what = 'a transactional enqueue';
 

@@ -126,7 +126,7 @@ export function definePipeline(options: PipelineOptions): PipelineDefinition {
       const to = typeof t.loopTo === 'string' ? stageOrder.indexOf(t.loopTo) : -1;
       if (to === -1) fail(`${where}: loopTo names unknown stage ${JSON.stringify(t.loopTo)} (stages: ${stageOrder.join(', ')})`);
       if (to > index) fail(`${where}: loopTo "${String(t.loopTo)}" is a later stage than "${from}"; a loop goes back (a plain stage name goes forward)`);
-      if (typeof t.budget !== 'string' || !(t.budget in budgets)) {
+      if (typeof t.budget !== 'string' || !Object.hasOwn(budgets, t.budget)) {
         fail(`${where}: loop budget ${JSON.stringify(t.budget)} is not declared in \`budgets\` (${Object.keys(budgets).join(', ') || 'none'})`);
       }
       usedBudgets.add(t.budget as string);
@@ -208,13 +208,16 @@ export function registerPipelines(definitions: readonly PipelineDefinition[], re
   return byName;
 }
 
-/** Validates per-instance budget overrides and merges them over the definition's defaults. */
+/**
+ * Validates per-instance budget overrides and merges them over the definition's defaults. Names are
+ * looked up as own properties only: `constructor`, `toString` or `__proto__` name no budget.
+ */
 export function resolveBudgets(definition: PipelineDefinition, overrides: unknown): Record<string, number> {
   const budgets = { ...definition.budgets };
   if (overrides === undefined) return budgets;
   if (!isPlainObject(overrides)) throw new InvalidOptionError('budgets', 'an object of budget name to maximum loops', overrides);
   for (const [budget, max] of Object.entries(overrides)) {
-    if (!(budget in budgets)) {
+    if (!Object.hasOwn(definition.budgets, budget)) {
       throw new InvalidOptionError(`budgets.${budget}`, `a budget of pipeline "${definition.name}" (${Object.keys(budgets).join(', ') || 'it has none'})`, budget);
     }
     if (!isBudgetValue(max)) throw new InvalidOptionError(`budgets.${budget}`, `a whole number of loops from 0 to ${maxBudget}`, max);

@@ -6,6 +6,7 @@
 import { userInfo } from 'node:os';
 import type { Logger } from '../logger.js';
 import { assertId } from '../store/ids.js';
+import { textProblem } from '../store/json-value.js';
 import type { Ledger } from '../store/ledger.js';
 import type { OperatorResult } from '../store/operator-writes.js';
 import { InvalidOptionError } from '../errors.js';
@@ -51,13 +52,13 @@ export class Operator {
 
 function checked(input: OperatorActionInput): { jobId: string; reason: string; actor: string; now: number } {
   assertId('job', input.jobId);
-  if (typeof input.reason !== 'string' || input.reason.trim() === '' || input.reason.includes('\u0000')) {
-    throw new InvalidOptionError('reason', 'a non-empty reason without NUL characters', input.reason);
+  if (typeof input.reason !== 'string' || input.reason.trim() === '' || textProblem(input.reason) !== null) {
+    throw new InvalidOptionError('reason', 'a non-empty reason without NUL characters or lone surrogates', input.reason);
   }
   const actor = input.actor ?? defaultActor();
   // Checked here, like the producer's actor, so both dialects refuse the same values with a typed
   // error (PostgreSQL's varchar(200) would otherwise fail with a driver error, SQLite store anything).
-  if (typeof actor !== 'string' || actor.trim() === '' || actor.length > 200 || actor.includes('\u0000')) {
+  if (typeof actor !== 'string' || actor.trim() === '' || actor.length > 200 || textProblem(actor) !== null) {
     throw new InvalidOptionError('actor', 'a non-empty string of at most 200 characters', actor);
   }
   return { jobId: input.jobId, reason: input.reason.trim(), actor, now: Date.now() };

@@ -20,6 +20,8 @@ export interface PipelineDeps {
   definitions: ReadonlyMap<string, PipelineDefinition>;
   registry: JobRegistry;
   maxPayloadBytes: number;
+  /** Deepest accepted payload nesting (Config.maxJsonDepth). Default 64. */
+  maxJsonDepth?: number;
 }
 
 /** The actor recorded on steps the pipeline takes by itself. */
@@ -65,7 +67,7 @@ export function createPipelineHook(deps: PipelineDeps): OutcomeHook {
 
 /** The job of a pipeline's stage, validated like any enqueue (schema, JSON, size) before anything is written. */
 export function stageJob(
-  deps: Pick<PipelineDeps, 'registry' | 'maxPayloadBytes'>,
+  deps: Pick<PipelineDeps, 'registry' | 'maxPayloadBytes' | 'maxJsonDepth'>,
   definition: PipelineDefinition,
   pipeline: Pick<PipelineRow, 'id' | 'name' | 'runId'>,
   entering: { to: string; visit: number; context: Record<string, unknown>; retries: Record<string, number>; feedback?: StagePayload['feedback'] },
@@ -84,7 +86,7 @@ export function stageJob(
   const job = validateEnqueue(
     deps.registry,
     { name: definition.stages[entering.to]!.job, payload, options: { actor, ...(pipeline.runId ? { runId: pipeline.runId } : {}) } },
-    { maxPayloadBytes: deps.maxPayloadBytes },
+    { maxPayloadBytes: deps.maxPayloadBytes, ...(deps.maxJsonDepth !== undefined ? { maxJsonDepth: deps.maxJsonDepth } : {}) },
     now,
   );
   return { ...job, pipelineId: pipeline.id, stage: entering.to };

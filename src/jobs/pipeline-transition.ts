@@ -4,6 +4,7 @@
  * (jobs/pipeline-advance.ts) reads the pipeline, calls this, and writes what it says.
  */
 import type { PipelineFeedback, PipelineStatus } from '../store/entities/index.js';
+import { clipText } from '../store/json-value.js';
 import type { SerializedError } from '../store/outcome.js';
 import { isPlainJsonObject, type PipelineDefinition, type StageChoice, type StageTarget } from './define-pipeline.js';
 
@@ -53,7 +54,8 @@ export function decideTransition(definition: PipelineDefinition, at: PipelinePos
     ...(feedback ? { feedback } : {}),
   });
 
-  const stage = definition.stages[at.stage];
+  // Own properties only: a stored stage name such as `constructor` is no stage.
+  const stage = Object.hasOwn(definition.stages, at.stage) ? definition.stages[at.stage] : undefined;
   if (!stage) return failWith(`stage "${at.stage}" is not a stage of pipeline "${definition.name}" (was the definition changed?)`);
   const on = stage.on as { completed: StageTarget | StageChoice; failed: StageTarget };
 
@@ -73,7 +75,7 @@ export function decideTransition(definition: PipelineDefinition, at: PipelinePos
       try {
         route = on.completed.choose(result);
       } catch (error) {
-        return failWith(`stage "${at.stage}": choose() threw: ${error instanceof Error ? error.message : describe(error)}`);
+        return failWith(`stage "${at.stage}": choose() threw: ${thrownMessage(error)}`);
       }
       if (typeof route !== 'string' || !Object.hasOwn(on.completed.routes, route)) {
         return failWith(`stage "${at.stage}": choose() returned ${describe(route)}, not one of its routes (${Object.keys(on.completed.routes).join(', ')})`);
@@ -89,8 +91,8 @@ export function decideTransition(definition: PipelineDefinition, at: PipelinePos
 
   const feedback = feedbackOf(at.stage, finished, base.route);
   if ('loopTo' in target) {
-    const used = at.retries[target.budget] ?? 0;
-    const max = at.budgets[target.budget] ?? 0;
+    const used = ownCount(at.retries, target.budget);
+    const max = ownCount(at.budgets, target.budget);
     if (used >= max) {
       return failWith(
         `budget "${target.budget}" exhausted: ${used} of ${max} loop(s) back to "${target.loopTo}" used; last: ${feedback.message}`,
@@ -136,18 +138,35 @@ export function feedbackOf(stage: string, finished: FinishedStage, route: string
   return { fromStage: stage, jobId: finished.jobId, outcome: 'completed', message: clip(message), detail: finished.result ?? null };
 }
 
+/** A count kept under `name` in a stored document, or 0 (never an inherited property). */
+function ownCount(counts: Record<string, number>, name: string): number {
+  const value = Object.hasOwn(counts, name) ? counts[name] : undefined;
+  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}
+
 function isChoice(value: StageTarget | StageChoice): value is StageChoice {
   return typeof value === 'object' && 'choose' in value;
 }
 
+/** Capped, and storable on both dialects: reasons and feedback are written as they are. */
 function clip(text: string): string {
-  return text.length > maxMessageChars ? `${text.slice(0, maxMessageChars - 3)}...` : text;
+  return clipText(text, maxMessageChars);
 }
 
 function describe(value: unknown): string {
   try {
-    return JSON.stringify(value) ?? String(value);
+    return clipText(JSON.stringify(value) ?? String(value), 200);
   } catch {
     return typeof value;
   }
+}
+
+/** What `choose()` threw, read without letting a hostile value throw again. */
+function thrownMessage(error: unknown): string {
+  try {
+    if (error instanceof Error && typeof error.message === 'string') return error.message;
+  } catch {
+    return 'an unreadable error';
+  }
+  return describe(error);
 }

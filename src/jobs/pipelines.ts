@@ -46,6 +46,8 @@ export interface PipelinesOptions {
   registry: JobRegistry;
   dispatcher: Dispatcher;
   maxPayloadBytes: number;
+  /** Deepest accepted payload nesting (Config.maxJsonDepth). Default 64. */
+  maxJsonDepth?: number;
   /** Checked against the registry already (see `registerPipelines`). */
   definitions: ReadonlyMap<string, PipelineDefinition>;
 }

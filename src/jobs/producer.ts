@@ -12,7 +12,7 @@ import type { JobStatus } from '../store/lifecycle.js';
 import type { Ledger } from '../store/ledger.js';
 import type { InsertedJob, NewJob } from '../store/job-writes.js';
 import { existingRunIds } from '../store/runs.js';
-import { sqlFor } from '../store/sql.js';
+import { sqlFor } from '../store/em-sql.js';
 import { sameJsonValue } from '../store/json-value.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { JobRegistry } from './registry.js';
@@ -49,6 +49,8 @@ export interface ProducerOptions {
   dispatcher: Dispatcher;
   logger: Logger;
   maxPayloadBytes: number;
+  /** Deepest accepted payload nesting (Config.maxJsonDepth). Default 64. */
+  maxJsonDepth?: number;
 }
 
 export class Producer {

@@ -4,10 +4,11 @@
  */
 import { InvalidOptionError, InvalidPayloadError } from '../errors.js';
 import { isId, newId } from '../store/ids.js';
-import { findJsonProblem } from '../store/json-value.js';
+import { defaultMaxJsonDepth, textProblem, toStorableJson } from '../store/json-value.js';
 import type { NewJob } from '../store/job-writes.js';
 import { validateBackoff, type BackoffPolicy } from './backoff.js';
 import { validateAttempts, validatePriority, validateTimeout } from './define-job.js';
+import type { JobType } from './define-job.js';
 import type { JobRegistry } from './registry.js';
 
 export interface EnqueueOptions {
@@ -41,12 +42,14 @@ export interface EnqueueRequest {
 
 const knownOptions = new Set(['idempotencyKey', 'priority', 'delayMs', 'runId', 'maxAttempts', 'backoff', 'timeoutMs', 'actor']);
 
-export function validateEnqueue(
-  registry: JobRegistry,
-  request: EnqueueRequest,
-  limits: { maxPayloadBytes: number },
-  now: number,
-): NewJob {
+/** The caps a payload is checked against (Config.maxPayloadBytes, Config.maxJsonDepth). */
+export interface PayloadLimits {
+  maxPayloadBytes: number;
+  /** Default 64. */
+  maxJsonDepth?: number;
+}
+
+export function validateEnqueue(registry: JobRegistry, request: EnqueueRequest, limits: PayloadLimits, now: number): NewJob {
   const type = registry.get(request.name);
   const options = request.options ?? {};
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
@@ -54,37 +57,30 @@ export function validateEnqueue(
     if (!knownOptions.has(key)) throw new InvalidOptionError(key, `one of the enqueue options (${[...knownOptions].join(', ')})`, key);
   }
 
-  const parsed = type.schema.safeParse(request.payload);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue && issue.path.length ? issue.path.map(String).join('.') : 'payload';
-    throw new InvalidPayloadError(type.name, field, `${issue?.message ?? 'invalid'} (got ${describe(valueAt(request.payload, issue?.path ?? []))})`);
-  }
-  assertJsonSerialisable(type.name, parsed.data);
-  const bytes = Buffer.byteLength(JSON.stringify(parsed.data) ?? 'null', 'utf8');
-  if (bytes > limits.maxPayloadBytes) {
-    throw new InvalidPayloadError(type.name, 'payload', `expected at most ${limits.maxPayloadBytes} bytes of JSON, got ${bytes}`);
-  }
+  const payload = storablePayload(type, request.payload, limits);
 
   const delayMs = options.delayMs ?? 0;
   if (typeof delayMs !== 'number' || !Number.isSafeInteger(delayMs) || delayMs < 0) {
     throw new InvalidOptionError('delayMs', 'a whole number of milliseconds >= 0', delayMs);
   }
   const key = options.idempotencyKey;
-  if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 255 || key.includes('\u0000'))) {
-    throw new InvalidOptionError('idempotencyKey', 'a non-empty string of at most 255 characters without NUL', key);
+  // A lone surrogate would reach PostgreSQL as U+FFFD, so two different keys could meet as one.
+  if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 255 || textProblem(key) !== null)) {
+    throw new InvalidOptionError('idempotencyKey', 'a non-empty string of at most 255 characters without NUL or lone surrogates', key);
   }
   if (options.runId !== undefined && !isId('run', options.runId)) {
     throw new InvalidOptionError('runId', 'a run id like "run_01J..."', options.runId);
   }
   const actor = options.actor ?? 'producer';
-  if (typeof actor !== 'string' || actor.length === 0 || actor.length > 200) throw new InvalidOptionError('actor', 'a non-empty string', actor);
+  if (typeof actor !== 'string' || actor.length === 0 || actor.length > 200 || textProblem(actor) !== null) {
+    throw new InvalidOptionError('actor', 'a non-empty string of at most 200 characters without NUL or lone surrogates', actor);
+  }
 
   return {
     id: newId('job'),
     queue: type.queue,
     name: type.name,
-    payload: parsed.data,
+    payload,
     priority: options.priority === undefined ? type.priority : validatePriority(options.priority),
     runId: options.runId ?? null,
     idempotencyKey: key ?? null,
@@ -97,18 +93,55 @@ export function validateEnqueue(
   };
 }
 
-function assertJsonSerialisable(jobName: string, value: unknown): void {
-  const problem = findJsonProblem(value, { path: '', name: 'payload' });
-  if (problem) throw new InvalidPayloadError(jobName, problem.path, `expected ${problem.expected}, got ${problem.got}`);
+/**
+ * The payload as it will be stored: passed through the job type's schema, then checked as plain,
+ * storable JSON within the size and depth caps, and copied (so that the caller changing its object
+ * afterwards changes nothing). `null` is refused: the payload column holds a JSON document.
+ */
+function storablePayload(type: { name: string; schema: JobType['schema'] }, raw: unknown, limits: PayloadLimits): unknown {
+  let parsed: ReturnType<JobType['schema']['safeParse']>;
+  try {
+    parsed = type.schema.safeParse(raw);
+  } catch (error) {
+    // A schema that recurses into a hostile value (nested thousands deep) overflows the stack, and
+    // a refinement may throw: either way the payload was not accepted.
+    throw new InvalidPayloadError(type.name, 'payload', `expected a value the job type's schema can check, got one that made it throw (${errorName(error)})`);
+  }
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue && issue.path.length ? issue.path.map(String).join('.') : 'payload';
+    throw new InvalidPayloadError(type.name, field, `${issue?.message ?? 'invalid'} (got ${describe(valueAt(raw, issue?.path ?? []))})`);
+  }
+  if (parsed.data === null || parsed.data === undefined) {
+    throw new InvalidPayloadError(type.name, 'payload', `expected a JSON value other than null (use {} for "no data"), got ${parsed.data === null ? 'null' : 'undefined'}`);
+  }
+  const stored = toStorableJson(parsed.data, { path: '', name: 'payload' }, {
+    maxDepth: limits.maxJsonDepth ?? defaultMaxJsonDepth,
+    maxBytes: limits.maxPayloadBytes,
+  });
+  if (!stored.ok) throw new InvalidPayloadError(type.name, stored.problem.path, `expected ${stored.problem.expected}, got ${stored.problem.got}`);
+  return stored.value;
+}
+
+function errorName(error: unknown): string {
+  try {
+    return error instanceof Error ? String(error.name).slice(0, 60) : typeof error;
+  } catch {
+    return typeof error;
+  }
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let v: unknown = root;
-  for (const key of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[key];
+  try {
+    let v: unknown = root;
+    for (const key of path) {
+      if (v === null || typeof v !== 'object') return undefined;
+      v = (v as Record<PropertyKey, unknown>)[key];
+    }
+    return v;
+  } catch {
+    return undefined; // a getter or proxy trap that throws
   }
-  return v;
 }
 
 function describe(value: unknown): string {

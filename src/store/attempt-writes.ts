@@ -8,6 +8,7 @@ import { AttemptEntity, type JobRow } from './entities/index.js';
 import { entityColumns } from './entity-columns.js';
 import { appendEvents, appendStandaloneJobEvent, type NewEvent } from './events.js';
 import { newId, newUlid } from './ids.js';
+import { clipText } from './json-value.js';
 import { jobTransitions, isFinalJobStatus } from './lifecycle.js';
 import type { Outcome } from './outcome.js';
 import { jobRowColumns, startedJobColumns, startedJobOf, toJobRow, toStartedJob, type StartedJob } from './rows.js';
@@ -415,5 +416,5 @@ const finishAttempt: RowUpdate = {
 };
 
 function summary(error: { name: string; message: string; code?: string }): Record<string, unknown> {
-  return { name: error.name, message: error.message.slice(0, 500), ...(error.code ? { code: error.code } : {}) };
+  return { name: error.name, message: clipText(error.message, 500, ''), ...(error.code ? { code: error.code } : {}) };
 }

@@ -21,6 +21,7 @@ import { fallbackAutocheckpointPages, SqliteCheckpointer } from './sqlite-checkp
 import { withDeferredInserts, writtenAsOneStatement } from './deferring-sql.js';
 import type { Row, Sql } from './sql.js';
 import { inTurn, type WriteTurns } from './write-turns.js';
+import { wrapDatabaseError } from './database-errors.js';
 
 export interface FastExecutor {
   /**
@@ -88,9 +89,25 @@ export interface FastExecutorOptions {
 
 export function createFastExecutor(orm: LedgerOrm, dialect: DatabaseDialect, options: FastExecutorOptions = {}): FastExecutor {
   const knex = (orm.em.getConnection() as unknown as { getKnex(): Knex }).getKnex();
-  return dialect === 'sqlite'
-    ? sqliteExecutor(knex, options.checkpointPath, options.writeTurns)
-    : postgresExecutor(knex, options.databaseRetryMs ?? defaultDatabaseRetryMs);
+  const executor =
+    dialect === 'sqlite'
+      ? sqliteExecutor(knex, options.checkpointPath, options.writeTurns)
+      : postgresExecutor(knex, options.databaseRetryMs ?? defaultDatabaseRetryMs);
+  return wrappingErrors(executor, dialect);
+}
+
+/** Driver errors leave the executor as coded `DatabaseError`s (database-errors.ts), after any retry. */
+function wrappingErrors(executor: FastExecutor, dialect: DatabaseDialect): FastExecutor {
+  const wrap = (error: unknown): never => {
+    throw wrapDatabaseError(error, dialect);
+  };
+  const wrapped: FastExecutor = {
+    ...executor,
+    transaction: (work) => executor.transaction(work).catch(wrap),
+  };
+  if (executor.autocommit) wrapped.autocommit = (work) => executor.autocommit!(work).catch(wrap);
+  if (executor.writeAlone) wrapped.writeAlone = (work) => executor.writeAlone!(work).catch(wrap);
+  return wrapped;
 }
 
 /**

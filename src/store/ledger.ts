@@ -26,7 +26,9 @@ import { retryTransient } from './retry-transient.js';
 import { createFastExecutor, type FastExecutor } from './fast-sql.js';
 import { DispatchedMarks, type MarkFailureHandler } from './dispatched-marks.js';
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
-import { dialectOf, sqlFor, type Sql } from './sql.js';
+import { dialectOf, type Sql } from './sql.js';
+import { sqlFor } from './em-sql.js';
+import { countRowsSchema, parseQuery } from './query-schemas.js';
 import { asUnavailable, defaultDatabaseRetryMs } from './connection-loss.js';
 import { ormRead, ormTransaction, type OrmTransactionOptions } from './orm-transaction.js';
 import { StatementCutOffError } from './postgres-transaction.js';
@@ -306,7 +308,7 @@ export class Ledger {
   }
 
   listRuns(options: { limit?: number; status?: RunStatus } = {}): Promise<RunRow[]> {
-    return this.read((sql) => runs.listRuns(sql, { limit: options.limit ?? 50, ...(options.status ? { status: options.status } : {}) }));
+    return this.read((sql) => runs.listRuns(sql, options));
   }
 
   existingRunIds(runIds: readonly string[]): Promise<Set<string>> {
@@ -327,7 +329,7 @@ export class Ledger {
     return this.read((sql) => queries.listJobs(sql, filter));
   }
 
-  countJobsByStatus(filter?: Omit<queries.JobFilter, 'limit' | 'offset'>): ReturnType<typeof queries.countJobsByStatus> {
+  countJobsByStatus(filter?: Omit<queries.JobFilter, 'limit' | 'offset' | 'before'>): ReturnType<typeof queries.countJobsByStatus> {
     return this.read((sql) => queries.countJobsByStatus(sql, filter));
   }
 
@@ -341,6 +343,8 @@ export class Ledger {
 
   /** Number of rows in a ledger table (for summaries and the doctor). */
   async countRows(table: 'jobs' | 'attempts' | 'events' | 'runs'): Promise<number> {
+    // The table name becomes SQL text: only these four, whatever a JavaScript caller passes.
+    parseQuery(countRowsSchema, table, 'table');
     const [row] = await this.read((sql) => sql.all(`SELECT COUNT(*) AS n FROM ${table}`));
     return Number(row?.n ?? 0);
   }

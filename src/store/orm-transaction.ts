@@ -5,7 +5,8 @@
 import { CommitOutcomeUnknownError } from '../errors.js';
 import { asUnavailable, isConnectionLoss } from './connection-loss.js';
 import { forkEm, type LedgerOrm } from './orm.js';
-import { sqlFor, type Sql } from './sql.js';
+import type { Sql } from './sql.js';
+import { sqlFor } from './em-sql.js';
 import { takeWriteLock } from './write-lock.js';
 
 export interface OrmTransactionOptions {

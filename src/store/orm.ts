@@ -38,6 +38,9 @@ export async function openOrm(target: DatabaseTarget, options: { debug?: boolean
     debug: options.debug ?? false,
     discovery: { warnWhenNoEntities: false },
     extensions: [Migrator],
+    // knex puts a failed statement in front of the driver's message; with this, the statement as
+    // written (placeholders, no values), not one with the values spliced in.
+    driverOptions: { compileSqlOnError: false },
     migrations: {
       tableName: migrationsTable,
       transactional: true,

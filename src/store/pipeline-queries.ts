@@ -3,7 +3,8 @@
  * `pipeline_history`; the lookups by id look in both and say which, so callers need not care whether
  * the archiver has run.
  */
-import { InvalidOptionError, NotFoundError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
+import { idArgumentSchema, idListSchema, listPipelinesSchema, parseQuery, pipelineHistorySchema } from './query-schemas.js';
 import type { AttemptRow, EventRow, JobRow, PipelineHistoryRow, PipelineRow, StagePathEntry } from './entities/index.js';
 import { toPipelineHistoryRow, toPipelineRow } from './pipeline-rows.js';
 import { toAttemptRow, toEventRow, toJobRow } from './rows.js';
@@ -78,13 +79,15 @@ export function summarizeArchived(h: PipelineHistoryRow): PipelineSummary {
 }
 
 export async function getPipeline(sql: Sql, id: string): Promise<PipelineSummary> {
+  id = parseQuery(idArgumentSchema, id, 'pipelineId');
   const [found] = await findPipelines(sql, [id]);
   if (!found) throw new NotFoundError('pipeline', id);
   return found;
 }
 
 /** Pipelines by id, from whichever table holds each (missing ids are left out). */
-export async function findPipelines(sql: Sql, ids: readonly string[]): Promise<PipelineSummary[]> {
+export async function findPipelines(sql: Sql, given: readonly string[]): Promise<PipelineSummary[]> {
+  const ids = parseQuery(idListSchema, given, 'pipelineIds');
   const found: PipelineSummary[] = [];
   for (let start = 0; start < ids.length; start += 500) {
     const chunk = ids.slice(start, start + 500);
@@ -131,19 +134,21 @@ export async function getPipelineDetail(sql: Sql, id: string): Promise<PipelineD
 }
 
 /** Live pipelines, newest first. */
-export async function listPipelines(sql: Sql, filter: PipelineFilter = {}): Promise<PipelineRow[]> {
+export async function listPipelines(sql: Sql, given: PipelineFilter = {}): Promise<PipelineRow[]> {
+  const filter = parseQuery(listPipelinesSchema, given);
   const { clause, params } = where([
     ['state', filter.state],
     ['status', filter.status],
     ['name', filter.name],
     ['run_id', filter.runId],
   ]);
-  const rows = await sql.all(`SELECT * FROM pipelines${clause} ORDER BY created_at DESC, id DESC LIMIT ?`, [...params, checkLimit(filter.limit)]);
+  const rows = await sql.all(`SELECT * FROM pipelines${clause} ORDER BY created_at DESC, id DESC LIMIT ?`, [...params, filter.limit ?? 50]);
   return rows.map((r) => toPipelineRow(sql.dialect, r));
 }
 
 /** Archived pipelines, most recently completed first. */
-export async function listPipelineHistory(sql: Sql, filter: PipelineHistoryFilter = {}): Promise<PipelineHistoryRow[]> {
+export async function listPipelineHistory(sql: Sql, given: PipelineHistoryFilter = {}): Promise<PipelineHistoryRow[]> {
+  const filter = parseQuery(pipelineHistorySchema, given);
   const { clause, params } = where([
     ['final_state', filter.finalState],
     ['status', filter.status],
@@ -153,7 +158,7 @@ export async function listPipelineHistory(sql: Sql, filter: PipelineHistoryFilte
   const rows = await sql.all(`SELECT * FROM pipeline_history${clause}${since} ORDER BY completed_at DESC, id DESC LIMIT ?`, [
     ...params,
     ...(filter.since === undefined ? [] : [filter.since]),
-    checkLimit(filter.limit),
+    filter.limit ?? 50,
   ]);
   return rows.map((r) => toPipelineHistoryRow(sql.dialect, r));
 }
@@ -167,10 +172,4 @@ function where(pairs: readonly (readonly [string, string | undefined])[]): { cla
     params.push(value);
   }
   return { clause: conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '', params };
-}
-
-function checkLimit(limit: number | undefined): number {
-  const value = limit ?? 50;
-  if (!Number.isSafeInteger(value) || value < 1 || value > 10_000) throw new InvalidOptionError('limit', 'a whole number from 1 to 10000', value);
-  return value;
 }

@@ -4,8 +4,18 @@
  * (reaching into the JSON payload) is built in `payloadFieldSql`.
  */
 import { InvalidOptionError, NotFoundError } from '../errors.js';
+import type { z } from 'zod';
 import type { AttemptRow, EventRow, JobRow, SubjectType } from './entities/index.js';
 import { everyJobsEventTypes, jobStatuses, type JobStatus } from './lifecycle.js';
+import {
+  countJobsSchema,
+  idArgumentSchema,
+  listAttemptsSchema,
+  listEventsSchema,
+  listJobsSchema,
+  parseQuery,
+  payloadPathPattern,
+} from './query-schemas.js';
 import { toAttemptRow, toEventRow, toJobRow } from './rows.js';
 import { notIndexed, placeholders, toNumber, type Sql } from './sql.js';
 
@@ -16,28 +26,39 @@ export interface JobDetail {
 }
 
 export interface JobFilter {
+  /** One status or a list of them. */
   status?: JobStatus | JobStatus[];
-  name?: string;
-  queue?: string;
-  runId?: string;
+  /** One job type or a list of them. */
+  name?: string | string[];
+  queue?: string | string[];
+  runId?: string | string[];
   /** Created at or after (epoch ms). */
   since?: number;
   /** Created before (epoch ms). */
   until?: number;
-  /** Payload fields that must equal a value, compared as text: `{ 'customer.id': '42' }`. */
+  /** Payload fields that must equal a value, compared as text: `{ 'customer.id': '42' }`. At most 20. */
   where?: Record<string, string | number | boolean>;
   /** Default 100, at most 10,000. */
   limit?: number;
   offset?: number;
+  /**
+   * Keyset paging: only jobs listed after this one (newest first), given as the last job of the
+   * previous page. Unlike `offset`, a page never repeats or skips a job when new ones arrive.
+   */
+  before?: { createdAt: number; id: string };
 }
 
 export interface EventFilter {
+  /** One event type (`job.failed`) or a list of them; an unknown type is refused. */
   type?: string | string[];
   subjectType?: SubjectType;
   subjectId?: string;
   since?: number;
   until?: number;
+  /** Default 100, at most 10,000. */
   limit?: number;
+  /** Keyset paging: only events listed after this one (newest first), the last of the previous page. */
+  before?: { createdAt: number; id: string };
 }
 
 export async function getJobDetail(sql: Sql, jobId: string): Promise<JobDetail> {
@@ -52,24 +73,30 @@ export async function getJobDetail(sql: Sql, jobId: string): Promise<JobDetail> 
 }
 
 export async function getJob(sql: Sql, jobId: string): Promise<JobRow> {
+  jobId = parseQuery(idArgumentSchema, jobId, 'jobId');
   const [raw] = await sql.all('SELECT * FROM jobs WHERE id = ?', [jobId]);
   if (!raw) throw new NotFoundError('job', jobId);
   return toJobRow(sql.dialect, raw);
 }
 
-export async function listJobs(sql: Sql, filter: JobFilter = {}): Promise<JobRow[]> {
-  const { clause, params } = jobWhere(sql, filter);
-  const limit = checkLimit(filter.limit ?? 100);
-  const rows = await sql.all(`SELECT * FROM jobs${clause} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, [
+export async function listJobs(sql: Sql, given: JobFilter = {}): Promise<JobRow[]> {
+  const filter = parseQuery(listJobsSchema, given);
+  const { conditions, params } = jobWhere(sql, filter);
+  if (filter.before) {
+    conditions.push('(created_at < ? OR (created_at = ? AND id < ?))');
+    params.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
+  }
+  const rows = await sql.all(`SELECT * FROM jobs${whereClause(conditions)} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, [
     ...params,
-    limit,
+    filter.limit ?? 100,
     filter.offset ?? 0,
   ]);
   return rows.map((r) => toJobRow(sql.dialect, r));
 }
 
-export async function countJobsByStatus(sql: Sql, filter: Omit<JobFilter, 'limit' | 'offset'> = {}): Promise<Record<JobStatus, number>> {
-  const { clause, params } = jobWhere(sql, filter);
+export async function countJobsByStatus(sql: Sql, given: Omit<JobFilter, 'limit' | 'offset' | 'before'> = {}): Promise<Record<JobStatus, number>> {
+  const { conditions, params } = jobWhere(sql, parseQuery(countJobsSchema, given));
+  const clause = whereClause(conditions);
   const rows = await sql.all(`SELECT status, COUNT(*) AS n FROM jobs${clause} GROUP BY status`, params);
   const counts = Object.fromEntries(jobStatuses.map((s) => [s, 0])) as Record<JobStatus, number>;
   for (const r of rows) counts[r.status as JobStatus] = toNumber(r.n);
@@ -79,10 +106,11 @@ export async function countJobsByStatus(sql: Sql, filter: Omit<JobFilter, 'limit
 /** The predicate of `events_rare_type_created_at_index` (migration RareEventTypes). */
 export const rareEventTypesPredicate = `type NOT IN (${everyJobsEventTypes.map((t) => `'${t}'`).join(', ')})`;
 
-export async function listEvents(sql: Sql, filter: EventFilter = {}): Promise<EventRow[]> {
+export async function listEvents(sql: Sql, given: EventFilter = {}): Promise<EventRow[]> {
+  const filter = parseQuery(listEventsSchema, given);
   const conditions: string[] = [];
   const params: unknown[] = [];
-  const types = filter.type === undefined ? [] : Array.isArray(filter.type) ? filter.type : [filter.type];
+  const types = listOf(filter.type);
   if (types.length) {
     // The index by type holds only the rarer events; its own predicate, repeated word for word,
     // lets either planner use it. The events every job has (about every other row) are found by
@@ -93,11 +121,11 @@ export async function listEvents(sql: Sql, filter: EventFilter = {}): Promise<Ev
     if (!common) conditions.push(rareEventTypesPredicate);
     params.push(...types);
   }
-  if (filter.subjectType) {
+  if (filter.subjectType !== undefined) {
     conditions.push('subject_type = ?');
     params.push(filter.subjectType);
   }
-  if (filter.subjectId) {
+  if (filter.subjectId !== undefined) {
     conditions.push('subject_id = ?');
     params.push(filter.subjectId);
   }
@@ -109,16 +137,18 @@ export async function listEvents(sql: Sql, filter: EventFilter = {}): Promise<Ev
     conditions.push('created_at < ?');
     params.push(filter.until);
   }
+  if (filter.before) {
+    conditions.push('(created_at < ? OR (created_at = ? AND id < ?))');
+    params.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
+  }
   const clause = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
-  const rows = await sql.all(`SELECT * FROM events${clause} ORDER BY created_at DESC, id DESC LIMIT ?`, [
-    ...params,
-    checkLimit(filter.limit ?? 100),
-  ]);
+  const rows = await sql.all(`SELECT * FROM events${clause} ORDER BY created_at DESC, id DESC LIMIT ?`, [...params, filter.limit ?? 100]);
   return rows.map((r) => toEventRow(sql.dialect, r));
 }
 
 /** Attempts of many jobs at once (for summaries and exports). */
-export async function listAttempts(sql: Sql, filter: { jobIds?: readonly string[]; since?: number; limit?: number }): Promise<AttemptRow[]> {
+export async function listAttempts(sql: Sql, given: { jobIds?: readonly string[]; since?: number; limit?: number }): Promise<AttemptRow[]> {
+  const filter = parseQuery(listAttemptsSchema, given);
   const conditions: string[] = [];
   const params: unknown[] = [];
   if (filter.jobIds) {
@@ -138,26 +168,20 @@ export async function listAttempts(sql: Sql, filter: { jobIds?: readonly string[
   return rows.map((r) => toAttemptRow(sql.dialect, r));
 }
 
-function jobWhere(sql: Sql, filter: Omit<JobFilter, 'limit' | 'offset'>): { clause: string; params: unknown[] } {
+/** The conditions and parameters of a validated job filter; every value bound, lists as `IN (?, ...)`. */
+function jobWhere(sql: Sql, filter: z.output<typeof countJobsSchema>): { conditions: string[]; params: unknown[] } {
   const conditions: string[] = [];
   const params: unknown[] = [];
-  const statuses = filter.status === undefined ? [] : Array.isArray(filter.status) ? filter.status : [filter.status];
-  for (const s of statuses) {
-    if (!(jobStatuses as readonly string[]).includes(s)) throw new InvalidOptionError('status', `one of ${jobStatuses.join(', ')}`, s);
-  }
-  if (statuses.length) {
-    conditions.push(`status IN (${placeholders(statuses.length)})`);
-    params.push(...statuses);
-  }
   for (const [column, value] of [
+    ['status', filter.status],
     ['name', filter.name],
     ['queue', filter.queue],
     ['run_id', filter.runId],
   ] as const) {
-    if (value !== undefined) {
-      conditions.push(`${column} = ?`);
-      params.push(value);
-    }
+    const values = listOf<string>(value);
+    if (values.length === 0) continue;
+    conditions.push(values.length === 1 ? `${column} = ?` : `${column} IN (${placeholders(values.length)})`);
+    params.push(...values);
   }
   if (filter.since !== undefined) {
     conditions.push('created_at >= ?');
@@ -172,14 +196,23 @@ function jobWhere(sql: Sql, filter: Omit<JobFilter, 'limit' | 'offset'>): { clau
     conditions.push(`${field.expression} = ?`);
     params.push(...field.params, String(value));
   }
-  return { clause: conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '', params };
+  return { conditions, params };
+}
+
+function whereClause(conditions: readonly string[]): string {
+  return conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
+}
+
+/** A filter that takes one value or a list, as a list. */
+function listOf<T>(value: T | readonly T[] | undefined): T[] {
+  return value === undefined ? [] : Array.isArray(value) ? [...(value as readonly T[])] : [value as T];
 }
 
 /** A payload field as text: `customer.id` → json_extract (SQLite) or #>> (PostgreSQL). */
 function payloadFieldSql(sql: Sql, path: string): { expression: string; params: unknown[] } {
   // Every segment starts with a letter: a numeric one would be an array index on PostgreSQL but
-  // an object key on SQLite.
-  if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(path)) {
+  // an object key on SQLite (checked by the schema; checked again here, where it becomes SQL).
+  if (!payloadPathPattern.test(path)) {
     throw new InvalidOptionError('where', 'a payload path like "customer.id" (letters, digits, "_", dots)', path);
   }
   const segments = path.split('.');
@@ -191,9 +224,4 @@ function payloadFieldSql(sql: Sql, path: string): { expression: string; params: 
     expression: `CASE json_type(payload, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(payload, ?) AS TEXT) END`,
     params: [jsonPath, jsonPath],
   };
-}
-
-function checkLimit(limit: number): number {
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidOptionError('limit', 'a whole number from 1 to 10000', limit);
-  return limit;
 }

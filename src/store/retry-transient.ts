@@ -18,6 +18,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultDatabaseRetryMs, isRetryableLoss, reconnectDelayMs } from './connection-loss.js';
+import { driverErrorOf } from './database-errors.js';
 
 const maxTries = 40;
 
@@ -25,7 +26,7 @@ const maxTries = 40;
 const postgresRetryableCodes = new Set(['40P01', '40001']);
 
 export function isTransientError(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; message?: string } | null;
+  const e = driverErrorOf(error) as { name?: string; code?: string; message?: string } | null;
   return (
     e?.name === 'LockWaitTimeoutException' ||
     e?.name === 'DeadlockException' ||

@@ -1,6 +1,7 @@
 /** Figures about the jobs of one run: what `jobledger demo` prints at the end. */
 import type { AttemptStatus } from './lifecycle.js';
 import { toNumber, type Sql } from './sql.js';
+import { idArgumentSchema, parseQuery } from './query-schemas.js';
 
 export interface RunFigures {
   attemptsByStatus: Partial<Record<AttemptStatus, number>>;
@@ -12,6 +13,7 @@ export interface RunFigures {
 }
 
 export async function runFigures(sql: Sql, runId: string): Promise<RunFigures> {
+  runId = parseQuery(idArgumentSchema, runId, 'runId');
   const attempts = await sql.all(
     `SELECT a.status AS status, COUNT(*) AS n FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.run_id = ? GROUP BY a.status`,
     [runId],

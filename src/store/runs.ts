@@ -4,7 +4,9 @@ import type { RunRow, RunStatus } from './entities/index.js';
 import { appendEvents } from './events.js';
 import { newId } from './ids.js';
 import { toRunRow } from './rows.js';
-import { encodeJson, type Sql } from './sql.js';
+import { defaultJsonLimits, textProblem, toStorableJson } from './json-value.js';
+import type { Sql } from './sql.js';
+import { idArgumentSchema, listRunsSchema, parseQuery } from './query-schemas.js';
 
 export const runStatuses: readonly RunStatus[] = ['open', 'running', 'completed', 'failed', 'cancelled'];
 const finalRunStatuses: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
@@ -13,13 +15,17 @@ export async function createRun(
   tx: Sql,
   input: { name: string; metadata?: unknown; actor: string; now: number },
 ): Promise<RunRow> {
-  if (typeof input.name !== 'string' || input.name.trim() === '' || input.name.length > 200 || input.name.includes('\u0000')) {
-    throw new InvalidOptionError('name', 'a non-empty run name of at most 200 characters without NUL', input.name);
+  if (typeof input.name !== 'string' || input.name.trim() === '' || input.name.length > 200 || textProblem(input.name) !== null) {
+    throw new InvalidOptionError('name', 'a non-empty run name of at most 200 characters without NUL or lone surrogates', input.name);
   }
+  checkActor(input.actor);
+  // Metadata follows the rules of every stored JSON value (json-value.ts).
+  const metadata = input.metadata === undefined || input.metadata === null ? null : toStorableJson(input.metadata, { path: 'metadata', name: 'metadata' }, defaultJsonLimits);
+  if (metadata && !metadata.ok) throw new InvalidOptionError(metadata.problem.path, metadata.problem.expected, metadata.problem.got);
   const id = newId('run');
   await tx.run(
     `INSERT INTO runs (id, name, status, metadata, created_at, updated_at, version) VALUES (?, ?, 'open', ?, ?, ?, 1)`,
-    [id, input.name, encodeJson(input.metadata ?? null), input.now, input.now],
+    [id, input.name, metadata ? metadata.text : null, input.now, input.now],
   );
   await appendEvents(tx, [
     { subjectType: 'run', subjectId: id, seq: 1, type: 'run.created', payload: { name: input.name }, actor: input.actor, createdAt: input.now },
@@ -31,6 +37,11 @@ export async function setRunStatus(
   tx: Sql,
   input: { runId: string; status: RunStatus; reason: string | null; actor: string; now: number },
 ): Promise<RunRow> {
+  if (!(runStatuses as readonly unknown[]).includes(input.status)) throw new InvalidOptionError('status', `one of ${runStatuses.join(', ')}`, input.status);
+  if (input.reason !== null && (typeof input.reason !== 'string' || input.reason.length > 2000 || textProblem(input.reason) !== null)) {
+    throw new InvalidOptionError('reason', 'a string of at most 2000 characters without NUL or lone surrogates', input.reason);
+  }
+  checkActor(input.actor);
   const before = await getRun(tx, input.runId);
   const finishedAt = finalRunStatuses.includes(input.status) ? input.now : null;
   const [updated] = await tx.all(
@@ -54,16 +65,26 @@ export async function setRunStatus(
 }
 
 export async function getRun(sql: Sql, runId: string): Promise<RunRow> {
+  runId = parseQuery(idArgumentSchema, runId, 'runId');
   const [raw] = await sql.all('SELECT * FROM runs WHERE id = ?', [runId]);
   if (!raw) throw new NotFoundError('run', runId);
   return toRunRow(sql.dialect, raw);
 }
 
-export async function listRuns(sql: Sql, options: { limit: number; status?: RunStatus }): Promise<RunRow[]> {
+/** Runs, newest first: at most `limit` (default 50, at most 10,000), optionally of one status. */
+export async function listRuns(sql: Sql, given: { limit?: number; status?: RunStatus } = {}): Promise<RunRow[]> {
+  const options = parseQuery(listRunsSchema, given);
+  const limit = options.limit ?? 50;
   const rows = options.status
-    ? await sql.all('SELECT * FROM runs WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?', [options.status, options.limit])
-    : await sql.all('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?', [options.limit]);
+    ? await sql.all('SELECT * FROM runs WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?', [options.status, limit])
+    : await sql.all('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?', [limit]);
   return rows.map((r) => toRunRow(sql.dialect, r));
+}
+
+function checkActor(actor: unknown): void {
+  if (typeof actor !== 'string' || actor.trim() === '' || actor.length > 200 || textProblem(actor) !== null) {
+    throw new InvalidOptionError('actor', 'a non-empty string of at most 200 characters without NUL or lone surrogates', actor);
+  }
 }
 
 /** Which of these run ids exist (to reject an enqueue naming an unknown run before writing). */

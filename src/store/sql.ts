@@ -8,9 +8,9 @@
  * PostgreSQL returns BIGINT as strings. `decodeJson` and `toNumber` absorb both.
  */
 import type { EntityManager } from '@mikro-orm/core';
-import type { SqlEntityManager } from '@mikro-orm/knex';
 import { PostgreSqlPlatform } from '@mikro-orm/postgresql';
 import type { DatabaseDialect } from '../config.js';
+import { driverErrorOf } from './database-errors.js';
 
 export type Row = Record<string, unknown>;
 
@@ -30,7 +30,8 @@ export interface Sql {
   updateRows?(update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void>;
   /**
    * True when a JavaScript array parameter reaches PostgreSQL as an array (the hot path's pg client).
-   * MikroORM's `execute` expands arrays into lists instead, so statements over `unnest` need this.
+   * Statements through an EntityManager (em-sql.ts) bind scalars only, so statements over `unnest`
+   * need this.
    */
   readonly bindsArrays?: boolean;
 }
@@ -57,8 +58,8 @@ export interface RowUpdate {
 /**
  * Largest number of rows per VALUES-list statement. SQLite: each batched statement then has at most
  * this many texts (one per row count) in the prepared-statement cache, and its parameters (16
- * columns at most on the hot path) stay far under SQLite's limit. PostgreSQL (through MikroORM,
- * which inlines the values anyway): under its parameter limit for the widest table.
+ * columns at most on the hot path) stay far under SQLite's limit. PostgreSQL (through an
+ * EntityManager, em-sql.ts): far under its 65,535-parameter limit for the widest table.
  */
 const maxValuesRows: Record<DatabaseDialect, number> = { sqlite: 64, postgresql: 200 };
 
@@ -126,8 +127,8 @@ const rowsStatements = {
 
 /**
  * How a batch's rows reach the database: as one typed array per column (the PostgreSQL hot path's
- * pg client), or as a VALUES list on the given dialect (SQLite, and PostgreSQL through MikroORM,
- * whose `execute` expands arrays into lists).
+ * pg client), or as a VALUES list on the given dialect (SQLite, and PostgreSQL through an
+ * EntityManager, which binds scalars only).
  */
 export type RowsForm = 'arrays' | DatabaseDialect;
 
@@ -292,19 +293,6 @@ export function dialectOf(em: EntityManager): DatabaseDialect {
   return em.getPlatform() instanceof PostgreSqlPlatform ? 'postgresql' : 'sqlite';
 }
 
-/** Statements through `em`, inside its current transaction if it is in one. */
-export function sqlFor(em: EntityManager): Sql {
-  const sqlEm = em as SqlEntityManager;
-  return {
-    dialect: dialectOf(em),
-    all: (sql, params = []) => sqlEm.execute<Row[]>(sql, [...params], 'all'),
-    run: async (sql, params = []) => {
-      const result = await sqlEm.execute<{ affectedRows: number }>(sql, [...params], 'run');
-      return result.affectedRows;
-    },
-  };
-}
-
 /** `?, ?, ?` for a list of n values. */
 export function placeholders(count: number): string {
   return Array.from({ length: count }, () => '?').join(', ');
@@ -330,7 +318,7 @@ export function toNullableNumber(value: unknown): number | null {
 
 /** True when a driver error is a unique-constraint violation, on either dialect. */
 export function isUniqueViolation(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; message?: string } | null;
+  const e = driverErrorOf(error) as { name?: string; code?: string; message?: string } | null;
   return (
     e?.name === 'UniqueConstraintViolationException' ||
     e?.code === '23505' ||

@@ -3,14 +3,14 @@
  * validation that runs before anything is written. A state entry's subject id (in events and
  * snapshots) is `namespace/key`; a namespace holds no "/", so the first "/" splits it back.
  */
-import { findJsonProblem } from './json-value.js';
+import { defaultMaxJsonDepth, textProblem, toStorableJson } from './json-value.js';
 import { InvalidOptionError } from '../errors.js';
 
 /** Names one state entry. */
 export interface StateRef {
   /** 1-64 letters, digits, "_", "." or "-", starting with a letter or digit. */
   namespace: string;
-  /** 1-128 characters, no control characters; "/", "%" and "_" are fine. */
+  /** 1-128 characters, no control characters or lone surrogates; "/", "%" and "_" are fine. */
   key: string;
 }
 
@@ -87,7 +87,7 @@ export function validateNamespace(namespace: unknown): string {
 
 export function validateRef(namespace: unknown, key: unknown): StateRef {
   validateNamespace(namespace);
-  if (!isKey(key)) throw new InvalidOptionError('key', 'a string of 1-128 characters without control characters', key);
+  if (!isKey(key)) throw new InvalidOptionError('key', 'a string of 1-128 characters without control characters or lone surrogates', key);
   return { namespace: namespace as string, key };
 }
 
@@ -108,56 +108,62 @@ export function validateExpectedVersion(value: unknown): number | undefined {
 
 export function validateReason(value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length > 2000) throw new InvalidOptionError('reason', 'a string of at most 2000 characters', value);
+  if (typeof value !== 'string' || value.length > 2000 || textProblem(value) !== null) {
+    throw new InvalidOptionError('reason', 'a string of at most 2000 characters without NUL or lone surrogates', value);
+  }
   return value;
 }
 
 export function validateActor(value: unknown, fallback = 'system'): string {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || value.length === 0 || value.length > 200) {
-    throw new InvalidOptionError('actor', 'a non-empty string of at most 200 characters', value);
+  if (typeof value !== 'string' || value.length === 0 || value.length > 200 || textProblem(value) !== null) {
+    throw new InvalidOptionError('actor', 'a non-empty string of at most 200 characters without NUL or lone surrogates', value);
   }
   return value;
 }
 
+/** The nesting cap state data is checked against (Config.maxJsonDepth); its size cap is `maxStateDataBytes`. */
+export interface StateLimits {
+  maxJsonDepth: number;
+}
+
+export const defaultStateLimits: StateLimits = Object.freeze({ maxJsonDepth: defaultMaxJsonDepth });
+
 /**
- * Checks that `data` survives a JSON round trip unchanged (no BigInt, function, cycle, class
- * instance, non-finite number) and is under the size cap, and returns a deep copy of it, so that a
- * caller mutating its object afterwards cannot change what is written.
+ * Checks that `data` is storable JSON (json-value.ts: no BigInt, function, cycle, class instance,
+ * non-finite number, NUL or lone surrogate, not nested too deep) under the size cap, and returns a
+ * deep copy of it, so that a caller mutating its object afterwards cannot change what is written.
  */
-export function copyStateData(data: unknown, option = 'data'): unknown {
-  assertJsonValue(data, option);
-  const text = JSON.stringify(data);
-  const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > maxStateDataBytes) throw new InvalidOptionError(option, `at most ${maxStateDataBytes} bytes of JSON`, `${bytes} bytes`);
-  return JSON.parse(text) as unknown;
+export function copyStateData(data: unknown, option = 'data', limits: StateLimits = defaultStateLimits): unknown {
+  const stored = toStorableJson(data, { path: option, name: option }, { maxDepth: limits.maxJsonDepth, maxBytes: maxStateDataBytes });
+  if (!stored.ok) throw new InvalidOptionError(stored.problem.path, stored.problem.expected, stored.problem.got);
+  return stored.value;
 }
 
 /** Validates one operation and copies its data: the form in which writers and buffers keep it. */
-export function validateOp(op: StateOp): StateOp {
+export function validateOp(op: StateOp, limits: StateLimits = defaultStateLimits): StateOp {
   const ref = validateRef(op.namespace, op.key);
   const expectedVersion = validateExpectedVersion(op.expectedVersion);
   const reason = validateReason(op.reason);
   const base = { ...ref, ...(expectedVersion !== undefined ? { expectedVersion } : {}), ...(reason !== undefined ? { reason } : {}) };
   switch (op.op) {
     case 'set':
-      return { op: 'set', ...base, data: copyStateData(op.data), ...(op.status !== undefined ? { status: validateStatus(op.status) } : {}) };
+      return { op: 'set', ...base, data: copyStateData(op.data, 'data', limits), ...(op.status !== undefined ? { status: validateStatus(op.status) } : {}) };
     case 'status':
       return { op: 'status', ...base, status: validateStatus(op.status) };
     case 'delete':
       return { op: 'delete', ...base };
     case 'restore':
-      return { op: 'restore', ...base, data: copyStateData(op.data), snapshotId: op.snapshotId };
+      return { op: 'restore', ...base, data: copyStateData(op.data, 'data', limits), snapshotId: op.snapshotId };
     default:
       throw new InvalidOptionError('op', 'set, status, delete or restore', (op as { op?: unknown }).op);
   }
 }
 
+/**
+ * A lone surrogate is refused: PostgreSQL receives it as U+FFFD, so `x\uD800` and `x\uDBFF` would
+ * name one entry there and two on SQLite.
+ */
 function isKey(key: unknown): key is string {
-  return typeof key === 'string' && key.length >= 1 && key.length <= 128 && !controlChars.test(key);
-}
-
-function assertJsonValue(value: unknown, option: string): void {
-  const problem = findJsonProblem(value, { path: option, name: option });
-  if (problem) throw new InvalidOptionError(problem.path, problem.expected, problem.got);
+  return typeof key === 'string' && key.length >= 1 && key.length <= 128 && !controlChars.test(key) && textProblem(key) === null;
 }

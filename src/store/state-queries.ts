@@ -2,7 +2,8 @@
  * Reading keyed state: one entry, many at once, a namespace by key prefix, and the history of one
  * key. A soft-deleted entry reads as absent unless the caller asks for it.
  */
-import { InvalidOptionError, NotFoundError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
+import { listStateSchema, parseQuery, stateHistorySchema } from './query-schemas.js';
 import type { StateEntryRow, StateTransitionRow } from './entities/index.js';
 import { stateSubjectId, type ReadStateOptions, type StateRef } from './state-model.js';
 import { toStateEntryRow, toStateTransitionRow } from './state-rows.js';
@@ -63,11 +64,11 @@ export async function getStates(sql: Sql, refs: readonly StateRef[], options: Re
 }
 
 /** Entries of one namespace in key order, optionally under a key prefix. */
-export async function listState(sql: Sql, namespace: string, options: ListStateOptions = {}): Promise<StateEntryRow[]> {
+export async function listState(sql: Sql, namespace: string, given: ListStateOptions = {}): Promise<StateEntryRow[]> {
+  const options = parseQuery(listStateSchema, given, 'options');
   const conditions = ['namespace = ?'];
   const params: unknown[] = [namespace];
   if (options.prefix !== undefined && options.prefix !== '') {
-    if (typeof options.prefix !== 'string') throw new InvalidOptionError('prefix', 'a string', options.prefix);
     // LIKE finds the candidates (with its wildcards escaped); the substr comparison makes the match
     // exact and case-sensitive on both dialects (SQLite's LIKE ignores ASCII case).
     conditions.push(`key LIKE ? ESCAPE '\\' AND substr(key, 1, ?) = ?`);
@@ -78,20 +79,16 @@ export async function listState(sql: Sql, namespace: string, options: ListStateO
     params.push(options.afterKey);
   }
   if (!options.includeDeleted) conditions.push('deleted_at IS NULL');
-  const rows = await sql.all(`SELECT * FROM state_entries WHERE ${conditions.join(' AND ')} ORDER BY key LIMIT ?`, [
-    ...params,
-    checkLimit(options.limit ?? 100),
-  ]);
+  const rows = await sql.all(`SELECT * FROM state_entries WHERE ${conditions.join(' AND ')} ORDER BY key LIMIT ?`, [...params, options.limit ?? 100]);
   return rows.map((r) => toStateEntryRow(sql.dialect, r));
 }
 
 /** The transitions of one key, oldest first (soft-deleted entries keep theirs). */
-export async function stateHistory(sql: Sql, ref: StateRef, options: StateHistoryOptions = {}): Promise<StateTransitionRow[]> {
-  const after = options.afterVersion ?? 0;
-  if (!Number.isSafeInteger(after) || after < 0) throw new InvalidOptionError('afterVersion', 'a whole number >= 0', after);
+export async function stateHistory(sql: Sql, ref: StateRef, given: StateHistoryOptions = {}): Promise<StateTransitionRow[]> {
+  const options = parseQuery(stateHistorySchema, given, 'options');
   const rows = await sql.all(
     'SELECT * FROM state_transitions WHERE namespace = ? AND key = ? AND version_after > ? ORDER BY version_after LIMIT ?',
-    [ref.namespace, ref.key, after, checkLimit(options.limit ?? 1000)],
+    [ref.namespace, ref.key, options.afterVersion ?? 0, options.limit ?? 1000],
   );
   return rows.map((r) => toStateTransitionRow(sql.dialect, r));
 }
@@ -99,9 +96,4 @@ export async function stateHistory(sql: Sql, ref: StateRef, options: StateHistor
 /** `%`, `_` and the escape character itself, escaped for `LIKE ... ESCAPE '\'`. */
 export function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
-function checkLimit(limit: number): number {
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidOptionError('limit', 'a whole number from 1 to 10000', limit);
-  return limit;
 }

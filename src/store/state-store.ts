@@ -18,6 +18,7 @@ import {
 import { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './snapshot-rotation.js';
 import {
   stateSubjectId,
+  defaultStateLimits,
   validateActor,
   validateExpectedVersion,
   validateNamespace,
@@ -27,11 +28,14 @@ import {
   type ReadStateOptions,
   type SetStateOptions,
   type StateOp,
+  type StateLimits,
   type StateRef,
   type StateWriteOptions,
 } from './state-model.js';
 import { findState, getState, getStates, listState, stateHistory, type ListStateOptions, type StateHistoryOptions } from './state-queries.js';
 import { applyStateOps } from './state-writes.js';
+import { listSnapshotsSchema, parseQuery } from './query-schemas.js';
+import { textProblem } from './json-value.js';
 
 /** One item of `setMany`. */
 export interface StateSetItem extends StateRef, Omit<SetStateOptions, 'actor'> {
@@ -53,7 +57,11 @@ export interface SnapshotListFilter {
 }
 
 export class StateStore {
-  constructor(private readonly ledger: Ledger) {}
+  /** `limits`: how deep state data may nest (Config.maxJsonDepth; default 64). */
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly limits: StateLimits = defaultStateLimits,
+  ) {}
 
   /** The live entry; `NotFoundError` if there is none or it is soft-deleted (unless `includeDeleted`). */
   async get(namespace: string, key: string, options: ReadStateOptions = {}): Promise<StateEntryRow> {
@@ -129,14 +137,15 @@ export class StateStore {
     const expiresAt = snapshotExpiry(options, now);
     const actor = validateActor(options.actor);
     const description = options.description ?? null;
-    if (description !== null && (typeof description !== 'string' || description.length > 2000)) {
-      throw new InvalidOptionError('description', 'a string of at most 2000 characters', description);
+    if (description !== null && (typeof description !== 'string' || description.length > 2000 || textProblem(description) !== null)) {
+      throw new InvalidOptionError('description', 'a string of at most 2000 characters without NUL or lone surrogates', description);
     }
     return this.ledger.transaction((tx) => snapshotState(tx, ref, { description, expiresAt, actor, now }));
   }
 
   /** Snapshots newest first: of one entry (`namespace` + `key`), of one subject, or all. */
-  async listSnapshots(filter: SnapshotListFilter = {}): Promise<SnapshotRow[]> {
+  async listSnapshots(given: SnapshotListFilter = {}): Promise<SnapshotRow[]> {
+    const filter = parseQuery(listSnapshotsSchema, given);
     const bySubject =
       filter.namespace !== undefined || filter.key !== undefined
         ? { subjectType: 'state' as const, subjectId: stateSubjectId(validateRef(filter.namespace, filter.key)) }
@@ -173,7 +182,7 @@ export class StateStore {
 
   private async apply(ops: readonly StateOp[], actor: string | undefined): Promise<StateEntryRow[]> {
     // Validated (and data copied) before the transaction opens: a bad item writes nothing.
-    const valid = ops.map(validateOp);
+    const valid = ops.map((op) => validateOp(op, this.limits));
     const who = validateActor(actor);
     return this.ledger.transaction((tx) => applyStateOps(tx, valid, { actor: who, now: Date.now() }));
   }

@@ -14,6 +14,7 @@ import type { JobContext } from '../jobs/define-job.js';
 import type { Logger } from '../logger.js';
 import type { AttemptRef } from '../store/attempt-writes.js';
 import type { Ledger } from '../store/ledger.js';
+import { defaultMaxJsonBytes, defaultMaxJsonDepth } from '../store/json-value.js';
 import type { StartedJob } from '../store/rows.js';
 import type { AttemptAbort } from './attempt-abort.js';
 import { AttemptState } from './attempt-state.js';
@@ -23,6 +24,10 @@ export interface AttemptContextDeps {
   ledger: Ledger;
   logger: Logger;
   progressEventIntervalMs: number;
+  /** Deepest accepted progress and state data nesting (Config.maxJsonDepth). Default 64. */
+  maxJsonDepth?: number;
+  /** Largest accepted progress, as UTF-8 JSON (Config.maxProgressBytes). Default 1 MiB. */
+  maxProgressBytes?: number;
 }
 
 export class AttemptContext implements JobContext {
@@ -59,10 +64,14 @@ export class AttemptContext implements JobContext {
   }
 
   readonly progress = (value: number | Record<string, unknown>): Promise<void> =>
-    (this.#reporter ??= new ProgressReporter(this.#deps.ledger, this.#ref, this.#deps.progressEventIntervalMs)).report(value);
+    (this.#reporter ??= new ProgressReporter(this.#deps.ledger, this.#ref, this.#deps.progressEventIntervalMs, {
+      maxDepth: this.#deps.maxJsonDepth ?? defaultMaxJsonDepth,
+      maxBytes: this.#deps.maxProgressBytes ?? defaultMaxJsonBytes,
+    })).report(value);
 
   get state(): JobContext['state'] {
-    return (this.#stateBuffer ??= new AttemptState(this.#deps.ledger, this.#job)).access;
+    const limits = { maxJsonDepth: this.#deps.maxJsonDepth ?? defaultMaxJsonDepth };
+    return (this.#stateBuffer ??= new AttemptState(this.#deps.ledger, this.#job, limits)).access;
   }
 
   /** The state buffer, if the handler used state (its writes join the outcome's transaction). */

@@ -8,7 +8,7 @@ import { JobLedgerError } from '../errors.js';
 import type { JobStateAccess } from '../jobs/job-state.js';
 import type { OutcomeHook } from '../store/attempt-writes.js';
 import type { Ledger } from '../store/ledger.js';
-import { validateOp, type StateOp } from '../store/state-model.js';
+import { defaultStateLimits, validateOp, type StateLimits, type StateOp } from '../store/state-model.js';
 import { StateStore } from '../store/state-store.js';
 import { applyStateOps } from '../store/state-writes.js';
 
@@ -20,10 +20,10 @@ export class AttemptState {
   /** Why the buffered writes could not be applied (a version conflict, a missing entry), if they could not. */
   private rejection: JobLedgerError | undefined;
 
-  constructor(ledger: Ledger, job: { id: string; name: string }) {
-    const store = new StateStore(ledger);
+  constructor(ledger: Ledger, job: { id: string; name: string }, limits: StateLimits = defaultStateLimits) {
+    const store = new StateStore(ledger, limits);
     const buffer = (op: StateOp): void => {
-      this.ops.push(validateOp(op));
+      this.ops.push(validateOp(op, limits));
     };
     this.access = {
       get: (namespace, key, options) => store.get(namespace, key, options),

@@ -4,7 +4,9 @@
  * in). Nobody else decides whether a job retries.
  */
 import { computeBackoffDelay, type BackoffPolicy } from '../jobs/backoff.js';
-import type { Outcome } from '../store/outcome.js';
+import { UnstorableValueError } from '../errors.js';
+import { defaultMaxJsonBytes, defaultMaxJsonDepth, toStorableJson } from '../store/json-value.js';
+import type { AttemptFailureStatus, Outcome } from '../store/outcome.js';
 import { serializeError } from './serialize-error.js';
 
 export type AttemptResult =
@@ -33,55 +35,72 @@ export class PermanentJobError extends Error {
 
 export interface ClassifyOptions {
   maxErrorChars: number;
+  /** Largest storable result, as UTF-8 JSON (Config.maxResultBytes). Default 1 MiB. */
+  maxResultBytes?: number;
+  /** Deepest storable result nesting (Config.maxJsonDepth). Default 64. */
+  maxJsonDepth?: number;
   random?: () => number;
 }
 
+/**
+ * Total: whatever the handler returned or threw (a revoked proxy, a getter that throws, null, a
+ * symbol), an outcome comes back, so that the attempt is always recorded. A result that cannot be
+ * stored (json-value.ts) fails the attempt like a thrown error, counted against `maxAttempts`, with
+ * the reason; the result is returned as a plain copy.
+ */
 export function classifyOutcome(result: AttemptResult, policy: RetryPolicy, options: ClassifyOptions): Outcome {
+  try {
+    return classify(result, policy, options);
+  } catch {
+    // Not expected (every step below is total); still an outcome rather than a throw.
+    const error = { name: 'ClassificationError', message: 'the attempt\'s outcome could not be classified' };
+    return { type: 'failed', attemptStatus: 'failed', error, reason: error.message };
+  }
+}
+
+function classify(result: AttemptResult, policy: RetryPolicy, options: ClassifyOptions): Outcome {
   switch (result.kind) {
     case 'returned': {
-      const problem = unserialisable(result.value);
-      if (problem) {
-        const error = serializeError(new PermanentJobError(`the handler's result is not JSON-serialisable: ${problem}`), options.maxErrorChars);
-        return { type: 'failed', attemptStatus: 'failed', error, reason: error.message };
-      }
-      return { type: 'completed', result: result.value === undefined ? null : result.value };
+      const limits = { maxDepth: options.maxJsonDepth ?? defaultMaxJsonDepth, maxBytes: options.maxResultBytes ?? defaultMaxJsonBytes };
+      const stored = toStorableJson(result.value === undefined ? null : result.value, { path: 'result', name: 'result' }, limits);
+      if (stored.ok) return { type: 'completed', result: stored.value };
+      const { path, expected, got } = stored.problem;
+      return failure(new UnstorableValueError(path, expected, got), 'failed', policy, options);
     }
     case 'aborted':
       return result.reason === 'cancelled'
         ? { type: 'cancelled', reason: 'cancelled by an operator' }
         : { type: 'interrupted', reason: result.reason === 'shutdown' ? 'worker shutting down' : 'worker lost its lock' };
     case 'timed_out':
-    case 'threw': {
-      const attemptStatus = result.kind === 'timed_out' ? 'timed_out' : 'failed';
-      const thrown = result.kind === 'timed_out' ? timeoutError(result.timeoutMs) : result.error;
-      const error = serializeError(thrown, options.maxErrorChars);
-      if (isPermanent(thrown)) return { type: 'failed', attemptStatus, error, reason: `permanent failure: ${error.message}` };
-      const failures = policy.attemptsFailed + 1;
-      if (failures >= policy.maxAttempts) {
-        return { type: 'failed', attemptStatus, error, reason: `attempts exhausted (${failures} of ${policy.maxAttempts}): ${error.message}` };
-      }
-      return { type: 'retry', attemptStatus, error, delayMs: computeBackoffDelay(policy.backoff, failures, options.random) };
-    }
+      return failure(timeoutError(result.timeoutMs), 'timed_out', policy, options);
+    case 'threw':
+      return failure(result.error, 'failed', policy, options);
   }
 }
 
+function failure(thrown: unknown, attemptStatus: AttemptFailureStatus, policy: RetryPolicy, options: ClassifyOptions): Outcome {
+  const error = serializeError(thrown, options.maxErrorChars);
+  if (isPermanent(thrown)) return { type: 'failed', attemptStatus, error, reason: `permanent failure: ${error.message}` };
+  const failures = policy.attemptsFailed + 1;
+  if (failures >= policy.maxAttempts) {
+    return { type: 'failed', attemptStatus, error, reason: `attempts exhausted (${failures} of ${policy.maxAttempts}): ${error.message}` };
+  }
+  return { type: 'retry', attemptStatus, error, delayMs: computeBackoffDelay(policy.backoff, failures, options.random) };
+}
+
+/** Whether the handler asked to fail now. Reading `name` may throw (a getter, a revoked proxy). */
 function isPermanent(thrown: unknown): boolean {
-  const name = (thrown as { name?: unknown } | null)?.name;
-  return name === 'PermanentJobError' || name === 'UnrecoverableError';
+  try {
+    if (typeof thrown !== 'object' || thrown === null) return false;
+    const name = (thrown as { name?: unknown }).name;
+    return name === 'PermanentJobError' || name === 'UnrecoverableError';
+  } catch {
+    return false;
+  }
 }
 
 function timeoutError(timeoutMs: number): Error {
   const error = new Error(`the attempt ran longer than its timeout of ${timeoutMs} ms and was aborted`);
   error.name = 'TimeoutError';
   return error;
-}
-
-function unserialisable(value: unknown): string | null {
-  try {
-    const text = JSON.stringify(value);
-    // JSON escapes NUL as \u0000, which PostgreSQL's jsonb refuses: fail it here, typed and recorded.
-    return text?.includes('\\u0000') ? 'it contains a NUL character (\\u0000), which the ledger cannot store' : null;
-  } catch (error) {
-    return (error as Error).message;
-  }
 }

@@ -40,6 +40,12 @@ export interface ExecuteDeps {
   active: Map<string, ActiveAttempt>;
   progressEventIntervalMs: number;
   maxErrorChars: number;
+  /** Deepest storable result, progress and state data nesting (Config.maxJsonDepth). Default 64. */
+  maxJsonDepth?: number;
+  /** Largest storable result (Config.maxResultBytes). Default 1 MiB. */
+  maxResultBytes?: number;
+  /** Largest storable progress (Config.maxProgressBytes). Default 1 MiB. */
+  maxProgressBytes?: number;
   /** Writes that join every applied outcome's transaction (pipelines advancing, for example). */
   outcomeHooks?: readonly OutcomeHook[];
   /** Hands jobs created by the hooks to Redis after the commit (the relay covers a failure). */
@@ -98,7 +104,12 @@ export function createProcessor(deps: ExecuteDeps) {
     }
 
     const policy = { maxAttempts: job.maxAttempts, attemptsFailed: job.attemptsFailed, backoff: job.backoff as BackoffPolicy };
-    let outcome = classifyOutcome(result, policy, { maxErrorChars: deps.maxErrorChars });
+    const classifying = {
+      maxErrorChars: deps.maxErrorChars,
+      ...(deps.maxResultBytes !== undefined ? { maxResultBytes: deps.maxResultBytes } : {}),
+      ...(deps.maxJsonDepth !== undefined ? { maxJsonDepth: deps.maxJsonDepth } : {}),
+    };
+    let outcome = classifyOutcome(result, policy, classifying);
     const heldProgress = ctx.takeHeldProgress();
     const state = ctx.usedState;
     const hooks = deps.outcomeHooks ?? [];
@@ -109,7 +120,7 @@ export function createProcessor(deps: ExecuteDeps) {
         if (!state?.rejected(error)) throw error;
         // The handler's buffered state writes could not apply (a version conflict): the attempt
         // fails as if the handler had thrown that error, and none of its writes are kept.
-        outcome = classifyOutcome({ kind: 'threw', error }, policy, { maxErrorChars: deps.maxErrorChars });
+        outcome = classifyOutcome({ kind: 'threw', error }, policy, classifying);
         return record(outcome, hooks);
       });
     } catch (error) {

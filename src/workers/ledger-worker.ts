@@ -44,6 +44,9 @@ export interface LedgerWorkerOptions {
     | 'shutdownGraceMs'
     | 'progressEventIntervalMs'
     | 'maxErrorChars'
+    | 'maxJsonDepth'
+    | 'maxResultBytes'
+    | 'maxProgressBytes'
     | 'allowEvictingRedis'
     | 'watchdogIntervalMs'
     | 'watchdogStuckAfterMs'
@@ -250,6 +253,9 @@ export class LedgerWorker {
       active: this.active,
       progressEventIntervalMs: config.progressEventIntervalMs,
       maxErrorChars: config.maxErrorChars,
+      maxJsonDepth: config.maxJsonDepth,
+      maxResultBytes: config.maxResultBytes,
+      maxProgressBytes: config.maxProgressBytes,
       ...(this.options.outcomeHooks ? { outcomeHooks: this.options.outcomeHooks } : {}),
       ...(this.options.dispatch ? { dispatch: this.options.dispatch } : {}),
     });

@@ -9,6 +9,7 @@ import { InvalidOptionError } from '../../errors.js';
 import { assertId } from '../../store/ids.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
+import { eventPages, jobPages, writeJsonArray } from '../job-pages.js';
 import { parseInteger, parseJsonObject, parseSince, parseWhere } from '../parse.js';
 
 export function registerInspectCommands(program: Command, global: () => GlobalOptions): void {
@@ -24,26 +25,34 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .option('--json', 'print JSON')
     .action(async (opts: { status?: JobStatus; name?: string; run?: string; since?: number; where?: Record<string, string>; limit: number; json?: boolean }) => {
       await withJobLedger(global(), {}, async (jl) => {
-        const jobs = await jl.ledger.listJobs({
-          ...(opts.status ? { status: opts.status } : {}),
-          ...(opts.name ? { name: opts.name } : {}),
-          ...(opts.run ? { runId: opts.run } : {}),
-          ...(opts.since !== undefined ? { since: opts.since } : {}),
-          ...(opts.where ? { where: opts.where } : {}),
-          limit: opts.limit,
-        });
-        if (opts.json) return printJson(jobs);
-        printTable(
-          jobs.map((j) => ({
-            id: j.id,
-            name: j.name,
-            status: j.status,
-            attempts: `${j.attemptsStarted}/${j.maxAttempts}`,
-            created: formatTime(j.createdAt),
-            finished: formatTime(j.finishedAt),
-            reason: shorten(j.statusReason ?? '', 60),
-          })),
+        // Page by page (job-pages.ts): memory bounded by a page, whatever --limit says.
+        const pages = jobPages(
+          jl.ledger,
+          {
+            ...(opts.status ? { status: opts.status } : {}),
+            ...(opts.name ? { name: opts.name } : {}),
+            ...(opts.run ? { runId: opts.run } : {}),
+            ...(opts.since !== undefined ? { since: opts.since } : {}),
+            ...(opts.where ? { where: opts.where } : {}),
+          },
+          opts.limit,
         );
+        if (opts.json) return writeJsonArray(pages);
+        const rows = [];
+        for await (const page of pages) {
+          for (const j of page) {
+            rows.push({
+              id: j.id,
+              name: j.name,
+              status: j.status,
+              attempts: `${j.attemptsStarted}/${j.maxAttempts}`,
+              created: formatTime(j.createdAt),
+              finished: formatTime(j.finishedAt),
+              reason: shorten(j.statusReason ?? '', 60),
+            });
+          }
+        }
+        printTable(rows);
       });
     });
 
@@ -100,17 +109,25 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .option('--json', 'print JSON')
     .action(async (opts: { type?: string; subject?: string; subjectType?: SubjectType; since?: number; limit: number; json?: boolean }) => {
       await withJobLedger(global(), {}, async (jl) => {
-        const events = await jl.ledger.listEvents({
-          ...(opts.type ? { type: opts.type } : {}),
-          ...(opts.subject ? { subjectId: opts.subject } : {}),
-          ...(opts.subjectType ? { subjectType: opts.subjectType } : {}),
-          ...(opts.since !== undefined ? { since: opts.since } : {}),
-          limit: opts.limit,
-        });
-        if (opts.json) return printJson(events);
-        printTable(
-          events.map((e) => ({ at: formatTime(e.createdAt), subject: e.subjectId, seq: e.seq, type: e.type, actor: e.actor, payload: shorten(JSON.stringify(e.payload), 70) })),
+        // Page by page (job-pages.ts): memory bounded by a page, whatever --limit says.
+        const pages = eventPages(
+          jl.ledger,
+          {
+            ...(opts.type ? { type: opts.type } : {}),
+            ...(opts.subject ? { subjectId: opts.subject } : {}),
+            ...(opts.subjectType ? { subjectType: opts.subjectType } : {}),
+            ...(opts.since !== undefined ? { since: opts.since } : {}),
+          },
+          opts.limit,
         );
+        if (opts.json) return writeJsonArray(pages);
+        const rows = [];
+        for await (const page of pages) {
+          for (const e of page) {
+            rows.push({ at: formatTime(e.createdAt), subject: e.subjectId, seq: e.seq, type: e.type, actor: e.actor, payload: shorten(JSON.stringify(e.payload), 70) });
+          }
+        }
+        printTable(rows);
       });
     });
 

@@ -164,7 +164,7 @@ function printDetail({ pipeline: p, stages, events }: PipelineDetail): void {
 /** `ci 1/2, review 0/2`: loops used of each budget. */
 function budgetsText(retries: Record<string, number>, budgets: Record<string, number>): string {
   return Object.entries(budgets)
-    .map(([name, max]) => `${name} ${retries[name] ?? 0}/${max}`)
+    .map(([name, max]) => `${name} ${Object.hasOwn(retries, name) ? retries[name] : 0}/${max}`)
     .join(', ');
 }
 
@@ -173,6 +173,7 @@ function parseStatus(raw: string): PipelineStatus {
   return raw as PipelineStatus;
 }
 
+/** `name=max`, collected as own properties (a computed key: `__proto__` stays a name, refused later). */
 function parseBudget(raw: string, previous: Record<string, number> = {}): Record<string, number> {
   const match = /^([^=]+)=(\d+)$/.exec(raw);
   if (!match) throw new InvalidOptionError('--budget', 'name=max, e.g. ci=3', raw);
@@ -181,8 +182,9 @@ function parseBudget(raw: string, previous: Record<string, number> = {}): Record
 
 /** `0`, a number of ms, or a span: `30s`, `15m`, `2h`, `7d`. */
 function parseSpan(raw: string): number {
-  if (/^\d+$/.test(raw)) return Number(raw);
-  const span = /^(\d+)(s|m|h|d)$/.exec(raw);
-  if (!span) throw new InvalidOptionError('--older-than', 'a span like 0, 30s, 15m, 2h, 7d', raw);
-  return Number(span[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[span[2] as 's' | 'm' | 'h' | 'd'];
+  const span = /^(\d+)(s|m|h|d)?$/.exec(raw);
+  const ms = span ? Number(span[1]) * (span[2] ? { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[span[2] as 's' | 'm' | 'h' | 'd'] : 1) : NaN;
+  // A span past what a Date can reach back is a typo, not "everything".
+  if (!Number.isSafeInteger(ms) || ms > 8_640_000_000_000_000) throw new InvalidOptionError('--older-than', 'a span like 0, 30s, 15m, 2h, 7d', raw);
+  return ms;
 }
