@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'JOBLEDGER_CONFIG_MODULE'
   | 'JOBLEDGER_VERSION_CONFLICT'
   | 'JOBLEDGER_CHECKSUM_MISMATCH'
-  | 'JOBLEDGER_INVALID_PIPELINE';
+  | 'JOBLEDGER_INVALID_PIPELINE'
+  | 'JOBLEDGER_THREAD_HANDLER';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -177,6 +178,21 @@ export class ChecksumMismatchError extends JobLedgerError {
 export class InvalidPipelineError extends JobLedgerError {
   constructor(pipeline: string, detail: string) {
     super('JOBLEDGER_INVALID_PIPELINE', `${pipeline}: ${detail}`);
+  }
+}
+
+/**
+ * A job type's thread handler (`defineJob`'s `threadHandler`) cannot run: its module is missing or
+ * exports no handler function, its thread exited before the handler returned, or it was called on
+ * the main thread.
+ */
+export class ThreadHandlerError extends JobLedgerError {
+  constructor(
+    readonly jobName: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super('JOBLEDGER_THREAD_HANDLER', `${jobName}: ${detail}`, options);
   }
 }
 

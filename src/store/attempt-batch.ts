@@ -27,6 +27,8 @@ export interface BeginRequest {
   jobId: string;
   worker: WorkerIdentity;
   now: number;
+  /** When this delivery was fetched from Redis, if known (see `beginAttempt`). */
+  deliveredAt?: number;
 }
 
 /**
@@ -37,7 +39,7 @@ export interface BeginRequest {
 export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]): Promise<BeginResult[]> {
   if (requests.length === 1) {
     const [r] = requests;
-    return [await beginAttempt(tx, r!.jobId, r!.worker, r!.now)];
+    return [await beginAttempt(tx, r!.jobId, r!.worker, r!.now, r!.deliveredAt)];
   }
   const seen = new Set<string>();
   const firsts = requests.filter((r) => !seen.has(r.jobId) && seen.add(r.jobId));
@@ -51,7 +53,7 @@ export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]):
       startedRows.delete(r.jobId); // a duplicate delivery in the same batch takes the careful path
       results.push(await startAttempt(tx, row, [], r.worker, r.now));
     } else {
-      results.push(await beginAttempt(tx, r.jobId, r.worker, r.now));
+      results.push(await beginAttempt(tx, r.jobId, r.worker, r.now, r.deliveredAt));
     }
   }
   return results;

@@ -21,9 +21,11 @@ import type { OutcomeHook, WorkerIdentity } from '../store/attempt-writes.js';
 import type { JobRow } from '../store/entities/index.js';
 import type { Ledger } from '../store/ledger.js';
 import { ConsumerWatchdog, type WorkerHealth } from './consumer-watchdog.js';
+import { EventLoopMonitor, type EventLoopStats } from './event-loop-monitor.js';
 import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
-import { guardAgainstPoison, SoloGate, type Processor } from './poison-guard.js';
+import { guardAgainstPoison, handBack, SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
 import { QueueConsumer } from './queue-consumer.js';
+import { ThreadHandlers } from './thread-handlers.js';
 
 export interface LedgerWorkerOptions {
   ledger: Ledger;
@@ -76,12 +78,18 @@ export class LedgerWorker {
   private readonly pending = new Set<Promise<unknown>>();
   private subscriber: Redis | undefined;
   private watchdog: ConsumerWatchdog | undefined;
+  /** Warns when a handler blocks the event loop; tells the attempts whether a block cost them their lock. */
+  private readonly monitor: EventLoopMonitor;
+  /** The threads that run `threadHandler` job types. */
+  private readonly threads: ThreadHandlers;
   private started = false;
   private closing: Promise<void> | undefined;
   private closed = false;
 
   constructor(private readonly options: LedgerWorkerOptions) {
     this.identity = { workerId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`, host: hostname(), pid: process.pid };
+    this.monitor = new EventLoopMonitor({ lockDurationMs: options.config.lockDurationMs, logger: options.logger });
+    this.threads = new ThreadHandlers(options.logger);
   }
 
   /**
@@ -91,9 +99,11 @@ export class LedgerWorker {
    */
   async start(): Promise<void> {
     const { config, logger, ledger, registry } = this.options;
-    await this.checkRedisPolicy();
-    const processor = this.processor();
     const queues = this.options.queues ?? registry.queues();
+    ThreadHandlers.check(registry.all().filter((type) => queues.includes(type.queue)));
+    await this.checkRedisPolicy();
+    this.monitor.start();
+    const processor = this.processor();
     const concurrency = this.options.concurrency ?? 10;
     for (const queue of queues) {
       this.consumers.push(
@@ -142,6 +152,19 @@ export class LedgerWorker {
     return { ...this.identity, status, checkedAt: null, redis: 'unchecked', watchdogIntervalMs: 0, queues: [] };
   }
 
+  /**
+   * The event loop's delay since the last call (p99 and maximum, from perf_hooks) and how many
+   * blocks longer than a quarter of the lock it has had: each of those was logged as a warning.
+   */
+  eventLoopStats(): EventLoopStats {
+    return this.monitor.stats();
+  }
+
+  /** Handler threads alive now (`threadHandler` job types): running an attempt, or idle for the next. */
+  get handlerThreadCount(): number {
+    return this.threads.count;
+  }
+
   /** How many attempts this process is running now. */
   get runningCount(): number {
     return this.active.size;
@@ -175,6 +198,8 @@ export class LedgerWorker {
       for (const attempt of this.active.values()) attempt.abort('shutdown');
     }
     await drained;
+    await this.threads.close();
+    this.monitor.stop();
     await watchdogStopped;
     await Promise.allSettled([...this.pending]);
     if (this.subscriber) await closeRedis(this.subscriber);
@@ -194,6 +219,9 @@ export class LedgerWorker {
       active: this.active,
       progressEventIntervalMs: config.progressEventIntervalMs,
       maxErrorChars: config.maxErrorChars,
+      lockDurationMs: config.lockDurationMs,
+      monitor: this.monitor,
+      threads: this.threads,
       ...(this.options.outcomeHooks ? { outcomeHooks: this.options.outcomeHooks } : {}),
       ...(this.options.dispatch ? { dispatch: this.options.dispatch } : {}),
     });
@@ -203,10 +231,17 @@ export class LedgerWorker {
         // Not while closing: a closed BullMQ worker must not start fetching again.
         if (!this.closing) for (const consumer of this.consumers) consumer.resume();
       },
-      soloWaitMs: config.lockDurationMs,
+      soloWaitMs: soloWaitMs(config.lockDurationMs),
     });
     const guarded = guardAgainstPoison(attempt, { ledger, maxLostAttempts: config.maxLostAttempts, gate, logger });
+    // Jobs whose delivery is in the processor now. BullMQ's lock manager keeps one lock per job id:
+    // when a process that froze past a job's lock fetches the job again before its stale delivery
+    // has returned, the stale one's return stops the renewal of the fresh one's lock, which then
+    // lapses and costs the job a lost attempt it did nothing for. So the fresh one waits its turn.
+    const inProcess = new Set<string>();
     return async (job, token) => {
+      if (job.id && inProcess.has(job.id)) return handBack(job, token);
+      if (job.id) inProcess.add(job.id);
       let settled = false;
       try {
         const result = await guarded(job, token);
@@ -217,6 +252,7 @@ export class LedgerWorker {
         settled = (error as Error | null)?.name !== 'DelayedError';
         throw error;
       } finally {
+        if (job.id) inProcess.delete(job.id);
         // The processor has recorded the outcome; BullMQ hears of it only after we return.
         if (settled) faultPoint('outcome.after_commit');
       }
