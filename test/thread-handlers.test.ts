@@ -9,7 +9,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { ThreadHandlerError } from '../src/errors.js';
 import { defineJob } from '../src/jobs/define-job.js';
+import { ThreadHandlers } from '../src/workers/thread-handlers.js';
 import { createLogger } from '../src/logger.js';
 import { backends } from './support/backends.js';
 import { scriptedJob, threadScriptedJob, type Script } from './support/fixtures/scripted-job.js';
@@ -139,3 +141,26 @@ function writeModule(path: string, source: string): string {
   writeFileSync(path, source);
   return path;
 }
+
+describe('defining a thread job type', () => {
+  const schema = z.object({});
+  const define = (options: Record<string, unknown>) => () => defineJob({ name: 'test.t', schema, ...options } as unknown as Parameters<typeof defineJob>[0]);
+
+  it('takes a file: URL or an absolute path, never both a handler and a thread handler, nor neither', () => {
+    const url = new URL('./support/fixtures/scripted-thread-handler.ts', import.meta.url);
+    expect(defineJob({ name: 'test.t', schema, threadHandler: url }).threadHandler).toBe(url.href);
+    expect(defineJob({ name: 'test.t', schema, threadHandler: '/srv/app/handler.js' }).threadHandler).toBe('file:///srv/app/handler.js');
+    expect(defineJob({ name: 'test.t', schema, handler: () => 1 }).threadHandler).toBeNull();
+    expect(define({ threadHandler: './handler.js' })).toThrow(/JOBLEDGER_INVALID_OPTION: test\.t\.threadHandler: expected a file: URL .* or an absolute path, got "\.\/handler\.js"/);
+    expect(define({ threadHandler: new URL('https://example.com/h.js') })).toThrow(/test\.t\.threadHandler: expected a file: URL/);
+    expect(define({ threadHandler: url, handler: () => 1 })).toThrow(/test\.t\.handler: expected no handler next to threadHandler/);
+    expect(define({})).toThrow(/test\.t\.handler: expected a function, got undefined/);
+  });
+
+  it('is run by a worker only, and a worker refuses to start without its module', () => {
+    const type = defineJob({ name: 'test.t', schema, threadHandler: '/nowhere/handler.js' });
+    expect(() => type.handler({}, {} as never)).toThrow(ThreadHandlerError);
+    expect(() => ThreadHandlers.check([type])).toThrow(/JOBLEDGER_THREAD_HANDLER: test\.t: its threadHandler module file:\/\/\/nowhere\/handler\.js does not exist/);
+    expect(() => ThreadHandlers.check([scriptedJob, threadScriptedJob])).not.toThrow();
+  });
+});
