@@ -30,6 +30,11 @@ export class DeliveryLock {
     this.confirmedAt = this.deliveredAt;
   }
 
+  /** True when a block since the fetch (or the last confirmation) may have cost the lock: ask `lostToBlock`. */
+  get atRisk(): boolean {
+    return this.lost !== undefined || this.monitor.longestBlockSince(this.confirmedAt) >= this.lockDurationMs / 2;
+  }
+
   /** Why the delivery lost its lock to a block, or undefined while it may still hold it. */
   async lostToBlock(): Promise<string | undefined> {
     if (this.lost) return this.lost;

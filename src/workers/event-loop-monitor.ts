@@ -34,17 +34,31 @@ export interface AttemptOnLoop {
   attempt: number;
 }
 
-/** A running attempt registered with the monitor; `end()` when its handler has settled. */
-export interface TrackedAttempt {
-  /** The handler's synchronous run (until it first yielded) took `ms`. */
-  ranSynchronously(ms: number): void;
-  end(): void;
-}
-
-interface Tracked extends AttemptOnLoop {
-  startedAt: number;
+/**
+ * A running attempt registered with the monitor; `end()` when its handler has settled. One object
+ * per attempt, methods on the prototype: this is on every attempt's path.
+ */
+export class TrackedAttempt implements AttemptOnLoop {
   endedAt: number | undefined;
-  syncMs: number;
+  /** The longest synchronous run of its handler (until it first yielded), in ms. */
+  syncMs = 0;
+
+  constructor(
+    private readonly monitor: EventLoopMonitor,
+    readonly jobId: string,
+    readonly name: string,
+    readonly attempt: number,
+  ) {}
+
+  /** The handler's synchronous run (until it first yielded) took `ms`. */
+  ranSynchronously(ms: number): void {
+    if (ms > this.syncMs) this.syncMs = ms;
+  }
+
+  end(): void {
+    this.endedAt = Date.now();
+    this.monitor.ended(this);
+  }
 }
 
 interface Block {
@@ -67,9 +81,9 @@ export class EventLoopMonitor {
   /** A block this long is warned about: a quarter of the lock. */
   readonly warnAfterMs: number;
   private readonly sampleMs: number;
-  private readonly running = new Set<Tracked>();
-  /** Attempts that ended since the last tick: they ran through (part of) the gap it measures. */
-  private endedSinceTick: Tracked[] = [];
+  private readonly running = new Set<TrackedAttempt>();
+  /** Attempts that ended during the gap the next tick measures, when it may be a block. */
+  private endedSinceTick: TrackedAttempt[] = [];
   private readonly blocks: Block[] = [];
   private blockCount = 0;
   private lastTickAt = Date.now();
@@ -96,16 +110,15 @@ export class EventLoopMonitor {
   }
 
   track(attempt: AttemptOnLoop): TrackedAttempt {
-    const tracked: Tracked = { ...attempt, startedAt: Date.now(), endedAt: undefined, syncMs: 0 };
+    const tracked = new TrackedAttempt(this, attempt.jobId, attempt.name, attempt.attempt);
     this.running.add(tracked);
-    return {
-      ranSynchronously: (ms) => (tracked.syncMs = Math.max(tracked.syncMs, ms)),
-      end: () => {
-        if (!this.running.delete(tracked)) return;
-        tracked.endedAt = Date.now();
-        this.endedSinceTick.push(tracked);
-      },
-    };
+    return tracked;
+  }
+
+  /** (TrackedAttempt.end) Kept for the next tick only if the gap it measures is already a block. */
+  ended(tracked: TrackedAttempt): void {
+    if (!this.running.delete(tracked)) return;
+    if ((tracked.endedAt ?? 0) - this.lastTickAt - this.sampleMs >= this.warnAfterMs) this.endedSinceTick.push(tracked);
   }
 
   /**
@@ -141,13 +154,13 @@ export class EventLoopMonitor {
     this.blocks.push({ endedAt: now, ms: blockedMs });
     if (this.blocks.length > keptBlocks) this.blocks.shift();
     this.blockCount++;
-    // The block began after the previous tick and lasted at least until now: the attempts that ran
-    // through it started before it could have begun, and had not ended before the previous tick.
-    const through = [...this.running, ...ended].filter((a) => a.startedAt <= previous + this.sampleMs && (a.endedAt ?? now) >= previous);
+    // The block lay between the previous tick and this one: the attempts running then ran through it
+    // (the one that caused it is told apart by its handler's synchronous run, in `warn`).
+    const through = [...this.running, ...ended].filter((a) => (a.endedAt ?? now) >= previous);
     this.warn(blockedMs, through);
   }
 
-  private warn(blockedMs: number, attempts: Tracked[]): void {
+  private warn(blockedMs: number, attempts: TrackedAttempt[]): void {
     const { lockDurationMs, logger } = this.options;
     // A handler whose own synchronous run was about as long as the block is the one that blocked it.
     const culprits = attempts.filter((a) => a.syncMs >= this.warnAfterMs);

@@ -63,7 +63,7 @@ export function createProcessor(deps: ExecuteDeps) {
     const lock = new DeliveryLock(bullJob, token, deps.lockDurationMs, deps.monitor);
     // A delivery that waited out a block (a frozen process, a suspect's wait to run alone) may have
     // lost its lock meanwhile: another worker has the job, or will. Leave it as it is in Redis.
-    const lostBeforeBegin = await lock.lostToBlock();
+    const lostBeforeBegin = lock.atRisk ? await lock.lostToBlock() : undefined;
     if (lostBeforeBegin) {
       deps.logger.warn({ jobId, reason: lostBeforeBegin }, 'not starting a delivery that lost its lock');
       throw new DelayedError();
@@ -96,7 +96,7 @@ export function createProcessor(deps: ExecuteDeps) {
     const type = deps.registry.has(job.name) ? deps.registry.get(job.name) : undefined;
     const stop = new AttemptAbort();
     const ctx = new AttemptContext(deps, job, attempt, stop);
-    const lostAtBegin = await lock.lostToBlock();
+    const lostAtBegin = lock.atRisk ? await lock.lostToBlock() : undefined;
     if (lostAtBegin) return recordLost(deps, ctx, attempt, lostAtBegin, null);
     deps.active.set(jobId, { ref: attempt, abort: (reason) => stop.abort(reason) });
     const onLoop = deps.monitor.track({ jobId, name: job.name, attempt: attempt.number });
@@ -136,7 +136,7 @@ export function createProcessor(deps: ExecuteDeps) {
     let outcome = classifyOutcome(result, policy, { maxErrorChars: deps.maxErrorChars });
     // The process was frozen past the lock while the handler ran: the attempt is lost, whatever it
     // returned (another worker has the job, or will have it), and counts towards the poison bound.
-    const lostWhileRunning = await lock.lostToBlock();
+    const lostWhileRunning = lock.atRisk ? await lock.lostToBlock() : undefined;
     if (lostWhileRunning) return recordLost(deps, ctx, attempt, lostWhileRunning, outcome);
     const heldProgress = ctx.takeHeldProgress();
     const state = ctx.usedState;
