@@ -89,4 +89,26 @@ describe.each(backends)('lost attempts on %s', (dialect) => {
     ]);
     await ledger.close();
   });
+
+  it('lets a stale delivery neither count the running attempt as lost nor fail the job for it', async () => {
+    const ledger = await openTestLedger(dialect);
+    const [job] = await ledger.insertJobs([newJob()]);
+    const id = job!.id;
+    const now = Date.now();
+    await started(ledger, id, workerA, now - 3000);
+    await started(ledger, id, workerB, now - 2000); // the first lost
+    await started(ledger, id, workerA, now); // the second lost; the third runs
+    // A delivery fetched after the third began (its worker lost it): all three lost.
+    expect(await countLostAttemptsInARow(ledger, id, 3, now + 100)).toBe(3);
+    // A delivery fetched before the third began (a process that froze since its fetch): that
+    // attempt is alive, not lost, and nothing is counted behind it.
+    expect(await countLostAttemptsInARow(ledger, id, 3, now - 100)).toBe(0);
+    expect(await ledger.failStalledJob(id, 'lost 3 attempts in a row', now + 200, now - 100)).toBe(false);
+    expect((await ledger.getJob(id)).status).toBe('running');
+    expect(await ledger.failStalledJob(id, 'lost 3 attempts in a row', now + 200, now + 100)).toBe(true);
+    const detail = await ledger.getJobDetail(id);
+    expect(detail.job).toMatchObject({ status: 'failed', statusReason: 'lost 3 attempts in a row' });
+    expect(detail.attempts.map((a) => a.status)).toEqual(['stalled', 'stalled', 'stalled']);
+    await ledger.close();
+  });
 });

@@ -210,8 +210,9 @@ export class Ledger {
     return this.committer.submit((sql) => signals.recordHeartbeats(sql, jobIds, now));
   }
 
-  failStalledJob(jobId: string, reason: string, now = Date.now()): Promise<boolean> {
-    return this.committer.submit((sql) => signals.failStalledJob(sql, jobId, reason, now));
+  /** `deliveredAt`: the delivery that decided it, so that a stale one fails nothing (attempt-signals.ts). */
+  failStalledJob(jobId: string, reason: string, now = Date.now(), deliveredAt?: number): Promise<boolean> {
+    return this.committer.submit((sql) => signals.failStalledJob(sql, jobId, reason, now, deliveredAt));
   }
 
   /** Its own worker found the attempt lost (lost-attempts.ts): `stalled`, the job queued again. */

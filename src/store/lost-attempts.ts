@@ -24,11 +24,13 @@ export const lostAttemptStatuses: readonly string[] = ['stalled', 'superseded', 
 
 /**
  * How many of the job's most recent attempts, since its last operator retry (a new life starts
- * with a fresh budget), were lost in a row. Looks at `lookBack` attempts at most.
+ * with a fresh budget), were lost in a row. Looks at `lookBack` attempts at most. `deliveredAt` is
+ * when the delivery asking was fetched: a `running` attempt that began after it is not lost, the
+ * delivery is stale (its process froze between its fetch and now), and the count stops there.
  */
-export async function countLostAttemptsInARow(ledger: Ledger, jobId: string, lookBack: number): Promise<number> {
+export async function countLostAttemptsInARow(ledger: Ledger, jobId: string, lookBack: number, deliveredAt?: number): Promise<number> {
   return ledger.read(async (sql) => {
-    const attempts = await sql.all('SELECT number, status FROM attempts WHERE job_id = ? ORDER BY number DESC LIMIT ?', [jobId, lookBack]);
+    const attempts = await sql.all('SELECT number, status, started_at FROM attempts WHERE job_id = ? ORDER BY number DESC LIMIT ?', [jobId, lookBack]);
     if (attempts.length === 0) return 0;
     const [retried] = await sql.all(
       `SELECT payload FROM events WHERE subject_type = 'job' AND subject_id = ? AND type = 'job.retried' ORDER BY seq DESC LIMIT 1`,
@@ -39,6 +41,7 @@ export async function countLostAttemptsInARow(ledger: Ledger, jobId: string, loo
     for (const attempt of attempts) {
       if (toNumber(attempt.number) < lifeStart) break;
       if (!lostAttemptStatuses.includes(attempt.status as string)) break;
+      if (attempt.status === 'running' && deliveredAt !== undefined && toNumber(attempt.started_at) > deliveredAt) break;
       lost++;
     }
     return lost;

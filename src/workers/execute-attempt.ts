@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { AttemptAbort } from './attempt-abort.js';
 import { AttemptContext } from './attempt-context.js';
 import { classifyOutcome, type AbortReason, type AttemptResult } from './classify-outcome.js';
-import { DeliveryLock } from './delivery-lock.js';
+import type { DeliveryLock } from './delivery-lock.js';
 import type { EventLoopMonitor } from './event-loop-monitor.js';
 import type { ThreadHandlers } from './thread-handlers.js';
 
@@ -48,19 +48,16 @@ export interface ExecuteDeps {
   outcomeHooks?: readonly OutcomeHook[];
   /** Hands jobs created by the hooks to Redis after the commit (the relay covers a failure). */
   dispatch?: (jobs: JobRow[]) => Promise<unknown>;
-  /** BullMQ's lock duration (Config.lockDurationMs). */
-  lockDurationMs: number;
-  /** This process's event loop: blocks long enough to cost a delivery its lock, and who ran through them. */
-  monitor: EventLoopMonitor;
+  /** This process's event loop: who ran through a block (the delivery's lock says whether it cost the lock). */
+  monitor: Pick<EventLoopMonitor, 'track'>;
   /** Runs the handlers of job types defined with `threadHandler`. */
   threads: ThreadHandlers;
 }
 
 export function createProcessor(deps: ExecuteDeps) {
-  return async function processJob(bullJob: Job, token?: string): Promise<unknown> {
+  return async function processJob(bullJob: Job, token: string | undefined, lock: DeliveryLock): Promise<unknown> {
     const jobId = bullJob.id;
     if (!jobId) throw new UnrecoverableError('a BullMQ job without an id cannot be matched to the ledger');
-    const lock = new DeliveryLock(bullJob, token, deps.lockDurationMs, deps.monitor);
     // A delivery that waited out a block (a frozen process, a suspect's wait to run alone) may have
     // lost its lock meanwhile: another worker has the job, or will. Leave it as it is in Redis.
     const lostBeforeBegin = lock.atRisk ? await lock.lostToBlock() : undefined;

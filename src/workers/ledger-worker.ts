@@ -21,6 +21,7 @@ import type { OutcomeHook, WorkerIdentity } from '../store/attempt-writes.js';
 import type { JobRow } from '../store/entities/index.js';
 import type { Ledger } from '../store/ledger.js';
 import { ConsumerWatchdog, type WorkerHealth } from './consumer-watchdog.js';
+import { DeliveryLock } from './delivery-lock.js';
 import { EventLoopMonitor, type EventLoopStats } from './event-loop-monitor.js';
 import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
 import { guardAgainstPoison, handBack, SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
@@ -219,7 +220,6 @@ export class LedgerWorker {
       active: this.active,
       progressEventIntervalMs: config.progressEventIntervalMs,
       maxErrorChars: config.maxErrorChars,
-      lockDurationMs: config.lockDurationMs,
       monitor: this.monitor,
       threads: this.threads,
       ...(this.options.outcomeHooks ? { outcomeHooks: this.options.outcomeHooks } : {}),
@@ -236,15 +236,18 @@ export class LedgerWorker {
     const guarded = guardAgainstPoison(attempt, { ledger, maxLostAttempts: config.maxLostAttempts, gate, logger });
     // Jobs whose delivery is in the processor now. BullMQ's lock manager keeps one lock per job id:
     // when a process that froze past a job's lock fetches the job again before its stale delivery
-    // has returned, the stale one's return stops the renewal of the fresh one's lock, which then
-    // lapses and costs the job a lost attempt it did nothing for. So the fresh one waits its turn.
+    // is done with, the stale one's end stops the renewal of the fresh one's lock, which then
+    // lapses and costs the job a lost attempt it did nothing for. So the fresh one waits its turn,
+    // until a turn of the event loop after the stale one returned: BullMQ forgets its lock in the
+    // promise callbacks that follow our return, and a delivery it had fetched already may reach us
+    // in between.
     const inProcess = new Set<string>();
     return async (job, token) => {
       if (job.id && inProcess.has(job.id)) return handBack(job, token);
       if (job.id) inProcess.add(job.id);
       let settled = false;
       try {
-        const result = await guarded(job, token);
+        const result = await guarded(job, token, new DeliveryLock(job, token, config.lockDurationMs, this.monitor));
         settled = true;
         return result;
       } catch (error) {
@@ -252,7 +255,8 @@ export class LedgerWorker {
         settled = (error as Error | null)?.name !== 'DelayedError';
         throw error;
       } finally {
-        if (job.id) inProcess.delete(job.id);
+        const id = job.id;
+        if (id) setImmediate(() => inProcess.delete(id));
         // The processor has recorded the outcome; BullMQ hears of it only after we return.
         if (settled) faultPoint('outcome.after_commit');
       }

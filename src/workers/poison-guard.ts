@@ -33,8 +33,12 @@ import type { RedisJobData } from '../jobs/dispatcher.js';
 import type { Logger } from '../logger.js';
 import type { Ledger } from '../store/ledger.js';
 import { countLostAttemptsInARow } from '../store/lost-attempts.js';
+import type { DeliveryLock } from './delivery-lock.js';
 
 export type Processor = (job: Job, token?: string) => Promise<unknown>;
+
+/** A processor that also gets what this process knows of the delivery's lock (delivery-lock.ts). */
+export type DeliveryProcessor = (job: Job, token: string | undefined, lock: DeliveryLock) => Promise<unknown>;
 
 export interface PoisonGuardOptions {
   ledger: Ledger;
@@ -49,18 +53,26 @@ export function mayFollowLostAttempt(job: Pick<Job, 'attemptsStarted' | 'stalled
   return job.attemptsStarted > 1 || job.stalledCounter > 0 || ((job.data as RedisJobData | null)?.startedBefore ?? 0) > 0;
 }
 
-export function guardAgainstPoison(processor: Processor, options: PoisonGuardOptions): Processor {
+export function guardAgainstPoison(processor: DeliveryProcessor, options: PoisonGuardOptions): DeliveryProcessor {
   const { ledger, maxLostAttempts, gate, logger } = options;
-  return async (job, token) => {
-    const lost = job.id && mayFollowLostAttempt(job) ? await countLostAttemptsInARow(ledger, job.id, maxLostAttempts) : 0;
+  return async (job, token, lock) => {
+    const lost = job.id && mayFollowLostAttempt(job) ? await countLostAttemptsInARow(ledger, job.id, maxLostAttempts, lock.deliveredAt) : 0;
+    // The read may have waited out a freeze of this process: a delivery that lost its lock
+    // meanwhile judges nothing and takes no process to itself (another worker has the job, or will).
+    const stale = lost > 0 && lock.atRisk ? await lock.lostToBlock() : undefined;
+    if (stale) {
+      logger.warn({ jobId: job.id, reason: stale }, 'not judging a delivery that lost its lock');
+      throw new DelayedError();
+    }
     if (lost >= maxLostAttempts) {
       const reason =
         `lost ${lost} attempts in a row (each time its worker died, froze or lost the job before an outcome): ` +
         `not starting it again (JOBLEDGER_MAX_LOST_ATTEMPTS=${maxLostAttempts})`;
-      // Records the last lost attempt `stalled` and the job `failed` in one transaction, fenced.
-      // False when the job is final already (or just changed): the processor then short-circuits
-      // on the final job, or starts it if it changed, as for any other delivery.
-      if (await ledger.failStalledJob(job.id!, reason)) {
+      // Records the last lost attempt `stalled` and the job `failed` in one transaction, fenced
+      // (also on this delivery being no older than the job's running attempt). False when the job
+      // is final already (or changed): the processor then short-circuits on the final job, or
+      // starts it (or finds the delivery stale), as for any other delivery.
+      if (await ledger.failStalledJob(job.id!, reason, Date.now(), lock.deliveredAt)) {
         logger.error({ jobId: job.id, lost }, 'poison job: failed instead of started again');
         throw new UnrecoverableError(reason);
       }
@@ -72,14 +84,14 @@ export function guardAgainstPoison(processor: Processor, options: PoisonGuardOpt
       if (beside === 0) logger.warn({ jobId: job.id, lost }, 'a job whose last attempt was lost runs alone in this process');
       else logger.warn({ jobId: job.id, lost, beside }, 'a job whose last attempt was lost starts beside attempts that did not finish in time');
       try {
-        return await processor(job, token);
+        return await processor(job, token, lock);
       } finally {
         release();
       }
     }
     if (!gate.tryEnter()) return handBack(job, token);
     try {
-      return await processor(job, token);
+      return await processor(job, token, lock);
     } finally {
       gate.leave();
     }

@@ -89,6 +89,12 @@ describe.each(backends)('fault: a handler that blocks the event loop on every at
 
       for (const id of ordinary) {
         const detail = await b.jl.ledger.getJobDetail(id);
+        if (detail.job.status !== 'completed' && process.env.BLOCKING_DEBUG) {
+          const all = await b.jl.ledger.read((sql) => sql.all('SELECT job_id, number, status, worker_id, started_at, finished_at FROM attempts ORDER BY started_at'));
+          console.log(JSON.stringify({ job: detail.job, attempts: detail.attempts.map((a) => [a.number, a.status, a.workerId, a.startedAt, a.finishedAt]), events: detail.events.map((e) => [e.type, e.createdAt, e.payload]) }));
+          console.log(JSON.stringify({ blocker, all: all.map((r) => [r.job_id === blocker ? 'BLOCKER' : r.job_id, r.number, r.status, String(r.worker_id).slice(-6), Number(r.started_at) % 1000000, Number(r.finished_at) % 1000000]) }));
+          console.log(logsOf(workers).map((l) => JSON.stringify(l)).join('\n'));
+        }
         expect(detail.job.status, `round ${round}: ordinary job ${id}`).toBe('completed');
         // Lost at most twice: a third time it would have run alone, away from the blocker.
         const lost = detail.attempts.filter((a) => a.status !== 'succeeded').length;
