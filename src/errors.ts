@@ -26,7 +26,8 @@ export type ErrorCode =
   | 'JOBLEDGER_COMMIT_OUTCOME_UNKNOWN'
   | 'JOBLEDGER_IDEMPOTENCY_UNRESOLVED'
   | 'JOBLEDGER_UNSTORABLE_VALUE'
-  | 'JOBLEDGER_DATABASE_ERROR';
+  | 'JOBLEDGER_DATABASE_ERROR'
+  | 'JOBLEDGER_THREAD_HANDLER';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -298,6 +299,21 @@ export class DatabaseError extends JobLedgerError {
     cause: unknown,
   ) {
     super('JOBLEDGER_DATABASE_ERROR', detail, { cause });
+  }
+}
+
+/**
+ * A job type's thread handler (`defineJob`'s `threadHandler`) cannot run: its module is missing or
+ * exports no handler function, its thread exited before the handler returned, or it was called on
+ * the main thread.
+ */
+export class ThreadHandlerError extends JobLedgerError {
+  constructor(
+    readonly jobName: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super('JOBLEDGER_THREAD_HANDLER', `${jobName}: ${detail}`, options);
   }
 }
 

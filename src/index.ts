@@ -24,6 +24,9 @@ export {
   type ErrorCode,
 } from './errors.js';
 export { defineJob, type JobType, type JobTypeOptions, type JobContext, type JobHandler } from './jobs/define-job.js';
+// Handlers that run in a worker thread (defineJob's `threadHandler`).
+export { ThreadHandlerError } from './errors.js';
+export type { ThreadJobContext, ThreadJobHandler, ThreadLogger, ThreadLogFn } from './jobs/define-job.js';
 export { JobRegistry } from './jobs/registry.js';
 export { computeBackoffDelay, defaultBackoff, type BackoffPolicy } from './jobs/backoff.js';
 export { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/producer.js';
@@ -50,6 +53,7 @@ export { jobStatuses, attemptStatuses, jobTransitions, type JobStatus, type Atte
 export type { JobDetail, JobFilter, EventFilter } from './store/queries.js';
 export type { Outcome, SerializedError } from './store/outcome.js';
 export { LedgerWorker, type LedgerWorkerOptions, type CloseOptions, type WorkerHealth, type QueueHealth } from './workers/ledger-worker.js';
+export type { EventLoopStats } from './workers/event-loop-monitor.js';
 export { PermanentJobError, classifyOutcome, type AttemptResult, type RetryPolicy } from './workers/classify-outcome.js';
 export { installShutdownHandlers } from './workers/shutdown.js';
 // Multi-stage pipelines.

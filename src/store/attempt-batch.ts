@@ -30,6 +30,8 @@ export interface BeginRequest {
   now: number;
   /** The attempt's ids, the same for every try of this request (see `AttemptIds`). Default: made per try. */
   ids?: AttemptIds;
+  /** When this delivery was fetched from Redis, if known (see `beginAttempt`). */
+  deliveredAt?: number;
 }
 
 /**
@@ -40,7 +42,7 @@ export interface BeginRequest {
 export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]): Promise<BeginResult[]> {
   if (requests.length === 1) {
     const [r] = requests;
-    return [await beginAttempt(tx, r!.jobId, r!.worker, r!.now, r!.ids)];
+    return [await beginAttempt(tx, r!.jobId, r!.worker, r!.now, r!.ids, r!.deliveredAt)];
   }
   const seen = new Set<string>();
   const firsts = requests.filter((r) => !seen.has(r.jobId) && seen.add(r.jobId));
@@ -54,7 +56,7 @@ export async function beginAttempts(tx: Sql, requests: readonly BeginRequest[]):
       startedRows.delete(r.jobId); // a duplicate delivery in the same batch takes the careful path
       results.push(await startAttempt(tx, row, [], r.worker, r.now, r.ids));
     } else {
-      results.push(await beginAttempt(tx, r.jobId, r.worker, r.now, r.ids));
+      results.push(await beginAttempt(tx, r.jobId, r.worker, r.now, r.ids, r.deliveredAt));
     }
   }
   return results;

@@ -42,15 +42,22 @@ export async function recordHeartbeats(sql: Sql, jobIds: readonly string[], now:
 }
 
 /**
- * BullMQ failed a job on its own (it stalled more often than allowed), so no processor will report
- * on it: its running attempts are recorded as stalled and the job as failed.
+ * BullMQ failed a job on its own (it stalled more often than allowed), or the poison guard did (it
+ * was lost too often in a row), so no processor will report on it: its running attempts are
+ * recorded as stalled and the job as failed. With `deliveredAt` (the guard's delivery), nothing
+ * changes if the job's running attempt began after that delivery was fetched: the delivery is stale,
+ * and that attempt is alive, not lost.
  */
-export async function failStalledJob(tx: Sql, jobId: string, reason: string, now: number): Promise<boolean> {
+export async function failStalledJob(tx: Sql, jobId: string, reason: string, now: number, deliveredAt?: number): Promise<boolean> {
   const [raw] = await tx.all('SELECT * FROM jobs WHERE id = ?', [jobId]);
   if (!raw) return false;
   const job = toJobRow(tx.dialect, raw);
   const sources = jobTransitions.failStalled.from as readonly string[];
   if (!sources.includes(job.status)) return false;
+  if (job.status === 'running' && deliveredAt !== undefined) {
+    const [current] = await tx.all('SELECT started_at FROM attempts WHERE job_id = ? AND number = ?', [jobId, job.currentAttempt]);
+    if (current && toNumber(current.started_at) > deliveredAt) return false;
+  }
   const stalled = (
     await tx.all(
       `UPDATE attempts SET status = 'stalled', finished_at = ?, duration_ms = ? - started_at

@@ -45,7 +45,12 @@ export type BeginResult =
   /** Redis delivered an id the ledger has no row for. */
   | { kind: 'missing' }
   /** Another attempt changed the job between our read and our write. */
-  | { kind: 'raced' };
+  | { kind: 'raced' }
+  /**
+   * This delivery is older than the job's current attempt (it was fetched before that attempt
+   * began): it comes from a worker that lost the job meanwhile, and must not supersede a newer one.
+   */
+  | { kind: 'stale'; currentAttempt: number };
 
 /** What an applied outcome looked like, for the hooks that extend its transaction. */
 export interface AppliedOutcome {
@@ -87,8 +92,16 @@ const attemptColumns = entityColumns(AttemptEntity, [
 /**
  * Records an attempt's start: attempt row, job `running`, `job.started` (and `job.stalled` for lost
  * attempts). Throws `RacedError` (rolling the transaction back) if the job changed under it.
+ * `deliveredAt` is when the delivery was fetched from Redis (the worker's clock), if known.
  */
-export async function beginAttempt(tx: Sql, jobId: string, worker: WorkerIdentity, now: number, ids?: AttemptIds): Promise<BeginResult> {
+export async function beginAttempt(
+  tx: Sql,
+  jobId: string,
+  worker: WorkerIdentity,
+  now: number,
+  ids?: AttemptIds,
+  deliveredAt?: number,
+): Promise<BeginResult> {
   // The common case, a job waiting for its next attempt, takes one conditional update; a job still
   // `running`, final or unknown takes the careful path below.
   const fresh = await startWaitingJob(tx, jobId, now);
@@ -105,6 +118,14 @@ export async function beginAttempt(tx: Sql, jobId: string, worker: WorkerIdentit
 
   // A job that is still `running` in the ledger but delivered again was lost by its worker
   // (BullMQ's stalled checker re-queued it): its attempt is recorded as stalled, never reused.
+  // Unless this delivery is the older one: a process frozen between its fetch and this write
+  // (the write waited out the freeze) lost the job to the attempt that began meanwhile. BullMQ
+  // hands a job out again only after the last holder's lock expired, a whole lock duration after
+  // that holder fetched it, so clocks that differ by less than that still order the two.
+  if (job.status === 'running' && deliveredAt !== undefined) {
+    const [current] = await tx.all('SELECT started_at FROM attempts WHERE job_id = ? AND number = ?', [jobId, job.currentAttempt]);
+    if (current && toNumber(current.started_at) > deliveredAt) return { kind: 'stale', currentAttempt: job.currentAttempt } as const;
+  }
   const stalledAttempts =
     job.status === 'running'
       ? (
@@ -356,7 +377,7 @@ export function outcomeEventList(outcome: Exclude<Outcome, { type: 'cancelled' }
 }
 
 /** The job moved on without this attempt: cancelled by an operator, or owned by a newer attempt. */
-async function recordLateOutcome(
+export async function recordLateOutcome(
   tx: Sql,
   ref: AttemptRef,
   outcome: Outcome,

@@ -21,6 +21,7 @@ import type { Outcome } from './outcome.js';
 import * as queries from './queries.js';
 import * as runs from './runs.js';
 import { countAttemptsPastLock, countUndispatched, probeWithin, type ProbeResult } from './health.js';
+import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './lost-attempts.js';
 import { runFigures, type RunFigures } from './run-summary.js';
 import { retryTransient } from './retry-transient.js';
 import { createFastExecutor, type FastExecutor } from './fast-sql.js';
@@ -252,9 +253,16 @@ export class Ledger {
 
   // --- attempts ---
 
-  async beginAttempt(jobId: string, worker: WorkerIdentity, now = Date.now()): Promise<BeginResult> {
+  /** `deliveredAt`: when the delivery was fetched from Redis, so that a stale one supersedes nothing. */
+  async beginAttempt(jobId: string, worker: WorkerIdentity, now = Date.now(), deliveredAt?: number): Promise<BeginResult> {
     try {
-      return await this.committer.submitBatched(beginKind, { jobId, worker, now, ids: attempts.newAttemptIds() });
+      return await this.committer.submitBatched(beginKind, {
+        jobId,
+        worker,
+        now,
+        ids: attempts.newAttemptIds(),
+        ...(deliveredAt === undefined ? {} : { deliveredAt }),
+      });
     } catch (error) {
       if (error instanceof attempts.RacedError) return { kind: 'raced' };
       throw error;
@@ -279,8 +287,14 @@ export class Ledger {
     return this.committer.submit((sql) => signals.recordHeartbeats(sql, jobIds, now));
   }
 
-  failStalledJob(jobId: string, reason: string, now = Date.now()): Promise<boolean> {
-    return this.committer.submit((sql) => signals.failStalledJob(sql, jobId, reason, now));
+  /** `deliveredAt`: the delivery that decided it, so that a stale one fails nothing (attempt-signals.ts). */
+  failStalledJob(jobId: string, reason: string, now = Date.now(), deliveredAt?: number): Promise<boolean> {
+    return this.committer.submit((sql) => signals.failStalledJob(sql, jobId, reason, now, deliveredAt));
+  }
+
+  /** Its own worker found the attempt lost (lost-attempts.ts): `stalled`, the job queued again. */
+  recordLostAttempt(ref: AttemptRef, lost: LostAttempt, now = Date.now()): Promise<RecordedLoss> {
+    return this.committer.submit((sql) => recordLostAttempt(sql, ref, lost, now));
   }
 
   // --- operator actions ---

@@ -11,9 +11,13 @@ import type { AttemptRef, OutcomeHook, WorkerIdentity } from '../store/attempt-w
 import type { JobRow } from '../store/entities/index.js';
 import type { Ledger } from '../store/ledger.js';
 import type { Outcome } from '../store/outcome.js';
+import { performance } from 'node:perf_hooks';
 import { AttemptAbort } from './attempt-abort.js';
 import { AttemptContext } from './attempt-context.js';
 import { classifyOutcome, type AbortReason, type AttemptResult } from './classify-outcome.js';
+import type { DeliveryLock } from './delivery-lock.js';
+import type { EventLoopMonitor } from './event-loop-monitor.js';
+import type { ThreadHandlers } from './thread-handlers.js';
 
 /** Carries the ledger's retry delay to BullMQ's custom backoff strategy (see ledger-worker.ts). */
 export class LedgerRetryError extends Error {
@@ -50,14 +54,25 @@ export interface ExecuteDeps {
   outcomeHooks?: readonly OutcomeHook[];
   /** Hands jobs created by the hooks to Redis after the commit (the relay covers a failure). */
   dispatch?: (jobs: JobRow[]) => Promise<unknown>;
+  /** This process's event loop: who ran through a block (the delivery's lock says whether it cost the lock). */
+  monitor: Pick<EventLoopMonitor, 'track'>;
+  /** Runs the handlers of job types defined with `threadHandler`. */
+  threads: ThreadHandlers;
 }
 
 export function createProcessor(deps: ExecuteDeps) {
-  return async function processJob(bullJob: Job, token?: string): Promise<unknown> {
+  return async function processJob(bullJob: Job, token: string | undefined, lock: DeliveryLock): Promise<unknown> {
     const jobId = bullJob.id;
     if (!jobId) throw new UnrecoverableError('a BullMQ job without an id cannot be matched to the ledger');
-    let begin = await deps.ledger.beginAttempt(jobId, deps.identity);
-    if (begin.kind === 'raced') begin = await deps.ledger.beginAttempt(jobId, deps.identity);
+    // A delivery that waited out a block (a frozen process, a suspect's wait to run alone) may have
+    // lost its lock meanwhile: another worker has the job, or will. Leave it as it is in Redis.
+    const lostBeforeBegin = lock.atRisk ? await lock.lostToBlock() : undefined;
+    if (lostBeforeBegin) {
+      deps.logger.warn({ jobId, reason: lostBeforeBegin }, 'not starting a delivery that lost its lock');
+      throw new DelayedError();
+    }
+    let begin = await deps.ledger.beginAttempt(jobId, deps.identity, Date.now(), lock.deliveredAt);
+    if (begin.kind === 'raced') begin = await deps.ledger.beginAttempt(jobId, deps.identity, Date.now(), lock.deliveredAt);
 
     switch (begin.kind) {
       case 'missing':
@@ -65,6 +80,10 @@ export function createProcessor(deps: ExecuteDeps) {
         throw new UnrecoverableError('no ledger row for this job id');
       case 'raced':
         throw new Error('the job changed concurrently twice while starting; BullMQ will deliver it again');
+      case 'stale':
+        // Fetched before the job's current attempt began: this process lost the job meanwhile.
+        deps.logger.warn({ jobId, currentAttempt: begin.currentAttempt }, 'a newer attempt owns this job; not starting a stale delivery');
+        throw new DelayedError();
       case 'final':
         // At-least-once delivery: a finished job met again runs nothing.
         deps.logger.info({ jobId, status: begin.job.status }, 'job already final in the ledger; not running it again');
@@ -79,8 +98,11 @@ export function createProcessor(deps: ExecuteDeps) {
     // budget) rather than leaving the ledger and Redis out of step.
     const type = deps.registry.has(job.name) ? deps.registry.get(job.name) : undefined;
     const stop = new AttemptAbort();
-    deps.active.set(jobId, { ref: attempt, abort: (reason) => stop.abort(reason) });
     const ctx = new AttemptContext(deps, job, attempt, stop);
+    const lostAtBegin = lock.atRisk ? await lock.lostToBlock() : undefined;
+    if (lostAtBegin) return recordLost(deps, ctx, attempt, lostAtBegin, null);
+    deps.active.set(jobId, { ref: attempt, abort: (reason) => stop.abort(reason) });
+    const onLoop = deps.monitor.track({ jobId, name: job.name, attempt: attempt.number });
 
     let result: AttemptResult;
     let timer: NodeJS.Timeout | undefined;
@@ -92,7 +114,16 @@ export function createProcessor(deps: ExecuteDeps) {
       const ran = (async (): Promise<AttemptResult> => {
         try {
           if (!type) deps.registry.get(job.name); // throws the typed UnknownJobError
-          return { kind: 'returned', value: await type!.handler(job.payload, ctx) };
+          if (type!.threadHandler !== null) return await deps.threads.run(type!, job.payload, ctx, stop);
+          // The handler's synchronous run, until it first yields, tells the monitor who blocked the loop.
+          const calledAt = performance.now();
+          let pending: unknown;
+          try {
+            pending = type!.handler(job.payload, ctx);
+          } finally {
+            onLoop.ranSynchronously(performance.now() - calledAt);
+          }
+          return { kind: 'returned', value: await pending };
         } catch (error) {
           return { kind: 'threw', error };
         }
@@ -101,6 +132,7 @@ export function createProcessor(deps: ExecuteDeps) {
     } finally {
       clearTimeout(timer);
       deps.active.delete(jobId);
+      onLoop.end();
     }
 
     const policy = { maxAttempts: job.maxAttempts, attemptsFailed: job.attemptsFailed, backoff: job.backoff as BackoffPolicy };
@@ -110,6 +142,10 @@ export function createProcessor(deps: ExecuteDeps) {
       ...(deps.maxJsonDepth !== undefined ? { maxJsonDepth: deps.maxJsonDepth } : {}),
     };
     let outcome = classifyOutcome(result, policy, classifying);
+    // The process was frozen past the lock while the handler ran: the attempt is lost, whatever it
+    // returned (another worker has the job, or will have it), and counts towards the poison bound.
+    const lostWhileRunning = lock.atRisk ? await lock.lostToBlock() : undefined;
+    if (lostWhileRunning) return recordLost(deps, ctx, attempt, lostWhileRunning, outcome);
     const heldProgress = ctx.takeHeldProgress();
     const state = ctx.usedState;
     const hooks = deps.outcomeHooks ?? [];
@@ -163,4 +199,21 @@ export function createProcessor(deps: ExecuteDeps) {
       }
     }
   };
+}
+
+/**
+ * Records an attempt its own process lost to a block (delivery-lock.ts): `stalled`, the job queued
+ * again (or, if another attempt took it over already, a late outcome), then leaves the job in Redis
+ * as it is: BullMQ's stalled checker hands it out again.
+ */
+async function recordLost(deps: ExecuteDeps, ctx: AttemptContext, attempt: AttemptRef, reason: string, discarded: Outcome | null): Promise<never> {
+  const lostOutcome: Outcome = discarded ?? { type: 'interrupted', reason: 'lost before its handler ran' };
+  try {
+    const recorded = await deps.ledger.recordLostAttempt(attempt, { reason, detectedBy: deps.identity.workerId, discarded: lostOutcome });
+    ctx.logger.warn({ reason, discardedOutcome: discarded?.type ?? null, recorded: recorded.kind }, 'attempt lost: its lock lapsed while the event loop was blocked');
+  } catch (error) {
+    // Not recorded: the next attempt records it stalled, as for a process that died.
+    ctx.logger.error({ err: error, reason }, 'could not record a lost attempt; the job will be delivered again');
+  }
+  throw new DelayedError();
 }

@@ -26,9 +26,12 @@ import { ConsumerWatchdog, uncheckedDatabase, type WorkerHealth } from './consum
 import { DatabaseProbe } from './database-probe.js';
 import { handBackWhileDatabaseDown } from './database-outage.js';
 import { isConnectionLoss } from '../store/connection-loss.js';
+import { DeliveryLock } from './delivery-lock.js';
+import { EventLoopMonitor, type EventLoopStats } from './event-loop-monitor.js';
 import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
-import { guardAgainstPoison, SoloGate, type Processor } from './poison-guard.js';
+import { guardAgainstPoison, handBack, SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
 import { QueueConsumer } from './queue-consumer.js';
+import { ThreadHandlers } from './thread-handlers.js';
 
 export interface LedgerWorkerOptions {
   ledger: Ledger;
@@ -104,6 +107,10 @@ export class LedgerWorker {
   private watchdog: ConsumerWatchdog | undefined;
   /** Whether the database answers, for health (database-probe.ts): every watchdog interval, or 5 s. */
   private readonly database: DatabaseProbe;
+  /** Warns when a handler blocks the event loop; tells the attempts whether a block cost them their lock. */
+  private readonly monitor: EventLoopMonitor;
+  /** The threads that run `threadHandler` job types. */
+  private readonly threads: ThreadHandlers;
   private started = false;
   private closing: Promise<void> | undefined;
   private closed = false;
@@ -115,6 +122,8 @@ export class LedgerWorker {
       options.redisErrors ?? new RedisErrorLog(options.logger, { url: options.config.redisUrl, intervalMs: options.config.redisErrorLogIntervalMs });
     const intervalMs = options.config.watchdogIntervalMs || 5000;
     this.database = new DatabaseProbe({ ledger: options.ledger, intervalMs, timeoutMs: Math.min(intervalMs, 2000), logger: options.logger });
+    this.monitor = new EventLoopMonitor({ lockDurationMs: options.config.lockDurationMs, logger: options.logger });
+    this.threads = new ThreadHandlers(options.logger);
   }
 
   /**
@@ -125,9 +134,11 @@ export class LedgerWorker {
    */
   async start(): Promise<void> {
     const { config, logger, ledger, registry } = this.options;
-    await this.checkRedisPolicy();
-    const processor = this.processor();
     const queues = this.options.queues ?? registry.queues();
+    ThreadHandlers.check(registry.all().filter((type) => queues.includes(type.queue)));
+    await this.checkRedisPolicy();
+    this.monitor.start();
+    const processor = this.processor();
     const concurrency = this.options.concurrency ?? 10;
     for (const queue of queues) {
       this.consumers.push(
@@ -187,6 +198,19 @@ export class LedgerWorker {
     return this.options.config.shutdownGraceMs + closeAfterGraceMs + closeConnectionsMs;
   }
 
+  /**
+   * The event loop's delay since the last call (p99 and maximum, from perf_hooks) and how many
+   * blocks longer than a quarter of the lock it has had: each of those was logged as a warning.
+   */
+  eventLoopStats(): EventLoopStats {
+    return this.monitor.stats();
+  }
+
+  /** Handler threads alive now (`threadHandler` job types): running an attempt, or idle for the next. */
+  get handlerThreadCount(): number {
+    return this.threads.count;
+  }
+
   /** How many attempts this process is running now. */
   get runningCount(): number {
     return this.active.size;
@@ -233,6 +257,8 @@ export class LedgerWorker {
         cut = true;
       }
     }
+    await this.threads.close();
+    this.monitor.stop();
     await watchdogStopped;
     await this.database.stop();
     await Promise.allSettled([...this.pending]);
@@ -256,6 +282,8 @@ export class LedgerWorker {
       maxJsonDepth: config.maxJsonDepth,
       maxResultBytes: config.maxResultBytes,
       maxProgressBytes: config.maxProgressBytes,
+      monitor: this.monitor,
+      threads: this.threads,
       ...(this.options.outcomeHooks ? { outcomeHooks: this.options.outcomeHooks } : {}),
       ...(this.options.dispatch ? { dispatch: this.options.dispatch } : {}),
     });
@@ -265,13 +293,23 @@ export class LedgerWorker {
         // Not while closing: a closed BullMQ worker must not start fetching again.
         if (!this.closing) for (const consumer of this.consumers) consumer.resume();
       },
-      soloWaitMs: config.lockDurationMs,
+      soloWaitMs: soloWaitMs(config.lockDurationMs),
     });
     const guarded = guardAgainstPoison(attempt, { ledger, maxLostAttempts: config.maxLostAttempts, gate, logger });
+    // Jobs whose delivery is in the processor now. BullMQ's lock manager keeps one lock per job id:
+    // when a process that froze past a job's lock fetches the job again before its stale delivery
+    // is done with, the stale one's end stops the renewal of the fresh one's lock, which then
+    // lapses and costs the job a lost attempt it did nothing for. So the fresh one waits its turn,
+    // until a turn of the event loop after the stale one returned: BullMQ forgets its lock in the
+    // promise callbacks that follow our return, and a delivery it had fetched already may reach us
+    // in between.
+    const inProcess = new Set<string>();
     return async (job, token) => {
+      if (job.id && inProcess.has(job.id)) return handBack(job, token);
+      if (job.id) inProcess.add(job.id);
       let settled = false;
       try {
-        const result = await guarded(job, token);
+        const result = await guarded(job, token, new DeliveryLock(job, token, config.lockDurationMs, this.monitor));
         settled = true;
         return result;
       } catch (error) {
@@ -282,6 +320,8 @@ export class LedgerWorker {
         settled = (error as Error | null)?.name !== 'DelayedError';
         throw error;
       } finally {
+        const id = job.id;
+        if (id) setImmediate(() => inProcess.delete(id));
         // The processor has recorded the outcome; BullMQ hears of it only after we return.
         if (settled) faultPoint('outcome.after_commit');
       }

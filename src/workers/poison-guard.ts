@@ -1,19 +1,23 @@
 /**
- * Poison jobs: a job that kills its worker process every time it starts would otherwise crash-loop
- * the fleet. BullMQ counts stalls too (`maxStalledCount`), but in Redis: a Redis flush or a
- * reconciler hand-over starts the count again, and a lost job the reconciler recovers by its dead
- * heartbeat never stalled in BullMQ's eyes. The ledger keeps every attempt, so the bound is checked
- * there: a job whose last `maxLostAttempts` attempts were all lost (recorded `stalled`, or still
- * `running` while it is delivered again) is failed, with the reason, instead of being started again.
+ * Poison jobs: a job that kills or freezes its worker process every time it starts would otherwise
+ * crash-loop the fleet, or stall every job beside it until BullMQ's stall limit fails them. BullMQ
+ * counts stalls too (`maxStalledCount`), but in Redis, per job, blind to whose fault a stall was: a
+ * Redis flush or a reconciler hand-over starts the count again, a lost job the reconciler recovers
+ * by its dead heartbeat never stalled in BullMQ's eyes, and the innocent jobs frozen beside a
+ * blocking handler stall exactly as often as the blocker. The ledger keeps every attempt, so the
+ * bound is checked there: a job whose last `maxLostAttempts` attempts were all lost (store/
+ * lost-attempts.ts: recorded `stalled`, come back late as `superseded`, or still `running` while it
+ * is delivered again) is failed, with the reason, instead of being started again.
  *
- * Blame. When a process dies, every attempt it was running is lost, the poison job's and its
- * innocent neighbours' alike, and they come back together; counted naively, a neighbour unlucky
+ * Blame. When a process dies or freezes, every attempt it was running is lost, the poison job's and
+ * its innocent neighbours' alike, and they come back together; counted naively, a neighbour unlucky
  * enough to share the poison job's process every time would be failed with it. So a job one loss
  * away from the bound (a suspect) runs alone in its process: fetching pauses, the attempts already
  * running finish (waiting at most `soloWaitMs`), deliveries that arrive meanwhile are handed back to
  * Redis unstarted (delayed a moment, no attempt recorded, no stall counted), and only then does the
- * suspect start. Its last loss, if any, is its own. Jobs lost fewer times run as usual, so recovering
- * from an ordinary crash is not serialised (with `maxLostAttempts` 2, it would be).
+ * suspect start. Its last loss, if any, is its own; an innocent suspect completes, and no innocent
+ * job reaches the bound while the blocker is alone. Jobs lost fewer times run as usual, so
+ * recovering from an ordinary crash is not serialised (with `maxLostAttempts` 2, it would be).
  *
  * BullMQ's `maxStartedAttempts` was the other candidate; it counts every start (retries and
  * shutdown interruptions included), lives in Redis like the stall counter, and fails the job
@@ -29,8 +33,12 @@ import type { RedisJobData } from '../jobs/dispatcher.js';
 import type { Logger } from '../logger.js';
 import type { Ledger } from '../store/ledger.js';
 import { countLostAttemptsInARow } from '../store/lost-attempts.js';
+import type { DeliveryLock } from './delivery-lock.js';
 
 export type Processor = (job: Job, token?: string) => Promise<unknown>;
+
+/** A processor that also gets what this process knows of the delivery's lock (delivery-lock.ts). */
+export type DeliveryProcessor = (job: Job, token: string | undefined, lock: DeliveryLock) => Promise<unknown>;
 
 export interface PoisonGuardOptions {
   ledger: Ledger;
@@ -45,18 +53,26 @@ export function mayFollowLostAttempt(job: Pick<Job, 'attemptsStarted' | 'stalled
   return job.attemptsStarted > 1 || job.stalledCounter > 0 || ((job.data as RedisJobData | null)?.startedBefore ?? 0) > 0;
 }
 
-export function guardAgainstPoison(processor: Processor, options: PoisonGuardOptions): Processor {
+export function guardAgainstPoison(processor: DeliveryProcessor, options: PoisonGuardOptions): DeliveryProcessor {
   const { ledger, maxLostAttempts, gate, logger } = options;
-  return async (job, token) => {
-    const lost = job.id && mayFollowLostAttempt(job) ? await countLostAttemptsInARow(ledger, job.id, maxLostAttempts) : 0;
+  return async (job, token, lock) => {
+    const lost = job.id && mayFollowLostAttempt(job) ? await countLostAttemptsInARow(ledger, job.id, maxLostAttempts, lock.deliveredAt) : 0;
+    // The read may have waited out a freeze of this process: a delivery that lost its lock
+    // meanwhile judges nothing and takes no process to itself (another worker has the job, or will).
+    const stale = lost > 0 && lock.atRisk ? await lock.lostToBlock() : undefined;
+    if (stale) {
+      logger.warn({ jobId: job.id, reason: stale }, 'not judging a delivery that lost its lock');
+      throw new DelayedError();
+    }
     if (lost >= maxLostAttempts) {
       const reason =
-        `lost ${lost} attempts in a row (each time its worker died or lost the job before an outcome): ` +
+        `lost ${lost} attempts in a row (each time its worker died, froze or lost the job before an outcome): ` +
         `not starting it again (JOBLEDGER_MAX_LOST_ATTEMPTS=${maxLostAttempts})`;
-      // Records the last lost attempt `stalled` and the job `failed` in one transaction, fenced.
-      // False when the job is final already (or just changed): the processor then short-circuits
-      // on the final job, or starts it if it changed, as for any other delivery.
-      if (await ledger.failStalledJob(job.id!, reason)) {
+      // Records the last lost attempt `stalled` and the job `failed` in one transaction, fenced
+      // (also on this delivery being no older than the job's running attempt). False when the job
+      // is final already (or changed): the processor then short-circuits on the final job, or
+      // starts it (or finds the delivery stale), as for any other delivery.
+      if (await ledger.failStalledJob(job.id!, reason, Date.now(), lock.deliveredAt)) {
         logger.error({ jobId: job.id, lost }, 'poison job: failed instead of started again');
         throw new UnrecoverableError(reason);
       }
@@ -64,16 +80,18 @@ export function guardAgainstPoison(processor: Processor, options: PoisonGuardOpt
     if (lost > 0 && lost >= maxLostAttempts - 1) {
       const release = await gate.enterSolo();
       if (!release) return handBack(job, token);
-      logger.warn({ jobId: job.id, lost }, 'a job whose last attempt was lost runs alone in this process');
+      const beside = gate.runningCount;
+      if (beside === 0) logger.warn({ jobId: job.id, lost }, 'a job whose last attempt was lost runs alone in this process');
+      else logger.warn({ jobId: job.id, lost, beside }, 'a job whose last attempt was lost starts beside attempts that did not finish in time');
       try {
-        return await processor(job, token);
+        return await processor(job, token, lock);
       } finally {
         release();
       }
     }
     if (!gate.tryEnter()) return handBack(job, token);
     try {
-      return await processor(job, token);
+      return await processor(job, token, lock);
     } finally {
       gate.leave();
     }
@@ -81,9 +99,20 @@ export function guardAgainstPoison(processor: Processor, options: PoisonGuardOpt
 }
 
 /** Gives an unstarted delivery back to Redis for a moment (no attempt, no stall, no retry spent). */
-async function handBack(job: Job, token: string | undefined): Promise<never> {
+export async function handBack(job: Job, token: string | undefined): Promise<never> {
   await job.moveToDelayed(Date.now() + 100 + Math.floor(Math.random() * 400), token);
   throw new DelayedError();
+}
+
+/**
+ * How long a suspect waits for the attempts already running: two lock durations. Long enough for
+ * ordinary attempts to finish, so that the suspect really runs alone (if it starts beside them and
+ * freezes or kills the process, they are lost with it: no innocent job is failed for it, since
+ * none beside it is a suspect, but they run again); bounded, because a handler that ignores its
+ * abort signal may never finish.
+ */
+export function soloWaitMs(lockDurationMs: number): number {
+  return 2 * lockDurationMs;
 }
 
 export interface SoloGateHooks {
@@ -101,6 +130,11 @@ export class SoloGate {
   private drained: (() => void) | undefined;
 
   constructor(private readonly hooks: SoloGateHooks) {}
+
+  /** Ordinary attempts in the process now. */
+  get runningCount(): number {
+    return this.running;
+  }
 
   /** An ordinary delivery: admitted, or `false` while a suspect has the process (hand it back). */
   tryEnter(): boolean {

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import type { Config, DatabaseDialect } from '../../src/config.js';
 import { JobLedger } from '../../src/jobledger.js';
 import { testConfig } from './backends.js';
-import { scriptedJob } from './fixtures/scripted-job.js';
+import { scriptedJob, threadScriptedJob } from './fixtures/scripted-job.js';
 import { track } from './leak-check.js';
 
 export const workerProcessScript = fileURLToPath(new URL('../../dist/test/support/fixtures/worker-process.js', import.meta.url));
@@ -186,6 +186,6 @@ export async function openSharedJobLedger(
   overrides: Parameters<typeof testConfig>[1] = {},
 ): Promise<{ config: Readonly<Config>; jl: JobLedger }> {
   const config = await testConfig(dialect, overrides);
-  const jl = track(await JobLedger.open({ jobs: [scriptedJob], config, migrate: true }), `JobLedger(${dialect})`);
+  const jl = track(await JobLedger.open({ jobs: [scriptedJob, threadScriptedJob], config, migrate: true }), `JobLedger(${dialect})`);
   return { config, jl };
 }

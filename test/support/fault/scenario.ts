@@ -13,7 +13,7 @@ import type { DatabaseDialect } from '../../../src/config.js';
 import { JobLedger } from '../../../src/jobledger.js';
 import { testConfig } from '../backends.js';
 import { startChildWorker, type ChildWorker } from '../child-worker.js';
-import { scriptedJob, type Script } from '../fixtures/scripted-job.js';
+import { scriptedJob, threadScriptedJob, type Script } from '../fixtures/scripted-job.js';
 import { track } from '../leak-check.js';
 import { checkScenario, cleanCounts, describeReport, type CheckInput, type CheckReport } from './checker.js';
 import { startPrivateRedis, type PrivateRedis, type PrivateRedisOptions } from './redis-server.js';
@@ -72,7 +72,7 @@ export async function openFaultBackend(
   const redis = await startPrivateRedis(options.redis);
   const proxy = await startTcpProxy(redis.port);
   const config = await testConfig(dialect, { REDIS_URL: redis.url, ...faultTimings, ...env });
-  const jl = track(await JobLedger.open({ jobs: [scriptedJob], config, migrate: true, relay: options.relay ?? true }), `JobLedger(${dialect})`);
+  const jl = track(await JobLedger.open({ jobs: [scriptedJob, threadScriptedJob], config, migrate: true, relay: options.relay ?? true }), `JobLedger(${dialect})`);
   const acknowledged = new Set<string>();
 
   const backend: FaultBackend = {
