@@ -127,11 +127,12 @@ describe.each(backends)('on %s', (dialect) => {
     const ledger = await Ledger.open(config.database, { migrate: true });
     try {
       const error = await ledger.read((sql) => sql.all('SELECT * FROM no_such_table WHERE x = ?', [secret])).catch((e: unknown) => e);
-      expect(String((error as Error).message)).toContain(secret); // what the driver says
+      // The ledger wraps the driver's error, whose message inlines the bound values.
+      expect(error).toBeInstanceOf(Error);
+      expect(String((error as Error).message)).not.toContain(secret);
       const text = JSON.stringify(serializeErrorForLog(error));
       expect(text).not.toContain(secret);
-      expect(text).toContain('no_such_table'); // the database's own message is kept
-      expect(text).toContain('[SQL statement withheld]');
+      expect(text).toMatch(dialect === 'sqlite' ? /no such table: no_such_table/ : /42P01/); // the database's own reason is kept
     } finally {
       await ledger.close();
     }

@@ -86,7 +86,7 @@ export async function openOrm(target: DatabaseTarget, options: { debug?: boolean
     // knex warns on the console each time its pool finds a pooled connection dead and replaces it
     // ("Connection Error: ..."), which every server restart or terminated backend causes: the
     // failure that matters reaches the statement that met it (store/connection-loss.ts).
-    driverOptions: { log: knexLog },
+    driverOptions: { ...common.driverOptions, log: knexLog },
   });
 }
 
