@@ -1,5 +1,5 @@
 /** Read-only checks for `jobledger doctor` and health endpoints. */
-import { toNumber, type Sql } from './sql.js';
+import { toNumber, type Sql } from './engine/sql.js';
 
 export type ProbeResult = { ok: true } | { ok: false; error: string };
 

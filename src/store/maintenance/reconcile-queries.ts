@@ -4,8 +4,8 @@
  */
 import type { JobRow } from '../entities/index.js';
 import type { Ledger } from '../ledger.js';
-import { toJobRow } from '../rows.js';
-import { placeholders } from '../sql.js';
+import { toJobRow } from '../jobs/job-rows.js';
+import { placeholders } from '../engine/sql.js';
 
 /**
  * Jobs the ledger expects Redis to carry, in id order after `afterId`: `queued` and `delayed` ones

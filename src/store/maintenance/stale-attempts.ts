@@ -12,11 +12,11 @@
  */
 import type { DatabaseDialect } from '../../config.js';
 import type { JobRow } from '../entities/index.js';
-import { appendEvents, appendStandaloneJobEvent, jobEvent } from '../events.js';
+import { appendEvents, appendStandaloneJobEvent, jobEvent } from '../jobs/events.js';
 import type { Ledger } from '../ledger.js';
 import { jobTransitions } from '../lifecycle.js';
-import { toJobRow } from '../rows.js';
-import { notIndexed, placeholders, toNumber } from '../sql.js';
+import { toJobRow } from '../jobs/job-rows.js';
+import { notIndexed, placeholders, toNumber } from '../engine/sql.js';
 
 export interface StaleAttempt {
   attemptId: string;
