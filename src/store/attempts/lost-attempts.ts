@@ -15,7 +15,7 @@
 import { recordLateOutcome, type AttemptRef, type RecordedOutcome } from './attempt-writes.js';
 import { appendEvents, jobEvent } from '../jobs/events.js';
 import type { Ledger } from '../ledger.js';
-import { jobTransitions } from '../lifecycle.js';
+import { attemptFrom, attemptStatusSql, attemptTransitions, jobFrom, jobStatusSql, jobTransitions } from '../lifecycle.js';
 import type { Outcome } from './outcome.js';
 import { decodeJson, placeholders, toNumber, type Sql } from '../engine/sql.js';
 
@@ -64,7 +64,6 @@ export type RecordedLoss =
   /** The job had moved on already (another attempt, a cancel): recorded as a late outcome. */
   | RecordedOutcome;
 
-const requeueSources = jobTransitions.requeue.from;
 
 /**
  * Records an attempt as lost by its own worker: the attempt `stalled`, the job back to `queued`
@@ -75,12 +74,12 @@ const requeueSources = jobTransitions.requeue.from;
 export async function recordLostAttempt(tx: Sql, ref: AttemptRef, lost: LostAttempt, now: number): Promise<RecordedLoss> {
   const durationMs = Math.max(0, now - ref.startedAt);
   const [requeued] = await tx.all(
-    `UPDATE jobs SET status = 'queued', status_reason = ?, updated_at = ?, version = version + 1
-     WHERE id = ? AND current_attempt = ? AND status IN (${placeholders(requeueSources.length)}) RETURNING version`,
-    [`attempt ${ref.number} lost: ${lost.reason}`, now, ref.jobId, ref.number, ...requeueSources],
+    `UPDATE jobs SET status = ${jobStatusSql(jobTransitions.loseAttempt.to)}, status_reason = ?, updated_at = ?, version = version + 1
+     WHERE id = ? AND current_attempt = ? AND ${jobFrom('loseAttempt')} RETURNING version`,
+    [`attempt ${ref.number} lost: ${lost.reason}`, now, ref.jobId, ref.number],
   );
   if (!requeued) return recordLateOutcome(tx, ref, lost.discarded, now, durationMs);
-  await tx.run(`UPDATE attempts SET status = 'stalled', finished_at = ?, duration_ms = ? WHERE id = ? AND status = 'running'`, [
+  await tx.run(`UPDATE attempts SET status = ${attemptStatusSql(attemptTransitions.stall.to)}, finished_at = ?, duration_ms = ? WHERE id = ? AND ${attemptFrom('stall')}`, [
     now,
     durationMs,
     ref.attemptId,

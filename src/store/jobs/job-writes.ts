@@ -6,6 +6,7 @@ import { IdempotencyUnresolvedError } from '../../errors.js';
 import { faultPoint } from '../../fault-points.js';
 import { appendEvents, type NewEvent } from './events.js';
 import { toJobRow } from './job-rows.js';
+import { initialJobStatus, jobFrom, jobStatusSql, jobTransitions } from '../lifecycle.js';
 import { encodeJson, insertRows, placeholders, rowsForm, RowsStatement, usesArrays, type Sql } from '../engine/sql.js';
 import { JobEntity, type JobRow } from '../entities/index.js';
 import { entityColumns } from '../engine/entity-columns.js';
@@ -141,7 +142,7 @@ function keyOf(job: Pick<NewJob, 'queue' | 'idempotencyKey'>): string | null {
 
 function jobValues(j: NewJob): unknown[] {
   return [
-    j.id, j.queue, j.name, encodeJson(j.payload), 'pending', j.priority, j.runId, j.idempotencyKey, j.maxAttempts,
+    j.id, j.queue, j.name, encodeJson(j.payload), initialJobStatus, j.priority, j.runId, j.idempotencyKey, j.maxAttempts,
     encodeJson(j.backoff), j.timeoutMs, 0, 0, 0, j.runAt, j.createdAt, j.createdAt, 1, j.pipelineId ?? null, j.stage ?? null,
   ];
 }
@@ -193,7 +194,7 @@ async function findByIdempotencyKeys(sql: Sql, jobs: readonly NewJob[]): Promise
 
 function newJobRow(j: NewJob): JobRow {
   return {
-    id: j.id, queue: j.queue, name: j.name, payload: j.payload, status: 'pending', statusReason: null,
+    id: j.id, queue: j.queue, name: j.name, payload: j.payload, status: initialJobStatus, statusReason: null,
     priority: j.priority, runId: j.runId, pipelineId: j.pipelineId ?? null, stage: j.stage ?? null, idempotencyKey: j.idempotencyKey,
     maxAttempts: j.maxAttempts, backoff: j.backoff, timeoutMs: j.timeoutMs, attemptsStarted: 0, attemptsFailed: 0,
     currentAttempt: 0, progress: null, result: null, lastError: null, runAt: j.runAt, createdAt: j.createdAt,
@@ -207,7 +208,9 @@ function newJobRow(j: NewJob): JobRow {
  */
 export async function markDispatched(sql: Sql, ids: readonly string[], now: number): Promise<void> {
   const set = `UPDATE jobs SET dispatched_at = COALESCE(dispatched_at, ?),
-       status = CASE WHEN status = 'pending' THEN (CASE WHEN run_at > ? THEN 'delayed' ELSE 'queued' END) ELSE status END`;
+       status = CASE WHEN ${jobFrom('dispatch')}
+         THEN (CASE WHEN run_at > ? THEN ${jobStatusSql(jobTransitions.dispatchDelayed.to)} ELSE ${jobStatusSql(jobTransitions.dispatch.to)} END)
+         ELSE status END`;
   // One statement text for any number of ids where arrays bind (sql.ts).
   if (usesArrays(sql)) {
     await sql.run(`${set} WHERE id = ANY(?::text[])`, [now, now, ids]);
@@ -222,7 +225,7 @@ export async function markDispatched(sql: Sql, ids: readonly string[], now: numb
 /** Committed jobs not handed to Redis yet, oldest first: the outbox. */
 export async function findUndispatched(sql: Sql, createdBefore: number, limit: number): Promise<JobRow[]> {
   const rows = await sql.all(
-    `SELECT * FROM jobs WHERE status = 'pending' AND dispatched_at IS NULL AND updated_at <= ? ORDER BY created_at LIMIT ?`,
+    `SELECT * FROM jobs WHERE ${jobFrom('dispatch')} AND dispatched_at IS NULL AND updated_at <= ? ORDER BY created_at LIMIT ?`,
     [createdBefore, limit],
   );
   return rows.map((r) => toJobRow(sql.dialect, r));

@@ -6,7 +6,7 @@
 import { IllegalTransitionError, NotFoundError } from '../../errors.js';
 import type { JobRow } from '../entities/index.js';
 import { appendEvents } from './events.js';
-import { canTransition, type JobStatus } from '../lifecycle.js';
+import { canTransition, jobFrom, jobStatusSql, jobTransitions, type JobStatus } from '../lifecycle.js';
 import { endPipelineOfJob } from '../pipelines/pipeline-writes.js';
 import { toJobRow } from './job-rows.js';
 import { toNumber, type Sql } from '../engine/sql.js';
@@ -27,8 +27,8 @@ export async function cancelJob(tx: Sql, request: OperatorRequest): Promise<Oper
   const job = await readJob(tx, request.jobId);
   if (!canTransition(job.status, 'cancel')) throw new IllegalTransitionError(job.id, job.status, 'cancel');
   const [updated] = await tx.all(
-    `UPDATE jobs SET status = 'cancelled', status_reason = ?, finished_at = ?, updated_at = ?, version = version + 1
-     WHERE id = ? AND version = ? RETURNING *`,
+    `UPDATE jobs SET status = ${jobStatusSql(jobTransitions.cancel.to)}, status_reason = ?, finished_at = ?, updated_at = ?, version = version + 1
+     WHERE id = ? AND version = ? AND ${jobFrom('cancel')} RETURNING *`,
     [request.reason, request.now, request.now, job.id, job.version],
   );
   if (!updated) throw new IllegalTransitionError(job.id, 'changing concurrently', 'cancel');
@@ -57,9 +57,9 @@ export async function retryJob(tx: Sql, request: OperatorRequest): Promise<Opera
   const job = await readJob(tx, request.jobId);
   if (!canTransition(job.status, 'retry')) throw new IllegalTransitionError(job.id, job.status, 'retry');
   const [updated] = await tx.all(
-    `UPDATE jobs SET status = 'pending', status_reason = ?, attempts_failed = 0, dispatched_at = NULL, finished_at = NULL,
-       run_at = ?, updated_at = ?, version = version + 1
-     WHERE id = ? AND version = ? RETURNING *`,
+    `UPDATE jobs SET status = ${jobStatusSql(jobTransitions.retry.to)}, status_reason = ?, attempts_failed = 0, dispatched_at = NULL,
+       finished_at = NULL, run_at = ?, updated_at = ?, version = version + 1
+     WHERE id = ? AND version = ? AND ${jobFrom('retry')} RETURNING *`,
     [request.reason, request.now, request.now, job.id, job.version],
   );
   if (!updated) throw new IllegalTransitionError(job.id, 'changing concurrently', 'retry');
