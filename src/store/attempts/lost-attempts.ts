@@ -17,7 +17,7 @@ import { appendEvents, jobEvent } from '../jobs/events.js';
 import type { Ledger } from '../ledger.js';
 import { attemptFrom, attemptStatusSql, attemptTransitions, jobFrom, jobStatusSql, jobTransitions } from '../lifecycle.js';
 import type { Outcome } from './outcome.js';
-import { decodeJson, placeholders, toNumber, type Sql } from '../engine/sql.js';
+import { decodeJson, toNumber, type Sql } from '../engine/sql.js';
 
 /** Attempt statuses that count as lost (see above). */
 export const lostAttemptStatuses: readonly string[] = ['stalled', 'superseded', 'running'];
