@@ -37,6 +37,39 @@ const unusedVarsOptions = {
   ignoreRestSiblings: true,
 };
 
+// The dependency rule (docs/architecture.md). ESLint matches import strings, not resolved paths,
+// so each rule is written per folder depth.
+const restrict = (...patterns) => ["error", { patterns }];
+const outsideStore = (up) => ({
+  group: [`${up}store/**`, `!${up}store/index.js`],
+  message: "Outside src/store, reach the database only through src/store/index.ts (the Ledger and its contract).",
+});
+const noDemo = (up) => ({ group: [`${up}demo/**`], message: "The demo is loaded only by `jobledger demo`, never by the library." });
+const storeIsALeaf = (up) => ({
+  group: ["jobs", "workers", "cli", "transport", "demo"].map((dir) => `${up}${dir}/**`),
+  message: "src/store imports nothing from jobs, workers, cli, transport or demo.",
+});
+const jobsBelowWorkers = { group: ["../workers/**", "../cli/**"], message: "src/jobs imports nothing from workers or cli." };
+const leafModules = {
+  group: ["./*/**"],
+  message: "config, errors and logger import nothing of the project beyond the leaf modules beside them.",
+};
+const layerRules = [
+  { files: ["src/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("./"), noDemo("./")) } },
+  {
+    files: ["src/config.ts", "src/errors.ts", "src/logger.ts"],
+    rules: { "no-restricted-imports": restrict(outsideStore("./"), noDemo("./"), leafModules) },
+  },
+  { files: ["src/jobs/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), jobsBelowWorkers) } },
+  { files: ["src/workers/*.ts", "src/transport/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../")) } },
+  { files: ["src/cli/*.ts", "src/demo/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../")) } },
+  { files: ["src/workers/*/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../../"), noDemo("../../")) } },
+  { files: ["src/cli/*/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../../")) } },
+  { files: ["src/store/*.ts"], rules: { "no-restricted-imports": restrict(storeIsALeaf("../")) } },
+  { files: ["src/store/*/*.ts"], rules: { "no-restricted-imports": restrict(storeIsALeaf("../../")) } },
+  { files: ["src/store/*/*/*.ts"], rules: { "no-restricted-imports": restrict(storeIsALeaf("../../../")) } },
+];
+
 export default defineConfig([
   globalIgnores([
     "dist/",
@@ -114,4 +147,6 @@ export default defineConfig([
       "@typescript-eslint/unbound-method": "off",
     },
   },
+
+  ...layerRules,
 ]);

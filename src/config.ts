@@ -7,8 +7,15 @@ import { InvalidConfigError } from './errors.js';
 import { parseFaultSpecs, type FaultSpec } from './fault-points.js';
 import { maskUrl } from './mask-url.js';
 import { sqlitePathFromUrl } from './sqlite-url.js';
-import { defaultMaxJsonDepth, maxJsonDepthCeiling } from './store/json-value.js';
-import { cronProblem, isTimeZone } from './workers/maintenance/cron-schedule.js';
+import { cronProblem, isTimeZone } from './cron-schedule.js';
+
+/** Default `JOBLEDGER_MAX_JSON_DEPTH`. */
+export const defaultMaxJsonDepth = 64;
+/**
+ * Highest accepted `JOBLEDGER_MAX_JSON_DEPTH`. Stored documents wrap values a few levels deeper
+ * than given (an event's payload, a pipeline's feedback), and SQLite's JSON limit is 1000.
+ */
+export const maxJsonDepthCeiling = 500;
 
 export type DatabaseDialect = 'sqlite' | 'postgresql';
 
@@ -81,7 +88,7 @@ export interface Config {
   maintenance: MaintenanceConfig;
   /**
    * A Redis error that goes on (a refused password, a Redis that is gone) is logged at once, then
-   * once per this interval with the count of repeats (jobs/redis-errors.ts). Env
+   * once per this interval with the count of repeats (transport/redis-errors.ts). Env
    * `JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS`; default 30000.
    */
   redisErrorLogIntervalMs: number;

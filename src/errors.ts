@@ -206,7 +206,7 @@ export class RedisAuthError extends JobLedgerError {
 /**
  * The database could not be reached, or a connection ended under a statement, before anything it
  * was writing committed: nothing was written. Retryable: jobledger has already retried it for a
- * while (store/connection-loss.ts); the database stayed unreachable.
+ * while (store/engine/connection-loss.ts); the database stayed unreachable.
  */
 export class DatabaseUnavailableError extends JobLedgerError {
   /** Running the same call again is safe: nothing of it was written. */

@@ -33,7 +33,8 @@ export { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/p
 export { IdempotencyUnresolvedError } from './errors.js';
 export type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
 export type { OperatorActionInput } from './jobs/operator.js';
-export { Ledger, type OpenLedgerOptions } from './store/ledger.js';
+// The ledger's read API (jl.ledger); its raw SQL and ORM handle are internal and not published.
+export type { Ledger, OpenLedgerOptions } from './store/index.js';
 export {
   ledgerEntities,
   JobEntity,
@@ -46,12 +47,12 @@ export {
   type RunRow,
   type RunStatus,
   type SubjectType,
-} from './store/entities/index.js';
+} from './store/index.js';
 export { sqliteMigrations } from '../migrations/sqlite/index.js';
 export { postgresqlMigrations } from '../migrations/postgresql/index.js';
-export { jobStatuses, attemptStatuses, jobTransitions, type JobStatus, type AttemptStatus, type EventType } from './store/lifecycle.js';
-export type { JobDetail, JobFilter, EventFilter } from './store/queries.js';
-export type { Outcome, SerializedError } from './store/outcome.js';
+export { jobStatuses, attemptStatuses, jobTransitions, type JobStatus, type AttemptStatus, type EventType } from './store/index.js';
+export type { JobDetail, JobFilter, EventFilter } from './store/index.js';
+export type { Outcome, SerializedError } from './store/index.js';
 export { LedgerWorker, type LedgerWorkerOptions, type CloseOptions, type WorkerHealth, type QueueHealth } from './workers/ledger-worker.js';
 export type { EventLoopStats } from './workers/event-loop-monitor.js';
 export { PermanentJobError, classifyOutcome, type AttemptResult, type RetryPolicy } from './workers/classify-outcome.js';
@@ -71,8 +72,8 @@ export {
   type StageTarget,
 } from './jobs/define-pipeline.js';
 export { Pipelines, type StartPipelineOptions, type StartedPipeline } from './jobs/pipelines.js';
-export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './store/pipeline-archive.js';
-export type { PipelineSummary, PipelineDetail, PipelineStageDetail, PipelineFilter, PipelineHistoryFilter } from './store/pipeline-queries.js';
+export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './store/index.js';
+export type { PipelineSummary, PipelineDetail, PipelineStageDetail, PipelineFilter, PipelineHistoryFilter } from './store/index.js';
 export {
   PipelineEntity,
   PipelineHistoryEntity,
@@ -82,14 +83,14 @@ export {
   type PipelineFeedback,
   type StagePathEntry,
   type StageOutcomeType,
-} from './store/entities/index.js';
+} from './store/index.js';
 // Keyed, versioned state and snapshots.
 export { VersionConflictError, ChecksumMismatchError } from './errors.js';
-export { StateStore, type StateSetItem, type StateDeleteItem, type SnapshotListFilter } from './store/state-store.js';
-export type { StateRef, StateWriteOptions, SetStateOptions, ReadStateOptions } from './store/state-model.js';
-export type { ListStateOptions, StateHistoryOptions } from './store/state-queries.js';
-export type { SnapshotOptions, RestoreOptions } from './store/snapshots.js';
-export { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './store/snapshot-rotation.js';
+export { StateStore, type StateSetItem, type StateDeleteItem, type SnapshotListFilter } from './store/index.js';
+export type { StateRef, StateWriteOptions, SetStateOptions, ReadStateOptions } from './store/index.js';
+export type { ListStateOptions, StateHistoryOptions } from './store/index.js';
+export type { SnapshotOptions, RestoreOptions } from './store/index.js';
+export { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './store/index.js';
 export type { JobStateAccess, BufferedSetOptions, BufferedWriteOptions } from './jobs/job-state.js';
 export {
   StateEntryEntity,
@@ -100,13 +101,13 @@ export {
   type StateChange,
   type SnapshotRow,
   type SnapshotSubjectType,
-} from './store/entities/index.js';
+} from './store/index.js';
 // Scheduled maintenance.
 export type { Maintenance, RunTaskOptions } from './workers/maintenance/maintenance.js';
 export type { MaintenanceRunResult, MaintenanceTaskStatus, RunOutcome } from './workers/maintenance/runner.js';
 export type { MaintenanceConfig, MaintenanceTaskName, MissedTickPolicy } from './config.js';
-export { pruneByRetention, type PruneOptions, type PruneCounts, type RetentionPolicy } from './store/maintenance/prune.js';
-export { MaintenanceRunEntity, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger } from './store/entities/index.js';
+export { pruneByRetention, type PruneOptions, type PruneCounts, type RetentionPolicy } from './store/index.js';
+export { MaintenanceRunEntity, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger } from './store/index.js';
 // When the database connection ends (docs/database-outages.md).
 export { DatabaseUnavailableError, CommitOutcomeUnknownError } from './errors.js';
 export type { DatabaseHealth } from './workers/database-probe.js';

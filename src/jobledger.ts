@@ -9,18 +9,15 @@ import { Pipelines } from './jobs/pipelines.js';
 import { Dispatcher } from './jobs/dispatcher.js';
 import { Operator, type OperatorActionInput } from './jobs/operator.js';
 import { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/producer.js';
-import { closeRedis, createRedis, type Redis } from './jobs/redis-connection.js';
-import { RedisErrorLog } from './jobs/redis-errors.js';
+import { closeRedis, createRedis, type Redis } from './transport/redis-connection.js';
+import { RedisErrorLog } from './transport/redis-errors.js';
 import { guardLogger } from './log-redaction.js';
 import { JobRegistry } from './jobs/registry.js';
 import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
 import { createLogger, type Logger } from './logger.js';
 import { armFaultPoints } from './fault-points.js';
 import type { EntityManager } from '@mikro-orm/core';
-import { Ledger } from './store/ledger.js';
-import { StateStore } from './store/state-store.js';
-import type { OutcomeHook } from './store/attempt-writes.js';
-import type { OperatorResult } from './store/operator-writes.js';
+import { Ledger, StateStore, type OperatorResult, type OutcomeHook } from './store/index.js';
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
 import { Maintenance } from './workers/maintenance/maintenance.js';
 import { builtInTasks } from './workers/maintenance/tasks.js';
@@ -101,7 +98,7 @@ export class JobLedger {
     return this.closed;
   }
 
-  /** Keyed, versioned state documents and their snapshots (store/state-store.ts). */
+  /** Keyed, versioned state documents and their snapshots (store/state/state-store.ts). */
   get state(): StateStore {
     return (this.stateStore ??= new StateStore(this.ledger, { maxJsonDepth: this.config.maxJsonDepth }));
   }

@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { beginAttempts, recordOutcomes } from '../src/store/attempt-batch.js';
-import { beginAlone, outcomeAlone } from '../src/store/attempt-batch-alone.js';
-import { waitingSources, type AttemptRef, type BeginResult } from '../src/store/attempt-writes.js';
-import { positional } from '../src/store/fast-sql.js';
-import type { Outcome } from '../src/store/outcome.js';
-import type { Statement } from '../src/store/sql.js';
+import { beginAttempts, recordOutcomes } from '../src/store/attempts/attempt-batch.js';
+import { beginAlone, outcomeAlone } from '../src/store/engine/postgres/attempt-statements.js';
+import { waitingSources, type AttemptRef, type BeginResult } from '../src/store/attempts/attempt-writes.js';
+import { positional } from '../src/store/engine/fast-sql.js';
+import type { Outcome } from '../src/store/attempts/outcome.js';
+import type { Statement } from '../src/store/engine/sql.js';
 import { backends, freshDatabaseUrl } from './support/backends.js';
 import { newJob, openTestLedger } from './support/ledger.js';
 

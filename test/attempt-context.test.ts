@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../src/logger.js';
 import type { Ledger } from '../src/store/ledger.js';
-import type { StartedJob } from '../src/store/rows.js';
+import type { StartedJob } from '../src/store/jobs/job-rows.js';
 import { AttemptAbort } from '../src/workers/attempt-abort.js';
 import { AttemptContext } from '../src/workers/attempt-context.js';
 

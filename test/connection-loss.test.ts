@@ -1,7 +1,7 @@
-/** Which driver errors mean "the database connection ended" (store/connection-loss.ts), and the coded errors. */
+/** Which driver errors mean "the database connection ended" (store/engine/connection-loss.ts), and the coded errors. */
 import { describe, expect, it } from 'vitest';
 import { CommitOutcomeUnknownError, DatabaseUnavailableError } from '../src/errors.js';
-import { asUnavailable, isConnectionLoss, isRetryableLoss } from '../src/store/connection-loss.js';
+import { asUnavailable, isConnectionLoss, isRetryableLoss } from '../src/store/engine/connection-loss.js';
 
 const coded = (code: string, message = 'x'): Error => Object.assign(new Error(message), { code });
 

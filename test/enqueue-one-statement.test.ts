@@ -7,9 +7,9 @@
 import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import { DatabaseError } from '../src/errors.js';
-import { writtenAsOneStatement } from '../src/store/deferring-sql.js';
+import { writtenAsOneStatement } from '../src/store/engine/deferring-sql.js';
 import type { Ledger } from '../src/store/ledger.js';
-import { insertRows, updateRowsById, type Column, type RowUpdate, type Sql } from '../src/store/sql.js';
+import { insertRows, updateRowsById, type Column, type RowUpdate, type Sql } from '../src/store/engine/sql.js';
 import { backends } from './support/backends.js';
 import { newJob, openTestLedger } from './support/ledger.js';
 

@@ -4,8 +4,8 @@
  * and fencing holds inside a batch.
  */
 import { describe, expect, it } from 'vitest';
-import { createFastExecutor } from '../src/store/fast-sql.js';
-import { GroupCommitter, type BatchedWrite } from '../src/store/group-commit.js';
+import { createFastExecutor } from '../src/store/engine/fast-sql.js';
+import { GroupCommitter, type BatchedWrite } from '../src/store/engine/group-commit.js';
 import { newId } from '../src/store/ids.js';
 import { backends } from './support/backends.js';
 import { newJob, openTestLedger } from './support/ledger.js';

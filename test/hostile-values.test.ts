@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineJob } from '../src/jobs/define-job.js';
 import type { JobLedger } from '../src/jobledger.js';
-import type { SerializedError } from '../src/store/outcome.js';
+import type { SerializedError } from '../src/store/attempts/outcome.js';
 import { backends } from './support/backends.js';
 import { openTestJobLedger, waitForStatus } from './support/harness.js';
 

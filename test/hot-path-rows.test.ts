@@ -6,10 +6,10 @@
  * on PostgreSQL makes them HOT updates.
  */
 import { describe, expect, it } from 'vitest';
-import { createFastExecutor } from '../src/store/fast-sql.js';
+import { createFastExecutor } from '../src/store/engine/fast-sql.js';
 import { newId } from '../src/store/ids.js';
 import { backends } from './support/backends.js';
-import { decodeJson, insertRows, updateFromRows, updateRowsById, type RowUpdate } from '../src/store/sql.js';
+import { decodeJson, insertRows, updateFromRows, updateRowsById, type RowUpdate } from '../src/store/engine/sql.js';
 import { newJob, openTestLedger } from './support/ledger.js';
 import { staleAttemptsQuery } from '../src/store/maintenance/stale-attempts.js';
 

@@ -7,9 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { IdempotencyUnresolvedError } from '../src/errors.js';
 import { JobLedger } from '../src/jobledger.js';
-import { insertJobs } from '../src/store/job-writes.js';
+import { insertJobs } from '../src/store/jobs/job-writes.js';
 import { sameJsonValue } from '../src/store/json-value.js';
-import type { Sql } from '../src/store/sql.js';
+import type { Sql } from '../src/store/engine/sql.js';
 import { backends } from './support/backends.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { openTestJobLedger } from './support/harness.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EventRow } from '../src/store/entities/index.js';
-import type { SerializedError } from '../src/store/outcome.js';
+import type { SerializedError } from '../src/store/attempts/outcome.js';
 import { scriptedJob, type Script } from './support/fixtures/scripted-job.js';
 import { expectGaplessSeq } from './support/assertions.js';
 import { backends } from './support/backends.js';

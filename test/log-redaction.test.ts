@@ -3,14 +3,14 @@
  * (which carries the password as its command's argument), a real driver error on both backends
  * (whose message inlines the statement's values), secret-looking fields, and messages that name
  * the configured URL; through jobledger's own logger and through a logger the application passes
- * in. And repeated Redis errors are logged once, then counted (src/jobs/redis-errors.ts).
+ * in. And repeated Redis errors are logged once, then counted (src/transport/redis-errors.ts).
  */
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { JobLedger } from '../src/jobledger.js';
-import { RedisErrorLog } from '../src/jobs/redis-errors.js';
+import { RedisErrorLog } from '../src/transport/redis-errors.js';
 import { guardLogger, serializeErrorForLog } from '../src/log-redaction.js';
 import { createLogger } from '../src/logger.js';
 import { Ledger } from '../src/store/ledger.js';

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Ledger } from '../src/store/ledger.js';
-import { countLostAttemptsInARow } from '../src/store/lost-attempts.js';
-import type { AttemptRef } from '../src/store/attempt-writes.js';
+import { countLostAttemptsInARow } from '../src/store/attempts/lost-attempts.js';
+import type { AttemptRef } from '../src/store/attempts/attempt-writes.js';
 import { backends } from './support/backends.js';
 import { newJob, openTestLedger } from './support/ledger.js';
 

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../src/config.js';
-import { listMaintenanceRuns } from '../src/store/maintenance/runs.js';
+import { listMaintenanceRuns } from '../src/store/maintenance/maintenance-runs.js';
 import { backends } from './support/backends.js';
 import { configEnv } from './support/child-worker.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';

@@ -7,7 +7,7 @@ import { InvalidConfigError } from '../src/errors.js';
 import { loadConfig } from '../src/config.js';
 import type { JobLedger } from '../src/jobledger.js';
 import type { MaintenanceRunRow } from '../src/store/entities/index.js';
-import { claimTick, finishRun, listMaintenanceRuns } from '../src/store/maintenance/runs.js';
+import { claimTick, finishRun, listMaintenanceRuns } from '../src/store/maintenance/maintenance-runs.js';
 import { MaintenanceRunner } from '../src/workers/maintenance/runner.js';
 import type { MaintenanceTask, MissedTickPolicy } from '../src/workers/maintenance/task.js';
 import { backends } from './support/backends.js';

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../src/errors.js';
 import type { JobLedger } from '../src/jobledger.js';
 import { defineJob } from '../src/jobs/define-job.js';
-import { listMaintenanceRuns } from '../src/store/maintenance/runs.js';
+import { listMaintenanceRuns } from '../src/store/maintenance/maintenance-runs.js';
 import { pruneByRetention } from '../src/store/maintenance/prune.js';
 import { sqliteUpkeep } from '../src/store/maintenance/sqlite-upkeep.js';
 import { backends } from './support/backends.js';

@@ -7,7 +7,7 @@ import type { Config } from '../src/config.js';
 import { defineJob } from '../src/jobs/define-job.js';
 import { definePipeline, stagePayloadSchema, type StagePayload } from '../src/jobs/define-pipeline.js';
 import { JobLedger } from '../src/jobledger.js';
-import { archiveFinishedPipelines } from '../src/store/pipeline-archive.js';
+import { archiveFinishedPipelines } from '../src/store/pipelines/pipeline-archive.js';
 import { PermanentJobError } from '../src/workers/classify-outcome.js';
 import { testConfig, backends } from './support/backends.js';
 import { configEnv } from './support/child-worker.js';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { InvalidOptionError, NotFoundError } from '../src/errors.js';
 import { defineJob } from '../src/jobs/define-job.js';
 import { newId } from '../src/store/ids.js';
-import { listEvents } from '../src/store/queries.js';
+import { listEvents } from '../src/store/jobs/job-queries.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { backends } from './support/backends.js';
 import { openTestJobLedger, waitFor, waitForStatus } from './support/harness.js';

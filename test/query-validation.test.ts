@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { DatabaseError, InvalidOptionError, InvalidPayloadError } from '../src/errors.js';
 import { defineJob } from '../src/jobs/define-job.js';
 import type { Ledger } from '../src/store/ledger.js';
-import { StateStore } from '../src/store/state-store.js';
+import { StateStore } from '../src/store/state/state-store.js';
 import { parseSince } from '../src/cli/parse.js';
 import { backends } from './support/backends.js';
 import { openTestJobLedger } from './support/harness.js';

@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { coalesceRedisWrites, coalesceWrites, isCoalescing } from '../src/jobs/redis-write-coalescing.js';
+import { coalesceRedisWrites, coalesceWrites, isCoalescing } from '../src/transport/redis-write-coalescing.js';
 import { track } from './support/leak-check.js';
 import { testRedisUrl } from './support/services.js';
 

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ChecksumMismatchError, InvalidIdError, InvalidOptionError, NotFoundError } from '../src/errors.js';
 import type { JobLedger } from '../src/jobledger.js';
 import { newId } from '../src/store/ids.js';
-import { canonicalJson, insertSnapshot } from '../src/store/snapshots.js';
-import { rotateSnapshots } from '../src/store/snapshot-rotation.js';
+import { canonicalJson, insertSnapshot } from '../src/store/state/snapshots.js';
+import { rotateSnapshots } from '../src/store/state/snapshot-rotation.js';
 import { backends } from './support/backends.js';
 import { openTestJobLedger } from './support/harness.js';
 

@@ -7,7 +7,7 @@ import { statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../src/config.js';
 import { Ledger } from '../src/store/ledger.js';
-import { fallbackAutocheckpointPages } from '../src/store/sqlite-checkpointer.js';
+import { fallbackAutocheckpointPages } from '../src/store/engine/sqlite/checkpointer.js';
 import { freshDatabaseUrl } from './support/backends.js';
 import { waitFor } from './support/harness.js';
 import { track } from './support/leak-check.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createFastExecutor } from '../src/store/fast-sql.js';
-import type { Sql } from '../src/store/sql.js';
+import { createFastExecutor } from '../src/store/engine/fast-sql.js';
+import type { Sql } from '../src/store/engine/sql.js';
 import { openTestJobLedger } from './support/harness.js';
 
 /**

@@ -1,6 +1,6 @@
-/** The in-process turns of SQLite write transactions (store/write-turns.ts); no database needed. */
+/** The in-process turns of SQLite write transactions (store/engine/sqlite/write-turns.ts); no database needed. */
 import { describe, expect, it } from 'vitest';
-import { inTurn, WriteTurns } from '../src/store/write-turns.js';
+import { inTurn, WriteTurns } from '../src/store/engine/sqlite/write-turns.js';
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;

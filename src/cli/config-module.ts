@@ -12,9 +12,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigModuleError } from '../errors.js';
 import type { JobType } from '../jobs/define-job.js';
-import { allDemoJobs } from '../jobs/demo-jobs.js';
 import type { PipelineDefinition } from '../jobs/define-pipeline.js';
-import { demoPipelines } from '../jobs/demo-pipeline.js';
 
 export interface LoadedJobTypes {
   jobs: JobType[];
@@ -25,8 +23,12 @@ export interface LoadedJobTypes {
 
 const candidates = ['jobledger.config.ts', 'jobledger.config.mjs', 'jobledger.config.js'];
 
-/** The built-in demo job types and pipelines (no module runs). */
-export function builtInJobTypes(): LoadedJobTypes {
+/**
+ * The built-in demo job types and pipelines (no module runs). Imported on demand: the demo is not
+ * part of the library's import graph.
+ */
+export async function builtInJobTypes(): Promise<LoadedJobTypes> {
+  const [{ allDemoJobs }, { demoPipelines }] = await Promise.all([import('../demo/demo-jobs.js'), import('../demo/demo-pipeline.js')]);
   return { jobs: allDemoJobs, pipelines: demoPipelines, source: null };
 }
 

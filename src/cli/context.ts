@@ -9,7 +9,7 @@
  * logged at `info` before it runs.
  */
 import { loadConfig, type Config } from '../config.js';
-import { checkRedis } from '../jobs/redis-connection.js';
+import { checkRedis } from '../transport/redis-connection.js';
 import { JobLedger } from '../jobledger.js';
 import { createLogger, type Logger } from '../logger.js';
 import { builtInJobTypes, loadJobTypes, type LoadedJobTypes } from './config-module.js';

@@ -13,7 +13,7 @@ import { openJobLedger, type GlobalOptions } from './context.js';
 import { printJson, printTable } from './output.js';
 import { parseInteger } from './parse.js';
 import { ProgressBar } from './progress-bar.js';
-import { printPipelineDemoSummary, runPipelineDemo, type PipelineDemoSummary } from './demo-pipelines.js';
+import { printPipelineDemoSummary, runPipelineDemo, type PipelineDemoSummary } from '../demo/demo-pipelines.js';
 
 export interface DemoSummary {
   run: string;
@@ -46,7 +46,7 @@ export function registerDemoCommand(program: Command, global: () => GlobalOption
         needsRedis: true,
         relay: true,
         envDefaults: { LOG_LEVEL: 'warn' },
-        fixedJobTypes: builtInJobTypes(),
+        fixedJobTypes: await builtInJobTypes(),
       });
       try {
         const summary = await runDemo(jl, opts);

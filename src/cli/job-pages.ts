@@ -6,9 +6,7 @@
  * before); the table keeps only each row's summary.
  */
 import { once } from 'node:events';
-import type { EventRow, JobRow } from '../store/entities/index.js';
-import type { Ledger } from '../store/ledger.js';
-import type { EventFilter, JobFilter } from '../store/queries.js';
+import type { EventFilter, EventRow, JobFilter, JobRow, Ledger } from '../store/index.js';
 
 /** Rows per page: at the caps' worst (about 3 MiB a job) a page stays in the tens of MB. */
 export const pageSize = 10;

@@ -1,6 +1,6 @@
 /**
  * The caller's transaction of a transactional enqueue (`Producer.transaction`), and what a lost
- * database connection means for it (store/connection-loss.ts). A transaction the database aborted
+ * database connection means for it (store/engine/connection-loss.ts). A transaction the database aborted
  * for a lost lock race (SQLite busy, a deadlock) is run again, `work` with it, by
  * `Ledger.transactionWith`: nothing of it was written. After a lost connection `work` is never run
  * a second time here:
@@ -10,7 +10,7 @@
  * - lost while `work` ran: nothing was written; a retryable `DatabaseUnavailableError` tells the
  *   caller it may call again;
  * - lost during COMMIT: the first job it inserted tells whether it landed, read once the server
- *   process that ran it is gone (store/cut-commit.ts). Landed, it is a success like any other (the
+ *   process that ran it is gone (store/engine/postgres/cut-commit.ts). Landed, it is a success like any other (the
  *   caller's own writes committed with the jobs); not, a `DatabaseUnavailableError`. A transaction
  *   that enqueued nothing has no job to tell by: `CommitOutcomeUnknownError`.
  */
@@ -18,10 +18,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommitOutcomeUnknownError, DatabaseUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { isConnectionLoss, reconnectDelayMs } from '../store/connection-loss.js';
-import type { Ledger } from '../store/ledger.js';
-import { dialectOf } from '../store/sql.js';
-import { sqlFor } from '../store/em-sql.js';
+import { dialectOf, isConnectionLoss, reconnectDelayMs, sqlFor, type Ledger } from '../store/index.js';
 
 const what = 'a transactional enqueue';
 

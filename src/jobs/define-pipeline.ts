@@ -9,7 +9,7 @@
  */
 import { z, type ZodType } from 'zod';
 import { InvalidOptionError, InvalidPipelineError } from '../errors.js';
-import type { PipelineFeedback } from '../store/entities/index.js';
+import type { PipelineFeedback } from '../store/index.js';
 import type { JobRegistry } from './registry.js';
 
 /** End the pipeline: `succeeded` or `failed`, in terminal state `state` (default: the status). */

@@ -7,10 +7,9 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { faultPoint } from '../fault-points.js';
 import type { Logger } from '../logger.js';
-import type { RedisErrorLog } from './redis-errors.js';
-import type { JobRow } from '../store/entities/index.js';
-import type { Ledger } from '../store/ledger.js';
-import { RedisTimeoutError, withTimeout, type Redis } from './redis-connection.js';
+import type { RedisErrorLog } from '../transport/redis-errors.js';
+import type { JobRow, Ledger } from '../store/index.js';
+import { RedisTimeoutError, withTimeout, type Redis } from '../transport/redis-connection.js';
 
 /** The name of the custom BullMQ backoff strategy through which the ledger's retry delay is applied. */
 export const ledgerBackoffType = 'jobledger';
@@ -99,7 +98,7 @@ export class Dispatcher {
   }
 
   /**
-   * Written behind the caller's return (store/dispatched-marks.ts). A failed mark is only logged:
+   * Written behind the caller's return (store/jobs/dispatched-marks.ts). A failed mark is only logged:
    * the caller's enqueue succeeded (throwing would invite a duplicate enqueue), and the relay marks
    * the jobs later.
    */

@@ -5,8 +5,7 @@
  * never applies its writes twice. A buffered write whose `expectedVersion` no longer holds when the
  * outcome is recorded fails the attempt (a `VersionConflictError`, retried like any failure).
  */
-import type { StateEntryRow } from '../store/entities/index.js';
-import type { ReadStateOptions, SetStateOptions, StateWriteOptions } from '../store/state-model.js';
+import type { ReadStateOptions, SetStateOptions, StateEntryRow, StateWriteOptions } from '../store/index.js';
 
 /** Buffered writes take no actor: theirs is `job:<name>`, with the job's id on the transition. */
 export type BufferedSetOptions = Omit<SetStateOptions, 'actor'>;

@@ -5,14 +5,11 @@
  */
 import { userInfo } from 'node:os';
 import type { Logger } from '../logger.js';
-import { assertId } from '../store/ids.js';
-import { textProblem } from '../store/json-value.js';
-import type { Ledger } from '../store/ledger.js';
-import type { OperatorResult } from '../store/operator-writes.js';
+import { assertId, textProblem, type Ledger, type OperatorResult } from '../store/index.js';
 import { InvalidOptionError } from '../errors.js';
-import { cancelChannel } from './cancel-channel.js';
+import { cancelChannel } from '../transport/cancel-channel.js';
 import type { Dispatcher } from './dispatcher.js';
-import type { Redis } from './redis-connection.js';
+import type { Redis } from '../transport/redis-connection.js';
 
 export interface OperatorActionInput {
   jobId: string;

@@ -7,10 +7,7 @@
  * stage's outcome, the pipeline's step and the next job commit together or not at all.
  */
 import { JobLedgerError } from '../errors.js';
-import type { OutcomeHook } from '../store/attempt-writes.js';
-import type { PipelineRow } from '../store/entities/index.js';
-import { insertJobs, type NewJob } from '../store/job-writes.js';
-import { lockPipeline, recordPipelineStep, type PipelineStep } from '../store/pipeline-writes.js';
+import { insertJobs, lockPipeline, recordPipelineStep, type NewJob, type OutcomeHook, type PipelineRow, type PipelineStep } from '../store/index.js';
 import type { PipelineDefinition, StagePayload } from './define-pipeline.js';
 import { decideTransition, type FinishedStage, type Transition } from './pipeline-transition.js';
 import type { JobRegistry } from './registry.js';

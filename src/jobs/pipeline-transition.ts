@@ -3,9 +3,7 @@
  * stage, back through a loop (if its budget allows), or to a terminal state. No I/O: the outcome hook
  * (jobs/pipeline-advance.ts) reads the pipeline, calls this, and writes what it says.
  */
-import type { PipelineFeedback, PipelineStatus } from '../store/entities/index.js';
-import { clipText } from '../store/json-value.js';
-import type { SerializedError } from '../store/outcome.js';
+import { clipText, type PipelineFeedback, type PipelineStatus, type SerializedError } from '../store/index.js';
 import { isPlainJsonObject, type PipelineDefinition, type StageChoice, type StageTarget } from './define-pipeline.js';
 
 /** How the running stage's job ended. */

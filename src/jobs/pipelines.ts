@@ -5,16 +5,8 @@
  * the outcome hook (pipeline-advance.ts) every worker of this JobLedger runs.
  */
 import { InvalidOptionError, NotFoundError } from '../errors.js';
-import type { OutcomeHook } from '../store/attempt-writes.js';
-import type { PipelineHistoryRow, PipelineRow } from '../store/entities/index.js';
-import { newId } from '../store/ids.js';
-import { insertJobs } from '../store/job-writes.js';
-import type { Ledger } from '../store/ledger.js';
-import type { JobStatus } from '../store/lifecycle.js';
-import { archiveFinishedPipelines, type ArchivePipelinesOptions } from '../store/pipeline-archive.js';
-import * as queries from '../store/pipeline-queries.js';
-import { insertPipeline } from '../store/pipeline-writes.js';
-import { existingRunIds } from '../store/runs.js';
+import { archiveFinishedPipelines, existingRunIds, insertJobs, insertPipeline, newId, type ArchivePipelinesOptions, type JobStatus, type Ledger, type OutcomeHook, type PipelineHistoryRow, type PipelineRow } from '../store/index.js';
+import { pipelineQueries as queries } from '../store/index.js';
 import { isPlainJsonObject, resolveBudgets, type PipelineDefinition } from './define-pipeline.js';
 import type { Dispatcher } from './dispatcher.js';
 import { createPipelineHook, stageJob } from './pipeline-advance.js';

@@ -3,9 +3,7 @@
  * what was expected and what came. Nothing is written before every item of a request has passed.
  */
 import { InvalidOptionError, InvalidPayloadError } from '../errors.js';
-import { isId, newId } from '../store/ids.js';
-import { defaultMaxJsonDepth, textProblem, toStorableJson } from '../store/json-value.js';
-import type { NewJob } from '../store/job-writes.js';
+import { defaultMaxJsonDepth, isId, newId, textProblem, toStorableJson, type NewJob } from '../store/index.js';
 import { validateBackoff, type BackoffPolicy } from './backoff.js';
 import { validateAttempts, validatePriority, validateTimeout } from './define-job.js';
 import type { JobType } from './define-job.js';

@@ -1,5 +1,6 @@
 /** Read-only checks for `jobledger doctor` and health endpoints. */
-import { toNumber, type Sql } from './sql.js';
+import { toNumber, type Sql } from './engine/sql.js';
+import { attemptFrom, jobFrom } from './lifecycle.js';
 
 export type ProbeResult = { ok: true } | { ok: false; error: string };
 
@@ -23,7 +24,7 @@ export async function probeWithin(probe: () => Promise<void>, timeoutMs: number)
 
 /** Jobs committed at least `olderThanMs` ago and still not handed to Redis. */
 export async function countUndispatched(sql: Sql, now: number, olderThanMs: number): Promise<number> {
-  const [row] = await sql.all(`SELECT COUNT(*) AS n FROM jobs WHERE status = 'pending' AND dispatched_at IS NULL AND updated_at <= ?`, [
+  const [row] = await sql.all(`SELECT COUNT(*) AS n FROM jobs WHERE ${jobFrom('dispatch')} AND dispatched_at IS NULL AND updated_at <= ?`, [
     now - olderThanMs,
   ]);
   return toNumber(row?.n ?? 0);
@@ -31,6 +32,6 @@ export async function countUndispatched(sql: Sql, now: number, olderThanMs: numb
 
 /** Attempts still `running` whose last heartbeat is older than the lock: their worker is likely gone. */
 export async function countAttemptsPastLock(sql: Sql, now: number, lockDurationMs: number): Promise<number> {
-  const [row] = await sql.all(`SELECT COUNT(*) AS n FROM attempts WHERE status = 'running' AND heartbeat_at < ?`, [now - lockDurationMs]);
+  const [row] = await sql.all(`SELECT COUNT(*) AS n FROM attempts WHERE ${attemptFrom('stall')} AND heartbeat_at < ?`, [now - lockDurationMs]);
   return toNumber(row?.n ?? 0);
 }

@@ -16,6 +16,7 @@
  * getter, a proxy or a later mutation by the caller cannot make the stored value differ from the
  * checked one; anything that throws while being read is refused, never propagated.
  */
+import { defaultMaxJsonDepth } from '../config.js';
 
 export interface JsonLimits {
   /** Deepest nesting of arrays and objects (`{}` is 1 level). */
@@ -24,15 +25,10 @@ export interface JsonLimits {
   maxBytes: number;
 }
 
-/** Default `JOBLEDGER_MAX_JSON_DEPTH`. */
-export const defaultMaxJsonDepth = 64;
-/**
- * Highest accepted `JOBLEDGER_MAX_JSON_DEPTH`. Stored documents wrap values a few levels deeper
- * than given (an event's payload, a pipeline's feedback), and SQLite's JSON limit is 1000.
- */
-export const maxJsonDepthCeiling = 500;
 /** Default size caps of payloads, results and progress: 1 MiB. */
 export const defaultMaxJsonBytes = 1024 * 1024;
+
+export { defaultMaxJsonDepth, maxJsonDepthCeiling } from '../config.js';
 
 export const defaultJsonLimits: JsonLimits = Object.freeze({ maxDepth: defaultMaxJsonDepth, maxBytes: defaultMaxJsonBytes });
 

@@ -5,38 +5,38 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 import type { DatabaseTarget } from '../config.js';
-import * as attempts from './attempt-writes.js';
-import * as signals from './attempt-signals.js';
-import { beginAttempts, recordOutcomes, type BeginRequest, type OutcomeRequest } from './attempt-batch.js';
-import { beginAttemptsAlone, recordOutcomesAlone } from './attempt-batch-alone.js';
-import type { AttemptRef, BeginResult, OutcomeHook, RecordedOutcome, WorkerIdentity } from './attempt-writes.js';
+import * as attempts from './attempts/attempt-writes.js';
+import * as signals from './attempts/attempt-signals.js';
+import { beginAttempts, recordOutcomes, type BeginRequest, type OutcomeRequest } from './attempts/attempt-batch.js';
+import { beginAttemptsAlone, recordOutcomesAlone } from './engine/postgres/attempt-statements.js';
+import type { AttemptRef, BeginResult, OutcomeHook, RecordedOutcome, WorkerIdentity } from './attempts/attempt-writes.js';
 import type { JobRow, RunRow, RunStatus } from './entities/index.js';
-import * as jobWrites from './job-writes.js';
-import type { InsertedJob, NewJob } from './job-writes.js';
-import { ensureSchema, migrate, pendingMigrations } from './migrator.js';
-import * as operator from './operator-writes.js';
-import type { OperatorResult } from './operator-writes.js';
-import { openOrm, type LedgerOrm } from './orm.js';
-import type { Outcome } from './outcome.js';
-import * as queries from './queries.js';
-import * as runs from './runs.js';
+import * as jobWrites from './jobs/job-writes.js';
+import type { InsertedJob, NewJob } from './jobs/job-writes.js';
+import { ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
+import * as operator from './jobs/operator-writes.js';
+import type { OperatorResult } from './jobs/operator-writes.js';
+import { openOrm, type LedgerOrm } from './orm/open-orm.js';
+import type { Outcome } from './attempts/outcome.js';
+import * as queries from './jobs/job-queries.js';
+import * as runs from './runs/runs.js';
 import { countAttemptsPastLock, countUndispatched, probeWithin, type ProbeResult } from './health.js';
-import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './lost-attempts.js';
-import { runFigures, type RunFigures } from './run-summary.js';
-import { retryTransient } from './retry-transient.js';
-import { createFastExecutor, type FastExecutor } from './fast-sql.js';
-import { DispatchedMarks, type MarkFailureHandler } from './dispatched-marks.js';
-import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './group-commit.js';
-import { dialectOf, type Sql } from './sql.js';
-import { sqlFor } from './em-sql.js';
+import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './attempts/lost-attempts.js';
+import { runFigures, type RunFigures } from './runs/run-summary.js';
+import { retryTransient } from './engine/retry-transient.js';
+import { createFastExecutor, type FastExecutor } from './engine/fast-sql.js';
+import { DispatchedMarks, type MarkFailureHandler } from './jobs/dispatched-marks.js';
+import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './engine/group-commit.js';
+import { dialectOf, type Sql } from './engine/sql.js';
+import { sqlFor } from './orm/em-sql.js';
 import { countRowsSchema, parseQuery } from './query-schemas.js';
-import { asUnavailable, defaultDatabaseRetryMs } from './connection-loss.js';
-import { ormRead, ormTransaction, type OrmTransactionOptions } from './orm-transaction.js';
-import { StatementCutOffError } from './postgres-transaction.js';
+import { asUnavailable, defaultDatabaseRetryMs } from './engine/connection-loss.js';
+import { ormRead, ormTransaction, type OrmTransactionOptions } from './orm/orm-transaction.js';
+import { StatementCutOffError } from './engine/postgres/transaction.js';
 import { DatabaseUnavailableError } from '../errors.js';
 import { describeDatabase } from '../config.js';
-import { takeWriteLock } from './write-lock.js';
-import { inTurn, WriteTurns } from './write-turns.js';
+import { takeWriteLock } from './engine/sqlite/write-lock.js';
+import { inTurn, WriteTurns } from './engine/sqlite/write-turns.js';
 
 export interface OpenLedgerOptions {
   /** Apply pending migrations instead of refusing an older schema. Default false. */
@@ -74,6 +74,7 @@ export class Ledger {
   private readonly turns: WriteTurns | undefined;
 
   private constructor(
+    /** @internal The ORM handle: for the store's own modules, not part of the published API. */
     readonly orm: LedgerOrm,
     readonly target: DatabaseTarget,
     /** How long a call waits for a database that went away (`OpenLedgerOptions.databaseRetryMs`). */
@@ -125,6 +126,7 @@ export class Ledger {
   }
 
   /**
+   * @internal
    * Runs `work` in one transaction on a fresh fork, retried as a whole after a lost lock race
    * (retry-transient.ts), after the dispatched marks queued so far: an operator action taken right
    * after an enqueue finds the job `queued`, as the enqueue reported it.
@@ -135,6 +137,7 @@ export class Ledger {
   }
 
   /**
+   * @internal
    * Runs reads on a fresh fork, outside any transaction, after the dispatched marks queued so far.
    * Reads change nothing, so one whose connection ended runs again while the database comes back.
    */
@@ -172,6 +175,7 @@ export class Ledger {
   }
 
   /**
+   * @internal
    * Runs `work` in a transaction of the caller's EntityManager (transactional enqueue; the database
    * must hold the ledger's tables). On SQLite the transaction takes its turn among this process's
    * writers (write-turns.ts) and then the write lock, before `work` runs (write-lock.ts). When this
@@ -193,6 +197,7 @@ export class Ledger {
   }
 
   /**
+   * @internal
    * Inserts jobs through the caller's EntityManager, inside the caller's transaction: the jobs exist
    * if and only if that transaction commits. The caller's database must hold the ledger's tables.
    */

@@ -9,6 +9,12 @@ export type JobStatus = (typeof jobStatuses)[number];
 
 export const finalJobStatuses: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
 
+/** Statuses of a job not finished yet. */
+export const unfinishedJobStatuses: readonly JobStatus[] = jobStatuses.filter((s) => !finalJobStatuses.includes(s));
+
+/** The status a new job is inserted with: the outbox, until it is handed to Redis. */
+export const initialJobStatus = 'pending' satisfies JobStatus;
+
 export const attemptStatuses = [
   'running',
   'succeeded',
@@ -21,23 +27,64 @@ export const attemptStatuses = [
 ] as const;
 export type AttemptStatus = (typeof attemptStatuses)[number];
 
-/** Each named job transition: the statuses it may start from and the one it leads to. */
+/**
+ * Each named job transition: the statuses it may start from, the one it leads to, and the events
+ * it may append to the job's log (test/transitions.test.ts walks every status through every
+ * transition on both dialects and holds the ledger to this table).
+ */
 export const jobTransitions = {
-  /** The job reached Redis (also allowed after a worker already began it: BullMQ can be that fast). */
-  dispatch: { from: ['pending'], to: 'queued' },
-  /** A worker begins an attempt. `running` is a source too: a stalled attempt is superseded. */
-  begin: { from: ['pending', 'queued', 'delayed', 'running'], to: 'running' },
-  complete: { from: ['running'], to: 'completed' },
-  scheduleRetry: { from: ['running'], to: 'delayed' },
-  fail: { from: ['running'], to: 'failed' },
+  /** The job reached Redis. Written behind the hand-over; the log has no event for it. */
+  dispatch: { from: ['pending'], to: 'queued', events: [] },
+  /** The job reached Redis, to run later (its `run_at` is ahead). */
+  dispatchDelayed: { from: ['pending'], to: 'delayed', events: [] },
+  /**
+   * A worker begins an attempt. `running` is a source too: the running attempt stalled and is
+   * recorded `stalled` (`job.stalled`) before the new one starts.
+   */
+  begin: { from: ['pending', 'queued', 'delayed', 'running'], to: 'running', events: ['job.stalled', 'job.started'] },
+  complete: { from: ['running'], to: 'completed', events: ['job.completed'] },
+  scheduleRetry: { from: ['running'], to: 'delayed', events: ['job.attempt_failed', 'job.retry_scheduled'] },
+  fail: { from: ['running'], to: 'failed', events: ['job.attempt_failed', 'job.failed'] },
   /** Shutdown interrupted the attempt; the job goes back to the queue without spending its budget. */
-  requeue: { from: ['running'], to: 'queued' },
-  cancel: { from: ['pending', 'queued', 'delayed', 'running'], to: 'cancelled' },
+  requeue: { from: ['running'], to: 'queued', events: ['job.interrupted'] },
+  /**
+   * The running attempt was lost (its worker froze or died: no heartbeat); the job goes back to the
+   * queue and the attempt is recorded `stalled`.
+   */
+  loseAttempt: { from: ['running'], to: 'queued', events: ['job.stalled'] },
+  cancel: { from: ['pending', 'queued', 'delayed', 'running'], to: 'cancelled', events: ['job.cancelled'] },
   /** An operator gives a dead job a new life: a new attempt, never an overwrite. */
-  retry: { from: ['failed', 'cancelled'], to: 'pending' },
+  retry: { from: ['failed', 'cancelled'], to: 'pending', events: ['job.retried'] },
   /** BullMQ gave up on a job that stalled too often; the processor never saw it. */
-  failStalled: { from: ['pending', 'queued', 'delayed', 'running'], to: 'failed' },
-} as const satisfies Record<string, { from: readonly JobStatus[]; to: JobStatus }>;
+  failStalled: { from: ['pending', 'queued', 'delayed', 'running'], to: 'failed', events: ['job.stalled', 'job.failed'] },
+} as const satisfies Record<string, { from: readonly JobStatus[]; to: JobStatus; events: readonly EventType[] }>;
+
+/**
+ * An attempt's outcome that its job's status refuses (the job was cancelled, failed as stalled or
+ * retried meanwhile, or a newer attempt owns it) changes nothing of the job: the attempt is
+ * recorded `superseded` and this one event keeps the discarded outcome in the job's log, so the
+ * record of every attempt stays complete.
+ */
+export const refusedOutcomeEvent = 'job.superseded' satisfies EventType;
+
+/** Each named attempt transition: the statuses it may start from and the one it leads to. */
+export const attemptTransitions = {
+  /** The handler returned. */
+  succeed: { from: ['running'], to: 'succeeded' },
+  /** The handler threw (or its timeout fired: `timeOut`). */
+  fail: { from: ['running'], to: 'failed' },
+  timeOut: { from: ['running'], to: 'timed_out' },
+  /** Shutdown aborted it; the job goes back to the queue. */
+  interrupt: { from: ['running'], to: 'interrupted' },
+  /** An operator cancelled the job while it ran. */
+  cancel: { from: ['running'], to: 'cancelled' },
+  /** Its worker died or froze: no heartbeat, or a newer delivery of the same job began. */
+  stall: { from: ['running'], to: 'stalled' },
+  /** Its outcome came after the job moved on (see `refusedOutcomeEvent`). */
+  supersede: { from: ['running', 'stalled'], to: 'superseded' },
+} as const satisfies Record<string, { from: readonly AttemptStatus[]; to: AttemptStatus }>;
+
+export type AttemptTransition = keyof typeof attemptTransitions;
 
 export type JobTransition = keyof typeof jobTransitions;
 
@@ -47,6 +94,44 @@ export function isFinalJobStatus(status: string): boolean {
 
 export function canTransition(status: JobStatus, transition: JobTransition): boolean {
   return (jobTransitions[transition].from as readonly JobStatus[]).includes(status);
+}
+
+/**
+ * SQL for a job transition's source statuses, e.g. `status IN ('pending', 'queued')`: together with
+ * the helpers below, the only way a status string reaches a statement, so a statement fences on
+ * exactly what the table says.
+ */
+export function jobFrom(transition: JobTransition, column = 'status'): string {
+  return statusIn(column, jobTransitions[transition].from);
+}
+
+/** SQL for an attempt transition's source statuses. */
+export function attemptFrom(transition: AttemptTransition, column = 'status'): string {
+  return statusIn(column, attemptTransitions[transition].from);
+}
+
+/** A job status as an SQL literal (for `SET status = ...`, or a read that filters by status). */
+export function jobStatusSql(status: JobStatus): string {
+  if (!(jobStatuses as readonly string[]).includes(status)) throw new Error(`not a job status: ${String(status)}`);
+  return `'${status}'`;
+}
+
+/** An attempt status as an SQL literal. */
+export function attemptStatusSql(status: AttemptStatus): string {
+  if (!(attemptStatuses as readonly string[]).includes(status)) throw new Error(`not an attempt status: ${String(status)}`);
+  return `'${status}'`;
+}
+
+/** SQL for `column` holding one of `statuses`. */
+export function statusIn(column: string, statuses: readonly (JobStatus | AttemptStatus)[]): string {
+  const known: readonly string[] = [...jobStatuses, ...attemptStatuses];
+  for (const s of statuses) if (!known.includes(s)) throw new Error(`not a status: ${String(s)}`);
+  return statuses.length === 1 ? `${column} = '${statuses[0]}'` : `${column} IN (${statuses.map((s) => `'${s}'`).join(', ')})`;
+}
+
+/** SQL for the final job statuses (completed, failed, cancelled). */
+export function finalJobStatusIn(column = 'status'): string {
+  return statusIn(column, finalJobStatuses);
 }
 
 /**

@@ -12,10 +12,7 @@
  */
 import type { JobContext } from '../jobs/define-job.js';
 import type { Logger } from '../logger.js';
-import type { AttemptRef } from '../store/attempt-writes.js';
-import type { Ledger } from '../store/ledger.js';
-import { defaultMaxJsonBytes, defaultMaxJsonDepth } from '../store/json-value.js';
-import type { StartedJob } from '../store/rows.js';
+import { defaultMaxJsonBytes, defaultMaxJsonDepth, type AttemptRef, type Ledger, type StartedJob } from '../store/index.js';
 import type { AttemptAbort } from './attempt-abort.js';
 import { AttemptState } from './attempt-state.js';
 import { ProgressReporter } from './progress-reporter.js';

@@ -6,11 +6,7 @@
  */
 import { JobLedgerError } from '../errors.js';
 import type { JobStateAccess } from '../jobs/job-state.js';
-import type { OutcomeHook } from '../store/attempt-writes.js';
-import type { Ledger } from '../store/ledger.js';
-import { defaultStateLimits, validateOp, type StateLimits, type StateOp } from '../store/state-model.js';
-import { StateStore } from '../store/state-store.js';
-import { applyStateOps } from '../store/state-writes.js';
+import { StateStore, applyStateOps, defaultStateLimits, validateOp, type Ledger, type OutcomeHook, type StateLimits, type StateOp } from '../store/index.js';
 
 export class AttemptState {
   readonly access: JobStateAccess;

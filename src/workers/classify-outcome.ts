@@ -5,8 +5,7 @@
  */
 import { computeBackoffDelay, type BackoffPolicy } from '../jobs/backoff.js';
 import { UnstorableValueError } from '../errors.js';
-import { defaultMaxJsonBytes, defaultMaxJsonDepth, toStorableJson } from '../store/json-value.js';
-import type { AttemptFailureStatus, Outcome } from '../store/outcome.js';
+import { defaultMaxJsonBytes, defaultMaxJsonDepth, toStorableJson, type AttemptFailureStatus, type Outcome } from '../store/index.js';
 import { serializeError } from './serialize-error.js';
 
 export type AttemptResult =

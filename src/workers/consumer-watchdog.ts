@@ -16,9 +16,9 @@
  * reads. A worker that closes removes its field; a killed one leaves it to go stale.
  */
 import type { Logger } from '../logger.js';
-import { closeRedis, createRedis, RedisTimeoutError, withTimeout, type Redis } from '../jobs/redis-connection.js';
-import type { RedisErrorLog } from '../jobs/redis-errors.js';
-import type { WorkerIdentity } from '../store/attempt-writes.js';
+import { closeRedis, createRedis, RedisTimeoutError, withTimeout, type Redis } from '../transport/redis-connection.js';
+import type { RedisErrorLog } from '../transport/redis-errors.js';
+import type { WorkerIdentity } from '../store/index.js';
 import type { QueueConsumer, Replacement } from './queue-consumer.js';
 import type { DatabaseHealth } from './database-probe.js';
 

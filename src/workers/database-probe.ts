@@ -1,12 +1,12 @@
 /**
  * Whether this worker can reach its database now: a trivial query every `intervalMs` through the
  * ledger's hot-path connections, failed after `timeoutMs`. A worker whose database is down (a
- * restart, a failover) keeps running and reconnects by itself (store/connection-loss.ts); meanwhile
+ * restart, a failover) keeps running and reconnects by itself (store/engine/connection-loss.ts); meanwhile
  * its health says `database: 'unreachable'` and `ready: false`, so that a load balancer or an
  * orchestrator's readiness check stops counting on it, and `jobledger doctor` says so.
  */
 import type { Logger } from '../logger.js';
-import type { Ledger } from '../store/ledger.js';
+import type { Ledger } from '../store/index.js';
 
 export interface DatabaseHealth {
   /** `unchecked` before the first probe. */

@@ -7,10 +7,7 @@ import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq
 import type { JobRegistry } from '../jobs/registry.js';
 import type { BackoffPolicy } from '../jobs/backoff.js';
 import type { Logger } from '../logger.js';
-import type { AttemptRef, OutcomeHook, WorkerIdentity } from '../store/attempt-writes.js';
-import type { JobRow } from '../store/entities/index.js';
-import type { Ledger } from '../store/ledger.js';
-import type { Outcome } from '../store/outcome.js';
+import type { AttemptRef, JobRow, Ledger, Outcome, OutcomeHook, WorkerIdentity } from '../store/index.js';
 import { performance } from 'node:perf_hooks';
 import { AttemptAbort } from './attempt-abort.js';
 import { AttemptContext } from './attempt-context.js';

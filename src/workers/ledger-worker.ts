@@ -12,20 +12,17 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { faultPoint } from '../fault-points.js';
-import { cancelChannel } from '../jobs/cancel-channel.js';
+import { cancelChannel } from '../transport/cancel-channel.js';
 import { RedisAuthError } from '../errors.js';
-import { closeRedis, createRedis, type Redis } from '../jobs/redis-connection.js';
-import { isRedisAuthError, RedisErrorLog } from '../jobs/redis-errors.js';
-import { ensureNoEviction } from '../jobs/redis-policy.js';
+import { closeRedis, createRedis, type Redis } from '../transport/redis-connection.js';
+import { isRedisAuthError, RedisErrorLog } from '../transport/redis-errors.js';
+import { ensureNoEviction } from '../transport/redis-policy.js';
 import type { JobRegistry } from '../jobs/registry.js';
 import type { Logger } from '../logger.js';
-import type { OutcomeHook, WorkerIdentity } from '../store/attempt-writes.js';
-import type { JobRow } from '../store/entities/index.js';
-import type { Ledger } from '../store/ledger.js';
+import { isConnectionLoss, type JobRow, type Ledger, type OutcomeHook, type WorkerIdentity } from '../store/index.js';
 import { ConsumerWatchdog, uncheckedDatabase, type WorkerHealth } from './consumer-watchdog.js';
 import { DatabaseProbe } from './database-probe.js';
 import { handBackWhileDatabaseDown } from './database-outage.js';
-import { isConnectionLoss } from '../store/connection-loss.js';
 import { DeliveryLock } from './delivery-lock.js';
 import { EventLoopMonitor, type EventLoopStats } from './event-loop-monitor.js';
 import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
@@ -329,7 +326,7 @@ export class LedgerWorker {
   }
 
   /**
-   * Refuses a Redis that may evict queued jobs (see jobs/redis-policy.ts), and one that refuses the
+   * Refuses a Redis that may evict queued jobs (see transport/redis-policy.ts), and one that refuses the
    * credentials: waiting for that one to come up would be waiting forever.
    */
   private async checkRedisPolicy(): Promise<void> {

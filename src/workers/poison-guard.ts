@@ -31,8 +31,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisJobData } from '../jobs/dispatcher.js';
 import type { Logger } from '../logger.js';
-import type { Ledger } from '../store/ledger.js';
-import { countLostAttemptsInARow } from '../store/lost-attempts.js';
+import { countLostAttemptsInARow, type Ledger } from '../store/index.js';
 import type { DeliveryLock } from './delivery-lock.js';
 
 export type Processor = (job: Job, token?: string) => Promise<unknown>;

@@ -9,10 +9,8 @@
  * nothing is kept, so a held value can never make the outcome's write fail. What is held is a plain
  * copy, so the handler changing its object afterwards changes nothing.
  */
-import type { AttemptRef } from '../store/attempt-writes.js';
-import type { Ledger } from '../store/ledger.js';
+import { toStorableJson, type AttemptRef, type JsonLimits, type Ledger } from '../store/index.js';
 import { InvalidOptionError, UnstorableValueError } from '../errors.js';
-import { toStorableJson, type JsonLimits } from '../store/json-value.js';
 
 export class ProgressReporter {
   private lastWriteAt = -Infinity;

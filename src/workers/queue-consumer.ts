@@ -6,9 +6,9 @@
 import { Worker, type Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
-import { closeRedis, createRedis, type Redis } from '../jobs/redis-connection.js';
-import type { RedisErrorLog } from '../jobs/redis-errors.js';
-import { coalesceRedisWrites } from '../jobs/redis-write-coalescing.js';
+import { closeRedis, createRedis, type Redis } from '../transport/redis-connection.js';
+import type { RedisErrorLog } from '../transport/redis-errors.js';
+import { coalesceRedisWrites } from '../transport/redis-write-coalescing.js';
 import type { Logger } from '../logger.js';
 import { LedgerRetryError } from './execute-attempt.js';
 import type { Processor } from './poison-guard.js';

@@ -6,8 +6,7 @@
  * BullMQ fails the job. Messages and stacks are capped so one bad job cannot bloat the ledger, and
  * made storable on both dialects (NUL and lone surrogates replaced).
  */
-import { storableText } from '../store/json-value.js';
-import type { SerializedError } from '../store/outcome.js';
+import { storableText, type SerializedError } from '../store/index.js';
 
 export function serializeError(thrown: unknown, maxChars: number): SerializedError {
   // `instanceof` itself throws on a revoked proxy.

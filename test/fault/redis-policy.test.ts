@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { UnsafeRedisError } from '../../src/errors.js';
-import { ensureNoEviction } from '../../src/jobs/redis-policy.js';
+import { ensureNoEviction } from '../../src/transport/redis-policy.js';
 import { createLogger } from '../../src/logger.js';
 import { backends } from '../support/backends.js';
 import { configEnv, startChildWorker } from '../support/child-worker.js';

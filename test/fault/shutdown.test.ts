@@ -9,7 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { decodeJson, toNumber } from '../../src/store/sql.js';
+import { decodeJson, toNumber } from '../../src/store/engine/sql.js';
 import { backends } from '../support/backends.js';
 import type { ChildWorker } from '../support/child-worker.js';
 import { expectRecoveredWithinBound, runningAttemptsOf, stallRecoveryBoundMs, type LostAttempt } from '../support/fault/recovery.js';

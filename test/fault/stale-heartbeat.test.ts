@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Dispatcher } from '../../src/jobs/dispatcher.js';
-import { createRedis } from '../../src/jobs/redis-connection.js';
+import { createRedis } from '../../src/transport/redis-connection.js';
 import { databaseNow } from '../../src/store/maintenance/stale-attempts.js';
 import { reconcileRedis } from '../../src/workers/maintenance/reconcile.js';
 import { heartbeatStaleMs } from '../../src/workers/maintenance/tasks.js';

@@ -1,7 +1,7 @@
 /** A bare Ledger on a fresh (or given) database, and job rows to insert into it, for store-level tests. */
 import { parseDatabaseUrl, type DatabaseDialect } from '../../src/config.js';
 import { newId } from '../../src/store/ids.js';
-import type { NewJob } from '../../src/store/job-writes.js';
+import type { NewJob } from '../../src/store/jobs/job-writes.js';
 import { Ledger } from '../../src/store/ledger.js';
 import { freshDatabaseUrl } from './backends.js';
 import { track } from './leak-check.js';

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Config, DatabaseDialect } from '../../src/config.js';
 import { JobLedger } from '../../src/jobledger.js';
-import { decodeJson, placeholders } from '../../src/store/sql.js';
+import { decodeJson, placeholders } from '../../src/store/engine/sql.js';
 import { testConfig } from './backends.js';
 import { createAppTables } from './fixtures/app-orm.js';
 import { countedJob } from './fixtures/counted-job.js';

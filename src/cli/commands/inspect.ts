@@ -1,12 +1,8 @@
 /** Commands that read the ledger: jobs, show, events, runs. */
 import type { Command } from 'commander';
 import { defaultActor } from '../../jobs/operator.js';
-import type { RunStatus } from '../../store/entities/index.js';
-import { runStatuses } from '../../store/runs.js';
-import type { JobStatus } from '../../store/lifecycle.js';
-import type { SubjectType } from '../../store/entities/index.js';
+import { assertId, runStatuses, type JobStatus, type RunStatus, type SubjectType } from '../../store/index.js';
 import { InvalidOptionError } from '../../errors.js';
-import { assertId } from '../../store/ids.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
 import { eventPages, jobPages, writeJsonArray } from '../job-pages.js';

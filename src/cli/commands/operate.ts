@@ -1,7 +1,7 @@
 /** Commands that change things: migrate, worker, enqueue, retry, cancel. */
 import type { Command } from 'commander';
 import { describeDatabase } from '../../config.js';
-import { Ledger } from '../../store/ledger.js';
+import { Ledger } from '../../store/index.js';
 import { defaultActor } from '../../jobs/operator.js';
 import { installShutdownHandlers } from '../../workers/shutdown.js';
 import { cliConfig, openJobLedger, withJobLedger, type GlobalOptions } from '../context.js';

@@ -2,9 +2,7 @@
 import type { Command } from 'commander';
 import { InvalidOptionError } from '../../errors.js';
 import { defaultActor } from '../../jobs/operator.js';
-import type { PipelineStatus } from '../../store/entities/index.js';
-import { assertId } from '../../store/ids.js';
-import type { PipelineDetail } from '../../store/pipeline-queries.js';
+import { assertId, type PipelineDetail, type PipelineStatus } from '../../store/index.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
 import { parseInteger, parseJsonObject, parseSince } from '../parse.js';

@@ -2,9 +2,7 @@
 import type { Command } from 'commander';
 import { InvalidOptionError } from '../../errors.js';
 import { defaultActor } from '../../jobs/operator.js';
-import type { SnapshotRow, StateEntryRow } from '../../store/entities/index.js';
-import { isId } from '../../store/ids.js';
-import { parseStateSubjectId } from '../../store/state-model.js';
+import { isId, parseStateSubjectId, type SnapshotRow, type StateEntryRow } from '../../store/index.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
 import { parseInteger, parseJsonObject } from '../parse.js';

@@ -34,7 +34,7 @@ export interface PipelineFeedback {
 /**
  * One row per live pipeline: where it is (`state`: the current stage, or the terminal state once it
  * ended), its context document, its loop budgets and counters, and the path it took. Finished rows
- * move to `pipeline_history` (store/pipeline-archive.ts).
+ * move to `pipeline_history` (store/pipelines/pipeline-archive.ts).
  */
 export interface PipelineRow {
   id: string;

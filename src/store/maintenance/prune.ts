@@ -12,7 +12,7 @@
 import { InvalidOptionError } from '../../errors.js';
 import type { Ledger } from '../ledger.js';
 import { finalJobStatuses } from '../lifecycle.js';
-import { placeholders, toNumber, type Sql } from '../sql.js';
+import { placeholders, toNumber, type Sql } from '../engine/sql.js';
 
 export interface RetentionPolicy {
   /** Days a finished job is kept after it finished; `null` keeps jobs forever. */

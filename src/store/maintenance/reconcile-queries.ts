@@ -4,8 +4,12 @@
  */
 import type { JobRow } from '../entities/index.js';
 import type { Ledger } from '../ledger.js';
-import { toJobRow } from '../rows.js';
-import { placeholders } from '../sql.js';
+import { toJobRow } from '../jobs/job-rows.js';
+import { placeholders } from '../engine/sql.js';
+import { statusIn, unfinishedJobStatuses, type JobStatus } from '../lifecycle.js';
+
+/** Statuses of a job that should be in Redis, waiting for a worker. */
+const inRedisStatuses: readonly JobStatus[] = ['queued', 'delayed'];
 
 /**
  * Jobs the ledger expects Redis to carry, in id order after `afterId`: `queued` and `delayed` ones
@@ -14,7 +18,7 @@ import { placeholders } from '../sql.js';
  */
 export async function findJobsExpectedInRedis(ledger: Ledger, input: { afterId: string; limit: number }): Promise<JobRow[]> {
   const rows = await ledger.read((sql) =>
-    sql.all(`SELECT * FROM jobs WHERE id > ? AND status IN ('queued', 'delayed') ORDER BY id LIMIT ?`, [input.afterId, input.limit]),
+    sql.all(`SELECT * FROM jobs WHERE id > ? AND ${statusIn('status', inRedisStatuses)} ORDER BY id LIMIT ?`, [input.afterId, input.limit]),
   );
   return rows.map((r) => toJobRow(ledger.dialect, r));
 }
@@ -41,7 +45,7 @@ export async function existingJobIds(ledger: Ledger, ids: readonly string[]): Pr
 /** Queues that hold jobs the ledger has not finished. */
 export async function unfinishedQueues(ledger: Ledger): Promise<string[]> {
   const rows = await ledger.read((sql) =>
-    sql.all(`SELECT DISTINCT queue FROM jobs WHERE status IN ('pending', 'queued', 'delayed', 'running') ORDER BY queue`),
+    sql.all(`SELECT DISTINCT queue FROM jobs WHERE ${statusIn('status', unfinishedJobStatuses)} ORDER BY queue`),
   );
   return rows.map((r) => r.queue as string);
 }

@@ -7,8 +7,8 @@
  * Both pragmas run outside a transaction: a checkpoint cannot complete inside one.
  */
 import type { Ledger } from '../ledger.js';
-import { retryTransient } from '../retry-transient.js';
-import { toNumber } from '../sql.js';
+import { retryTransient } from '../engine/retry-transient.js';
+import { toNumber } from '../engine/sql.js';
 
 export interface SqliteUpkeepCounts {
   [count: string]: number;

@@ -12,11 +12,11 @@
  */
 import type { DatabaseDialect } from '../../config.js';
 import type { JobRow } from '../entities/index.js';
-import { appendEvents, appendStandaloneJobEvent, jobEvent } from '../events.js';
+import { appendEvents, appendStandaloneJobEvent, jobEvent } from '../jobs/events.js';
 import type { Ledger } from '../ledger.js';
-import { jobTransitions } from '../lifecycle.js';
-import { toJobRow } from '../rows.js';
-import { notIndexed, placeholders, toNumber } from '../sql.js';
+import { attemptFrom, attemptStatusSql, attemptTransitions, jobFrom, jobStatusSql, jobTransitions } from '../lifecycle.js';
+import { toJobRow } from '../jobs/job-rows.js';
+import { notIndexed, toNumber } from '../engine/sql.js';
 
 export interface StaleAttempt {
   attemptId: string;
@@ -56,7 +56,7 @@ export async function databaseNow(ledger: Ledger): Promise<number> {
 export function staleAttemptsQuery(dialect: DatabaseDialect): string {
   return `SELECT a.id, a.job_id, a.number, a.worker_id, a.heartbeat_at, j.queue, j.status AS job_status, j.current_attempt
      FROM attempts a JOIN jobs j ON j.id = a.job_id
-     WHERE a.status = 'running' AND a.heartbeat_at < ? AND ${notIndexed(dialect, 'a.id')} > ?
+     WHERE ${attemptFrom('stall', 'a.status')} AND a.heartbeat_at < ? AND ${notIndexed(dialect, 'a.id')} > ?
      ORDER BY a.id LIMIT ?`;
 }
 
@@ -73,11 +73,10 @@ export async function findStaleAttempts(
     queue: r.queue as string,
     workerId: r.worker_id as string,
     heartbeatAt: toNumber(r.heartbeat_at),
-    current: r.job_status === 'running' && toNumber(r.current_attempt) === toNumber(r.number),
+    current: r.job_status === jobTransitions.loseAttempt.from[0] && toNumber(r.current_attempt) === toNumber(r.number),
   }));
 }
 
-const requeueSources = jobTransitions.requeue.from;
 
 /**
  * Records a dead attempt as `stalled` and, if it was its job's current attempt, puts the job back
@@ -91,16 +90,16 @@ export async function recoverStaleAttempt(
 ): Promise<StaleRecovery> {
   return ledger.transaction(async (tx) => {
     const marked = await tx.run(
-      `UPDATE attempts SET status = 'stalled', finished_at = ?, duration_ms = ? - started_at
-       WHERE id = ? AND status = 'running' AND heartbeat_at < ?`,
+      `UPDATE attempts SET status = ${attemptStatusSql(attemptTransitions.stall.to)}, finished_at = ?, duration_ms = ? - started_at
+       WHERE id = ? AND ${attemptFrom('stall')} AND heartbeat_at < ?`,
       [input.now, input.now, attempt.attemptId, input.staleBefore],
     );
     if (marked === 0) return { kind: 'skipped' } as const;
     const reason = `attempt ${attempt.number} lost: no heartbeat from ${attempt.workerId} since ${new Date(attempt.heartbeatAt).toISOString()}`;
     const [requeued] = await tx.all(
-      `UPDATE jobs SET status = 'queued', status_reason = ?, updated_at = ?, version = version + 1
-       WHERE id = ? AND current_attempt = ? AND status IN (${placeholders(requeueSources.length)}) RETURNING *`,
-      [reason, input.now, attempt.jobId, attempt.number, ...requeueSources],
+      `UPDATE jobs SET status = ${jobStatusSql(jobTransitions.loseAttempt.to)}, status_reason = ?, updated_at = ?, version = version + 1
+       WHERE id = ? AND current_attempt = ? AND ${jobFrom('loseAttempt')} RETURNING *`,
+      [reason, input.now, attempt.jobId, attempt.number],
     );
     // The attempt's loss is an event of its job either way; a job that moved on still gets one.
     const payload = { attempt: attempt.number, detectedBy: 'reconciler', heartbeatAt: attempt.heartbeatAt, databaseNow: input.now };

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
-import type { Ledger } from '../../store/ledger.js';
+import type { Ledger } from '../../store/index.js';
 import { MaintenanceRunner, type MaintenanceRunResult, type MaintenanceTaskStatus } from './runner.js';
 import { MaintenanceScheduler } from './scheduler.js';
 import type { MaintenanceTask } from './task.js';

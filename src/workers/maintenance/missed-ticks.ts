@@ -2,9 +2,8 @@
  * Finding and recording the ticks of a task that nobody ran: scheduled ticks in a window that have
  * no `maintenance_runs` row. See runner.ts for which windows are looked at, and when.
  */
-import type { Ledger } from '../../store/ledger.js';
-import { recordedTicks, recordMissedTicks } from '../../store/maintenance/runs.js';
-import type { CronSchedule } from './cron-schedule.js';
+import { recordMissedTicks, recordedTicks, type Ledger } from '../../store/index.js';
+import type { CronSchedule } from '../../cron-schedule.js';
 
 export interface MissedTicks {
   /** The newest missed ticks, oldest first, at most the cap. */

@@ -17,12 +17,9 @@
  * again and skipped if its version moved since the scan (a worker took it meanwhile).
  */
 import type { Dispatcher } from '../../jobs/dispatcher.js';
-import { withTimeout } from '../../jobs/redis-connection.js';
+import { withTimeout } from '../../transport/redis-connection.js';
 import type { Logger } from '../../logger.js';
-import type { JobRow } from '../../store/entities/index.js';
-import type { Ledger } from '../../store/ledger.js';
-import { existingJobIds, findJobsExpectedInRedis, unchangedJobs } from '../../store/maintenance/reconcile-queries.js';
-import { databaseNow, findStaleAttempts, recoverStaleAttempt, type StaleAttempt } from '../../store/maintenance/stale-attempts.js';
+import { databaseNow, existingJobIds, findJobsExpectedInRedis, findStaleAttempts, recoverStaleAttempt, unchangedJobs, type JobRow, type Ledger, type StaleAttempt } from '../../store/index.js';
 
 export interface ReconcileDeps {
   ledger: Ledger;

@@ -22,20 +22,9 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { InvalidOptionError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import type { MaintenanceRunRow } from '../../store/entities/index.js';
-import type { Ledger } from '../../store/ledger.js';
-import type { SerializedError } from '../../store/outcome.js';
-import {
-  abandonStaleRuns,
-  claimTick,
-  finishRun,
-  heartbeatRun,
-  listMaintenanceRuns,
-  scheduledTickRange,
-  type MaintenanceCounts,
-} from '../../store/maintenance/runs.js';
+import { abandonStaleRuns, claimTick, finishRun, heartbeatRun, listMaintenanceRuns, scheduledTickRange, type Ledger, type MaintenanceCounts, type MaintenanceRunRow, type SerializedError } from '../../store/index.js';
 import { serializeError } from '../serialize-error.js';
-import { CronSchedule } from './cron-schedule.js';
+import { CronSchedule } from '../../cron-schedule.js';
 import { findMissedTicks, recordMissed } from './missed-ticks.js';
 import type { MaintenanceTask, MissedTickPolicy } from './task.js';
 

@@ -1,7 +1,7 @@
 /** What a maintenance task is: a plain function that does bounded work and returns counts. */
 import type { MissedTickPolicy } from '../../config.js';
 import type { Logger } from '../../logger.js';
-import type { MaintenanceCounts } from '../../store/maintenance/runs.js';
+import type { MaintenanceCounts } from '../../store/index.js';
 
 export type { MaintenanceCounts, MissedTickPolicy };
 

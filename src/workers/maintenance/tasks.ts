@@ -1,18 +1,13 @@
 /**
  * The built-in maintenance tasks, bound to this process's ledger, dispatcher and configuration. Each
- * is a plain batched function elsewhere (store/maintenance/, store/pipeline-archive.ts,
- * store/snapshot-rotation.ts, ./reconcile.ts); here they get a name, a schedule and a policy.
+ * is a plain batched function elsewhere (store/maintenance/, store/pipelines/pipeline-archive.ts,
+ * store/state/snapshot-rotation.ts, ./reconcile.ts); here they get a name, a schedule and a policy.
  */
 import type { Config, MaintenanceTaskName, MissedTickPolicy } from '../../config.js';
 import type { Dispatcher } from '../../jobs/dispatcher.js';
 import type { JobRegistry } from '../../jobs/registry.js';
 import type { Logger } from '../../logger.js';
-import type { Ledger } from '../../store/ledger.js';
-import { pruneByRetention } from '../../store/maintenance/prune.js';
-import { unfinishedQueues } from '../../store/maintenance/reconcile-queries.js';
-import { sqliteUpkeep } from '../../store/maintenance/sqlite-upkeep.js';
-import { archiveFinishedPipelines } from '../../store/pipeline-archive.js';
-import { rotateSnapshots } from '../../store/snapshot-rotation.js';
+import { archiveFinishedPipelines, pruneByRetention, rotateSnapshots, sqliteUpkeep, unfinishedQueues, type Ledger } from '../../store/index.js';
 import { reconcileRedis } from './reconcile.js';
 import type { MaintenanceTask, MaintenanceTaskContext } from './task.js';
 

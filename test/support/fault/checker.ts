@@ -19,7 +19,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { JobLedger } from '../../../src/jobledger.js';
-import { decodeJson, toNumber } from '../../../src/store/sql.js';
+import { decodeJson, toNumber } from '../../../src/store/engine/sql.js';
 
 export interface CheckInput {
   jl: JobLedger;

@@ -6,7 +6,7 @@
  */
 import { expect } from 'vitest';
 import type { JobLedger } from '../../../src/jobledger.js';
-import { toNumber } from '../../../src/store/sql.js';
+import { toNumber } from '../../../src/store/engine/sql.js';
 import { faultTimings } from './scenario.js';
 
 /** Allowed for starting the next attempt once BullMQ moved the job back (fetch, begin commit) on a loaded 2-core machine. */

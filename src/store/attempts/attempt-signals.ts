@@ -1,0 +1,97 @@
+/**
+ * What reaches the ledger about a running attempt from outside its outcome: progress reported by
+ * the handler, heartbeats piggy-backed on BullMQ's lock renewal, and BullMQ giving up on a job that
+ * stalled too often (no processor will ever report on it).
+ */
+import type { AttemptRef } from './attempt-writes.js';
+import { appendEvents, jobEvent, type NewEvent } from '../jobs/events.js';
+import { jobTransitions } from '../lifecycle.js';
+import { endPipelineOfJob } from '../pipelines/pipeline-writes.js';
+import { toJobRow } from '../jobs/job-rows.js';
+import { encodeJson, placeholders, toNumber, type Sql } from '../engine/sql.js';
+/**
+ * Writes an attempt's latest progress onto the job, fenced on the attempt; with `event`, also a
+ * `job.progress` event (the caller rate-limits those).
+ */
+export async function recordProgress(
+  tx: Sql,
+  ref: AttemptRef,
+  progress: unknown,
+  now: number,
+  event: boolean,
+): Promise<boolean> {
+  const [updated] = await tx.all(
+    `UPDATE jobs SET progress = ?, updated_at = ?, version = version + ?
+     WHERE id = ? AND status = 'running' AND current_attempt = ? RETURNING version`,
+    [encodeJson(progress), now, event ? 1 : 0, ref.jobId, ref.number],
+  );
+  if (!updated) return false;
+  if (event) {
+    await appendEvents(tx, [jobEvent(ref.jobId, toNumber(updated.version), 'job.progress', { attempt: ref.number, progress }, now)]);
+  }
+  return true;
+}
+
+/** Heartbeats of running attempts, piggy-backed on BullMQ's lock renewal. */
+export async function recordHeartbeats(sql: Sql, jobIds: readonly string[], now: number): Promise<void> {
+  if (jobIds.length === 0) return;
+  await sql.run(
+    `UPDATE attempts SET heartbeat_at = ? WHERE status = 'running' AND job_id IN (${placeholders(jobIds.length)})`,
+    [now, ...jobIds],
+  );
+}
+
+/**
+ * BullMQ failed a job on its own (it stalled more often than allowed), or the poison guard did (it
+ * was lost too often in a row), so no processor will report on it: its running attempts are
+ * recorded as stalled and the job as failed. With `deliveredAt` (the guard's delivery), nothing
+ * changes if the job's running attempt began after that delivery was fetched: the delivery is stale,
+ * and that attempt is alive, not lost.
+ */
+export async function failStalledJob(tx: Sql, jobId: string, reason: string, now: number, deliveredAt?: number): Promise<boolean> {
+  const [raw] = await tx.all('SELECT * FROM jobs WHERE id = ?', [jobId]);
+  if (!raw) return false;
+  const job = toJobRow(tx.dialect, raw);
+  const sources = jobTransitions.failStalled.from as readonly string[];
+  if (!sources.includes(job.status)) return false;
+  if (job.status === 'running' && deliveredAt !== undefined) {
+    const [current] = await tx.all('SELECT started_at FROM attempts WHERE job_id = ? AND number = ?', [jobId, job.currentAttempt]);
+    if (current && toNumber(current.started_at) > deliveredAt) return false;
+  }
+  const stalled = (
+    await tx.all(
+      `UPDATE attempts SET status = 'stalled', finished_at = ?, duration_ms = ? - started_at
+       WHERE job_id = ? AND status = 'running' RETURNING number`,
+      [now, now, jobId],
+    )
+  ).map((r) => toNumber(r.number));
+  const error = { name: 'StalledJobError', message: reason };
+  const [updated] = await tx.all(
+    `UPDATE jobs SET status = 'failed', status_reason = ?, last_error = ?, finished_at = ?, updated_at = ?, version = version + ?
+     WHERE id = ? AND version = ? RETURNING version`,
+    [reason, encodeJson(error), now, now, stalled.length + 1, jobId, job.version],
+  );
+  if (!updated) return false;
+  const events: NewEvent[] = stalled.map((attempt, i) => ({
+    subjectType: 'job',
+    subjectId: jobId,
+    seq: job.version + 1 + i,
+    type: 'job.stalled',
+    payload: { attempt },
+    actor: 'system',
+    createdAt: now,
+  }));
+  events.push({
+    subjectType: 'job',
+    subjectId: jobId,
+    seq: toNumber(updated.version),
+    type: 'job.failed',
+    payload: { reason },
+    actor: 'system',
+    createdAt: now,
+  });
+  await appendEvents(tx, events);
+  // No outcome hook sees this failure: a stage job's pipeline ends failed with it.
+  await endPipelineOfJob(tx, job, { outcome: 'failed', reason, actor: 'system', now });
+  return true;
+}

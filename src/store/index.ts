@@ -1,0 +1,36 @@
+/**
+ * The store's contract: everything outside src/store reaches the database through what is exported
+ * here (the Ledger and the per-subject functions it runs), never through a store module directly.
+ * Engines (store/engine) and the ORM setup (store/orm) stay private to the store.
+ */
+export type { AttemptRef, OutcomeHook, WorkerIdentity } from './attempts/attempt-writes.js';
+export { countLostAttemptsInARow } from './attempts/lost-attempts.js';
+export type { AttemptFailureStatus, Outcome, SerializedError } from './attempts/outcome.js';
+export { isConnectionLoss, reconnectDelayMs } from './engine/connection-loss.js';
+export { dialectOf } from './engine/sql.js';
+export { AttemptEntity, EventEntity, JobEntity, MaintenanceRunEntity, PipelineEntity, PipelineHistoryEntity, RunEntity, SnapshotEntity, StateEntryEntity, StateTransitionEntity, ledgerEntities, type AttemptRow, type EventRow, type JobRow, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger, type PipelineFeedback, type PipelineHistoryRow, type PipelineRow, type PipelineStatus, type RunRow, type RunStatus, type SnapshotRow, type SnapshotSubjectType, type StageOutcomeType, type StagePathEntry, type StateChange, type StateEntryRow, type StateTransitionRow, type SubjectType } from './entities/index.js';
+export { assertId, isId, newId } from './ids.js';
+export type { EventFilter, JobDetail, JobFilter } from './jobs/job-queries.js';
+export type { StartedJob } from './jobs/job-rows.js';
+export { insertJobs, type InsertedJob, type NewJob } from './jobs/job-writes.js';
+export type { OperatorResult } from './jobs/operator-writes.js';
+export { clipText, defaultMaxJsonBytes, defaultMaxJsonDepth, sameJsonValue, storableText, textProblem, toStorableJson, type JsonLimits } from './json-value.js';
+export { Ledger, type OpenLedgerOptions } from './ledger.js';
+export { attemptStatuses, jobStatuses, jobTransitions, type AttemptStatus, type EventType, type JobStatus } from './lifecycle.js';
+export { abandonStaleRuns, claimTick, finishRun, heartbeatRun, listMaintenanceRuns, recordMissedTicks, recordedTicks, scheduledTickRange, type MaintenanceCounts } from './maintenance/maintenance-runs.js';
+export { pruneByRetention, type PruneCounts, type PruneOptions, type RetentionPolicy } from './maintenance/prune.js';
+export { existingJobIds, findJobsExpectedInRedis, unchangedJobs, unfinishedQueues } from './maintenance/reconcile-queries.js';
+export { sqliteUpkeep } from './maintenance/sqlite-upkeep.js';
+export { databaseNow, findStaleAttempts, recoverStaleAttempt, type StaleAttempt } from './maintenance/stale-attempts.js';
+export { sqlFor } from './orm/em-sql.js';
+export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './pipelines/pipeline-archive.js';
+export type { PipelineDetail, PipelineFilter, PipelineHistoryFilter, PipelineStageDetail, PipelineSummary } from './pipelines/pipeline-queries.js';
+export { insertPipeline, lockPipeline, recordPipelineStep, type PipelineStep } from './pipelines/pipeline-writes.js';
+export { existingRunIds, runStatuses } from './runs/runs.js';
+export { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './state/snapshot-rotation.js';
+export type { RestoreOptions, SnapshotOptions } from './state/snapshots.js';
+export { defaultStateLimits, parseStateSubjectId, validateOp, type ReadStateOptions, type SetStateOptions, type StateLimits, type StateOp, type StateRef, type StateWriteOptions } from './state/state-model.js';
+export type { ListStateOptions, StateHistoryOptions } from './state/state-queries.js';
+export { StateStore, type SnapshotListFilter, type StateDeleteItem, type StateSetItem } from './state/state-store.js';
+export { applyStateOps } from './state/state-writes.js';
+export * as pipelineQueries from './pipelines/pipeline-queries.js';

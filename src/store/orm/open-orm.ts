@@ -1,0 +1,102 @@
+/**
+ * Opens the ledger's MikroORM instance for SQLite (better-sqlite3) or PostgreSQL from one
+ * `DatabaseTarget`. Dialect differences in connection setup live here and nowhere else.
+ *
+ * On MikroORM 6 the better-sqlite3 driver is `@mikro-orm/better-sqlite`; `@mikro-orm/sqlite` is the
+ * slower node-sqlite3 one. MikroORM 7 (Node 22+) renames the better-sqlite3 driver to
+ * `@mikro-orm/sqlite`.
+ */
+import { MikroORM, type Options } from '@mikro-orm/core';
+import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
+import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import type { SqlEntityManager } from '@mikro-orm/knex';
+import { Migrator } from '@mikro-orm/migrations';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DatabaseTarget } from '../../config.js';
+import { ledgerEntities } from '../entities/index.js';
+import { sqliteMigrations } from '../../../migrations/sqlite/index.js';
+import { postgresqlMigrations } from '../../../migrations/postgresql/index.js';
+
+export type LedgerOrm = MikroORM;
+export type LedgerEm = SqlEntityManager;
+
+/** How long one SQLite statement may wait on a lock before the application retries it. */
+export const sqliteBusyTimeoutMs = 250;
+
+/** The table MikroORM's migrator records applied migrations in. */
+export const migrationsTable = 'jobledger_migrations';
+
+interface BetterSqliteHandle {
+  pragma(source: string): unknown;
+}
+
+export async function openOrm(target: DatabaseTarget, options: { debug?: boolean } = {}): Promise<LedgerOrm> {
+  const common = {
+    entities: ledgerEntities,
+    allowGlobalContext: false,
+    debug: options.debug ?? false,
+    discovery: { warnWhenNoEntities: false },
+    extensions: [Migrator],
+    // knex puts a failed statement in front of the driver's message; with this, the statement as
+    // written (placeholders, no values), not one with the values spliced in.
+    driverOptions: { compileSqlOnError: false },
+    migrations: {
+      tableName: migrationsTable,
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+      silent: true,
+      migrationsList: target.dialect === 'sqlite' ? sqliteMigrations : postgresqlMigrations,
+    },
+  } satisfies Partial<Options>;
+
+  if (target.dialect === 'sqlite') {
+    const path = target.sqlitePath ?? ':memory:';
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    return MikroORM.init({
+      ...common,
+      driver: BetterSqliteDriver,
+      dbName: path,
+      pool: {
+        min: 1,
+        max: 1,
+        // Set per connection: WAL lets readers in other processes run beside the writer; a short
+        // busy timeout because better-sqlite3 waits synchronously, blocking the event loop (and with
+        // it BullMQ's lock renewal) — the application retries with jitter instead (see retry-transient.ts).
+        afterCreate(connection: BetterSqliteHandle, done: (error: Error | null, connection: unknown) => void) {
+          try {
+            connection.pragma('journal_mode = WAL');
+            connection.pragma('synchronous = NORMAL');
+            connection.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
+            connection.pragma('foreign_keys = ON');
+            done(null, connection);
+          } catch (error) {
+            done(error as Error, connection);
+          }
+        },
+      },
+    });
+  }
+  return MikroORM.init({
+    ...common,
+    driver: PostgreSqlDriver,
+    clientUrl: target.url,
+    pool: { min: 0, max: 10 },
+    // knex warns on the console each time its pool finds a pooled connection dead and replaces it
+    // ("Connection Error: ..."), which every server restart or terminated backend causes: the
+    // failure that matters reaches the statement that met it (store/engine/connection-loss.ts).
+    driverOptions: { ...common.driverOptions, log: knexLog },
+  });
+}
+
+const knexLog = {
+  warn: (message: unknown) => {
+    if (!String(message).startsWith('Connection Error:')) console.warn(message);
+  },
+};
+
+/** A fresh EntityManager fork: one per operation, batch or cron run, never the global context. */
+export function forkEm(orm: LedgerOrm): LedgerEm {
+  return orm.em.fork() as LedgerEm;
+}

@@ -1,0 +1,196 @@
+/**
+ * Keyed, versioned state and its snapshots, for applications, operators and the CLI (`jl.state`).
+ * Every input is validated before a transaction starts; every change commits together with its
+ * transition row and its event, or not at all.
+ */
+import { InvalidOptionError } from '../../errors.js';
+import type { SnapshotRow, SnapshotSubjectType, StateEntryRow, StateTransitionRow } from '../entities/index.js';
+import type { Ledger } from '../ledger.js';
+import {
+  getSnapshot,
+  listSnapshots,
+  restoreSnapshot,
+  snapshotExpiry,
+  snapshotState,
+  type RestoreOptions,
+  type SnapshotOptions,
+} from './snapshots.js';
+import { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './snapshot-rotation.js';
+import {
+  stateSubjectId,
+  defaultStateLimits,
+  validateActor,
+  validateExpectedVersion,
+  validateNamespace,
+  validateOp,
+  validateReason,
+  validateRef,
+  type ReadStateOptions,
+  type SetStateOptions,
+  type StateOp,
+  type StateLimits,
+  type StateRef,
+  type StateWriteOptions,
+} from './state-model.js';
+import { findState, getState, getStates, listState, stateHistory, type ListStateOptions, type StateHistoryOptions } from './state-queries.js';
+import { applyStateOps } from './state-writes.js';
+import { listSnapshotsSchema, parseQuery } from '../query-schemas.js';
+import { textProblem } from '../json-value.js';
+
+/** One item of `setMany`. */
+export interface StateSetItem extends StateRef, Omit<SetStateOptions, 'actor'> {
+  data: unknown;
+}
+
+/** One item of `deleteMany`. */
+export interface StateDeleteItem extends StateRef, Omit<StateWriteOptions, 'actor'> {}
+
+export interface SnapshotListFilter {
+  /** The snapshots of one state entry. */
+  namespace?: string;
+  key?: string;
+  /** Or of any subject: `"state"` with `"namespace/key"`, `"pipeline"` with a pipeline id. */
+  subjectType?: SnapshotSubjectType;
+  subjectId?: string;
+  /** Default 100, at most 10,000. */
+  limit?: number;
+}
+
+export class StateStore {
+  /** `limits`: how deep state data may nest (Config.maxJsonDepth; default 64). */
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly limits: StateLimits = defaultStateLimits,
+  ) {}
+
+  /** The live entry; `NotFoundError` if there is none or it is soft-deleted (unless `includeDeleted`). */
+  async get(namespace: string, key: string, options: ReadStateOptions = {}): Promise<StateEntryRow> {
+    const ref = validateRef(namespace, key);
+    return this.ledger.read((sql) => getState(sql, ref, options));
+  }
+
+  /** Like `get`, but null instead of `NotFoundError`. */
+  async find(namespace: string, key: string, options: ReadStateOptions = {}): Promise<StateEntryRow | null> {
+    const ref = validateRef(namespace, key);
+    return this.ledger.read((sql) => findState(sql, ref, options));
+  }
+
+  /**
+   * Creates or replaces an entry's data (and status, if given). Setting a soft-deleted entry brings
+   * it back. With `expectedVersion`, fails with `VersionConflictError` unless the entry is at it.
+   */
+  async set(namespace: string, key: string, data: unknown, options: SetStateOptions = {}): Promise<StateEntryRow> {
+    const [entry] = await this.apply([{ op: 'set', namespace, key, data, ...pick(options, 'status', 'expectedVersion', 'reason') }], options.actor);
+    return entry!;
+  }
+
+  /** Changes a live entry's status, keeping its data. */
+  async updateStatus(namespace: string, key: string, status: string, options: StateWriteOptions = {}): Promise<StateEntryRow> {
+    const [entry] = await this.apply([{ op: 'status', namespace, key, status, ...pick(options, 'expectedVersion', 'reason') }], options.actor);
+    return entry!;
+  }
+
+  /** Soft-deletes a live entry (its row, versions and history stay); `set` brings it back. */
+  async delete(namespace: string, key: string, options: StateWriteOptions = {}): Promise<StateEntryRow> {
+    const [entry] = await this.apply([{ op: 'delete', namespace, key, ...pick(options, 'expectedVersion', 'reason') }], options.actor);
+    return entry!;
+  }
+
+  /** Entries of one namespace in key order, optionally under a literal key prefix. */
+  async list(namespace: string, options: ListStateOptions = {}): Promise<StateEntryRow[]> {
+    validateNamespace(namespace);
+    return this.ledger.read((sql) => listState(sql, namespace, options));
+  }
+
+  /** The transitions of one key, oldest first. */
+  async history(namespace: string, key: string, options: StateHistoryOptions = {}): Promise<StateTransitionRow[]> {
+    const ref = validateRef(namespace, key);
+    return this.ledger.read((sql) => stateHistory(sql, ref, options));
+  }
+
+  /** Many entries at once, in the order asked, null where there is none. */
+  async getMany(refs: readonly StateRef[], options: ReadStateOptions = {}): Promise<(StateEntryRow | null)[]> {
+    const valid = refs.map((r) => validateRef(r.namespace, r.key));
+    return this.ledger.read((sql) => getStates(sql, valid, options));
+  }
+
+  /** Sets many entries in one transaction, in order: one conflict rejects them all. */
+  async setMany(items: readonly StateSetItem[], options: { actor?: string } = {}): Promise<StateEntryRow[]> {
+    return this.apply(
+      items.map((i) => ({ op: 'set', namespace: i.namespace, key: i.key, data: i.data, ...pick(i, 'status', 'expectedVersion', 'reason') })),
+      options.actor,
+    );
+  }
+
+  /** Soft-deletes many entries in one transaction: a missing one or a conflict rejects them all. */
+  async deleteMany(items: readonly StateDeleteItem[], options: { actor?: string } = {}): Promise<StateEntryRow[]> {
+    return this.apply(
+      items.map((i) => ({ op: 'delete', namespace: i.namespace, key: i.key, ...pick(i, 'expectedVersion', 'reason') })),
+      options.actor,
+    );
+  }
+
+  /** Copies a live entry's data into a new snapshot with its checksum. */
+  async snapshot(namespace: string, key: string, options: SnapshotOptions = {}): Promise<SnapshotRow> {
+    const ref = validateRef(namespace, key);
+    const now = Date.now();
+    const expiresAt = snapshotExpiry(options, now);
+    const actor = validateActor(options.actor);
+    const description = options.description ?? null;
+    if (description !== null && (typeof description !== 'string' || description.length > 2000 || textProblem(description) !== null)) {
+      throw new InvalidOptionError('description', 'a string of at most 2000 characters without NUL or lone surrogates', description);
+    }
+    return this.ledger.transaction((tx) => snapshotState(tx, ref, { description, expiresAt, actor, now }));
+  }
+
+  /** Snapshots newest first: of one entry (`namespace` + `key`), of one subject, or all. */
+  async listSnapshots(given: SnapshotListFilter = {}): Promise<SnapshotRow[]> {
+    const filter = parseQuery(listSnapshotsSchema, given);
+    const bySubject =
+      filter.namespace !== undefined || filter.key !== undefined
+        ? { subjectType: 'state' as const, subjectId: stateSubjectId(validateRef(filter.namespace, filter.key)) }
+        : { ...pick(filter, 'subjectType', 'subjectId') };
+    return this.ledger.read((sql) => listSnapshots(sql, { ...bySubject, ...pick(filter, 'limit') }));
+  }
+
+  async getSnapshot(snapshotId: string): Promise<SnapshotRow> {
+    return this.ledger.read((sql) => getSnapshot(sql, snapshotId));
+  }
+
+  /**
+   * Writes a snapshot's data back to its entry as a new version (a `restored` transition naming the
+   * snapshot). `ChecksumMismatchError`, with nothing written, if the stored copy was altered.
+   */
+  async restoreSnapshot(snapshotId: string, options: RestoreOptions & { actor?: string } = {}): Promise<StateEntryRow> {
+    const reason = validateReason(options.reason);
+    const expectedVersion = validateExpectedVersion(options.expectedVersion);
+    const actor = validateActor(options.actor);
+    return this.ledger.transaction((tx) =>
+      restoreSnapshot(
+        tx,
+        snapshotId,
+        { ...(reason !== undefined ? { reason } : {}), ...(expectedVersion !== undefined ? { expectedVersion } : {}) },
+        { actor, now: Date.now() },
+      ),
+    );
+  }
+
+  /** Deletes expired snapshots and all but the newest `keepPerSubject` per subject (see snapshot-rotation.ts). */
+  async rotateSnapshots(options: RotateSnapshotsOptions): Promise<RotateSnapshotsResult> {
+    return rotateSnapshots(this.ledger, options);
+  }
+
+  private async apply(ops: readonly StateOp[], actor: string | undefined): Promise<StateEntryRow[]> {
+    // Validated (and data copied) before the transaction opens: a bad item writes nothing.
+    const valid = ops.map((op) => validateOp(op, this.limits));
+    const who = validateActor(actor);
+    return this.ledger.transaction((tx) => applyStateOps(tx, valid, { actor: who, now: Date.now() }));
+  }
+}
+
+/** The listed properties of `source` that are not undefined. */
+function pick<T extends object, K extends keyof T>(source: T, ...keys: K[]): Partial<Pick<T, K>> {
+  const picked: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (source[k] !== undefined) picked[k] = source[k];
+  return picked;
+}
