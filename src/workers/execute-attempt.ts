@@ -12,6 +12,7 @@ import type { JobRow } from '../store/entities/index.js';
 import type { Ledger } from '../store/ledger.js';
 import type { Outcome } from '../store/outcome.js';
 import { performance } from 'node:perf_hooks';
+import { faultPoint } from '../fault-points.js';
 import { AttemptAbort } from './attempt-abort.js';
 import { AttemptContext } from './attempt-context.js';
 import { classifyOutcome, type AbortReason, type AttemptResult } from './classify-outcome.js';
@@ -173,6 +174,8 @@ export function createProcessor(deps: ExecuteDeps) {
       );
     }
 
+    // TEST ONLY: the outcome is committed, BullMQ has not been told (src/fault-points.ts).
+    if (recorded.kind === 'applied') faultPoint('outcome.after_commit', `job ${jobId} attempt ${attempt.number} ${outcome.type}`);
     // Only now is BullMQ told.
     if (recorded.kind === 'superseded') {
       throw new Error(`attempt ${attempt.number} was superseded by attempt ${recorded.currentAttempt}; its outcome was not applied`);
