@@ -12,13 +12,16 @@
 import { writeSync } from 'node:fs';
 
 export const faultPointNames = [
-  /** Enqueue: the job rows and events are written, the transaction is not committed yet. */
+  /**
+   * Enqueue: the job rows and events are written inside the open transaction, not committed yet
+   * (on every enqueue path); the crash line says how many rows the transaction holds.
+   */
   'enqueue.before_commit',
   /** Enqueue: committed, not handed to Redis yet. */
   'enqueue.after_commit',
   /** A hand-over (enqueue, relay, reconcile): Redis has the jobs, the ledger's outbox mark is not written yet. */
   'enqueue.after_redis',
-  /** An attempt: its outcome is committed (the processor returned), BullMQ has not been told yet. */
+  /** An attempt: its outcome is committed, BullMQ has not been told yet; the crash line names the attempt. */
   'outcome.after_commit',
 ] as const;
 
@@ -39,16 +42,30 @@ export function armFaultPoints(specs: readonly FaultSpec[]): void {
 }
 
 /** A named crash point: kills this process if the configuration armed it, else does nothing. */
-export function faultPoint(name: FaultPointName): void {
-  if (armed.size === 0) return;
+export function faultPoint(name: FaultPointName, record?: string): void {
+  if (faultPointDue(name)) crashAt(name, record);
+}
+
+/**
+ * Counts a pass of `name`; true when this pass is the one to crash at. For a point that must first
+ * look at where it is (what the transaction holds, say): the caller gathers that, then `crashAt`.
+ * A due pass is not counted until the crash, so a pass whose look fails is due again next time.
+ */
+export function faultPointDue(name: FaultPointName): boolean {
+  if (armed.size === 0) return false;
   const remaining = armed.get(name);
-  if (remaining === undefined) return;
+  if (remaining === undefined) return false;
   if (remaining > 1) {
     armed.set(name, remaining - 1);
-    return;
+    return false;
   }
+  return true;
+}
+
+/** Kills this process at `name`, after writing what it found there (`record`) on stderr. */
+export function crashAt(name: FaultPointName, record?: string): void {
   // Synchronous write: an asynchronous one would never leave the process.
-  writeSync(2, `jobledger: fault injected at ${name} (JOBLEDGER_FAULT_INJECT); killing the process\n`);
+  writeSync(2, `jobledger: fault injected at ${name} (JOBLEDGER_FAULT_INJECT)${record ? `: ${record}` : ''}; killing the process\n`);
   process.kill(process.pid, 'SIGKILL');
 }
 

@@ -9,6 +9,7 @@ import type { BackoffPolicy } from '../jobs/backoff.js';
 import type { Logger } from '../logger.js';
 import type { AttemptRef, JobRow, Ledger, Outcome, OutcomeHook, WorkerIdentity } from '../store/index.js';
 import { performance } from 'node:perf_hooks';
+import { faultPoint } from '../fault-points.js';
 import { AttemptAbort } from './attempt-abort.js';
 import { AttemptContext } from './attempt-context.js';
 import { classifyOutcome, type AbortReason, type AttemptResult } from './classify-outcome.js';
@@ -170,6 +171,8 @@ export function createProcessor(deps: ExecuteDeps) {
       );
     }
 
+    // TEST ONLY: the outcome is committed, BullMQ has not been told (src/fault-points.ts).
+    if (recorded.kind === 'applied') faultPoint('outcome.after_commit', `job ${jobId} attempt ${attempt.number} ${outcome.type}`);
     // Only now is BullMQ told.
     if (recorded.kind === 'superseded') {
       throw new Error(`attempt ${attempt.number} was superseded by attempt ${recorded.currentAttempt}; its outcome was not applied`);

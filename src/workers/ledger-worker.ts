@@ -11,7 +11,6 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
-import { faultPoint } from '../fault-points.js';
 import { cancelChannel } from '../transport/cancel-channel.js';
 import { RedisAuthError } from '../errors.js';
 import { closeRedis, createRedis, type Redis } from '../transport/redis-connection.js';
@@ -265,7 +264,7 @@ export class LedgerWorker {
     logger.info({ workerId: this.identity.workerId }, 'worker closed');
   }
 
-  /** The processor BullMQ calls: the poison guard, the attempt itself, and a test-only crash point. */
+  /** The processor BullMQ calls: the poison guard and the attempt itself. */
   private processor(): Processor {
     const { config, logger, ledger, registry } = this.options;
     const attempt = createProcessor({
@@ -304,23 +303,16 @@ export class LedgerWorker {
     return async (job, token) => {
       if (job.id && inProcess.has(job.id)) return handBack(job, token);
       if (job.id) inProcess.add(job.id);
-      let settled = false;
       try {
-        const result = await guarded(job, token, new DeliveryLock(job, token, config.lockDurationMs, this.monitor));
-        settled = true;
-        return result;
+        return await guarded(job, token, new DeliveryLock(job, token, config.lockDurationMs, this.monitor));
       } catch (error) {
         // Only a write before the attempt started gets here with a lost connection (the poison
         // guard's reads, the begin): an outcome that cannot be written is handled in the processor.
         if (isConnectionLoss(error)) return handBackWhileDatabaseDown(job, token, error, logger);
-        // DelayedError: the outcome could not be committed (or BullMQ was already told to wait).
-        settled = (error as Error | null)?.name !== 'DelayedError';
         throw error;
       } finally {
         const id = job.id;
         if (id) setImmediate(() => inProcess.delete(id));
-        // The processor has recorded the outcome; BullMQ hears of it only after we return.
-        if (settled) faultPoint('outcome.after_commit');
       }
     };
   }

@@ -3,7 +3,7 @@
  * batched) and the outbox marks the dispatcher sets once Redis has a job.
  */
 import { IdempotencyUnresolvedError } from '../../errors.js';
-import { faultPoint } from '../../fault-points.js';
+import { crashAt, faultPointDue } from '../../fault-points.js';
 import { appendEvents, type NewEvent } from './events.js';
 import { toJobRow } from './job-rows.js';
 import { initialJobStatus, jobFrom, jobStatusSql, jobTransitions } from '../lifecycle.js';
@@ -78,7 +78,7 @@ export async function insertJobs(sql: Sql, jobs: readonly NewJob[]): Promise<Ins
   // where the Sql holds rows (one statement for both on PostgreSQL's hot path, deferring-sql.ts).
   await insertRows(sql, 'jobs', jobColumns, jobs.map(jobValues));
   await appendEvents(sql, jobs.map(enqueuedEvent));
-  faultPoint('enqueue.before_commit'); // written, not committed: the crash must leave nothing
+  if (faultPointDue('enqueue.before_commit')) crashAt('enqueue.before_commit', await rowsWritten(sql, jobs));
   return jobs.map((j) => ({ id: j.id, created: true, job: newJobRow(j) }));
 }
 
@@ -126,13 +126,37 @@ async function insertKeyed(sql: Sql, jobs: readonly NewJob[]): Promise<InsertedJ
     pending = skipped.filter((job) => !found.has(keyOf(job)!));
   }
   await appendEvents(sql, inserted.map(enqueuedEvent));
-  faultPoint('enqueue.before_commit'); // written, not committed: the crash must leave nothing
+  if (faultPointDue('enqueue.before_commit')) crashAt('enqueue.before_commit', await rowsWritten(sql, inserted));
   const keylessRows = new Map(keyless.map((j) => [j.id, newJobRow(j)]));
   return jobs.map((job) => {
     const key = keyOf(job);
     const row = key === null ? keylessRows.get(job.id)! : holders.get(key)!;
     return { id: row.id, created: row.id === job.id, job: row };
   });
+}
+
+/**
+ * TEST ONLY (fault point `enqueue.before_commit`): the crash must come with the rows written and
+ * the transaction open. Held rows (deferring-sql.ts) are written before a statement that names
+ * their table, so counting them inside the transaction writes them first, and the count is the
+ * fault point's record. Where the jobs would go as one statement committing by itself (PostgreSQL's
+ * `writeAlone`), there is no such moment: the read sends the enqueue through a transaction.
+ */
+async function rowsWritten(sql: Sql, jobs: readonly NewJob[]): Promise<string> {
+  const ids = jobs.map((j) => j.id);
+  let jobRows = 0;
+  let eventRows = 0;
+  for (let start = 0; start < ids.length; start += 500) {
+    const chunk = ids.slice(start, start + 500);
+    const [found] = await sql.all(`SELECT COUNT(*) AS n FROM jobs WHERE id IN (${placeholders(chunk.length)})`, chunk);
+    const [events] = await sql.all(
+      `SELECT COUNT(*) AS n FROM events WHERE subject_type = 'job' AND type = 'job.enqueued' AND subject_id IN (${placeholders(chunk.length)})`,
+      chunk,
+    );
+    jobRows += Number(found?.n);
+    eventRows += Number(events?.n);
+  }
+  return `${jobRows} of ${ids.length} job rows and ${eventRows} of ${ids.length} job.enqueued events written in the open transaction`;
 }
 
 /** `queue NUL key`: keys are unique per queue (and never hold NUL: validate-enqueue.ts). */

@@ -3,7 +3,8 @@
  * holds under the scenario's prefix, and reports, job by job, every way the delivery promise could
  * have been broken. Every scenario must end with all counts at zero.
  *
- *   lost               acknowledged by enqueue, not final in the ledger
+ *   lost               acknowledged by enqueue and not final in the ledger, or a job whose enqueue
+ *                      was in flight that exists and is not final
  *   unexpected         in the ledger or in Redis, never acknowledged (and not a job whose enqueue
  *                      was cut short by a crash, which may or may not exist)
  *   finalOutcomes      a final job without exactly one final event (job.completed / job.failed /
@@ -15,11 +16,23 @@
  *   redisDisagrees     a ledger-final job still waiting/active/delayed in Redis, or a non-final one
  *                      Redis does not hold
  *   integrity          SQLite's PRAGMA integrity_check is not "ok" (1), on SQLite only
+ *
+ * And, from the executions the scripted handlers count outside the ledger (a file each execution
+ * appends `<job id> <attempt>` to; fixtures/scripted-job.ts), so that the ledger is not judged by
+ * itself alone:
+ *   succeededAttempts  a completed job without exactly one `succeeded` attempt, or another job with one
+ *   unexecuted         a completed job with no counted execution, or a job with fewer counted
+ *                      executions than attempts that reached its handler: an attempt whose outcome
+ *                      came from the handler (`succeeded`, or `failed` with an error that is not one
+ *                      jobledger raises before the handler runs) with no execution counted for it
+ *   strayExecutions    an execution counted for an attempt the ledger has no row for (the handler
+ *                      ran before its attempt's start was committed), or counted twice for one attempt
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { JobLedger } from '../../../src/jobledger.js';
 import { decodeJson, toNumber } from '../../../src/store/engine/sql.js';
+import { countedExecutions } from '../fixtures/scripted-job.js';
 
 export interface CheckInput {
   jl: JobLedger;
@@ -29,6 +42,8 @@ export interface CheckInput {
   inFlightTags?: ReadonlySet<string>;
   /** The Redis the jobs went through (default `jl.config.redisUrl`). */
   redisUrl?: string;
+  /** The file the scripted handlers count their executions in (fixtures/scripted-job.ts). */
+  executionsFile: string;
 }
 
 export interface CheckCounts {
@@ -41,6 +56,9 @@ export interface CheckCounts {
   eventSeq: number;
   redisDisagrees: number;
   integrity: number;
+  succeededAttempts: number;
+  unexecuted: number;
+  strayExecutions: number;
 }
 
 export interface CheckReport {
@@ -50,6 +68,10 @@ export interface CheckReport {
   jobs: number;
   byStatus: Record<string, number>;
   attempts: Record<string, number>;
+  /** Handler executions counted outside the ledger. */
+  executions: number;
+  /** Attempts whose outcome came from the handler (each must have a counted execution). */
+  handlerAttempts: number;
 }
 
 export const cleanCounts: CheckCounts = {
@@ -62,12 +84,31 @@ export const cleanCounts: CheckCounts = {
   eventSeq: 0,
   redisDisagrees: 0,
   integrity: 0,
+  succeededAttempts: 0,
+  unexecuted: 0,
+  strayExecutions: 0,
 };
 
 const finalStatuses = new Set(['completed', 'failed', 'cancelled']);
 const finalEvents = new Set(['job.completed', 'job.failed', 'job.cancelled']);
 const pendingRedisStates = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 const finishedRedisStates = ['completed', 'failed'] as const;
+/**
+ * Errors jobledger records on a `failed` attempt without the handler having run: the job type is
+ * unknown to the worker, the outcome could not be classified, the handler's thread never took it.
+ */
+const errorsBeforeHandler = new Set(['UnknownJobError', 'ClassificationError', 'ThreadHandlerError']);
+
+interface LedgerAttempt {
+  number: number;
+  status: string;
+  errorName: string | undefined;
+}
+
+/** Whether the attempt's outcome came from its handler: it returned, or it threw. */
+function reachedHandler(a: LedgerAttempt): boolean {
+  return a.status === 'succeeded' || (a.status === 'failed' && !errorsBeforeHandler.has(a.errorName ?? ''));
+}
 
 interface LedgerJob {
   id: string;
@@ -91,14 +132,19 @@ export async function checkScenario(input: CheckInput): Promise<CheckReport> {
   const { jobs, attemptsByJob, eventsByJob, integrity } = await readLedger(jl);
   const redis = await readRedis(input.redisUrl ?? jl.config.redisUrl, jl.config.redisPrefix, [...new Set([...jobs.values()].map((j) => j.queue)), 'default']);
 
+  const executions = countedExecutions(input.executionsFile);
   const byStatus: Record<string, number> = {};
   const attemptTotals: Record<string, number> = {};
+  let executionTotal = 0;
+  let handlerAttempts = 0;
   for (const job of jobs.values()) {
     byStatus[job.status] = (byStatus[job.status] ?? 0) + 1;
     const final = finalStatuses.has(job.status);
     if (input.acknowledged.has(job.id)) {
       if (!final) flag('lost', job.id);
-    } else if (!(job.tag !== undefined && input.inFlightTags?.has(job.tag))) {
+    } else if (job.tag !== undefined && input.inFlightTags?.has(job.tag)) {
+      if (!final) flag('lost', job.id);
+    } else {
       flag('unexpected', job.id);
     }
 
@@ -114,14 +160,36 @@ export async function checkScenario(input: CheckInput): Promise<CheckReport> {
     if (running > 1) flag('multipleRunning', job.id);
     if (final && running > 0) flag('runningAfterFinal', job.id);
 
+    const succeeded = attempts.filter((a) => a.status === 'succeeded').length;
+    if (succeeded !== (job.status === 'completed' ? 1 : 0)) flag('succeededAttempts', job.id);
+    const ran = executions.get(job.id) ?? [];
+    const reached = attempts.filter(reachedHandler);
+    executionTotal += ran.length;
+    handlerAttempts += reached.length;
+    const ranAttempts = new Set(ran);
+    if (
+      (job.status === 'completed' && ran.length === 0) ||
+      ran.length < reached.length ||
+      reached.some((a) => !ranAttempts.has(a.number))
+    ) {
+      flag('unexecuted', job.id);
+    }
+    const numbers = new Set(attempts.map((a) => a.number));
+    if (ranAttempts.size !== ran.length || ran.some((n) => !numbers.has(n))) flag('strayExecutions', job.id);
+
     const inRedis = redis.pending.has(job.id);
     if (final ? inRedis : !inRedis) flag('redisDisagrees', job.id);
   }
   for (const id of input.acknowledged) if (!jobs.has(id)) flag('lost', id);
   for (const id of [...redis.pending, ...redis.finished]) if (!jobs.has(id)) flag('unexpected', id);
+  for (const [id, ran] of executions) {
+    if (jobs.has(id)) continue;
+    executionTotal += ran.length;
+    flag('strayExecutions', id);
+  }
   if (integrity !== 'ok') flag('integrity', integrity);
 
-  return { counts, examples, jobs: jobs.size, byStatus, attempts: attemptTotals };
+  return { counts, examples, jobs: jobs.size, byStatus, attempts: attemptTotals, executions: executionTotal, handlerAttempts };
 }
 
 async function readLedger(jl: JobLedger) {
@@ -138,10 +206,11 @@ async function readLedger(jl: JobLedger) {
         tag: payload?.tag,
       });
     }
-    const attemptsByJob = new Map<string, { number: number; status: string }[]>();
-    for (const r of await sql.all('SELECT job_id, number, status FROM attempts ORDER BY job_id, number')) {
+    const attemptsByJob = new Map<string, LedgerAttempt[]>();
+    for (const r of await sql.all('SELECT job_id, number, status, error FROM attempts ORDER BY job_id, number')) {
       const list = attemptsByJob.get(r.job_id as string) ?? [];
-      list.push({ number: toNumber(r.number), status: r.status as string });
+      const error = decodeJson(sql.dialect, r.error) as { name?: unknown } | null;
+      list.push({ number: toNumber(r.number), status: r.status as string, errorName: typeof error?.name === 'string' ? error.name : undefined });
       attemptsByJob.set(r.job_id as string, list);
     }
     const eventsByJob = new Map<string, { seq: number; type: string }[]>();
@@ -183,5 +252,6 @@ async function readRedis(url: string, prefix: string, queues: readonly string[])
 
 /** A one-line summary for failure messages and the suite's report. */
 export function describeReport(report: CheckReport): string {
-  return JSON.stringify({ counts: report.counts, examples: report.examples, jobs: report.jobs, byStatus: report.byStatus, attempts: report.attempts });
+  const { counts, examples, jobs, byStatus, attempts, executions, handlerAttempts } = report;
+  return JSON.stringify({ counts, examples, jobs, byStatus, attempts, executions, handlerAttempts });
 }

@@ -3,18 +3,24 @@
  * own JobLedger (producer, relay, reconcile; talking to Redis directly), child workers with scaled
  * down timings, and the end of a scenario (wait until every job is final, then run the checker).
  *
+ * Every execution of the scripted handlers, in the test process, in its child processes (which
+ * inherit its environment) and in their threads, is counted in a file of the scenario's
+ * (`executionsFile`), for the checker to hold the ledger against.
+ *
  * Timings (the recovery-time formula in README.md uses the same names): lock 1000 ms, stalled check
  * every 500 ms, relay every 100 ms with no grace, watchdog every 250 ms.
  */
 import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 import type { DatabaseDialect } from '../../../src/config.js';
 import { JobLedger } from '../../../src/jobledger.js';
 import { testConfig } from '../backends.js';
 import { startChildWorker, type ChildWorker } from '../child-worker.js';
-import { scriptedJob, threadScriptedJob, type Script } from '../fixtures/scripted-job.js';
+import { executionsFileVariable, scriptedJob, threadScriptedJob, type Script } from '../fixtures/scripted-job.js';
 import { track } from '../leak-check.js';
+import { runDirectory } from '../test-run.js';
 import { checkScenario, cleanCounts, describeReport, type CheckInput, type CheckReport } from './checker.js';
 import { startPrivateRedis, type PrivateRedis, type PrivateRedisOptions } from './redis-server.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
@@ -47,6 +53,8 @@ export interface FaultBackend {
   readonly config: JobLedger['config'];
   /** Job ids whose enqueue returned. */
   readonly acknowledged: Set<string>;
+  /** Where the scripted handlers count their executions (fixtures/scripted-job.ts). */
+  readonly executionsFile: string;
   /** Starts a child worker; `viaProxy` routes its Redis connections through the proxy. */
   startWorker(options?: { concurrency?: number; viaProxy?: boolean; env?: Record<string, string> }): Promise<ChildWorker>;
   /** Enqueues `count` jobs in bulk (batches of 100) from the test process; returns their ids. */
@@ -69,6 +77,9 @@ export async function openFaultBackend(
   env: EnvOverrides = {},
   options: { redis?: PrivateRedisOptions; relay?: boolean } = {},
 ): Promise<FaultBackend> {
+  // Set before anything starts, so every handler of the scenario counts: this process's and its children's.
+  const executionsFile = join(runDirectory(), 'executions.log');
+  process.env[executionsFileVariable] = executionsFile;
   const redis = await startPrivateRedis(options.redis);
   const proxy = await startTcpProxy(redis.port);
   const config = await testConfig(dialect, { REDIS_URL: redis.url, ...faultTimings, ...env });
@@ -82,6 +93,7 @@ export async function openFaultBackend(
     jl,
     config,
     acknowledged,
+    executionsFile,
     startWorker: (o = {}) =>
       startChildWorker(config, { REDIS_URL: o.viaProxy ? proxy.url : redis.url, WORKER_CONCURRENCY: String(o.concurrency ?? 10), ...o.env }),
     enqueueMany: async (count, script) => {
@@ -114,10 +126,10 @@ export async function openFaultBackend(
     check: async (input = {}) => {
       // A job final in the ledger may still be on its way out of Redis (a redelivery that finds it
       // final and completes it there): give Redis a moment to agree before judging.
-      let report = await checkScenario({ jl, acknowledged, ...input });
+      let report = await checkScenario({ jl, acknowledged, executionsFile, ...input });
       for (let tries = 0; report.counts.redisDisagrees > 0 && tries < 50; tries++) {
         await sleep(200);
-        report = await checkScenario({ jl, acknowledged, ...input });
+        report = await checkScenario({ jl, acknowledged, executionsFile, ...input });
       }
       return report;
     },
@@ -125,6 +137,7 @@ export async function openFaultBackend(
       await jl.close();
       await proxy.close();
       await redis.close();
+      if (process.env[executionsFileVariable] === executionsFile) delete process.env[executionsFileVariable];
     },
   };
   return backend;
