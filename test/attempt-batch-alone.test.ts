@@ -57,7 +57,7 @@ describe.runIf(backends.includes('postgresql'))('one-statement batches on postgr
       const detail = await ledger.getJobDetail(jobId);
       return {
         job: { ...detail.job, id: 'job', payload: null },
-        attempts: detail.attempts.map((a) => ({ ...a, id: 'att', jobId: 'job', fencingToken: 'token' })),
+        attempts: detail.attempts.map((a) => ({ ...a, id: 'att', jobId: 'job' })),
         events: detail.events.map((e) => ({ ...e, id: 'evt', subjectId: 'job' })),
       };
     };

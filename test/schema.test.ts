@@ -1,12 +1,23 @@
 /**
  * The committed migrations and the entity schemas describe the same database: after migrating a
- * fresh database, MikroORM's schema diff has nothing to add, on either dialect.
+ * fresh database, MikroORM's schema diff has nothing to add, on either dialect. A database on an
+ * older schema migrates to the current one with its rows.
  */
 import { describe, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../src/config.js';
 import { Ledger } from '../src/store/ledger.js';
 import { backends, freshDatabaseUrl } from './support/backends.js';
 import { track } from './support/leak-check.js';
+
+/** The columns of the attempts table, by name. */
+async function attemptColumns(ledger: Ledger): Promise<string[]> {
+  const rows = await ledger.read((sql) =>
+    sql.dialect === 'sqlite'
+      ? sql.all(`SELECT name FROM pragma_table_info('attempts')`)
+      : sql.all(`SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'attempts'`),
+  );
+  return rows.map((r) => r.name as string);
+}
 
 describe.each(backends)('schema on %s', (dialect) => {
   it('matches the entities after all migrations, and migrating again applies nothing', async () => {
@@ -15,6 +26,34 @@ describe.each(backends)('schema on %s', (dialect) => {
     expect(diff.trim()).toBe('');
     expect(await ledger.pendingMigrations()).toEqual([]);
     expect(await ledger.migrate()).toEqual([]);
+    await ledger.close();
+  });
+
+  it('drops the unused attempt columns from a database on the previous schema, keeping its attempts', async () => {
+    const ledger = track(await Ledger.open(parseDatabaseUrl(await freshDatabaseUrl(dialect)), { skipSchemaCheck: true }), 'Ledger');
+    await ledger.orm.getMigrator().up({ to: 'Migration20261204000000RunningAttempts' });
+    await ledger.transaction((sql) =>
+      sql.run(
+        `INSERT INTO attempts (id, job_id, number, status, worker_id, host, pid, fencing_token, started_at, heartbeat_at, result)
+         VALUES ('att_1', 'job_1', 1, 'running', 'w', 'h', 1, 'token', 1000, 2000, NULL)`,
+      ),
+    );
+    expect(await attemptColumns(ledger)).toEqual(expect.arrayContaining(['fencing_token', 'result']));
+
+    expect(await ledger.migrate()).toEqual(['Migration20261206000000UnusedAttemptColumns']);
+    const columns = await attemptColumns(ledger);
+    expect(columns).not.toContain('fencing_token');
+    expect(columns).not.toContain('result');
+    const rows = await ledger.read((sql) => sql.all('SELECT id, number, status, started_at, heartbeat_at FROM attempts'));
+    expect(rows.map((r) => [r.id, Number(r.number), r.status, Number(r.started_at), Number(r.heartbeat_at)])).toEqual([
+      ['att_1', 1, 'running', 1000, 2000],
+    ]);
+    expect((await ledger.orm.schema.getUpdateSchemaSQL({ wrap: false })).trim()).toBe('');
+
+    // Down adds them back, empty; up drops them again.
+    await ledger.orm.getMigrator().down();
+    expect(await attemptColumns(ledger)).toEqual(expect.arrayContaining(['fencing_token', 'result']));
+    expect(await ledger.migrate()).toEqual(['Migration20261206000000UnusedAttemptColumns']);
     await ledger.close();
   });
 

@@ -10,6 +10,7 @@ import { Migration20261122030000Maintenance } from './Migration20261122030000Mai
 import { Migration20261122040000HotJobUpdates } from './Migration20261122040000HotJobUpdates.js';
 import { Migration20261122050000RareEventTypes } from './Migration20261122050000RareEventTypes.js';
 import { Migration20261204000000RunningAttempts } from './Migration20261204000000RunningAttempts.js';
+import { Migration20261206000000UnusedAttemptColumns } from './Migration20261206000000UnusedAttemptColumns.js';
 
 export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
@@ -19,4 +20,5 @@ export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261122040000HotJobUpdates', class: Migration20261122040000HotJobUpdates },
   { name: 'Migration20261122050000RareEventTypes', class: Migration20261122050000RareEventTypes },
   { name: 'Migration20261204000000RunningAttempts', class: Migration20261204000000RunningAttempts },
+  { name: 'Migration20261206000000UnusedAttemptColumns', class: Migration20261206000000UnusedAttemptColumns },
 ];

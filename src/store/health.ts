@@ -1,4 +1,5 @@
 /** Read-only checks for `jobledger doctor` and health endpoints. */
+import { databaseNowSql } from './engine/database-clock.js';
 import { toNumber, type Sql } from './engine/sql.js';
 import { attemptFrom, jobFrom } from './lifecycle.js';
 
@@ -30,8 +31,13 @@ export async function countUndispatched(sql: Sql, now: number, olderThanMs: numb
   return toNumber(row?.n ?? 0);
 }
 
-/** Attempts still `running` whose last heartbeat is older than the lock: their worker is likely gone. */
-export async function countAttemptsPastLock(sql: Sql, now: number, lockDurationMs: number): Promise<number> {
-  const [row] = await sql.all(`SELECT COUNT(*) AS n FROM attempts WHERE ${attemptFrom('stall')} AND heartbeat_at < ?`, [now - lockDurationMs]);
+/**
+ * Attempts still `running` whose last heartbeat is older than the lock, by the database's clock (the
+ * one heartbeats are stamped with): their worker is likely gone.
+ */
+export async function countAttemptsPastLock(sql: Sql, lockDurationMs: number): Promise<number> {
+  const [row] = await sql.all(`SELECT COUNT(*) AS n FROM attempts WHERE ${attemptFrom('stall')} AND heartbeat_at < ${databaseNowSql(sql.dialect)} - ?`, [
+    lockDurationMs,
+  ]);
   return toNumber(row?.n ?? 0);
 }

@@ -27,8 +27,8 @@ function randomDigit(): number {
  * millisecond, and an id in the same millisecond (or after the clock stepped back) is the previous
  * one's random part plus one, so ids from one process sort in the order they were made, as with
  * `ulid`'s `monotonicFactory`. The package built each id a character at a time, about 350 ns and
- * 400 bytes of garbage per id; a job's start and outcome make four ids (the attempt, its fencing
- * token, two events). This takes about 150 ns and one string.
+ * 400 bytes of garbage per id; a job's start and outcome make three ids (the attempt, two events).
+ * This takes about 150 ns and one string.
  */
 const idBytes = Buffer.alloc(4 + 26);
 const randomDigits = new Uint8Array(16);
@@ -62,12 +62,6 @@ export function newId(kind: IdKind): string {
   idBytes.write(kind, 0, 'latin1');
   idBytes[3] = 0x5f; // _
   return idBytes.toString('latin1', 0, 30);
-}
-
-/** A bare ULID (26 characters), for values that are not ids of a kind, like fencing tokens. */
-export function newUlid(): string {
-  writeUlid();
-  return idBytes.toString('latin1', 4, 30);
 }
 
 const idPattern = /^(job|att|evt|run|pip|stt|snp|mnt)_[0-9A-HJKMNP-TV-Z]{26}$/;

@@ -288,8 +288,9 @@ export class Ledger {
     return this.committer.submit((sql) => signals.recordProgress(sql, ref, progress, now, event));
   }
 
-  recordHeartbeats(jobIds: readonly string[], now = Date.now()): Promise<void> {
-    return this.committer.submit((sql) => signals.recordHeartbeats(sql, jobIds, now));
+  /** Stamps these running attempts' heartbeats with the database's clock. */
+  recordHeartbeats(attemptIds: readonly string[]): Promise<void> {
+    return this.committer.submit((sql) => signals.recordHeartbeats(sql, attemptIds));
   }
 
   /** `deliveredAt`: the delivery that decided it, so that a stale one fails nothing (attempt-signals.ts). */
@@ -374,8 +375,8 @@ export class Ledger {
     return this.read((sql) => countUndispatched(sql, now, olderThanMs));
   }
 
-  countAttemptsPastLock(lockDurationMs: number, now = Date.now()): Promise<number> {
-    return this.read((sql) => countAttemptsPastLock(sql, now, lockDurationMs));
+  countAttemptsPastLock(lockDurationMs: number): Promise<number> {
+    return this.read((sql) => countAttemptsPastLock(sql, lockDurationMs));
   }
 
   runFigures(runId: string): Promise<RunFigures> {

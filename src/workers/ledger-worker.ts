@@ -145,7 +145,7 @@ export class LedgerWorker {
           config,
           logger,
           redisErrors: this.redisErrors,
-          onLocksRenewed: (jobIds) => this.track(ledger.recordHeartbeats(jobIds)),
+          onLocksRenewed: (jobIds) => this.heartbeat(jobIds),
           onLockRenewalFailed: (jobIds) => {
             for (const jobId of jobIds) this.active.get(jobId)?.abort('lock_lost');
           },
@@ -347,6 +347,15 @@ export class LedgerWorker {
     });
     await subscriber.subscribe(cancelChannel(config.redisPrefix));
     this.subscriber = subscriber;
+  }
+
+  /**
+   * BullMQ renewed these jobs' locks: a heartbeat for each attempt this process runs for them, by
+   * attempt id, so that an older attempt of the same job still marked `running` is not kept alive.
+   */
+  private heartbeat(jobIds: readonly string[]): void {
+    const attemptIds = jobIds.flatMap((jobId) => this.active.get(jobId)?.ref.attemptId ?? []);
+    if (attemptIds.length > 0) this.track(this.options.ledger.recordHeartbeats(attemptIds));
   }
 
   private track(promise: Promise<unknown>): void {

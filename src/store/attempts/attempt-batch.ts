@@ -28,7 +28,7 @@ export interface BeginRequest {
   jobId: string;
   worker: WorkerIdentity;
   now: number;
-  /** The attempt's ids, the same for every try of this request (see `AttemptIds`). Default: made per try. */
+  /** The attempt's id, the same for every try of this request (see `AttemptIds`). Default: made per try. */
   ids?: AttemptIds;
   /** When this delivery was fetched from Redis, if known (see `beginAttempt`). */
   deliveredAt?: number;

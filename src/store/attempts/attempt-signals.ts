@@ -8,6 +8,7 @@ import { appendEvents, jobEvent, type NewEvent } from '../jobs/events.js';
 import { jobTransitions } from '../lifecycle.js';
 import { endPipelineOfJob } from '../pipelines/pipeline-writes.js';
 import { toJobRow } from '../jobs/job-rows.js';
+import { databaseNowSql } from '../engine/database-clock.js';
 import { encodeJson, placeholders, toNumber, type Sql } from '../engine/sql.js';
 /**
  * Writes an attempt's latest progress onto the job, fenced on the attempt; with `event`, also a
@@ -32,12 +33,17 @@ export async function recordProgress(
   return true;
 }
 
-/** Heartbeats of running attempts, piggy-backed on BullMQ's lock renewal. */
-export async function recordHeartbeats(sql: Sql, jobIds: readonly string[], now: number): Promise<void> {
-  if (jobIds.length === 0) return;
+/**
+ * Heartbeats of running attempts, piggy-backed on BullMQ's lock renewal: each stamps its attempt
+ * (by id, never another attempt of the same job) with the database's clock, the one the stale
+ * check reads (maintenance/stale-attempts.ts). An attempt no longer running is left as it ended.
+ */
+export async function recordHeartbeats(sql: Sql, attemptIds: readonly string[]): Promise<void> {
+  if (attemptIds.length === 0) return;
   await sql.run(
-    `UPDATE attempts SET heartbeat_at = ? WHERE status = 'running' AND job_id IN (${placeholders(jobIds.length)})`,
-    [now, ...jobIds],
+    `UPDATE attempts SET heartbeat_at = ${databaseNowSql(sql.dialect)}
+     WHERE id IN (${placeholders(attemptIds.length)}) AND status = 'running'`,
+    attemptIds,
   );
 }
 

@@ -7,7 +7,7 @@
 import { AttemptEntity, type JobRow } from '../entities/index.js';
 import { entityColumns } from '../engine/entity-columns.js';
 import { appendEvents, appendStandaloneJobEvent, type NewEvent } from '../jobs/events.js';
-import { newId, newUlid } from '../ids.js';
+import { newId } from '../ids.js';
 import { clipText } from '../json-value.js';
 import { jobTransitions, isFinalJobStatus } from '../lifecycle.js';
 import type { Outcome } from './outcome.js';
@@ -21,13 +21,12 @@ export interface WorkerIdentity {
 }
 
 /**
- * The ids a begin gives its attempt, made once per request so that every try of it (a transaction
+ * The id a begin gives its attempt, made once per request so that every try of it (a transaction
  * run again after a lost connection) writes the same attempt: if an earlier try landed unseen, the
  * attempt row says so and the begin returns it instead of starting another.
  */
 export interface AttemptIds {
   attemptId: string;
-  fencingToken: string;
 }
 
 /** Identifies one attempt for the writes it makes. */
@@ -39,7 +38,7 @@ export interface AttemptRef {
 }
 
 export type BeginResult =
-  | { kind: 'started'; job: StartedJob; attempt: AttemptRef & { fencingToken: string }; stalledAttempts: number[] }
+  | { kind: 'started'; job: StartedJob; attempt: AttemptRef; stalledAttempts: number[] }
   /** The job is already completed, failed or cancelled: nothing runs. */
   | { kind: 'final'; job: JobRow }
   /** Redis delivered an id the ledger has no row for. */
@@ -86,7 +85,7 @@ const beginSources = jobTransitions.begin.from;
 /** The begin sources of a job nobody runs: no earlier attempt can be left to mark stalled. */
 export const waitingSources = beginSources.filter((status) => status !== 'running');
 const attemptColumns = entityColumns(AttemptEntity, [
-  'id', 'jobId', 'number', 'status', 'workerId', 'host', 'pid', 'fencingToken', 'startedAt', 'heartbeatAt',
+  'id', 'jobId', 'number', 'status', 'workerId', 'host', 'pid', 'startedAt', 'heartbeatAt',
 ]);
 
 /**
@@ -163,18 +162,15 @@ export async function beginAttempt(
  * replaced by a second attempt.
  */
 async function alreadyBegun(tx: Sql, job: JobRow, ids: AttemptIds): Promise<BeginResult | undefined> {
-  const [attempt] = await tx.all(`SELECT number, status, started_at FROM attempts WHERE id = ? AND fencing_token = ?`, [
-    ids.attemptId,
-    ids.fencingToken,
-  ]);
+  const [attempt] = await tx.all('SELECT number, status, started_at FROM attempts WHERE id = ?', [ids.attemptId]);
   if (!attempt || attempt.status !== 'running' || toNumber(attempt.number) !== job.currentAttempt) return undefined;
   const number = toNumber(attempt.number);
-  const ref = { jobId: job.id, attemptId: ids.attemptId, number, startedAt: toNumber(attempt.started_at), fencingToken: ids.fencingToken };
+  const ref = { jobId: job.id, attemptId: ids.attemptId, number, startedAt: toNumber(attempt.started_at) };
   return { kind: 'started', job: startedJobOf(job), attempt: ref, stalledAttempts: [] };
 }
 
 export function newAttemptIds(): AttemptIds {
-  return { attemptId: newId('att'), fencingToken: newUlid() };
+  return { attemptId: newId('att') };
 }
 
 const startWaitingSql = `UPDATE jobs SET status = 'running', attempts_started = attempts_started + 1,
@@ -209,9 +205,9 @@ export async function startAttempt(
   const number = job.currentAttempt;
   const version = job.version;
   const firstSeq = version - stalledAttempts.length;
-  const attempt = { jobId, attemptId: ids.attemptId, number, startedAt: now, fencingToken: ids.fencingToken };
+  const attempt = { jobId, attemptId: ids.attemptId, number, startedAt: now };
   await insertRows(tx, 'attempts', attemptColumns, [
-    [attempt.attemptId, jobId, number, 'running', worker.workerId, worker.host, worker.pid, attempt.fencingToken, now, now],
+    [attempt.attemptId, jobId, number, 'running', worker.workerId, worker.host, worker.pid, now, now],
   ]);
   const events: NewEvent[] = stalledAttempts.map((lost, i) => ({
     subjectType: 'job',

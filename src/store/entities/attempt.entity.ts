@@ -2,7 +2,12 @@ import { EntitySchema } from '@mikro-orm/core';
 import type { AttemptStatus } from '../lifecycle.js';
 import { epochMs, optionalEpochMs, optionalJson } from './columns.js';
 
-/** One row per attempt at a job. Written when it starts and when it ends; never by another attempt. */
+/**
+ * One row per attempt at a job. Written when it starts, by its heartbeats and when it ends; never by
+ * another attempt. Late writes are fenced on the job's `current_attempt`: an outcome applies only
+ * while the job is `running` with this attempt's number as its current one. The handler's result is
+ * kept on the job row.
+ */
 export interface AttemptRow {
   id: string;
   jobId: string;
@@ -11,14 +16,12 @@ export interface AttemptRow {
   workerId: string;
   host: string;
   pid: number;
-  /** Random per attempt: writes from this attempt must carry it (fencing). */
-  fencingToken: string;
   startedAt: number;
+  /** The database's clock at the latest heartbeat (the worker's at the start, until the first heartbeat). */
   heartbeatAt: number;
   finishedAt: number | null;
   durationMs: number | null;
   error: unknown;
-  result: unknown;
 }
 
 export const AttemptEntity = new EntitySchema<AttemptRow>({
@@ -32,13 +35,11 @@ export const AttemptEntity = new EntitySchema<AttemptRow>({
     workerId: { type: 'string', length: 200 },
     host: { type: 'string', length: 255 },
     pid: { type: 'integer' },
-    fencingToken: { type: 'string', length: 40 },
     startedAt: { ...epochMs },
     heartbeatAt: { ...epochMs },
     finishedAt: { ...optionalEpochMs },
     durationMs: { type: 'integer', nullable: true },
     error: { ...optionalJson },
-    result: { ...optionalJson },
   },
   uniques: [{ name: 'attempts_job_id_number_unique', properties: ['jobId', 'number'] }],
   indexes: [

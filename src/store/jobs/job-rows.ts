@@ -91,13 +91,11 @@ export function toAttemptRow(dialect: DatabaseDialect, r: Row): AttemptRow {
     workerId: r.worker_id as string,
     host: r.host as string,
     pid: toNumber(r.pid),
-    fencingToken: r.fencing_token as string,
     startedAt: toNumber(r.started_at),
     heartbeatAt: toNumber(r.heartbeat_at),
     finishedAt: toNullableNumber(r.finished_at),
     durationMs: toNullableNumber(r.duration_ms),
     error: decodeJson(dialect, r.error),
-    result: decodeJson(dialect, r.result),
   };
 }
 

@@ -5,10 +5,10 @@
  * margin) belongs to a worker that is gone or cut off.
  *
  * Ages are measured against the DATABASE's clock, not the reconciling process's: the reconciler may
- * run on any host, and hosts' clocks drift. With the database as the one reference, every
- * reconciler draws the line at the same instant. The heartbeats themselves are written with the
- * worker's clock, so a worker whose clock runs behind the database's by more than the margin would
- * look dead early; the margin (a whole lock duration by default) is what absorbs that drift.
+ * run on any host, and hosts' clocks drift. The heartbeats are stamped with the same clock
+ * (attempt-signals.ts), so a worker's clock does not make its attempts look older or younger than
+ * they are. Only an attempt's start is stamped with the worker's clock, until its first heartbeat
+ * (half a lock duration later); the margin (a whole lock duration by default) absorbs that drift.
  */
 import type { DatabaseDialect } from '../../config.js';
 import type { JobRow } from '../entities/index.js';
@@ -16,6 +16,7 @@ import { appendEvents, appendStandaloneJobEvent, jobEvent } from '../jobs/events
 import type { Ledger } from '../ledger.js';
 import { attemptFrom, attemptStatusSql, attemptTransitions, jobFrom, jobStatusSql, jobTransitions } from '../lifecycle.js';
 import { toJobRow } from '../jobs/job-rows.js';
+import { databaseNowSql } from '../engine/database-clock.js';
 import { notIndexed, toNumber } from '../engine/sql.js';
 
 export interface StaleAttempt {
@@ -39,11 +40,7 @@ export type StaleRecovery =
 
 /** The database's current time in epoch milliseconds. */
 export async function databaseNow(ledger: Ledger): Promise<number> {
-  const statement =
-    ledger.dialect === 'sqlite'
-      ? `SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) AS now_ms`
-      : 'SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now_ms';
-  const [row] = await ledger.read((sql) => sql.all(statement));
+  const [row] = await ledger.read((sql) => sql.all(`SELECT ${databaseNowSql(sql.dialect)} AS now_ms`));
   return toNumber(row?.now_ms);
 }
 

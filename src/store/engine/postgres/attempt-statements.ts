@@ -15,7 +15,7 @@
 import { beginSet, outcomeColumns, outcomeSet, outcomeValues, type BeginRequest, type OutcomeRequest } from '../../attempts/attempt-batch.js';
 import { attemptEnd, outcomeEvents, waitingSources, type BeginResult, type RecordedOutcome } from '../../attempts/attempt-writes.js';
 import type { JobRow } from '../../entities/index.js';
-import { newId, newUlid } from '../../ids.js';
+import { newId } from '../../ids.js';
 import { startedJobColumnNames, startedJobColumns, toStartedJob } from '../../jobs/job-rows.js';
 import { encodeJson, notIndexed, placeholders, RowsStatement, toNumber, usesArrays, type Column, type Sql } from '../sql.js';
 
@@ -32,7 +32,6 @@ export async function beginAttemptsAlone(sql: Sql, requests: readonly BeginReque
     r.jobId,
     r.now,
     r.ids?.attemptId ?? newId('att'),
-    r.ids?.fencingToken ?? newUlid(),
     newId('evt'),
     r.worker.workerId,
     r.worker.host,
@@ -47,7 +46,6 @@ export async function beginAttemptsAlone(sql: Sql, requests: readonly BeginReque
       attemptId: row.new_attempt_id as string,
       number: job.currentAttempt,
       startedAt: toNumber(row.begun_at),
-      fencingToken: row.new_fencing_token as string,
     };
     started.set(job.id, { kind: 'started', job, attempt, stalledAttempts: [] });
   }
@@ -61,7 +59,6 @@ const beginAloneColumns: readonly Column[] = [
   { name: 'id', type: 'text' },
   { name: 'now', type: 'bigint' },
   { name: 'attempt_id', type: 'text' },
-  { name: 'fencing_token', type: 'text' },
   { name: 'event_id', type: 'text' },
   { name: 'worker_id', type: 'text' },
   { name: 'host', type: 'text' },
@@ -78,11 +75,11 @@ export const beginAlone = new RowsStatement(
      UPDATE jobs SET ${beginSet}
      FROM ${source}
      WHERE jobs.id = v.id AND ${notIndexed('postgresql', 'jobs.status')} IN (${placeholders(waitingSources.length)})
-     RETURNING ${startedJobColumns}, v.attempt_id AS new_attempt_id, v.fencing_token AS new_fencing_token,
+     RETURNING ${startedJobColumns}, v.attempt_id AS new_attempt_id,
        v.event_id AS new_event_id, v.worker_id AS new_worker_id, v.host AS new_host, v.pid AS new_pid, v.now AS begun_at
    ), attempt AS (
-     INSERT INTO attempts (id, job_id, number, status, worker_id, host, pid, fencing_token, started_at, heartbeat_at)
-     SELECT new_attempt_id, id, current_attempt, 'running', new_worker_id, new_host, new_pid, new_fencing_token, begun_at, begun_at
+     INSERT INTO attempts (id, job_id, number, status, worker_id, host, pid, started_at, heartbeat_at)
+     SELECT new_attempt_id, id, current_attempt, 'running', new_worker_id, new_host, new_pid, begun_at, begun_at
      FROM started
    ), event AS (
      INSERT INTO events (id, subject_type, subject_id, seq, type, payload, actor, created_at)
@@ -90,7 +87,7 @@ export const beginAlone = new RowsStatement(
        jsonb_build_object('attempt', current_attempt, 'workerId', new_worker_id, 'host', new_host, 'pid', new_pid), 'system', begun_at
      FROM started
    )
-   SELECT ${startedJobColumnNames}, new_attempt_id, new_fencing_token, begun_at FROM started`,
+   SELECT ${startedJobColumnNames}, new_attempt_id, begun_at FROM started`,
 );
 
 /**
