@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError, NotFoundError, VersionConflictError } from '../src/errors.js';
 import type { JobLedger } from '../src/jobledger.js';
@@ -144,6 +145,48 @@ describe.each(backends)('keyed state on %s', (dialect) => {
     const first = await jl.state.list('ns', { prefix: '50', limit: 2 });
     const second = await jl.state.list('ns', { prefix: '50', limit: 2, afterKey: first.at(-1)!.key });
     expect([...first, ...second].map((e) => e.key)).toEqual(['50%/a', '50%/b', '5000', '50x/a']);
+    await jl.close();
+  });
+
+  it('binds the prefix filter\'s values instead of writing them into the statement', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [] });
+    await jl.state.set('ns', "it's_50%", { ok: true });
+    const knex = (jl.ledger.orm.em.getConnection() as unknown as { getKnex(): Knex }).getKnex();
+    const queries: { sql: string; bindings: unknown[] }[] = [];
+    const listener = (data: { sql: string; bindings?: unknown[] }) => queries.push({ sql: data.sql, bindings: data.bindings ?? [] });
+    knex.on('query', listener);
+    try {
+      expect((await jl.state.list('ns', { prefix: "it's_5", afterKey: 'a' })).map((e) => e.key)).toEqual(["it's_50%"]);
+    } finally {
+      knex.removeListener('query', listener);
+    }
+    const select = queries.find((q) => q.sql.includes('LIKE'));
+    expect(select, 'the listing statement').toBeDefined();
+    expect(select!.sql).not.toContain("it's");
+    expect(select!.bindings).toEqual(expect.arrayContaining(['ns', "it\'s\\_5%", "it's_5", 'a']));
+    await jl.close();
+  });
+
+  it('keeps keys and data with quotes, question marks, backslashes and placeholders exactly as given', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [] });
+    const keys = ["o'brien", 'what?', '$1', 'back\\', '\\?', "'; DROP TABLE state_entries; --", '::jsonb', '??'];
+    for (const key of keys) {
+      const data = { key, text: `${key} ? $1 \\' "` };
+      const created = await jl.state.set('odd', key, data);
+      expect(created).toMatchObject({ key, version: 1, data });
+      expect(await jl.state.get('odd', key)).toMatchObject({ key, data });
+      expect(await jl.state.updateStatus('odd', key, 'checked', { expectedVersion: 1, reason: key })).toMatchObject({ version: 2, data });
+      expect((await jl.state.list('odd', { prefix: key })).map((e) => e.key)).toEqual([key]);
+      expect((await jl.state.history('odd', key)).map((t) => [t.versionAfter, t.reason])).toEqual([
+        [1, null],
+        [2, key],
+      ]);
+      const snapshot = await jl.state.snapshot('odd', key, { description: key });
+      expect(await jl.state.getSnapshot(snapshot.id)).toMatchObject({ subjectId: `odd/${key}`, description: key, data });
+      expect(await jl.state.restoreSnapshot(snapshot.id, { expectedVersion: 2 })).toMatchObject({ version: 3, data });
+    }
+    expect((await jl.state.getMany(keys.map((key) => ({ namespace: 'odd', key })))).map((e) => e?.key)).toEqual(keys);
+    expect(await jl.state.list('odd')).toHaveLength(keys.length);
     await jl.close();
   });
 
