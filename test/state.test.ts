@@ -1,7 +1,11 @@
 import type { Knex } from 'knex';
 import { describe, expect, it } from 'vitest';
-import { InvalidOptionError, NotFoundError, VersionConflictError } from '../src/errors.js';
+import { DatabaseError, InvalidOptionError, NotFoundError, VersionConflictError } from '../src/errors.js';
 import type { JobLedger } from '../src/jobledger.js';
+import { serializeErrorForLog } from '../src/log-redaction.js';
+import { StateTransitionEntity } from '../src/store/entities/index.js';
+import { newId } from '../src/store/ids.js';
+import { stateTransaction } from '../src/store/state/state-em.js';
 import { backends } from './support/backends.js';
 import { openTestJobLedger } from './support/harness.js';
 
@@ -284,6 +288,23 @@ describe.each(backends)('keyed state on %s', (dialect) => {
     const transitions = await jl.state.history('ev', 'k');
     expect(events.map((e) => (e.payload as { transitionId: string }).transitionId)).toEqual(transitions.map((t) => t.id));
     expect((await stateEvents(jl, 'ev/other')).map((e) => e.seq)).toEqual([1]);
+    await jl.close();
+  });
+
+  it('a statement the database refuses through the unit of work is a coded DatabaseError, logged without its values', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [] });
+    const secret = 'hunter2-s3cr3t';
+    await jl.state.set('keys', 'k', { ok: true });
+    const [first] = await jl.state.history('keys', 'k');
+    // A second transition for version 1: the unique (namespace, key, version_after) refuses it.
+    const error = await stateTransaction(jl.ledger, async (em) => {
+      em.persist(em.create(StateTransitionEntity, { ...first!, id: newId('stt'), reason: secret, dataAfter: { secret } }));
+      await em.flush();
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect((error as Error).message).not.toContain(secret);
+    expect(JSON.stringify(serializeErrorForLog(error))).not.toContain(secret);
+    expect(await jl.state.history('keys', 'k')).toHaveLength(1);
     await jl.close();
   });
 

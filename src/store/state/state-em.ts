@@ -35,7 +35,7 @@ export async function stateTransaction<T>(ledger: Ledger, work: (em: LedgerEm) =
       }
     });
   } catch (error) {
-    if (!isConnectionLoss(error)) throw wrapDatabaseError(error, ledger.dialect);
+    if (!isConnectionLoss(error)) throw wrapOrmError(error, ledger);
     if (committing) throw new CommitOutcomeUnknownError('a ledger transaction', [], error);
     throw asUnavailable('a ledger transaction', error);
   }
@@ -46,6 +46,27 @@ export async function stateRead<T>(ledger: Ledger, work: (em: LedgerEm) => Promi
   try {
     return await ledger.read(() => work(forkEm(ledger.orm)));
   } catch (error) {
-    throw wrapDatabaseError(error, ledger.dialect);
+    throw wrapOrmError(error, ledger);
   }
+}
+
+/**
+ * A driver error from an ORM statement, as a coded `DatabaseError` (database-errors.ts). MikroORM 6
+ * writes a statement's values into its SQL text, and the driver's message and stack start with that
+ * text: both are cut down to the database's own reason (SQLite's) or to nothing (PostgreSQL's
+ * reason may quote values; its code, constraint and table stay on the error), and the stack frames.
+ */
+function wrapOrmError(error: unknown, ledger: Ledger): unknown {
+  const wrapped = wrapDatabaseError(error, ledger.dialect);
+  if (wrapped === error || !(error instanceof Error)) return wrapped;
+  const cut = error.message.lastIndexOf(' - ');
+  const reason = ledger.dialect === 'sqlite' ? ` - ${cut < 0 ? error.message : error.message.slice(cut + 3)}` : '';
+  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  try {
+    error.message = `[statement and values withheld]${reason}`;
+    error.stack = [`${error.name}: ${error.message}`, ...frames].join('\n');
+  } catch {
+    // a frozen error: the wrapper's message holds no value either way
+  }
+  return wrapped;
 }

@@ -27,7 +27,11 @@ export interface StateRows {
   update(current: StateEntryRow, next: StateEntryRow): Promise<boolean>;
   /** Inserts a new entry; false when an entry of that name exists already (a concurrent creator). */
   insert(entry: StateEntryRow): Promise<boolean>;
-  /** The highest version the key's events and transitions have used (0: none). */
+  /**
+   * The highest version the key's events and transitions have used (0: none). A new entry starts
+   * above it: an entry of that name removed by something other than this module (a retention job)
+   * keeps its events and transitions, and the unique (subject, seq) must never be reused.
+   */
   highestRecordedVersion(ref: StateRef): Promise<number>;
   /** Appends the change's transition row and its event. */
   record(transition: StateTransitionRow, event: NewEvent): Promise<void>;
