@@ -1,8 +1,9 @@
 /**
- * Snapshots: point-in-time copies of a subject's data with a checksum. A state entry's snapshot is
- * taken and restored here; a pipeline's context uses the same table through `insertSnapshot`,
- * `getSnapshot` and `verifySnapshot`. All of it goes through an EntityManager. Restoring a state snapshot is itself a state change (a
- * `restored` transition naming the snapshot), and refuses a copy whose checksum no longer matches.
+ * Snapshots: point-in-time copies of a subject's data with a checksum, read and written as
+ * `SnapshotEntity` through an EntityManager. A state entry's snapshot is taken and restored here; a
+ * pipeline's context uses the same table through `insertSnapshot`, `getSnapshot` and
+ * `verifySnapshot`. Restoring a state snapshot is itself a state change (a `restored` transition
+ * naming the snapshot), and refuses a copy whose checksum no longer matches.
  */
 import { createHash } from 'node:crypto';
 import { ChecksumMismatchError, InvalidOptionError, NotFoundError } from '../../errors.js';
