@@ -149,9 +149,9 @@ describe.each(backends)('snapshots on %s', (dialect) => {
     for (const id of ties) await backdate(jl, id, now - hour);
     // A pipeline's snapshots share the table and the rule.
     const pipelineId = newId('pip');
-    const pipeline = await jl.ledger.transaction(async (tx) => {
+    const pipeline = await jl.ledger.transactionWith(jl.ledger.orm.em.fork(), async (em) => {
       const ids: string[] = [];
-      for (let i = 0; i < 4; i++) ids.push((await insertSnapshot(tx, { subjectType: 'pipeline', subjectId: pipelineId, data: { i }, now: now - (10 - i) * hour })).id);
+      for (let i = 0; i < 4; i++) ids.push((await insertSnapshot(em, { subjectType: 'pipeline', subjectId: pipelineId, data: { i }, now: now - (10 - i) * hour })).id);
       return ids;
     });
 

@@ -1,6 +1,11 @@
+import type { Knex } from 'knex';
 import { describe, expect, it } from 'vitest';
-import { InvalidOptionError, NotFoundError, VersionConflictError } from '../src/errors.js';
+import { DatabaseError, InvalidOptionError, NotFoundError, VersionConflictError } from '../src/errors.js';
 import type { JobLedger } from '../src/jobledger.js';
+import { serializeErrorForLog } from '../src/log-redaction.js';
+import { StateTransitionEntity } from '../src/store/entities/index.js';
+import { newId } from '../src/store/ids.js';
+import { stateTransaction } from '../src/store/state/state-em.js';
 import { backends } from './support/backends.js';
 import { openTestJobLedger } from './support/harness.js';
 
@@ -147,6 +152,48 @@ describe.each(backends)('keyed state on %s', (dialect) => {
     await jl.close();
   });
 
+  it('binds the prefix filter\'s values instead of writing them into the statement', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [] });
+    await jl.state.set('ns', "it's_50%", { ok: true });
+    const knex = (jl.ledger.orm.em.getConnection() as unknown as { getKnex(): Knex }).getKnex();
+    const queries: { sql: string; bindings: unknown[] }[] = [];
+    const listener = (data: { sql: string; bindings?: unknown[] }) => queries.push({ sql: data.sql, bindings: data.bindings ?? [] });
+    knex.on('query', listener);
+    try {
+      expect((await jl.state.list('ns', { prefix: "it's_5", afterKey: 'a' })).map((e) => e.key)).toEqual(["it's_50%"]);
+    } finally {
+      knex.removeListener('query', listener);
+    }
+    const select = queries.find((q) => q.sql.includes('LIKE'));
+    expect(select, 'the listing statement').toBeDefined();
+    expect(select!.sql).not.toContain("it's");
+    expect(select!.bindings).toEqual(expect.arrayContaining(['ns', "it\'s\\_5%", "it's_5", 'a']));
+    await jl.close();
+  });
+
+  it('keeps keys and data with quotes, question marks, backslashes and placeholders exactly as given', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [] });
+    const keys = ["o'brien", 'what?', '$1', 'back\\', '\\?', "'; DROP TABLE state_entries; --", '::jsonb', '??'];
+    for (const key of keys) {
+      const data = { key, text: `${key} ? $1 \\' "` };
+      const created = await jl.state.set('odd', key, data);
+      expect(created).toMatchObject({ key, version: 1, data });
+      expect(await jl.state.get('odd', key)).toMatchObject({ key, data });
+      expect(await jl.state.updateStatus('odd', key, 'checked', { expectedVersion: 1, reason: key })).toMatchObject({ version: 2, data });
+      expect((await jl.state.list('odd', { prefix: key })).map((e) => e.key)).toEqual([key]);
+      expect((await jl.state.history('odd', key)).map((t) => [t.versionAfter, t.reason])).toEqual([
+        [1, null],
+        [2, key],
+      ]);
+      const snapshot = await jl.state.snapshot('odd', key, { description: key });
+      expect(await jl.state.getSnapshot(snapshot.id)).toMatchObject({ subjectId: `odd/${key}`, description: key, data });
+      expect(await jl.state.restoreSnapshot(snapshot.id, { expectedVersion: 2 })).toMatchObject({ version: 3, data });
+    }
+    expect((await jl.state.getMany(keys.map((key) => ({ namespace: 'odd', key })))).map((e) => e?.key)).toEqual(keys);
+    expect(await jl.state.list('odd')).toHaveLength(keys.length);
+    await jl.close();
+  });
+
   it('batches get, set and delete in one transaction: one conflict rejects the whole batch', async () => {
     const jl = await openTestJobLedger(dialect, { jobs: [] });
     const set = await jl.state.setMany(
@@ -241,6 +288,23 @@ describe.each(backends)('keyed state on %s', (dialect) => {
     const transitions = await jl.state.history('ev', 'k');
     expect(events.map((e) => (e.payload as { transitionId: string }).transitionId)).toEqual(transitions.map((t) => t.id));
     expect((await stateEvents(jl, 'ev/other')).map((e) => e.seq)).toEqual([1]);
+    await jl.close();
+  });
+
+  it('a statement the database refuses through the unit of work is a coded DatabaseError, logged without its values', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [] });
+    const secret = 'hunter2-s3cr3t';
+    await jl.state.set('keys', 'k', { ok: true });
+    const [first] = await jl.state.history('keys', 'k');
+    // A second transition for version 1: the unique (namespace, key, version_after) refuses it.
+    const error = await stateTransaction(jl.ledger, async (em) => {
+      em.persist(em.create(StateTransitionEntity, { ...first!, id: newId('stt'), reason: secret, dataAfter: { secret } }));
+      await em.flush();
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect((error as Error).message).not.toContain(secret);
+    expect(JSON.stringify(serializeErrorForLog(error))).not.toContain(secret);
+    expect(await jl.state.history('keys', 'k')).toHaveLength(1);
     await jl.close();
   });
 

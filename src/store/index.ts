@@ -32,5 +32,5 @@ export type { RestoreOptions, SnapshotOptions } from './state/snapshots.js';
 export { defaultStateLimits, parseStateSubjectId, validateOp, type ReadStateOptions, type SetStateOptions, type StateLimits, type StateOp, type StateRef, type StateWriteOptions } from './state/state-model.js';
 export type { ListStateOptions, StateHistoryOptions } from './state/state-queries.js';
 export { StateStore, type SnapshotListFilter, type StateDeleteItem, type StateSetItem } from './state/state-store.js';
-export { applyStateOps } from './state/state-writes.js';
+export { applyStateOps } from './state/state-outcome-writes.js';
 export * as pipelineQueries from './pipelines/pipeline-queries.js';

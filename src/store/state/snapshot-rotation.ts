@@ -8,8 +8,11 @@
  * `created_at` are broken by id (ULIDs grow with creation), so the choice is deterministic.
  */
 import { InvalidOptionError } from '../../errors.js';
+import type { EntityManager } from '@mikro-orm/core';
+import { SnapshotEntity } from '../entities/index.js';
 import type { Ledger } from '../ledger.js';
-import { placeholders, type Sql } from '../engine/sql.js';
+import { sqlFor } from '../orm/em-sql.js';
+import { stateTransaction } from './state-em.js';
 
 export interface RotateSnapshotsOptions {
   /** Unexpired snapshots kept per subject (the newest ones). At least 1. */
@@ -37,17 +40,20 @@ export async function rotateSnapshots(ledger: Ledger, options: RotateSnapshotsOp
   if (!Number.isSafeInteger(now) || now < 0) throw new InvalidOptionError('now', 'a time in epoch milliseconds', now);
   if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidOptionError('limit', 'a whole number >= 1', limit);
 
-  const expired = await ledger.transaction(async (tx) => {
-    const ids = await tx.all(
-      'SELECT id FROM snapshots WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id LIMIT ?',
-      [now, limit],
+  const expired = await stateTransaction(ledger, async (em) => {
+    const oldest = await em.find(
+      SnapshotEntity,
+      { expiresAt: { $ne: null, $lte: now } },
+      { fields: ['id'], orderBy: [{ expiresAt: 'asc' }, { id: 'asc' }], limit, disableIdentityMap: true },
     );
-    return deleteByIds(tx, ids.map((r) => r.id as string), ' AND expires_at <= ?', [now]);
+    return deleteByIds(em, oldest.map((s) => s.id), now);
   });
   if (expired >= limit) return { expired, rotated: 0 };
 
-  const rotated = await ledger.transaction(async (tx) => {
-    const ids = await tx.all(
+  const rotated = await stateTransaction(ledger, async (em) => {
+    // Raw, through the fork's connection and transaction with bound values: the ORM's queries have
+    // no window function, and "all but the newest N per subject" needs ROW_NUMBER.
+    const ranked = await sqlFor(em).all(
       `SELECT id FROM (
          SELECT id, created_at,
                 ROW_NUMBER() OVER (PARTITION BY subject_type, subject_id ORDER BY created_at DESC, id DESC) AS newest
@@ -56,16 +62,17 @@ export async function rotateSnapshots(ledger: Ledger, options: RotateSnapshotsOp
        WHERE newest > ? ORDER BY created_at, id LIMIT ?`,
       [now, keepPerSubject, limit - expired],
     );
-    return deleteByIds(tx, ids.map((r) => r.id as string));
+    return deleteByIds(em, ranked.map((r) => r.id as string));
   });
   return { expired, rotated };
 }
 
-async function deleteByIds(tx: Sql, ids: readonly string[], extra = '', extraParams: readonly unknown[] = []): Promise<number> {
+/** Deletes the snapshots `ids` (set-based, in chunks); with `expiredBy`, only those still expired then. */
+async function deleteByIds(em: EntityManager, ids: readonly string[], expiredBy?: number): Promise<number> {
   let deleted = 0;
   for (let start = 0; start < ids.length; start += deleteChunk) {
     const chunk = ids.slice(start, start + deleteChunk);
-    deleted += await tx.run(`DELETE FROM snapshots WHERE id IN (${placeholders(chunk.length)})${extra}`, [...chunk, ...extraParams]);
+    deleted += await em.nativeDelete(SnapshotEntity, { id: { $in: chunk }, ...(expiredBy !== undefined ? { expiresAt: { $lte: expiredBy } } : {}) });
   }
   return deleted;
 }

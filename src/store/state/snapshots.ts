@@ -1,14 +1,15 @@
 /**
- * Snapshots: point-in-time copies of a subject's data with a checksum. A state entry's snapshot is
- * taken and restored here; a pipeline's context uses the same table through `insertSnapshot`,
- * `getSnapshot` and `verifySnapshot`. Restoring a state snapshot is itself a state change (a
- * `restored` transition naming the snapshot), and refuses a copy whose checksum no longer matches.
+ * Snapshots: point-in-time copies of a subject's data with a checksum, read and written as
+ * `SnapshotEntity` through an EntityManager. A state entry's snapshot is taken and restored here; a
+ * pipeline's context uses the same table through `insertSnapshot`, `getSnapshot` and
+ * `verifySnapshot`. Restoring a state snapshot is itself a state change (a `restored` transition
+ * naming the snapshot), and refuses a copy whose checksum no longer matches.
  */
 import { createHash } from 'node:crypto';
 import { ChecksumMismatchError, InvalidOptionError, NotFoundError } from '../../errors.js';
-import type { SnapshotRow, SnapshotSubjectType, StateEntryRow } from '../entities/index.js';
+import type { EntityManager } from '@mikro-orm/core';
+import { SnapshotEntity, type SnapshotRow, type SnapshotSubjectType, type StateEntryRow } from '../entities/index.js';
 import { assertId, newId } from '../ids.js';
-import { encodeJson, type Sql } from '../engine/sql.js';
 import {
   parseStateSubjectId,
   stateSubjectId,
@@ -18,8 +19,7 @@ import {
   type StateWriteContext,
 } from './state-model.js';
 import { getState } from './state-queries.js';
-import { toSnapshotRow } from './state-rows.js';
-import { applyStateOps } from './state-writes.js';
+import { applyStateOpsOrm } from './state-writes.js';
 
 export interface SnapshotOptions {
   /** Free text shown in listings. Default none. */
@@ -83,8 +83,8 @@ export function verifySnapshot(snapshot: SnapshotRow): void {
 }
 
 /** Inserts a snapshot of any subject, computing its checksum. The caller validated the data. */
-export async function insertSnapshot(tx: Sql, input: NewSnapshot): Promise<SnapshotRow> {
-  const row: SnapshotRow = {
+export async function insertSnapshot(em: EntityManager, input: NewSnapshot): Promise<SnapshotRow> {
+  const snapshot = em.create(SnapshotEntity, {
     id: newId('snp'),
     subjectType: input.subjectType,
     subjectId: input.subjectId,
@@ -95,23 +95,20 @@ export async function insertSnapshot(tx: Sql, input: NewSnapshot): Promise<Snaps
     actor: input.actor ?? null,
     createdAt: input.now,
     expiresAt: input.expiresAt ?? null,
-  };
-  await tx.run(
-    `INSERT INTO snapshots (id, subject_type, subject_id, subject_version, data, checksum, description, actor, created_at, expires_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [row.id, row.subjectType, row.subjectId, row.subjectVersion, encodeJson(row.data), row.checksum, row.description, row.actor, row.createdAt, row.expiresAt],
-  );
-  return row;
+  });
+  em.persist(snapshot);
+  await em.flush();
+  return snapshot;
 }
 
 /** Copies a live state entry's data into a new snapshot. */
 export async function snapshotState(
-  tx: Sql,
+  em: EntityManager,
   ref: StateRef,
   options: { description: string | null; expiresAt: number | null; actor: string; now: number },
 ): Promise<SnapshotRow> {
-  const entry = await getState(tx, ref);
-  return insertSnapshot(tx, {
+  const entry = await getState(em, ref);
+  return insertSnapshot(em, {
     subjectType: 'state',
     subjectId: stateSubjectId(ref),
     subjectVersion: entry.version,
@@ -123,30 +120,25 @@ export async function snapshotState(
   });
 }
 
-export async function getSnapshot(sql: Sql, snapshotId: string): Promise<SnapshotRow> {
+export async function getSnapshot(em: EntityManager, snapshotId: string): Promise<SnapshotRow> {
   assertId('snp', snapshotId);
-  const [raw] = await sql.all('SELECT * FROM snapshots WHERE id = ?', [snapshotId]);
-  if (!raw) throw new NotFoundError('snapshot', snapshotId);
-  return toSnapshotRow(sql.dialect, raw);
+  const snapshot = await em.findOne(SnapshotEntity, { id: snapshotId });
+  if (!snapshot) throw new NotFoundError('snapshot', snapshotId);
+  return snapshot;
 }
 
 /** Snapshots, newest first, optionally of one subject type or subject. */
-export async function listSnapshots(sql: Sql, filter: SnapshotFilter = {}): Promise<SnapshotRow[]> {
-  const conditions: string[] = [];
-  const params: unknown[] = [];
-  if (filter.subjectType !== undefined) {
-    conditions.push('subject_type = ?');
-    params.push(filter.subjectType);
-  }
-  if (filter.subjectId !== undefined) {
-    conditions.push('subject_id = ?');
-    params.push(filter.subjectId);
-  }
+export async function listSnapshots(em: EntityManager, filter: SnapshotFilter = {}): Promise<SnapshotRow[]> {
   const limit = filter.limit ?? 100;
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidOptionError('limit', 'a whole number from 1 to 10000', limit);
-  const clause = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
-  const rows = await sql.all(`SELECT * FROM snapshots${clause} ORDER BY created_at DESC, id DESC LIMIT ?`, [...params, limit]);
-  return rows.map((r) => toSnapshotRow(sql.dialect, r));
+  return em.find(
+    SnapshotEntity,
+    {
+      ...(filter.subjectType !== undefined ? { subjectType: filter.subjectType } : {}),
+      ...(filter.subjectId !== undefined ? { subjectId: filter.subjectId } : {}),
+    },
+    { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], limit },
+  );
 }
 
 /**
@@ -154,12 +146,12 @@ export async function listSnapshots(sql: Sql, filter: SnapshotFilter = {}): Prom
  * checking its checksum. Throws `ChecksumMismatchError` before writing anything if the copy changed.
  */
 export async function restoreSnapshot(
-  tx: Sql,
+  em: EntityManager,
   snapshotId: string,
   options: RestoreOptions,
   ctx: StateWriteContext,
 ): Promise<StateEntryRow> {
-  const snapshot = await getSnapshot(tx, snapshotId);
+  const snapshot = await getSnapshot(em, snapshotId);
   const ref = snapshot.subjectType === 'state' ? parseStateSubjectId(snapshot.subjectId) : null;
   if (!ref) throw new InvalidOptionError('snapshotId', 'a snapshot of a state entry', `a ${snapshot.subjectType} snapshot (${snapshot.subjectId})`);
   verifySnapshot(snapshot);
@@ -172,7 +164,7 @@ export async function restoreSnapshot(
     reason: options.reason ? `${options.reason} (${from})` : from,
     ...(options.expectedVersion !== undefined ? { expectedVersion: validateExpectedVersion(options.expectedVersion) } : {}),
   };
-  const [entry] = await applyStateOps(tx, [op], ctx);
+  const [entry] = await applyStateOpsOrm(em, [op], ctx);
   return entry!;
 }
 

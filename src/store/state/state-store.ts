@@ -33,7 +33,8 @@ import {
   type StateWriteOptions,
 } from './state-model.js';
 import { findState, getState, getStates, listState, stateHistory, type ListStateOptions, type StateHistoryOptions } from './state-queries.js';
-import { applyStateOps } from './state-writes.js';
+import { applyStateOpsOrm } from './state-writes.js';
+import { stateRead, stateTransaction } from './state-em.js';
 import { listSnapshotsSchema, parseQuery } from '../query-schemas.js';
 import { textProblem } from '../json-value.js';
 
@@ -66,13 +67,13 @@ export class StateStore {
   /** The live entry; `NotFoundError` if there is none or it is soft-deleted (unless `includeDeleted`). */
   async get(namespace: string, key: string, options: ReadStateOptions = {}): Promise<StateEntryRow> {
     const ref = validateRef(namespace, key);
-    return this.ledger.read((sql) => getState(sql, ref, options));
+    return stateRead(this.ledger, (em) => getState(em, ref, options));
   }
 
   /** Like `get`, but null instead of `NotFoundError`. */
   async find(namespace: string, key: string, options: ReadStateOptions = {}): Promise<StateEntryRow | null> {
     const ref = validateRef(namespace, key);
-    return this.ledger.read((sql) => findState(sql, ref, options));
+    return stateRead(this.ledger, (em) => findState(em, ref, options));
   }
 
   /**
@@ -99,19 +100,19 @@ export class StateStore {
   /** Entries of one namespace in key order, optionally under a literal key prefix. */
   async list(namespace: string, options: ListStateOptions = {}): Promise<StateEntryRow[]> {
     validateNamespace(namespace);
-    return this.ledger.read((sql) => listState(sql, namespace, options));
+    return stateRead(this.ledger, (em) => listState(em, namespace, options));
   }
 
   /** The transitions of one key, oldest first. */
   async history(namespace: string, key: string, options: StateHistoryOptions = {}): Promise<StateTransitionRow[]> {
     const ref = validateRef(namespace, key);
-    return this.ledger.read((sql) => stateHistory(sql, ref, options));
+    return stateRead(this.ledger, (em) => stateHistory(em, ref, options));
   }
 
   /** Many entries at once, in the order asked, null where there is none. */
   async getMany(refs: readonly StateRef[], options: ReadStateOptions = {}): Promise<(StateEntryRow | null)[]> {
     const valid = refs.map((r) => validateRef(r.namespace, r.key));
-    return this.ledger.read((sql) => getStates(sql, valid, options));
+    return stateRead(this.ledger, (em) => getStates(em, valid, options));
   }
 
   /** Sets many entries in one transaction, in order: one conflict rejects them all. */
@@ -140,7 +141,7 @@ export class StateStore {
     if (description !== null && (typeof description !== 'string' || description.length > 2000 || textProblem(description) !== null)) {
       throw new InvalidOptionError('description', 'a string of at most 2000 characters without NUL or lone surrogates', description);
     }
-    return this.ledger.transaction((tx) => snapshotState(tx, ref, { description, expiresAt, actor, now }));
+    return stateTransaction(this.ledger, (em) => snapshotState(em, ref, { description, expiresAt, actor, now }));
   }
 
   /** Snapshots newest first: of one entry (`namespace` + `key`), of one subject, or all. */
@@ -150,11 +151,11 @@ export class StateStore {
       filter.namespace !== undefined || filter.key !== undefined
         ? { subjectType: 'state' as const, subjectId: stateSubjectId(validateRef(filter.namespace, filter.key)) }
         : { ...pick(filter, 'subjectType', 'subjectId') };
-    return this.ledger.read((sql) => listSnapshots(sql, { ...bySubject, ...pick(filter, 'limit') }));
+    return stateRead(this.ledger, (em) => listSnapshots(em, { ...bySubject, ...pick(filter, 'limit') }));
   }
 
   async getSnapshot(snapshotId: string): Promise<SnapshotRow> {
-    return this.ledger.read((sql) => getSnapshot(sql, snapshotId));
+    return stateRead(this.ledger, (em) => getSnapshot(em, snapshotId));
   }
 
   /**
@@ -165,9 +166,9 @@ export class StateStore {
     const reason = validateReason(options.reason);
     const expectedVersion = validateExpectedVersion(options.expectedVersion);
     const actor = validateActor(options.actor);
-    return this.ledger.transaction((tx) =>
+    return stateTransaction(this.ledger, (em) =>
       restoreSnapshot(
-        tx,
+        em,
         snapshotId,
         { ...(reason !== undefined ? { reason } : {}), ...(expectedVersion !== undefined ? { expectedVersion } : {}) },
         { actor, now: Date.now() },
@@ -184,7 +185,7 @@ export class StateStore {
     // Validated (and data copied) before the transaction opens: a bad item writes nothing.
     const valid = ops.map((op) => validateOp(op, this.limits));
     const who = validateActor(actor);
-    return this.ledger.transaction((tx) => applyStateOps(tx, valid, { actor: who, now: Date.now() }));
+    return stateTransaction(this.ledger, (em) => applyStateOpsOrm(em, valid, { actor: who, now: Date.now() }));
   }
 }
 

@@ -2,34 +2,58 @@
  * Changing keyed state. Every change is one conditional write on the entry (fenced on the version
  * it read, so a concurrent change is never overwritten unseen), one `state_transitions` row with
  * before and after, and one `state.*` event whose seq is the entry's version after the change, all
- * in the caller's transaction. A batch is applied inside one transaction, in key order: a conflict or a
- * missing entry anywhere rejects the whole batch.
+ * in the caller's transaction. A batch is applied inside one transaction, in key order: a conflict or
+ * a missing entry anywhere rejects the whole batch.
+ *
+ * The rules live here once; the rows are written through a `StateRows`: the ORM's unit of work for
+ * the StateStore (below), or raw statements inside an attempt outcome's transaction (state-outcome-writes.ts).
  */
+import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/core';
 import { NotFoundError, VersionConflictError } from '../../errors.js';
-import type { StateChange, StateEntryRow } from '../entities/index.js';
-import { appendEvents } from '../jobs/events.js';
+import { EventEntity, StateEntryEntity, StateTransitionEntity, type StateChange, type StateEntryRow, type StateTransitionRow } from '../entities/index.js';
 import { newId } from '../ids.js';
-import { encodeJson, toNumber, type Sql } from '../engine/sql.js';
+import type { NewEvent } from '../jobs/events.js';
 import { defaultStateStatus, stateSubjectId, type StateOp, type StateRef, type StateWriteContext } from './state-model.js';
 import { readEntry } from './state-queries.js';
-import { toStateEntryRow } from './state-rows.js';
 
 /** An unconditional write re-reads and tries again this often when a concurrent writer got in first. */
 const maxUnconditionalTries = 5;
 
+/** The reads and writes one batch needs, all in one transaction. */
+export interface StateRows {
+  /** The entry as the database holds it now, soft-deleted or not, or null. */
+  read(ref: StateRef): Promise<StateEntryRow | null>;
+  /** Writes `next` where the entry is still at `current.version`; false (0 rows) when it moved. */
+  update(current: StateEntryRow, next: StateEntryRow): Promise<boolean>;
+  /** Inserts a new entry; false when an entry of that name exists already (a concurrent creator). */
+  insert(entry: StateEntryRow): Promise<boolean>;
+  /**
+   * The highest version the key's events and transitions have used (0: none). A new entry starts
+   * above it: an entry of that name removed by something other than this module (a retention job)
+   * keeps its events and transitions, and the unique (subject, seq) must never be reused.
+   */
+  highestRecordedVersion(ref: StateRef): Promise<number>;
+  /** Appends the change's transition row and its event. */
+  record(transition: StateTransitionRow, event: NewEvent): Promise<void>;
+}
+
 /**
- * Applies validated operations (see `validateOp`) in order and returns each entry as it stands after
- * its operation. Throws `VersionConflictError` or `NotFoundError` and leaves the transaction to roll
- * back: nothing of the batch is kept.
+ * Applies validated operations (see `validateOp`) through the ORM, in order, and returns each entry
+ * as it stands after its operation. Throws `VersionConflictError` or `NotFoundError` and leaves the
+ * transaction to roll back: nothing of the batch is kept.
  */
-export async function applyStateOps(tx: Sql, ops: readonly StateOp[], ctx: StateWriteContext): Promise<StateEntryRow[]> {
+export function applyStateOpsOrm(em: EntityManager, ops: readonly StateOp[], ctx: StateWriteContext): Promise<StateEntryRow[]> {
+  return applyWith(ormStateRows(em), ops, ctx);
+}
+
+export async function applyWith(rows: StateRows, ops: readonly StateOp[], ctx: StateWriteContext): Promise<StateEntryRow[]> {
   // Rows are locked in one global order (namespace, key), so two concurrent batches touching the
   // same keys in opposite orders cannot deadlock on PostgreSQL. The sort is stable: two ops on one
   // key keep their given order. Results come back in the caller's order.
   const order = ops.map((op, index) => ({ op, index }));
   order.sort((a, b) => compareKeys(a.op, b.op) || a.index - b.index);
   const results = new Array<StateEntryRow>(ops.length);
-  for (const { op, index } of order) results[index] = await applyOne(tx, op, ctx);
+  for (const { op, index } of order) results[index] = await applyOne(rows, op, ctx);
   return results;
 }
 
@@ -39,31 +63,44 @@ function compareKeys(a: StateOp, b: StateOp): number {
   return 0;
 }
 
-async function applyOne(tx: Sql, op: StateOp, ctx: StateWriteContext): Promise<StateEntryRow> {
+async function applyOne(rows: StateRows, op: StateOp, ctx: StateWriteContext): Promise<StateEntryRow> {
   for (let attempt = 1; ; attempt++) {
-    const current = await readEntry(tx, op);
+    const current = await rows.read(op);
     const live = current !== null && current.deletedAt === null;
     if ((op.op === 'status' || op.op === 'delete') && !live) throw new NotFoundError('state entry', stateSubjectId(op));
     checkExpectedVersion(op, current);
 
     const change = changeFor(op, current);
-    const next = {
-      status: op.op === 'set' || op.op === 'status' ? (op.status ?? current?.status ?? defaultStateStatus) : (current?.status ?? defaultStateStatus),
-      data: op.op === 'set' || op.op === 'restore' ? op.data : (current?.data ?? null),
-      deletedAt: op.op === 'delete' ? ctx.now : null,
-    };
-    const after = current ? await updateEntry(tx, current, next, ctx.now) : await insertEntry(tx, op, next, ctx.now);
-    if (!after) {
+    const status = op.op === 'set' || op.op === 'status' ? (op.status ?? current?.status ?? defaultStateStatus) : (current?.status ?? defaultStateStatus);
+    const data = op.op === 'set' || op.op === 'restore' ? op.data : (current?.data ?? null);
+    const deletedAt = op.op === 'delete' ? ctx.now : null;
+    let after: StateEntryRow;
+    let written: boolean;
+    if (current) {
+      after = { ...pickEntry(current), status, data, deletedAt, version: current.version + 1, updatedAt: ctx.now };
+      written = await rows.update(current, after);
+    } else {
+      const version = (await rows.highestRecordedVersion(op)) + 1;
+      after = { namespace: op.namespace, key: op.key, status, data, version, deletedAt: null, createdAt: ctx.now, updatedAt: ctx.now };
+      written = await rows.insert(after);
+    }
+    if (!written) {
       // Someone changed (or created) the entry between our read and our write.
       if (op.expectedVersion !== undefined || attempt >= maxUnconditionalTries) {
-        const actual = await readEntry(tx, op);
+        const actual = await rows.read(op);
         throw new VersionConflictError(stateSubjectId(op), op.expectedVersion ?? current?.version ?? 0, actual?.version ?? null);
       }
       continue;
     }
-    await recordTransition(tx, op, change, current, after, ctx);
+    await rows.record(...transitionFor(op, change, current, after, ctx));
     return after;
   }
+}
+
+/** The entry's columns only, as a plain row. */
+function pickEntry(entry: StateEntryRow): StateEntryRow {
+  const { namespace, key, status, data, version, deletedAt, createdAt, updatedAt } = entry;
+  return { namespace, key, status, data, version, deletedAt, createdAt, updatedAt };
 }
 
 function checkExpectedVersion(op: StateOp, current: StateEntryRow | null): void {
@@ -86,96 +123,106 @@ function changeFor(op: StateOp, current: StateEntryRow | null): StateChange {
   }
 }
 
-interface NextValues {
-  status: string;
-  data: unknown;
-  deletedAt: number | null;
-}
-
-async function updateEntry(tx: Sql, current: StateEntryRow, next: NextValues, now: number): Promise<StateEntryRow | null> {
-  const [updated] = await tx.all(
-    `UPDATE state_entries SET status = ?, data = ?, deleted_at = ?, updated_at = ?, version = version + 1
-     WHERE namespace = ? AND key = ? AND version = ? RETURNING *`,
-    [next.status, encodeJson(next.data), next.deletedAt, now, current.namespace, current.key, current.version],
-  );
-  return updated ? toStateEntryRow(tx.dialect, updated) : null;
-}
-
-async function insertEntry(tx: Sql, ref: StateRef, next: NextValues, now: number): Promise<StateEntryRow | null> {
-  const version = (await highestRecordedVersion(tx, ref)) + 1;
-  const [inserted] = await tx.all(
-    `INSERT INTO state_entries (namespace, key, status, data, version, deleted_at, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, NULL, ?, ?) ON CONFLICT (namespace, key) DO NOTHING RETURNING *`,
-    [ref.namespace, ref.key, next.status, encodeJson(next.data), version, now, now],
-  );
-  return inserted ? toStateEntryRow(tx.dialect, inserted) : null;
-}
-
-/**
- * A new entry starts at version 1, unless an entry of that name existed before and was removed by
- * something other than this module (a retention job): its events and transitions keep their
- * versions, and the unique (subject, seq) must never be reused.
- */
-async function highestRecordedVersion(tx: Sql, ref: StateRef): Promise<number> {
-  const [row] = await tx.all(
-    `SELECT (SELECT MAX(seq) FROM events WHERE subject_type = 'state' AND subject_id = ?) AS seq,
-            (SELECT MAX(version_after) FROM state_transitions WHERE namespace = ? AND key = ?) AS version`,
-    [stateSubjectId(ref), ref.namespace, ref.key],
-  );
-  return Math.max(toNumber(row?.seq ?? 0), toNumber(row?.version ?? 0));
-}
-
-async function recordTransition(
-  tx: Sql,
+function transitionFor(
   op: StateOp,
   change: StateChange,
   before: StateEntryRow | null,
   after: StateEntryRow,
   ctx: StateWriteContext,
-): Promise<void> {
+): [StateTransitionRow, NewEvent] {
   const id = newId('stt');
   const snapshotId = op.op === 'restore' ? op.snapshotId : null;
   const reason = op.reason ?? null;
   const jobId = ctx.jobId ?? null;
-  await tx.run(
-    `INSERT INTO state_transitions (id, namespace, key, change, version_before, version_after, status_before, status_after,
-       data_before, data_after, reason, actor, job_id, snapshot_id, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [
-      id,
-      after.namespace,
-      after.key,
-      change,
-      before?.version ?? null,
-      after.version,
-      before?.status ?? null,
-      after.status,
-      encodeJson(before?.data ?? null),
-      encodeJson(after.data),
-      reason,
-      ctx.actor,
-      jobId,
-      snapshotId,
-      ctx.now,
-    ],
-  );
-  await appendEvents(tx, [
-    {
-      subjectType: 'state',
-      subjectId: stateSubjectId(after),
-      seq: after.version,
-      type: `state.${change}`,
-      payload: {
-        transitionId: id,
-        versionBefore: before?.version ?? null,
-        status: after.status,
-        ...(before && before.status !== after.status ? { statusBefore: before.status } : {}),
-        ...(reason !== null ? { reason } : {}),
-        ...(jobId !== null ? { jobId } : {}),
-        ...(snapshotId !== null ? { snapshotId } : {}),
-      },
-      actor: ctx.actor,
-      createdAt: ctx.now,
+  const transition: StateTransitionRow = {
+    id,
+    namespace: after.namespace,
+    key: after.key,
+    change,
+    versionBefore: before?.version ?? null,
+    versionAfter: after.version,
+    statusBefore: before?.status ?? null,
+    statusAfter: after.status,
+    dataBefore: before?.data ?? null,
+    dataAfter: after.data,
+    reason,
+    actor: ctx.actor,
+    jobId,
+    snapshotId,
+    createdAt: ctx.now,
+  };
+  const event: NewEvent = {
+    subjectType: 'state',
+    subjectId: stateSubjectId(after),
+    seq: after.version,
+    type: `state.${change}`,
+    payload: {
+      transitionId: id,
+      versionBefore: before?.version ?? null,
+      status: after.status,
+      ...(before && before.status !== after.status ? { statusBefore: before.status } : {}),
+      ...(reason !== null ? { reason } : {}),
+      ...(jobId !== null ? { jobId } : {}),
+      ...(snapshotId !== null ? { snapshotId } : {}),
     },
-  ]);
+    actor: ctx.actor,
+    createdAt: ctx.now,
+  };
+  return [transition, event];
+}
+
+/** The unit of work's `StateRows`: entities through `em`, the version fence as a `nativeUpdate`. */
+function ormStateRows(em: EntityManager): StateRows {
+  return {
+    read: (ref) => readEntry(em, ref),
+
+    async update(current, next) {
+      // The fenced UPDATE is the concurrency control: it changes 0 rows once the version moved.
+      const changed = await em.nativeUpdate(
+        StateEntryEntity,
+        { namespace: current.namespace, key: current.key, version: current.version },
+        { status: next.status, data: next.data, deletedAt: next.deletedAt, updatedAt: next.updatedAt, version: next.version },
+      );
+      return changed === 1;
+    },
+
+    async insert(entry) {
+      // Earlier changes of the batch go out first, so that the savepoint below holds only this row.
+      await em.flush();
+      try {
+        // A nested transaction is a savepoint: a concurrent creator's row fails this INSERT on the
+        // unique key, and on PostgreSQL only the savepoint is rolled back, not the batch.
+        await em.transactional((sub) => {
+          sub.persist(sub.create(StateEntryEntity, entry));
+          return Promise.resolve();
+        });
+        return true;
+      } catch (error) {
+        if (error instanceof UniqueConstraintViolationException) return false;
+        throw error;
+      }
+    },
+
+    async highestRecordedVersion(ref) {
+      // Outside the identity map: only the number is wanted, not managed partial entities.
+      const read = { disableIdentityMap: true, limit: 1 } as const;
+      const [event] = await em.find(
+        EventEntity,
+        { subjectType: 'state', subjectId: stateSubjectId(ref) },
+        { ...read, fields: ['seq'], orderBy: { seq: 'desc' } },
+      );
+      const [transition] = await em.find(
+        StateTransitionEntity,
+        { namespace: ref.namespace, key: ref.key },
+        { ...read, fields: ['versionAfter'], orderBy: { versionAfter: 'desc' } },
+      );
+      return Math.max(event?.seq ?? 0, transition?.versionAfter ?? 0);
+    },
+
+    async record(transition, event) {
+      em.persist(em.create(StateTransitionEntity, transition));
+      em.persist(em.create(EventEntity, { id: newId('evt'), ...event, payload: event.payload ?? null }));
+      await em.flush();
+    },
+  };
 }
