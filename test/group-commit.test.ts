@@ -127,7 +127,7 @@ describe.each(backends)('group commit on %s', (dialect) => {
 
   it('fails only the write that failed; its neighbours in the batch commit', async () => {
     const ledger = await openTestLedger(dialect);
-    const executor = createFastExecutor(ledger.orm, dialect);
+    const executor = createFastExecutor(ledger.orm, ledger.target);
     const committer = new GroupCommitter((work) => executor.transaction(work));
     const insertRun = (id: string) => (sql: Parameters<Parameters<typeof committer.submit>[0]>[0]) =>
       sql.run(`INSERT INTO runs (id, name, status, created_at, updated_at, version) VALUES (?, 'r', 'open', 1, 1, 1)`, [id]);

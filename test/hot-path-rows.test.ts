@@ -81,7 +81,7 @@ describe.each(backends)('hot-path rows on %s', (dialect) => {
 
   it('apply a held update to a row inserted in the same transaction, and to older rows beside it', async () => {
     const ledger = await openTestLedger(dialect);
-    const executor = createFastExecutor(ledger.orm, dialect);
+    const executor = createFastExecutor(ledger.orm, ledger.target);
     const columns = [
       { name: 'id', type: 'text' },
       { name: 'name', type: 'text' },

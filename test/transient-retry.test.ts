@@ -16,7 +16,7 @@ describe('a PostgreSQL deadlock victim', () => {
         const transaction =
           path === 'ORM transaction'
             ? <T>(work: (sql: Sql) => Promise<T>) => jl.ledger.transaction(work)
-            : createFastExecutor(jl.ledger.orm, 'postgresql').transaction;
+            : createFastExecutor(jl.ledger.orm, jl.ledger.target).transaction;
         await jl.ledger.transaction((sql) => sql.run('CREATE TABLE deadlock_probe (id INT PRIMARY KEY, writes INT NOT NULL)'));
         await jl.ledger.transaction((sql) => sql.run('INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)'));
 

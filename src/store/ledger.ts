@@ -81,7 +81,7 @@ export class Ledger {
     readonly databaseRetryMs: number,
   ) {
     this.turns = target.dialect === 'sqlite' ? new WriteTurns() : undefined;
-    this.fast = createFastExecutor(orm, target.dialect, { checkpointPath: target.sqlitePath, databaseRetryMs, writeTurns: this.turns });
+    this.fast = createFastExecutor(orm, target, { checkpointPath: target.sqlitePath, databaseRetryMs, writeTurns: this.turns });
     this.retrying = { databaseRetryMs };
     // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
     this.committer = new GroupCommitter((work) => this.fast.transaction(work), { runAlone: this.fast.autocommit?.bind(this.fast) });

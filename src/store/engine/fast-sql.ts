@@ -1,6 +1,6 @@
 /**
  * The ledger's hot path talks to the database below MikroORM: on SQLite on the ORM's own
- * connection, on PostgreSQL on a small pool of its own opened with the ORM's connection settings.
+ * connection, on PostgreSQL on a small `pg.Pool` of its own opened from the database URL.
  *
  * Why: MikroORM's `execute` inlines every parameter into the SQL text (`platform.formatQuery`) and
  * hands knex a new raw string per call, so nothing is ever prepared twice; measured on this machine,
@@ -11,7 +11,8 @@
  * own). The SQL is the same as the rest of the store's.
  */
 import type { Knex } from '@mikro-orm/knex';
-import type { DatabaseDialect } from '../../config.js';
+import pg from 'pg';
+import type { DatabaseTarget } from '../../config.js';
 import type { LedgerOrm } from '../orm/open-orm.js';
 import { retryTransient } from './retry-transient.js';
 import { postgresAutocommit, postgresTransaction, runStatementAlone, type PgClient, type PgSession } from './postgres/transaction.js';
@@ -87,17 +88,16 @@ export interface FastExecutorOptions {
   writeTurns?: WriteTurns;
 }
 
-export function createFastExecutor(orm: LedgerOrm, dialect: DatabaseDialect, options: FastExecutorOptions = {}): FastExecutor {
-  const knex = (orm.em.getConnection() as unknown as { getKnex(): Knex }).getKnex();
+export function createFastExecutor(orm: LedgerOrm, target: DatabaseTarget, options: FastExecutorOptions = {}): FastExecutor {
   const executor =
-    dialect === 'sqlite'
-      ? sqliteExecutor(knex, options.checkpointPath, options.writeTurns)
-      : postgresExecutor(knex, options.databaseRetryMs ?? defaultDatabaseRetryMs);
-  return wrappingErrors(executor, dialect);
+    target.dialect === 'sqlite'
+      ? sqliteExecutor((orm.em.getConnection() as unknown as { getKnex(): Knex }).getKnex(), options.checkpointPath, options.writeTurns)
+      : postgresExecutor(target.url, options.databaseRetryMs ?? defaultDatabaseRetryMs);
+  return wrappingErrors(executor, target.dialect);
 }
 
 /** Driver errors leave the executor as coded `DatabaseError`s (database-errors.ts), after any retry. */
-function wrappingErrors(executor: FastExecutor, dialect: DatabaseDialect): FastExecutor {
+function wrappingErrors(executor: FastExecutor, dialect: DatabaseTarget['dialect']): FastExecutor {
   const wrap = (error: unknown): never => {
     throw wrapDatabaseError(error, dialect);
   };
@@ -184,23 +184,19 @@ function sqliteExecutor(knex: Knex, checkpointPath: string | undefined, turns: W
   };
 }
 
-interface PgPool {
-  connect(): Promise<PgClient>;
-  end(): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  on(event: 'connect', listener: (client: PgClient) => void): unknown;
-}
-
-interface KnexPgClient {
-  /** The pg module knex loaded. */
-  driver: { Pool: new (config: Record<string, unknown>) => PgPool };
-  /** The connection settings MikroORM gave knex (host, user, database, type parsers...). */
-  connectionSettings: Record<string, unknown>;
+/**
+ * Values as MikroORM's PostgreSQL connection reads them: date and time types stay text. The ledger
+ * keeps times as epoch milliseconds, so this only keeps a stray timestamp the same on both paths.
+ */
+function ormCompatibleTypes(): pg.CustomTypesConfig {
+  const types = new pg.TypeOverrides();
+  for (const oid of [1082, 1114, 1184, 1186]) types.setTypeParser(oid, (text: string) => text);
+  return types;
 }
 
 /**
- * PostgreSQL: pg clients used directly, from a small pool of the hot path's own, opened with the
- * ORM's connection settings. knex's raw queries rewrite the SQL text and bindings on every call;
+ * PostgreSQL: pg clients used directly, from a small pool of the hot path's own, opened from the
+ * same URL as the ORM's. knex's raw queries rewrite the SQL text and bindings on every call;
  * measured on this machine that was about a tenth of the worker's CPU on the PostgreSQL hot path.
  * The placeholders are rewritten once per SQL text, and every text is a named statement.
  *
@@ -212,15 +208,14 @@ interface KnexPgClient {
  * used to be `SET LOCAL` in each transaction, but a statement that commits alone (`autocommit`) has
  * no transaction to set it in, and on the ORM's own connections it would reach every other query.
  */
-function postgresExecutor(knex: Knex, retryMs: number): FastExecutor {
-  const { driver, connectionSettings } = knex.client as unknown as KnexPgClient;
-  const given = typeof connectionSettings.options === 'string' ? `${connectionSettings.options} ` : '';
+function postgresExecutor(url: string, retryMs: number): FastExecutor {
   // A connect that hangs (a silent network) gives up after 10 s; keepalive finds dead sockets.
-  const pool = new driver.Pool({
+  const pool = new pg.Pool({
+    connectionString: url,
     connectionTimeoutMillis: 10_000,
     keepAlive: true,
-    ...connectionSettings,
-    options: `${given}-c enable_seqscan=off`,
+    types: ormCompatibleTypes(),
+    options: [new URL(url).searchParams.get('options'), '-c enable_seqscan=off'].filter(Boolean).join(' '),
     max: 4,
   });
   // An idle client whose connection dropped: the pool discards it and the next batch connects anew.
