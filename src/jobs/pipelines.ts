@@ -5,7 +5,7 @@
  * the outcome hook (pipeline-advance.ts) every worker of this JobLedger runs.
  */
 import { InvalidOptionError, NotFoundError } from '../errors.js';
-import { archiveFinishedPipelines, existingRunIds, insertJobs, insertPipeline, newId, type ArchivePipelinesOptions, type JobStatus, type Ledger, type OutcomeHook, type PipelineHistoryRow, type PipelineRow } from '../store/index.js';
+import { archiveFinishedPipelines, existingRunIds, insertJobs, insertPipeline, newId, sqlFor, type ArchivePipelinesOptions, type JobStatus, type Ledger, type OutcomeHook, type PipelineHistoryRow, type PipelineRow } from '../store/index.js';
 import { pipelineQueries as queries } from '../store/index.js';
 import { isPlainJsonObject, resolveBudgets, type PipelineDefinition } from './define-pipeline.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -79,10 +79,11 @@ export class Pipelines {
     // Validates the context as part of the first stage's payload (schema, plain JSON, size cap).
     const job = stageJob(this.options, definition, { id, name, runId }, { to: definition.start, visit: 1, context, retries }, now, actor);
 
-    const inserted = await this.options.ledger.transaction(async (tx) => {
-      if (runId !== null && !(await existingRunIds(tx, [runId])).has(runId)) throw new NotFoundError('run', runId);
-      await insertPipeline(tx, { id, name, runId, stage: definition.start, jobId: job.id, context, budgets, actor, now });
-      const [first] = await insertJobs(tx, [job]);
+    const inserted = await this.options.ledger.unitOfWork(async (em) => {
+      if (runId !== null && !(await existingRunIds(em, [runId])).has(runId)) throw new NotFoundError('run', runId);
+      await insertPipeline(em, { id, name, runId, stage: definition.start, jobId: job.id, context, budgets, actor, now });
+      // Jobs go in through the enqueue path's statements (job-writes.ts), on this transaction's connection.
+      const [first] = await insertJobs(sqlFor(em), [job]);
       return first!.job;
     });
     // Only now, after the commit, may Redis hear of the job.
@@ -92,27 +93,27 @@ export class Pipelines {
 
   /** A pipeline, live or archived. NotFoundError if there is none. */
   get(pipelineId: string): Promise<queries.PipelineSummary> {
-    return this.options.ledger.read((sql) => queries.getPipeline(sql, pipelineId));
+    return this.options.ledger.readEntities((em) => queries.getPipeline(em, pipelineId));
   }
 
   /** Pipelines by id, live or archived (missing ids left out), in the order asked. */
   find(pipelineIds: readonly string[]): Promise<queries.PipelineSummary[]> {
-    return this.options.ledger.read((sql) => queries.findPipelines(sql, pipelineIds));
+    return this.options.ledger.readEntities((em) => queries.findPipelines(em, pipelineIds));
   }
 
   /** A pipeline with each stage visit's job and attempts, and its events. */
   detail(pipelineId: string): Promise<queries.PipelineDetail> {
-    return this.options.ledger.read((sql) => queries.getPipelineDetail(sql, pipelineId));
+    return this.options.ledger.readEntities((em) => queries.getPipelineDetail(em, pipelineId));
   }
 
   /** Live (not yet archived) pipelines, newest first. */
   list(filter?: queries.PipelineFilter): Promise<PipelineRow[]> {
-    return this.options.ledger.read((sql) => queries.listPipelines(sql, filter));
+    return this.options.ledger.readEntities((em) => queries.listPipelines(em, filter));
   }
 
   /** Archived pipelines, most recently completed first. */
   history(filter?: queries.PipelineHistoryFilter): Promise<PipelineHistoryRow[]> {
-    return this.options.ledger.read((sql) => queries.listPipelineHistory(sql, filter));
+    return this.options.ledger.readEntities((em) => queries.listPipelineHistory(em, filter));
   }
 
   /** Moves finished pipelines to the history; see `archiveFinishedPipelines`. */

@@ -8,7 +8,7 @@ import { NotFoundError } from '../errors.js';
 import { inCallerTransaction } from './caller-transaction.js';
 import { faultPoint } from '../fault-points.js';
 import type { Logger } from '../logger.js';
-import { existingRunIds, sameJsonValue, sqlFor, type InsertedJob, type JobStatus, type Ledger, type NewJob } from '../store/index.js';
+import { existingRunIdsIn, sameJsonValue, sqlFor, type InsertedJob, type JobStatus, type Ledger, type NewJob } from '../store/index.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { JobRegistry } from './registry.js';
 import { validateEnqueue, type EnqueueOptions, type EnqueueRequest } from './validate-enqueue.js';
@@ -82,7 +82,7 @@ export class Producer {
       created = []; // a transaction run again (a lost lock race) starts over: only the run that commits counts
       const enqueueBulk = async (requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> => {
         const jobs = this.validateAll(requests);
-        await this.checkRuns(jobs, (ids) => existingRunIds(sqlFor(txEm), ids));
+        await this.checkRuns(jobs, (ids) => existingRunIdsIn(sqlFor(txEm), ids));
         const inserted = await this.options.ledger.insertJobsWith(txEm, jobs);
         created.push(...inserted.filter((j) => j.created));
         return inserted.map((j, i) => ({ id: j.id, created: j.created, payloadMatched: matches(jobs[i]!, j), status: j.job.status }));

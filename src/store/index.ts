@@ -26,7 +26,7 @@ export { sqlFor } from './orm/em-sql.js';
 export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './pipelines/pipeline-archive.js';
 export type { PipelineDetail, PipelineFilter, PipelineHistoryFilter, PipelineStageDetail, PipelineSummary } from './pipelines/pipeline-queries.js';
 export { insertPipeline, lockPipeline, recordPipelineStep, type PipelineStep } from './pipelines/pipeline-writes.js';
-export { existingRunIds, runStatuses } from './runs/runs.js';
+export { existingRunIds, existingRunIdsIn, runStatuses } from './runs/runs.js';
 export { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './state/snapshot-rotation.js';
 export type { RestoreOptions, SnapshotOptions } from './state/snapshots.js';
 export { defaultStateLimits, parseStateSubjectId, validateOp, type ReadStateOptions, type SetStateOptions, type StateLimits, type StateOp, type StateRef, type StateWriteOptions } from './state/state-model.js';

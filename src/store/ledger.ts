@@ -16,7 +16,7 @@ import type { InsertedJob, NewJob } from './jobs/job-writes.js';
 import { ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
 import * as operator from './jobs/operator-writes.js';
 import type { OperatorResult } from './jobs/operator-writes.js';
-import { openOrm, type LedgerOrm } from './orm/open-orm.js';
+import { openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
 import type { Outcome } from './attempts/outcome.js';
 import * as queries from './jobs/job-queries.js';
 import * as runs from './runs/runs.js';
@@ -31,7 +31,7 @@ import { dialectOf, type Sql } from './engine/sql.js';
 import { sqlFor } from './orm/em-sql.js';
 import { countRowsSchema, parseQuery } from './query-schemas.js';
 import { asUnavailable, defaultDatabaseRetryMs } from './engine/connection-loss.js';
-import { ormRead, ormTransaction, type OrmTransactionOptions } from './orm/orm-transaction.js';
+import { ormEntityRead, ormRead, ormTransaction, ormUnitOfWork, type OrmTransactionOptions } from './orm/orm-transaction.js';
 import { StatementCutOffError } from './engine/postgres/transaction.js';
 import { DatabaseUnavailableError } from '../errors.js';
 import { describeDatabase } from '../config.js';
@@ -134,6 +134,26 @@ export class Ledger {
   async transaction<T>(work: (sql: Sql) => Promise<T>, options?: OrmTransactionOptions): Promise<T> {
     await this.marks.settled();
     return retryTransient(() => inTurn(this.turns, () => ormTransaction(this.orm, work, options)), this.retrying);
+  }
+
+  /**
+   * @internal
+   * `transaction` through MikroORM's unit of work: `work` gets the transaction's EntityManager fork
+   * (find, create and persist, nativeUpdate and nativeDelete), and what it persisted is flushed
+   * before COMMIT. Same turns, write lock, retries and connection-loss handling as `transaction`.
+   */
+  async unitOfWork<T>(work: (em: LedgerEm) => Promise<T>, options?: OrmTransactionOptions): Promise<T> {
+    await this.marks.settled();
+    return retryTransient(() => inTurn(this.turns, () => ormUnitOfWork(this.orm, work, options)), this.retrying);
+  }
+
+  /**
+   * @internal
+   * `read` through the ORM: `work` gets a fresh EntityManager fork, outside any transaction.
+   */
+  async readEntities<T>(work: (em: LedgerEm) => Promise<T>): Promise<T> {
+    await this.marks.settled();
+    return retryTransient(() => ormEntityRead(this.orm, work), this.retrying);
   }
 
   /**
@@ -316,23 +336,23 @@ export class Ledger {
   // --- runs ---
 
   createRun(input: { name: string; metadata?: unknown; actor: string }): Promise<RunRow> {
-    return this.transaction((sql) => runs.createRun(sql, { ...input, now: Date.now() }));
+    return this.unitOfWork((em) => runs.createRun(em, { ...input, now: Date.now() }));
   }
 
   setRunStatus(input: { runId: string; status: RunStatus; reason?: string | null; actor: string }): Promise<RunRow> {
-    return this.transaction((sql) => runs.setRunStatus(sql, { ...input, reason: input.reason ?? null, now: Date.now() }));
+    return this.unitOfWork((em) => runs.setRunStatus(em, { ...input, reason: input.reason ?? null, now: Date.now() }));
   }
 
   getRun(runId: string): Promise<RunRow> {
-    return this.read((sql) => runs.getRun(sql, runId));
+    return this.readEntities((em) => runs.getRun(em, runId));
   }
 
   listRuns(options: { limit?: number; status?: RunStatus } = {}): Promise<RunRow[]> {
-    return this.read((sql) => runs.listRuns(sql, options));
+    return this.readEntities((em) => runs.listRuns(em, options));
   }
 
   existingRunIds(runIds: readonly string[]): Promise<Set<string>> {
-    return this.read((sql) => runs.existingRunIds(sql, runIds));
+    return this.readEntities((em) => runs.existingRunIds(em, runIds));
   }
 
   // --- queries ---

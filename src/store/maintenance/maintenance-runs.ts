@@ -6,10 +6,14 @@
  * abort the claiming transaction.) Every later write is conditional on the row still being
  * `running`, so a late finish after the row was declared abandoned changes nothing.
  */
-import type { MaintenanceRunRow, MaintenanceRunStatus, MaintenanceTrigger } from '../entities/index.js';
+import { LockMode, type FilterQuery, type FindOptions } from '@mikro-orm/core';
+import type { QueryResult } from '@mikro-orm/knex';
+import { MaintenanceRunEntity, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger } from '../entities/index.js';
 import { newId } from '../ids.js';
 import type { Ledger } from '../ledger.js';
-import { decodeJson, encodeJson, placeholders, toNullableNumber, toNumber, type Row, type Sql } from '../engine/sql.js';
+import { dialectOf } from '../engine/sql.js';
+import type { LedgerEm } from '../orm/open-orm.js';
+import { plainRow, plainRows } from '../orm/entity-rows.js';
 
 /** Counts a task reports, e.g. `{ jobs: 12, attempts: 30 }`. */
 export type MaintenanceCounts = Record<string, number>;
@@ -46,41 +50,49 @@ export type ClaimResult =
   /** Another run of the task is still going: this tick was recorded `missed` (reason `overlap`). */
   | { kind: 'overlap'; running: MaintenanceRunRow; recorded: boolean };
 
-const columns =
-  'id, task, tick, status, triggered_by, claimed_by, started_at, heartbeat_at, finished_at, duration_ms, counts, error';
-
 /** Claims (task, tick) for this process, or says who has it. */
 export function claimTick(ledger: Ledger, request: ClaimRequest): Promise<ClaimResult> {
   const { task, tick, triggeredBy, claimedBy, now } = request;
   // Made once, so that a try run again after its COMMIT was cut off finds its own row (below).
   const id = newId('mnt');
-  return ledger.transaction(async (tx) => {
-    await abandonStale(tx, { task, now, staleAfterMs: request.staleAfterMs });
+  return ledger.unitOfWork(async (em) => {
+    await abandonStale(em, { task, now, staleAfterMs: request.staleAfterMs });
     // Operators may run a task by hand while a scheduled run is going; scheduled ticks may not.
     if (triggeredBy !== 'manual') {
-      const [live] = await tx.all(
-        `SELECT ${columns} FROM maintenance_runs WHERE task = ? AND status = 'running' AND heartbeat_at >= ? AND tick <> ? LIMIT 1`,
-        [task, now - request.staleAfterMs, tick],
-      );
+      const live = await em.findOne(MaintenanceRunEntity, {
+        task,
+        status: 'running',
+        heartbeatAt: { $gte: now - request.staleAfterMs },
+        tick: { $ne: tick },
+      });
       if (live) {
-        const recorded = await insertMissed(tx, { task, claimedBy, now, ticks: [tick], reason: 'overlap', runningId: live.id as string });
-        return { kind: 'overlap', running: toMaintenanceRunRow(tx.dialect, live), recorded: recorded > 0 } as const;
+        const recorded = await insertMissed(em, { task, claimedBy, now, ticks: [tick], reason: 'overlap', runningId: live.id });
+        return { kind: 'overlap', running: plainRow(MaintenanceRunEntity, live), recorded: recorded > 0 } as const;
       }
     }
-    const [inserted] = await tx.all(
-      `INSERT INTO maintenance_runs (${columns}) VALUES (${placeholders(12)})
-       ON CONFLICT (task, tick) DO NOTHING RETURNING ${columns}`,
-      [id, task, tick, 'running', triggeredBy, claimedBy, now, now, null, null, null, null],
-    );
-    if (!inserted) {
-      const [existing] = await tx.all(`SELECT ${columns} FROM maintenance_runs WHERE task = ? AND tick = ?`, [task, tick]);
+    const landed = await insertIfNew(em, {
+      id, task, tick, status: 'running', triggeredBy, claimedBy, startedAt: now, heartbeatAt: now,
+      finishedAt: null, durationMs: null, counts: null, error: null,
+    });
+    const row = await em.findOne(MaintenanceRunEntity, { task, tick });
+    if (!landed) {
       // An earlier try of this very claim landed, its answer lost with its connection.
-      if (existing?.id === id) return { kind: 'claimed', run: toMaintenanceRunRow(tx.dialect, existing), missedRecorded: 0 } as const;
-      return { kind: 'taken', run: existing ? toMaintenanceRunRow(tx.dialect, existing) : null } as const;
+      if (row?.id === id) return { kind: 'claimed', run: plainRow(MaintenanceRunEntity, row), missedRecorded: 0 } as const;
+      return { kind: 'taken', run: row ? plainRow(MaintenanceRunEntity, row) : null } as const;
     }
-    const missedRecorded = request.missed ? await insertMissed(tx, { task, claimedBy, now, ...request.missed }) : 0;
-    return { kind: 'claimed', run: toMaintenanceRunRow(tx.dialect, inserted), missedRecorded } as const;
+    const missedRecorded = request.missed ? await insertMissed(em, { task, claimedBy, now, ...request.missed }) : 0;
+    return { kind: 'claimed', run: plainRow(MaintenanceRunEntity, row!), missedRecorded } as const;
   }, idempotent);
+}
+
+/**
+ * Inserts the row unless (task, tick) has one: `INSERT ... ON CONFLICT (task, tick) DO NOTHING`,
+ * through the QueryBuilder. Not `em.persist`: its unit of work would meet the unique violation as an
+ * error, which on PostgreSQL aborts the claiming transaction. True when this insert landed.
+ */
+async function insertIfNew(em: LedgerEm, row: MaintenanceRunRow): Promise<boolean> {
+  const result = await em.createQueryBuilder(MaintenanceRunEntity).insert(row).onConflict(['task', 'tick']).ignore().execute<QueryResult>('run');
+  return result.affectedRows > 0;
 }
 
 /**
@@ -94,7 +106,7 @@ const idempotent = { idempotent: true } as const;
 /** Records ticks nobody ran as `missed` (one row each); ticks that have a row already are left alone. */
 export function recordMissedTicks(ledger: Ledger, input: MissedTicks & { task: string; claimedBy: string; now: number }): Promise<number> {
   if (input.ticks.length === 0) return Promise.resolve(0);
-  return ledger.transaction((tx) => insertMissed(tx, input), idempotent);
+  return ledger.unitOfWork((em) => insertMissed(em, input), idempotent);
 }
 
 export interface FinishRequest {
@@ -107,22 +119,24 @@ export interface FinishRequest {
 
 /** Records a run's outcome. False when the row was no longer `running` (declared abandoned meanwhile). */
 export function finishRun(ledger: Ledger, request: FinishRequest): Promise<boolean> {
-  return ledger.transaction(async (tx) => {
-    const changed = await tx.run(
-      `UPDATE maintenance_runs SET status = ?, finished_at = ?, heartbeat_at = ?, duration_ms = ? - started_at, counts = ?, error = ?
-       WHERE id = ? AND status = 'running'`,
-      [request.status, request.now, request.now, request.now, encodeJson(request.counts), encodeJson(request.error ?? null), request.id],
-    );
-    return changed > 0;
+  return ledger.unitOfWork(async (em) => {
+    const [run] = await findRunning(em, { id: request.id });
+    if (!run) return false;
+    em.assign(run, {
+      status: request.status,
+      finishedAt: request.now,
+      heartbeatAt: request.now,
+      durationMs: run.startedAt === null ? null : request.now - run.startedAt,
+      counts: request.counts,
+      error: request.error ?? null,
+    });
+    return true;
   }, idempotent);
 }
 
 /** Keeps a running claim alive. False when the row is no longer `running`. */
 export function heartbeatRun(ledger: Ledger, id: string, now: number): Promise<boolean> {
-  return ledger.transaction(
-    async (tx) => (await tx.run(`UPDATE maintenance_runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'`, [now, id])) > 0,
-    idempotent,
-  );
+  return ledger.unitOfWork(async (em) => (await em.nativeUpdate(MaintenanceRunEntity, { id, status: 'running' }, { heartbeatAt: now })) > 0, idempotent);
 }
 
 /**
@@ -132,27 +146,37 @@ export function heartbeatRun(ledger: Ledger, id: string, now: number): Promise<b
  * `status()`; returns the rows it declared.
  */
 export function abandonStaleRuns(ledger: Ledger, input: { task?: string; now: number; staleAfterMs: number }): Promise<MaintenanceRunRow[]> {
-  return ledger.transaction((tx) => abandonStale(tx, input), idempotent);
+  return ledger.unitOfWork(async (em) => plainRows(MaintenanceRunEntity, await abandonStale(em, input)), idempotent);
 }
 
-async function abandonStale(tx: Sql, input: { task?: string; now: number; staleAfterMs: number }): Promise<MaintenanceRunRow[]> {
+/**
+ * `running` rows matching `where`. On PostgreSQL they stay locked until COMMIT, and a row another
+ * transaction finished or abandoned meanwhile is not returned (the lock waits, then the condition is
+ * checked again): a change made to what this returns is conditional on the row still being `running`,
+ * as an `UPDATE ... WHERE status = 'running'` is. SQLite's write lock, taken first, serialises them.
+ */
+function findRunning(em: LedgerEm, where: FilterQuery<MaintenanceRunRow>): Promise<MaintenanceRunRow[]> {
+  const lock: FindOptions<MaintenanceRunRow> = dialectOf(em) === 'postgresql' ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {};
+  return em.find(MaintenanceRunEntity, { $and: [where, { status: 'running' }] }, lock);
+}
+
+async function abandonStale(em: LedgerEm, input: { task?: string; now: number; staleAfterMs: number }): Promise<MaintenanceRunRow[]> {
   const staleBefore = input.now - input.staleAfterMs;
   const error = {
     name: 'AbandonedRun',
     code: 'abandoned',
     message: `no heartbeat for over ${input.staleAfterMs} ms: the claiming process died or hung mid-run`,
   };
-  const rows = await tx.all(
-    `UPDATE maintenance_runs SET status = 'failed', finished_at = ?, duration_ms = ? - started_at, error = ?
-     WHERE status = 'running' AND heartbeat_at < ?${input.task === undefined ? '' : ' AND task = ?'}
-     RETURNING ${columns}`,
-    [input.now, input.now, encodeJson(error), staleBefore, ...(input.task === undefined ? [] : [input.task])],
-  );
-  return rows.map((r) => toMaintenanceRunRow(tx.dialect, r));
+  const stale = await findRunning(em, { heartbeatAt: { $lt: staleBefore }, ...(input.task === undefined ? {} : { task: input.task }) });
+  for (const run of stale) {
+    em.assign(run, { status: 'failed', finishedAt: input.now, durationMs: run.startedAt === null ? null : input.now - run.startedAt, error });
+  }
+  await em.flush();
+  return stale;
 }
 
 async function insertMissed(
-  tx: Sql,
+  em: LedgerEm,
   input: MissedTicks & { task: string; claimedBy: string; now: number; runningId?: string },
 ): Promise<number> {
   const oldest = Math.min(...input.ticks);
@@ -170,10 +194,11 @@ async function insertMissed(
       input.omitted && tick === oldest
         ? { omittedMissedTicks: input.omitted.count, omittedFromTick: input.omitted.fromTick, omittedUntilTick: input.omitted.untilTick }
         : null;
-    inserted += await tx.run(
-      `INSERT INTO maintenance_runs (${columns}) VALUES (${placeholders(12)}) ON CONFLICT (task, tick) DO NOTHING`,
-      [newId('mnt'), input.task, tick, 'missed', 'schedule', input.claimedBy, null, null, input.now, null, encodeJson(counts), encodeJson(error)],
-    );
+    const landed = await insertIfNew(em, {
+      id: newId('mnt'), task: input.task, tick, status: 'missed', triggeredBy: 'schedule', claimedBy: input.claimedBy,
+      startedAt: null, heartbeatAt: null, finishedAt: input.now, durationMs: null, counts, error,
+    });
+    if (landed) inserted++;
   }
   return inserted;
 }
@@ -187,57 +212,26 @@ export async function scheduledTickRange(
   task: string,
   before = Number.MAX_SAFE_INTEGER,
 ): Promise<{ first: number; last: number } | null> {
-  const [row] = await ledger.read((sql) =>
-    sql.all(`SELECT MIN(tick) AS first, MAX(tick) AS last FROM maintenance_runs WHERE task = ? AND triggered_by <> 'manual' AND tick < ?`, [
-      task,
-      before,
-    ]),
-  );
-  const first = toNullableNumber(row?.first);
-  const last = toNullableNumber(row?.last);
-  return first === null || last === null ? null : { first, last };
+  return ledger.readEntities(async (em) => {
+    const where = { task, triggeredBy: { $ne: 'manual' as const }, tick: { $lt: before } };
+    const first = await em.findOne(MaintenanceRunEntity, where, { fields: ['tick'], orderBy: { tick: 'asc' } });
+    const last = await em.findOne(MaintenanceRunEntity, where, { fields: ['tick'], orderBy: { tick: 'desc' } });
+    return first && last ? { first: first.tick, last: last.tick } : null;
+  });
 }
 
 /** Ticks of the task that have a row, between `from` and `to` inclusive. */
 export async function recordedTicks(ledger: Ledger, task: string, from: number, to: number): Promise<Set<number>> {
-  const rows = await ledger.read((sql) => sql.all(`SELECT tick FROM maintenance_runs WHERE task = ? AND tick >= ? AND tick <= ?`, [task, from, to]));
-  return new Set(rows.map((r) => toNumber(r.tick)));
+  const rows = await ledger.readEntities((em) => em.find(MaintenanceRunEntity, { task, tick: { $gte: from, $lte: to } }, { fields: ['tick'] }));
+  return new Set(rows.map((r) => r.tick));
 }
 
 /** The task's rows, newest tick first. */
 export async function listMaintenanceRuns(ledger: Ledger, filter: { task?: string; status?: MaintenanceRunStatus; limit?: number } = {}): Promise<MaintenanceRunRow[]> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  if (filter.task !== undefined) {
-    where.push('task = ?');
-    params.push(filter.task);
-  }
-  if (filter.status !== undefined) {
-    where.push('status = ?');
-    params.push(filter.status);
-  }
-  const rows = await ledger.read((sql) =>
-    sql.all(
-      `SELECT ${columns} FROM maintenance_runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY tick DESC, id DESC LIMIT ?`,
-      [...params, filter.limit ?? 100],
-    ),
-  );
-  return rows.map((r) => toMaintenanceRunRow(ledger.dialect, r));
-}
-
-export function toMaintenanceRunRow(dialect: Sql['dialect'], r: Row): MaintenanceRunRow {
-  return {
-    id: r.id as string,
-    task: r.task as string,
-    tick: toNumber(r.tick),
-    status: r.status as MaintenanceRunStatus,
-    triggeredBy: r.triggered_by as MaintenanceTrigger,
-    claimedBy: r.claimed_by as string,
-    startedAt: toNullableNumber(r.started_at),
-    heartbeatAt: toNullableNumber(r.heartbeat_at),
-    finishedAt: toNullableNumber(r.finished_at),
-    durationMs: toNullableNumber(r.duration_ms),
-    counts: decodeJson(dialect, r.counts),
-    error: decodeJson(dialect, r.error),
+  const where: FilterQuery<MaintenanceRunRow> = {
+    ...(filter.task === undefined ? {} : { task: filter.task }),
+    ...(filter.status === undefined ? {} : { status: filter.status }),
   };
+  const rows = await ledger.readEntities((em) => em.find(MaintenanceRunEntity, where, { orderBy: { tick: 'desc', id: 'desc' }, limit: filter.limit ?? 100 }));
+  return plainRows(MaintenanceRunEntity, rows);
 }

@@ -1,7 +1,8 @@
 /**
- * `Sql` over a MikroORM EntityManager: the ledger's statements off the hot path (reads, operator
- * actions, state, pipelines, maintenance) and transactional enqueue through a caller's
- * EntityManager, on the EntityManager's own connection and inside its transaction when it is in one.
+ * `Sql` over a MikroORM EntityManager: the ledger's statements off the hot path that do not go
+ * through the unit of work (job reads, operator actions, state, the event log, aggregates) and
+ * transactional enqueue through a caller's EntityManager, on the EntityManager's own connection and
+ * inside its transaction when it is in one.
  */
 import type { EntityManager } from '@mikro-orm/core';
 import type { Knex, SqlEntityManager } from '@mikro-orm/knex';

@@ -1,11 +1,12 @@
 /**
  * Transactions and reads through MikroORM (everything off the hot path: operator actions, runs,
- * state, maintenance), and what a lost connection means for them (connection-loss.ts).
+ * state, pipelines, maintenance), and what a lost connection means for them (connection-loss.ts).
  */
 import { CommitOutcomeUnknownError } from '../../errors.js';
 import { asUnavailable, isConnectionLoss } from '../engine/connection-loss.js';
-import { forkEm, type LedgerOrm } from './open-orm.js';
-import type { Sql } from '../engine/sql.js';
+import { wrapDatabaseError } from '../engine/database-errors.js';
+import { forkEm, type LedgerEm, type LedgerOrm } from './open-orm.js';
+import { dialectOf, type Sql } from '../engine/sql.js';
 import { sqlFor } from './em-sql.js';
 import { takeWriteLock } from '../engine/sqlite/write-lock.js';
 
@@ -19,35 +20,49 @@ export interface OrmTransactionOptions {
 }
 
 /**
- * One transaction on a fresh fork. A connection lost before COMMIT wrote nothing: it becomes a
+ * One transaction on a fresh fork, through its unit of work: what `work` persists is flushed before
+ * COMMIT. A driver error met by the ORM comes back coded and without values, as one met by a raw
+ * statement does (database-errors.ts). A connection lost before COMMIT wrote nothing: it becomes a
  * `DatabaseUnavailableError`, which `retryTransient` runs again. One lost during COMMIT may have
  * landed; unless `work` is idempotent (then it runs again), these transactions have no witness row
  * to settle it by (cut-commit.ts covers the hot path and enqueue), so the caller is told the
  * outcome is unknown rather than given a guess.
  */
-export async function ormTransaction<T>(orm: LedgerOrm, work: (sql: Sql) => Promise<T>, options: OrmTransactionOptions = {}): Promise<T> {
+export async function ormUnitOfWork<T>(orm: LedgerOrm, work: (em: LedgerEm) => Promise<T>, options: OrmTransactionOptions = {}): Promise<T> {
   let committing = false;
+  const fork = forkEm(orm);
   try {
-    return await forkEm(orm).transactional(async (em) => {
-      const sql = sqlFor(em);
+    return await fork.transactional(async (em) => {
       // SQLite: the write lock before the first read, so a read-then-write cannot meet a newer commit.
-      await takeWriteLock(sql);
-      const result = await work(sql);
+      await takeWriteLock(sqlFor(em));
+      const result = await work(em);
+      await em.flush();
       committing = true;
       return result;
     });
   } catch (error) {
-    if (!isConnectionLoss(error)) throw error;
+    if (!isConnectionLoss(error)) throw wrapDatabaseError(error, dialectOf(fork));
     if (committing && !options.idempotent) throw new CommitOutcomeUnknownError('a ledger transaction', [], error);
     throw asUnavailable('a ledger transaction', error);
   }
 }
 
+/** `ormUnitOfWork` for work written as statements (`Sql` on the transaction's connection). */
+export function ormTransaction<T>(orm: LedgerOrm, work: (sql: Sql) => Promise<T>, options: OrmTransactionOptions = {}): Promise<T> {
+  return ormUnitOfWork(orm, (em) => work(sqlFor(em)), options);
+}
+
 /** Reads on a fresh fork; a lost connection becomes a `DatabaseUnavailableError` (reads are safe to run again). */
-export async function ormRead<T>(orm: LedgerOrm, work: (sql: Sql) => Promise<T>): Promise<T> {
+export async function ormEntityRead<T>(orm: LedgerOrm, work: (em: LedgerEm) => Promise<T>): Promise<T> {
+  const fork = forkEm(orm);
   try {
-    return await work(sqlFor(forkEm(orm)));
+    return await work(fork);
   } catch (error) {
-    throw asUnavailable('a ledger read', error);
+    throw isConnectionLoss(error) ? asUnavailable('a ledger read', error) : wrapDatabaseError(error, dialectOf(fork));
   }
+}
+
+/** `ormEntityRead` for reads written as statements. */
+export function ormRead<T>(orm: LedgerOrm, work: (sql: Sql) => Promise<T>): Promise<T> {
+  return ormEntityRead(orm, (em) => work(sqlFor(em)));
 }

@@ -1,14 +1,17 @@
 /**
  * Reading pipelines, live and archived. A pipeline is in exactly one of `pipelines` and
  * `pipeline_history`; the lookups by id look in both and say which, so callers need not care whether
- * the archiver has run.
+ * the archiver has run. Through MikroORM, on the EntityManager fork of one read (`Ledger.readEntities`).
  */
 import { NotFoundError } from '../../errors.js';
 import { idArgumentSchema, idListSchema, listPipelinesSchema, parseQuery, pipelineHistorySchema } from '../query-schemas.js';
-import type { AttemptRow, EventRow, JobRow, PipelineHistoryRow, PipelineRow, StagePathEntry } from '../entities/index.js';
-import { toPipelineHistoryRow, toPipelineRow } from './pipeline-rows.js';
-import { toAttemptRow, toEventRow, toJobRow } from '../jobs/job-rows.js';
-import { placeholders, type Sql } from '../engine/sql.js';
+import {
+  AttemptEntity, EventEntity, JobEntity, PipelineEntity, PipelineHistoryEntity,
+  type AttemptRow, type EventRow, type JobRow, type PipelineHistoryRow, type PipelineRow, type StagePathEntry,
+} from '../entities/index.js';
+import type { FilterQuery } from '@mikro-orm/core';
+import type { LedgerEm } from '../orm/open-orm.js';
+import { plainRows } from '../orm/entity-rows.js';
 
 /** One pipeline, live or archived, in one shape: the live row's fields plus its archive facts. */
 export interface PipelineSummary
@@ -78,31 +81,31 @@ export function summarizeArchived(h: PipelineHistoryRow): PipelineSummary {
   };
 }
 
-export async function getPipeline(sql: Sql, id: string): Promise<PipelineSummary> {
+export async function getPipeline(em: LedgerEm, id: string): Promise<PipelineSummary> {
   id = parseQuery(idArgumentSchema, id, 'pipelineId');
-  const [found] = await findPipelines(sql, [id]);
+  const [found] = await findPipelines(em, [id]);
   if (!found) throw new NotFoundError('pipeline', id);
   return found;
 }
 
 /** Pipelines by id, from whichever table holds each (missing ids are left out). */
-export async function findPipelines(sql: Sql, given: readonly string[]): Promise<PipelineSummary[]> {
+export async function findPipelines(em: LedgerEm, given: readonly string[]): Promise<PipelineSummary[]> {
   const ids = parseQuery(idListSchema, given, 'pipelineIds');
   const found: PipelineSummary[] = [];
   for (let start = 0; start < ids.length; start += 500) {
     const chunk = ids.slice(start, start + 500);
-    const live = await sql.all(`SELECT * FROM pipelines WHERE id IN (${placeholders(chunk.length)})`, chunk);
-    found.push(...live.map((r) => summarizeLive(toPipelineRow(sql.dialect, r))));
-    const archived = await sql.all(`SELECT * FROM pipeline_history WHERE id IN (${placeholders(chunk.length)})`, chunk);
-    found.push(...archived.map((r) => summarizeArchived(toPipelineHistoryRow(sql.dialect, r))));
+    const live = await em.find(PipelineEntity, { id: { $in: chunk } });
+    found.push(...plainRows(PipelineEntity, live).map(summarizeLive));
+    const archived = await em.find(PipelineHistoryEntity, { id: { $in: chunk } });
+    found.push(...plainRows(PipelineHistoryEntity, archived).map(summarizeArchived));
   }
   const order = new Map(ids.map((id, i) => [id, i]));
   return found.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
 }
 
 /** The pipeline, each stage visit with its job and attempts, and the pipeline's events. */
-export async function getPipelineDetail(sql: Sql, id: string): Promise<PipelineDetail> {
-  const pipeline = await getPipeline(sql, id);
+export async function getPipelineDetail(em: LedgerEm, id: string): Promise<PipelineDetail> {
+  const pipeline = await getPipeline(em, id);
   const visits: Omit<PipelineStageDetail, 'job' | 'attempts'>[] = pipeline.path.map((e) => ({
     stage: e.stage, jobId: e.jobId, outcome: e.outcome, at: e.at, next: e.next, route: e.route ?? null,
   }));
@@ -114,18 +117,13 @@ export async function getPipelineDetail(sql: Sql, id: string): Promise<PipelineD
   const jobs = new Map<string, JobRow>();
   const attempts = new Map<string, AttemptRow[]>();
   if (jobIds.length) {
-    for (const r of await sql.all(`SELECT * FROM jobs WHERE id IN (${placeholders(jobIds.length)})`, jobIds)) {
-      const job = toJobRow(sql.dialect, r);
-      jobs.set(job.id, job);
-    }
-    for (const r of await sql.all(`SELECT * FROM attempts WHERE job_id IN (${placeholders(jobIds.length)}) ORDER BY job_id, number`, jobIds)) {
-      const attempt = toAttemptRow(sql.dialect, r);
+    for (const job of plainRows(JobEntity, await em.find(JobEntity, { id: { $in: jobIds } }))) jobs.set(job.id, job);
+    const found = await em.find(AttemptEntity, { jobId: { $in: jobIds } }, { orderBy: { jobId: 'asc', number: 'asc' } });
+    for (const attempt of plainRows(AttemptEntity, found)) {
       attempts.set(attempt.jobId, [...(attempts.get(attempt.jobId) ?? []), attempt]);
     }
   }
-  const events = (
-    await sql.all(`SELECT * FROM events WHERE subject_type = 'pipeline' AND subject_id = ? ORDER BY seq`, [id])
-  ).map((r) => toEventRow(sql.dialect, r));
+  const events: EventRow[] = plainRows(EventEntity, await em.find(EventEntity, { subjectType: 'pipeline', subjectId: id }, { orderBy: { seq: 'asc' } }));
   return {
     pipeline,
     stages: visits.map((v) => ({ ...v, job: jobs.get(v.jobId) ?? null, attempts: attempts.get(v.jobId) ?? [] })),
@@ -134,42 +132,27 @@ export async function getPipelineDetail(sql: Sql, id: string): Promise<PipelineD
 }
 
 /** Live pipelines, newest first. */
-export async function listPipelines(sql: Sql, given: PipelineFilter = {}): Promise<PipelineRow[]> {
+export async function listPipelines(em: LedgerEm, given: PipelineFilter = {}): Promise<PipelineRow[]> {
   const filter = parseQuery(listPipelinesSchema, given);
-  const { clause, params } = where([
-    ['state', filter.state],
-    ['status', filter.status],
-    ['name', filter.name],
-    ['run_id', filter.runId],
-  ]);
-  const rows = await sql.all(`SELECT * FROM pipelines${clause} ORDER BY created_at DESC, id DESC LIMIT ?`, [...params, filter.limit ?? 50]);
-  return rows.map((r) => toPipelineRow(sql.dialect, r));
+  const where: FilterQuery<PipelineRow> = {
+    ...(filter.state === undefined ? {} : { state: filter.state }),
+    ...(filter.status === undefined ? {} : { status: filter.status }),
+    ...(filter.name === undefined ? {} : { name: filter.name }),
+    ...(filter.runId === undefined ? {} : { runId: filter.runId }),
+  };
+  const rows = await em.find(PipelineEntity, where, { orderBy: { createdAt: 'desc', id: 'desc' }, limit: filter.limit ?? 50 });
+  return plainRows(PipelineEntity, rows);
 }
 
 /** Archived pipelines, most recently completed first. */
-export async function listPipelineHistory(sql: Sql, given: PipelineHistoryFilter = {}): Promise<PipelineHistoryRow[]> {
+export async function listPipelineHistory(em: LedgerEm, given: PipelineHistoryFilter = {}): Promise<PipelineHistoryRow[]> {
   const filter = parseQuery(pipelineHistorySchema, given);
-  const { clause, params } = where([
-    ['final_state', filter.finalState],
-    ['status', filter.status],
-    ['name', filter.name],
-  ]);
-  const since = filter.since === undefined ? '' : `${clause ? ' AND' : ' WHERE'} completed_at >= ?`;
-  const rows = await sql.all(`SELECT * FROM pipeline_history${clause}${since} ORDER BY completed_at DESC, id DESC LIMIT ?`, [
-    ...params,
-    ...(filter.since === undefined ? [] : [filter.since]),
-    filter.limit ?? 50,
-  ]);
-  return rows.map((r) => toPipelineHistoryRow(sql.dialect, r));
-}
-
-function where(pairs: readonly (readonly [string, string | undefined])[]): { clause: string; params: unknown[] } {
-  const conditions: string[] = [];
-  const params: unknown[] = [];
-  for (const [column, value] of pairs) {
-    if (value === undefined) continue;
-    conditions.push(`${column} = ?`);
-    params.push(value);
-  }
-  return { clause: conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '', params };
+  const where: FilterQuery<PipelineHistoryRow> = {
+    ...(filter.finalState === undefined ? {} : { finalState: filter.finalState }),
+    ...(filter.status === undefined ? {} : { status: filter.status as PipelineHistoryRow['status'] }),
+    ...(filter.name === undefined ? {} : { name: filter.name }),
+    ...(filter.since === undefined ? {} : { completedAt: { $gte: filter.since } }),
+  };
+  const rows = await em.find(PipelineHistoryEntity, where, { orderBy: { completedAt: 'desc', id: 'desc' }, limit: filter.limit ?? 50 });
+  return plainRows(PipelineHistoryEntity, rows);
 }

@@ -3,12 +3,19 @@
  * (a stage finished; the pipeline moved on, looped or ended) with its event. Every step is a
  * conditional update fenced on the row's version and on it still running, inside the transaction of
  * the stage job's outcome, so a pipeline is never between two stages in the database.
+ *
+ * `insertPipeline` goes through MikroORM's unit of work. `lockPipeline` and `recordPipelineStep` are
+ * statements, not the ORM: they run inside the attempt outcome's transaction on the hot path's
+ * executor (a raw `Sql`, with no EntityManager), and so does `endPipelineOfJob`, which the operator
+ * and stalled-job writes call with theirs. Their rows are decoded by the entity schema (entity-rows.ts).
  */
-import type { JobRow, PipelineFeedback, PipelineRow, StageOutcomeType, StagePathEntry } from '../entities/index.js';
+import { PipelineEntity, type JobRow, type PipelineFeedback, type PipelineRow, type StageOutcomeType, type StagePathEntry } from '../entities/index.js';
 import { appendEvents } from '../jobs/events.js';
 import type { EventType } from '../lifecycle.js';
-import { toPipelineRow } from './pipeline-rows.js';
 import { encodeJson, type Sql } from '../engine/sql.js';
+import type { LedgerEm } from '../orm/open-orm.js';
+import { sqlFor } from '../orm/em-sql.js';
+import { plainRow, rowFromColumns } from '../orm/entity-rows.js';
 
 export interface NewPipeline {
   id: string;
@@ -24,16 +31,17 @@ export interface NewPipeline {
   now: number;
 }
 
-/** Inserts a running pipeline at its start stage and its `pipeline.started` event. */
-export async function insertPipeline(tx: Sql, p: NewPipeline): Promise<PipelineRow> {
+/** Inserts a running pipeline at its start stage and its `pipeline.started` event (flushed at once). */
+export async function insertPipeline(em: LedgerEm, p: NewPipeline): Promise<PipelineRow> {
   const retries = Object.fromEntries(Object.keys(p.budgets).map((b) => [b, 0]));
-  await tx.run(
-    `INSERT INTO pipelines (id, name, run_id, state, status, status_reason, context, budgets, retries, loops, feedback, path,
-       current_job_id, created_at, updated_at, finished_at, version)
-     VALUES (?, ?, ?, ?, 'running', NULL, ?, ?, ?, 0, NULL, ?, ?, ?, ?, NULL, 1)`,
-    [p.id, p.name, p.runId, p.stage, encodeJson(p.context), encodeJson(p.budgets), encodeJson(retries), '[]', p.jobId, p.now, p.now],
-  );
-  await appendEvents(tx, [
+  const pipeline = em.create(PipelineEntity, {
+    id: p.id, name: p.name, runId: p.runId, state: p.stage, status: 'running', statusReason: null, context: p.context,
+    budgets: p.budgets, retries, loops: 0, feedback: null, path: [], currentJobId: p.jobId, createdAt: p.now,
+    updatedAt: p.now, finishedAt: null, version: 1,
+  });
+  await em.flush();
+  // Events have one writer, shared with the hot path (jobs/events.ts), on this transaction's connection.
+  await appendEvents(sqlFor(em), [
     {
       subjectType: 'pipeline',
       subjectId: p.id,
@@ -44,11 +52,7 @@ export async function insertPipeline(tx: Sql, p: NewPipeline): Promise<PipelineR
       createdAt: p.now,
     },
   ]);
-  return {
-    id: p.id, name: p.name, runId: p.runId, state: p.stage, status: 'running', statusReason: null, context: p.context,
-    budgets: p.budgets, retries, loops: 0, feedback: null, path: [], currentJobId: p.jobId, createdAt: p.now,
-    updatedAt: p.now, finishedAt: null, version: 1,
-  };
+  return plainRow(PipelineEntity, pipeline);
 }
 
 /**
@@ -56,8 +60,9 @@ export async function insertPipeline(tx: Sql, p: NewPipeline): Promise<PipelineR
  * ends; SQLite has one writer at a time, and a concurrent commit makes ours retry as a whole.
  */
 export async function lockPipeline(tx: Sql, pipelineId: string): Promise<PipelineRow | null> {
+  // A statement: called inside the attempt outcome's transaction, which has no EntityManager.
   const [raw] = await tx.all(`SELECT * FROM pipelines WHERE id = ?${tx.dialect === 'postgresql' ? ' FOR UPDATE' : ''}`, [pipelineId]);
-  return raw ? toPipelineRow(tx.dialect, raw) : null;
+  return raw ? rowFromColumns(PipelineEntity, tx.dialect, raw) : null;
 }
 
 /** One step of a running pipeline: its finished stage, and where it is now. */
@@ -87,6 +92,7 @@ export interface PipelineStep {
  */
 export async function recordPipelineStep(tx: Sql, before: PipelineRow, step: PipelineStep): Promise<PipelineRow> {
   const finished = step.status !== 'running';
+  // A statement: called inside the attempt outcome's transaction, which has no EntityManager.
   const [updated] = await tx.all(
     `UPDATE pipelines SET state = ?, status = ?, status_reason = ?, context = ?, retries = ?, loops = ?, feedback = ?, path = ?,
        current_job_id = ?, updated_at = ?, finished_at = ?, version = version + 1
@@ -98,7 +104,7 @@ export async function recordPipelineStep(tx: Sql, before: PipelineRow, step: Pip
     ],
   );
   if (!updated) throw new Error(`pipeline ${before.id} changed while it was locked for a step (version ${before.version})`);
-  const after = toPipelineRow(tx.dialect, updated);
+  const after = rowFromColumns(PipelineEntity, tx.dialect, updated);
   await appendEvents(tx, [
     { subjectType: 'pipeline', subjectId: before.id, seq: after.version, type: step.event.type, payload: step.event.payload, actor: step.actor, createdAt: step.now },
   ]);

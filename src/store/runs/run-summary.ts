@@ -1,4 +1,8 @@
-/** Figures about the jobs of one run: what `jobledger demo` prints at the end. */
+/**
+ * Figures about the jobs of one run: what `jobledger demo` prints at the end. Statements, not the
+ * ORM: aggregates over joins of jobs, attempts and events, which the entities do not relate (they
+ * hold ids, not relations) and which loading entities would turn into reading every row of the run.
+ */
 import type { AttemptStatus } from '../lifecycle.js';
 import { toNumber, type Sql } from '../engine/sql.js';
 import { idArgumentSchema, parseQuery } from '../query-schemas.js';
