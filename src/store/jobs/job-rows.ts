@@ -1,6 +1,6 @@
 /** Maps raw snake_case rows from plain statements onto the ledger's row types. */
 import type { DatabaseDialect } from '../../config.js';
-import { JobEntity, type AttemptRow, type EventRow, type JobRow, type RunRow } from '../entities/index.js';
+import { JobEntity, type AttemptRow, type EventRow, type JobRow } from '../entities/index.js';
 import { allPropertiesOf, entityColumns } from '../engine/entity-columns.js';
 import type { AttemptStatus, JobStatus } from '../lifecycle.js';
 import { decodeJson, toNullableNumber, toNumber, type Row } from '../engine/sql.js';
@@ -109,19 +109,5 @@ export function toEventRow(dialect: DatabaseDialect, r: Row): EventRow {
     payload: decodeJson(dialect, r.payload),
     actor: r.actor as string,
     createdAt: toNumber(r.created_at),
-  };
-}
-
-export function toRunRow(dialect: DatabaseDialect, r: Row): RunRow {
-  return {
-    id: r.id as string,
-    name: r.name as string,
-    status: r.status as RunRow['status'],
-    statusReason: (r.status_reason as string | null) ?? null,
-    metadata: decodeJson(dialect, r.metadata),
-    createdAt: toNumber(r.created_at),
-    updatedAt: toNumber(r.updated_at),
-    finishedAt: toNullableNumber(r.finished_at),
-    version: toNumber(r.version),
   };
 }

@@ -5,6 +5,7 @@
 import { CommitOutcomeUnknownError } from '../../errors.js';
 import { asUnavailable, isConnectionLoss } from '../engine/connection-loss.js';
 import { wrapDatabaseError } from '../engine/database-errors.js';
+import type { DatabaseDialect } from '../../config.js';
 import { forkEm, type LedgerEm, type LedgerOrm } from './open-orm.js';
 import { dialectOf, type Sql } from '../engine/sql.js';
 import { sqlFor } from './em-sql.js';
@@ -41,7 +42,7 @@ export async function ormUnitOfWork<T>(orm: LedgerOrm, work: (em: LedgerEm) => P
       return result;
     });
   } catch (error) {
-    if (!isConnectionLoss(error)) throw wrapDatabaseError(error, dialectOf(fork));
+    if (!isConnectionLoss(error)) throw wrapOrmError(error, dialectOf(fork));
     if (committing && !options.idempotent) throw new CommitOutcomeUnknownError('a ledger transaction', [], error);
     throw asUnavailable('a ledger transaction', error);
   }
@@ -58,11 +59,32 @@ export async function ormEntityRead<T>(orm: LedgerOrm, work: (em: LedgerEm) => P
   try {
     return await work(fork);
   } catch (error) {
-    throw isConnectionLoss(error) ? asUnavailable('a ledger read', error) : wrapDatabaseError(error, dialectOf(fork));
+    throw isConnectionLoss(error) ? asUnavailable('a ledger read', error) : wrapOrmError(error, dialectOf(fork));
   }
 }
 
 /** `ormEntityRead` for reads written as statements. */
 export function ormRead<T>(orm: LedgerOrm, work: (sql: Sql) => Promise<T>): Promise<T> {
   return ormEntityRead(orm, (em) => work(sqlFor(em)));
+}
+
+/**
+ * A driver error from an ORM statement, as a coded `DatabaseError` (database-errors.ts). MikroORM 6
+ * writes a statement's values into its SQL text, and the driver's message and stack start with that
+ * text: both are cut down to the database's own reason (SQLite's) or to nothing (PostgreSQL's
+ * reason may quote values; its code, constraint and table stay on the error), and the stack frames.
+ */
+function wrapOrmError(error: unknown, dialect: DatabaseDialect): unknown {
+  const wrapped = wrapDatabaseError(error, dialect);
+  if (wrapped === error || !(error instanceof Error)) return wrapped;
+  const cut = error.message.lastIndexOf(' - ');
+  const reason = dialect === 'sqlite' ? ` - ${cut < 0 ? error.message : error.message.slice(cut + 3)}` : '';
+  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  try {
+    error.message = `[statement and values withheld]${reason}`;
+    error.stack = [`${error.name}: ${error.message}`, ...frames].join('\n');
+  } catch {
+    // a frozen error: the wrapper's message holds no value either way
+  }
+  return wrapped;
 }
