@@ -27,6 +27,9 @@ export const attemptStatuses = [
 ] as const;
 export type AttemptStatus = (typeof attemptStatuses)[number];
 
+/** The status an attempt row is inserted with. */
+export const initialAttemptStatus = 'running' satisfies AttemptStatus;
+
 /**
  * Each named job transition: the statuses it may start from, the one it leads to, and the events
  * it may append to the job's log (test/transitions.test.ts walks every status through every

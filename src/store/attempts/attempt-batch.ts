@@ -22,6 +22,7 @@ import {
   type WorkerIdentity,
 } from './attempt-writes.js';
 import { startedJobColumns, toStartedJob } from '../jobs/job-rows.js';
+import { jobFrom, jobStatusSql, jobTransitions } from '../lifecycle.js';
 import { encodeJson, notIndexed, placeholders, rowsForm, RowsStatement, toNumber, type Column, type Row, type Sql, type Statement } from '../engine/sql.js';
 
 export interface BeginRequest {
@@ -68,7 +69,7 @@ const beginColumns: readonly Column[] = [
 ];
 
 /** A waiting job's start, from a batch source `v` with `now` (shared with attempt-batch-alone.ts). */
-export const beginSet = `status = 'running', attempts_started = jobs.attempts_started + 1,
+export const beginSet = `status = ${jobStatusSql(jobTransitions.begin.to)}, attempts_started = jobs.attempts_started + 1,
      current_attempt = jobs.attempts_started + 1, started_at = COALESCE(jobs.started_at, v.now), updated_at = v.now,
      status_reason = NULL, version = jobs.version + 1`;
 
@@ -160,7 +161,7 @@ const outcomeBatch = new RowsStatement(
   outcomeColumns,
   (dialect, source) => `UPDATE jobs SET ${outcomeSet}
    FROM ${source}
-   WHERE jobs.id = v.id AND ${notIndexed(dialect, 'jobs.status')} = 'running' AND jobs.current_attempt = v.attempt
+   WHERE jobs.id = v.id AND ${jobFrom('complete', notIndexed(dialect, 'jobs.status'))} AND jobs.current_attempt = v.attempt
    RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, jobs.pipeline_id, jobs.stage`,
 );
 
@@ -177,13 +178,13 @@ export function outcomeValues(
   const base = [r.ref.jobId, r.ref.number];
   switch (outcome.type) {
     case 'completed':
-      return [...base, 'completed', encodeJson(outcome.result), 1, null, 0, null, now, 1, null, 0, events, ...progress, now];
+      return [...base, jobTransitions.complete.to, encodeJson(outcome.result), 1, null, 0, null, now, 1, null, 0, events, ...progress, now];
     case 'retry':
-      return [...base, 'delayed', null, 0, encodeJson(outcome.error), 1, now + outcome.delayMs, null, 0, null, 1, events, ...progress, now];
+      return [...base, jobTransitions.scheduleRetry.to, null, 0, encodeJson(outcome.error), 1, now + outcome.delayMs, null, 0, null, 1, events, ...progress, now];
     case 'failed':
-      return [...base, 'failed', null, 0, encodeJson(outcome.error), 1, null, now, 1, outcome.reason, 1, events, ...progress, now];
+      return [...base, jobTransitions.fail.to, null, 0, encodeJson(outcome.error), 1, null, now, 1, outcome.reason, 1, events, ...progress, now];
     case 'interrupted':
-      return [...base, 'queued', null, 0, null, 0, null, null, 1, outcome.reason, 0, events, ...progress, now];
+      return [...base, jobTransitions.requeue.to, null, 0, null, 0, null, null, 1, outcome.reason, 0, events, ...progress, now];
     case 'cancelled':
       throw new Error('a cancelled outcome has no job update');
   }

@@ -5,7 +5,7 @@
  */
 import type { AttemptRef } from './attempt-writes.js';
 import { appendEvents, jobEvent, type NewEvent } from '../jobs/events.js';
-import { jobTransitions } from '../lifecycle.js';
+import { attemptFrom, attemptStatusSql, attemptTransitions, jobFrom, jobStatusSql, jobTransitions } from '../lifecycle.js';
 import { endPipelineOfJob } from '../pipelines/pipeline-writes.js';
 import { toJobRow } from '../jobs/job-rows.js';
 import { databaseNowSql } from '../engine/database-clock.js';
@@ -23,7 +23,7 @@ export async function recordProgress(
 ): Promise<boolean> {
   const [updated] = await tx.all(
     `UPDATE jobs SET progress = ?, updated_at = ?, version = version + ?
-     WHERE id = ? AND status = 'running' AND current_attempt = ? RETURNING version`,
+     WHERE id = ? AND ${jobFrom('complete')} AND current_attempt = ? RETURNING version`,
     [encodeJson(progress), now, event ? 1 : 0, ref.jobId, ref.number],
   );
   if (!updated) return false;
@@ -42,7 +42,7 @@ export async function recordHeartbeats(sql: Sql, attemptIds: readonly string[]):
   if (attemptIds.length === 0) return;
   await sql.run(
     `UPDATE attempts SET heartbeat_at = ${databaseNowSql(sql.dialect)}
-     WHERE id IN (${placeholders(attemptIds.length)}) AND status = 'running'`,
+     WHERE id IN (${placeholders(attemptIds.length)}) AND ${attemptFrom('stall')}`,
     attemptIds,
   );
 }
@@ -66,15 +66,16 @@ export async function failStalledJob(tx: Sql, jobId: string, reason: string, now
   }
   const stalled = (
     await tx.all(
-      `UPDATE attempts SET status = 'stalled', finished_at = ?, duration_ms = ? - started_at
-       WHERE job_id = ? AND status = 'running' RETURNING number`,
+      `UPDATE attempts SET status = ${attemptStatusSql(attemptTransitions.stall.to)}, finished_at = ?, duration_ms = ? - started_at
+       WHERE job_id = ? AND ${attemptFrom('stall')} RETURNING number`,
       [now, now, jobId],
     )
   ).map((r) => toNumber(r.number));
   const error = { name: 'StalledJobError', message: reason };
   const [updated] = await tx.all(
-    `UPDATE jobs SET status = 'failed', status_reason = ?, last_error = ?, finished_at = ?, updated_at = ?, version = version + ?
-     WHERE id = ? AND version = ? RETURNING version`,
+    `UPDATE jobs SET status = ${jobStatusSql(jobTransitions.failStalled.to)}, status_reason = ?, last_error = ?, finished_at = ?,
+       updated_at = ?, version = version + ?
+     WHERE id = ? AND version = ? AND ${jobFrom('failStalled')} RETURNING version`,
     [reason, encodeJson(error), now, now, stalled.length + 1, jobId, job.version],
   );
   if (!updated) return false;

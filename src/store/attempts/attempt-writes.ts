@@ -9,7 +9,16 @@ import { entityColumns } from '../engine/entity-columns.js';
 import { appendEvents, appendStandaloneJobEvent, type NewEvent } from '../jobs/events.js';
 import { newId } from '../ids.js';
 import { clipText } from '../json-value.js';
-import { jobTransitions, isFinalJobStatus } from '../lifecycle.js';
+import {
+  attemptFrom,
+  attemptStatusSql,
+  attemptTransitions,
+  initialAttemptStatus,
+  isFinalJobStatus,
+  jobFrom,
+  jobStatusSql,
+  jobTransitions,
+} from '../lifecycle.js';
 import type { Outcome } from './outcome.js';
 import { jobRowColumns, startedJobColumns, startedJobOf, toJobRow, toStartedJob, type StartedJob } from '../jobs/job-rows.js';
 import { encodeJson, insertRows, placeholders, toNumber, updateRowsById, type Row, type RowUpdate, type Sql } from '../engine/sql.js';
@@ -83,7 +92,7 @@ export class RacedError extends Error {}
 
 const beginSources = jobTransitions.begin.from;
 /** The begin sources of a job nobody runs: no earlier attempt can be left to mark stalled. */
-export const waitingSources = beginSources.filter((status) => status !== 'running');
+export const waitingSources = beginSources.filter((status) => status !== jobTransitions.begin.to);
 const attemptColumns = entityColumns(AttemptEntity, [
   'id', 'jobId', 'number', 'status', 'workerId', 'host', 'pid', 'startedAt', 'heartbeatAt',
 ]);
@@ -129,8 +138,8 @@ export async function beginAttempt(
     job.status === 'running'
       ? (
           await tx.all(
-            `UPDATE attempts SET status = 'stalled', finished_at = ?, duration_ms = ? - started_at
-             WHERE job_id = ? AND status = 'running' RETURNING number`,
+            `UPDATE attempts SET status = ${attemptStatusSql(attemptTransitions.stall.to)}, finished_at = ?, duration_ms = ? - started_at
+             WHERE job_id = ? AND ${attemptFrom('stall')} RETURNING number`,
             [now, now, jobId],
           )
         ).map((r) => toNumber(r.number))
@@ -139,12 +148,12 @@ export async function beginAttempt(
 
   const eventCount = stalledAttempts.length + 1;
   const [updated] = await tx.all(
-    `UPDATE jobs SET status = 'running', attempts_started = attempts_started + 1,
+    `UPDATE jobs SET status = ${jobStatusSql(jobTransitions.begin.to)}, attempts_started = attempts_started + 1,
        current_attempt = attempts_started + 1, started_at = COALESCE(started_at, ?), updated_at = ?,
        status_reason = NULL, version = version + ?
-     WHERE id = ? AND version = ? AND status IN (${placeholders(beginSources.length)})
+     WHERE id = ? AND version = ? AND ${jobFrom('begin')}
      RETURNING version, current_attempt`,
-    [now, now, eventCount, jobId, job.version, ...beginSources],
+    [now, now, eventCount, jobId, job.version],
   );
   if (!updated) throw new RacedError();
   const started: StartedJob = {
@@ -173,7 +182,7 @@ export function newAttemptIds(): AttemptIds {
   return { attemptId: newId('att') };
 }
 
-const startWaitingSql = `UPDATE jobs SET status = 'running', attempts_started = attempts_started + 1,
+const startWaitingSql = `UPDATE jobs SET status = ${jobStatusSql(jobTransitions.begin.to)}, attempts_started = attempts_started + 1,
      current_attempt = attempts_started + 1, started_at = COALESCE(started_at, ?), updated_at = ?,
      status_reason = NULL, version = version + 1
    WHERE id = ? AND status IN (${placeholders(waitingSources.length)})
@@ -207,7 +216,7 @@ export async function startAttempt(
   const firstSeq = version - stalledAttempts.length;
   const attempt = { jobId, attemptId: ids.attemptId, number, startedAt: now };
   await insertRows(tx, 'attempts', attemptColumns, [
-    [attempt.attemptId, jobId, number, 'running', worker.workerId, worker.host, worker.pid, now, now],
+    [attempt.attemptId, jobId, number, initialAttemptStatus, worker.workerId, worker.host, worker.pid, now, now],
   ]);
   const events: NewEvent[] = stalledAttempts.map((lost, i) => ({
     subjectType: 'job',
@@ -251,7 +260,7 @@ export async function recordOutcome(
   const update = jobUpdateFor(outcome, now, progress);
   const [updated] = await tx.all(
     `UPDATE jobs SET ${update.set}, updated_at = ?, version = version + ?
-     WHERE id = ? AND status = 'running' AND current_attempt = ?
+     WHERE id = ? AND ${jobFrom('complete')} AND current_attempt = ?
      RETURNING status, run_at, version, pipeline_id, stage`,
     [...update.params, now, update.events.length, ref.jobId, ref.number],
   );
@@ -323,25 +332,25 @@ export function jobUpdateFor(outcome: Exclude<Outcome, { type: 'cancelled' }>, n
   switch (outcome.type) {
     case 'completed':
       return {
-        set: `status = 'completed', result = ?, finished_at = ?, status_reason = NULL${progressSet}`,
+        set: `status = ${jobStatusSql(jobTransitions.complete.to)}, result = ?, finished_at = ?, status_reason = NULL${progressSet}`,
         params: [encodeJson(outcome.result), now, ...progressParams],
         events,
       };
     case 'retry':
       return {
-        set: `status = 'delayed', attempts_failed = attempts_failed + 1, last_error = ?, run_at = ?${progressSet}`,
+        set: `status = ${jobStatusSql(jobTransitions.scheduleRetry.to)}, attempts_failed = attempts_failed + 1, last_error = ?, run_at = ?${progressSet}`,
         params: [encodeJson(outcome.error), now + outcome.delayMs, ...progressParams],
         events,
       };
     case 'failed':
       return {
-        set: `status = 'failed', attempts_failed = attempts_failed + 1, last_error = ?, finished_at = ?, status_reason = ?${progressSet}`,
+        set: `status = ${jobStatusSql(jobTransitions.fail.to)}, attempts_failed = attempts_failed + 1, last_error = ?, finished_at = ?, status_reason = ?${progressSet}`,
         params: [encodeJson(outcome.error), now, outcome.reason, ...progressParams],
         events,
       };
     case 'interrupted':
       return {
-        set: `status = 'queued', status_reason = ?${progressSet}`,
+        set: `status = ${jobStatusSql(jobTransitions.requeue.to)}, status_reason = ?${progressSet}`,
         params: [outcome.reason, ...progressParams],
         events,
       };
@@ -400,8 +409,8 @@ export async function recordLateOutcome(
   // The attempt may already be marked `stalled` by the attempt that replaced it; `superseded` says
   // more: it did come back, late. Its would-be outcome is kept in the event, never applied.
   await tx.run(
-    `UPDATE attempts SET status = 'superseded', finished_at = ?, duration_ms = ?, error = ?
-     WHERE id = ? AND status IN ('running', 'stalled')`,
+    `UPDATE attempts SET status = ${attemptStatusSql(attemptTransitions.supersede.to)}, finished_at = ?, duration_ms = ?, error = ?
+     WHERE id = ? AND ${attemptFrom('supersede')}`,
     [now, durationMs, encodeJson('error' in outcome ? outcome.error : null), ref.attemptId],
   );
   await appendStandaloneJobEvent(
@@ -429,7 +438,7 @@ async function finishAttemptRow(
 const finishAttempt: RowUpdate = {
   table: 'attempts',
   columns: entityColumns(AttemptEntity, ['status', 'finishedAt', 'durationMs', 'error']),
-  condition: { column: 'status', equals: 'running' },
+  condition: { column: 'status', equals: attemptTransitions.succeed.from[0] },
 };
 
 function summary(error: { name: string; message: string; code?: string }): Record<string, unknown> {

@@ -3,7 +3,7 @@
  * ORM: aggregates over joins of jobs, attempts and events, which the entities do not relate (they
  * hold ids, not relations) and which loading entities would turn into reading every row of the run.
  */
-import type { AttemptStatus } from '../lifecycle.js';
+import { attemptTransitions, statusIn, type AttemptStatus } from '../lifecycle.js';
 import { toNumber, type Sql } from '../engine/sql.js';
 import { idArgumentSchema, parseQuery } from '../query-schemas.js';
 
@@ -28,7 +28,7 @@ export async function runFigures(sql: Sql, runId: string): Promise<RunFigures> {
   );
   const durations = await sql.all(
     `SELECT a.duration_ms AS d FROM attempts a JOIN jobs j ON j.id = a.job_id
-     WHERE j.run_id = ? AND a.status = 'succeeded' ORDER BY a.duration_ms`,
+     WHERE j.run_id = ? AND ${statusIn('a.status', [attemptTransitions.succeed.to])} ORDER BY a.duration_ms`,
     [runId],
   );
   const [span] = await sql.all(`SELECT MIN(created_at) AS first, MAX(finished_at) AS last FROM jobs WHERE run_id = ?`, [runId]);

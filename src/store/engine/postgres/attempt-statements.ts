@@ -15,6 +15,7 @@
 import { beginSet, outcomeColumns, outcomeSet, outcomeValues, type BeginRequest, type OutcomeRequest } from '../../attempts/attempt-batch.js';
 import { attemptEnd, outcomeEvents, waitingSources, type BeginResult, type RecordedOutcome } from '../../attempts/attempt-writes.js';
 import type { JobRow } from '../../entities/index.js';
+import { attemptFrom, attemptStatusSql, initialAttemptStatus, jobFrom } from '../../lifecycle.js';
 import { newId } from '../../ids.js';
 import { startedJobColumnNames, startedJobColumns, toStartedJob } from '../../jobs/job-rows.js';
 import { encodeJson, notIndexed, placeholders, RowsStatement, toNumber, usesArrays, type Column, type Sql } from '../sql.js';
@@ -79,7 +80,7 @@ export const beginAlone = new RowsStatement(
        v.event_id AS new_event_id, v.worker_id AS new_worker_id, v.host AS new_host, v.pid AS new_pid, v.now AS begun_at
    ), attempt AS (
      INSERT INTO attempts (id, job_id, number, status, worker_id, host, pid, started_at, heartbeat_at)
-     SELECT new_attempt_id, id, current_attempt, 'running', new_worker_id, new_host, new_pid, begun_at, begun_at
+     SELECT new_attempt_id, id, current_attempt, ${attemptStatusSql(initialAttemptStatus)}, new_worker_id, new_host, new_pid, begun_at, begun_at
      FROM started
    ), event AS (
      INSERT INTO events (id, subject_type, subject_id, seq, type, payload, actor, created_at)
@@ -143,13 +144,13 @@ export const outcomeAlone = new RowsStatement(
   (_dialect, source) => `WITH finished AS (
      UPDATE jobs SET ${outcomeSet}
      FROM ${source}
-     WHERE jobs.id = v.id AND ${notIndexed('postgresql', 'jobs.status')} = 'running' AND jobs.current_attempt = v.attempt
+     WHERE jobs.id = v.id AND ${jobFrom('complete', notIndexed('postgresql', 'jobs.status'))} AND jobs.current_attempt = v.attempt
      RETURNING jobs.id, jobs.current_attempt, jobs.status, jobs.run_at, jobs.version, v.attempt_id AS ended_attempt_id,
        v.attempt_status AS ended_status, v.duration_ms AS ended_duration_ms, v.attempt_error AS ended_error, v.now AS ended_at
    ), attempt AS (
      UPDATE attempts SET status = f.ended_status, finished_at = f.ended_at, duration_ms = f.ended_duration_ms, error = f.ended_error
      FROM finished f
-     WHERE attempts.id = f.ended_attempt_id AND ${notIndexed('postgresql', 'attempts.status')} = 'running'
+     WHERE attempts.id = f.ended_attempt_id AND ${attemptFrom('succeed', notIndexed('postgresql', 'attempts.status'))}
    ), event AS (
      INSERT INTO events (id, subject_type, subject_id, seq, type, payload, actor, created_at)
      SELECT e.id, 'job', f.id, f.version - e.back, e.type, e.payload, 'system', f.ended_at
