@@ -26,7 +26,7 @@ export async function redisCpuSeconds(redis: { info(section: string): Promise<st
 
 /**
  * CPU (user + system) of every local process named `postgres`, in seconds, from /proc (Linux, and a
- * server on this machine only; undefined otherwise). The server runs the benchmark's database alone
+ * server on the same host only; undefined otherwise). The server runs the benchmark's database alone
  * while the bench runs, so the difference over a phase is that phase's database work, provided
  * both readings are taken while that work's connections are open: an exited backend's CPU leaves
  * the sum with it.

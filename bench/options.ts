@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 
 /**
  * `pgboss` is pg-boss on PostgreSQL, the reference the throughput target names ("above pg-boss's
- * figure on this machine"), measured in the same run rather than quoted.
+ * figure on the same host"), measured in the same run rather than quoted.
  */
 export const backendNames = ['bare', 'sqlite', 'postgres', 'pgboss'] as const;
 export type BackendName = (typeof backendNames)[number];
@@ -31,7 +31,7 @@ export interface BenchOptions {
    * pg-boss's worker: `workers` loops (`work()` calls), each fetching up to `batchSize` jobs per
    * poll and handing them to one handler call. A loop polls at most every 0.5 s (pg-boss's floor)
    * while it finds jobs, so its ceiling is about workers × batchSize × 2 jobs/s. Default 3 × 700:
-   * the best of the configurations with batches of up to 1,000 tried on this machine
+   * the best of the configurations with batches of up to 1,000 tried on a 2-core host
    * (docs/performance-history.md).
    */
   pgboss: { workers: number; batchSize: number };

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: bare BullMQ and jobledger on SQLite and PostgreSQL, side by side, in one run on
- * this machine; `npm run bench:memory`: a jobledger worker's memory after N/10 and N jobs.
+ * one host; `npm run bench:memory`: a jobledger worker's memory after N/10 and N jobs.
  * Progress goes to stderr; the table (and with --json, one JSON object as the last line) to stdout.
  * See backend-run.ts for exactly what each figure times.
  */

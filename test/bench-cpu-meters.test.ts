@@ -29,7 +29,7 @@ describe('the bench CPU meters', () => {
 
   it("reads a local PostgreSQL's CPU from /proc, and it grows with a query's work", async (context) => {
     const url = new URL(await testPostgresAdminUrl());
-    // Only a server on this machine has processes to read; one elsewhere gives no figure at all.
+    // Only a server on the same host has processes to read; one elsewhere gives no figure at all.
     if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(url.hostname)) context.skip();
     const before = localPostgresCpuSeconds();
     expect(before).toBeGreaterThanOrEqual(0);

@@ -3,7 +3,7 @@
  * connection, on PostgreSQL on a small `pg.Pool` of its own opened from the database URL.
  *
  * Why: MikroORM's `execute` inlines every parameter into the SQL text (`platform.formatQuery`) and
- * hands knex a new raw string per call, so nothing is ever prepared twice; measured on this machine,
+ * hands knex a new raw string per call, so nothing is ever prepared twice; on a 2-core host
  * a job's start and finish through it cost ~2.6 ms of CPU (381 jobs/s on SQLite, 267 on PostgreSQL
  * with one transaction per write). Here SQLite runs cached prepared statements on the
  * better-sqlite3 handle (keeping its pragmas and its one writer), and PostgreSQL runs named
@@ -197,7 +197,7 @@ function ormCompatibleTypes(): pg.CustomTypesConfig {
 /**
  * PostgreSQL: pg clients used directly, from a small pool of the hot path's own, opened from the
  * same URL as the ORM's. knex's raw queries rewrite the SQL text and bindings on every call;
- * measured on this machine that was about a tenth of the worker's CPU on the PostgreSQL hot path.
+ * that was about a tenth of the worker's CPU on the PostgreSQL hot path.
  * The placeholders are rewritten once per SQL text, and every text is a named statement.
  *
  * The pool is the hot path's own because its connections run with sequential scans priced out
@@ -272,7 +272,7 @@ const maxNamedStatements = 200;
 
 /**
  * A pg query config: named, so that each pooled connection parses and plans a text once and then
- * only binds and executes it. Measured with log_min_duration_statement on this machine, unnamed,
+ * only binds and executes it. Measured with log_min_duration_statement, unnamed,
  * parse and bind (which plans) cost about 100-300 us each per statement of a batch, as much as
  * executing it. The same text always gets the same name, on every connection.
  */

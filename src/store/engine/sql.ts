@@ -229,7 +229,7 @@ export function usesArrays(sql: Sql): boolean {
  * parse and plan. Otherwise a VALUES list of `rowCount` rows (cast on PostgreSQL, which cannot type
  * an untyped VALUES parameter), prepared once per count on SQLite. A single JSON text through
  * `json_each` kept one SQLite text for any count, but its values are parsed out of the JSON again
- * for every column: measured on this machine, 12-row batches cost about 1 µs a row more for updates
+ * for every column: measured with 12-row batches, they cost about 1 µs a row more for updates
  * by id (6.1-6.7 against 5.2-5.4 µs) and 1.6 µs a row more for event inserts (11.6 against
  * 10.0 µs), and a bulk enqueue about 16% more CPU (23.6 against 20.3 µs a job).
  */
@@ -246,8 +246,8 @@ export function rowsSource(form: RowsForm, columns: readonly Column[], rowCount:
  * The rows of a batch as the source `v` of one PostgreSQL statement, from one JSON parameter: an
  * array of rows, each an array of values, taken apart with `->>` and cast. Same text for any row
  * count, like `unnest`; but pg builds an array literal in JavaScript, escaping every element (JSON
- * values twice), where `JSON.stringify` is native. Measured on this machine (1,000-row inserts of
- * job-like rows, one per transaction): 9.4-9.6 µs a row against 18.0-21.5 with arrays, and the
+ * values twice), where `JSON.stringify` is native. Measured with 1,000-row inserts of
+ * job-like rows, one per transaction: 9.4-9.6 µs a row against 18.0-21.5 with arrays, and the
  * client's CPU 4.0-4.5 against 6.7-8.3 µs. JSON values travel as their text and are parsed by the
  * cast, so SQL NULL and JSON `null` stay apart as they do in arrays.
  */
@@ -272,7 +272,7 @@ function jsonRows(rows: readonly (readonly unknown[])[]): string {
  * SQLite's planner chose (when the batch came through `json_each`, whose row count it cannot see)
  * to scan every matching row and join the batch to each: finishing a batch of attempts walked every
  * running attempt (measured: a fifth more CPU per job in the ledger-only loop) instead of looking
- * up each attempt by id. With today's VALUES source SQLite sees the row count and searches by id
+ * up each attempt by id. With the VALUES source SQLite sees the row count and searches by id
  * with or without the `+` (SQLite 3.49); the `+` stays so that the plan does not hinge on that
  * estimate. PostgreSQL's generic plan for a named statement, made on a small table, took the same
  * walk through the old attempts_status_heartbeat_at_index. Tests check the plans on both.

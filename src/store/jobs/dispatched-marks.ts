@@ -3,7 +3,7 @@
  * `enqueueBulk` returns. The mark is a milestone, not the hand-over itself: the jobs are committed
  * and in Redis already, and a job whose mark never lands (a crash, a failed write) is handed over
  * again by the relay, which BullMQ ignores for ids it holds. Waiting for it cost a bulk enqueue on
- * PostgreSQL about 13 µs a job on top of about 40 for inserting (1,000-job chunks, this machine);
+ * PostgreSQL about 13 µs a job on top of about 40 for inserting (1,000-job chunks, 2 cores);
  * written behind, bulk enqueue went from 8,208-10,161 to 9,720-11,619 jobs/s (single runs side by
  * side, 60,000 jobs). On SQLite it made no difference.
  *

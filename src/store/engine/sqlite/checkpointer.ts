@@ -4,7 +4,7 @@
  * In WAL mode every commit appends pages to the write-ahead log, and by default the connection that
  * commits copies the log back into the database file (with an fsync) whenever it passes 1,000
  * pages. better-sqlite3 does that synchronously, inside the COMMIT that crossed the threshold, on
- * the thread that runs BullMQ. Measured on this machine with the ledger's hot path (20,000 jobs,
+ * the thread that runs BullMQ. Measured with the ledger's hot path (2 cores, 20,000 jobs,
  * 50 at a time): COMMIT cost about 40 µs per job with automatic checkpoints and about 15 µs without.
  *
  * So a worker thread with its own connection to the same file runs `wal_checkpoint(PASSIVE)` every
