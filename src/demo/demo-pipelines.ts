@@ -36,11 +36,27 @@ export interface PipelineDemoSummary {
 export async function runPipelineDemo(jl: JobLedger, opts: { pipelines: number; concurrency: number }): Promise<PipelineDemoSummary | null> {
   if (opts.pipelines === 0 || !jl.pipelines.names().includes(ticketPipeline.name)) return null;
   const run = await jl.ledger.createRun({ name: 'demo-pipelines', metadata: { pipelines: opts.pipelines }, actor: 'demo' });
+  return failRunOnError(jl, run.id, () => pipelineDemo(jl, run.id, opts));
+}
+
+/** Runs `work` for the run `runId`; if it throws, the run is marked `failed` with the error, never left open. */
+export async function failRunOnError<T>(jl: JobLedger, runId: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const reason = `the demo stopped: ${error instanceof Error ? error.message : String(error)}`.slice(0, 2000);
+    await jl.ledger.setRunStatus({ runId, status: 'failed', reason, actor: 'demo' }).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function pipelineDemo(jl: JobLedger, runId: string, opts: { pipelines: number; concurrency: number }): Promise<PipelineDemoSummary> {
+  const run = { id: runId };
   const worker = jl.createWorker({ concurrency: opts.concurrency });
-  await worker.start();
   const started = Date.now();
   const ids: string[] = [];
   try {
+    await worker.start();
     for (let i = 0; i < opts.pipelines; i++) {
       const { id } = await jl.pipelines.start(ticketPipeline.name, { ...ticketScript(i), runId: run.id, actor: 'demo' });
       ids.push(id);
