@@ -166,5 +166,5 @@ function printSummary(s: DemoSummary): void {
   ]);
   // The demo's ledger is not DATABASE_URL's: the commands to look at it name it.
   out.write(`\nInspect it: DATABASE_URL=${s.database} jobledger jobs --run ${s.run} --status failed, then show <job-id> the same way\n`);
-  printPipelineDemoSummary(s.pipelines);
+  printPipelineDemoSummary(s.pipelines, s.database);
 }

@@ -127,7 +127,8 @@ export function ticketScript(i: number): StartPipelineOptions {
   }
 }
 
-export function printPipelineDemoSummary(s: PipelineDemoSummary | null | undefined): void {
+/** `database`: the demo's ledger, named in the commands to look at it (it is not DATABASE_URL's). */
+export function printPipelineDemoSummary(s: PipelineDemoSummary | null | undefined, database: string): void {
   if (!s) return;
   const out = process.stdout;
   out.write(`\npipelines: ${s.started} "${s.pipeline}" pipelines, run ${s.run}\n\n`);
@@ -141,5 +142,5 @@ export function printPipelineDemoSummary(s: PipelineDemoSummary | null | undefin
     { figure: 'archived to history', value: s.archived },
     { figure: 'elapsed', value: `${s.elapsedMs} ms` },
   ]);
-  out.write('\nInspect them: jobledger history --final-state failed, then jobledger pipelines show <pipeline-id>\n');
+  out.write(`\nInspect them: DATABASE_URL=${database} jobledger history --final-state failed, then pipelines show <pipeline-id> the same way\n`);
 }
