@@ -27,7 +27,8 @@ export type ErrorCode =
   | 'JOBLEDGER_IDEMPOTENCY_UNRESOLVED'
   | 'JOBLEDGER_UNSTORABLE_VALUE'
   | 'JOBLEDGER_DATABASE_ERROR'
-  | 'JOBLEDGER_THREAD_HANDLER';
+  | 'JOBLEDGER_THREAD_HANDLER'
+  | 'JOBLEDGER_DATABASE_MISSING';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -217,6 +218,30 @@ export class DatabaseUnavailableError extends JobLedgerError {
       'JOBLEDGER_DATABASE_UNAVAILABLE',
       `${what}: the database is unreachable or the connection ended (${describeCause(cause)}); nothing of this call ` +
         `was written: retry once the database answers`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * The database `DATABASE_URL` names does not exist (a SQLite file, or a PostgreSQL database), and
+ * the caller asked not to create it: only `jobledger migrate` (and `demo`, `worker --migrate`)
+ * create a ledger, so that a typo in the URL never yields a new, empty one.
+ */
+export class DatabaseMissingError extends JobLedgerError {
+  constructor(what: string) {
+    super('JOBLEDGER_DATABASE_MISSING', `DATABASE_URL names ${what}, which does not exist; fix DATABASE_URL, or create the ledger there with "jobledger migrate"`);
+  }
+}
+
+/** PostgreSQL does not answer at the host and port `DATABASE_URL` names (the CLI's one line for it). */
+export class DatabaseUnreachableError extends JobLedgerError {
+  readonly retryable = true;
+
+  constructor(host: string, port: string, cause: unknown) {
+    super(
+      'JOBLEDGER_DATABASE_UNAVAILABLE',
+      `cannot reach PostgreSQL at ${host}:${port} (from DATABASE_URL): ${describeCause(cause)}; start it, or fix DATABASE_URL`,
       { cause },
     );
   }

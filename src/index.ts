@@ -109,5 +109,5 @@ export type { MaintenanceConfig, MaintenanceTaskName, MissedTickPolicy } from '.
 export { pruneByRetention, type PruneOptions, type PruneCounts, type RetentionPolicy } from './store/index.js';
 export { MaintenanceRunEntity, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger } from './store/index.js';
 // When the database connection ends (docs/database-outages.md).
-export { DatabaseUnavailableError, CommitOutcomeUnknownError } from './errors.js';
+export { DatabaseUnavailableError, DatabaseMissingError, DatabaseUnreachableError, CommitOutcomeUnknownError } from './errors.js';
 export type { DatabaseHealth } from './workers/database-probe.js';

@@ -35,6 +35,11 @@ export interface JobLedgerOptions {
   logger?: Logger;
   /** Apply pending migrations on open instead of refusing an older schema. Default false. */
   migrate?: boolean;
+  /**
+   * Create the SQLite file or PostgreSQL database when it does not exist. Default true; with false,
+   * opening a missing one fails with `DatabaseMissingError` and creates nothing.
+   */
+  createDatabase?: boolean;
   /** Run the outbox relay in this process. Default true. */
   relay?: boolean;
   /**
@@ -72,7 +77,11 @@ export class JobLedger {
     armFaultPoints(config.faultInject); // test-only crash points; none unless JOBLEDGER_FAULT_INJECT is set
     const registry = new JobRegistry(options.jobs);
     const pipelineDefinitions = registerPipelines(options.pipelines ?? [], registry);
-    const ledger = await Ledger.open(config.database, { migrate: options.migrate ?? false, databaseRetryMs: config.databaseRetryMs });
+    const ledger = await Ledger.open(config.database, {
+      migrate: options.migrate ?? false,
+      create: options.createDatabase ?? true,
+      databaseRetryMs: config.databaseRetryMs,
+    });
     const redisErrors = new RedisErrorLog(logger, { url: config.redisUrl, intervalMs: config.redisErrorLogIntervalMs });
     const redis = createRedis(config.redisUrl, 'producer');
     redisErrors.watch(redis, 'producer');

@@ -44,7 +44,8 @@ function run(args: string[], env: Record<string, string>, cwd = process.cwd()): 
 describe('the jobledger command', () => {
   it('runs the demo to the end and prints one JSON summary as its last line', async () => {
     const env = await cliEnv();
-    const result = await run(['demo', '--jobs', '40', '--json'], env);
+    // The demo keeps to its own ledger and Redis prefix: the test names fresh ones.
+    const result = await run(['demo', '--jobs', '40', '--json', '--database', env.DATABASE_URL!, '--redis-prefix', env.JOBLEDGER_REDIS_PREFIX!], env);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const last = result.stdout.trim().split('\n').at(-1)!;

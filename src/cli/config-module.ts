@@ -3,7 +3,7 @@
  * directory, or the path given with `--config`). It exports the job types, as `export const jobs`
  * or as `export default { jobs }`, and optionally its pipelines (`export const pipelines`, or
  * `pipelines` in the default export; default none). With no module, the built-in demo job types and
- * the demo ticket pipeline are used, so the quick start works from a fresh clone.
+ * the demo ticket pipeline are used by the commands that enqueue; `worker` refuses (unless `--demo`).
  *
  * Loading the module runs it: only the commands that need job types call this (cli/context.ts).
  */
@@ -33,16 +33,32 @@ export async function builtInJobTypes(): Promise<LoadedJobTypes> {
 }
 
 /**
+ * Refuses to go on without a configuration module (a worker: serving the demo job types instead of
+ * the application's would fail its jobs), naming where it looked and the ways out.
+ */
+export function missingConfigModule(cwd: string, command: string, noConfig = false): ConfigModuleError {
+  return new ConfigModuleError(
+    noConfig ? '--no-config' : resolve(cwd, 'jobledger.config.{ts,mjs,js}'),
+    `${noConfig ? 'no module is run' : 'not found'}; ${command} serves the job types of a configuration module: name one with --config <path>, or pass --demo for the built-in demo job types`,
+  );
+}
+
+/**
  * Loads (runs) the configuration module at `explicitPath`, or the first `jobledger.config.*` in
- * `cwd`; `beforeRun` is told its path just before it runs.
+ * `cwd`; `beforeRun` is told its path just before it runs. With no module: the built-in demo job
+ * types, or, when `requiredBy` names the command, a `ConfigModuleError`.
  */
 export async function loadJobTypes(
   explicitPath: string | undefined,
   cwd = process.cwd(),
   beforeRun: (path: string) => void = () => undefined,
+  requiredBy?: string,
 ): Promise<LoadedJobTypes> {
   const path = explicitPath ? resolve(cwd, explicitPath) : candidates.map((c) => resolve(cwd, c)).find((p) => existsSync(p));
-  if (!path) return builtInJobTypes();
+  if (!path) {
+    if (requiredBy) throw missingConfigModule(cwd, requiredBy);
+    return builtInJobTypes();
+  }
   if (!existsSync(path)) throw new ConfigModuleError(path, 'no such file');
   beforeRun(path);
 

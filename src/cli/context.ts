@@ -9,10 +9,11 @@
  * logged at `info` before it runs.
  */
 import { loadConfig, type Config } from '../config.js';
+import { DatabaseUnavailableError, DatabaseUnreachableError } from '../errors.js';
 import { checkRedis } from '../transport/redis-connection.js';
 import { JobLedger } from '../jobledger.js';
 import { createLogger, type Logger } from '../logger.js';
-import { builtInJobTypes, loadJobTypes, type LoadedJobTypes } from './config-module.js';
+import { builtInJobTypes, loadJobTypes, missingConfigModule, type LoadedJobTypes } from './config-module.js';
 
 export interface GlobalOptions {
   /** `--config <path>`; `false` with `--no-config`. */
@@ -25,28 +26,68 @@ export interface OpenOptions {
    * enqueue, run or describe jobs; default false: the ledger is opened with no job types.
    */
   jobTypes?: boolean;
-  /** Apply pending migrations first. */
+  /** With `jobTypes`: this command refuses to run without a configuration module (the worker). */
+  configRequiredBy?: string;
+  /**
+   * Apply pending migrations first. Only then is a missing database (SQLite file, PostgreSQL
+   * database) created: every other command refuses it, so a typo in DATABASE_URL never yields a
+   * new, empty ledger.
+   */
   migrate?: boolean;
   /** Check that Redis answers before doing anything (commands that hand jobs to Redis). */
   needsRedis?: boolean;
   /** Run the outbox relay (long-running commands). */
   relay?: boolean;
-  /** Defaults for variables the environment does not set (e.g. a quieter LOG_LEVEL for the demo). */
+  /** Defaults for variables the environment does not set (e.g. the worker's LOG_LEVEL `info`). */
   envDefaults?: Record<string, string>;
+  /** Values that win over the environment's (the demo's own database and Redis prefix). */
+  envOverrides?: Record<string, string>;
   /** Use these job types instead of loading any (the demo's own). */
   fixedJobTypes?: Pick<LoadedJobTypes, 'jobs' | 'pipelines'>;
 }
 
-export function cliConfig(envDefaults: Record<string, string> = {}): Readonly<Config> {
-  return loadConfig({ ...envDefaults, ...process.env });
+/**
+ * The configuration from the environment. The CLI's commands log at `warn` unless LOG_LEVEL (or
+ * `envDefaults`, as the worker's `info`) says otherwise: their output is their tables.
+ */
+export function cliConfig(envDefaults: Record<string, string> = {}, envOverrides: Record<string, string> = {}): Readonly<Config> {
+  return loadConfig({ LOG_LEVEL: 'warn', ...envDefaults, ...process.env, ...envOverrides });
+}
+
+/**
+ * Runs `open` (opening the ledger); a PostgreSQL that does not answer becomes one line naming its
+ * host, port and DATABASE_URL.
+ */
+export async function openingDatabase<T>(config: Readonly<Config>, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (error) {
+    if (error instanceof DatabaseUnavailableError && config.database.dialect === 'postgresql') {
+      const { host, port } = postgresAddress(config.database.url);
+      throw new DatabaseUnreachableError(host, port, error.cause);
+    }
+    throw error;
+  }
+}
+
+function postgresAddress(url: string): { host: string; port: string } {
+  try {
+    const parsed = new URL(url);
+    return { host: parsed.hostname || parsed.searchParams.get('host') || 'localhost', port: parsed.port || '5432' };
+  } catch {
+    return { host: 'localhost', port: '5432' };
+  }
 }
 
 export async function openJobLedger(global: GlobalOptions, options: OpenOptions = {}): Promise<JobLedger> {
-  const config = cliConfig(options.envDefaults);
+  const config = cliConfig(options.envDefaults, options.envOverrides);
   const logger = createLogger(config);
   if (options.needsRedis) (await checkRedis(config.redisUrl)).disconnect();
-  const { jobs, pipelines } = options.fixedJobTypes ?? (options.jobTypes ? await cliJobTypes(global, logger) : { jobs: [], pipelines: [] });
-  return JobLedger.open({ jobs, pipelines, config, logger, migrate: options.migrate ?? false, relay: options.relay ?? false });
+  const { jobs, pipelines } = options.fixedJobTypes ?? (options.jobTypes ? await cliJobTypes(global, logger, options.configRequiredBy) : { jobs: [], pipelines: [] });
+  const migrate = options.migrate ?? false;
+  return openingDatabase(config, () =>
+    JobLedger.open({ jobs, pipelines, config, logger, migrate, createDatabase: migrate, relay: options.relay ?? false }),
+  );
 }
 
 /** Opens, runs `work`, and always closes. */
@@ -62,14 +103,19 @@ export async function withJobLedger<T>(global: GlobalOptions, options: OpenOptio
 /**
  * The job types for a command that needs them: from the configuration module (`--config`, or
  * `jobledger.config.*` in the working directory), named at `info` before it runs; the built-in
- * demo job types when there is none or with `--no-config`.
+ * demo job types when there is none or with `--no-config`, unless `requiredBy` names the command
+ * that refuses to run without one.
  */
-export async function cliJobTypes(global: GlobalOptions, logger: Logger): Promise<LoadedJobTypes> {
+export async function cliJobTypes(global: GlobalOptions, logger: Logger, requiredBy?: string): Promise<LoadedJobTypes> {
   if (global.config === false) {
+    if (requiredBy) throw missingConfigModule(process.cwd(), requiredBy, true);
     logger.info('--no-config: no configuration module is run; using the built-in demo job types');
     return builtInJobTypes();
   }
-  return loadJobTypes(global.config, process.cwd(), (path) =>
-    logger.info({ configModule: path }, 'running the configuration module for its job types (it is code: run jobledger only where you trust it)'),
+  return loadJobTypes(
+    global.config,
+    process.cwd(),
+    (path) => logger.info({ configModule: path }, 'running the configuration module for its job types (it is code: run jobledger only where you trust it)'),
+    requiredBy,
   );
 }

@@ -13,7 +13,7 @@ import { openJobLedger, type GlobalOptions } from './context.js';
 import { printJson, printTable } from './output.js';
 import { parseInteger } from './parse.js';
 import { ProgressBar } from './progress-bar.js';
-import { printPipelineDemoSummary, runPipelineDemo, type PipelineDemoSummary } from '../demo/demo-pipelines.js';
+import { failRunOnError, printPipelineDemoSummary, runPipelineDemo, type PipelineDemoSummary } from '../demo/demo-pipelines.js';
 
 export interface DemoSummary {
   run: string;
@@ -30,6 +30,11 @@ export interface DemoSummary {
   pipelines?: PipelineDemoSummary | null;
 }
 
+/** Where the demo keeps its ledger unless `--database` says otherwise. */
+export const demoDatabaseUrl = 'sqlite:./data/jobledger-demo.sqlite';
+/** The demo's Redis key prefix unless `--redis-prefix` says otherwise. */
+export const demoRedisPrefix = 'jobledger-demo';
+
 export function registerDemoCommand(program: Command, global: () => GlobalOptions): void {
   program
     .command('demo')
@@ -37,15 +42,18 @@ export function registerDemoCommand(program: Command, global: () => GlobalOption
     .option('--jobs <n>', 'how many jobs', parseInteger('--jobs', 1, 1_000_000), 500)
     .option('--pipelines <n>', 'how many ticket pipelines to run after the jobs', parseInteger('--pipelines', 0, 100_000), 20)
     .option('-c, --concurrency <n>', 'worker concurrency', parseInteger('--concurrency', 1, 10_000), 20)
+    .option('--database <url>', 'the demo\'s ledger (never DATABASE_URL\'s, so that demo jobs stay out of an application\'s ledger)', demoDatabaseUrl)
+    .option('--redis-prefix <prefix>', 'the demo\'s Redis key prefix (never JOBLEDGER_REDIS_PREFIX\'s)', demoRedisPrefix)
     .option('--json', 'print the summary as one JSON object (last line of stdout)')
-    .action(async (opts: { jobs: number; pipelines: number; concurrency: number; json?: boolean }) => {
-      // The demo keeps its own logs quiet unless LOG_LEVEL says otherwise.
-      // The demo's own job types, never the configuration module's: the demo enqueues demo.* jobs.
+    .action(async (opts: { jobs: number; pipelines: number; concurrency: number; database: string; redisPrefix: string; json?: boolean }) => {
+      // The demo's own job types in its own ledger and Redis prefix, whatever configuration module
+      // the directory has and whatever DATABASE_URL says: its demo.* jobs never reach an
+      // application's ledger or workers. Logs stay at `warn` unless LOG_LEVEL says otherwise.
       const jl = await openJobLedger(global(), {
         migrate: true,
         needsRedis: true,
         relay: true,
-        envDefaults: { LOG_LEVEL: 'warn' },
+        envOverrides: { DATABASE_URL: opts.database, JOBLEDGER_REDIS_PREFIX: opts.redisPrefix },
         fixedJobTypes: await builtInJobTypes(),
       });
       try {
@@ -61,24 +69,33 @@ export function registerDemoCommand(program: Command, global: () => GlobalOption
 
 export async function runDemo(jl: JobLedger, opts: { jobs: number; concurrency: number }): Promise<DemoSummary> {
   const run = await jl.ledger.createRun({ name: 'demo', metadata: { jobs: opts.jobs, concurrency: opts.concurrency }, actor: 'demo' });
+  return failRunOnError(jl, run.id, () => jobsDemo(jl, run.id, opts));
+}
+
+async function jobsDemo(jl: JobLedger, runId: string, opts: { jobs: number; concurrency: number }): Promise<DemoSummary> {
+  const run = { id: runId };
   const worker = jl.createWorker({ concurrency: opts.concurrency });
-  await worker.start();
   const started = Date.now();
-  for (let offset = 0; offset < opts.jobs; offset += 500) {
-    const batch = Array.from({ length: Math.min(500, opts.jobs - offset) }, (_, i) => demoRequest(offset + i, run.id));
-    await jl.enqueueBulk(batch);
-  }
-  const bar = new ProgressBar(opts.jobs);
-  let counts = await jl.ledger.countJobsByStatus({ runId: run.id });
-  for (;;) {
-    const final = counts.completed + counts.failed + counts.cancelled;
-    bar.update(final, `completed ${counts.completed} failed ${counts.failed} running ${counts.running}`);
-    if (final >= opts.jobs) break;
-    await sleep(100);
+  let counts;
+  try {
+    await worker.start();
+    for (let offset = 0; offset < opts.jobs; offset += 500) {
+      const batch = Array.from({ length: Math.min(500, opts.jobs - offset) }, (_, i) => demoRequest(offset + i, run.id));
+      await jl.enqueueBulk(batch);
+    }
+    const bar = new ProgressBar(opts.jobs);
     counts = await jl.ledger.countJobsByStatus({ runId: run.id });
+    for (;;) {
+      const final = counts.completed + counts.failed + counts.cancelled;
+      bar.update(final, `completed ${counts.completed} failed ${counts.failed} running ${counts.running}`);
+      if (final >= opts.jobs) break;
+      await sleep(100);
+      counts = await jl.ledger.countJobsByStatus({ runId: run.id });
+    }
+    bar.finish();
+  } finally {
+    await worker.close();
   }
-  bar.finish();
-  await worker.close();
 
   const figures = await jl.ledger.runFigures(run.id);
   const attempts = Object.values(figures.attemptsByStatus).reduce((a, b) => a + (b ?? 0), 0);
@@ -147,6 +164,7 @@ function printSummary(s: DemoSummary): void {
     { figure: 'elapsed', value: `${s.elapsedMs} ms` },
     { figure: 'throughput', value: `${s.throughputJobsPerS} jobs/s` },
   ]);
-  out.write(`\nInspect it: jobledger jobs --run ${s.run} --status failed, then jobledger show <job-id>\n`);
-  printPipelineDemoSummary(s.pipelines);
+  // The demo's ledger is not DATABASE_URL's: the commands to look at it name it.
+  out.write(`\nInspect it: DATABASE_URL=${s.database} jobledger jobs --run ${s.run} --status failed, then show <job-id> the same way\n`);
+  printPipelineDemoSummary(s.pipelines, s.database);
 }

@@ -3,6 +3,9 @@
  * line on stderr with a non-zero exit code.
  */
 import { Command, CommanderError } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { JobLedgerError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
 import { registerDoctorCommand } from './commands/doctor.js';
@@ -24,6 +27,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   });
   const program = new Command('jobledger')
     .description('background jobs on BullMQ with a durable ledger of every job, attempt and event')
+    .version(packageVersion(), '-V, --version', 'print the version of jobledger')
     .option('--config <path>', 'configuration module exporting the job types (default: ./jobledger.config.{ts,mjs,js}); it is code, run only by commands that need job types')
     .option('--no-config', 'run no configuration module (commands that need job types use the built-in demo ones)')
     .showHelpAfterError()
@@ -49,6 +53,15 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = 1;
     process.stderr.write(`jobledger: ${oneLine(error)}\n`);
   }
+}
+
+/** The `version` of jobledger's package.json: the first one found above this module (src/ or dist/src/). */
+function packageVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? 'unknown';
+  }
+  return 'unknown';
 }
 
 /** The error as one line, without URL credentials or the passwords of REDIS_URL and DATABASE_URL. */

@@ -36,11 +36,27 @@ export interface PipelineDemoSummary {
 export async function runPipelineDemo(jl: JobLedger, opts: { pipelines: number; concurrency: number }): Promise<PipelineDemoSummary | null> {
   if (opts.pipelines === 0 || !jl.pipelines.names().includes(ticketPipeline.name)) return null;
   const run = await jl.ledger.createRun({ name: 'demo-pipelines', metadata: { pipelines: opts.pipelines }, actor: 'demo' });
+  return failRunOnError(jl, run.id, () => pipelineDemo(jl, run.id, opts));
+}
+
+/** Runs `work` for the run `runId`; if it throws, the run is marked `failed` with the error, never left open. */
+export async function failRunOnError<T>(jl: JobLedger, runId: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const reason = `the demo stopped: ${error instanceof Error ? error.message : String(error)}`.slice(0, 2000);
+    await jl.ledger.setRunStatus({ runId, status: 'failed', reason, actor: 'demo' }).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function pipelineDemo(jl: JobLedger, runId: string, opts: { pipelines: number; concurrency: number }): Promise<PipelineDemoSummary> {
+  const run = { id: runId };
   const worker = jl.createWorker({ concurrency: opts.concurrency });
-  await worker.start();
   const started = Date.now();
   const ids: string[] = [];
   try {
+    await worker.start();
     for (let i = 0; i < opts.pipelines; i++) {
       const { id } = await jl.pipelines.start(ticketPipeline.name, { ...ticketScript(i), runId: run.id, actor: 'demo' });
       ids.push(id);
@@ -111,7 +127,8 @@ export function ticketScript(i: number): StartPipelineOptions {
   }
 }
 
-export function printPipelineDemoSummary(s: PipelineDemoSummary | null | undefined): void {
+/** `database`: the demo's ledger, named in the commands to look at it (it is not DATABASE_URL's). */
+export function printPipelineDemoSummary(s: PipelineDemoSummary | null | undefined, database: string): void {
   if (!s) return;
   const out = process.stdout;
   out.write(`\npipelines: ${s.started} "${s.pipeline}" pipelines, run ${s.run}\n\n`);
@@ -125,5 +142,5 @@ export function printPipelineDemoSummary(s: PipelineDemoSummary | null | undefin
     { figure: 'archived to history', value: s.archived },
     { figure: 'elapsed', value: `${s.elapsedMs} ms` },
   ]);
-  out.write('\nInspect them: jobledger history --final-state failed, then jobledger pipelines show <pipeline-id>\n');
+  out.write(`\nInspect them: DATABASE_URL=${database} jobledger history --final-state failed, then pipelines show <pipeline-id> the same way\n`);
 }

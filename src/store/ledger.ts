@@ -44,6 +44,11 @@ export interface OpenLedgerOptions {
   /** Skip the schema check entirely (the `migrate` command itself). Default false. */
   skipSchemaCheck?: boolean;
   /**
+   * Create the SQLite file or PostgreSQL database when it does not exist. Default true; with false,
+   * a missing one is a `DatabaseMissingError` and nothing is created (the CLI's read-only commands).
+   */
+  create?: boolean;
+  /**
    * How long a call waits for the database to come back when its connection failed or ended, before
    * it fails with `JOBLEDGER_DATABASE_UNAVAILABLE` (`Config.databaseRetryMs`). Default 20000.
    */
@@ -94,7 +99,7 @@ export class Ledger {
 
   static async open(target: DatabaseTarget, options: OpenLedgerOptions = {}): Promise<Ledger> {
     const what = `opening the ledger at ${describeDatabase(target)}`;
-    const orm = await openOrm(target).catch((error: unknown) => {
+    const orm = await openOrm(target, { create: options.create ?? true }).catch((error: unknown) => {
       throw asUnavailable(what, error);
     });
     try {

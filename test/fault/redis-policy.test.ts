@@ -48,9 +48,9 @@ describe.each(backends)('fault h: bad Redis configuration on %s', (dialect) => {
     );
     expect(failed).toContain('JOBLEDGER_UNSAFE_REDIS');
 
-    // `jobledger worker` (the demo job types) exits non-zero with the one-line error.
+    // `jobledger worker --demo` (the demo job types) exits non-zero with the one-line error.
     const env = { ...configEnv(b.config), REDIS_URL: b.redis.url, LOG_LEVEL: 'silent' };
-    const command = await runCli(['worker', '--no-maintenance'], env);
+    const command = await runCli(['worker', '--demo', '--no-maintenance'], env);
     expect(command.code).toBe(1);
     expect(command.stderr).toMatch(/^jobledger: JOBLEDGER_UNSAFE_REDIS: Redis maxmemory-policy is "allkeys-lru"/);
 

@@ -10,7 +10,7 @@ import { checkRedis, type Redis } from '../../transport/redis-connection.js';
 import { readRedisConfig } from '../../transport/redis-policy.js';
 import { Ledger } from '../../store/index.js';
 import { parseHealth, workersHealthKey, type PublishedHealth } from '../../workers/consumer-watchdog.js';
-import { cliConfig } from '../context.js';
+import { cliConfig, openingDatabase } from '../context.js';
 import { printJson, printTable } from '../output.js';
 
 type Verdict = 'ok' | 'warn' | 'fail';
@@ -70,7 +70,7 @@ async function checkRedisSettings(url: string, prefix: string, checks: Check[]):
 async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[]): Promise<void> {
   let ledger: Ledger;
   try {
-    ledger = await Ledger.open(config.database, { skipSchemaCheck: true });
+    ledger = await openingDatabase(config, () => Ledger.open(config.database, { skipSchemaCheck: true, create: false }));
   } catch (error) {
     checks.push({ check: 'database reachable', verdict: 'fail', detail: safeMessage(error, config.database.url) });
     return;

@@ -1,10 +1,12 @@
 /** Commands that change things: migrate, worker, enqueue, retry, cancel. */
 import type { Command } from 'commander';
 import { describeDatabase } from '../../config.js';
+import { InvalidOptionError } from '../../errors.js';
 import { Ledger } from '../../store/index.js';
 import { defaultActor } from '../../jobs/operator.js';
 import { installShutdownHandlers } from '../../workers/shutdown.js';
-import { cliConfig, openJobLedger, withJobLedger, type GlobalOptions } from '../context.js';
+import { builtInJobTypes } from '../config-module.js';
+import { cliConfig, openingDatabase, openJobLedger, withJobLedger, type GlobalOptions } from '../context.js';
 import { printJson, printTable } from '../output.js';
 import { parseInteger, parseJsonObject } from '../parse.js';
 
@@ -15,7 +17,7 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const config = cliConfig();
-      const ledger = await Ledger.open(config.database, { skipSchemaCheck: true });
+      const ledger = await openingDatabase(config, () => Ledger.open(config.database, { skipSchemaCheck: true }));
       try {
         const applied = await ledger.migrate();
         if (opts.json) printJson({ database: describeDatabase(config.database), applied });
@@ -27,13 +29,23 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
 
   program
     .command('worker')
-    .description('run a long-lived worker for the configured job types (SIGTERM/SIGINT: graceful; twice: forced)')
+    .description('run a long-lived worker for the job types of the configuration module (SIGTERM/SIGINT: graceful; twice: forced)')
     .option('-c, --concurrency <n>', 'jobs at once per queue', parseInteger('--concurrency', 1, 10_000), 10)
+    .option('--demo', 'serve the built-in demo job types instead of a configuration module\'s')
     .option('--migrate', 'apply pending migrations first')
     .option('--no-maintenance', 'do not run the scheduled maintenance in this process')
     .option('--allow-evicting-redis', 'start even if Redis may evict queued jobs (maxmemory-policy not noeviction); development only')
-    .action(async (opts: { concurrency: number; migrate?: boolean; maintenance: boolean; allowEvictingRedis?: boolean }) => {
-      const jl = await openJobLedger(global(), { jobTypes: true, migrate: opts.migrate ?? false, needsRedis: true, relay: true });
+    .action(async (opts: { concurrency: number; demo?: boolean; migrate?: boolean; maintenance: boolean; allowEvictingRedis?: boolean }) => {
+      const jl = await openJobLedger(global(), {
+        jobTypes: true,
+        configRequiredBy: 'jobledger worker',
+        ...(opts.demo ? { fixedJobTypes: await builtInJobTypes() } : {}),
+        migrate: opts.migrate ?? false,
+        needsRedis: true,
+        relay: true,
+        // A worker's log is its output.
+        envDefaults: { LOG_LEVEL: 'info' },
+      });
       const worker = jl.createWorker({
         concurrency: opts.concurrency,
         ...(opts.allowEvictingRedis ? { allowEvictingRedis: true } : {}),
@@ -80,12 +92,15 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
     program
       .command(`${action} <job-id>`)
       .description(action === 'retry' ? 'give a failed or cancelled job a new attempt' : 'cancel a job that has not finished')
-      .requiredOption('--reason <text>', 'why (recorded in the event)')
+      .option('--reason <text>', 'why (recorded in the event; required)')
       .option('--actor <name>', 'who (recorded in the event; default: the OS user)')
       .option('--json', 'print JSON')
-      .action(async (jobId: string, opts: { reason: string; actor?: string; json?: boolean }) => {
+      .action(async (jobId: string, opts: { reason?: string; actor?: string; json?: boolean }) => {
+        // Checked here rather than by commander, which would print the whole usage after it.
+        const reason = opts.reason;
+        if (reason === undefined) throw new InvalidOptionError('--reason', `the reason for the ${action} (required; recorded in the job's event)`, undefined);
         await withJobLedger(global(), { needsRedis: true }, async (jl) => {
-          const input = { jobId, reason: opts.reason, ...(opts.actor ? { actor: opts.actor } : {}) };
+          const input = { jobId, reason, ...(opts.actor ? { actor: opts.actor } : {}) };
           const result = action === 'retry' ? await jl.retry(input) : await jl.cancel(input);
           if (opts.json) printJson({ id: result.job.id, previousStatus: result.previousStatus, status: result.job.status });
           else printTable([{ job: result.job.id, from: result.previousStatus, to: result.job.status }]);

@@ -43,14 +43,19 @@ export function registerPipelineCommands(program: Command, global: () => GlobalO
       });
     });
 
+  // `pipelines` takes `--json` itself (for the list), so commander hands a subcommand's `--json` to
+  // it; the subcommands read it from there too.
+  const parentJson = (): boolean | undefined => pipelines.opts<{ json?: boolean }>().json;
+
   pipelines
     .command('show <pipeline-id>')
     .description('one pipeline (live or archived): its stages with their jobs and attempts, and its events')
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
+      const json = opts.json ?? parentJson();
       await withJobLedger(global(), {}, async (jl) => {
         const detail = await jl.pipelines.detail(assertId('pip', id));
-        if (opts.json) printJson(detail);
+        if (json) printJson(detail);
         else printDetail(detail);
       });
     });
@@ -63,6 +68,7 @@ export function registerPipelineCommands(program: Command, global: () => GlobalO
     .option('--run <run-id>', 'the run it belongs to')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { context?: unknown; budget?: Record<string, number>; run?: string; json?: boolean }) => {
+      const json = opts.json ?? parentJson();
       await withJobLedger(global(), { jobTypes: true, needsRedis: true }, async (jl) => {
         const started = await jl.pipelines.start(name, {
           ...(opts.context !== undefined ? { context: opts.context as Record<string, unknown> } : {}),
@@ -70,7 +76,7 @@ export function registerPipelineCommands(program: Command, global: () => GlobalO
           ...(opts.run ? { runId: opts.run } : {}),
           actor: defaultActor(),
         });
-        if (opts.json) printJson(started);
+        if (json) printJson(started);
         else process.stdout.write(`${started.id}\n`);
       });
     });
@@ -82,9 +88,10 @@ export function registerPipelineCommands(program: Command, global: () => GlobalO
     .option('--limit <n>', 'at most this many', parseInteger('--limit', 1, 1_000_000), 10_000)
     .option('--json', 'print JSON')
     .action(async (opts: { olderThan: number; limit: number; json?: boolean }) => {
+      const json = opts.json ?? parentJson();
       await withJobLedger(global(), {}, async (jl) => {
         const result = await jl.pipelines.archiveFinished({ olderThanMs: opts.olderThan, limit: opts.limit });
-        if (opts.json) printJson(result);
+        if (json) printJson(result);
         else process.stdout.write(`archived ${result.archived} pipeline(s)\n`);
       });
     });

@@ -1,8 +1,10 @@
 /**
  * `jobledger types`: the job types and pipelines the CLI would use, and where they come from (the
- * configuration module, which this runs, or the built-in demo types).
+ * configuration module, which this runs, or the built-in demo types), each job type with its
+ * payload schema as JSON Schema.
  */
 import type { Command } from 'commander';
+import { z, type ZodType } from 'zod';
 import { createLogger } from '../../logger.js';
 import { cliConfig, cliJobTypes, type GlobalOptions } from '../context.js';
 import { printJson, printTable } from '../output.js';
@@ -21,13 +23,36 @@ export function registerTypesCommand(program: Command, global: () => GlobalOptio
         backoff: t.backoff,
         timeoutMs: t.timeoutMs,
         priority: t.priority,
+        payloadSchema: payloadJsonSchema(t.schema),
       }));
       const pipelines = loaded.pipelines.map((p) => ({ name: p.name, start: p.start, stages: [...p.stageOrder], budgets: { ...p.budgets } }));
       if (opts.json) return printJson({ source: loaded.source, jobs, pipelines });
       process.stdout.write(`${loaded.source ?? '(no configuration module: the built-in demo job types)'}\n\n`);
-      printTable(jobs.map((j) => ({ ...j, backoff: JSON.stringify(j.backoff), timeoutMs: j.timeoutMs ?? '' })));
+      printTable(jobs.map(({ payloadSchema, ...j }) => ({ ...j, backoff: JSON.stringify(j.backoff), timeoutMs: j.timeoutMs ?? '', payload: payloadSummary(payloadSchema) })));
       if (pipelines.length === 0) return;
       process.stdout.write('\npipelines\n');
       printTable(pipelines.map((p) => ({ name: p.name, start: p.start, stages: p.stages.join(' '), budgets: JSON.stringify(p.budgets) })));
     });
+}
+
+/**
+ * The payload schema as JSON Schema (draft 2020-12). Parts JSON Schema cannot express (a transform,
+ * a date) become `{}`; a schema zod cannot convert at all is described as such, not dropped.
+ */
+function payloadJsonSchema(schema: ZodType): Record<string, unknown> {
+  try {
+    return z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' });
+  } catch (error) {
+    return { description: `not expressible as JSON Schema: ${(error as Error).message}` };
+  }
+}
+
+/** For the table: the top-level fields, `?` marking the optional ones. */
+function payloadSummary(schema: Record<string, unknown>): string {
+  const properties = schema.properties as Record<string, unknown> | undefined;
+  if (!properties) return typeof schema.type === 'string' ? schema.type : '';
+  const required = new Set(Array.isArray(schema.required) ? (schema.required as string[]) : []);
+  return Object.keys(properties)
+    .map((key) => (required.has(key) ? key : `${key}?`))
+    .join(' ');
 }

@@ -11,9 +11,10 @@ import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type { SqlEntityManager } from '@mikro-orm/knex';
 import { Migrator } from '@mikro-orm/migrations';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseTarget } from '../../config.js';
+import { DatabaseMissingError } from '../../errors.js';
 import { ledgerEntities } from '../entities/index.js';
 import { sqliteMigrations } from '../../../migrations/sqlite/index.js';
 import { postgresqlMigrations } from '../../../migrations/postgresql/index.js';
@@ -31,7 +32,20 @@ interface BetterSqliteHandle {
   pragma(source: string): unknown;
 }
 
-export async function openOrm(target: DatabaseTarget, options: { debug?: boolean } = {}): Promise<LedgerOrm> {
+export interface OpenOrmOptions {
+  debug?: boolean;
+  /**
+   * Create the SQLite file (and its directory) or the PostgreSQL database when it does not exist.
+   * Default true; with false, a missing one is a `DatabaseMissingError` and nothing is created.
+   */
+  create?: boolean;
+}
+
+/** PostgreSQL's SQLSTATE for a database that does not exist. */
+const invalidCatalogName = '3D000';
+
+export async function openOrm(target: DatabaseTarget, options: OpenOrmOptions = {}): Promise<LedgerOrm> {
+  const create = options.create ?? true;
   const common = {
     entities: ledgerEntities,
     allowGlobalContext: false,
@@ -53,7 +67,10 @@ export async function openOrm(target: DatabaseTarget, options: { debug?: boolean
 
   if (target.dialect === 'sqlite') {
     const path = target.sqlitePath ?? ':memory:';
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      if (!create && !existsSync(path)) throw new DatabaseMissingError(`the SQLite file ${path}`);
+      mkdirSync(dirname(path), { recursive: true });
+    }
     return MikroORM.init({
       ...common,
       driver: BetterSqliteDriver,
@@ -78,16 +95,29 @@ export async function openOrm(target: DatabaseTarget, options: { debug?: boolean
       },
     });
   }
-  return MikroORM.init({
+  const orm = await MikroORM.init({
     ...common,
     driver: PostgreSqlDriver,
     clientUrl: target.url,
+    // MikroORM creates a missing database on connect and before each migrator call; only when asked.
+    ensureDatabase: create,
     pool: { min: 0, max: 10 },
     // knex warns on the console each time its pool finds a pooled connection dead and replaces it
     // ("Connection Error: ..."), which every server restart or terminated backend causes: the
     // failure that matters reaches the statement that met it (store/engine/connection-loss.ts).
     driverOptions: { ...common.driverOptions, log: knexLog },
   });
+  if (!create) {
+    const check = await orm.checkConnection();
+    if (!check.ok) {
+      await orm.close(true);
+      if ((check.error as { code?: unknown } | undefined)?.code === invalidCatalogName) {
+        throw new DatabaseMissingError(`the PostgreSQL database "${orm.config.get('dbName')}"`);
+      }
+      throw check.error ?? new Error(check.reason);
+    }
+  }
+  return orm;
 }
 
 const knexLog = {
