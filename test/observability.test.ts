@@ -4,7 +4,12 @@
  * unreachable and 200 once it is back; job events arrive after their commit, and a listener that
  * throws does not stop the worker.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { rename } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { JobLedger } from '../src/jobledger.js';
 import type { JobEvent } from '../src/observability/job-events.js';
@@ -14,6 +19,9 @@ import { openTestJobLedger, waitFor, waitForStatus } from './support/harness.js'
 import { startTcpProxy } from './support/fault/tcp-proxy.js';
 import { JobLedger as JobLedgerClass } from '../src/jobledger.js';
 import { track } from './support/leak-check.js';
+import { createLogger } from '../src/logger.js';
+import { testRedisUrl } from './support/services.js';
+import { runDirectory, runNames } from './support/test-run.js';
 
 /** Parses the text exposition format: `name{labels} value` lines into a lookup; checks HELP/TYPE come first. */
 function parseExposition(text: string): { value(name: string, labels?: Record<string, string>): number | undefined; types: Map<string, string> } {
@@ -180,5 +188,78 @@ describe.each(backends)('observability on %s', (dialect) => {
     await waitForStatus(jl, after.id, 'completed');
     expect(() => jl.on('job.nope' as 'job.failed', () => undefined)).toThrow(/unknown job event type/);
     await jl.close();
+  });
+});
+
+describe.each(backends)('attempt log lines on %s', (dialect) => {
+  it('writes one info line per attempt outcome, with the hostname', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({ logLevel: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const jl = await openTestJobLedger(dialect, { jobs: [scriptedJob], logger });
+    const worker = jl.createWorker({ concurrency: 2 });
+    await worker.start();
+    await runWorkload(jl);
+    const finished = lines.filter((l) => l.msg === 'attempt finished');
+    expect(finished).toHaveLength(7);
+    for (const line of finished) {
+      expect(line).toMatchObject({ level: 30, hostname: hostname(), pid: process.pid, job: 'test.scripted', queue: expect.any(String) as unknown });
+      expect(typeof line.jobId).toBe('string');
+      expect(typeof line.durationMs).toBe('number');
+    }
+    expect(finished.map((l) => l.outcome).sort()).toEqual([
+      'job.completed',
+      'job.completed',
+      'job.completed',
+      'job.completed',
+      'job.failed',
+      'job.failed',
+      'job.retry_scheduled',
+    ]);
+    await jl.close();
+  });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('jobledger worker with JOBLEDGER_METRICS_PORT', () => {
+  it('serves /metrics and the health endpoints until it is stopped', async () => {
+    const port = await freePort();
+    const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'worker', '--migrate', '--no-maintenance'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        DATABASE_URL: `sqlite:${runDirectory()}/cli-metrics.sqlite`,
+        REDIS_URL: await testRedisUrl(),
+        JOBLEDGER_REDIS_PREFIX: `${runNames().redisPrefix}metrics-cli`,
+        JOBLEDGER_METRICS_PORT: String(port),
+        LOG_LEVEL: 'silent',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(child, 'exit');
+    try {
+      await waitFor(
+        async () => ((await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.status === 200 ? true : undefined),
+        `the worker's /health/ready (stderr: ${stderr})`,
+      );
+      const metrics = await scrape(port, '/metrics');
+      expect(metrics.status).toBe(200);
+      expect(metrics.body).toContain('# TYPE jobledger_jobs gauge');
+      expect(parseExposition(metrics.body).value('jobledger_ledger_up')).toBe(1);
+    } finally {
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code).toBe(0);
+    }
+    await expect(fetch(`http://127.0.0.1:${port}/health/live`)).rejects.toThrow();
   });
 });
