@@ -263,3 +263,23 @@ describe('jobledger worker with JOBLEDGER_METRICS_PORT', () => {
     await expect(fetch(`http://127.0.0.1:${port}/health/live`)).rejects.toThrow();
   });
 });
+
+describe('readiness and Redis', () => {
+  it('answers /health/ready 503 while Redis does not answer, and 200 once it does', async () => {
+    const redisPort = Number(new URL(await testRedisUrl()).port || 6379);
+    const proxy = await startTcpProxy(redisPort);
+    const jl = await openTestJobLedger('sqlite', { jobs: [scriptedJob], relay: false, env: { REDIS_URL: proxy.url } });
+    const worker = jl.createWorker({ concurrency: 1 });
+    await worker.start();
+    const server = await jl.serveMetrics({ port: 0 });
+    expect((await scrape(server.port, '/health/ready')).status).toBe(200);
+    proxy.blackhole();
+    const down = await scrape(server.port, '/health/ready');
+    expect(down.status).toBe(503);
+    expect(JSON.parse(down.body)).toMatchObject({ status: 'not ready', database: { ok: true }, redis: { ok: false, error: expect.any(String) as unknown } });
+    proxy.restore();
+    await waitFor(async () => ((await scrape(server.port, '/health/ready')).status === 200 ? true : undefined), '/health/ready 200 again');
+    await jl.close();
+    await proxy.close();
+  });
+});
