@@ -17,7 +17,7 @@ export { insertJobs, type InsertedJob, type NewJob } from './jobs/job-writes.js'
 export type { OperatorResult } from './jobs/operator-writes.js';
 export { clipText, defaultMaxJsonBytes, defaultMaxJsonDepth, sameJsonValue, storableText, textProblem, toStorableJson, type JsonLimits } from './json-value.js';
 export { Ledger, type OpenLedgerOptions } from './ledger.js';
-export type { JobGroupFigure, LedgerFigures } from './metrics.js';
+export { readLedgerFigures, type JobGroupFigure, type LedgerFigures } from './metrics.js';
 export { attemptStatuses, jobStatuses, jobTransitions, type AttemptStatus, type EventType, type JobStatus } from './lifecycle.js';
 export { abandonStaleRuns, claimTick, finishRun, heartbeatRun, listMaintenanceRuns, recordMissedTicks, recordedTicks, scheduledTickRange, type MaintenanceCounts } from './maintenance/maintenance-runs.js';
 export { pruneByRetention, type PruneCounts, type PruneOptions, type RetentionPolicy } from './maintenance/prune.js';

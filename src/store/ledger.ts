@@ -400,9 +400,9 @@ export class Ledger {
     return this.read((sql) => countAttemptsPastLock(sql, lockDurationMs));
   }
 
-  /** Jobs by queue and status and attempts by status, for metrics (store/metrics.ts: one read of each table). */
+  /** Jobs by queue and status and attempts by status, for metrics (store/metrics.ts: each table read once). */
   ledgerFigures(): Promise<LedgerFigures> {
-    return this.read((sql) => readLedgerFigures(sql));
+    return readLedgerFigures((work) => this.read(work), this.dialect);
   }
 
   runFigures(runId: string): Promise<RunFigures> {
