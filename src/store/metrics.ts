@@ -6,8 +6,8 @@
  * interval, however many scrapes come.
  *
  * PostgreSQL counts on the server, one statement per table. SQLite runs in this process and blocks
- * its event loop while a statement runs (200,000 jobs and their attempts took about 500 ms in one
- * statement each), so there the tables are read in rowid ranges of `sqliteChunkRows`, each a cheap
+ * its event loop while a statement runs (200,000 jobs and their attempts: 580-1,270 ms in one
+ * statement per table), so there the tables are read in rowid ranges of `sqliteChunkRows`, each a cheap
  * range of the table's own b-tree, with the event loop free between ranges. Each job is counted once,
  * in the status it had when its range was read.
  */
@@ -30,7 +30,7 @@ export interface LedgerFigures {
   attempts: Partial<Record<AttemptStatus, number>>;
 }
 
-/** Rows per SQLite statement: about 25 ms of a blocked event loop each. */
+/** Rows per SQLite statement: 20-60 ms of a held event loop each. */
 export const sqliteChunkRows = 20_000;
 
 type Read = <T>(work: (sql: Sql) => Promise<T>) => Promise<T>;
