@@ -46,9 +46,13 @@ const outsideStore = (up) => ({
 });
 const noDemo = (up) => ({ group: [`${up}demo/**`], message: "The demo is loaded only by `jobledger demo`, never by the library." });
 const storeIsALeaf = (up) => ({
-  group: ["jobs", "workers", "cli", "transport", "demo"].map((dir) => `${up}${dir}/**`),
-  message: "src/store imports nothing from jobs, workers, cli, transport or demo.",
+  group: ["jobs", "workers", "cli", "transport", "demo", "observability"].map((dir) => `${up}${dir}/**`),
+  message: "src/store imports nothing from jobs, workers, cli, transport, demo or observability.",
 });
+const observabilityBelowWorkers = {
+  group: ["../jobs/**", "../workers/**", "../cli/**"],
+  message: "src/observability imports nothing from jobs, workers or cli: the workers report to it.",
+};
 const jobsBelowWorkers = { group: ["../workers/**", "../cli/**"], message: "src/jobs imports nothing from workers or cli." };
 const leafModules = {
   group: ["./*/**"],
@@ -62,6 +66,7 @@ const layerRules = [
   },
   { files: ["src/jobs/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), jobsBelowWorkers) } },
   { files: ["src/workers/*.ts", "src/transport/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../")) } },
+  { files: ["src/observability/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), observabilityBelowWorkers) } },
   { files: ["src/cli/*.ts", "src/demo/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../")) } },
   { files: ["src/workers/*/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../../"), noDemo("../../")) } },
   { files: ["src/cli/*/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../../")) } },

@@ -101,6 +101,15 @@ export interface Config {
   maxResultBytes: number;
   /** Largest value `ctx.progress()` accepts, as UTF-8 JSON. Env `JOBLEDGER_MAX_PROGRESS_BYTES`; default 1 MiB. */
   maxProgressBytes: number;
+  /**
+   * Port of the HTTP server `jobledger worker` opens for `/metrics` and the health endpoints
+   * (docs/observability.md); `null` opens none. Env `JOBLEDGER_METRICS_PORT`; default none.
+   */
+  metricsPort: number | null;
+  /** Address that server binds. Env `JOBLEDGER_METRICS_HOST`; default `127.0.0.1` (this host only). */
+  metricsHost: string;
+  /** The ledger's counts behind `/metrics` are read at most once per this interval. Env `JOBLEDGER_METRICS_CACHE_MS`; default 5000. */
+  metricsCacheMs: number;
 }
 
 /** The built-in maintenance tasks. */
@@ -164,6 +173,9 @@ const defaults = {
   JOBLEDGER_MAX_JSON_DEPTH: String(defaultMaxJsonDepth),
   JOBLEDGER_MAX_RESULT_BYTES: String(1024 * 1024),
   JOBLEDGER_MAX_PROGRESS_BYTES: String(1024 * 1024),
+  JOBLEDGER_METRICS_PORT: '',
+  JOBLEDGER_METRICS_HOST: '127.0.0.1',
+  JOBLEDGER_METRICS_CACHE_MS: '5000',
 } as const;
 
 type Variable = keyof typeof defaults;
@@ -232,6 +244,9 @@ export function loadConfig(
     maxJsonDepth: parseInteger('JOBLEDGER_MAX_JSON_DEPTH', read('JOBLEDGER_MAX_JSON_DEPTH'), 1, maxJsonDepthCeiling),
     maxResultBytes: int('JOBLEDGER_MAX_RESULT_BYTES', 2),
     maxProgressBytes: int('JOBLEDGER_MAX_PROGRESS_BYTES', 2),
+    metricsPort: read('JOBLEDGER_METRICS_PORT') === '' ? null : parseInteger('JOBLEDGER_METRICS_PORT', read('JOBLEDGER_METRICS_PORT'), 1, 65535),
+    metricsHost: parseHost('JOBLEDGER_METRICS_HOST', read('JOBLEDGER_METRICS_HOST')),
+    metricsCacheMs: int('JOBLEDGER_METRICS_CACHE_MS', 0),
   });
 }
 
@@ -278,6 +293,12 @@ function parseInteger(name: string, raw: string, min: number, max = Number.MAX_S
     throw new InvalidConfigError(`${name}: expected a whole number ${range}, got ${raw}`);
   }
   return value;
+}
+
+/** A host name or IP address to bind: letters, digits and `.`, `-`, `:` (IPv6), nothing else. */
+function parseHost(name: string, raw: string): string {
+  if (!/^[A-Za-z0-9.:-]+$/.test(raw)) throw new InvalidConfigError(`${name}: expected a host name or IP address, got ${JSON.stringify(raw)}`);
+  return raw;
 }
 
 function parseBoolean(name: string, raw: string): boolean {

@@ -111,3 +111,7 @@ export { MaintenanceRunEntity, type MaintenanceRunRow, type MaintenanceRunStatus
 // When the database connection ends (docs/database-outages.md).
 export { DatabaseUnavailableError, DatabaseMissingError, DatabaseUnreachableError, CommitOutcomeUnknownError } from './errors.js';
 export type { DatabaseHealth } from './workers/database-probe.js';
+export { JobEvents, jobEventTypes, type JobEvent, type JobEventType, type JobEventListener } from './observability/job-events.js';
+export { ObservabilityServer, type ObservabilityServerOptions } from './observability/http-server.js';
+export type { Readiness, CheckResult } from './observability/readiness.js';
+export { renderExposition, expositionContentType, type MetricFamily } from './observability/exposition.js';

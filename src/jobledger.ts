@@ -21,6 +21,12 @@ import { Ledger, StateStore, type OperatorResult, type OutcomeHook } from './sto
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
 import { Maintenance } from './workers/maintenance/maintenance.js';
 import { builtInTasks } from './workers/maintenance/tasks.js';
+import { AttemptDurations } from './observability/attempt-durations.js';
+import { ObservabilityServer, type ObservabilityServerOptions } from './observability/http-server.js';
+import { JobEvents, type JobEvent, type JobEventType } from './observability/job-events.js';
+import { LedgerCounts } from './observability/ledger-counts.js';
+import { renderMetrics, type WorkerFigures } from './observability/metrics.js';
+import { ReadinessCheck, type Readiness } from './observability/readiness.js';
 
 export interface JobLedgerOptions {
   /** The job types this process knows. */
@@ -56,6 +62,12 @@ export class JobLedger {
   private closed = false;
   private stateStore: StateStore | undefined;
   private maintenanceService: Maintenance | undefined;
+  /** What this process's workers record, delivered after each commit (observability/job-events.ts). */
+  readonly events: JobEvents;
+  private readonly durations = new AttemptDurations();
+  private readonly counts: LedgerCounts;
+  private readonly readinessCheck: ReadinessCheck;
+  private readonly servers = new Set<ObservabilityServer>();
 
   private constructor(
     readonly config: Readonly<Config>,
@@ -69,7 +81,16 @@ export class JobLedger {
     /** Start and read multi-stage pipelines (jobs/pipelines.ts). */
     readonly pipelines: Pipelines,
     private readonly redisErrors: RedisErrorLog,
-  ) {}
+  ) {
+    this.events = new JobEvents(logger);
+    this.counts = new LedgerCounts(() => ledger.ledgerFigures(), config.metricsCacheMs);
+    this.readinessCheck = new ReadinessCheck({
+      ledger,
+      redis,
+      workerStatuses: () => [...(this.closed ? ['closing'] : []), ...[...this.workers].map((w) => w.health().status)],
+      timeoutMs: 2000,
+    });
+  }
 
   static async open(options: JobLedgerOptions): Promise<JobLedger> {
     const config = options.config ?? loadConfig();
@@ -144,6 +165,58 @@ export class JobLedger {
     return this.dispatcher.relayOnce(0);
   }
 
+  /**
+   * Subscribes to what this process's workers record (`'*'`: everything): each event after the ledger
+   * committed it, in the order recorded. A listener that throws is logged; the worker carries on.
+   * Returns a function that unsubscribes.
+   */
+  on(type: JobEventType | '*', listener: (event: JobEvent) => unknown): () => void {
+    return this.events.on(type, listener);
+  }
+
+  /** This process's metrics in the Prometheus text format (what `/metrics` serves). */
+  metrics(): Promise<string> {
+    return renderMetrics({
+      counts: this.counts,
+      durations: this.durations,
+      workers: () => this.workerFigures(),
+      groupCommit: () => this.ledger.groupCommitStats,
+      logger: this.logger,
+    });
+  }
+
+  /** Whether the database, Redis and this process's workers are fit (what `/health/ready` answers). */
+  readiness(): Promise<Readiness> {
+    return this.readinessCheck.check();
+  }
+
+  /**
+   * Serves `/metrics`, `/health/live` and `/health/ready` over HTTP (docs/observability.md). Default
+   * port `config.metricsPort` (`JOBLEDGER_METRICS_PORT`), host `config.metricsHost` (127.0.0.1).
+   * Closed with this object.
+   */
+  async serveMetrics(options: Partial<ObservabilityServerOptions> = {}): Promise<ObservabilityServer> {
+    if (this.closed) throw new Error('this JobLedger is closed');
+    const port = options.port ?? this.config.metricsPort;
+    if (port === null) throw new TypeError('serveMetrics: no port given and JOBLEDGER_METRICS_PORT is not set');
+    const server = await ObservabilityServer.start(
+      { port, host: options.host ?? this.config.metricsHost },
+      { metrics: () => this.metrics(), readiness: () => this.readiness(), logger: this.logger },
+    );
+    this.servers.add(server);
+    return server;
+  }
+
+  private workerFigures(): WorkerFigures {
+    const workers = [...this.workers];
+    const started = workers.find((w) => w.health().status !== 'starting');
+    return {
+      running: workers.reduce((n, w) => n + w.runningCount, 0),
+      handlerThreads: workers.reduce((n, w) => n + w.handlerThreadCount, 0),
+      eventLoop: started ? started.eventLoopStats() : null,
+    };
+  }
+
   /** A worker for this process's job types; call `start()` on it. Closed with this object. */
   createWorker(options: Pick<LedgerWorkerOptions, 'concurrency' | 'queues' | 'allowEvictingRedis'> = {}): LedgerWorker {
     const worker = new LedgerWorker({
@@ -155,17 +228,25 @@ export class JobLedger {
       outcomeHooks: this.outcomeHooks,
       dispatch: (jobs) => this.dispatcher.dispatch(jobs),
       redisErrors: this.redisErrors,
+      onRecorded: (event) => {
+        this.durations.observe(event);
+        this.events.emit(event);
+      },
     });
     this.workers.add(worker);
     return worker;
   }
 
-  /** Closes workers (gracefully), the relay, Redis and the database, in that order. */
+  /**
+   * Closes workers (gracefully), the metrics servers, the relay, Redis and the database, in that
+   * order. While the workers drain, `/health/ready` answers 503.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.maintenanceService?.stop(); // before the connections its runs use
     await Promise.all([...this.workers].map((w) => w.close()));
+    await Promise.all([...this.servers].map((s) => s.close()));
     await this.dispatcher.close();
     await closeRedis(this.redis);
     this.redisErrors.close();

@@ -4,6 +4,7 @@
  * line passes through the redaction of log-redaction.ts: no password of REDIS_URL or DATABASE_URL,
  * no command argument, SQL value or connection string reaches the output.
  */
+import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.js';
 import { logRedact, logSerializers, secretScrubber } from './log-redaction.js';
@@ -24,7 +25,8 @@ export function createLogger(
   return pino(
     {
       level: config.logLevel,
-      base: { pid: process.pid },
+      // Every line says which process on which host wrote it.
+      base: { pid: process.pid, hostname: hostname() },
       serializers: logSerializers,
       redact: logRedact,
       ...(scrub ? { hooks: { streamWrite: scrub } } : {}),

@@ -23,6 +23,7 @@ import * as runs from './runs/runs.js';
 import { countAttemptsPastLock, countUndispatched, probeWithin, type ProbeResult } from './health.js';
 import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './attempts/lost-attempts.js';
 import { runFigures, type RunFigures } from './runs/run-summary.js';
+import { readLedgerFigures, type LedgerFigures } from './metrics.js';
 import { retryTransient } from './engine/retry-transient.js';
 import { createFastExecutor, type FastExecutor } from './engine/fast-sql.js';
 import { DispatchedMarks, type MarkFailureHandler } from './jobs/dispatched-marks.js';
@@ -402,6 +403,11 @@ export class Ledger {
 
   countAttemptsPastLock(lockDurationMs: number): Promise<number> {
     return this.read((sql) => countAttemptsPastLock(sql, lockDurationMs));
+  }
+
+  /** Jobs by queue and status and attempts by status, for metrics (store/metrics.ts: each table read once). */
+  ledgerFigures(): Promise<LedgerFigures> {
+    return readLedgerFigures((work) => this.read(work), this.dialect);
   }
 
   runFigures(runId: string): Promise<RunFigures> {

@@ -16,6 +16,7 @@ import { classifyOutcome, type AbortReason, type AttemptResult } from './classif
 import type { DeliveryLock } from './delivery-lock.js';
 import type { EventLoopMonitor } from './event-loop-monitor.js';
 import type { ThreadHandlers } from './thread-handlers.js';
+import type { JobEvent, JobEventType } from '../observability/job-events.js';
 
 /** Carries the ledger's retry delay to BullMQ's custom backoff strategy (see ledger-worker.ts). */
 export class LedgerRetryError extends Error {
@@ -56,6 +57,8 @@ export interface ExecuteDeps {
   monitor: Pick<EventLoopMonitor, 'track'>;
   /** Runs the handlers of job types defined with `threadHandler`. */
   threads: ThreadHandlers;
+  /** Told of each start and outcome once the ledger committed it (job events, metrics). Must not throw. */
+  onRecorded?: (event: JobEvent) => void;
 }
 
 export function createProcessor(deps: ExecuteDeps) {
@@ -92,13 +95,14 @@ export function createProcessor(deps: ExecuteDeps) {
     }
 
     const { job, attempt } = begin;
+    deps.onRecorded?.({ type: 'job.started', jobId, name: job.name, queue: job.queue, attempt: attempt.number, at: attempt.startedAt });
     // A worker without this job type still records the attempt (and fails it through the retry
     // budget) rather than leaving the ledger and Redis out of step.
     const type = deps.registry.has(job.name) ? deps.registry.get(job.name) : undefined;
     const stop = new AttemptAbort();
     const ctx = new AttemptContext(deps, job, attempt, stop);
     const lostAtBegin = lock.atRisk ? await lock.lostToBlock() : undefined;
-    if (lostAtBegin) return recordLost(deps, ctx, attempt, lostAtBegin, null);
+    if (lostAtBegin) return recordLost(deps, ctx, job, attempt, lostAtBegin, null);
     deps.active.set(jobId, { ref: attempt, abort: (reason) => stop.abort(reason) });
     const onLoop = deps.monitor.track({ jobId, name: job.name, attempt: attempt.number });
 
@@ -143,11 +147,12 @@ export function createProcessor(deps: ExecuteDeps) {
     // The process was frozen past the lock while the handler ran: the attempt is lost, whatever it
     // returned (another worker has the job, or will have it), and counts towards the poison bound.
     const lostWhileRunning = lock.atRisk ? await lock.lostToBlock() : undefined;
-    if (lostWhileRunning) return recordLost(deps, ctx, attempt, lostWhileRunning, outcome);
+    if (lostWhileRunning) return recordLost(deps, ctx, job, attempt, lostWhileRunning, outcome);
     const heldProgress = ctx.takeHeldProgress();
     const state = ctx.usedState;
     const hooks = deps.outcomeHooks ?? [];
-    const record = (o: Outcome, withHooks: readonly OutcomeHook[]) => deps.ledger.recordOutcome(attempt, o, heldProgress, Date.now(), withHooks);
+    let finishedAt = Date.now();
+    const record = (o: Outcome, withHooks: readonly OutcomeHook[]) => deps.ledger.recordOutcome(attempt, o, heldProgress, (finishedAt = Date.now()), withHooks);
     let recorded;
     try {
       recorded = await record(outcome, state ? [...hooks, state.outcomeHook] : hooks).catch((error: unknown) => {
@@ -164,7 +169,22 @@ export function createProcessor(deps: ExecuteDeps) {
       ctx.logger.error({ err: error, outcome: outcome.type }, 'could not record the outcome; the job will be delivered again');
       throw new DelayedError();
     }
-    if (deps.logger.isLevelEnabled('debug')) ctx.logger.debug({ outcome: outcome.type, recorded: recorded.kind }, 'attempt recorded');
+    // Committed: one line per attempt outcome, then the event (never before the commit).
+    const durationMs = Math.max(0, finishedAt - attempt.startedAt);
+    const eventType = eventTypeOf(outcome, recorded.kind);
+    const error = outcome.type === 'retry' || outcome.type === 'failed' ? outcome.error : undefined;
+    ctx.logger.info({ queue: job.queue, outcome: eventType, durationMs, ...(error?.code ? { errorCode: error.code } : {}) }, 'attempt finished');
+    deps.onRecorded?.({
+      type: eventType,
+      jobId,
+      name: job.name,
+      queue: job.queue,
+      attempt: attempt.number,
+      at: finishedAt,
+      durationMs,
+      ...(error ? { error } : {}),
+      ...(outcome.type === 'retry' && recorded.kind === 'applied' ? { delayMs: outcome.delayMs } : {}),
+    });
     if (recorded.kind === 'applied' && recorded.dispatch.length && deps.dispatch) {
       await deps.dispatch(recorded.dispatch).catch((error: unknown) =>
         ctx.logger.warn({ err: error }, 'could not hand follow-up jobs to Redis; the relay will'),
@@ -206,14 +226,37 @@ export function createProcessor(deps: ExecuteDeps) {
  * again (or, if another attempt took it over already, a late outcome), then leaves the job in Redis
  * as it is: BullMQ's stalled checker hands it out again.
  */
-async function recordLost(deps: ExecuteDeps, ctx: AttemptContext, attempt: AttemptRef, reason: string, discarded: Outcome | null): Promise<never> {
+async function recordLost(deps: ExecuteDeps, ctx: AttemptContext, job: Pick<JobRow, 'name' | 'queue'>, attempt: AttemptRef, reason: string, discarded: Outcome | null): Promise<never> {
   const lostOutcome: Outcome = discarded ?? { type: 'interrupted', reason: 'lost before its handler ran' };
   try {
-    const recorded = await deps.ledger.recordLostAttempt(attempt, { reason, detectedBy: deps.identity.workerId, discarded: lostOutcome });
+    const at = Date.now();
+    const recorded = await deps.ledger.recordLostAttempt(attempt, { reason, detectedBy: deps.identity.workerId, discarded: lostOutcome }, at);
     ctx.logger.warn({ reason, discardedOutcome: discarded?.type ?? null, recorded: recorded.kind }, 'attempt lost: its lock lapsed while the event loop was blocked');
+    const durationMs = Math.max(0, at - attempt.startedAt);
+    const type: JobEventType = recorded.kind === 'requeued' ? 'job.stalled' : 'job.superseded';
+    ctx.logger.info({ queue: job.queue, outcome: type, durationMs }, 'attempt finished');
+    deps.onRecorded?.({ type, jobId: attempt.jobId, name: job.name, queue: job.queue, attempt: attempt.number, at, durationMs, reason });
   } catch (error) {
     // Not recorded: the next attempt records it stalled, as for a process that died.
     ctx.logger.error({ err: error, reason }, 'could not record a lost attempt; the job will be delivered again');
   }
   throw new DelayedError();
+}
+
+/** The event a committed outcome is announced as. */
+function eventTypeOf(outcome: Outcome, recorded: 'applied' | 'superseded' | 'cancelled'): JobEventType {
+  if (recorded === 'superseded') return 'job.superseded';
+  if (recorded === 'cancelled') return 'job.cancelled';
+  switch (outcome.type) {
+    case 'completed':
+      return 'job.completed';
+    case 'retry':
+      return 'job.retry_scheduled';
+    case 'failed':
+      return 'job.failed';
+    case 'interrupted':
+      return 'job.interrupted';
+    case 'cancelled':
+      return 'job.cancelled';
+  }
 }

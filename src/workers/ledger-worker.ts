@@ -28,6 +28,7 @@ import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
 import { guardAgainstPoison, handBack, SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
 import { QueueConsumer } from './queue-consumer.js';
 import { ThreadHandlers } from './thread-handlers.js';
+import type { JobEvent } from '../observability/job-events.js';
 
 export interface LedgerWorkerOptions {
   ledger: Ledger;
@@ -67,6 +68,8 @@ export interface LedgerWorkerOptions {
   dispatch?: (jobs: JobRow[]) => Promise<unknown>;
   /** Where Redis errors are logged (once, then counted). Default: the worker's own, on `logger`. */
   redisErrors?: RedisErrorLog;
+  /** Told of each attempt's start and outcome once committed (execute-attempt.ts). Must not throw. */
+  onRecorded?: (event: JobEvent) => void;
 }
 
 /**
@@ -282,6 +285,7 @@ export class LedgerWorker {
       threads: this.threads,
       ...(this.options.outcomeHooks ? { outcomeHooks: this.options.outcomeHooks } : {}),
       ...(this.options.dispatch ? { dispatch: this.options.dispatch } : {}),
+      ...(this.options.onRecorded ? { onRecorded: this.options.onRecorded } : {}),
     });
     const gate = new SoloGate({
       pause: async () => void (await Promise.all(this.consumers.map((c) => c.pause()))),

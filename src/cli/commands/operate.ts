@@ -52,8 +52,9 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
       });
       try {
         await worker.start();
+        if (jl.config.metricsPort !== null) await jl.serveMetrics(); // JOBLEDGER_METRICS_PORT
       } catch (error) {
-        await jl.close(); // an unsafe Redis: nothing started, nothing to drain
+        await jl.close(); // an unsafe Redis or a taken port: nothing to drain
         throw error;
       }
       // Per process, not per worker; each tick still runs once across all processes. jl.close() stops it.

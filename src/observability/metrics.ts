@@ -1,0 +1,122 @@
+/**
+ * What `/metrics` says: the ledger's counts (cached, ledger-counts.ts), the durations of the
+ * attempts this process finished (attempt-durations.ts), this process's workers and the process
+ * itself. Label sets are bounded: queues, statuses and outcomes, never job ids.
+ */
+import { attemptStatuses, jobStatuses, type GroupCommitStats } from '../store/index.js';
+import type { Logger } from '../logger.js';
+import type { AttemptDurations } from './attempt-durations.js';
+import { renderExposition, type MetricFamily, type Sample } from './exposition.js';
+import type { LedgerCounts, LedgerCountsSnapshot } from './ledger-counts.js';
+
+/** What the metrics read from this process's workers. */
+export interface WorkerFigures {
+  /** Attempts running in this process now. */
+  running: number;
+  /** Handler threads alive (`threadHandler` job types). */
+  handlerThreads: number;
+  /** Event loop delay since the previous scrape, in ms, and blocks counted since the worker started; `null` with no worker started. */
+  eventLoop: { delayP99Ms: number; delayMaxMs: number; blocks: number } | null;
+}
+
+export interface MetricsSources {
+  counts: LedgerCounts;
+  durations: AttemptDurations;
+  workers: () => WorkerFigures;
+  groupCommit: () => GroupCommitStats;
+  logger: Logger;
+}
+
+/** Statuses whose oldest job's wait is reported: due and not started yet. */
+const waitingStatuses = ['pending', 'queued', 'delayed'] as const;
+
+export async function renderMetrics(sources: MetricsSources, now = Date.now()): Promise<string> {
+  let snapshot: LedgerCountsSnapshot | undefined;
+  try {
+    snapshot = await sources.counts.get(now);
+  } catch (error) {
+    sources.logger.warn({ err: error }, 'metrics: could not read the ledger’s counts; jobledger_ledger_up is 0');
+  }
+  return renderExposition([...ledgerFamilies(snapshot, now), ...workerFamilies(sources), ...processFamilies()]);
+}
+
+function ledgerFamilies(snapshot: LedgerCountsSnapshot | undefined, now: number): MetricFamily[] {
+  const jobs: Sample[] = [];
+  const waits: Sample[] = [];
+  const attempts: Sample[] = [];
+  if (snapshot) {
+    const queues = [...new Set(snapshot.figures.jobs.map((g) => g.queue))].sort();
+    for (const queue of queues) {
+      const groups = snapshot.figures.jobs.filter((g) => g.queue === queue);
+      for (const status of jobStatuses) jobs.push({ labels: { queue, status }, value: groups.find((g) => g.status === status)?.count ?? 0 });
+      for (const status of waitingStatuses) {
+        const due = groups.find((g) => g.status === status)?.oldestDueAt ?? null;
+        waits.push({ labels: { queue, status }, value: due === null ? 0 : Math.max(0, now - due) / 1000 });
+      }
+    }
+    for (const status of attemptStatuses) {
+      if (status !== 'running') attempts.push({ labels: { status }, value: snapshot.attemptTotals[status] ?? 0 });
+    }
+  }
+  return [
+    { name: 'jobledger_ledger_up', help: 'Whether the last read of the ledger’s counts succeeded (1) or failed (0).', type: 'gauge', samples: [{ value: snapshot ? 1 : 0 }] },
+    {
+      name: 'jobledger_ledger_counts_age_seconds',
+      help: 'Age of the ledger counts exposed (they are cached for JOBLEDGER_METRICS_CACHE_MS).',
+      type: 'gauge',
+      samples: snapshot ? [{ value: Math.max(0, now - snapshot.readAt) / 1000 }] : [],
+    },
+    { name: 'jobledger_ledger_counts_read_seconds', help: 'How long the last read of the ledger’s counts took.', type: 'gauge', samples: snapshot ? [{ value: snapshot.readSeconds }] : [] },
+    { name: 'jobledger_jobs', help: 'Jobs in the ledger by queue and status.', type: 'gauge', samples: jobs },
+    {
+      name: 'jobledger_oldest_waiting_job_age_seconds',
+      help: 'How long the longest-waiting job of the queue and status has been due (0: none due).',
+      type: 'gauge',
+      samples: waits,
+    },
+    { name: 'jobledger_attempts_total', help: 'Finished attempts in the ledger by status (never decreasing while this process runs, pruning included).', type: 'counter', samples: attempts },
+  ];
+}
+
+function workerFamilies(sources: MetricsSources): MetricFamily[] {
+  const workers = sources.workers();
+  const commit = sources.groupCommit();
+  const loop = workers.eventLoop;
+  return [
+    {
+      name: 'jobledger_attempt_duration_seconds',
+      help: 'Duration of the attempts this process finished, by queue and outcome, as the ledger recorded it.',
+      type: 'histogram',
+      samples: sources.durations.samples(),
+    },
+    { name: 'jobledger_worker_attempts_running', help: 'Attempts running in this process.', type: 'gauge', samples: [{ value: workers.running }] },
+    { name: 'jobledger_worker_handler_threads', help: 'Handler threads alive in this process.', type: 'gauge', samples: [{ value: workers.handlerThreads }] },
+    {
+      name: 'jobledger_event_loop_delay_p99_seconds',
+      help: '99th percentile of the event loop delay since the previous scrape.',
+      type: 'gauge',
+      samples: loop ? [{ value: loop.delayP99Ms / 1000 }] : [],
+    },
+    { name: 'jobledger_event_loop_delay_max_seconds', help: 'Longest event loop delay since the previous scrape.', type: 'gauge', samples: loop ? [{ value: loop.delayMaxMs / 1000 }] : [] },
+    {
+      name: 'jobledger_event_loop_blocks_total',
+      help: 'Event loop blocks longer than a quarter of the lock duration (each was logged).',
+      type: 'counter',
+      samples: loop ? [{ value: loop.blocks }] : [],
+    },
+    { name: 'jobledger_group_commit_batches_total', help: 'Group-commit batches of attempt starts and outcomes this process committed.', type: 'counter', samples: [{ value: commit.batches }] },
+    { name: 'jobledger_group_commit_writes_total', help: 'Writes those batches held.', type: 'counter', samples: [{ value: commit.writes }] },
+  ];
+}
+
+function processFamilies(): MetricFamily[] {
+  const cpu = process.cpuUsage();
+  const memory = process.memoryUsage();
+  return [
+    { name: 'process_cpu_user_seconds_total', help: 'User CPU time spent.', type: 'counter', samples: [{ value: cpu.user / 1e6 }] },
+    { name: 'process_cpu_system_seconds_total', help: 'System CPU time spent.', type: 'counter', samples: [{ value: cpu.system / 1e6 }] },
+    { name: 'process_resident_memory_bytes', help: 'Resident memory size.', type: 'gauge', samples: [{ value: memory.rss }] },
+    { name: 'process_start_time_seconds', help: 'Start time of the process since the Unix epoch.', type: 'gauge', samples: [{ value: Math.round(performance.timeOrigin / 1000) }] },
+    { name: 'nodejs_heap_used_bytes', help: 'V8 heap used.', type: 'gauge', samples: [{ value: memory.heapUsed }] },
+  ];
+}
