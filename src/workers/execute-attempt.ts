@@ -173,7 +173,10 @@ export function createProcessor(deps: ExecuteDeps) {
     const durationMs = Math.max(0, finishedAt - attempt.startedAt);
     const eventType = eventTypeOf(outcome, recorded.kind);
     const error = outcome.type === 'retry' || outcome.type === 'failed' ? outcome.error : undefined;
-    ctx.logger.info({ queue: job.queue, outcome: eventType, durationMs, ...(error?.code ? { errorCode: error.code } : {}) }, 'attempt finished');
+    // The attempt's child logger is made only when the line is written: most attempts never need it.
+    if (deps.logger.isLevelEnabled('info')) {
+      ctx.logger.info({ queue: job.queue, outcome: eventType, durationMs, ...(error?.code ? { errorCode: error.code } : {}) }, 'attempt finished');
+    }
     deps.onRecorded?.({
       type: eventType,
       jobId,
