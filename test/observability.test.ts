@@ -239,7 +239,7 @@ describe('jobledger worker with JOBLEDGER_METRICS_PORT', () => {
   it('serves /metrics and the health endpoints until it is stopped', async () => {
     const port = await freePort();
     const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'worker', '--migrate', '--no-maintenance'], {
+    const child = spawn(process.execPath, [bin, 'worker', '--demo', '--migrate', '--no-maintenance'], {
       env: {
         PATH: process.env.PATH ?? '',
         DATABASE_URL: `sqlite:${runDirectory()}/cli-metrics.sqlite`,

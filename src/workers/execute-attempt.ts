@@ -173,6 +173,7 @@ export function createProcessor(deps: ExecuteDeps) {
     const durationMs = Math.max(0, finishedAt - attempt.startedAt);
     const eventType = eventTypeOf(outcome, recorded.kind);
     const error = outcome.type === 'retry' || outcome.type === 'failed' ? outcome.error : undefined;
+    if (deps.logger.isLevelEnabled('debug')) ctx.logger.debug({ outcome: outcome.type, recorded: recorded.kind }, 'attempt recorded');
     // The attempt's child logger is made only when the line is written: most attempts never need it.
     if (deps.logger.isLevelEnabled('info')) {
       ctx.logger.info({ queue: job.queue, outcome: eventType, durationMs, ...(error?.code ? { errorCode: error.code } : {}) }, 'attempt finished');
