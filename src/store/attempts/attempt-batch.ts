@@ -7,11 +7,9 @@
  * one in attempt-writes.ts.
  */
 import type { Outcome } from './outcome.js';
+import { finishAppliedOutcome, outcomeEventList, recordOutcome } from './outcome-writes.js';
 import {
   beginAttempt,
-  finishAppliedOutcome,
-  outcomeEventList,
-  recordOutcome,
   startAttempt,
   waitingSources,
   type AttemptIds,

@@ -12,7 +12,8 @@
  * runtime fails it instead of starting it again (workers/poison-guard.ts), which also decides whose
  * fault a loss was (a suspect runs alone).
  */
-import { recordLateOutcome, type AttemptRef, type RecordedOutcome } from './attempt-writes.js';
+import type { AttemptRef, RecordedOutcome } from './attempt-writes.js';
+import { recordLateOutcome } from './outcome-writes.js';
 import { appendEvents, jobEvent } from '../jobs/events.js';
 import type { Ledger } from '../ledger.js';
 import { attemptFrom, attemptStatusSql, attemptTransitions, jobFrom, jobStatusSql, jobTransitions } from '../lifecycle.js';

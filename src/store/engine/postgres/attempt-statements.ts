@@ -13,7 +13,8 @@
  * this statement did not match.
  */
 import { beginSet, outcomeColumns, outcomeSet, outcomeValues, type BeginRequest, type OutcomeRequest } from '../../attempts/attempt-batch.js';
-import { attemptEnd, outcomeEvents, waitingSources, type BeginResult, type RecordedOutcome } from '../../attempts/attempt-writes.js';
+import { waitingSources, type BeginResult, type RecordedOutcome } from '../../attempts/attempt-writes.js';
+import { attemptEnd, outcomeEvents } from '../../attempts/outcome-writes.js';
 import type { JobRow } from '../../entities/index.js';
 import { attemptFrom, attemptStatusSql, initialAttemptStatus, jobFrom } from '../../lifecycle.js';
 import { newId } from '../../ids.js';
