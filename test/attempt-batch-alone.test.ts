@@ -8,7 +8,7 @@ import pg from 'pg';
 import { beginAttempts, recordOutcomes } from '../src/store/attempts/attempt-batch.js';
 import { beginAlone, outcomeAlone } from '../src/store/engine/postgres/attempt-statements.js';
 import { waitingSources, type AttemptRef, type BeginResult } from '../src/store/attempts/attempt-writes.js';
-import { positional } from '../src/store/engine/fast-sql.js';
+import { positional } from '../src/store/engine/postgres/executor.js';
 import type { Outcome } from '../src/store/attempts/outcome.js';
 import type { Statement } from '../src/store/engine/sql.js';
 import { backends, freshDatabaseUrl } from './support/backends.js';
@@ -73,7 +73,7 @@ describe.runIf(backends.includes('postgresql'))('one-statement batches on postgr
     const url = await freshDatabaseUrl('postgresql');
     const ledger = await openTestLedger('postgresql', url);
     await ledger.close();
-    // The settings of the hot path's connections (fast-sql.ts), and a generic plan made at once.
+    // The settings of the hot path's connections (postgres/executor.ts), and a generic plan made at once.
     const client = new pg.Client({ connectionString: url, options: '-c enable_seqscan=off -c plan_cache_mode=force_generic_plan' });
     await client.connect();
     try {

@@ -1,6 +1,6 @@
 /**
  * An enqueue without idempotency keys reads nothing first, so on PostgreSQL its jobs and their
- * `job.enqueued` events go as one statement that commits by itself (`writeAlone` in fast-sql.ts),
+ * `job.enqueued` events go as one statement that commits by itself (`writeAlone` in postgres/executor.ts),
  * not as a transaction. It must stay all or nothing: a refused event takes its job, and every other
  * job of the bulk, with it.
  */

@@ -4,7 +4,7 @@
  * and fencing holds inside a batch.
  */
 import { describe, expect, it } from 'vitest';
-import { createFastExecutor } from '../src/store/engine/fast-sql.js';
+import { createFastExecutor } from '../src/store/engine/open-executor.js';
 import { GroupCommitter, type BatchedWrite } from '../src/store/engine/group-commit.js';
 import { newId } from '../src/store/ids.js';
 import { backends } from './support/backends.js';
@@ -127,7 +127,7 @@ describe.each(backends)('group commit on %s', (dialect) => {
 
   it('fails only the write that failed; its neighbours in the batch commit', async () => {
     const ledger = await openTestLedger(dialect);
-    const executor = createFastExecutor(ledger.orm, ledger.target);
+    const executor = createFastExecutor(ledger.target, { checkpoint: false });
     const committer = new GroupCommitter((work) => executor.transaction(work));
     const insertRun = (id: string) => (sql: Parameters<Parameters<typeof committer.submit>[0]>[0]) =>
       sql.run(`INSERT INTO runs (id, name, status, created_at, updated_at, version) VALUES (?, 'r', 'open', 1, 1, 1)`, [id]);
@@ -142,6 +142,7 @@ describe.each(backends)('group commit on %s', (dialect) => {
     expect(committer.stats.splits).toBe(1);
     const ids = (await ledger.read((sql) => sql.all('SELECT id FROM runs ORDER BY id'))).map((r) => r.id);
     expect(ids).toEqual([a, c].sort());
+    await executor.close();
     await ledger.close();
   });
 

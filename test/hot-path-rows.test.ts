@@ -6,7 +6,7 @@
  * on PostgreSQL makes them HOT updates.
  */
 import { describe, expect, it } from 'vitest';
-import { createFastExecutor } from '../src/store/engine/fast-sql.js';
+import { createFastExecutor } from '../src/store/engine/open-executor.js';
 import { newId } from '../src/store/ids.js';
 import { backends } from './support/backends.js';
 import { decodeJson, insertRows, updateFromRows, updateRowsById, type RowUpdate } from '../src/store/engine/sql.js';
@@ -81,7 +81,7 @@ describe.each(backends)('hot-path rows on %s', (dialect) => {
 
   it('apply a held update to a row inserted in the same transaction, and to older rows beside it', async () => {
     const ledger = await openTestLedger(dialect);
-    const executor = createFastExecutor(ledger.orm, ledger.target);
+    const executor = createFastExecutor(ledger.target, { checkpoint: false });
     const columns = [
       { name: 'id', type: 'text' },
       { name: 'name', type: 'text' },

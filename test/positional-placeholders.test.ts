@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { positional } from '../src/store/engine/fast-sql.js';
+import { positional } from '../src/store/engine/postgres/executor.js';
 
 describe('positional placeholders for PostgreSQL', () => {
   it('numbers every ? in order, casts included', () => {

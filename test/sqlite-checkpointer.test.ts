@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../src/config.js';
 import { Ledger } from '../src/store/ledger.js';
 import { fallbackAutocheckpointPages } from '../src/store/engine/sqlite/checkpointer.js';
+import { createFastExecutor } from '../src/store/engine/open-executor.js';
 import { freshDatabaseUrl } from './support/backends.js';
 import { waitFor } from './support/harness.js';
 import { track } from './support/leak-check.js';
@@ -23,7 +24,10 @@ describe('the SQLite checkpointer', () => {
     // About 2 MB of rows: far below the fallback threshold (~40 MB), so only the thread can have
     // copied them into the database file.
     for (let i = 0; i < 4; i++) await ledger.insertJobs(Array.from({ length: 1000 }, () => newJob({ payload: { pad: 'x'.repeat(500) } })));
-    const [pragma] = await ledger.read((sql) => sql.all('PRAGMA wal_autocheckpoint'));
+    // The hot path writes on a connection of its own; that connection is the one that must not checkpoint.
+    const executor = createFastExecutor(target);
+    const [pragma] = await executor.transaction((sql) => sql.all('PRAGMA wal_autocheckpoint'));
+    await executor.close();
     expect(Object.values(pragma ?? {})).toEqual([fallbackAutocheckpointPages]);
 
     const grown = await waitFor(

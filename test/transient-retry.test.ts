@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createFastExecutor } from '../src/store/engine/fast-sql.js';
+import { createFastExecutor } from '../src/store/engine/open-executor.js';
 import type { Sql } from '../src/store/engine/sql.js';
 import { openTestJobLedger } from './support/harness.js';
 
@@ -16,7 +16,7 @@ describe('a PostgreSQL deadlock victim', () => {
         const transaction =
           path === 'ORM transaction'
             ? <T>(work: (sql: Sql) => Promise<T>) => jl.ledger.transaction(work)
-            : createFastExecutor(jl.ledger.orm, jl.ledger.target).transaction;
+            : createFastExecutor(jl.ledger.target, { checkpoint: false }).transaction;
         await jl.ledger.transaction((sql) => sql.run('CREATE TABLE deadlock_probe (id INT PRIMARY KEY, writes INT NOT NULL)'));
         await jl.ledger.transaction((sql) => sql.run('INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)'));
 

@@ -16,7 +16,7 @@ import type { InsertedJob, NewJob } from './jobs/job-writes.js';
 import { ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
 import * as operator from './jobs/operator-writes.js';
 import type { OperatorResult } from './jobs/operator-writes.js';
-import { openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
+import { inMemorySqliteConnection, openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
 import type { Outcome } from './attempts/outcome.js';
 import * as queries from './jobs/job-queries.js';
 import * as runs from './runs/runs.js';
@@ -25,7 +25,8 @@ import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './attemp
 import { runFigures, type RunFigures } from './runs/run-summary.js';
 import { readLedgerFigures, type LedgerFigures } from './metrics.js';
 import { retryTransient } from './engine/retry-transient.js';
-import { createFastExecutor, type FastExecutor } from './engine/fast-sql.js';
+import type { FastExecutor } from './engine/executor.js';
+import { createFastExecutor } from './engine/open-executor.js';
 import { DispatchedMarks, type MarkFailureHandler } from './jobs/dispatched-marks.js';
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './engine/group-commit.js';
 import { dialectOf, type Sql } from './engine/sql.js';
@@ -87,7 +88,7 @@ export class Ledger {
     readonly databaseRetryMs: number,
   ) {
     this.turns = target.dialect === 'sqlite' ? new WriteTurns() : undefined;
-    this.fast = createFastExecutor(orm, target, { checkpointPath: target.sqlitePath, databaseRetryMs, writeTurns: this.turns });
+    this.fast = createFastExecutor(target, { sharedSqliteConnection: inMemorySqliteConnection(orm), databaseRetryMs, writeTurns: this.turns });
     this.retrying = { databaseRetryMs };
     // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
     this.committer = new GroupCommitter((work) => this.fast.transaction(work), { runAlone: this.fast.autocommit?.bind(this.fast) });

@@ -12,7 +12,7 @@
  *   old server process is gone (cut-commit.ts). If they cannot be read, the caller gets a
  *   `CommitOutcomeUnknownError`.
  *
- * This module only classifies errors; the executors (fast-sql.ts, ledger.ts) decide which case
+ * This module only classifies errors; the executors (sqlite/executor.ts, postgres/executor.ts, ledger.ts) decide which case
  * they are in.
  */
 import { CommitOutcomeUnknownError, DatabaseUnavailableError } from '../../errors.js';

@@ -1,7 +1,7 @@
 /**
  * The hot path's deferred rows: attempt and event inserts, and updates by id, held during a batch's
  * transaction and written as one multi-row statement per table (on PostgreSQL, all in one). Used by
- * the executors of fast-sql.ts around each transaction's work, and by PostgreSQL's `writeAlone`,
+ * the executors (sqlite/executor.ts, postgres/executor.ts) around each transaction's work, and by PostgreSQL's `writeAlone`,
  * which runs such a statement outside a transaction (`writtenAsOneStatement`).
  */
 import {
@@ -164,7 +164,7 @@ function names(text: string, table: string): boolean {
 
 const tablesNamed = new Map<string, Map<string, boolean>>();
 
-/** As many texts as fast-sql.ts keeps prepared statements for: the same texts pass through both. */
+/** As many texts as the executors keep prepared statements for: the same texts pass through both. */
 const maxRememberedTexts = 1500;
 
 /**

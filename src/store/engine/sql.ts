@@ -99,7 +99,7 @@ export function insertFromRows(form: RowsForm, table: string, columns: readonly 
   let statement = rowsStatements.inserts.get(key);
   if (!statement) {
     const names = columns.map((c) => c.name).join(', ');
-    // Columns by name, not `*`: statements with `*` are not prepared (fast-sql.ts).
+    // Columns by name, not `*`: statements with `*` are not prepared (postgres/executor.ts).
     statement = new RowsStatement(columns, (_dialect, source) => `INSERT INTO ${table} (${names}) SELECT ${names} FROM ${source}`, {
       jsonRows: true,
     });

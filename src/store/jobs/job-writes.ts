@@ -88,7 +88,7 @@ export async function insertJobs(sql: Sql, jobs: readonly NewJob[]): Promise<Ins
  * in a circle); the keys it did not insert are read back, and each later job of the same key gets
  * what the first got. The insert itself settles a race: no producer reads "absent" and then fails on
  * the unique index, as a read-then-insert would on PostgreSQL. On SQLite the transaction holds the
- * write lock before it reads (fast-sql.ts, write-lock.ts), so nothing changes between the two.
+ * write lock before it reads (engine/sqlite/executor.ts, write-lock.ts), so nothing changes between the two.
  */
 async function insertKeyed(sql: Sql, jobs: readonly NewJob[]): Promise<InsertedJob[]> {
   const offered = new Map<string, NewJob>();

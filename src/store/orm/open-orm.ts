@@ -18,18 +18,23 @@ import { DatabaseMissingError } from '../../errors.js';
 import { ledgerEntities } from '../entities/index.js';
 import { sqliteMigrations } from '../../../migrations/sqlite/index.js';
 import { postgresqlMigrations } from '../../../migrations/postgresql/index.js';
+import { configureSqliteConnection, type SqliteDatabase } from '../engine/sqlite/connection.js';
 
 export type LedgerOrm = MikroORM;
 export type LedgerEm = SqlEntityManager;
 
-/** How long one SQLite statement may wait on a lock before the application retries it. */
-export const sqliteBusyTimeoutMs = 250;
-
 /** The table MikroORM's migrator records applied migrations in. */
 export const migrationsTable = 'jobledger_migrations';
 
-interface BetterSqliteHandle {
-  pragma(source: string): unknown;
+/**
+ * An in-memory SQLite database exists only in the connection that holds it: the ORM's, which the
+ * hot path then shares (engine/sqlite/executor.ts). Handed over by the pool's public `afterCreate`.
+ */
+const inMemoryConnections = new WeakMap<LedgerOrm, SqliteDatabase>();
+
+/** The ORM's connection to an in-memory SQLite database; undefined for a file or PostgreSQL. */
+export function inMemorySqliteConnection(orm: LedgerOrm): SqliteDatabase | undefined {
+  return inMemoryConnections.get(orm);
 }
 
 export interface OpenOrmOptions {
@@ -71,22 +76,19 @@ export async function openOrm(target: DatabaseTarget, options: OpenOrmOptions = 
       if (!create && !existsSync(path)) throw new DatabaseMissingError(`the SQLite file ${path}`);
       mkdirSync(dirname(path), { recursive: true });
     }
-    return MikroORM.init({
+    let created: SqliteDatabase | undefined;
+    const orm = await MikroORM.init({
       ...common,
       driver: BetterSqliteDriver,
       dbName: path,
       pool: {
         min: 1,
         max: 1,
-        // Set per connection: WAL lets readers in other processes run beside the writer; a short
-        // busy timeout because better-sqlite3 waits synchronously, blocking the event loop (and with
-        // it BullMQ's lock renewal) — the application retries with jitter instead (see retry-transient.ts).
-        afterCreate(connection: BetterSqliteHandle, done: (error: Error | null, connection: unknown) => void) {
+        // Every connection gets the settings the hot path's own gets (engine/sqlite/connection.ts).
+        afterCreate(connection: SqliteDatabase, done: (error: Error | null, connection: unknown) => void) {
           try {
-            connection.pragma('journal_mode = WAL');
-            connection.pragma('synchronous = NORMAL');
-            connection.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
-            connection.pragma('foreign_keys = ON');
+            configureSqliteConnection(connection);
+            created = connection;
             done(null, connection);
           } catch (error) {
             done(error as Error, connection);
@@ -94,6 +96,13 @@ export async function openOrm(target: DatabaseTarget, options: OpenOrmOptions = 
         },
       },
     });
+    if (path === ':memory:') {
+      // The pool connects lazily; a trivial query makes it create the one connection now.
+      await orm.em.fork().getConnection().execute('SELECT 1');
+      if (!created) throw new Error('the in-memory SQLite database has no connection');
+      inMemoryConnections.set(orm, created);
+    }
+    return orm;
   }
   const orm = await MikroORM.init({
     ...common,

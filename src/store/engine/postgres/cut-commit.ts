@@ -28,7 +28,7 @@ export interface Witness {
   id: string;
 }
 
-/** The pg client surface used here (the hot path's own pool: fast-sql.ts). */
+/** The pg client surface used here (the hot path's own pool: executor.ts). */
 export interface SessionClient {
   query(config: { text: string; values?: unknown[] }): Promise<{ rows: Row[] }>;
   release(error?: Error | boolean): void;

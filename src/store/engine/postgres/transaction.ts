@@ -1,5 +1,5 @@
 /**
- * The PostgreSQL hot path's transactions and lone statements (fast-sql.ts), and what each does when
+ * The PostgreSQL hot path's transactions and lone statements (executor.ts), and what each does when
  * its connection ends under it (connection-loss.ts):
  *
  * - before COMMIT is sent: the server rolled it back; `DatabaseUnavailableError`, which

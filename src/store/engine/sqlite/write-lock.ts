@@ -7,7 +7,7 @@
  * its read (SQLite cannot move a reader's snapshot forward). A write statement that changes no row
  * takes the lock first (waiting up to the connection's busy timeout, then `SQLITE_BUSY`, which the
  * caller retries with the whole transaction: retry-transient.ts), and every read after it sees the
- * latest commit. The ledger's own hot path opens its transactions with `BEGIN IMMEDIATE` (fast-sql.ts).
+ * latest commit. The ledger's own hot path opens its transactions with `BEGIN IMMEDIATE` (sqlite/executor.ts).
  *
  * PostgreSQL: nothing to do; rows are locked as they are written, and a keyed insert waits for the
  * transaction holding its key (job-writes.ts).
