@@ -333,11 +333,11 @@ export class Ledger {
   // --- operator actions ---
 
   cancelJob(request: operator.OperatorRequest): Promise<OperatorResult> {
-    return this.transaction((sql) => operator.cancelJob(sql, request));
+    return this.unitOfWork((em) => operator.cancelJob(em, request));
   }
 
   retryJob(request: operator.OperatorRequest): Promise<OperatorResult> {
-    return this.transaction((sql) => operator.retryJob(sql, request));
+    return this.unitOfWork((em) => operator.retryJob(em, request));
   }
 
   // --- runs ---

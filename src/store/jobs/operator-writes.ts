@@ -1,15 +1,19 @@
 /**
  * Operator actions on one job: cancel and retry. Each is an explicit request, so a state that does
  * not allow it raises `IllegalTransitionError` instead of being dropped quietly. Each records who
- * and why in its event.
+ * and why in its event. Through MikroORM's unit of work on the operation's EntityManager fork
+ * (`Ledger.unitOfWork`): a few a second at most, where the ORM's cost does not matter.
  */
+import { LockMode } from '@mikro-orm/core';
 import { IllegalTransitionError, NotFoundError } from '../../errors.js';
-import type { JobRow } from '../entities/index.js';
-import { appendEvents, jobEvent } from './events.js';
-import { canTransition, jobFrom, jobStatusSql, jobTransitions, type EventType, type JobStatus } from '../lifecycle.js';
+import { EventEntity, JobEntity, type JobRow } from '../entities/index.js';
+import { canTransition, jobTransitions, type EventType, type JobStatus } from '../lifecycle.js';
 import { endPipelineOfJob } from '../pipelines/pipeline-writes.js';
-import { toJobRow } from './job-rows.js';
-import type { Sql } from '../engine/sql.js';
+import { newId } from '../ids.js';
+import { plainRow } from '../orm/entity-rows.js';
+import { sqlFor } from '../orm/em-sql.js';
+import { dialectOf } from '../engine/sql.js';
+import type { LedgerEm } from '../orm/open-orm.js';
 
 export interface OperatorRequest {
   jobId: string;
@@ -23,15 +27,14 @@ export interface OperatorResult {
   previousStatus: JobStatus;
 }
 
-export async function cancelJob(tx: Sql, request: OperatorRequest): Promise<OperatorResult> {
-  const result = await applyOperatorTransition(tx, request, 'cancel', {
-    set: 'status_reason = ?, finished_at = ?',
-    params: [request.reason, request.now],
+export async function cancelJob(em: LedgerEm, request: OperatorRequest): Promise<OperatorResult> {
+  const result = await applyOperatorTransition(em, request, 'cancel', {
+    set: { statusReason: request.reason, finishedAt: request.now },
     event: 'job.cancelled',
     payload: (job) => ({ reason: request.reason, previousStatus: job.status, runningAttempt: job.status === 'running' ? job.currentAttempt : null }),
   });
   // A cancelled stage job ends its pipeline (failed, state `cancelled`) in the same transaction.
-  await endPipelineOfJob(tx, result.job, { outcome: 'cancelled', reason: request.reason, actor: request.actor, now: request.now });
+  await endPipelineOfJob(sqlFor(em), result.job, { outcome: 'cancelled', reason: request.reason, actor: request.actor, now: request.now });
   return result;
 }
 
@@ -39,10 +42,9 @@ export async function cancelJob(tx: Sql, request: OperatorRequest): Promise<Oper
  * Gives a failed or cancelled job a new life with a fresh retry budget: it goes back to the outbox
  * (`pending`) and its next attempt gets the next number. Nothing of its history is overwritten.
  */
-export function retryJob(tx: Sql, request: OperatorRequest): Promise<OperatorResult> {
-  return applyOperatorTransition(tx, request, 'retry', {
-    set: 'status_reason = ?, attempts_failed = 0, dispatched_at = NULL, finished_at = NULL, run_at = ?',
-    params: [request.reason, request.now],
+export function retryJob(em: LedgerEm, request: OperatorRequest): Promise<OperatorResult> {
+  return applyOperatorTransition(em, request, 'retry', {
+    set: { statusReason: request.reason, attemptsFailed: 0, dispatchedAt: null, finishedAt: null, runAt: request.now },
     event: 'job.retried',
     payload: (job) => ({ reason: request.reason, previousStatus: job.status, nextAttempt: job.attemptsStarted + 1 }),
   });
@@ -50,30 +52,39 @@ export function retryJob(tx: Sql, request: OperatorRequest): Promise<OperatorRes
 
 /**
  * One operator transition: refused unless the table allows it from the job's status, then one
- * update fenced on the table's sources and on the version read (a concurrent change refuses it
- * too), and its event at the new version.
+ * update fenced on the table's sources and on the version read (a worker's write on the hot path,
+ * which does not go through this unit of work, refuses it too), and its event at the new version.
  */
 async function applyOperatorTransition(
-  tx: Sql,
+  em: LedgerEm,
   request: OperatorRequest,
   transition: 'cancel' | 'retry',
-  change: { set: string; params: unknown[]; event: EventType; payload: (job: JobRow) => unknown },
+  change: { set: Partial<JobRow>; event: EventType; payload: (job: JobRow) => unknown },
 ): Promise<OperatorResult> {
-  const job = await readJob(tx, request.jobId);
+  // PostgreSQL: locked until COMMIT, so a concurrent action waits and then reads the new version.
+  const lock = dialectOf(em) === 'postgresql' ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {};
+  const found = await em.findOne(JobEntity, { id: request.jobId }, lock);
+  if (!found) throw new NotFoundError('job', request.jobId);
+  const job = plainRow(JobEntity, found);
   if (!canTransition(job.status, transition)) throw new IllegalTransitionError(job.id, job.status, transition);
-  const [updated] = await tx.all(
-    `UPDATE jobs SET status = ${jobStatusSql(jobTransitions[transition].to)}, ${change.set}, updated_at = ?, version = version + 1
-     WHERE id = ? AND version = ? AND ${jobFrom(transition)} RETURNING *`,
-    [...change.params, request.now, job.id, job.version],
+  const { to, from } = jobTransitions[transition];
+  const after: JobRow = { ...job, ...change.set, status: to, updatedAt: request.now, version: job.version + 1 };
+  const changed = await em.nativeUpdate(
+    JobEntity,
+    { id: job.id, version: job.version, status: { $in: [...from] } },
+    { ...change.set, status: to, updatedAt: request.now, version: after.version },
   );
-  if (!updated) throw new IllegalTransitionError(job.id, 'changing concurrently', transition);
-  const after = toJobRow(tx.dialect, updated);
-  await appendEvents(tx, [jobEvent(job.id, after.version, change.event, change.payload(job), request.now, request.actor)]);
+  if (changed !== 1) throw new IllegalTransitionError(job.id, 'changing concurrently', transition);
+  em.create(EventEntity, {
+    id: newId('evt'),
+    subjectType: 'job',
+    subjectId: job.id,
+    seq: after.version,
+    type: change.event,
+    payload: change.payload(job) ?? null,
+    actor: request.actor,
+    createdAt: request.now,
+  });
+  await em.flush();
   return { job: after, previousStatus: job.status };
-}
-
-async function readJob(tx: Sql, jobId: string): Promise<JobRow> {
-  const [raw] = await tx.all('SELECT * FROM jobs WHERE id = ?', [jobId]);
-  if (!raw) throw new NotFoundError('job', jobId);
-  return toJobRow(tx.dialect, raw);
 }
