@@ -34,6 +34,8 @@ describe.each(backends)('attempt heartbeats on %s', (dialect) => {
     const first = attemptOf(await ledger.beginAttempt(job.id, worker, 1_000));
     // Delivered again: attempt 1 is recorded stalled, attempt 2 runs.
     const second = attemptOf(await ledger.beginAttempt(job.id, worker, 2_000));
+    // Backdated, so that a heartbeat that lands on the wrong attempt shows.
+    await ledger.transaction((sql) => sql.run('UPDATE attempts SET heartbeat_at = number * 1000 WHERE job_id = ?', [job.id]));
     expect(await heartbeatsOf(ledger, job.id)).toEqual([
       [1, 'stalled', 1_000],
       [2, 'running', 2_000],
@@ -58,11 +60,31 @@ describe.each(backends)('attempt heartbeats on %s', (dialect) => {
     await ledger.close();
   });
 
+  it("start with the database's clock, whatever the worker's says", async () => {
+    const ledger = await openTestLedger(dialect);
+    const jobs = Array.from({ length: 3 }, () => newJob());
+    await ledger.insertJobs(jobs);
+    const before = await databaseNow(ledger);
+    // A worker whose clock runs an hour behind: its new attempts must not look an hour old.
+    await Promise.all(jobs.map((job) => ledger.beginAttempt(job.id, worker, before - 3_600_000)));
+    const after = await databaseNow(ledger);
+    for (const job of jobs) {
+      const [[, status, heartbeatAt]] = (await heartbeatsOf(ledger, job.id)) as [[number, string, number]];
+      expect(status).toBe('running');
+      expect(heartbeatAt).toBeGreaterThanOrEqual(before);
+      expect(heartbeatAt).toBeLessThanOrEqual(after);
+    }
+    expect(await ledger.countAttemptsPastLock(60_000)).toBe(0);
+    await ledger.close();
+  });
+
   it("are stamped with the database's clock, not the worker's", async () => {
     const ledger = await openTestLedger(dialect);
     const jobs = [newJob(), newJob()];
     await ledger.insertJobs(jobs);
     const attempts = await Promise.all(jobs.map(async (job) => attemptOf(await ledger.beginAttempt(job.id, worker, 1_000))));
+    // Backdated past the lock: the doctor's check counts them until a heartbeat lands.
+    await ledger.transaction((sql) => sql.run('UPDATE attempts SET heartbeat_at = 1000'));
     expect(await ledger.countAttemptsPastLock(60_000)).toBe(2);
 
     const before = await databaseNow(ledger);

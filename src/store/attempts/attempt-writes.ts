@@ -91,9 +91,10 @@ export class RacedError extends Error {}
 const beginSources = jobTransitions.begin.from;
 /** The begin sources of a job nobody runs: no earlier attempt can be left to mark stalled. */
 export const waitingSources = beginSources.filter((status) => status !== jobTransitions.begin.to);
+/** The first heartbeat is the database's clock, as every later one is (attempt-signals.ts). */
 const attemptColumns = entityColumns(AttemptEntity, [
   'id', 'jobId', 'number', 'status', 'workerId', 'host', 'pid', 'startedAt', 'heartbeatAt',
-]);
+]).map((column) => (column.name === 'heartbeat_at' ? { ...column, databaseNow: true as const } : column));
 
 /**
  * Records an attempt's start: attempt row, job `running`, `job.started` (and `job.stalled` for lost

@@ -11,6 +11,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import { PostgreSqlPlatform } from '@mikro-orm/postgresql';
 import type { DatabaseDialect } from '../../config.js';
 import { driverErrorOf } from './database-errors.js';
+import { databaseNowSql } from './database-clock.js';
 
 export type Row = Record<string, unknown>;
 
@@ -42,6 +43,11 @@ export type ColumnType = 'text' | 'bigint' | 'int' | 'json';
 export interface Column {
   name: string;
   type: ColumnType;
+  /**
+   * Inserted as the database's clock (database-clock.ts) rather than the row's value, which is
+   * ignored: heartbeats are judged against that clock, whatever the writer's says.
+   */
+  databaseNow?: true;
 }
 
 /**
@@ -95,12 +101,13 @@ export interface Statement {
 
 /** An INSERT of `rows` (see `RowsStatement`). */
 export function insertFromRows(form: RowsForm, table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Statement[] {
-  const key = `${table} ${columns.map((c) => c.name).join(', ')}`;
+  const key = `${table} ${columns.map((c) => (c.databaseNow ? `${c.name}=now` : c.name)).join(', ')}`;
   let statement = rowsStatements.inserts.get(key);
   if (!statement) {
     const names = columns.map((c) => c.name).join(', ');
+    const values = (dialect: DatabaseDialect) => columns.map((c) => (c.databaseNow ? databaseNowSql(dialect) : c.name)).join(', ');
     // Columns by name, not `*`: statements with `*` are not prepared (postgres/executor.ts).
-    statement = new RowsStatement(columns, (_dialect, source) => `INSERT INTO ${table} (${names}) SELECT ${names} FROM ${source}`, {
+    statement = new RowsStatement(columns, (dialect, source) => `INSERT INTO ${table} (${names}) SELECT ${values(dialect)} FROM ${source}`, {
       jsonRows: true,
     });
     rowsStatements.inserts.set(key, statement);

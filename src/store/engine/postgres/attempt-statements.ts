@@ -20,6 +20,7 @@ import { attemptFrom, attemptStatusSql, initialAttemptStatus, jobFrom } from '..
 import { newId } from '../../ids.js';
 import { startedJobColumnNames, startedJobColumns, toStartedJob } from '../../jobs/job-rows.js';
 import { encodeJson, notIndexed, placeholders, RowsStatement, toNumber, usesArrays, type Column, type Sql } from '../sql.js';
+import { databaseNowSql } from '../database-clock.js';
 
 /**
  * Starts every waiting job of `requests` in one statement: the job update, its attempt row and its
@@ -81,7 +82,7 @@ export const beginAlone = new RowsStatement(
        v.event_id AS new_event_id, v.worker_id AS new_worker_id, v.host AS new_host, v.pid AS new_pid, v.now AS begun_at
    ), attempt AS (
      INSERT INTO attempts (id, job_id, number, status, worker_id, host, pid, started_at, heartbeat_at)
-     SELECT new_attempt_id, id, current_attempt, ${attemptStatusSql(initialAttemptStatus)}, new_worker_id, new_host, new_pid, begun_at, begun_at
+     SELECT new_attempt_id, id, current_attempt, ${attemptStatusSql(initialAttemptStatus)}, new_worker_id, new_host, new_pid, begun_at, ${databaseNowSql('postgresql')}
      FROM started
    ), event AS (
      INSERT INTO events (id, subject_type, subject_id, seq, type, payload, actor, created_at)
