@@ -5,10 +5,9 @@
  * margin) belongs to a worker that is gone or cut off.
  *
  * Ages are measured against the DATABASE's clock, not the reconciling process's: the reconciler may
- * run on any host, and hosts' clocks drift. The heartbeats are stamped with the same clock
- * (attempt-signals.ts), so a worker's clock does not make its attempts look older or younger than
- * they are. Only an attempt's start is stamped with the worker's clock, until its first heartbeat
- * (half a lock duration later); the margin (a whole lock duration by default) absorbs that drift.
+ * run on any host, and hosts' clocks drift. The heartbeats, an attempt's first one at its start
+ * included, are stamped with the same clock (attempt-signals.ts, attempt-writes.ts), so a worker's
+ * clock does not make its attempts look older or younger than they are.
  */
 import type { DatabaseDialect } from '../../config.js';
 import type { JobRow } from '../entities/index.js';
