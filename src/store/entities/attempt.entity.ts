@@ -1,6 +1,6 @@
 import { EntitySchema } from '@mikro-orm/core';
 import type { AttemptStatus } from '../lifecycle.js';
-import { epochMs, optionalEpochMs, optionalJson } from './columns.js';
+import { epochMs, optionalDurationMs, optionalEpochMs, optionalJson } from './columns.js';
 
 /**
  * One row per attempt at a job. Written when it starts, by its heartbeats and when it ends; never by
@@ -38,7 +38,7 @@ export const AttemptEntity = new EntitySchema<AttemptRow>({
     startedAt: { ...epochMs },
     heartbeatAt: { ...epochMs },
     finishedAt: { ...optionalEpochMs },
-    durationMs: { type: 'integer', nullable: true },
+    durationMs: { ...optionalDurationMs },
     error: { ...optionalJson },
   },
   uniques: [{ name: 'attempts_job_id_number_unique', properties: ['jobId', 'number'] }],

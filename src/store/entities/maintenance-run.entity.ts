@@ -1,5 +1,5 @@
 import { EntitySchema } from '@mikro-orm/core';
-import { epochMs, optionalEpochMs, optionalJson } from './columns.js';
+import { epochMs, optionalDurationMs, optionalEpochMs, optionalJson } from './columns.js';
 
 /**
  * `running` → `succeeded` | `failed`; `missed` is written once, for a tick nobody ran (and for a
@@ -47,7 +47,7 @@ export const MaintenanceRunEntity = new EntitySchema<MaintenanceRunRow>({
     startedAt: { ...optionalEpochMs },
     heartbeatAt: { ...optionalEpochMs },
     finishedAt: { ...optionalEpochMs },
-    durationMs: { type: 'integer', nullable: true },
+    durationMs: { ...optionalDurationMs },
     counts: { ...optionalJson },
     error: { ...optionalJson },
   },
