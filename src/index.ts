@@ -33,6 +33,7 @@ export { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/p
 export { IdempotencyUnresolvedError } from './errors.js';
 export type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
 export type { OperatorActionInput } from './jobs/operator.js';
+export type { ExportFilter, ExportOptions } from './jobs/job-export.js';
 // The ledger's read API (jl.ledger); its raw SQL and ORM handle are internal and not published.
 export type { Ledger, OpenLedgerOptions } from './store/index.js';
 export {
