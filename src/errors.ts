@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'JOBLEDGER_UNSTORABLE_VALUE'
   | 'JOBLEDGER_DATABASE_ERROR'
   | 'JOBLEDGER_THREAD_HANDLER'
-  | 'JOBLEDGER_DATABASE_MISSING';
+  | 'JOBLEDGER_DATABASE_MISSING'
+  | 'JOBLEDGER_BACKUP_INVALID';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -357,5 +358,12 @@ export function describeValue(value: unknown): string {
     } catch {
       return `an unreadable ${typeof value}`; // a revoked proxy
     }
+  }
+}
+
+/** A backup file is not a sound jobledger ledger: unreadable, damaged, or without the ledger's tables. */
+export class BackupInvalidError extends JobLedgerError {
+  constructor(path: string, reason: string) {
+    super('JOBLEDGER_BACKUP_INVALID', `${path} is not a sound jobledger backup: ${reason}`);
   }
 }

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobLedgerError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
+import { registerBackupCommands } from './commands/backup.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerInspectCommands } from './commands/inspect.js';
@@ -42,6 +43,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerPipelineCommands(program, global);
   registerStateCommands(program, global);
   registerDoctorCommand(program);
+  registerBackupCommands(program, global);
   registerTypesCommand(program, global);
 
   try {

@@ -23,6 +23,7 @@ export { abandonStaleRuns, claimTick, finishRun, heartbeatRun, listMaintenanceRu
 export { pruneByRetention, type PruneCounts, type PruneOptions, type RetentionPolicy } from './maintenance/prune.js';
 export { existingJobIds, findJobsExpectedInRedis, unchangedJobs, unfinishedQueues } from './maintenance/reconcile-queries.js';
 export { sqliteUpkeep } from './maintenance/sqlite-upkeep.js';
+export { backupSqlite, checkSqliteBackup, restoreSqlite, type BackupSummary } from './maintenance/sqlite-backup.js';
 export { databaseNow, findStaleAttempts, recoverStaleAttempt, type StaleAttempt } from './maintenance/stale-attempts.js';
 export { sqlFor } from './orm/em-sql.js';
 export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './pipelines/pipeline-archive.js';
