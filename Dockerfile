@@ -10,7 +10,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src src
 COPY migrations migrations
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
+# No `npm prune --omit=dev`: MikroORM is a peer dependency of the package, installed here as a dev
+# one, and the worker needs it.
+RUN npx tsc -p tsconfig.json
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
