@@ -3,14 +3,17 @@
  * (`schemaGenerator: { skipTables: [...ledgerTables] }`): its schema tool (`schema:update`,
  * `getUpdateSchemaSQL()`) leaves every ledger table alone, with or without the ledger's entities
  * registered, and the ledger keeps working after the application's schema update. Without the
- * setting, the same tool drops the ledger, which is what the setting is for.
+ * setting, the same tool drops the ledger, which is what the setting is for. A database whose
+ * ledger migrations an application's own migrator applied is refused with a message that says so,
+ * and the statement docs/transactional-enqueue.md gives makes it current.
  */
 import { EntitySchema, MikroORM, type Options } from '@mikro-orm/core';
 import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { describe, expect, it } from 'vitest';
-import { JobLedger, ledgerEntities, ledgerTables } from '../src/index.js';
+import { readFileSync } from 'node:fs';
+import { JobLedger, SchemaOutdatedError, ledgerEntities, ledgerTables, postgresqlMigrations, sqliteMigrations } from '../src/index.js';
 import type { Config } from '../src/config.js';
 import { backends, testConfig } from './support/backends.js';
 import { track } from './support/leak-check.js';
@@ -100,5 +103,36 @@ describe.each(backends)('an application schema tool beside the ledger on %s', (d
     const { id } = await reopened.enqueue('test.scripted', { action: 'succeed' });
     expect((await reopened.ledger.getJobDetail(id)).job.status).toMatch(/pending|queued/);
     await reopened.close();
+  });
+});
+
+/** The SQL block of docs/transactional-enqueue.md's "A database set up the other way". */
+function documentedRecordingStatement(): string {
+  const doc = readFileSync(new URL('../docs/transactional-enqueue.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('## A database set up the other way'));
+  return /```sql\n([\s\S]*?)```/.exec(section)![1]!.trim().replace(/;$/, '');
+}
+
+describe.each(backends)('a ledger migrated by the application\'s own migrator on %s', (dialect) => {
+  it('is refused with a message naming the cause, and the documented statement makes it current', async () => {
+    const config = await testConfig(dialect);
+    const orm = await openAppOrm(config, {
+      entities: [OrderSchema, ...ledgerEntities],
+      migrations: { migrationsList: dialect === 'sqlite' ? sqliteMigrations : postgresqlMigrations, snapshot: false, silent: true },
+    });
+    await orm.getMigrator().up(); // recorded in mikro_orm_migrations
+
+    for (const migrate of [false, true]) {
+      const opening = JobLedger.open({ config, jobs: [scriptedJob], migrate });
+      await expect(opening).rejects.toBeInstanceOf(SchemaOutdatedError);
+      await expect(opening).rejects.toThrow(/tables exist, but jobledger_migrations records none/);
+    }
+
+    await orm.em.fork().getConnection().execute(documentedRecordingStatement());
+    await orm.close();
+    const jl = track(await JobLedger.open({ config, jobs: [scriptedJob] }), 'JobLedger');
+    const { id } = await jl.enqueue('test.scripted', { action: 'succeed' });
+    expect((await jl.ledger.getJobDetail(id)).job.name).toBe('test.scripted');
+    await jl.close();
   });
 });
