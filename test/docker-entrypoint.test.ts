@@ -4,9 +4,12 @@
  * configuration module mounted where it says, the image's CMD started as the init process's direct
  * child (`init: true`: the init execs nothing itself, so a shell that execs stands in for it). A
  * SIGTERM while a job runs drains it: the job completes and the worker exits 0. The compose file
- * gives the worker more stop time than its shutdown grace, and a restart policy.
+ * gives the worker more stop time than its shutdown grace, and a restart policy. The form it
+ * replaced, `sh -c "... && node bin/jobledger.js worker"`, leaves the worker running when the
+ * shell gets the SIGTERM (so Docker SIGKILLs it at the stop timeout): the last case shows it.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -14,11 +17,13 @@ import { describe, expect, it } from 'vitest';
 import { JobLedger, type JobType } from '../src/index.js';
 import { backends, testConfig } from './support/backends.js';
 import { configEnv } from './support/child-worker.js';
-import { waitForStatus } from './support/harness.js';
+import { waitFor, waitForStatus } from './support/harness.js';
 import { track } from './support/leak-check.js';
 import { appEnv } from './support/packed-app.js';
+import { openRedisProbe } from './support/redis.js';
 import { runDirectory } from './support/test-run.js';
 
+const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
 const compose = readFileSync(join(root, 'docker-compose.yml'), 'utf8');
@@ -56,6 +61,19 @@ const shutdownGraceMs = Number(/JOBLEDGER_SHUTDOWN_GRACE_MS: "(\d+)"/.exec(compo
 const mount = /- \.\/(\S+):(\/\S+):ro/.exec(compose)!;
 const [, mountedFrom, mountedAt] = mount as unknown as [string, string, string];
 
+/** The image's file system, laid out from this checkout (built) and the compose file's mount. */
+function imageLayout(): (path: string) => string {
+  const image = runDirectory();
+  const inImage = (path: string) => join(image, path);
+  for (const { from, to } of finalStage().copies) {
+    mkdirSync(dirname(inImage(to)), { recursive: true });
+    symlinkSync(join(root, from), inImage(to));
+  }
+  mkdirSync(dirname(inImage(mountedAt)), { recursive: true });
+  copyFileSync(join(root, mountedFrom), inImage(mountedAt));
+  return inImage;
+}
+
 describe('the compose worker', () => {
   it('runs the image CMD under an init, with a restart policy and more stop time than its shutdown grace', () => {
     expect(worker).toMatch(/^ {4}init: true$/m);
@@ -69,16 +87,8 @@ describe('the compose worker', () => {
 
   describe.each(backends)('on %s', (dialect) => {
     it('drains a running job on SIGTERM and exits 0', async () => {
-      // The image's /app, laid out from this checkout.
-      const image = runDirectory();
-      const { workdir, copies, cmd } = finalStage();
-      const inImage = (path: string) => join(image, path);
-      for (const { from, to } of copies) {
-        mkdirSync(dirname(inImage(to)), { recursive: true });
-        symlinkSync(join(root, from), inImage(to));
-      }
-      mkdirSync(dirname(inImage(mountedAt)), { recursive: true });
-      copyFileSync(join(root, mountedFrom), inImage(mountedAt));
+      const { workdir, cmd } = finalStage();
+      const inImage = imageLayout();
 
       // The migrate service's work, and a producer with the mounted module's job types.
       const config = await testConfig(dialect);
@@ -110,4 +120,38 @@ describe('the compose worker', () => {
       }
     }, 120_000);
   });
+});
+
+describe('a worker started behind a shell that does not exec it (the form the compose file avoids)', () => {
+  it('never sees the SIGTERM sent to the shell: the shell dies, the worker runs on', async () => {
+    const inImage = imageLayout();
+    const config = await testConfig('sqlite');
+    const jl = track(await JobLedger.open({ config, jobs: [], migrate: true }), 'JobLedger');
+    const redis = openRedisProbe(jl);
+    const env = { ...configEnv(config), JOBLEDGER_SHUTDOWN_GRACE_MS: String(shutdownGraceMs) };
+    const shell = spawn('sh', ['-c', `true && ${finalStage().cmd.join(' ')}`], { cwd: inImage(finalStage().workdir), env: appEnv(env), stdio: 'ignore' });
+    const shellExited = new Promise<NodeJS.Signals | null>((resolve) => shell.on('exit', (_, signal) => resolve(signal)));
+    let workerPid: number | undefined;
+    try {
+      // The worker is the shell's child; it is up once it has published its health.
+      await waitFor(async () => {
+        const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', String(shell.pid)]).catch(() => ({ stdout: '' }));
+        workerPid = Number(stdout.trim()) || undefined;
+        return workerPid && (await redis.keys()).includes(`${config.redisPrefix}:jobledger:workers`) ? true : undefined;
+      }, 'the worker under the shell', 30_000);
+      shell.kill('SIGTERM');
+      expect(await shellExited).toBe('SIGTERM');
+      expect(() => process.kill(workerPid!, 0), 'the worker still runs after its shell ended').not.toThrow();
+    } finally {
+      if (workerPid !== undefined) {
+        try {
+          process.kill(workerPid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      await redis.close();
+      await jl.close();
+    }
+  }, 60_000);
 });
