@@ -49,6 +49,8 @@ export {
   type RunStatus,
   type SubjectType,
 } from './store/index.js';
+// For an application whose own MikroORM shares the ledger's database (README, transactional enqueue).
+export { ledgerTables } from './store/index.js';
 export { sqliteMigrations } from '../migrations/sqlite/index.js';
 export { postgresqlMigrations } from '../migrations/postgresql/index.js';
 export { jobStatuses, attemptStatuses, jobTransitions, type JobStatus, type AttemptStatus, type EventType } from './store/index.js';

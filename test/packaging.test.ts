@@ -13,6 +13,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   license?: string;
   dependencies: Record<string, string>;
+  peerDependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
 };
 
 function sourceFiles(dir: string): string[] {
@@ -47,13 +49,23 @@ describe('the package', () => {
   it('declares every package its code loads as a direct dependency', () => {
     const loaded = loadedPackages();
     expect(loaded.get('better-sqlite3'), 'the SQLite checkpointer resolves better-sqlite3').toBeDefined();
-    const missing = [...loaded].filter(([name]) => !Object.hasOwn(pkg.dependencies, name)).map(([name, file]) => `${name} (${file})`);
+    const declared = (name: string) => Object.hasOwn(pkg.dependencies, name) || Object.hasOwn(pkg.peerDependencies, name);
+    const missing = [...loaded].filter(([name]) => !declared(name)).map(([name, file]) => `${name} (${file})`);
     expect(missing).toEqual([]);
   });
 
-  it('takes runtime dependencies as caret ranges, except MikroORM, pinned to the version it is tested with', () => {
-    const notRanges = Object.entries(pkg.dependencies).filter(([name, version]) => !name.startsWith('@mikro-orm/') && !/^\^\d+\.\d+\.\d+$/.test(version));
+  it('takes runtime dependencies as caret ranges, except the OpenTelemetry API, held below 1.10 for the SDK peer range', () => {
+    const notRanges = Object.entries(pkg.dependencies).filter(([name, version]) => !/^\^\d+\.\d+\.\d+$/.test(version) && !(name === '@opentelemetry/api' && version === '~1.9.0'));
     expect(notRanges).toEqual([]);
+  });
+
+  it("takes MikroORM as a peer dependency, pinned to the version it is tested with: one copy, the application's, so its EntityManager is the ledger's kind", () => {
+    const orm = Object.keys(pkg.dependencies).filter((name) => name.startsWith('@mikro-orm/'));
+    expect(orm, 'MikroORM as a plain dependency').toEqual([]);
+    const peers = Object.entries(pkg.peerDependencies);
+    expect(peers.map(([name]) => name).sort()).toEqual(['@mikro-orm/better-sqlite', '@mikro-orm/core', '@mikro-orm/knex', '@mikro-orm/migrations', '@mikro-orm/postgresql']);
+    expect(new Set(peers.map(([, version]) => version))).toEqual(new Set(['6.6.16']));
+    for (const [name, version] of peers) expect(pkg.devDependencies[name], `${name} for this checkout's own install`).toBe(version);
   });
 
   it('carries an MIT licence', () => {

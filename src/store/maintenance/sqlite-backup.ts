@@ -12,7 +12,7 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BackupInvalidError, InvalidOptionError } from '../../errors.js';
-import { migrationsTable } from '../orm/open-orm.js';
+import { migrationsTable } from '../orm/ledger-tables.js';
 import { configureSqliteConnection } from '../engine/sqlite/connection.js';
 
 export interface BackupSummary {
