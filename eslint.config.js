@@ -53,6 +53,10 @@ const observabilityBelowWorkers = {
   group: ["../jobs/**", "../workers/**", "../cli/**"],
   message: "src/observability imports nothing from jobs, workers or cli: the workers report to it.",
 };
+const consoleBelowWorkers = {
+  group: ["../workers/**", "../cli/**"],
+  message: "src/console imports nothing from workers or cli: it reads the ledger and runs the operator actions.",
+};
 const jobsBelowWorkers = { group: ["../workers/**", "../cli/**"], message: "src/jobs imports nothing from workers or cli." };
 const leafModules = {
   group: ["./*/**"],
@@ -67,6 +71,7 @@ const layerRules = [
   { files: ["src/jobs/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), jobsBelowWorkers) } },
   { files: ["src/workers/*.ts", "src/transport/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../")) } },
   { files: ["src/observability/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), observabilityBelowWorkers) } },
+  { files: ["src/console/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), consoleBelowWorkers) } },
   { files: ["src/cli/*.ts", "src/demo/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../")) } },
   { files: ["src/workers/*/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../../"), noDemo("../../")) } },
   { files: ["src/cli/*/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../../")) } },
