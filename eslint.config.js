@@ -7,7 +7,8 @@
 //   type-checked through tsconfig.eslint.json (tsconfig.json + test/ +
 //   vitest.config.ts, noEmit) instead of the project service.
 // - JavaScript: only this file and bin/*.js are linted, with @eslint/js
-//   `recommended` and Node globals, without type information.
+//   `recommended` and Node globals, without type information; and the console's
+//   UI (console-assets/), with browser globals and no innerHTML.
 import js from "@eslint/js";
 import { defineConfig, globalIgnores } from "eslint/config";
 import tseslint from "typescript-eslint";
@@ -93,6 +94,7 @@ export default defineConfig([
     "**/*.mjs",
     "!eslint.config.js",
     "!bin/*.js",
+    "!console-assets/**/*.js",
   ]),
 
   // Plain JavaScript: no type information.
@@ -106,6 +108,24 @@ export default defineConfig([
     },
     rules: {
       "no-unused-vars": ["error", unusedVarsOptions],
+    },
+  },
+
+  // The console's UI: plain ES modules run by the browser.
+  {
+    files: ["console-assets/**/*.js"],
+    extends: [js.configs.recommended],
+    languageOptions: {
+      ecmaVersion: "latest",
+      sourceType: "module",
+      globals: Object.fromEntries(
+        ["console", "document", "window", "location", "history", "fetch", "URLSearchParams", "FormData", "Node", "setInterval", "clearInterval", "setTimeout"].map((name) => [name, "readonly"]),
+      ),
+    },
+    rules: {
+      "no-unused-vars": ["error", unusedVarsOptions],
+      // Data reaches the page as text only (console-assets/dom.js).
+      "no-restricted-properties": ["error", { property: "innerHTML" }, { property: "outerHTML" }, { property: "insertAdjacentHTML" }],
     },
   },
 

@@ -7,7 +7,7 @@
  * Every route is authenticated unless its config says `public` (the page, its assets, the login and
  * the OpenAPI description); routes whose config says `role: 'operator'` are actions.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ConsoleToken } from '../console-tokens.js';
@@ -151,7 +151,7 @@ function registerSessionRoutes(app: FastifyInstance, access: ConsoleAccess, cook
 export function createConsole(options: ConsoleOptions & { prefix?: string }): FastifyInstance {
   // The JobLedger's pino logger, seen as Fastify's logger interface (pino's own type is wider).
   const loggerInstance: FastifyBaseLogger = options.jl.logger;
-  const app = Fastify({ disableRequestLogging: true, loggerInstance });
+  const app = Fastify({ loggerInstance, logController: new LogController({ disableRequestLogging: true }) });
   void app.register(jobLedgerConsole, { jl: options.jl, ...(options.tokens ? { tokens: options.tokens } : {}), prefix: options.prefix ?? '' });
   return app;
 }
