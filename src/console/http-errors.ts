@@ -56,15 +56,26 @@ export function validationError(error: FastifyError, request: FastifyRequest): I
   const [issue] = error.validation ?? [];
   const context = error.validationContext ?? 'body';
   const params = (issue?.params ?? {}) as { missingProperty?: string; additionalProperty?: string };
+  // `/filter/status` → ['filter', 'status']; a missing or unknown property is one level further down.
   const path = (issue?.instancePath ?? '').split('/').filter(Boolean);
-  const field = params.missingProperty ?? params.additionalProperty ?? path[0];
-  const schema = (request.routeOptions.schema?.[context] ?? {}) as { properties?: Record<string, { description?: string }>; description?: string };
-  if (field === undefined) return new InvalidOptionError(context === 'querystring' ? 'query' : context, schema.description ?? 'an object', valueIn(request, context));
-  const name = [field, ...path.slice(1)].join('.');
-  const expected = (Object.hasOwn(schema.properties ?? {}, field) ? schema.properties?.[field]?.description : undefined) ?? issue?.message ?? 'a valid value';
-  const given = valueIn(request, context);
-  const got = params.missingProperty !== undefined ? undefined : typeof given === 'object' && given !== null ? (given as Record<string, unknown>)[field] : undefined;
-  return new InvalidOptionError(name, expected, got);
+  const extra = params.missingProperty ?? params.additionalProperty;
+  if (extra !== undefined) path.push(extra);
+  let schema = request.routeOptions.schema?.[context] as SchemaNode | undefined;
+  let value: unknown = valueIn(request, context);
+  let description = schema?.description;
+  for (const key of path) {
+    schema = schema?.properties && Object.hasOwn(schema.properties, key) ? schema.properties[key] : schema?.items;
+    description = schema?.description ?? description;
+    value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+  }
+  if (path.length === 0) return new InvalidOptionError(context === 'querystring' ? 'query' : context, description ?? 'an object', value);
+  return new InvalidOptionError(path.join('.'), description ?? issue?.message ?? 'a valid value', params.missingProperty !== undefined ? undefined : value);
+}
+
+interface SchemaNode {
+  description?: string;
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
 }
 
 function valueIn(request: FastifyRequest, context: 'body' | 'querystring' | 'params' | 'headers'): unknown {

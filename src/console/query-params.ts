@@ -24,8 +24,9 @@ export const limitParam = {
   description: `a whole number from 1 to ${maxPage} (rows per page; default 50)`,
 } as const;
 
-export const timeParam = (what: string) =>
-  ({ type: 'string', minLength: 1, maxLength: 40, description: `${what}: an ISO date and time (2026-11-22T10:00:00Z) or epoch milliseconds` }) as const;
+const timeText = 'an ISO date and time (2026-11-22T10:00:00Z) or epoch milliseconds';
+
+export const timeParam = (what: string) => ({ type: 'string', minLength: 1, maxLength: 40, description: `${what}: ${timeText}` }) as const;
 
 export const cursorParam = (prefix: 'job' | 'evt') =>
   ({
@@ -65,7 +66,7 @@ export interface JobFilterQuery {
 export function parseTime(field: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const time = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isSafeInteger(time) || time < 0) throw new InvalidOptionError(field, timeParam(field).description, raw);
+  if (!Number.isSafeInteger(time) || time < 0) throw new InvalidOptionError(field, timeText, raw);
   return time;
 }
 
