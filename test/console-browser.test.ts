@@ -63,9 +63,10 @@ describe.skipIf(!executablePath).each(backends)('console in Chromium on %s', (di
     await jl?.close();
   });
 
-  async function loggedIn(secret: string): Promise<Page> {
+  async function loggedIn(secret: string, options: { fakeClock?: boolean } = {}): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
+    if (options.fakeClock) await page.clock.install();
     page.setDefaultTimeout(uiTimeout);
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('console', (message) => {
@@ -76,6 +77,7 @@ describe.skipIf(!executablePath).each(backends)('console in Chromium on %s', (di
     await page.getByLabel('Token secret').fill(secret);
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.locator('.count[data-status="failed"]').waitFor(); // the overview's first read has answered
     return page;
   }
 
@@ -88,6 +90,27 @@ describe.skipIf(!executablePath).each(backends)('console in Chromium on %s', (di
     await expect.poll(async () => Number(await page.locator('.count[data-status="failed"]').textContent()), { timeout: uiTimeout }).toBeGreaterThanOrEqual(1);
     await expect.poll(() => page.locator('#who').textContent()).toBe('olga (operator)');
     await shot(page, 'overview');
+    await page.context().close();
+  });
+
+  it('refreshes a visible page on its interval, pauses while the tab is hidden, and refreshes when shown again', async () => {
+    // The page's timers run on Playwright's clock: intervals pass when the test says, not by waiting.
+    const page = await loggedIn(operatorSecret, { fakeClock: true });
+    let reads = 0;
+    page.on('request', (request) => {
+      if (request.url().endsWith('/api/overview')) reads += 1;
+    });
+    // Evaluated in the page (the tests are compiled without the DOM's types).
+    const setHidden = (hidden: boolean) =>
+      page.evaluate(`Object.defineProperty(document, 'hidden', { configurable: true, get: () => ${hidden} }); document.dispatchEvent(new Event('visibilitychange'));`);
+
+    await page.clock.runFor(5_000);
+    await expect.poll(() => reads).toBe(1);
+    await setHidden(true);
+    await page.clock.runFor(30_000);
+    expect(reads).toBe(1);
+    await setHidden(false);
+    await expect.poll(() => reads).toBe(2);
     await page.context().close();
   });
 
