@@ -72,9 +72,13 @@ export function jobLedgerConsole(app: FastifyInstance, options: ConsoleOptions, 
   // default removes them silently).
   app.addHook('preValidation', (request, _reply, next) => {
     const schema = request.routeOptions.schema as { querystring?: { properties?: object }; body?: { properties?: object } } | undefined;
-    if (schema?.querystring?.properties) checkKnownKeys('query', request.query as object, Object.keys(schema.querystring.properties), true);
-    if (schema?.body?.properties && typeof request.body === 'object' && request.body !== null && !Array.isArray(request.body)) {
-      checkKnownKeys('body', request.body, Object.keys(schema.body.properties), true);
+    try {
+      if (schema?.querystring?.properties) checkKnownKeys('query', request.query as object, Object.keys(schema.querystring.properties), true);
+      if (schema?.body?.properties && typeof request.body === 'object' && request.body !== null && !Array.isArray(request.body)) {
+        checkKnownKeys('body', request.body, Object.keys(schema.body.properties), true);
+      }
+    } catch (error) {
+      return next(error as Error);
     }
     next();
   });

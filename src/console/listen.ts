@@ -32,14 +32,19 @@ export function isLoopbackBind(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
+/** Refuses a non-loopback `host` for a console without tokens. */
+export function checkBindAllowed(host: string, tokens: readonly unknown[]): void {
+  if (tokens.length === 0 && !isLoopbackBind(host)) {
+    throw new InvalidOptionError('--host', 'a loopback address (127.0.0.1, ::1 or localhost): without JOBLEDGER_CONSOLE_TOKENS the console is open to anyone who reaches it', host);
+  }
+}
+
 export async function startConsole(options: StartConsoleOptions): Promise<RunningConsole> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? defaultConsolePort;
   const tokens = options.tokens ?? options.jl.config.consoleTokens;
   const open = tokens.length === 0;
-  if (open && !isLoopbackBind(host)) {
-    throw new InvalidOptionError('--host', 'a loopback address (127.0.0.1, ::1 or localhost): without JOBLEDGER_CONSOLE_TOKENS the console is open to anyone who reaches it', host);
-  }
+  checkBindAllowed(host, tokens);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidOptionError('--port', 'a whole number from 0 to 65535', port);
   const app = createConsole({ ...options, tokens });
   try {

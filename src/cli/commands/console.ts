@@ -1,6 +1,6 @@
 /** `jobledger console`: the operator console's HTTP API and web UI (docs/console.md). */
 import type { Command } from 'commander';
-import { openJobLedger, type GlobalOptions } from '../context.js';
+import { cliConfig, openJobLedger, type GlobalOptions } from '../context.js';
 import { parseInteger } from '../parse.js';
 
 export function registerConsoleCommand(program: Command, global: () => GlobalOptions): void {
@@ -11,7 +11,9 @@ export function registerConsoleCommand(program: Command, global: () => GlobalOpt
     .option('--port <n>', 'port to listen on (0: any free one)', parseInteger('--port', 0, 65535), 4820)
     .action(async (opts: { host: string; port: number }) => {
       // Loaded here, not at the top: only this command needs Fastify.
-      const { startConsole } = await import('../../console/index.js');
+      const { checkBindAllowed, startConsole } = await import('../../console/index.js');
+      // Refused before anything is opened: a console without tokens binds to loopback only.
+      checkBindAllowed(opts.host, cliConfig().consoleTokens);
       const jl = await openJobLedger(global(), { needsRedis: true, envDefaults: { LOG_LEVEL: 'info' } });
       let running: Awaited<ReturnType<typeof startConsole>>;
       try {
