@@ -7,7 +7,8 @@
 //   type-checked through tsconfig.eslint.json (tsconfig.json + test/ +
 //   vitest.config.ts, noEmit) instead of the project service.
 // - JavaScript: only this file and bin/*.js are linted, with @eslint/js
-//   `recommended` and Node globals, without type information.
+//   `recommended` and Node globals, without type information; and the console's
+//   UI (console-assets/), with browser globals and no innerHTML.
 import js from "@eslint/js";
 import { defineConfig, globalIgnores } from "eslint/config";
 import tseslint from "typescript-eslint";
@@ -53,6 +54,10 @@ const observabilityBelowWorkers = {
   group: ["../jobs/**", "../workers/**", "../cli/**"],
   message: "src/observability imports nothing from jobs, workers or cli: the workers report to it.",
 };
+const consoleBelowWorkers = {
+  group: ["../workers/**", "../cli/**"],
+  message: "src/console imports nothing from workers or cli: it reads the ledger and runs the operator actions.",
+};
 const jobsBelowWorkers = { group: ["../workers/**", "../cli/**"], message: "src/jobs imports nothing from workers or cli." };
 const leafModules = {
   group: ["./*/**"],
@@ -67,6 +72,7 @@ const layerRules = [
   { files: ["src/jobs/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), jobsBelowWorkers) } },
   { files: ["src/workers/*.ts", "src/transport/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../")) } },
   { files: ["src/observability/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), observabilityBelowWorkers) } },
+  { files: ["src/console/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), consoleBelowWorkers) } },
   { files: ["src/cli/*.ts", "src/demo/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../")) } },
   { files: ["src/workers/*/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../../"), noDemo("../../")) } },
   { files: ["src/cli/*/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../../")) } },
@@ -88,6 +94,7 @@ export default defineConfig([
     "**/*.mjs",
     "!eslint.config.js",
     "!bin/*.js",
+    "!console-assets/**/*.js",
   ]),
 
   // Plain JavaScript: no type information.
@@ -101,6 +108,24 @@ export default defineConfig([
     },
     rules: {
       "no-unused-vars": ["error", unusedVarsOptions],
+    },
+  },
+
+  // The console's UI: plain ES modules run by the browser.
+  {
+    files: ["console-assets/**/*.js"],
+    extends: [js.configs.recommended],
+    languageOptions: {
+      ecmaVersion: "latest",
+      sourceType: "module",
+      globals: Object.fromEntries(
+        ["console", "document", "window", "location", "history", "fetch", "URLSearchParams", "FormData", "Node", "setInterval", "clearInterval", "setTimeout"].map((name) => [name, "readonly"]),
+      ),
+    },
+    rules: {
+      "no-unused-vars": ["error", unusedVarsOptions],
+      // Data reaches the page as text only (console-assets/dom.js).
+      "no-restricted-properties": ["error", { property: "innerHTML" }, { property: "outerHTML" }, { property: "insertAdjacentHTML" }],
     },
   },
 

@@ -8,6 +8,7 @@ import { parseFaultSpecs, type FaultSpec } from './fault-points.js';
 import { maskUrl } from './mask-url.js';
 import { sqlitePathFromUrl } from './sqlite-url.js';
 import { cronProblem, isTimeZone } from './cron-schedule.js';
+import { parseConsoleTokens, type ConsoleToken } from './console-tokens.js';
 
 /** Default `JOBLEDGER_MAX_JSON_DEPTH`. */
 export const defaultMaxJsonDepth = 64;
@@ -110,6 +111,12 @@ export interface Config {
   metricsHost: string;
   /** The ledger's counts behind `/metrics` are read at most once per this interval. Env `JOBLEDGER_METRICS_CACHE_MS`; default 5000. */
   metricsCacheMs: number;
+  /**
+   * The operator console's tokens (docs/console.md). Env `JOBLEDGER_CONSOLE_TOKENS`
+   * (`name:role:secret,...`, role `viewer` or `operator`); default none: the console then binds to
+   * loopback only.
+   */
+  consoleTokens: readonly ConsoleToken[];
 }
 
 /** The built-in maintenance tasks. */
@@ -176,6 +183,7 @@ const defaults = {
   JOBLEDGER_METRICS_PORT: '',
   JOBLEDGER_METRICS_HOST: '127.0.0.1',
   JOBLEDGER_METRICS_CACHE_MS: '5000',
+  JOBLEDGER_CONSOLE_TOKENS: '',
 } as const;
 
 type Variable = keyof typeof defaults;
@@ -247,6 +255,7 @@ export function loadConfig(
     metricsPort: read('JOBLEDGER_METRICS_PORT') === '' ? null : parseInteger('JOBLEDGER_METRICS_PORT', read('JOBLEDGER_METRICS_PORT'), 1, 65535),
     metricsHost: parseHost('JOBLEDGER_METRICS_HOST', read('JOBLEDGER_METRICS_HOST')),
     metricsCacheMs: int('JOBLEDGER_METRICS_CACHE_MS', 0),
+    consoleTokens: Object.freeze(parseConsoleTokens(read('JOBLEDGER_CONSOLE_TOKENS'))),
   });
 }
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { JobLedgerError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
 import { registerBackupCommands } from './commands/backup.js';
+import { registerConsoleCommand } from './commands/console.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerInspectCommands } from './commands/inspect.js';
@@ -45,6 +46,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerDoctorCommand(program);
   registerBackupCommands(program, global);
   registerTypesCommand(program, global);
+  registerConsoleCommand(program, global);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

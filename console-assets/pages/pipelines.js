@@ -1,0 +1,77 @@
+// Pipelines: live or archived, and one pipeline's stages with their jobs, budgets and events.
+import { formatTime, h, json, replace, statusBadge, table } from '../dom.js';
+
+export async function renderPipelines(app, main) {
+  const archived = new URLSearchParams(location.search).get('archived') === 'true';
+  const body = h('div', {});
+  const toggle = h(
+    'p',
+    {},
+    archived
+      ? h('a', { href: app.href('/pipelines'), 'data-nav': true }, 'Show live pipelines')
+      : h('a', { href: app.href('/pipelines?archived=true'), 'data-nav': true }, 'Show archived pipelines'),
+  );
+  replace(main, h('h1', {}, archived ? 'Archived pipelines' : 'Pipelines'), toggle, body);
+  const refresh = async () => {
+    const { items } = await app.api(`/api/pipelines?limit=100${archived ? '&archived=true' : ''}`);
+    replace(
+      body,
+      table(
+        archived ? 'Archived pipelines, most recently completed first' : 'Live pipelines, newest first',
+        [
+          { label: 'Pipeline', cell: (p) => h('a', { href: app.href(`/pipelines/${p.id}`), 'data-nav': true }, p.id) },
+          { label: 'Name', cell: (p) => p.name },
+          { label: 'State', cell: (p) => p.state ?? p.finalState ?? '' },
+          { label: 'Status', cell: (p) => statusBadge(p.status) },
+          { label: 'Loops', cell: (p) => String(p.loops ?? '') },
+          { label: 'Created', cell: (p) => formatTime(p.createdAt) },
+        ],
+        items,
+        'No pipelines.',
+      ),
+    );
+  };
+  await refresh();
+  return refresh;
+}
+
+export async function renderPipeline(app, main, id) {
+  const body = h('div', {});
+  replace(main, h('h1', {}, 'Pipeline ', h('code', {}, id)), body);
+  const refresh = async () => {
+    const { pipeline, stages, events } = await app.api(`/api/pipelines/${encodeURIComponent(id)}`);
+    const budgets = Object.entries(pipeline.budgets ?? {}).map(([name, max]) => `${name}: ${(pipeline.retries ?? {})[name] ?? 0} of ${max} loops`);
+    replace(
+      body,
+      h('p', {}, pipeline.name, ' ', statusBadge(pipeline.status), ` ${pipeline.state ?? ''}`, pipeline.statusReason ? ` — ${pipeline.statusReason}` : ''),
+      budgets.length ? h('p', {}, `Budgets: ${budgets.join('; ')}`) : null,
+      table(
+        'Stages, in order',
+        [
+          { label: 'Stage', cell: (s) => s.stage },
+          { label: 'Outcome', cell: (s) => statusBadge(s.outcome) },
+          { label: 'Job', cell: (s) => h('a', { href: app.href(`/jobs/${s.jobId}`), 'data-nav': true }, s.jobId) },
+          { label: 'Attempts', cell: (s) => String(s.attempts.length) },
+          { label: 'Next', cell: (s) => s.next ?? '' },
+          { label: 'At', cell: (s) => formatTime(s.at) },
+        ],
+        stages,
+      ),
+      h('h2', {}, 'Context'),
+      h('pre', { class: 'json' }, json(pipeline.context)),
+      h('h2', {}, 'Events'),
+      table(
+        'Event log',
+        [
+          { label: 'Seq', cell: (e) => String(e.seq) },
+          { label: 'Type', cell: (e) => e.type },
+          { label: 'At', cell: (e) => formatTime(e.createdAt) },
+          { label: 'Actor', cell: (e) => e.actor ?? '' },
+        ],
+        events,
+      ),
+    );
+  };
+  await refresh();
+  return refresh;
+}

@@ -1,0 +1,197 @@
+/**
+ * The operator console in a real, headless Chromium (the system's: CHROMIUM_PATH, or `chromium` /
+ * `chromium-browser` on PATH; never a downloaded one), driven by playwright-core against a console
+ * listening on a real port, with a real worker running the jobs in-process. Each flow saves a
+ * screenshot under test-artifacts/console/.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startConsole, type RunningConsole } from '../src/console/index.js';
+import { parseConsoleTokens } from '../src/console-tokens.js';
+import { JobLedger } from '../src/jobledger.js';
+import { scriptedJob } from './support/fixtures/scripted-job.js';
+import { backends, testConfig } from './support/backends.js';
+import { waitForStatus } from './support/harness.js';
+
+function findChromium(): string | undefined {
+  const given = process.env.CHROMIUM_PATH;
+  if (given) return existsSync(given) ? given : undefined;
+  for (const name of ['chromium', 'chromium-browser']) {
+    try {
+      const path = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
+      if (path) return path;
+    } catch {
+      // not on PATH
+    }
+  }
+  return undefined;
+}
+
+const executablePath = findChromium();
+if (!executablePath) {
+  console.warn('console-browser.test.ts: skipped, no Chromium executable (set CHROMIUM_PATH, or install Debian\'s chromium package)');
+}
+const artifacts = join(process.cwd(), 'test-artifacts', 'console');
+const operatorSecret = 'olga-operator-secret-0123';
+const viewerSecret = 'vera-viewer-secret-01234';
+const tokens = parseConsoleTokens(`olga:operator:${operatorSecret},vera:viewer:${viewerSecret}`);
+/** Long enough for a poll (5 s) and a worker's attempt or two. */
+const uiTimeout = 20_000;
+
+describe.skipIf(!executablePath).each(backends)('console in Chromium on %s', (dialect) => {
+  let jl: JobLedger;
+  let server: RunningConsole;
+  let browser: Browser;
+  const pageErrors: string[] = [];
+  const tag = `t${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    mkdirSync(artifacts, { recursive: true });
+    // Opened once for the file: the flows share the ledger, the worker, the console and the browser.
+    jl = await JobLedger.open({ jobs: [scriptedJob], migrate: true, config: await testConfig(dialect) });
+    await jl.createWorker({ concurrency: 4 }).start();
+    server = await startConsole({ jl, tokens, host: '127.0.0.1', port: 0 });
+    browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await jl?.close();
+  });
+
+  async function loggedIn(secret: string, options: { fakeClock?: boolean } = {}): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    if (options.fakeClock) await page.clock.install();
+    page.setDefaultTimeout(uiTimeout);
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !/401|Unauthorized/.test(message.text())) pageErrors.push(message.text());
+    });
+    await page.goto(`${server.url}/`);
+    await page.waitForURL(/\/login$/);
+    await page.getByLabel('Token secret').fill(secret);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.locator('.count[data-status="failed"]').waitFor(); // the overview's first read has answered
+    return page;
+  }
+
+  const shot = (page: Page, flow: string) => page.screenshot({ path: join(artifacts, `${dialect}-${flow}.png`), fullPage: true });
+
+  it('opens the overview with the ledger\'s counts', async () => {
+    const { id } = await jl.enqueue('test.scripted', { action: 'throw-permanent', tag: `${tag}-overview` });
+    await waitForStatus(jl, id, 'failed');
+    const page = await loggedIn(operatorSecret);
+    await expect.poll(async () => Number(await page.locator('.count[data-status="failed"]').textContent()), { timeout: uiTimeout }).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => page.locator('#who').textContent()).toBe('olga (operator)');
+    await shot(page, 'overview');
+    await page.context().close();
+  });
+
+  it('refreshes a visible page on its interval, pauses while the tab is hidden, and refreshes when shown again', async () => {
+    // The page's timers run on Playwright's clock: intervals pass when the test says, not by waiting.
+    const page = await loggedIn(operatorSecret, { fakeClock: true });
+    let reads = 0;
+    page.on('request', (request) => {
+      if (request.url().endsWith('/api/overview')) reads += 1;
+    });
+    // Evaluated in the page (the tests are compiled without the DOM's types).
+    const setHidden = (hidden: boolean) =>
+      page.evaluate(`Object.defineProperty(document, 'hidden', { configurable: true, get: () => ${hidden} }); document.dispatchEvent(new Event('visibilitychange'));`);
+
+    await page.clock.runFor(5_000);
+    await expect.poll(() => reads).toBe(1);
+    await setHidden(true);
+    await page.clock.runFor(30_000);
+    expect(reads).toBe(1);
+    await setHidden(false);
+    await expect.poll(() => reads).toBe(2);
+    await page.context().close();
+  });
+
+  it('finds a failed job by a payload field, retries it with a reason, and shows the new attempt', async () => {
+    // Fails its three attempts; the retry's first attempt (the fourth) succeeds.
+    const { id } = await jl.enqueue('test.scripted', { action: 'fail-until', succeedOnAttempt: 4, tag: `${tag}-find-me` });
+    await waitForStatus(jl, id, 'failed');
+    const page = await loggedIn(operatorSecret);
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    await page.getByLabel('Status').selectOption('failed');
+    await page.getByLabel('Payload').fill(`payload.tag=${tag}-find-me`);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/\/jobs\?status=failed&q=payload.tag/);
+    const rows = page.locator('#job-results tbody tr');
+    await expect.poll(() => rows.count()).toBe(1);
+    await page.getByRole('link', { name: id }).click();
+    await page.getByRole('heading', { name: `Job ${id}` }).waitFor();
+    await expect.poll(() => page.locator('table').first().locator('tbody tr').count()).toBe(3);
+
+    await page.getByLabel('Reason to retry (required)').fill('upstream fixed');
+    await page.getByRole('button', { name: 'Retry' }).click();
+    await expect.poll(() => page.locator('table').first().locator('tbody tr').count(), { timeout: uiTimeout }).toBe(4);
+    await expect.poll(() => page.locator('dl.facts .badge').first().textContent(), { timeout: uiTimeout }).toBe('completed');
+    const retried = (await jl.ledger.getJobDetail(id)).events.find((e) => e.type === 'job.retried');
+    expect(retried).toMatchObject({ actor: 'olga', payload: expect.objectContaining({ reason: 'upstream fixed' }) });
+    await shot(page, 'retry');
+    await page.context().close();
+  });
+
+  it('bulk-cancels every job matching a filter and shows how many', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await jl.enqueue('test.scripted', { action: 'succeed', tag: `${tag}-bulk` }, { delayMs: 3_600_000 })).id);
+    const bystander = await jl.enqueue('test.scripted', { action: 'succeed', tag: `${tag}-keep` }, { delayMs: 3_600_000 });
+    const page = await loggedIn(operatorSecret);
+    await page.goto(`${server.url}/jobs?q=${encodeURIComponent(`payload.tag=${tag}-bulk`)}`);
+    await expect.poll(() => page.locator('#job-results tbody tr').count()).toBe(3);
+    await page.getByLabel('Action', { exact: true }).selectOption('cancel');
+    await page.getByLabel('Apply to').selectOption('filter');
+    await page.getByLabel('Reason (required)').fill('duplicate batch');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => page.locator('#bulk-outcome').textContent()).toMatch(/^cancel: 3 affected, 0 skipped of 3 matched/);
+    await expect.poll(() => page.locator('#job-results .badge', { hasText: 'cancelled' }).count()).toBe(3);
+    for (const id of ids) expect((await jl.ledger.getJobDetail(id)).events.at(-1)).toMatchObject({ type: 'job.cancelled', actor: 'olga' });
+    expect((await jl.ledger.getJob(bystander.id)).status).toBe('delayed');
+    await shot(page, 'bulk-cancel');
+    await page.context().close();
+  });
+
+  it('shows a viewer no action buttons', async () => {
+    const { id } = await jl.enqueue('test.scripted', { action: 'throw-permanent', tag: `${tag}-viewer` });
+    await waitForStatus(jl, id, 'failed');
+    const page = await loggedIn(viewerSecret);
+    await expect.poll(() => page.locator('#who').textContent()).toBe('vera (viewer)');
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    await page.locator('#job-results tbody tr').first().waitFor();
+    expect(await page.locator('form.bulk').count()).toBe(0);
+    expect(await page.locator('input.pick').count()).toBe(0);
+    await page.goto(`${server.url}/jobs/${id}`);
+    await page.getByRole('heading', { name: `Job ${id}` }).waitFor();
+    await page.locator('#payload').waitFor();
+    expect(await page.getByRole('button', { name: /retry|cancel/i }).count()).toBe(0);
+    await shot(page, 'viewer');
+    await page.context().close();
+  });
+
+  it('renders a payload holding HTML as text', async () => {
+    const hostile = `<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">${tag}`;
+    const { id } = await jl.enqueue('test.scripted', { action: 'succeed', tag: hostile }, { delayMs: 3_600_000 });
+    const page = await loggedIn(operatorSecret);
+    await page.goto(`${server.url}/jobs/${id}`);
+    await page.locator('#payload').waitFor();
+    const shown = await page.locator('#payload').textContent();
+    expect(shown).toContain(JSON.stringify(hostile));
+    expect(shown).toContain('<script>window.__pwned = 1</script>');
+    expect(await page.locator('#payload img, #payload script').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
+    await page.goto(`${server.url}/jobs?q=${encodeURIComponent(`payload.tag=${hostile}`)}`);
+    await expect.poll(() => page.locator('#job-results tbody tr').count()).toBe(1);
+    expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
+    await shot(page, 'html-payload');
+    await page.context().close();
+    expect(pageErrors).toEqual([]);
+  });
+});
