@@ -21,6 +21,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY bin bin
+COPY console-assets console-assets
 USER node
 # Exec form: the worker is the process Docker signals (with `init: true`, the direct child of the
 # init process), so SIGTERM reaches it and it drains. Never `sh -c "... && node ..."` or npx.
