@@ -89,6 +89,8 @@ export class JobLedger {
       ledger,
       redis,
       workerStatuses: () => [...(this.closed ? ['closing'] : []), ...[...this.workers].map((w) => w.health().status)],
+      consumerProblems: () => [...this.workers].flatMap((w) => w.consumersNotFetching()),
+      pendingMigrations: () => ledger.pendingMigrations(),
       timeoutMs: 2000,
     });
   }

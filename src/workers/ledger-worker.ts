@@ -192,6 +192,25 @@ export class LedgerWorker {
     return { ...this.identity, status, ready, checkedAt: null, redis: 'unchecked', database, watchdogIntervalMs: 0, queues: [] };
   }
 
+  /**
+   * The queues whose consumer cannot be fetching now (for readiness): its BullMQ fetch loop ended,
+   * its Redis connection is not ready, or, with the watchdog on, jobs have waited in its queue while
+   * it had free slots and fetched nothing for `watchdogStuckAfterMs` (the watchdog replaces such a
+   * consumer at its next check). Empty before `start()` and once closing.
+   */
+  consumersNotFetching(): { queue: string; reason: string }[] {
+    if (!this.started || this.closing) return [];
+    const stuckAfterMs = this.options.config.watchdogStuckAfterMs;
+    const problems: { queue: string; reason: string }[] = [];
+    for (const consumer of this.consumers) {
+      const idleMs = this.watchdog?.notFetchingForMs(consumer) ?? 0;
+      if (!consumer.loopRunning) problems.push({ queue: consumer.queue, reason: 'its fetch loop ended' });
+      else if (consumer.connectionStatus !== 'ready') problems.push({ queue: consumer.queue, reason: `its Redis connection is ${consumer.connectionStatus}` });
+      else if (idleMs >= stuckAfterMs) problems.push({ queue: consumer.queue, reason: `jobs waiting and free slots, nothing fetched for ${idleMs} ms` });
+    }
+    return problems;
+  }
+
   /** The longest a default `close()` takes, whatever Redis does: the grace, `closeAfterGraceMs`, and closing connections. */
   get closeBoundMs(): number {
     return this.options.config.shutdownGraceMs + closeAfterGraceMs + closeConnectionsMs;
