@@ -17,6 +17,7 @@ import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js'
 import { createLogger, type Logger } from './logger.js';
 import { armFaultPoints } from './fault-points.js';
 import type { EntityManager } from '@mikro-orm/core';
+import type { Telemetry } from 'bullmq';
 import { Ledger, StateStore, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
 import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
@@ -54,6 +55,12 @@ export interface JobLedgerOptions {
    * in `jobs`. Every worker process that runs stage jobs must register them too. Default none.
    */
   pipelines?: readonly PipelineDefinition[];
+  /**
+   * BullMQ's own telemetry (for example `new BullMQOtel('my-app')` from `bullmq-otel`), given to
+   * every BullMQ Queue and Worker this object creates: BullMQ's spans beside jobledger's own
+   * (docs/observability.md#traces). Default none.
+   */
+  telemetry?: Telemetry;
 }
 
 export class JobLedger {
@@ -82,6 +89,7 @@ export class JobLedger {
     /** Start and read multi-stage pipelines (jobs/pipelines.ts). */
     readonly pipelines: Pipelines,
     private readonly redisErrors: RedisErrorLog,
+    private readonly telemetry: Telemetry | undefined,
   ) {
     this.events = new JobEvents(logger);
     this.counts = new LedgerCounts(() => ledger.ledgerFigures(), config.metricsCacheMs);
@@ -109,7 +117,8 @@ export class JobLedger {
     const redisErrors = new RedisErrorLog(logger, { url: config.redisUrl, intervalMs: config.redisErrorLogIntervalMs });
     const redis = createRedis(config.redisUrl, 'producer');
     redisErrors.watch(redis, 'producer');
-    const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger, redisErrors });
+    const telemetry = options.telemetry;
+    const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger, redisErrors, ...(telemetry ? { telemetry } : {}) });
     const producer = new Producer({ ledger, registry, dispatcher, logger, maxPayloadBytes: config.maxPayloadBytes, maxJsonDepth: config.maxJsonDepth });
     const operator = new Operator(ledger, dispatcher, redis, config.redisPrefix, logger);
     if (options.relay ?? true) dispatcher.startRelay(config.relayIntervalMs, config.relayGraceMs);
@@ -121,7 +130,7 @@ export class JobLedger {
       maxJsonDepth: config.maxJsonDepth,
       definitions: pipelineDefinitions,
     });
-    const jl = new JobLedger(config, logger, ledger, registry, producer, operator, dispatcher, redis, pipelines, redisErrors);
+    const jl = new JobLedger(config, logger, ledger, registry, producer, operator, dispatcher, redis, pipelines, redisErrors, telemetry);
     if (pipelineDefinitions.size) jl.outcomeHooks.push(pipelines.outcomeHook);
     return jl;
   }
@@ -239,6 +248,7 @@ export class JobLedger {
       outcomeHooks: this.outcomeHooks,
       dispatch: (jobs) => this.dispatcher.dispatch(jobs),
       redisErrors: this.redisErrors,
+      ...(this.telemetry ? { telemetry: this.telemetry } : {}),
       onRecorded: (event) => {
         this.durations.observe(event);
         this.events.emit(event);

@@ -7,6 +7,7 @@
  * starting them again (poison-guard.ts), and replaces a consumer that stopped fetching
  * (consumer-watchdog.ts).
  */
+import type { Telemetry } from 'bullmq';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -70,6 +71,8 @@ export interface LedgerWorkerOptions {
   redisErrors?: RedisErrorLog;
   /** Told of each attempt's start and outcome once committed (execute-attempt.ts). Must not throw. */
   onRecorded?: (event: JobEvent) => void;
+  /** BullMQ's telemetry (`bullmq-otel`), given to the BullMQ workers. Default none. */
+  telemetry?: Telemetry;
 }
 
 /**
@@ -148,6 +151,7 @@ export class LedgerWorker {
           config,
           logger,
           redisErrors: this.redisErrors,
+          ...(this.options.telemetry ? { telemetry: this.options.telemetry } : {}),
           onLocksRenewed: (jobIds) => this.heartbeat(jobIds),
           onLockRenewalFailed: (jobIds) => {
             for (const jobId of jobIds) this.active.get(jobId)?.abort('lock_lost');
