@@ -8,11 +8,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Telemetry } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { backends } from './support/backends.js';
 import { openSharedJobLedger, startChildWorker } from './support/child-worker.js';
 import { registerInMemoryTracing, type SpanRecord } from './support/fixtures/in-memory-tracing.js';
-import { waitForStatus } from './support/harness.js';
+import { openTestJobLedger, waitForStatus } from './support/harness.js';
+import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { runDirectory } from './support/test-run.js';
 
 function only<T>(items: T[], what: string): T {
@@ -97,5 +99,30 @@ describe.each(backends)('traces on %s', (dialect) => {
     } finally {
       await tracing.stop();
     }
+  });
+});
+
+describe('BullMQ telemetry', () => {
+  it('passes the telemetry option to the BullMQ queues and workers jobledger creates', async () => {
+    const started: string[] = [];
+    const span = { setSpanOnContext: (c: unknown) => c, setAttribute() {}, setAttributes() {}, addEvent() {}, recordException() {}, end() {} };
+    const telemetry: Telemetry = {
+      tracer: {
+        startSpan: (name) => {
+          started.push(name);
+          return span;
+        },
+      },
+      contextManager: { with: (_context, fn) => fn() as ReturnType<typeof fn>, active: () => ({}), getMetadata: () => '', fromMetadata: (active: unknown) => active },
+    };
+    const jl = await openTestJobLedger('sqlite', { jobs: [scriptedJob], telemetry });
+    const worker = jl.createWorker({ concurrency: 1 });
+    await worker.start();
+    const job = await jl.enqueue('test.scripted', { action: 'succeed' });
+    await waitForStatus(jl, job.id, 'completed');
+    const queue = jl.registry.get('test.scripted').queue;
+    // BullMQ names its spans after the operation and the queue: the Queue's add, the Worker's completion.
+    expect(started).toEqual(expect.arrayContaining([`add ${queue}.test.scripted`, `complete ${queue}`]));
+    await jl.close();
   });
 });
