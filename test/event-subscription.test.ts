@@ -118,3 +118,33 @@ describe.each(backends)('following the event log on %s', (dialect) => {
     await jl.close();
   });
 });
+
+describe('following the event log on postgresql', () => {
+  it('passes no event of a transaction still open: its events come once it commits, before what committed behind it', async () => {
+    const { jl } = await openSharedJobLedger('postgresql');
+    const seen: EventRow[] = [];
+    const subscription = await jl.subscribe({ types: ['job.enqueued'], pollIntervalMs: 20 }, (e) => void seen.push(e));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let inserted!: () => void;
+    const insertedInside = new Promise<void>((resolve) => (inserted = resolve));
+    // The transaction's event gets its id (a ULID, by the clock) first, and commits last.
+    const early = jl.transaction(jl.ledger.orm.em.fork(), async (tx) => {
+      const job = await tx.enqueue('test.scripted', { action: 'succeed' });
+      inserted();
+      await held;
+      return job;
+    });
+    await insertedInside;
+    const late = await jl.enqueue('test.scripted', { action: 'succeed' });
+    // A follower going by id would deliver `late` now and pass the early event for good.
+    await waitFor(async () => ((await jl.ledger.listEvents({ subjectId: late.id })).length ? true : undefined), 'the later enqueue committed');
+    release();
+    const earlyJob = await early;
+    await waitFor(() => Promise.resolve(seen.length >= 2 ? true : undefined), 'both enqueues followed');
+    expect(seen.map((e) => e.subjectId)).toEqual([earlyJob.id, late.id]);
+    expect(seen[0]!.id < seen[1]!.id).toBe(true);
+    await subscription.close();
+    await jl.close();
+  });
+});
