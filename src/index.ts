@@ -116,5 +116,6 @@ export { DatabaseUnavailableError, DatabaseMissingError, DatabaseUnreachableErro
 export type { DatabaseHealth } from './workers/database-probe.js';
 export { JobEvents, jobEventTypes, type JobEvent, type JobEventType, type JobEventListener } from './observability/job-events.js';
 export { ObservabilityServer, type ObservabilityServerOptions } from './observability/http-server.js';
-export type { Readiness, CheckResult } from './observability/readiness.js';
+export type { Readiness, CheckResult, ConsumerProblem } from './observability/readiness.js';
+export type { EventSubscription, EventLogHandler, SubscribeOptions } from './observability/event-subscription.js';
 export { renderExposition, expositionContentType, type MetricFamily } from './observability/exposition.js';

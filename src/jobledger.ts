@@ -17,6 +17,7 @@ import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js'
 import { createLogger, type Logger } from './logger.js';
 import { armFaultPoints } from './fault-points.js';
 import type { EntityManager } from '@mikro-orm/core';
+import type { Telemetry } from 'bullmq';
 import { Ledger, StateStore, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
 import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
@@ -28,6 +29,8 @@ import { JobEvents, type JobEvent, type JobEventType } from './observability/job
 import { LedgerCounts } from './observability/ledger-counts.js';
 import { renderMetrics, type WorkerFigures } from './observability/metrics.js';
 import { ReadinessCheck, type Readiness } from './observability/readiness.js';
+import { EventSubscription, type EventLogHandler, type SubscribeOptions } from './observability/event-subscription.js';
+import { EventsWrittenNotice } from './transport/events-written.js';
 
 export interface JobLedgerOptions {
   /** The job types this process knows. */
@@ -54,6 +57,12 @@ export interface JobLedgerOptions {
    * in `jobs`. Every worker process that runs stage jobs must register them too. Default none.
    */
   pipelines?: readonly PipelineDefinition[];
+  /**
+   * BullMQ's own telemetry (for example `new BullMQOtel('my-app')` from `bullmq-otel`), given to
+   * every BullMQ Queue and Worker this object creates: BullMQ's spans beside jobledger's own
+   * (docs/observability.md#traces). Default none.
+   */
+  telemetry?: Telemetry;
 }
 
 export class JobLedger {
@@ -69,6 +78,9 @@ export class JobLedger {
   private readonly counts: LedgerCounts;
   private readonly readinessCheck: ReadinessCheck;
   private readonly servers = new Set<ObservabilityServer>();
+  private readonly subscriptions = new Set<EventSubscription>();
+  /** Wakes followers of the event log in other processes after this one commits events. */
+  private readonly eventsWritten: EventsWrittenNotice;
 
   private constructor(
     readonly config: Readonly<Config>,
@@ -82,13 +94,17 @@ export class JobLedger {
     /** Start and read multi-stage pipelines (jobs/pipelines.ts). */
     readonly pipelines: Pipelines,
     private readonly redisErrors: RedisErrorLog,
+    private readonly telemetry: Telemetry | undefined,
   ) {
     this.events = new JobEvents(logger);
+    this.eventsWritten = new EventsWrittenNotice(redis, config.redisPrefix);
     this.counts = new LedgerCounts(() => ledger.ledgerFigures(), config.metricsCacheMs);
     this.readinessCheck = new ReadinessCheck({
       ledger,
       redis,
       workerStatuses: () => [...(this.closed ? ['closing'] : []), ...[...this.workers].map((w) => w.health().status)],
+      consumerProblems: () => [...this.workers].flatMap((w) => w.consumersNotFetching()),
+      pendingMigrations: () => ledger.pendingMigrations(),
       timeoutMs: 2000,
     });
   }
@@ -107,7 +123,8 @@ export class JobLedger {
     const redisErrors = new RedisErrorLog(logger, { url: config.redisUrl, intervalMs: config.redisErrorLogIntervalMs });
     const redis = createRedis(config.redisUrl, 'producer');
     redisErrors.watch(redis, 'producer');
-    const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger, redisErrors });
+    const telemetry = options.telemetry;
+    const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger, redisErrors, ...(telemetry ? { telemetry } : {}) });
     const producer = new Producer({ ledger, registry, dispatcher, logger, maxPayloadBytes: config.maxPayloadBytes, maxJsonDepth: config.maxJsonDepth });
     const operator = new Operator(ledger, dispatcher, redis, config.redisPrefix, logger);
     if (options.relay ?? true) dispatcher.startRelay(config.relayIntervalMs, config.relayGraceMs);
@@ -119,7 +136,7 @@ export class JobLedger {
       maxJsonDepth: config.maxJsonDepth,
       definitions: pipelineDefinitions,
     });
-    const jl = new JobLedger(config, logger, ledger, registry, producer, operator, dispatcher, redis, pipelines, redisErrors);
+    const jl = new JobLedger(config, logger, ledger, registry, producer, operator, dispatcher, redis, pipelines, redisErrors, telemetry);
     if (pipelineDefinitions.size) jl.outcomeHooks.push(pipelines.outcomeHook);
     return jl;
   }
@@ -141,24 +158,49 @@ export class JobLedger {
   }
 
   enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueuedJob> {
-    return this.producer.enqueue(name, payload, options);
+    return this.noticed(this.producer.enqueue(name, payload, options));
   }
 
   enqueueBulk(requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> {
-    return this.producer.enqueueBulk(requests);
+    return this.noticed(this.producer.enqueueBulk(requests));
   }
 
   /** Transactional enqueue through the caller's EntityManager; see `Producer.transaction`. */
   transaction<T>(em: EntityManager, work: (tx: TransactionalEnqueuer) => Promise<T>): Promise<T> {
-    return this.producer.transaction(em, work);
+    return this.noticed(this.producer.transaction(em, work));
   }
 
   cancel(input: OperatorActionInput): Promise<OperatorResult> {
-    return this.operator.cancel(input);
+    return this.noticed(this.operator.cancel(input));
   }
 
   retry(input: OperatorActionInput): Promise<OperatorResult> {
-    return this.operator.retry(input);
+    return this.noticed(this.operator.retry(input));
+  }
+
+  /**
+   * Follows the ledger's event log, whichever process wrote the events: `handler` gets each event in
+   * commit order, after `options.after` (the id of the last event handled, to resume) or from now,
+   * one at a time, at least once (observability/event-subscription.ts, docs/observability.md).
+   * Resolves once the start is found; `close()` it, or close this object.
+   */
+  async subscribe(options: SubscribeOptions, handler: EventLogHandler): Promise<EventSubscription> {
+    if (this.closed) throw new Error('this JobLedger is closed');
+    const subscription = await EventSubscription.start(
+      { ledger: this.ledger, redisUrl: this.config.redisUrl, redisPrefix: this.config.redisPrefix, logger: this.logger },
+      options,
+      handler,
+    );
+    this.subscriptions.add(subscription);
+    void subscription.done.catch(() => undefined).finally(() => this.subscriptions.delete(subscription));
+    return subscription;
+  }
+
+  /** Once `written` has committed events, tells the followers of the event log. */
+  private async noticed<T>(written: Promise<T>): Promise<T> {
+    const result = await written;
+    this.eventsWritten.notify();
+    return result;
   }
 
   /**
@@ -237,7 +279,9 @@ export class JobLedger {
       outcomeHooks: this.outcomeHooks,
       dispatch: (jobs) => this.dispatcher.dispatch(jobs),
       redisErrors: this.redisErrors,
+      ...(this.telemetry ? { telemetry: this.telemetry } : {}),
       onRecorded: (event) => {
+        this.eventsWritten.notify();
         this.durations.observe(event);
         this.events.emit(event);
       },
@@ -256,6 +300,8 @@ export class JobLedger {
     await this.maintenanceService?.stop(); // before the connections its runs use
     await Promise.all([...this.workers].map((w) => w.close()));
     await Promise.all([...this.servers].map((s) => s.close()));
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
+    this.eventsWritten.close();
     await this.dispatcher.close();
     await closeRedis(this.redis);
     this.redisErrors.close();

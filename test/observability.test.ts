@@ -112,7 +112,20 @@ describe.each(backends)('observability on %s', (dialect) => {
     expect(sort(await readLedgerFigures((work) => jl.ledger.read(work), dialect, 2))).toEqual(whole);
     expect(whole.attempts).toEqual({ succeeded: 4, failed: 3 });
 
-    expect((await scrape(server.port, '/health/live')).status).toBe(200);
+    const live = await scrape(server.port, '/health/live');
+    expect(live.status).toBe(200);
+    expect(await scrape(server.port, '/healthz')).toEqual(live);
+    const ready = await scrape(server.port, '/health/ready');
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.body)).toEqual({
+      status: 'ready',
+      database: { ok: true },
+      redis: { ok: true },
+      schema: { ok: true },
+      workers: { ok: true },
+      consumers: { ok: true },
+    });
+    expect(await scrape(server.port, '/readyz')).toEqual(ready);
     expect((await scrape(server.port, '/nope')).status).toBe(404);
     await jl.close();
     // Closing the JobLedger closed its server.
@@ -151,6 +164,20 @@ describe.each(backends)('observability on %s', (dialect) => {
     await waitFor(async () => ((await scrape(server.port, '/health/ready')).status === 200 ? true : undefined), '/health/ready 200 again');
     await jl.close();
     await proxy?.close();
+  });
+
+  it('answers /readyz and /health/ready 503 while the schema lacks a migration this version knows', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [scriptedJob], relay: false });
+    const server = await jl.serveMetrics({ port: 0 });
+    const [last] = await jl.ledger.read((sql) => sql.all('SELECT * FROM jobledger_migrations ORDER BY id DESC LIMIT 1'));
+    await jl.ledger.read((sql) => sql.run('DELETE FROM jobledger_migrations WHERE id = ?', [last!.id]));
+    const outdated = await scrape(server.port, '/readyz');
+    expect(outdated.status).toBe(503);
+    expect(JSON.parse(outdated.body)).toMatchObject({ status: 'not ready', database: { ok: true }, schema: { ok: false, error: `1 migration(s) not applied: ${String(last!.name)}` } });
+    expect((await scrape(server.port, '/health/ready')).status).toBe(503);
+    await jl.ledger.read((sql) => sql.run('INSERT INTO jobledger_migrations (id, name, executed_at) VALUES (?, ?, ?)', [last!.id, last!.name, last!.executed_at]));
+    expect((await scrape(server.port, '/readyz')).status).toBe(200);
+    await jl.close();
   });
 
   it('delivers job events after their commit, in order, and a throwing listener does not stop the worker', async () => {

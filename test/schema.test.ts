@@ -8,6 +8,7 @@ import { parseDatabaseUrl } from '../src/config.js';
 import { Ledger } from '../src/store/ledger.js';
 import { backends, freshDatabaseUrl } from './support/backends.js';
 import { track } from './support/leak-check.js';
+import { newJob } from './support/ledger.js';
 
 /** The columns of the attempts table, by name. */
 async function attemptColumns(ledger: Ledger): Promise<string[]> {
@@ -49,12 +50,25 @@ describe.each(backends)('schema on %s', (dialect) => {
     expect(rows.map((r) => [r.id, Number(r.number), r.status, Number(r.started_at), Number(r.heartbeat_at)])).toEqual([
       ['att_1', 1, 'running', 1000, 2000],
     ]);
-    expect((await ledger.orm.schema.getUpdateSchemaSQL({ wrap: false })).trim()).toBe('');
 
     // Down adds them back, empty; up drops them again.
     await ledger.orm.getMigrator().down({ to: 'Migration20261206000000UnusedAttemptColumns' });
     expect(await attemptColumns(ledger)).toEqual(expect.arrayContaining(['fencing_token', 'result']));
     expect(await ledger.migrate()).toEqual(applied);
+    await ledger.close();
+  });
+
+  it('adds and drops the nullable trace context column of jobs, keeping the jobs', async () => {
+    const ledger = track(await Ledger.open(parseDatabaseUrl(await freshDatabaseUrl(dialect)), { migrate: true }), 'Ledger');
+    expect((await ledger.orm.schema.getUpdateSchemaSQL({ wrap: false })).trim()).toBe('');
+    await ledger.insertJobs([newJob({ id: 'job_traced', traceContext: '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}' })]);
+    expect((await ledger.getJob('job_traced')).traceContext).toBe('{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}');
+    await ledger.orm.getMigrator().down();
+    await ledger.orm.getMigrator().down();
+    expect(await ledger.pendingMigrations()).toEqual(['Migration20261207000000JobTraceContext', 'Migration20261207010000EventCommitOrder']);
+    expect((await ledger.read((sql) => sql.all('SELECT id FROM jobs'))).map((r) => r.id)).toEqual(['job_traced']);
+    expect(await ledger.migrate()).toEqual(['Migration20261207000000JobTraceContext', 'Migration20261207010000EventCommitOrder']);
+    expect((await ledger.getJob('job_traced')).traceContext).toBeNull();
     await ledger.close();
   });
 

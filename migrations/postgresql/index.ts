@@ -12,6 +12,8 @@ import { Migration20261122050000RareEventTypes } from './Migration20261122050000
 import { Migration20261204000000RunningAttempts } from './Migration20261204000000RunningAttempts.js';
 import { Migration20261206000000UnusedAttemptColumns } from './Migration20261206000000UnusedAttemptColumns.js';
 import { Migration20261206010000LongDurations } from './Migration20261206010000LongDurations.js';
+import { Migration20261207000000JobTraceContext } from './Migration20261207000000JobTraceContext.js';
+import { Migration20261207010000EventCommitOrder } from './Migration20261207010000EventCommitOrder.js';
 
 export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
@@ -23,4 +25,6 @@ export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261204000000RunningAttempts', class: Migration20261204000000RunningAttempts },
   { name: 'Migration20261206000000UnusedAttemptColumns', class: Migration20261206000000UnusedAttemptColumns },
   { name: 'Migration20261206010000LongDurations', class: Migration20261206010000LongDurations },
+  { name: 'Migration20261207000000JobTraceContext', class: Migration20261207000000JobTraceContext },
+  { name: 'Migration20261207010000EventCommitOrder', class: Migration20261207010000EventCommitOrder },
 ];

@@ -11,6 +11,8 @@ import { Migration20261122040000HotJobUpdates } from './Migration20261122040000H
 import { Migration20261122050000RareEventTypes } from './Migration20261122050000RareEventTypes.js';
 import { Migration20261204000000RunningAttempts } from './Migration20261204000000RunningAttempts.js';
 import { Migration20261206000000UnusedAttemptColumns } from './Migration20261206000000UnusedAttemptColumns.js';
+import { Migration20261207000000JobTraceContext } from './Migration20261207000000JobTraceContext.js';
+import { Migration20261207010000EventCommitOrder } from './Migration20261207010000EventCommitOrder.js';
 
 export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
@@ -21,4 +23,6 @@ export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261122050000RareEventTypes', class: Migration20261122050000RareEventTypes },
   { name: 'Migration20261204000000RunningAttempts', class: Migration20261204000000RunningAttempts },
   { name: 'Migration20261206000000UnusedAttemptColumns', class: Migration20261206000000UnusedAttemptColumns },
+  { name: 'Migration20261207000000JobTraceContext', class: Migration20261207000000JobTraceContext },
+  { name: 'Migration20261207010000EventCommitOrder', class: Migration20261207010000EventCommitOrder },
 ];

@@ -4,7 +4,7 @@
  * again at any time: BullMQ ignores an add whose job id it already holds, and a worker that meets a
  * job already final in the ledger runs nothing.
  */
-import { Queue, type JobsOptions } from 'bullmq';
+import { Queue, type JobsOptions, type Telemetry } from 'bullmq';
 import { faultPoint } from '../fault-points.js';
 import type { Logger } from '../logger.js';
 import type { RedisErrorLog } from '../transport/redis-errors.js';
@@ -23,6 +23,8 @@ export interface DispatcherOptions {
   dispatchTimeoutMs?: number;
   /** Where the queues' Redis errors go (logged once, then counted). Default: each logged at warn. */
   redisErrors?: RedisErrorLog;
+  /** BullMQ's telemetry (`bullmq-otel`), given to every Queue. Default none. */
+  telemetry?: Telemetry;
 }
 
 export interface DispatchReport {
@@ -63,7 +65,8 @@ export class Dispatcher {
   queue(name: string): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.options.connection, prefix: this.options.prefix });
+      const { connection, prefix, telemetry } = this.options;
+      queue = new Queue(name, { connection, prefix, ...(telemetry ? { telemetry } : {}) });
       if (this.options.redisErrors) this.options.redisErrors.watch(queue, `queue ${name}`);
       else queue.on('error', (error) => this.options.logger.warn({ err: error, queue: name }, 'queue connection error'));
       this.queues.set(name, queue);

@@ -4,10 +4,12 @@
  * leaves committed jobs in the outbox, where the relay finds them.
  */
 import type { EntityManager } from '@mikro-orm/core';
+import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { NotFoundError } from '../errors.js';
 import { inCallerTransaction } from './caller-transaction.js';
 import { faultPoint } from '../fault-points.js';
 import type { Logger } from '../logger.js';
+import { traceContextOf, tracer, tracingOn } from '../tracing.js';
 import { existingRunIdsIn, sameJsonValue, sqlFor, type InsertedJob, type JobStatus, type Ledger, type NewJob } from '../store/index.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { JobRegistry } from './registry.js';
@@ -58,7 +60,11 @@ export class Producer {
 
   /** Enqueues many jobs in one ledger transaction and one Redis round trip per queue. */
   async enqueueBulk(requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> {
-    const jobs = this.validateAll(requests);
+    if (!tracingOn()) return this.insertAndHandOver(this.validateAll(requests));
+    return inEnqueueSpan((span) => this.insertAndHandOver(this.validateAll(requests, span)));
+  }
+
+  private async insertAndHandOver(jobs: NewJob[]): Promise<EnqueuedJob[]> {
     await this.checkRuns(jobs, (ids) => this.options.ledger.existingRunIds(ids));
     const inserted = await this.options.ledger.insertJobs(jobs);
     faultPoint('enqueue.after_commit');
@@ -80,13 +86,14 @@ export class Producer {
     let created: InsertedJob[] = [];
     const transaction = async (txEm: EntityManager): Promise<T> => {
       created = []; // a transaction run again (a lost lock race) starts over: only the run that commits counts
-      const enqueueBulk = async (requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> => {
-        const jobs = this.validateAll(requests);
+      const insert = async (jobs: NewJob[]): Promise<EnqueuedJob[]> => {
         await this.checkRuns(jobs, (ids) => existingRunIdsIn(sqlFor(txEm), ids));
         const inserted = await this.options.ledger.insertJobsWith(txEm, jobs);
         created.push(...inserted.filter((j) => j.created));
         return inserted.map((j, i) => ({ id: j.id, created: j.created, payloadMatched: matches(jobs[i]!, j), status: j.job.status }));
       };
+      const enqueueBulk = (requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> =>
+        tracingOn() ? inEnqueueSpan((span) => insert(this.validateAll(requests, span))) : insert(this.validateAll(requests));
       return work({
         em: txEm,
         enqueueBulk,
@@ -104,10 +111,13 @@ export class Producer {
     return result;
   }
 
-  private validateAll(requests: readonly EnqueueRequest[]): NewJob[] {
+  /** Validates every item; with `span`, each job carries its trace context and the span names the jobs. */
+  private validateAll(requests: readonly EnqueueRequest[], span?: Span): NewJob[] {
     const now = Date.now();
     // Every item is checked before anything is written: a bad item rejects the whole call.
-    return requests.map((request) => validateEnqueue(this.options.registry, request, this.options, now));
+    const jobs = requests.map((request) => validateEnqueue(this.options.registry, request, this.options, now));
+    if (span) describeEnqueue(span, jobs);
+    return jobs;
   }
 
   private async checkRuns(jobs: readonly NewJob[], existing: (ids: string[]) => Promise<Set<string>>): Promise<void> {
@@ -129,6 +139,39 @@ export class Producer {
       status: j.created ? (dispatched.has(j.id) ? (j.job.runAt > Date.now() ? 'delayed' : 'queued') : 'pending') : j.job.status,
     }));
   }
+}
+
+/**
+ * Runs one enqueue call (one job or a bulk) in a `jobledger.enqueue` span, a child of the caller's
+ * active span; the jobs carry its context, so their attempts' spans are its children.
+ */
+function inEnqueueSpan<T>(work: (span: Span) => Promise<T>): Promise<T> {
+  return tracer().startActiveSpan('jobledger.enqueue', { kind: SpanKind.PRODUCER }, async (span) => {
+    try {
+      return await work(span);
+    } catch (error) {
+      span.recordException(error instanceof Error ? error : String(error));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/**
+ * Names the call's jobs on its span (queue and job type when all share one, the id for a single
+ * job, the count) and stores the span's context with each job.
+ */
+function describeEnqueue(span: Span, jobs: NewJob[]): void {
+  const traceContext = traceContextOf(span);
+  for (const job of jobs) job.traceContext = traceContext;
+  span.setAttribute('jobledger.job.count', jobs.length);
+  const [first] = jobs;
+  if (!first) return;
+  if (jobs.every((j) => j.queue === first.queue)) span.setAttribute('jobledger.queue', first.queue);
+  if (jobs.every((j) => j.name === first.name)) span.setAttribute('jobledger.job.type', first.name);
+  if (jobs.length === 1) span.setAttribute('jobledger.job.id', first.id);
 }
 
 /** Whether the job `inserted` returned for `job` (itself, or the one holding its key) has its name and payload. */

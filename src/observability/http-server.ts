@@ -1,9 +1,10 @@
 /**
  * The HTTP server a worker process exposes for Prometheus and an orchestrator's probes (node:http):
- *   GET /metrics        the Prometheus text format (metrics.ts)
- *   GET /health/live    200 while the process runs
- *   GET /health/ready   200 when the database, Redis and the workers are fit, 503 otherwise, with a
- *                       JSON body saying which check failed (readiness.ts)
+ *   GET /metrics                 the Prometheus text format (metrics.ts)
+ *   GET /health/live, /healthz   200 while the process runs
+ *   GET /health/ready, /readyz   200 when the database, Redis, the schema and the workers are fit,
+ *                                503 otherwise, with a JSON body saying which check failed (readiness.ts)
+ * The short names are the ones Kubernetes components use; each answers exactly as its long twin.
  * Anything else is 404; a method other than GET or HEAD is 405.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -57,7 +58,7 @@ export class ObservabilityServer {
     });
     server.on('error', (error) => handlers.logger.error({ err: error }, 'metrics server error'));
     const port = (server.address() as AddressInfo).port;
-    handlers.logger.info({ host, port }, 'serving /metrics, /health/live and /health/ready');
+    handlers.logger.info({ host, port }, 'serving /metrics, /health/live (/healthz) and /health/ready (/readyz)');
     return new ObservabilityServer(server, port, host);
   }
 
@@ -70,16 +71,24 @@ export class ObservabilityServer {
   }
 }
 
+/** What each path serves. */
+const routes = new Map<string, 'metrics' | 'live' | 'ready'>([
+  ['/metrics', 'metrics'],
+  ['/health/live', 'live'],
+  ['/healthz', 'live'],
+  ['/health/ready', 'ready'],
+  ['/readyz', 'ready'],
+]);
+
 async function handle(request: IncomingMessage, response: ServerResponse, handlers: ObservabilityHandlers): Promise<void> {
-  const path = (request.url ?? '/').split('?')[0];
-  const known = path === '/metrics' || path === '/health/live' || path === '/health/ready';
-  if (!known) return send(response, 404, 'text/plain; charset=utf-8', 'not found: try /metrics, /health/live or /health/ready\n', request);
+  const route = routes.get((request.url ?? '/').split('?')[0]!);
+  if (!route) return send(response, 404, 'text/plain; charset=utf-8', 'not found: try /metrics, /health/live (/healthz) or /health/ready (/readyz)\n', request);
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.setHeader('allow', 'GET, HEAD');
     return send(response, 405, 'text/plain; charset=utf-8', 'method not allowed\n', request);
   }
-  if (path === '/metrics') return send(response, 200, expositionContentType, await handlers.metrics(), request);
-  if (path === '/health/live') return send(response, 200, 'application/json', `${JSON.stringify({ status: 'live', pid: process.pid })}\n`, request);
+  if (route === 'metrics') return send(response, 200, expositionContentType, await handlers.metrics(), request);
+  if (route === 'live') return send(response, 200, 'application/json', `${JSON.stringify({ status: 'live', pid: process.pid })}\n`, request);
   const readiness = await handlers.readiness();
   const body = { status: readiness.ready ? 'ready' : 'not ready', ...readiness.checks };
   send(response, readiness.ready ? 200 : 503, 'application/json', `${JSON.stringify(body)}\n`, request);

@@ -20,6 +20,7 @@ import { inMemorySqliteConnection, openOrm, type LedgerEm, type LedgerOrm } from
 import type { Outcome } from './attempts/outcome.js';
 import * as queries from './jobs/job-queries.js';
 import { jobRecords } from './jobs/job-records.js';
+import { eventLogEnd, eventLogPositionOf, readEventLog, type EventLogPosition, type LoggedEvent } from './jobs/event-log.js';
 import * as runs from './runs/runs.js';
 import { countAttemptsPastLock, countUndispatched, probeWithin, type ProbeResult } from './health.js';
 import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './attempts/lost-attempts.js';
@@ -32,7 +33,9 @@ import { DispatchedMarks, type MarkFailureHandler } from './jobs/dispatched-mark
 import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './engine/group-commit.js';
 import { dialectOf, type Sql } from './engine/sql.js';
 import { sqlFor } from './orm/em-sql.js';
-import { countRowsSchema, parseQuery } from './query-schemas.js';
+import { countRowsSchema, listEventsSchema, parseQuery } from './query-schemas.js';
+import { assertId } from './ids.js';
+import { NotFoundError } from '../errors.js';
 import { asUnavailable, defaultDatabaseRetryMs } from './engine/connection-loss.js';
 import { ormEntityRead, ormRead, ormTransaction, ormUnitOfWork, type OrmTransactionOptions } from './orm/orm-transaction.js';
 import { StatementCutOffError } from './engine/postgres/transaction.js';
@@ -388,6 +391,26 @@ export class Ledger {
 
   listEvents(filter?: queries.EventFilter): ReturnType<typeof queries.listEvents> {
     return this.read((sql) => queries.listEvents(sql, filter));
+  }
+
+  /**
+   * The event log's position now (where a follower that wants only what comes next starts), or the
+   * position of event `afterId` (a follower resuming after the last event it handled). Throws
+   * `NotFoundError` if the log holds no such event (pruned, or never written).
+   */
+  async eventLogPosition(afterId?: string): Promise<EventLogPosition> {
+    if (afterId === undefined) return this.read((sql) => eventLogEnd(sql));
+    assertId('evt', afterId);
+    const position = await this.read((sql) => eventLogPositionOf(sql, afterId));
+    if (!position) throw new NotFoundError('event', afterId);
+    return position;
+  }
+
+  /** Up to `limit` events after `position`, in commit order (event-log.ts); only of `types`, if given. */
+  readEventLog(position: EventLogPosition, options: { types?: readonly string[]; limit?: number } = {}): Promise<LoggedEvent[]> {
+    const { type } = parseQuery(listEventsSchema, options.types?.length ? { type: [...options.types] } : {});
+    const types = type === undefined ? [] : Array.isArray(type) ? type : [type];
+    return this.read((sql) => readEventLog(sql, position, { types, limit: options.limit ?? 500 }));
   }
 
   listAttempts(filter: Parameters<typeof queries.listAttempts>[1]): ReturnType<typeof queries.listAttempts> {

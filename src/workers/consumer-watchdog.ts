@@ -130,6 +130,15 @@ export class ConsumerWatchdog {
     await closeRedis(redis);
   }
 
+  /**
+   * How long `consumer` has had jobs waiting and free slots while fetching nothing, from the checks
+   * so far (0: it fetched since the wait began, or nothing waits).
+   */
+  notFetchingForMs(consumer: QueueConsumer, now = Date.now()): number {
+    const since = this.watches.get(consumer)?.idleWithWorkSince;
+    return since === undefined || consumer.lastFetchAt >= since ? 0 : now - since;
+  }
+
   health(status: WorkerHealth['status']): WorkerHealth {
     const now = Date.now();
     const queues = this.options.consumers.map((consumer): QueueHealth => {

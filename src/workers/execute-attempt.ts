@@ -3,11 +3,12 @@
  * committed to the ledger before BullMQ is told: the attempt's start before the handler runs, its
  * outcome before the job is completed, retried or failed in Redis.
  */
+import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { JobRegistry } from '../jobs/registry.js';
 import type { BackoffPolicy } from '../jobs/backoff.js';
 import type { Logger } from '../logger.js';
-import type { AttemptRef, JobRow, Ledger, Outcome, OutcomeHook, WorkerIdentity } from '../store/index.js';
+import type { AttemptRef, JobRow, Ledger, Outcome, OutcomeHook, SerializedError, StartedJob, WorkerIdentity } from '../store/index.js';
 import { performance } from 'node:perf_hooks';
 import { faultPoint } from '../fault-points.js';
 import { AttemptAbort } from './attempt-abort.js';
@@ -17,6 +18,7 @@ import type { DeliveryLock } from './delivery-lock.js';
 import type { EventLoopMonitor } from './event-loop-monitor.js';
 import type { ThreadHandlers } from './thread-handlers.js';
 import type { JobEvent, JobEventType } from '../observability/job-events.js';
+import { contextFromStored, tracer, tracingOn } from '../tracing.js';
 
 /** Carries the ledger's retry delay to BullMQ's custom backoff strategy (see ledger-worker.ts). */
 export class LedgerRetryError extends Error {
@@ -72,7 +74,8 @@ export function createProcessor(deps: ExecuteDeps) {
       deps.logger.warn({ jobId, reason: lostBeforeBegin }, 'not starting a delivery that lost its lock');
       throw new DelayedError();
     }
-    let begin = await deps.ledger.beginAttempt(jobId, deps.identity, Date.now(), lock.deliveredAt);
+    const beganAt = Date.now();
+    let begin = await deps.ledger.beginAttempt(jobId, deps.identity, beganAt, lock.deliveredAt);
     if (begin.kind === 'raced') begin = await deps.ledger.beginAttempt(jobId, deps.identity, Date.now(), lock.deliveredAt);
 
     switch (begin.kind) {
@@ -95,134 +98,168 @@ export function createProcessor(deps: ExecuteDeps) {
     }
 
     const { job, attempt } = begin;
-    deps.onRecorded?.({ type: 'job.started', jobId, name: job.name, queue: job.queue, attempt: attempt.number, at: attempt.startedAt });
-    // A worker without this job type still records the attempt (and fails it through the retry
-    // budget) rather than leaving the ledger and Redis out of step.
-    const type = deps.registry.has(job.name) ? deps.registry.get(job.name) : undefined;
-    const stop = new AttemptAbort();
-    const ctx = new AttemptContext(deps, job, attempt, stop);
-    const lostAtBegin = lock.atRisk ? await lock.lostToBlock() : undefined;
-    if (lostAtBegin) return recordLost(deps, ctx, job, attempt, lostAtBegin, null);
-    deps.active.set(jobId, { ref: attempt, abort: (reason) => stop.abort(reason) });
-    const onLoop = deps.monitor.track({ jobId, name: job.name, attempt: attempt.number });
-
-    let result: AttemptResult;
-    let timer: NodeJS.Timeout | undefined;
+    if (!tracingOn()) return runAttempt(deps, bullJob, token, lock, job, attempt, undefined);
+    // The attempt's span continues the producer's trace (stored with the job), whichever process
+    // enqueued it; the handler and the outcome's commit run inside it.
+    const parent = contextFromStored(job.traceContext);
+    const span = tracer().startSpan(
+      'jobledger.attempt',
+      {
+        kind: SpanKind.CONSUMER,
+        startTime: beganAt,
+        attributes: { 'jobledger.job.id': jobId, 'jobledger.job.type': job.name, 'jobledger.queue': job.queue, 'jobledger.attempt': attempt.number },
+      },
+      parent,
+    );
     try {
-      const timeoutMs = job.timeoutMs;
-      if (timeoutMs !== null) timer = setTimeout(() => stop.timeOut(timeoutMs), timeoutMs);
-      // A handler that ignores its signal keeps running after a timeout or abort; its late result is
-      // dropped here, and nothing it returns can reach the ledger past the outcome recorded below.
-      const ran = (async (): Promise<AttemptResult> => {
-        try {
-          if (!type) deps.registry.get(job.name); // throws the typed UnknownJobError
-          if (type!.threadHandler !== null) return await deps.threads.run(type!, job.payload, ctx, stop);
-          // The handler's synchronous run, until it first yields, tells the monitor who blocked the loop.
-          const calledAt = performance.now();
-          let pending: unknown;
-          try {
-            pending = type!.handler(job.payload, ctx);
-          } finally {
-            onLoop.ranSynchronously(performance.now() - calledAt);
-          }
-          return { kind: 'returned', value: await pending };
-        } catch (error) {
-          return { kind: 'threw', error };
-        }
-      })();
-      result = await Promise.race([ran, stop.settled]);
+      return await context.with(trace.setSpan(parent, span), () => runAttempt(deps, bullJob, token, lock, job, attempt, span));
     } finally {
-      clearTimeout(timer);
-      deps.active.delete(jobId);
-      onLoop.end();
-    }
-
-    const policy = { maxAttempts: job.maxAttempts, attemptsFailed: job.attemptsFailed, backoff: job.backoff as BackoffPolicy };
-    const classifying = {
-      maxErrorChars: deps.maxErrorChars,
-      ...(deps.maxResultBytes !== undefined ? { maxResultBytes: deps.maxResultBytes } : {}),
-      ...(deps.maxJsonDepth !== undefined ? { maxJsonDepth: deps.maxJsonDepth } : {}),
-    };
-    let outcome = classifyOutcome(result, policy, classifying);
-    // The process was frozen past the lock while the handler ran: the attempt is lost, whatever it
-    // returned (another worker has the job, or will have it), and counts towards the poison bound.
-    const lostWhileRunning = lock.atRisk ? await lock.lostToBlock() : undefined;
-    if (lostWhileRunning) return recordLost(deps, ctx, job, attempt, lostWhileRunning, outcome);
-    const heldProgress = ctx.takeHeldProgress();
-    const state = ctx.usedState;
-    const hooks = deps.outcomeHooks ?? [];
-    let finishedAt = Date.now();
-    const record = (o: Outcome, withHooks: readonly OutcomeHook[]) => deps.ledger.recordOutcome(attempt, o, heldProgress, (finishedAt = Date.now()), withHooks);
-    let recorded;
-    try {
-      recorded = await record(outcome, state ? [...hooks, state.outcomeHook] : hooks).catch((error: unknown) => {
-        if (!state?.rejected(error)) throw error;
-        // The handler's buffered state writes could not apply (a version conflict): the attempt
-        // fails as if the handler had thrown that error, and none of its writes are kept.
-        outcome = classifyOutcome({ kind: 'threw', error }, policy, classifying);
-        return record(outcome, hooks);
-      });
-    } catch (error) {
-      // The outcome could not be committed, so BullMQ must not hear one either: DelayedError makes
-      // BullMQ leave the job as it is, its lock lapses, the stalled checker delivers it again, and
-      // the next attempt records this one as stalled. The ledger and Redis never disagree.
-      ctx.logger.error({ err: error, outcome: outcome.type }, 'could not record the outcome; the job will be delivered again');
-      throw new DelayedError();
-    }
-    // Committed: one line per attempt outcome, then the event (never before the commit).
-    const durationMs = Math.max(0, finishedAt - attempt.startedAt);
-    const eventType = eventTypeOf(outcome, recorded.kind);
-    const error = outcome.type === 'retry' || outcome.type === 'failed' ? outcome.error : undefined;
-    if (deps.logger.isLevelEnabled('debug')) ctx.logger.debug({ outcome: outcome.type, recorded: recorded.kind }, 'attempt recorded');
-    // The attempt's child logger is made only when the line is written: most attempts never need it.
-    if (deps.logger.isLevelEnabled('info')) {
-      ctx.logger.info({ queue: job.queue, outcome: eventType, durationMs, ...(error?.code ? { errorCode: error.code } : {}) }, 'attempt finished');
-    }
-    deps.onRecorded?.({
-      type: eventType,
-      jobId,
-      name: job.name,
-      queue: job.queue,
-      attempt: attempt.number,
-      at: finishedAt,
-      durationMs,
-      ...(error ? { error } : {}),
-      ...(outcome.type === 'retry' && recorded.kind === 'applied' ? { delayMs: outcome.delayMs } : {}),
-    });
-    if (recorded.kind === 'applied' && recorded.dispatch.length && deps.dispatch) {
-      await deps.dispatch(recorded.dispatch).catch((error: unknown) =>
-        ctx.logger.warn({ err: error }, 'could not hand follow-up jobs to Redis; the relay will'),
-      );
-    }
-
-    // TEST ONLY: the outcome is committed, BullMQ has not been told (src/fault-points.ts).
-    if (recorded.kind === 'applied') faultPoint('outcome.after_commit', `job ${jobId} attempt ${attempt.number} ${outcome.type}`);
-    // Only now is BullMQ told.
-    if (recorded.kind === 'superseded') {
-      throw new Error(`attempt ${attempt.number} was superseded by attempt ${recorded.currentAttempt}; its outcome was not applied`);
-    }
-    if (recorded.kind === 'cancelled') throw new UnrecoverableError('cancelled by an operator');
-    switch (outcome.type) {
-      case 'completed':
-        return null; // the result lives in the ledger; Redis carries no copy
-      case 'failed':
-        throw new UnrecoverableError(outcome.reason);
-      case 'cancelled':
-        throw new UnrecoverableError(outcome.reason);
-      case 'interrupted':
-        if (stop.reason === 'lock_lost') throw new Error('lock lost; BullMQ will deliver the job again');
-        await bullJob.moveToWait(token);
-        throw new WaitingError();
-      case 'retry': {
-        const bullAttempts = bullJob.opts.attempts ?? 1;
-        if (bullJob.attemptsMade + 1 < bullAttempts) throw new LedgerRetryError(outcome.error.message, outcome.delayMs);
-        // BullMQ's own count would stop here (the counts diverged, e.g. after a re-add); the ledger
-        // decides, so move the job to delayed ourselves.
-        await bullJob.moveToDelayed(Date.now() + outcome.delayMs, token);
-        throw new DelayedError();
-      }
+      span.end();
     }
   };
+}
+
+/** An attempt the ledger recorded as started: runs the handler, records the outcome, tells BullMQ. */
+async function runAttempt(
+  deps: ExecuteDeps,
+  bullJob: Job,
+  token: string | undefined,
+  lock: DeliveryLock,
+  job: StartedJob,
+  attempt: AttemptRef,
+  span: Span | undefined,
+): Promise<unknown> {
+  const jobId = job.id;
+  deps.onRecorded?.({ type: 'job.started', jobId, name: job.name, queue: job.queue, attempt: attempt.number, at: attempt.startedAt });
+  // A worker without this job type still records the attempt (and fails it through the retry
+  // budget) rather than leaving the ledger and Redis out of step.
+  const type = deps.registry.has(job.name) ? deps.registry.get(job.name) : undefined;
+  const stop = new AttemptAbort();
+  const ctx = new AttemptContext(deps, job, attempt, stop);
+  const lostAtBegin = lock.atRisk ? await lock.lostToBlock() : undefined;
+  if (lostAtBegin) return recordLost(deps, ctx, job, attempt, lostAtBegin, null, span);
+  deps.active.set(jobId, { ref: attempt, abort: (reason) => stop.abort(reason) });
+  const onLoop = deps.monitor.track({ jobId, name: job.name, attempt: attempt.number });
+
+  let result: AttemptResult;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeoutMs = job.timeoutMs;
+    if (timeoutMs !== null) timer = setTimeout(() => stop.timeOut(timeoutMs), timeoutMs);
+    // A handler that ignores its signal keeps running after a timeout or abort; its late result is
+    // dropped here, and nothing it returns can reach the ledger past the outcome recorded below.
+    const ran = (async (): Promise<AttemptResult> => {
+      try {
+        if (!type) deps.registry.get(job.name); // throws the typed UnknownJobError
+        if (type!.threadHandler !== null) return await deps.threads.run(type!, job.payload, ctx, stop);
+        // The handler's synchronous run, until it first yields, tells the monitor who blocked the loop.
+        const calledAt = performance.now();
+        let pending: unknown;
+        try {
+          pending = type!.handler(job.payload, ctx);
+        } finally {
+          onLoop.ranSynchronously(performance.now() - calledAt);
+        }
+        return { kind: 'returned', value: await pending };
+      } catch (error) {
+        return { kind: 'threw', error };
+      }
+    })();
+    result = await Promise.race([ran, stop.settled]);
+  } finally {
+    clearTimeout(timer);
+    deps.active.delete(jobId);
+    onLoop.end();
+  }
+
+  const policy = { maxAttempts: job.maxAttempts, attemptsFailed: job.attemptsFailed, backoff: job.backoff as BackoffPolicy };
+  const classifying = {
+    maxErrorChars: deps.maxErrorChars,
+    ...(deps.maxResultBytes !== undefined ? { maxResultBytes: deps.maxResultBytes } : {}),
+    ...(deps.maxJsonDepth !== undefined ? { maxJsonDepth: deps.maxJsonDepth } : {}),
+  };
+  let outcome = classifyOutcome(result, policy, classifying);
+  // The process was frozen past the lock while the handler ran: the attempt is lost, whatever it
+  // returned (another worker has the job, or will have it), and counts towards the poison bound.
+  const lostWhileRunning = lock.atRisk ? await lock.lostToBlock() : undefined;
+  if (lostWhileRunning) return recordLost(deps, ctx, job, attempt, lostWhileRunning, outcome, span);
+  const heldProgress = ctx.takeHeldProgress();
+  const state = ctx.usedState;
+  const hooks = deps.outcomeHooks ?? [];
+  let finishedAt = Date.now();
+  const record = (o: Outcome, withHooks: readonly OutcomeHook[]) => deps.ledger.recordOutcome(attempt, o, heldProgress, (finishedAt = Date.now()), withHooks);
+  let recorded;
+  try {
+    recorded = await record(outcome, state ? [...hooks, state.outcomeHook] : hooks).catch((error: unknown) => {
+      if (!state?.rejected(error)) throw error;
+      // The handler's buffered state writes could not apply (a version conflict): the attempt
+      // fails as if the handler had thrown that error, and none of its writes are kept.
+      outcome = classifyOutcome({ kind: 'threw', error }, policy, classifying);
+      return record(outcome, hooks);
+    });
+  } catch (error) {
+    // The outcome could not be committed, so BullMQ must not hear one either: DelayedError makes
+    // BullMQ leave the job as it is, its lock lapses, the stalled checker delivers it again, and
+    // the next attempt records this one as stalled. The ledger and Redis never disagree.
+    ctx.logger.error({ err: error, outcome: outcome.type }, 'could not record the outcome; the job will be delivered again');
+    span?.setAttribute('jobledger.outcome', 'unrecorded');
+    span?.setStatus({ code: SpanStatusCode.ERROR, message: 'the outcome could not be recorded; the job will be delivered again' });
+    throw new DelayedError();
+  }
+  // Committed: one line per attempt outcome, then the event (never before the commit).
+  const durationMs = Math.max(0, finishedAt - attempt.startedAt);
+  const eventType = eventTypeOf(outcome, recorded.kind);
+  const error = outcome.type === 'retry' || outcome.type === 'failed' ? outcome.error : undefined;
+  if (span) describeOutcome(span, eventType, error);
+  if (deps.logger.isLevelEnabled('debug')) ctx.logger.debug({ outcome: outcome.type, recorded: recorded.kind }, 'attempt recorded');
+  // The attempt's child logger is made only when the line is written: most attempts never need it.
+  if (deps.logger.isLevelEnabled('info')) {
+    ctx.logger.info({ queue: job.queue, outcome: eventType, durationMs, ...(error?.code ? { errorCode: error.code } : {}) }, 'attempt finished');
+  }
+  deps.onRecorded?.({
+    type: eventType,
+    jobId,
+    name: job.name,
+    queue: job.queue,
+    attempt: attempt.number,
+    at: finishedAt,
+    durationMs,
+    ...(error ? { error } : {}),
+    ...(outcome.type === 'retry' && recorded.kind === 'applied' ? { delayMs: outcome.delayMs } : {}),
+  });
+  if (recorded.kind === 'applied' && recorded.dispatch.length && deps.dispatch) {
+    await deps.dispatch(recorded.dispatch).catch((error: unknown) =>
+      ctx.logger.warn({ err: error }, 'could not hand follow-up jobs to Redis; the relay will'),
+    );
+  }
+
+  // TEST ONLY: the outcome is committed, BullMQ has not been told (src/fault-points.ts).
+  if (recorded.kind === 'applied') faultPoint('outcome.after_commit', `job ${jobId} attempt ${attempt.number} ${outcome.type}`);
+  // Only now is BullMQ told.
+  if (recorded.kind === 'superseded') {
+    throw new Error(`attempt ${attempt.number} was superseded by attempt ${recorded.currentAttempt}; its outcome was not applied`);
+  }
+  if (recorded.kind === 'cancelled') throw new UnrecoverableError('cancelled by an operator');
+  switch (outcome.type) {
+    case 'completed':
+      return null; // the result lives in the ledger; Redis carries no copy
+    case 'failed':
+      throw new UnrecoverableError(outcome.reason);
+    case 'cancelled':
+      throw new UnrecoverableError(outcome.reason);
+    case 'interrupted':
+      if (stop.reason === 'lock_lost') throw new Error('lock lost; BullMQ will deliver the job again');
+      await bullJob.moveToWait(token);
+      throw new WaitingError();
+    case 'retry': {
+      const bullAttempts = bullJob.opts.attempts ?? 1;
+      if (bullJob.attemptsMade + 1 < bullAttempts) throw new LedgerRetryError(outcome.error.message, outcome.delayMs);
+      // BullMQ's own count would stop here (the counts diverged, e.g. after a re-add); the ledger
+      // decides, so move the job to delayed ourselves.
+      await bullJob.moveToDelayed(Date.now() + outcome.delayMs, token);
+      throw new DelayedError();
+    }
+  }
 }
 
 /**
@@ -230,7 +267,16 @@ export function createProcessor(deps: ExecuteDeps) {
  * again (or, if another attempt took it over already, a late outcome), then leaves the job in Redis
  * as it is: BullMQ's stalled checker hands it out again.
  */
-async function recordLost(deps: ExecuteDeps, ctx: AttemptContext, job: Pick<JobRow, 'name' | 'queue'>, attempt: AttemptRef, reason: string, discarded: Outcome | null): Promise<never> {
+async function recordLost(
+  deps: ExecuteDeps,
+  ctx: AttemptContext,
+  job: Pick<JobRow, 'name' | 'queue'>,
+  attempt: AttemptRef,
+  reason: string,
+  discarded: Outcome | null,
+  span: Span | undefined,
+): Promise<never> {
+  span?.setAttribute('jobledger.lost_reason', reason);
   const lostOutcome: Outcome = discarded ?? { type: 'interrupted', reason: 'lost before its handler ran' };
   try {
     const at = Date.now();
@@ -238,6 +284,7 @@ async function recordLost(deps: ExecuteDeps, ctx: AttemptContext, job: Pick<JobR
     ctx.logger.warn({ reason, discardedOutcome: discarded?.type ?? null, recorded: recorded.kind }, 'attempt lost: its lock lapsed while the event loop was blocked');
     const durationMs = Math.max(0, at - attempt.startedAt);
     const type: JobEventType = recorded.kind === 'requeued' ? 'job.stalled' : 'job.superseded';
+    if (span) describeOutcome(span, type, undefined);
     ctx.logger.info({ queue: job.queue, outcome: type, durationMs }, 'attempt finished');
     deps.onRecorded?.({ type, jobId: attempt.jobId, name: job.name, queue: job.queue, attempt: attempt.number, at, durationMs, reason });
   } catch (error) {
@@ -245,6 +292,17 @@ async function recordLost(deps: ExecuteDeps, ctx: AttemptContext, job: Pick<JobR
     ctx.logger.error({ err: error, reason }, 'could not record a lost attempt; the job will be delivered again');
   }
   throw new DelayedError();
+}
+
+/**
+ * The attempt span's outcome (the event's name without `job.`); a failure, or a retry after one,
+ * is an error with what the handler threw.
+ */
+function describeOutcome(span: Span, eventType: JobEventType, error: SerializedError | undefined): void {
+  span.setAttribute('jobledger.outcome', eventType.slice('job.'.length));
+  if (!error) return;
+  span.recordException({ name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}), ...(error.code ? { code: error.code } : {}) });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
 }
 
 /** The event a committed outcome is announced as. */

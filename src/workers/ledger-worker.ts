@@ -7,6 +7,7 @@
  * starting them again (poison-guard.ts), and replaces a consumer that stopped fetching
  * (consumer-watchdog.ts).
  */
+import type { Telemetry } from 'bullmq';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -70,6 +71,8 @@ export interface LedgerWorkerOptions {
   redisErrors?: RedisErrorLog;
   /** Told of each attempt's start and outcome once committed (execute-attempt.ts). Must not throw. */
   onRecorded?: (event: JobEvent) => void;
+  /** BullMQ's telemetry (`bullmq-otel`), given to the BullMQ workers. Default none. */
+  telemetry?: Telemetry;
 }
 
 /**
@@ -148,6 +151,7 @@ export class LedgerWorker {
           config,
           logger,
           redisErrors: this.redisErrors,
+          ...(this.options.telemetry ? { telemetry: this.options.telemetry } : {}),
           onLocksRenewed: (jobIds) => this.heartbeat(jobIds),
           onLockRenewalFailed: (jobIds) => {
             for (const jobId of jobIds) this.active.get(jobId)?.abort('lock_lost');
@@ -190,6 +194,25 @@ export class LedgerWorker {
     const database = this.started ? this.database.health() : uncheckedDatabase;
     const ready = status === 'ok' && database.state !== 'unreachable';
     return { ...this.identity, status, ready, checkedAt: null, redis: 'unchecked', database, watchdogIntervalMs: 0, queues: [] };
+  }
+
+  /**
+   * The queues whose consumer cannot be fetching now (for readiness): its BullMQ fetch loop ended,
+   * its Redis connection is not ready, or, with the watchdog on, jobs have waited in its queue while
+   * it had free slots and fetched nothing for `watchdogStuckAfterMs` (the watchdog replaces such a
+   * consumer at its next check). Empty before `start()` and once closing.
+   */
+  consumersNotFetching(): { queue: string; reason: string }[] {
+    if (!this.started || this.closing) return [];
+    const stuckAfterMs = this.options.config.watchdogStuckAfterMs;
+    const problems: { queue: string; reason: string }[] = [];
+    for (const consumer of this.consumers) {
+      const idleMs = this.watchdog?.notFetchingForMs(consumer) ?? 0;
+      if (!consumer.loopRunning) problems.push({ queue: consumer.queue, reason: 'its fetch loop ended' });
+      else if (consumer.connectionStatus !== 'ready') problems.push({ queue: consumer.queue, reason: `its Redis connection is ${consumer.connectionStatus}` });
+      else if (idleMs >= stuckAfterMs) problems.push({ queue: consumer.queue, reason: `jobs waiting and free slots, nothing fetched for ${idleMs} ms` });
+    }
+    return problems;
   }
 
   /** The longest a default `close()` takes, whatever Redis does: the grace, `closeAfterGraceMs`, and closing connections. */

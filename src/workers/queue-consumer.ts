@@ -3,7 +3,7 @@
  * can replace when it stops fetching (consumer-watchdog.ts). It counts what the watchdog and the
  * health check need: attempts in flight, the last fetch, the replacements.
  */
-import { Worker, type Job } from 'bullmq';
+import { Worker, type Job, type Telemetry } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { closeRedis, createRedis, type Redis } from '../transport/redis-connection.js';
@@ -27,6 +27,8 @@ export interface QueueConsumerOptions {
   onLockRenewalFailed(jobIds: string[]): void;
   /** BullMQ failed a job (from its `failed` event, which it does not await). */
   onFailed(job: Job | undefined, error: Error): void;
+  /** BullMQ's telemetry (`bullmq-otel`), given to every BullMQ worker. Default none. */
+  telemetry?: Telemetry;
 }
 
 export interface Replacement {
@@ -189,6 +191,7 @@ export class QueueConsumer {
       // a Redis restart that is 15 s of idle workers on top of the outage.
       runRetryDelay: 1000,
       autorun: false,
+      ...(this.options.telemetry ? { telemetry: this.options.telemetry } : {}),
       settings: {
         // The ledger decided the delay already (classify-outcome.ts); BullMQ applies the same number.
         backoffStrategy: (_attemptsMade, _type, error) => (error instanceof LedgerRetryError ? error.delayMs : 1000),

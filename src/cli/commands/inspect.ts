@@ -1,4 +1,5 @@
 /** Commands that read the ledger: jobs, show, events, runs. */
+import { once } from 'node:events';
 import type { Command } from 'commander';
 import { defaultActor } from '../../jobs/operator.js';
 import { assertId, runStatuses, type JobStatus, type RunStatus, type SubjectType } from '../../store/index.js';
@@ -96,20 +97,24 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
 
   program
     .command('events')
-    .description('the event log, newest first')
-    .option('--type <type>', 'e.g. job.failed')
+    .description('the event log, newest first; with --follow, every event from now (or after --after) as it commits')
+    .option('--type <type>', 'e.g. job.failed (repeatable)', (raw: string, previous: string[] = []) => [...previous, raw])
     .option('--subject <id>', 'a job, run or other subject id')
     .option('--subject-type <type>', 'job, run, pipeline, state or operator')
     .option('--since <time>', 'ISO time or 15m, 2h, 7d', (raw) => parseSince(raw))
     .option('--limit <n>', 'at most this many', parseInteger('--limit', 1, 10_000), 50)
-    .option('--json', 'print JSON')
-    .action(async (opts: { type?: string; subject?: string; subjectType?: SubjectType; since?: number; limit: number; json?: boolean }) => {
+    .option('--follow', 'print events as they commit, oldest first, until stopped (SIGINT, SIGTERM)')
+    .option('--after <event-id>', 'with --follow: start after this event (the last one printed before), not at the end of the log')
+    .option('--json', 'print JSON (with --follow: one object per line)')
+    .action(async (opts: EventsOptions) => {
+      if (opts.follow) return followEvents(global(), opts);
+      if (opts.after !== undefined) throw new InvalidOptionError('--after', 'to come with --follow', opts.after);
       await withJobLedger(global(), {}, async (jl) => {
         // Page by page (job-pages.ts): memory bounded by a page, whatever --limit says.
         const pages = eventPages(
           jl.ledger,
           {
-            ...(opts.type ? { type: opts.type } : {}),
+            ...(opts.type ? { type: opts.type.length === 1 ? opts.type[0]! : opts.type } : {}),
             ...(opts.subject ? { subjectId: opts.subject } : {}),
             ...(opts.subjectType ? { subjectType: opts.subjectType } : {}),
             ...(opts.since !== undefined ? { since: opts.since } : {}),
@@ -163,4 +168,40 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
         printTable([{ id: run.id, status: run.status, reason: run.statusReason ?? '' }]);
       });
     });
+}
+
+interface EventsOptions {
+  type?: string[];
+  subject?: string;
+  subjectType?: SubjectType;
+  since?: number;
+  limit: number;
+  follow?: boolean;
+  after?: string;
+  json?: boolean;
+}
+
+/**
+ * `events --follow`: one line per event, in commit order, until a signal. Each line is written
+ * before the next event is read, so the last complete line is the position to resume from
+ * (`--after`) after the command stops, however it stops.
+ */
+async function followEvents(global: GlobalOptions, opts: EventsOptions): Promise<void> {
+  for (const [flag, given] of [['--subject', opts.subject], ['--subject-type', opts.subjectType], ['--since', opts.since]] as const) {
+    if (given !== undefined) throw new InvalidOptionError(flag, 'to be left out with --follow (it takes --type and --after)', String(given));
+  }
+  await withJobLedger(global, {}, async (jl) => {
+    const subscription = await jl.subscribe({ ...(opts.after ? { after: opts.after } : {}), ...(opts.type ? { types: opts.type } : {}) }, async (e) => {
+      const line = opts.json
+        ? JSON.stringify(e)
+        : [formatTime(e.createdAt), e.id, e.subjectId, e.seq, e.type, e.actor, shorten(JSON.stringify(e.payload), 70)].join('  ');
+      if (!process.stdout.write(`${line}\n`)) await once(process.stdout, 'drain');
+    });
+    const stopped = await Promise.race([
+      subscription.done.then(() => undefined),
+      ...(['SIGINT', 'SIGTERM'] as const).map((signal) => once(process, signal).then(() => signal)),
+    ]);
+    if (stopped) process.stderr.write(`stopped (${stopped}); resume with --after ${subscription.lastEventId ?? '(nothing printed)'}\n`);
+    await subscription.close();
+  });
 }

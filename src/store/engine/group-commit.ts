@@ -9,7 +9,12 @@
  * One failing write must not fail its neighbours: if a batch throws, it is rolled back whole and
  * every write in it is retried alone, so each error reaches the write it belongs to. Writes must
  * therefore be pure functions of the Sql they are given (safe to run again after a rollback).
+ *
+ * With a tracing SDK registered (tracing.ts), each batch is a `jobledger.ledger.commit` span of its
+ * own trace, linked to the spans its writes came from (an attempt's span for its outcome).
  */
+import { SpanStatusCode, trace, type Link, type SpanContext } from '@opentelemetry/api';
+import { tracer, tracingOn } from '../../tracing.js';
 import { isConnectionLoss } from './connection-loss.js';
 import type { Sql } from './sql.js';
 
@@ -36,6 +41,8 @@ interface PendingWrite {
   input?: unknown;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** The span active where the write was submitted (only while tracing). */
+  from?: SpanContext;
 }
 
 export interface GroupCommitStats {
@@ -72,18 +79,18 @@ export class GroupCommitter {
 
   /** Queues `write` for the next batch; resolves with its result once that batch has committed. */
   submit<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ write, resolve: resolve as (value: unknown) => void, reject });
-      this.schedule();
-    });
+    return new Promise<T>((resolve, reject) => this.enqueue({ write, resolve: resolve as (value: unknown) => void, reject }));
   }
 
   /** Queues one input of a batched kind; the batch applies all inputs of that kind together. */
   submitBatched<I, R>(kind: BatchedWrite<I, R>, input: I): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.queue.push({ kind: kind, input, resolve: resolve as (value: unknown) => void, reject });
-      this.schedule();
-    });
+    return new Promise<R>((resolve, reject) => this.enqueue({ kind: kind, input, resolve: resolve as (value: unknown) => void, reject }));
+  }
+
+  private enqueue(item: PendingWrite): void {
+    if (tracingOn()) item.from = trace.getActiveSpan()?.spanContext();
+    this.queue.push(item);
+    this.schedule();
   }
 
   /** Resolves once every write submitted so far has committed or failed. */
@@ -122,29 +129,50 @@ export class GroupCommitter {
   }
 
   private async commit(whole: PendingWrite[]): Promise<void> {
+    if (!tracingOn()) {
+      await this.commitBatch(whole);
+      return;
+    }
+    // Its own trace: a batch holds the writes of many traces; the links say which.
+    const links: Link[] = whole.flatMap((item) => (item.from ? [{ context: item.from }] : []));
+    const span = tracer().startSpan('jobledger.ledger.commit', { root: true, links, attributes: { 'jobledger.batch.size': whole.length } });
+    try {
+      const failed = await this.commitBatch(whole);
+      if (failed) span.setStatus({ code: SpanStatusCode.ERROR, message: `${failed} of ${whole.length} write(s) failed` });
+    } finally {
+      span.end();
+    }
+  }
+
+  /** Commits a batch; resolves with how many of its writes failed (each got its own error). */
+  private async commitBatch(whole: PendingWrite[]): Promise<number> {
     this.stats.batches++;
     this.stats.writes += whole.length;
     const batch = await this.commitAlone(whole);
-    if (batch.length === 0) return;
+    if (batch.length === 0) return 0;
     try {
       const results = await this.runBatch((sql) => applyAll(sql, batch));
       batch.forEach((item, i) => item.resolve(results[i]));
+      return 0;
     } catch (error) {
       // A database that stayed unreachable (the executor waited for it already) fails every write
       // alike: splitting would only wait for it once per write.
       if (batch.length === 1 || isConnectionLoss(error)) {
         for (const item of batch) item.reject(error);
-        return;
+        return batch.length;
       }
       // Split: each write alone, so its own error (or success) reaches it.
       this.stats.splits++;
+      let failed = 0;
       for (const item of batch) {
         try {
           item.resolve((await this.runBatch((sql) => applyAll(sql, [item])))[0]);
         } catch (single) {
+          failed++;
           item.reject(single);
         }
       }
+      return failed;
     }
   }
 

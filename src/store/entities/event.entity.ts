@@ -1,5 +1,5 @@
 import { EntitySchema } from '@mikro-orm/core';
-import { epochMs, optionalJson } from './columns.js';
+import { epochMs, optionalEpochMs, optionalJson } from './columns.js';
 
 /** What an event is about. */
 export type SubjectType = 'job' | 'run' | 'pipeline' | 'state' | 'operator';
@@ -15,6 +15,11 @@ export interface EventRow {
   payload: unknown;
   actor: string;
   createdAt: number;
+  /**
+   * @internal PostgreSQL: the id of the transaction that inserted the event, set by the column's
+   * default (the event log's commit order, event-log.ts). Never written by jobledger; null on SQLite.
+   */
+  txId?: number | null;
 }
 
 export const EventEntity = new EntitySchema<EventRow>({
@@ -29,6 +34,8 @@ export const EventEntity = new EntitySchema<EventRow>({
     payload: { ...optionalJson },
     actor: { type: 'string', length: 200 },
     createdAt: { ...epochMs },
+    // The default differs by dialect (migration EventCommitOrder): PostgreSQL's sets it, SQLite has none.
+    txId: { ...optionalEpochMs, ignoreSchemaChanges: ['default'] },
   },
   uniques: [{ name: 'events_subject_seq_unique', properties: ['subjectType', 'subjectId', 'seq'] }],
   // By type, only the events that not every job has (migration RareEventTypes): the three every job
@@ -39,5 +46,10 @@ export const EventEntity = new EntitySchema<EventRow>({
       expression: `create index "events_rare_type_created_at_index" on "events" ("type", "created_at") where "type" not in ('job.enqueued', 'job.started', 'job.completed')`,
     },
     { name: 'events_created_at_index', properties: ['createdAt'] },
+    // The event log's commit order on PostgreSQL; on SQLite the column stays null, the index empty.
+    {
+      name: 'events_tx_id_id_index',
+      expression: 'create index "events_tx_id_id_index" on "events" ("tx_id", "id") where "tx_id" is not null',
+    },
   ],
 });

@@ -35,6 +35,11 @@ export interface JobRow {
   updatedAt: number;
   /** Bumped by every transition; it is also the job's event sequence number. */
   version: number;
+  /**
+   * The producer's W3C trace context (`{"traceparent":...,"tracestate":...}` as JSON text), which
+   * every attempt's span continues; null when the producer had no tracing SDK or no active span.
+   */
+  traceContext: string | null;
 }
 
 export const JobEntity = new EntitySchema<JobRow>({
@@ -68,6 +73,7 @@ export const JobEntity = new EntitySchema<JobRow>({
     finishedAt: { ...optionalEpochMs },
     updatedAt: { ...epochMs },
     version: { type: 'integer' },
+    traceContext: { type: 'text', nullable: true },
   },
   uniques: [{ name: 'jobs_queue_idempotency_key_unique', properties: ['queue', 'idempotencyKey'] }],
   // `status` is deliberately not indexed: it changes on every start and finish, and an index on it

@@ -29,6 +29,8 @@ export interface NewJob {
   /** The pipeline (`pip_<ulid>`) and stage this job runs, for a pipeline's stage job. Default null. */
   pipelineId?: string | null;
   stage?: string | null;
+  /** The producer's trace context (JSON text of its W3C `traceparent` and `tracestate`). Default null. */
+  traceContext?: string | null;
 }
 
 export interface InsertedJob {
@@ -41,6 +43,7 @@ export interface InsertedJob {
 const jobColumns = entityColumns(JobEntity, [
   'id', 'queue', 'name', 'payload', 'status', 'priority', 'runId', 'idempotencyKey', 'maxAttempts', 'backoff', 'timeoutMs',
   'attemptsStarted', 'attemptsFailed', 'currentAttempt', 'runAt', 'createdAt', 'updatedAt', 'version', 'pipelineId', 'stage',
+  'traceContext',
 ]);
 
 /**
@@ -168,6 +171,7 @@ function jobValues(j: NewJob): unknown[] {
   return [
     j.id, j.queue, j.name, encodeJson(j.payload), initialJobStatus, j.priority, j.runId, j.idempotencyKey, j.maxAttempts,
     encodeJson(j.backoff), j.timeoutMs, 0, 0, 0, j.runAt, j.createdAt, j.createdAt, 1, j.pipelineId ?? null, j.stage ?? null,
+    j.traceContext ?? null,
   ];
 }
 
@@ -222,7 +226,7 @@ function newJobRow(j: NewJob): JobRow {
     priority: j.priority, runId: j.runId, pipelineId: j.pipelineId ?? null, stage: j.stage ?? null, idempotencyKey: j.idempotencyKey,
     maxAttempts: j.maxAttempts, backoff: j.backoff, timeoutMs: j.timeoutMs, attemptsStarted: 0, attemptsFailed: 0,
     currentAttempt: 0, progress: null, result: null, lastError: null, runAt: j.runAt, createdAt: j.createdAt,
-    dispatchedAt: null, startedAt: null, finishedAt: null, updatedAt: j.createdAt, version: 1,
+    dispatchedAt: null, startedAt: null, finishedAt: null, updatedAt: j.createdAt, version: 1, traceContext: j.traceContext ?? null,
   };
 }
 
