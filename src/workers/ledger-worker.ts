@@ -27,6 +27,7 @@ import { EventLoopMonitor, type EventLoopStats } from './event-loop-monitor.js';
 import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
 import { guardAgainstPoison, handBack, SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
 import { QueueConsumer } from './queue-consumer.js';
+import { UnknownJobTypes } from './unknown-job-type.js';
 import { ThreadHandlers } from './thread-handlers.js';
 import type { JobEvent } from '../observability/job-events.js';
 
@@ -47,6 +48,7 @@ export interface LedgerWorkerOptions {
     | 'maxJsonDepth'
     | 'maxResultBytes'
     | 'maxProgressBytes'
+    | 'maxPayloadBytes'
     | 'allowEvictingRedis'
     | 'watchdogIntervalMs'
     | 'watchdogStuckAfterMs'
@@ -281,6 +283,7 @@ export class LedgerWorker {
       maxJsonDepth: config.maxJsonDepth,
       maxResultBytes: config.maxResultBytes,
       maxProgressBytes: config.maxProgressBytes,
+      maxPayloadBytes: config.maxPayloadBytes,
       monitor: this.monitor,
       threads: this.threads,
       ...(this.options.outcomeHooks ? { outcomeHooks: this.options.outcomeHooks } : {}),
@@ -296,6 +299,7 @@ export class LedgerWorker {
       soloWaitMs: soloWaitMs(config.lockDurationMs),
     });
     const guarded = guardAgainstPoison(attempt, { ledger, maxLostAttempts: config.maxLostAttempts, gate, logger });
+    const unknownTypes = new UnknownJobTypes({ ledger, registry, identity: this.identity, logger });
     // Jobs whose delivery is in the processor now. BullMQ's lock manager keeps one lock per job id:
     // when a process that froze past a job's lock fetches the job again before its stale delivery
     // is done with, the stale one's end stops the renewal of the fresh one's lock, which then
@@ -308,6 +312,8 @@ export class LedgerWorker {
       if (job.id && inProcess.has(job.id)) return handBack(job, token);
       if (job.id) inProcess.add(job.id);
       try {
+        // Before anything else: a job type this worker cannot run is not started here (unknown-job-type.ts).
+        if (unknownTypes.unknown(job)) return await unknownTypes.handBack(job, token);
         return await guarded(job, token, new DeliveryLock(job, token, config.lockDurationMs, this.monitor));
       } catch (error) {
         // Only a write before the attempt started gets here with a lost connection (the poison
