@@ -3,15 +3,20 @@
  * unstarted (no attempt, no retry spent), the ledger gets one `job.type_unknown` event per job per
  * worker for the doctor, and a worker that knows the type runs the job once.
  */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { JobLedger } from '../src/jobledger.js';
 import { defineJob } from '../src/jobs/define-job.js';
 import { backends, testConfig } from './support/backends.js';
+import { configEnv } from './support/child-worker.js';
 import { waitFor, waitForStatus } from './support/harness.js';
 import { track } from './support/leak-check.js';
 import { openQueue } from './support/redis.js';
 
+const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
 const runs = new Map<string, number>();
 const typeA = defineJob({ name: 'test.known', schema: z.object({}), handler: () => null });
 const typeB = defineJob({
@@ -49,6 +54,11 @@ describe.each(backends)('a job type the worker does not know, on %s', (dialect) 
     expect(await onlyA.ledger.findJobsAwaitingType()).toEqual([
       expect.objectContaining({ jobId: id, name: 'test.elsewhere', status: 'queued', handedBackBy: handedBack[0]!.actor }),
     ]);
+
+    // And `jobledger doctor` (the built package) says so.
+    const doctor = await promisify(execFile)(process.execPath, [bin, 'doctor', '--json'], { env: { PATH: process.env.PATH ?? '', ...configEnv(config) } });
+    const checks = (JSON.parse(doctor.stdout) as { checks: { check: string; verdict: string; detail: string }[] }).checks;
+    expect(checks.find((c) => c.check === 'job types served')).toMatchObject({ verdict: 'warn', detail: expect.stringContaining(`test.elsewhere: 1 job(s) (${id})`) as unknown });
 
     // A worker that knows B runs it, once, while the other keeps running beside it.
     await both.createWorker().start();

@@ -95,9 +95,31 @@ async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[]
       verdict: pastLock ? 'warn' : 'ok',
       detail: pastLock ? `${pastLock} attempt(s) running with no heartbeat for over ${config.lockDurationMs} ms (worker gone?)` : 'all heartbeating',
     });
+    checks.push(await checkJobTypesServed(ledger));
   } finally {
     await ledger.close();
   }
+}
+
+/**
+ * Jobs waiting for a job type no worker that met them serves: a worker handed each back for not
+ * knowing its type (its `job.type_unknown` event) and none has started it since.
+ */
+async function checkJobTypesServed(ledger: Ledger): Promise<Check> {
+  const limit = 100;
+  const waiting = await ledger.findJobsAwaitingType(limit);
+  if (waiting.length === 0) return { check: 'job types served', verdict: 'ok', detail: 'no job handed back for an unknown type' };
+  const byName = new Map<string, typeof waiting>();
+  for (const job of waiting) byName.set(job.name, [...(byName.get(job.name) ?? []), job]);
+  const listed = [...byName].map(([name, jobs]) => {
+    const shown = jobs.slice(0, 3).map((j) => j.jobId).join(', ');
+    return `${name}: ${jobs.length}${jobs.length === limit ? '+' : ''} job(s) (${shown}${jobs.length > 3 ? ', ...' : ''}), last handed back by ${jobs[0]!.handedBackBy}`;
+  });
+  return {
+    check: 'job types served',
+    verdict: 'warn',
+    detail: `waiting for a worker that knows their type (start one with these job types): ${listed.join('; ')}`,
+  };
 }
 
 /** An error's message for the report: URLs masked, the configured password never shown. */
