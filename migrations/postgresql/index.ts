@@ -12,6 +12,7 @@ import { Migration20261122050000RareEventTypes } from './Migration20261122050000
 import { Migration20261204000000RunningAttempts } from './Migration20261204000000RunningAttempts.js';
 import { Migration20261206000000UnusedAttemptColumns } from './Migration20261206000000UnusedAttemptColumns.js';
 import { Migration20261206010000LongDurations } from './Migration20261206010000LongDurations.js';
+import { Migration20261210000000LedgerIdentity } from './Migration20261210000000LedgerIdentity.js';
 
 export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
@@ -23,4 +24,5 @@ export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261204000000RunningAttempts', class: Migration20261204000000RunningAttempts },
   { name: 'Migration20261206000000UnusedAttemptColumns', class: Migration20261206000000UnusedAttemptColumns },
   { name: 'Migration20261206010000LongDurations', class: Migration20261206010000LongDurations },
+  { name: 'Migration20261210000000LedgerIdentity', class: Migration20261210000000LedgerIdentity },
 ];

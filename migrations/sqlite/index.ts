@@ -11,6 +11,7 @@ import { Migration20261122040000HotJobUpdates } from './Migration20261122040000H
 import { Migration20261122050000RareEventTypes } from './Migration20261122050000RareEventTypes.js';
 import { Migration20261204000000RunningAttempts } from './Migration20261204000000RunningAttempts.js';
 import { Migration20261206000000UnusedAttemptColumns } from './Migration20261206000000UnusedAttemptColumns.js';
+import { Migration20261210000000LedgerIdentity } from './Migration20261210000000LedgerIdentity.js';
 
 export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
@@ -21,4 +22,5 @@ export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261122050000RareEventTypes', class: Migration20261122050000RareEventTypes },
   { name: 'Migration20261204000000RunningAttempts', class: Migration20261204000000RunningAttempts },
   { name: 'Migration20261206000000UnusedAttemptColumns', class: Migration20261206000000UnusedAttemptColumns },
+  { name: 'Migration20261210000000LedgerIdentity', class: Migration20261210000000LedgerIdentity },
 ];

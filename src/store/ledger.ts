@@ -17,6 +17,7 @@ import { ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
 import * as operator from './jobs/operator-writes.js';
 import type { OperatorResult } from './jobs/operator-writes.js';
 import * as foreign from './jobs/foreign-jobs.js';
+import { ensureLedgerIdentity } from './identity/ledger-identity.js';
 import type { SerializedError } from './attempts/outcome.js';
 import { inMemorySqliteConnection, openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
 import type { Outcome } from './attempts/outcome.js';
@@ -82,6 +83,8 @@ export class Ledger {
   private readonly retrying: { databaseRetryMs: number };
   /** SQLite: this process's write transactions, on any connection, take turns (write-turns.ts). */
   private readonly turns: WriteTurns | undefined;
+  /** The ledger's identity, read once. */
+  private identityRead: Promise<string> | undefined;
 
   private constructor(
     /** @internal The ORM handle: for the store's own modules, not part of the published API. */
@@ -182,6 +185,21 @@ export class Ledger {
    */
   probe(timeoutMs: number): Promise<ProbeResult> {
     return probeWithin(() => this.fast.probe(), timeoutMs);
+  }
+
+  /**
+   * The ledger's identity (`ldg_<ulid>`), written when its database was first migrated: what a
+   * worker or producer claims its Redis prefix under. Read once per Ledger.
+   */
+  identity(): Promise<string> {
+    this.identityRead ??= this.unitOfWork((em) => ensureLedgerIdentity(em, Date.now())).then(
+      (row) => row.id,
+      (error: unknown) => {
+        this.identityRead = undefined;
+        throw error;
+      },
+    );
+    return this.identityRead;
   }
 
   // --- enqueue ---

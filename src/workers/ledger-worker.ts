@@ -16,6 +16,8 @@ import { RedisAuthError } from '../errors.js';
 import { closeRedis, createRedis, type Redis } from '../transport/redis-connection.js';
 import { isRedisAuthError, RedisErrorLog } from '../transport/redis-errors.js';
 import { ensureNoEviction } from '../transport/redis-policy.js';
+import { claimRedisPrefix } from '../transport/prefix-claim.js';
+import { describeDatabase } from '../config.js';
 import type { JobRegistry } from '../jobs/registry.js';
 import type { Logger } from '../logger.js';
 import { isConnectionLoss, type JobRow, type Ledger, type OutcomeHook, type WorkerIdentity } from '../store/index.js';
@@ -328,8 +330,9 @@ export class LedgerWorker {
   }
 
   /**
-   * Refuses a Redis that may evict queued jobs (see transport/redis-policy.ts), and one that refuses the
-   * credentials: waiting for that one to come up would be waiting forever.
+   * Refuses a Redis that may evict queued jobs (see transport/redis-policy.ts), one that refuses the
+   * credentials (waiting for that one to come up would be waiting forever), and a prefix another
+   * ledger holds (transport/prefix-claim.ts): the prefix is claimed for this worker's ledger.
    */
   private async checkRedisPolicy(): Promise<void> {
     const { config, logger } = this.options;
@@ -341,7 +344,12 @@ export class LedgerWorker {
       });
     });
     try {
-      await Promise.race([ensureNoEviction(redis, { allow: this.options.allowEvictingRedis ?? config.allowEvictingRedis, logger }), refused]);
+      const checked = async (): Promise<void> => {
+        await ensureNoEviction(redis, { allow: this.options.allowEvictingRedis ?? config.allowEvictingRedis, logger });
+        const { ledger } = this.options;
+        await claimRedisPrefix(redis, config.redisPrefix, { ledger: await ledger.identity(), database: describeDatabase(ledger.target) });
+      };
+      await Promise.race([checked(), refused]);
     } finally {
       // Nothing is left to answer; and QUIT on a refused connection would wait in its offline queue.
       redis.disconnect();

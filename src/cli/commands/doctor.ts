@@ -8,6 +8,7 @@ import { redactText } from '../../log-redaction.js';
 import { maskUrl, urlSecrets } from '../../mask-url.js';
 import { checkRedis, type Redis } from '../../transport/redis-connection.js';
 import { readRedisConfig } from '../../transport/redis-policy.js';
+import { prefixOwnerKey, readPrefixOwner } from '../../transport/prefix-claim.js';
 import { Ledger } from '../../store/index.js';
 import { parseHealth, workersHealthKey, type PublishedHealth } from '../../workers/consumer-watchdog.js';
 import { cliConfig, openingDatabase } from '../context.js';
@@ -29,21 +30,24 @@ export function registerDoctorCommand(program: Command): void {
     .action(async (opts: { json?: boolean }) => {
       const config = cliConfig();
       const checks: Check[] = [];
-      await checkRedisSettings(config.redisUrl, config.redisPrefix, checks);
-      await checkLedger(config, checks);
+      const owner = await checkRedisSettings(config.redisUrl, config.redisPrefix, checks);
+      await checkLedger(config, checks, owner);
       if (opts.json) printJson({ ok: !checks.some((c) => c.verdict === 'fail'), checks });
       else printTable(checks.map((c) => ({ check: c.check, verdict: c.verdict.toUpperCase(), detail: c.detail })));
       if (checks.some((c) => c.verdict === 'fail')) process.exitCode = 1;
     });
 }
 
-async function checkRedisSettings(url: string, prefix: string, checks: Check[]): Promise<void> {
+/** Who holds the prefix (see transport/prefix-claim.ts); `undefined` when Redis could not be asked. */
+type Owner = Awaited<ReturnType<typeof readPrefixOwner>> | undefined;
+
+async function checkRedisSettings(url: string, prefix: string, checks: Check[]): Promise<Owner> {
   let redis;
   try {
     redis = await checkRedis(url);
   } catch (error) {
     checks.push({ check: 'redis reachable', verdict: 'fail', detail: safeMessage(error, url) });
-    return;
+    return undefined;
   }
   try {
     checks.push({ check: 'redis reachable', verdict: 'ok', detail: maskUrl(url) });
@@ -62,12 +66,13 @@ async function checkRedisSettings(url: string, prefix: string, checks: Check[]):
       });
     } else checks.push({ check: 'redis persistence', verdict: 'ok', detail: `appendonly=${appendonly ?? '?'} save="${save ?? '?'}"` });
     await checkWorkers(redis, prefix, checks);
+    return await readPrefixOwner(redis, prefix).catch(() => undefined);
   } finally {
     redis.disconnect();
   }
 }
 
-async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[]): Promise<void> {
+async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[], owner: Owner): Promise<void> {
   let ledger: Ledger;
   try {
     ledger = await openingDatabase(config, () => Ledger.open(config.database, { skipSchemaCheck: true, create: false }));
@@ -83,6 +88,7 @@ async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[]
       return;
     }
     checks.push({ check: 'schema current', verdict: 'ok', detail: 'all migrations applied' });
+    if (owner !== undefined) checks.push(prefixOwnerCheck(config.redisPrefix, owner, await ledger.identity(), describeDatabase(config.database)));
     const undispatched = await ledger.countUndispatched(Math.max(config.relayGraceMs, 5000));
     checks.push({
       check: 'outbox',
@@ -99,6 +105,19 @@ async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[]
   } finally {
     await ledger.close();
   }
+}
+
+/** Whether this ledger owns its Redis prefix (transport/prefix-claim.ts). */
+function prefixOwnerCheck(prefix: string, owner: NonNullable<Owner> | null, identity: string, database: string): Check {
+  const check = 'redis prefix owner';
+  if (owner === null) return { check, verdict: 'ok', detail: `"${prefix}" not claimed yet (this ledger, ${identity}, claims it when a worker or producer starts)` };
+  if (owner === 'unreadable') return { check, verdict: 'fail', detail: `"${prefix}" holds an unreadable claim (${prefixOwnerKey(prefix)})` };
+  if (owner.ledger === identity) return { check, verdict: 'ok', detail: `"${prefix}" belongs to this ledger, ${identity} (${database})` };
+  return {
+    check,
+    verdict: 'fail',
+    detail: `"${prefix}" belongs to ledger ${owner.ledger} (${owner.database}), not to this one, ${identity} (${database}): set JOBLEDGER_REDIS_PREFIX to a prefix of its own`,
+  };
 }
 
 /**
