@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { defineJob } from '../src/jobs/define-job.js';
 import type { JobLedger } from '../src/jobledger.js';
 import type { EventRow, JobRow } from '../src/store/entities/index.js';
+import { newId } from '../src/store/ids.js';
 import { backends } from './support/backends.js';
 import { openTestJobLedger, waitFor, waitForStatus } from './support/harness.js';
 import { openQueue } from './support/redis.js';
@@ -91,6 +92,12 @@ describe.each(backends)('jobs added by plain BullMQ, on %s', (dialect) => {
     expect((await queue.getJob(again.id!))!.returnvalue).toEqual({ adoptedAs: row.id });
     expect((await jl.ledger.listJobs({ name: 'test.order' })).map((j) => j.id)).toEqual([row.id]);
     expect(runs.get(orderId)).toBe(1);
+
+    // A job under a ledger job id whose row is gone (pruned) is not brought back to life.
+    const pruned = await queue.add('test.order', { orderId: `${orderId}-pruned`, amount: 1 }, { jobId: newId('job') });
+    await waitFor(async () => ((await queue.getJobState(pruned.id!)) === 'failed' ? true : undefined), 'the job without a ledger row to fail');
+    expect((await queue.getJob(pruned.id!))!.failedReason).toBe('no ledger row for this job id');
+    expect((await jl.ledger.listJobs({ name: 'test.order' })).map((j) => j.id)).toEqual([row.id]);
 
     await queue.close();
     await jl.close();

@@ -23,7 +23,7 @@ import { ledgerBackoffType } from '../jobs/dispatcher.js';
 import type { JobRegistry } from '../jobs/registry.js';
 import { validateEnqueue } from '../jobs/validate-enqueue.js';
 import type { Logger } from '../logger.js';
-import { defaultMaxJsonDepth, newId, toStorableJson, type JobOrigin, type JobRow, type Ledger, type NewJob } from '../store/index.js';
+import { defaultMaxJsonDepth, isId, newId, toStorableJson, type JobOrigin, type JobRow, type Ledger, type NewJob } from '../store/index.js';
 import { serializeError } from './serialize-error.js';
 
 /** The actor of an adopted job's `job.enqueued` event. */
@@ -49,9 +49,12 @@ export interface Adopted {
 
 /**
  * True when jobledger did not put this job in Redis: every job its dispatcher adds carries the
- * ledger's backoff strategy (dispatcher.ts), which plain BullMQ producers do not know of.
+ * ledger's backoff strategy (dispatcher.ts), which plain BullMQ producers do not know of. A job
+ * whose id is a ledger job id is never foreign, however it was added: its row is gone (pruned by
+ * retention, or of another ledger), and adopting it would bring a finished job back to life.
  */
-export function isForeignDelivery(job: Pick<Job, 'opts'>): boolean {
+export function isForeignDelivery(job: Pick<Job, 'id' | 'opts'>): boolean {
+  if (isId('job', job.id)) return false;
   const backoff = job.opts.backoff;
   return typeof backoff !== 'object' || backoff === null || backoff.type !== ledgerBackoffType;
 }
