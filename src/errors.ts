@@ -29,7 +29,8 @@ export type ErrorCode =
   | 'JOBLEDGER_DATABASE_ERROR'
   | 'JOBLEDGER_THREAD_HANDLER'
   | 'JOBLEDGER_DATABASE_MISSING'
-  | 'JOBLEDGER_BACKUP_INVALID';
+  | 'JOBLEDGER_BACKUP_INVALID'
+  | 'JOBLEDGER_REDIS_PREFIX_TAKEN';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -368,5 +369,31 @@ export function describeValue(value: unknown): string {
 export class BackupInvalidError extends JobLedgerError {
   constructor(path: string, reason: string) {
     super('JOBLEDGER_BACKUP_INVALID', `${path} is not a sound jobledger backup: ${reason}`);
+  }
+}
+
+/** Who holds a Redis prefix: a ledger's identity and where its database is (masked). */
+export interface PrefixOwner {
+  ledger: string;
+  database: string;
+}
+
+/**
+ * The Redis prefix is claimed by another ledger: two ledgers on one prefix would each meet the
+ * other's jobs, find no row for them and fail them, or run them twice.
+ */
+export class RedisPrefixTakenError extends JobLedgerError {
+  constructor(
+    readonly prefix: string,
+    readonly ours: PrefixOwner,
+    readonly holder: PrefixOwner,
+    readonly key: string,
+  ) {
+    super(
+      'JOBLEDGER_REDIS_PREFIX_TAKEN',
+      `the Redis prefix ${JSON.stringify(prefix)} belongs to ledger ${holder.ledger} (database ${holder.database}); this is ledger ${ours.ledger} ` +
+        `(database ${ours.database}). Give each ledger its own prefix: set JOBLEDGER_REDIS_PREFIX. If ledger ${holder.ledger} is gone for good, ` +
+        `delete the Redis key ${JSON.stringify(key)} to free the prefix`,
+    );
   }
 }

@@ -10,6 +10,9 @@ import { Dispatcher } from './jobs/dispatcher.js';
 import { Operator, type OperatorActionInput } from './jobs/operator.js';
 import { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/producer.js';
 import { closeRedis, createRedis, type Redis } from './transport/redis-connection.js';
+import { readyWithin } from './transport/prefix-claim.js';
+import { describeDatabase } from './config.js';
+import { RedisPrefixTakenError } from './errors.js';
 import { RedisErrorLog } from './transport/redis-errors.js';
 import { guardLogger } from './log-redaction.js';
 import { JobRegistry } from './jobs/registry.js';
@@ -123,8 +126,26 @@ export class JobLedger {
     const redisErrors = new RedisErrorLog(logger, { url: config.redisUrl, intervalMs: config.redisErrorLogIntervalMs });
     const redis = createRedis(config.redisUrl, 'producer');
     redisErrors.watch(redis, 'producer');
+    const owner = async () => ({ ledger: await ledger.identity(), database: describeDatabase(config.database) });
     const telemetry = options.telemetry;
-    const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger, redisErrors, ...(telemetry ? { telemetry } : {}) });
+    const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger, redisErrors, owner, ...(telemetry ? { telemetry } : {}) });
+    // A process with job types enqueues or runs them: it refuses a Redis prefix another ledger
+    // holds. Read-only uses (the CLI's queries) claim nothing; a Redis that is down is not waited
+    // for (the dispatcher claims before its first hand-over).
+    if (options.jobs.length > 0) {
+      try {
+        if (await readyWithin(redis, 5000)) await dispatcher.claimPrefix();
+      } catch (error) {
+        if (error instanceof RedisPrefixTakenError) {
+          await dispatcher.close();
+          redis.disconnect();
+          redisErrors.close();
+          await ledger.close();
+          throw error;
+        }
+        logger.warn({ err: error }, 'could not claim the Redis prefix yet; it is claimed before the first hand-over');
+      }
+    }
     const producer = new Producer({ ledger, registry, dispatcher, logger, maxPayloadBytes: config.maxPayloadBytes, maxJsonDepth: config.maxJsonDepth });
     const operator = new Operator(ledger, dispatcher, redis, config.redisPrefix, logger);
     if (options.relay ?? true) dispatcher.startRelay(config.relayIntervalMs, config.relayGraceMs);

@@ -63,13 +63,32 @@ describe.each(backends)('schema on %s', (dialect) => {
     expect((await ledger.orm.schema.getUpdateSchemaSQL({ wrap: false })).trim()).toBe('');
     await ledger.insertJobs([newJob({ id: 'job_traced', traceContext: '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}' })]);
     expect((await ledger.getJob('job_traced')).traceContext).toBe('{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}');
-    await ledger.orm.getMigrator().down();
-    await ledger.orm.getMigrator().down();
-    expect(await ledger.pendingMigrations()).toEqual(['Migration20261207000000JobTraceContext', 'Migration20261207010000EventCommitOrder']);
+    await ledger.orm.getMigrator().down({ to: 'Migration20261207000000JobTraceContext' });
+    const reverted = ['Migration20261207000000JobTraceContext', 'Migration20261207010000EventCommitOrder', 'Migration20261210000000LedgerIdentity'];
+    expect(await ledger.pendingMigrations()).toEqual(reverted);
     expect((await ledger.read((sql) => sql.all('SELECT id FROM jobs'))).map((r) => r.id)).toEqual(['job_traced']);
-    expect(await ledger.migrate()).toEqual(['Migration20261207000000JobTraceContext', 'Migration20261207010000EventCommitOrder']);
+    expect(await ledger.migrate()).toEqual(reverted);
     expect((await ledger.getJob('job_traced')).traceContext).toBeNull();
     await ledger.close();
+  });
+
+  it('gives an existing database one identity of its own when it migrates, kept from then on', async () => {
+    const url = await freshDatabaseUrl(dialect);
+    const older = track(await Ledger.open(parseDatabaseUrl(url), { skipSchemaCheck: true }), 'Ledger');
+    await older.orm.getMigrator().up({ to: 'Migration20261206000000UnusedAttemptColumns' });
+    expect(await older.migrate()).toContain('Migration20261210000000LedgerIdentity');
+    const identity = await older.identity();
+    expect(identity).toMatch(/^ldg_[0-9A-Z]{26}$/);
+    await older.close();
+
+    const reopened = track(await Ledger.open(parseDatabaseUrl(url)), 'Ledger');
+    expect(await reopened.identity()).toBe(identity);
+    expect(await reopened.read((sql) => sql.all('SELECT id FROM ledger_identity'))).toEqual([{ id: identity }]);
+    await reopened.close();
+
+    const other = track(await Ledger.open(parseDatabaseUrl(await freshDatabaseUrl(dialect)), { migrate: true }), 'Ledger');
+    expect(await other.identity()).not.toBe(identity);
+    await other.close();
   });
 
   it('refuses to open an unmigrated database, naming the missing migrations', async () => {

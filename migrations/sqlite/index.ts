@@ -13,6 +13,7 @@ import { Migration20261204000000RunningAttempts } from './Migration2026120400000
 import { Migration20261206000000UnusedAttemptColumns } from './Migration20261206000000UnusedAttemptColumns.js';
 import { Migration20261207000000JobTraceContext } from './Migration20261207000000JobTraceContext.js';
 import { Migration20261207010000EventCommitOrder } from './Migration20261207010000EventCommitOrder.js';
+import { Migration20261210000000LedgerIdentity } from './Migration20261210000000LedgerIdentity.js';
 
 export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
@@ -25,4 +26,5 @@ export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261206000000UnusedAttemptColumns', class: Migration20261206000000UnusedAttemptColumns },
   { name: 'Migration20261207000000JobTraceContext', class: Migration20261207000000JobTraceContext },
   { name: 'Migration20261207010000EventCommitOrder', class: Migration20261207010000EventCommitOrder },
+  { name: 'Migration20261210000000LedgerIdentity', class: Migration20261210000000LedgerIdentity },
 ];

@@ -6,10 +6,12 @@
 import type { Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeDatabase } from '../config.js';
+import { RedisPrefixTakenError } from '../errors.js';
+import { checkRedis } from '../transport/redis-connection.js';
 import type { EnqueueRequest } from '../jobs/validate-enqueue.js';
 import type { JobLedger } from '../jobledger.js';
 import { builtInJobTypes } from './config-module.js';
-import { openJobLedger, type GlobalOptions } from './context.js';
+import { cliConfig, openJobLedger, type GlobalOptions } from './context.js';
 import { printJson, printTable } from './output.js';
 import { parseInteger } from './parse.js';
 import { ProgressBar } from './progress-bar.js';
@@ -49,12 +51,19 @@ export function registerDemoCommand(program: Command, global: () => GlobalOption
       // The demo's own job types in its own ledger and Redis prefix, whatever configuration module
       // the directory has and whatever DATABASE_URL says: its demo.* jobs never reach an
       // application's ledger or workers. Logs stay at `warn` unless LOG_LEVEL says otherwise.
-      const jl = await openJobLedger(global(), {
-        migrate: true,
-        needsRedis: true,
-        relay: true,
-        envOverrides: { DATABASE_URL: opts.database, JOBLEDGER_REDIS_PREFIX: opts.redisPrefix },
-        fixedJobTypes: await builtInJobTypes(),
+      const open = async () =>
+        openJobLedger(global(), {
+          migrate: true,
+          needsRedis: true,
+          relay: true,
+          envOverrides: { DATABASE_URL: opts.database, JOBLEDGER_REDIS_PREFIX: opts.redisPrefix },
+          fixedJobTypes: await builtInJobTypes(),
+        });
+      const jl = await open().catch(async (error: unknown) => {
+        // The demo's ledger was deleted and made again at the same place: its prefix is the demo's still.
+        if (!(error instanceof RedisPrefixTakenError) || error.holder.database !== error.ours.database) throw error;
+        await releasePrefix(error);
+        return open();
       });
       try {
         const summary = await runDemo(jl, opts);
@@ -65,6 +74,16 @@ export function registerDemoCommand(program: Command, global: () => GlobalOption
         await jl.close();
       }
     });
+}
+
+/** Frees the demo's prefix from the demo ledger that used to live at the same place. */
+async function releasePrefix(taken: RedisPrefixTakenError): Promise<void> {
+  const redis = await checkRedis(cliConfig().redisUrl);
+  try {
+    await redis.del(taken.key);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export async function runDemo(jl: JobLedger, opts: { jobs: number; concurrency: number }): Promise<DemoSummary> {

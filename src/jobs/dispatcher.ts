@@ -10,6 +10,8 @@ import type { Logger } from '../logger.js';
 import type { RedisErrorLog } from '../transport/redis-errors.js';
 import type { JobRow, Ledger } from '../store/index.js';
 import { RedisTimeoutError, withTimeout, type Redis } from '../transport/redis-connection.js';
+import { claimRedisPrefix } from '../transport/prefix-claim.js';
+import { RedisPrefixTakenError, type PrefixOwner } from '../errors.js';
 
 /** The name of the custom BullMQ backoff strategy through which the ledger's retry delay is applied. */
 export const ledgerBackoffType = 'jobledger';
@@ -25,6 +27,12 @@ export interface DispatcherOptions {
   redisErrors?: RedisErrorLog;
   /** BullMQ's telemetry (`bullmq-otel`), given to every Queue. Default none. */
   telemetry?: Telemetry;
+  /**
+   * The ledger this dispatcher hands jobs over for: the prefix is claimed for it before the first
+   * hand-over (transport/prefix-claim.ts), and nothing is handed over while another ledger holds it.
+   * Default: no claim.
+   */
+  owner?: () => Promise<PrefixOwner>;
 }
 
 export interface DispatchReport {
@@ -50,6 +58,8 @@ export class Dispatcher {
   private relayRunning: Promise<unknown> | undefined;
   /** True from a lost (or refused) connection until the next `ready`. */
   private redisDown = false;
+  /** The prefix claim, once it succeeded (a failed one is tried again at the next hand-over). */
+  private claimed: Promise<void> | undefined;
 
   /** Operations in flight, failed at once when the connection closes (one listener for all of them). */
   private readonly onConnectionLost = new Set<() => void>();
@@ -85,12 +95,16 @@ export class Dispatcher {
     }
     for (const [queueName, group] of byQueue) {
       try {
-        await this.whileConnected(() => this.addToQueue(queueName, group, now), 'handing jobs to Redis');
+        await this.whileConnected(async () => {
+          await this.claimPrefix();
+          await this.addToQueue(queueName, group, now);
+        }, 'handing jobs to Redis');
         report.dispatched.push(...group.map((j) => j.id));
         faultPoint('enqueue.after_redis');
       } catch (error) {
         report.deferred.push(...group.map((j) => j.id));
-        this.options.logger.warn(
+        if (error instanceof RedisPrefixTakenError) this.options.logger.error({ err: error, jobs: group.length }, 'not handing jobs to a Redis prefix another ledger holds; they stay in the outbox');
+        else this.options.logger.warn(
           { err: error, queue: queueName, jobs: group.length },
           'could not hand jobs to Redis; they stay committed in the outbox for the relay',
         );
@@ -98,6 +112,22 @@ export class Dispatcher {
     }
     if (report.dispatched.length) await this.markDispatched(report.dispatched);
     return report;
+  }
+
+  /**
+   * Claims the Redis prefix for this dispatcher's ledger (once it succeeds, never again); rejects
+   * with `RedisPrefixTakenError` when another ledger holds it.
+   */
+  claimPrefix(): Promise<void> {
+    const owner = this.options.owner;
+    if (!owner) return Promise.resolve();
+    this.claimed ??= owner()
+      .then((o) => claimRedisPrefix(this.options.connection, this.options.prefix, o))
+      .catch((error: unknown) => {
+        this.claimed = undefined;
+        throw error;
+      });
+    return this.claimed;
   }
 
   /**

@@ -16,6 +16,9 @@ import type { InsertedJob, NewJob } from './jobs/job-writes.js';
 import { ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
 import * as operator from './jobs/operator-writes.js';
 import type { OperatorResult } from './jobs/operator-writes.js';
+import * as foreign from './jobs/foreign-jobs.js';
+import { ensureLedgerIdentity } from './identity/ledger-identity.js';
+import type { SerializedError } from './attempts/outcome.js';
 import { inMemorySqliteConnection, openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
 import type { Outcome } from './attempts/outcome.js';
 import * as queries from './jobs/job-queries.js';
@@ -83,6 +86,8 @@ export class Ledger {
   private readonly retrying: { databaseRetryMs: number };
   /** SQLite: this process's write transactions, on any connection, take turns (write-turns.ts). */
   private readonly turns: WriteTurns | undefined;
+  /** The ledger's identity, read once. */
+  private identityRead: Promise<string> | undefined;
 
   private constructor(
     /** @internal The ORM handle: for the store's own modules, not part of the published API. */
@@ -185,6 +190,21 @@ export class Ledger {
     return probeWithin(() => this.fast.probe(), timeoutMs);
   }
 
+  /**
+   * The ledger's identity (`ldg_<ulid>`), written when its database was first migrated: what a
+   * worker or producer claims its Redis prefix under. Read once per Ledger.
+   */
+  identity(): Promise<string> {
+    this.identityRead ??= this.unitOfWork((em) => ensureLedgerIdentity(em, Date.now())).then(
+      (row) => row.id,
+      (error: unknown) => {
+        this.identityRead = undefined;
+        throw error;
+      },
+    );
+    return this.identityRead;
+  }
+
   // --- enqueue ---
 
   /** Inserts jobs (and their events) all or none; idempotency keys return existing jobs. */
@@ -285,6 +305,23 @@ export class Ledger {
 
   findUndispatched(createdBefore: number, limit: number): Promise<JobRow[]> {
     return this.read((sql) => jobWrites.findUndispatched(sql, createdBefore, limit));
+  }
+
+  // --- jobs from elsewhere (foreign-jobs.ts) ---
+
+  /** Records a job adopted from plain BullMQ whose payload its schema refused: `failed`, never run. */
+  insertRefusedJob(job: NewJob, error: SerializedError): Promise<InsertedJob> {
+    return this.unitOfWork((em) => foreign.insertRefusedJob(em, job, error));
+  }
+
+  /** One `job.type_unknown` event: a worker that does not know the job's type handed it back to Redis. */
+  recordUnknownJobType(handBack: foreign.UnknownTypeHandBack): Promise<foreign.RecordedHandBack> {
+    return this.unitOfWork((em) => foreign.recordUnknownJobType(em, handBack));
+  }
+
+  /** Unfinished jobs handed back for an unknown type and not started since (for the doctor). */
+  findJobsAwaitingType(limit = 100): Promise<foreign.JobAwaitingType[]> {
+    return this.readEntities((em) => foreign.findJobsAwaitingType(em, limit));
   }
 
   // --- attempts ---

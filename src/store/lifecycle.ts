@@ -15,6 +15,12 @@ export const unfinishedJobStatuses: readonly JobStatus[] = jobStatuses.filter((s
 /** The status a new job is inserted with: the outbox, until it is handed to Redis. */
 export const initialJobStatus = 'pending' satisfies JobStatus;
 
+/**
+ * The status a job adopted from plain BullMQ is inserted with when its payload fails its job
+ * type's schema: recorded with the validation error, never run (store/jobs/foreign-jobs.ts).
+ */
+export const refusedJobStatus = 'failed' satisfies JobStatus;
+
 export const attemptStatuses = [
   'running',
   'succeeded',
@@ -157,6 +163,8 @@ export const eventTypes = [
   'job.superseded',
   'job.cancelled',
   'job.retried',
+  /** A worker that does not know the job's type handed it back to Redis (at most once per worker). */
+  'job.type_unknown',
   'run.created',
   'run.status_changed',
   'pipeline.started',

@@ -8,7 +8,7 @@ import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq
 import type { JobRegistry } from '../jobs/registry.js';
 import type { BackoffPolicy } from '../jobs/backoff.js';
 import type { Logger } from '../logger.js';
-import type { AttemptRef, JobRow, Ledger, Outcome, OutcomeHook, SerializedError, StartedJob, WorkerIdentity } from '../store/index.js';
+import { isConnectionLoss, type AttemptRef, type JobRow, type Ledger, type Outcome, type OutcomeHook, type SerializedError, type StartedJob, type WorkerIdentity } from '../store/index.js';
 import { performance } from 'node:perf_hooks';
 import { faultPoint } from '../fault-points.js';
 import { AttemptAbort } from './attempt-abort.js';
@@ -19,6 +19,8 @@ import type { EventLoopMonitor } from './event-loop-monitor.js';
 import type { ThreadHandlers } from './thread-handlers.js';
 import type { JobEvent, JobEventType } from '../observability/job-events.js';
 import { contextFromStored, tracer, tracingOn } from '../tracing.js';
+import { adoptForeignJob, isForeignDelivery } from './adopt-foreign-job.js';
+import { handBackDelayMs } from './unknown-job-type.js';
 
 /** Carries the ledger's retry delay to BullMQ's custom backoff strategy (see ledger-worker.ts). */
 export class LedgerRetryError extends Error {
@@ -61,6 +63,8 @@ export interface ExecuteDeps {
   threads: ThreadHandlers;
   /** Told of each start and outcome once the ledger committed it (job events, metrics). Must not throw. */
   onRecorded?: (event: JobEvent) => void;
+  /** Largest payload a job adopted from plain BullMQ may carry (Config.maxPayloadBytes). Default 1 MiB. */
+  maxPayloadBytes?: number;
 }
 
 export function createProcessor(deps: ExecuteDeps) {
@@ -80,6 +84,8 @@ export function createProcessor(deps: ExecuteDeps) {
 
     switch (begin.kind) {
       case 'missing':
+        // Put on the queue by plain BullMQ: adopted into the ledger (adopt-foreign-job.ts).
+        if (isForeignDelivery(bullJob)) return adoptOrHandBack(deps, bullJob, token);
         deps.logger.error({ jobId, queue: bullJob.queueName }, 'Redis delivered a job the ledger has no row for; failing it in Redis');
         throw new UnrecoverableError('no ledger row for this job id');
       case 'raced':
@@ -131,8 +137,8 @@ async function runAttempt(
 ): Promise<unknown> {
   const jobId = job.id;
   deps.onRecorded?.({ type: 'job.started', jobId, name: job.name, queue: job.queue, attempt: attempt.number, at: attempt.startedAt });
-  // A worker without this job type still records the attempt (and fails it through the retry
-  // budget) rather than leaving the ledger and Redis out of step.
+  // A worker without this job type hands the delivery back before beginning (unknown-job-type.ts);
+  // a ledger row naming another type than its Redis job is failed through the retry budget.
   const type = deps.registry.has(job.name) ? deps.registry.get(job.name) : undefined;
   const stop = new AttemptAbort();
   const ctx = new AttemptContext(deps, job, attempt, stop);
@@ -259,6 +265,21 @@ async function runAttempt(
       await bullJob.moveToDelayed(Date.now() + outcome.delayMs, token);
       throw new DelayedError();
     }
+  }
+}
+
+/**
+ * Adopts a delivery plain BullMQ put on the queue. A ledger that cannot be written gives it back to
+ * Redis unstarted (a lost connection: the worker does that itself), so that nothing is dropped.
+ */
+async function adoptOrHandBack(deps: ExecuteDeps, bullJob: Job, token: string | undefined): Promise<unknown> {
+  try {
+    return await adoptForeignJob(deps, bullJob);
+  } catch (error) {
+    if (error instanceof UnrecoverableError || isConnectionLoss(error)) throw error;
+    deps.logger.error({ err: error, bullmqJobId: bullJob.id, queue: bullJob.queueName }, 'could not adopt a job added by plain BullMQ; handing it back to Redis');
+    await bullJob.moveToDelayed(Date.now() + handBackDelayMs(bullJob.attemptsStarted), token);
+    throw new DelayedError();
   }
 }
 

@@ -17,6 +17,8 @@ import { RedisAuthError } from '../errors.js';
 import { closeRedis, createRedis, type Redis } from '../transport/redis-connection.js';
 import { isRedisAuthError, RedisErrorLog } from '../transport/redis-errors.js';
 import { ensureNoEviction } from '../transport/redis-policy.js';
+import { claimRedisPrefix } from '../transport/prefix-claim.js';
+import { describeDatabase } from '../config.js';
 import type { JobRegistry } from '../jobs/registry.js';
 import type { Logger } from '../logger.js';
 import { isConnectionLoss, type JobRow, type Ledger, type OutcomeHook, type WorkerIdentity } from '../store/index.js';
@@ -28,6 +30,7 @@ import { EventLoopMonitor, type EventLoopStats } from './event-loop-monitor.js';
 import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
 import { guardAgainstPoison, handBack, SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
 import { QueueConsumer } from './queue-consumer.js';
+import { UnknownJobTypes } from './unknown-job-type.js';
 import { ThreadHandlers } from './thread-handlers.js';
 import type { JobEvent } from '../observability/job-events.js';
 
@@ -48,6 +51,7 @@ export interface LedgerWorkerOptions {
     | 'maxJsonDepth'
     | 'maxResultBytes'
     | 'maxProgressBytes'
+    | 'maxPayloadBytes'
     | 'allowEvictingRedis'
     | 'watchdogIntervalMs'
     | 'watchdogStuckAfterMs'
@@ -304,6 +308,7 @@ export class LedgerWorker {
       maxJsonDepth: config.maxJsonDepth,
       maxResultBytes: config.maxResultBytes,
       maxProgressBytes: config.maxProgressBytes,
+      maxPayloadBytes: config.maxPayloadBytes,
       monitor: this.monitor,
       threads: this.threads,
       ...(this.options.outcomeHooks ? { outcomeHooks: this.options.outcomeHooks } : {}),
@@ -319,6 +324,7 @@ export class LedgerWorker {
       soloWaitMs: soloWaitMs(config.lockDurationMs),
     });
     const guarded = guardAgainstPoison(attempt, { ledger, maxLostAttempts: config.maxLostAttempts, gate, logger });
+    const unknownTypes = new UnknownJobTypes({ ledger, registry, identity: this.identity, logger });
     // Jobs whose delivery is in the processor now. BullMQ's lock manager keeps one lock per job id:
     // when a process that froze past a job's lock fetches the job again before its stale delivery
     // is done with, the stale one's end stops the renewal of the fresh one's lock, which then
@@ -331,6 +337,8 @@ export class LedgerWorker {
       if (job.id && inProcess.has(job.id)) return handBack(job, token);
       if (job.id) inProcess.add(job.id);
       try {
+        // Before anything else: a job type this worker cannot run is not started here (unknown-job-type.ts).
+        if (unknownTypes.unknown(job)) return await unknownTypes.handBack(job, token);
         return await guarded(job, token, new DeliveryLock(job, token, config.lockDurationMs, this.monitor));
       } catch (error) {
         // Only a write before the attempt started gets here with a lost connection (the poison
@@ -345,8 +353,9 @@ export class LedgerWorker {
   }
 
   /**
-   * Refuses a Redis that may evict queued jobs (see transport/redis-policy.ts), and one that refuses the
-   * credentials: waiting for that one to come up would be waiting forever.
+   * Refuses a Redis that may evict queued jobs (see transport/redis-policy.ts), one that refuses the
+   * credentials (waiting for that one to come up would be waiting forever), and a prefix another
+   * ledger holds (transport/prefix-claim.ts): the prefix is claimed for this worker's ledger.
    */
   private async checkRedisPolicy(): Promise<void> {
     const { config, logger } = this.options;
@@ -358,7 +367,12 @@ export class LedgerWorker {
       });
     });
     try {
-      await Promise.race([ensureNoEviction(redis, { allow: this.options.allowEvictingRedis ?? config.allowEvictingRedis, logger }), refused]);
+      const checked = async (): Promise<void> => {
+        await ensureNoEviction(redis, { allow: this.options.allowEvictingRedis ?? config.allowEvictingRedis, logger });
+        const { ledger } = this.options;
+        await claimRedisPrefix(redis, config.redisPrefix, { ledger: await ledger.identity(), database: describeDatabase(ledger.target) });
+      };
+      await Promise.race([checked(), refused]);
     } finally {
       // Nothing is left to answer; and QUIT on a refused connection would wait in its offline queue.
       redis.disconnect();

@@ -6,6 +6,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { JobLedger } from '../../src/jobledger.js';
+import { prefixOwnerKey } from '../../src/transport/prefix-claim.js';
 import { track } from './leak-check.js';
 
 /** A BullMQ Queue on the test's prefix. Note that BullMQ writes the queue's meta key when it opens. */
@@ -15,7 +16,7 @@ export function openQueue(jl: JobLedger, name = 'default'): Queue {
 }
 
 export interface RedisProbe {
-  /** Every key under the test's prefix. */
+  /** Every key under the test's prefix, but the ledger's claim on it (made when the JobLedger opened). */
   keys(): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -26,7 +27,7 @@ export function openRedisProbe(jl: JobLedger): RedisProbe {
   const prefix = jl.config.redisPrefix;
   return track(
     {
-      keys: () => redis.keys(`${prefix}:*`),
+      keys: async () => (await redis.keys(`${prefix}:*`)).filter((key) => key !== prefixOwnerKey(prefix)),
       close: async () => {
         await redis.quit();
       },

@@ -8,6 +8,7 @@ import { redactText } from '../../log-redaction.js';
 import { maskUrl, urlSecrets } from '../../mask-url.js';
 import { checkRedis, type Redis } from '../../transport/redis-connection.js';
 import { readRedisConfig } from '../../transport/redis-policy.js';
+import { prefixOwnerKey, readPrefixOwner } from '../../transport/prefix-claim.js';
 import { Ledger } from '../../store/index.js';
 import { parseHealth, workersHealthKey, type PublishedHealth } from '../../workers/consumer-watchdog.js';
 import { cliConfig, openingDatabase } from '../context.js';
@@ -29,21 +30,24 @@ export function registerDoctorCommand(program: Command): void {
     .action(async (opts: { json?: boolean }) => {
       const config = cliConfig();
       const checks: Check[] = [];
-      await checkRedisSettings(config.redisUrl, config.redisPrefix, checks);
-      await checkLedger(config, checks);
+      const owner = await checkRedisSettings(config.redisUrl, config.redisPrefix, checks);
+      await checkLedger(config, checks, owner);
       if (opts.json) printJson({ ok: !checks.some((c) => c.verdict === 'fail'), checks });
       else printTable(checks.map((c) => ({ check: c.check, verdict: c.verdict.toUpperCase(), detail: c.detail })));
       if (checks.some((c) => c.verdict === 'fail')) process.exitCode = 1;
     });
 }
 
-async function checkRedisSettings(url: string, prefix: string, checks: Check[]): Promise<void> {
+/** Who holds the prefix (see transport/prefix-claim.ts); `undefined` when Redis could not be asked. */
+type Owner = Awaited<ReturnType<typeof readPrefixOwner>> | undefined;
+
+async function checkRedisSettings(url: string, prefix: string, checks: Check[]): Promise<Owner> {
   let redis;
   try {
     redis = await checkRedis(url);
   } catch (error) {
     checks.push({ check: 'redis reachable', verdict: 'fail', detail: safeMessage(error, url) });
-    return;
+    return undefined;
   }
   try {
     checks.push({ check: 'redis reachable', verdict: 'ok', detail: maskUrl(url) });
@@ -62,12 +66,13 @@ async function checkRedisSettings(url: string, prefix: string, checks: Check[]):
       });
     } else checks.push({ check: 'redis persistence', verdict: 'ok', detail: `appendonly=${appendonly ?? '?'} save="${save ?? '?'}"` });
     await checkWorkers(redis, prefix, checks);
+    return await readPrefixOwner(redis, prefix).catch(() => undefined);
   } finally {
     redis.disconnect();
   }
 }
 
-async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[]): Promise<void> {
+async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[], owner: Owner): Promise<void> {
   let ledger: Ledger;
   try {
     ledger = await openingDatabase(config, () => Ledger.open(config.database, { skipSchemaCheck: true, create: false }));
@@ -83,6 +88,7 @@ async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[]
       return;
     }
     checks.push({ check: 'schema current', verdict: 'ok', detail: 'all migrations applied' });
+    if (owner !== undefined) checks.push(prefixOwnerCheck(config.redisPrefix, owner, await ledger.identity(), describeDatabase(config.database)));
     const undispatched = await ledger.countUndispatched(Math.max(config.relayGraceMs, 5000));
     checks.push({
       check: 'outbox',
@@ -95,9 +101,44 @@ async function checkLedger(config: ReturnType<typeof cliConfig>, checks: Check[]
       verdict: pastLock ? 'warn' : 'ok',
       detail: pastLock ? `${pastLock} attempt(s) running with no heartbeat for over ${config.lockDurationMs} ms (worker gone?)` : 'all heartbeating',
     });
+    checks.push(await checkJobTypesServed(ledger));
   } finally {
     await ledger.close();
   }
+}
+
+/** Whether this ledger owns its Redis prefix (transport/prefix-claim.ts). */
+function prefixOwnerCheck(prefix: string, owner: NonNullable<Owner> | null, identity: string, database: string): Check {
+  const check = 'redis prefix owner';
+  if (owner === null) return { check, verdict: 'ok', detail: `"${prefix}" not claimed yet (this ledger, ${identity}, claims it when a worker or producer starts)` };
+  if (owner === 'unreadable') return { check, verdict: 'fail', detail: `"${prefix}" holds an unreadable claim (${prefixOwnerKey(prefix)})` };
+  if (owner.ledger === identity) return { check, verdict: 'ok', detail: `"${prefix}" belongs to this ledger, ${identity} (${database})` };
+  return {
+    check,
+    verdict: 'fail',
+    detail: `"${prefix}" belongs to ledger ${owner.ledger} (${owner.database}), not to this one, ${identity} (${database}): set JOBLEDGER_REDIS_PREFIX to a prefix of its own`,
+  };
+}
+
+/**
+ * Jobs waiting for a job type no worker that met them serves: a worker handed each back for not
+ * knowing its type (its `job.type_unknown` event) and none has started it since.
+ */
+async function checkJobTypesServed(ledger: Ledger): Promise<Check> {
+  const limit = 100;
+  const waiting = await ledger.findJobsAwaitingType(limit);
+  if (waiting.length === 0) return { check: 'job types served', verdict: 'ok', detail: 'no job handed back for an unknown type' };
+  const byName = new Map<string, typeof waiting>();
+  for (const job of waiting) byName.set(job.name, [...(byName.get(job.name) ?? []), job]);
+  const listed = [...byName].map(([name, jobs]) => {
+    const shown = jobs.slice(0, 3).map((j) => j.jobId).join(', ');
+    return `${name}: ${jobs.length}${jobs.length === limit ? '+' : ''} job(s) (${shown}${jobs.length > 3 ? ', ...' : ''}), last handed back by ${jobs[0]!.handedBackBy}`;
+  });
+  return {
+    check: 'job types served',
+    verdict: 'warn',
+    detail: `waiting for a worker that knows their type (start one with these job types): ${listed.join('; ')}`,
+  };
 }
 
 /** An error's message for the report: URLs masked, the configured password never shown. */

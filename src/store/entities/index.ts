@@ -9,6 +9,7 @@ import { StateTransitionEntity } from './state-transition.entity.js';
 import { PipelineEntity } from './pipeline.entity.js';
 import { PipelineHistoryEntity } from './pipeline-history.entity.js';
 import { MaintenanceRunEntity } from './maintenance-run.entity.js';
+import { LedgerIdentityEntity } from './ledger-identity.entity.js';
 
 export { AttemptEntity, EventEntity, JobEntity, RunEntity };
 export type { AttemptRow } from './attempt.entity.js';
@@ -24,5 +25,7 @@ export type { PipelineRow, PipelineStatus, PipelineFeedback, StagePathEntry, Sta
 export type { PipelineHistoryRow } from './pipeline-history.entity.js';
 export { MaintenanceRunEntity };
 export type { MaintenanceRunRow, MaintenanceRunStatus, MaintenanceTrigger } from './maintenance-run.entity.js';
+export { LedgerIdentityEntity };
+export type { LedgerIdentityRow } from './ledger-identity.entity.js';
 
-export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity];
+export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity, LedgerIdentityEntity];

@@ -10,6 +10,7 @@ import { initialJobStatus, jobFrom, jobStatusSql, jobTransitions } from '../life
 import { encodeJson, insertRows, placeholders, rowsForm, RowsStatement, usesArrays, type Sql } from '../engine/sql.js';
 import { JobEntity, type JobRow } from '../entities/index.js';
 import { entityColumns } from '../engine/entity-columns.js';
+import type { JobOrigin } from './foreign-jobs.js';
 
 /** A validated job ready to be inserted (the producer has checked every field). */
 export interface NewJob {
@@ -31,6 +32,8 @@ export interface NewJob {
   stage?: string | null;
   /** The producer's trace context (JSON text of its W3C `traceparent` and `tracestate`). Default null. */
   traceContext?: string | null;
+  /** Where a job adopted from plain BullMQ came from (its `job.enqueued` event says). Default none. */
+  origin?: JobOrigin;
 }
 
 export interface InsertedJob {
@@ -189,6 +192,7 @@ function enqueuedEvent(j: NewJob): NewEvent {
       runAt: j.runAt,
       idempotencyKey: j.idempotencyKey,
       ...(j.pipelineId ? { pipelineId: j.pipelineId, stage: j.stage ?? null } : {}),
+      ...(j.origin ? { origin: j.origin } : {}),
     },
     actor: j.actor,
     createdAt: j.createdAt,

@@ -21,5 +21,6 @@ export const ledgerTables: readonly string[] = Object.freeze([
   'pipelines',
   'pipeline_history',
   'maintenance_runs',
+  'ledger_identity',
   migrationsTable,
 ]);

@@ -1,0 +1,18 @@
+/**
+ * Reading the ledger's identity (entities/ledger-identity.entity.ts). The migration that makes the
+ * table writes its one row; a database whose row went missing gets a new one here.
+ */
+import { LedgerIdentityEntity, type LedgerIdentityRow } from '../entities/index.js';
+import { newId } from '../ids.js';
+import { plainRow } from '../orm/entity-rows.js';
+import type { LedgerEm } from '../orm/open-orm.js';
+
+/** The ledger's identity, made if it is missing (the oldest row, should there ever be two). */
+export async function ensureLedgerIdentity(em: LedgerEm, now: number): Promise<LedgerIdentityRow> {
+  const [found] = await em.find(LedgerIdentityEntity, {}, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: 1 });
+  if (found) return plainRow(LedgerIdentityEntity, found);
+  const made: LedgerIdentityRow = { id: newId('ldg'), createdAt: now };
+  em.create(LedgerIdentityEntity, made);
+  await em.flush();
+  return made;
+}
