@@ -7,12 +7,14 @@
  * worker, enqueue, pipelines start, reconcile and maintenance runs, types); every read-only query
  * opens the ledger without it, and `--no-config` turns it off everywhere. The module's path is
  * logged at `info` before it runs.
+ *
+ * The ledger, the transport and the logger are imported when a command first needs them, not when
+ * the CLI starts: `--help`, `--version` and a usage error load none of MikroORM, BullMQ or pino.
  */
-import { loadConfig, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { DatabaseUnavailableError, DatabaseUnreachableError } from '../errors.js';
-import { checkRedis } from '../transport/redis-connection.js';
-import { JobLedger } from '../jobledger.js';
-import { createLogger, type Logger } from '../logger.js';
+import type { JobLedger } from '../jobledger.js';
+import type { Logger } from '../logger.js';
 import { builtInJobTypes, loadJobTypes, missingConfigModule, type LoadedJobTypes } from './config-module.js';
 
 export interface GlobalOptions {
@@ -50,7 +52,8 @@ export interface OpenOptions {
  * The configuration from the environment. The CLI's commands log at `warn` unless LOG_LEVEL (or
  * `envDefaults`, as the worker's `info`) says otherwise: their output is their tables.
  */
-export function cliConfig(envDefaults: Record<string, string> = {}, envOverrides: Record<string, string> = {}): Readonly<Config> {
+export async function cliConfig(envDefaults: Record<string, string> = {}, envOverrides: Record<string, string> = {}): Promise<Readonly<Config>> {
+  const { loadConfig } = await import('../config.js');
   return loadConfig({ LOG_LEVEL: 'warn', ...envDefaults, ...process.env, ...envOverrides });
 }
 
@@ -80,7 +83,12 @@ function postgresAddress(url: string): { host: string; port: string } {
 }
 
 export async function openJobLedger(global: GlobalOptions, options: OpenOptions = {}): Promise<JobLedger> {
-  const config = cliConfig(options.envDefaults, options.envOverrides);
+  const config = await cliConfig(options.envDefaults, options.envOverrides);
+  const [{ createLogger }, { checkRedis }, { JobLedger }] = await Promise.all([
+    import('../logger.js'),
+    import('../transport/redis-connection.js'),
+    import('../jobledger.js'),
+  ]);
   const logger = createLogger(config);
   if (options.needsRedis) (await checkRedis(config.redisUrl)).disconnect();
   const { jobs, pipelines } = options.fixedJobTypes ?? (options.jobTypes ? await cliJobTypes(global, logger, options.configRequiredBy) : { jobs: [], pipelines: [] });

@@ -1,7 +1,9 @@
-/** Commands that read the ledger: jobs, show, events, runs. */
+/**
+ * Commands that read the ledger: jobs, show, events, runs. What an action needs beyond commander is
+ * imported inside it (cli/context.ts says why).
+ */
 import type { Command } from 'commander';
-import { defaultActor } from '../../jobs/operator.js';
-import { assertId, runStatuses, type JobStatus, type RunStatus, type SubjectType } from '../../store/index.js';
+import type { JobStatus, RunStatus, SubjectType } from '../../store/index.js';
 import { InvalidOptionError } from '../../errors.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
@@ -58,6 +60,7 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .option('--json', 'print JSON')
     .action(async (jobId: string, opts: { json?: boolean }) => {
       await withJobLedger(global(), {}, async (jl) => {
+        const { assertId } = await import('../../store/index.js');
         const detail = await jl.ledger.getJobDetail(assertId('job', jobId));
         if (opts.json) return printJson(detail);
         const { job } = detail;
@@ -147,6 +150,7 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .option('--metadata <json>', 'free metadata, as JSON')
     .action(async (name: string, opts: { metadata?: string }) => {
       const metadata = opts.metadata === undefined ? undefined : parseJsonObject('--metadata', opts.metadata);
+      const { defaultActor } = await import('../../jobs/operator.js');
       await withJobLedger(global(), {}, async (jl) => {
         const run = await jl.ledger.createRun({ name, metadata, actor: defaultActor() });
         process.stdout.write(`${run.id}\n`);
@@ -154,9 +158,10 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     });
   runs
     .command('set-status <run-id> <status>')
-    .description(`set a run's status (${runStatuses.join(', ')})`)
+    .description("set a run's status (open, running, completed, failed, cancelled)")
     .option('--reason <text>', 'why')
     .action(async (runId: string, status: string, opts: { reason?: string }) => {
+      const [{ runStatuses }, { defaultActor }] = await Promise.all([import('../../store/index.js'), import('../../jobs/operator.js')]);
       if (!(runStatuses as readonly string[]).includes(status)) throw new InvalidOptionError('status', runStatuses.join(', '), status);
       await withJobLedger(global(), {}, async (jl) => {
         const run = await jl.ledger.setRunStatus({ runId, status: status as RunStatus, reason: opts.reason ?? null, actor: defaultActor() });
