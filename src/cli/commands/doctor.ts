@@ -16,7 +16,7 @@ export function registerDoctorCommand(program: Command): void {
       const { runChecks } = await import('./doctor-checks.js');
       const checks = await runChecks(await cliConfig());
       if (opts.json) printJson({ ok: !checks.some((c) => c.verdict === 'fail'), checks });
-      else printTable(checks.map((c) => ({ check: c.check, verdict: c.verdict.toUpperCase(), detail: c.detail })));
+      else printTable(checks.map((c) => ({ check: c.check, verdict: c.verdict.toUpperCase(), detail: c.detail })), { cut: false });
       if (checks.some((c) => c.verdict === 'fail')) process.exitCode = 1;
     });
 }

@@ -3,7 +3,7 @@
  * imported inside it (cli/context.ts says why).
  */
 import type { Command } from 'commander';
-import type { JobStatus, RunStatus, SubjectType } from '../../store/index.js';
+import type { JobKind, JobStatus, RunStatus, SubjectType } from '../../store/index.js';
 import { InvalidOptionError } from '../../errors.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
@@ -17,11 +17,12 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .option('--status <status>', 'pending, queued, delayed, running, completed, failed or cancelled')
     .option('--name <name>', 'job type')
     .option('--run <run-id>', 'run')
+    .option('--kind <kind>', 'job (not part of a pipeline) or stage (a pipeline stage\'s job)', parseKind)
     .option('--since <time>', 'created since: ISO time or 15m, 2h, 7d', (raw) => parseSince(raw))
     .option('--where <path=value>', 'payload field equals value (repeatable)', parseWhere)
     .option('--limit <n>', 'at most this many', parseInteger('--limit', 1, 10_000), 50)
     .option('--json', 'print JSON')
-    .action(async (opts: { status?: JobStatus; name?: string; run?: string; since?: number; where?: Record<string, string>; limit: number; json?: boolean }) => {
+    .action(async (opts: { status?: JobStatus; name?: string; run?: string; kind?: JobKind; since?: number; where?: Record<string, string>; limit: number; json?: boolean }) => {
       await withJobLedger(global(), {}, async (jl) => {
         // Page by page (job-pages.ts): memory bounded by a page, whatever --limit says.
         const pages = jobPages(
@@ -30,6 +31,7 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
             ...(opts.status ? { status: opts.status } : {}),
             ...(opts.name ? { name: opts.name } : {}),
             ...(opts.run ? { runId: opts.run } : {}),
+            ...(opts.kind ? { kind: opts.kind } : {}),
             ...(opts.since !== undefined ? { since: opts.since } : {}),
             ...(opts.where ? { where: opts.where } : {}),
           },
@@ -41,6 +43,8 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
           for (const j of page) {
             rows.push({
               id: j.id,
+              // A pipeline stage's job says so, and which stage: its failure is the pipeline's business.
+              kind: j.pipelineId === null ? 'job' : `stage ${j.stage ?? ''}`.trimEnd(),
               name: j.name,
               status: j.status,
               attempts: `${j.attemptsStarted}/${j.maxAttempts}`,
@@ -126,7 +130,7 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
             rows.push({ at: formatTime(e.createdAt), subject: e.subjectId, seq: e.seq, type: e.type, actor: e.actor, payload: shorten(JSON.stringify(e.payload), 70) });
           }
         }
-        printTable(rows);
+        printTable(rows, { keep: ['subject'] });
       });
     });
 
@@ -168,4 +172,9 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
         printTable([{ id: run.id, status: run.status, reason: run.statusReason ?? '' }]);
       });
     });
+}
+
+function parseKind(raw: string): JobKind {
+  if (raw !== 'job' && raw !== 'stage') throw new InvalidOptionError('--kind', 'job (not part of a pipeline) or stage (a pipeline stage\'s job)', raw);
+  return raw;
 }

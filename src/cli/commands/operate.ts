@@ -110,7 +110,7 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
           const input = { jobId, reason, ...(opts.actor ? { actor: opts.actor } : {}) };
           const result = action === 'retry' ? await jl.retry(input) : await jl.cancel(input);
           if (opts.json) printJson({ id: result.job.id, previousStatus: result.previousStatus, status: result.job.status });
-          else printTable([{ job: result.job.id, from: result.previousStatus, to: result.job.status }]);
+          else printTable([{ job: result.job.id, from: result.previousStatus, to: result.job.status }], { keep: ['job'] });
         });
       });
   }

@@ -165,6 +165,7 @@ function printDetail({ pipeline: p, stages, events }: PipelineDetail): void {
       next: s.next ?? '',
       error: shorten(s.job?.statusReason ?? '', 50),
     })),
+    { keep: ['job'] },
   );
   out.write('\nevents\n');
   printTable(events.map((e) => ({ seq: e.seq, type: e.type, at: formatTime(e.createdAt), actor: e.actor, payload: shorten(JSON.stringify(e.payload), 80) })));
