@@ -43,13 +43,12 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
           for (const j of page) {
             rows.push({
               id: j.id,
-              // A pipeline stage's job says so, and which stage: its failure is the pipeline's business.
-              kind: j.pipelineId === null ? 'job' : `stage ${j.stage ?? ''}`.trimEnd(),
+              // A pipeline stage's job says so: its failure is its pipeline's business (pipelines show).
+              kind: j.pipelineId === null ? 'job' : 'stage',
               name: j.name,
               status: j.status,
               attempts: `${j.attemptsStarted}/${j.maxAttempts}`,
               created: formatTime(j.createdAt),
-              finished: formatTime(j.finishedAt),
               reason: shorten(j.statusReason ?? '', 60),
             });
           }
