@@ -15,7 +15,6 @@ import { guardLogger } from './log-redaction.js';
 import { JobRegistry } from './jobs/registry.js';
 import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
 import { createLogger, type Logger } from './logger.js';
-import { armFaultPoints } from './fault-points.js';
 import type { EntityManager } from '@mikro-orm/core';
 import { Ledger, StateStore, type OperatorResult, type OutcomeHook } from './store/index.js';
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
@@ -95,7 +94,6 @@ export class JobLedger {
   static async open(options: JobLedgerOptions): Promise<JobLedger> {
     const config = options.config ?? loadConfig();
     const logger = options.logger ? guardLogger(options.logger) : createLogger(config);
-    armFaultPoints(config.faultInject); // test-only crash points; none unless JOBLEDGER_FAULT_INJECT is set
     const registry = new JobRegistry(options.jobs);
     const pipelineDefinitions = registerPipelines(options.pipelines ?? [], registry);
     const ledger = await Ledger.open(config.database, {

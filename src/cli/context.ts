@@ -12,7 +12,7 @@
  * the CLI starts: `--help`, `--version` and a usage error load none of MikroORM, BullMQ or pino.
  */
 import type { Config } from '../config.js';
-import { DatabaseUnavailableError, DatabaseUnreachableError } from '../errors.js';
+import { DatabaseUnavailableError, DatabaseUnreachableError, RedisUnavailableError } from '../errors.js';
 import type { JobLedger } from '../jobledger.js';
 import type { Logger } from '../logger.js';
 import { builtInJobTypes, loadJobTypes, missingConfigModule, type LoadedJobTypes } from './config-module.js';
@@ -36,8 +36,12 @@ export interface OpenOptions {
    * new, empty ledger.
    */
   migrate?: boolean;
-  /** Check that Redis answers before doing anything (commands that hand jobs to Redis). */
-  needsRedis?: boolean;
+  /**
+   * Check Redis before doing anything (commands that hand jobs to Redis): `true` refuses unless it
+   * answers; `'credentials'` refuses only a Redis that rejects the credentials, and goes on when
+   * it does not answer (enqueue, whose job then waits in the ledger's outbox, as the library's does).
+   */
+  needsRedis?: boolean | 'credentials';
   /** Run the outbox relay (long-running commands). */
   relay?: boolean;
   /** Defaults for variables the environment does not set (e.g. the worker's LOG_LEVEL `info`). */
@@ -90,7 +94,13 @@ export async function openJobLedger(global: GlobalOptions, options: OpenOptions 
     import('../jobledger.js'),
   ]);
   const logger = createLogger(config);
-  if (options.needsRedis) (await checkRedis(config.redisUrl)).disconnect();
+  if (options.needsRedis) {
+    try {
+      (await checkRedis(config.redisUrl)).disconnect();
+    } catch (error) {
+      if (!(options.needsRedis === 'credentials' && error instanceof RedisUnavailableError)) throw error;
+    }
+  }
   const { jobs, pipelines } = options.fixedJobTypes ?? (options.jobTypes ? await cliJobTypes(global, logger, options.configRequiredBy) : { jobs: [], pipelines: [] });
   const migrate = options.migrate ?? false;
   return openingDatabase(config, () =>

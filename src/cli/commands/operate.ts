@@ -74,9 +74,10 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
     .action(async (name: string, opts: { data: string; idempotencyKey?: string; priority?: number; delayMs?: number; run?: string; json?: boolean }) => {
       const payload = parseJsonObject('--data', opts.data);
       const { defaultActor } = await import('../../jobs/operator.js');
-      // Like the library's enqueue: the ledger commit is what counts. Redis being down leaves the job
-      // pending in the outbox (the dispatcher fails fast), so Redis is not checked first.
-      await withJobLedger(global(), { jobTypes: true }, async (jl) => {
+      // Like the library's enqueue: the ledger commit is what counts, and a Redis that does not answer
+      // leaves the job pending in the outbox (the dispatcher fails fast). Refused credentials are a
+      // mistake to fix, not an outage: they still stop it.
+      await withJobLedger(global(), { jobTypes: true, needsRedis: 'credentials' }, async (jl) => {
         const job = await jl.enqueue(name, payload, {
           ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}),
           ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
