@@ -147,27 +147,33 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
         );
       });
     });
+  // `runs` takes `--json` itself (for the list), so commander hands a subcommand's `--json` to it.
+  const runsJson = (): boolean | undefined => runs.opts<{ json?: boolean }>().json;
   runs
     .command('create <name>')
     .description('create a run; prints its id')
     .option('--metadata <json>', 'free metadata, as JSON')
-    .action(async (name: string, opts: { metadata?: string }) => {
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { metadata?: string; json?: boolean }) => {
       const metadata = opts.metadata === undefined ? undefined : parseJsonObject('--metadata', opts.metadata);
       const { defaultActor } = await import('../../jobs/operator.js');
       await withJobLedger(global(), {}, async (jl) => {
         const run = await jl.ledger.createRun({ name, metadata, actor: defaultActor() });
-        process.stdout.write(`${run.id}\n`);
+        if (opts.json ?? runsJson()) printJson(run);
+        else process.stdout.write(`${run.id}\n`);
       });
     });
   runs
     .command('set-status <run-id> <status>')
     .description("set a run's status (open, running, completed, failed, cancelled)")
     .option('--reason <text>', 'why')
-    .action(async (runId: string, status: string, opts: { reason?: string }) => {
+    .option('--json', 'print JSON')
+    .action(async (runId: string, status: string, opts: { reason?: string; json?: boolean }) => {
       const [{ runStatuses }, { defaultActor }] = await Promise.all([import('../../store/index.js'), import('../../jobs/operator.js')]);
       if (!(runStatuses as readonly string[]).includes(status)) throw new InvalidOptionError('status', runStatuses.join(', '), status);
       await withJobLedger(global(), {}, async (jl) => {
         const run = await jl.ledger.setRunStatus({ runId, status: status as RunStatus, reason: opts.reason ?? null, actor: defaultActor() });
+        if (opts.json ?? runsJson()) return printJson(run);
         printTable([{ id: run.id, status: run.status, reason: run.statusReason ?? '' }]);
       });
     });
