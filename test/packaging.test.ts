@@ -112,7 +112,7 @@ describe('the packed package installed on its own', () => {
     async () => {
       const dir = runDirectory();
       const { stdout: packed } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
-      const [{ filename }] = JSON.parse(packed) as { filename: string }[];
+      const [{ filename }] = JSON.parse(packed) as [{ filename: string }];
       const app = join(dir, 'app');
       mkdirSync(app);
       writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module' }));
