@@ -65,7 +65,7 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
   program
     .command('enqueue <name>')
     .description('enqueue one job; prints its id (with Redis down it is committed as pending, and a worker\'s relay hands it over later)')
-    .requiredOption('--data <json>', 'the payload, as JSON')
+    .requiredOption('--data <json>', 'the payload, as JSON (required)')
     .option('--idempotency-key <key>', 'return the existing job if this key was used before')
     .option('--priority <p>', '0 (none) or 1 (highest) to 2097152', parseInteger('--priority', 0, 2_097_152))
     .option('--delay-ms <ms>', 'run no earlier than this from now', parseInteger('--delay-ms', 0))
@@ -100,7 +100,7 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
     program
       .command(`${action} <job-id>`)
       .description(action === 'retry' ? 'give a failed or cancelled job a new attempt' : 'cancel a job that has not finished')
-      .option('--reason <text>', 'why (recorded in the event; required)')
+      .option('--reason <text>', 'why, recorded in the event (required)')
       .option('--actor <name>', 'who (recorded in the event; default: the OS user)')
       .option('--json', 'print JSON')
       .action(async (jobId: string, opts: { reason?: string; actor?: string; json?: boolean }) => {

@@ -88,7 +88,7 @@ export function registerPipelineCommands(program: Command, global: () => GlobalO
   pipelines
     .command('archive')
     .description('move finished pipelines to the history')
-    .requiredOption('--older-than <span>', 'finished at least this long ago: 0, 30s, 15m, 2h, 7d', parseSpan)
+    .requiredOption('--older-than <span>', 'finished at least this long ago: 0, 30s, 15m, 2h, 7d (required)', parseSpan)
     .option('--limit <n>', 'at most this many', parseInteger('--limit', 1, 1_000_000), 10_000)
     .option('--json', 'print JSON')
     .action(async (opts: { olderThan: number; limit: number; json?: boolean }) => {

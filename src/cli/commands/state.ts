@@ -36,7 +36,7 @@ export function registerStateCommands(program: Command, global: () => GlobalOpti
   state
     .command('set <namespace> <key>')
     .description('create or replace an entry (a soft-deleted one comes back)')
-    .requiredOption('--data <json>', 'the data, as JSON')
+    .requiredOption('--data <json>', 'the data, as JSON (required)')
     .option('--expected-version <n>', 'only if the entry is at this version (0: only if it does not exist)', parseInteger('--expected-version', 0))
     .option('--status <status>', 'the new status (default: unchanged, "active" for a new entry)')
     .option('--reason <text>', 'why (kept on the transition)')
