@@ -123,7 +123,8 @@ describe('every table command on a ledger with long data', () => {
 
   it.each(commands)('%s prints no line over 120 characters', async (...args) => {
     const result = await run(args, env);
-    expect(result.stderr).toBe('');
+    // reconcile warns (on stderr) about the jobs inserted above without a hand-over: that is its job.
+    expect(result.code, result.stderr).toBe(0);
     const lines = result.stdout.split('\n');
     expect(lines.length).toBeGreaterThan(1);
     expect(lines.filter((l) => l.length > 120)).toEqual([]);
@@ -134,7 +135,7 @@ describe('every table command on a ledger with long data', () => {
     const history = JSON.parse((await run(['history', '--json'], env)).stdout) as { id: string }[];
     for (const args of [['show', jobs[0]!.id], ['pipelines', 'show', history[0]!.id]]) {
       const result = await run(args, env);
-      expect(result.stderr).toBe('');
+      expect(result.code, result.stderr).toBe(0);
       expect(result.stdout.split('\n').filter((l) => l.length > 120)).toEqual([]);
     }
   }, 120_000);
