@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'JOBLEDGER_UNSTORABLE_VALUE'
   | 'JOBLEDGER_DATABASE_ERROR'
   | 'JOBLEDGER_THREAD_HANDLER'
-  | 'JOBLEDGER_DATABASE_MISSING';
+  | 'JOBLEDGER_DATABASE_MISSING'
+  | 'JOBLEDGER_BACKUP_INVALID';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -112,10 +113,13 @@ export class IllegalTransitionError extends JobLedgerError {
 
 /** The database schema is older than this code expects. */
 export class SchemaOutdatedError extends JobLedgerError {
-  constructor(pending: readonly string[]) {
+  /** `tablesExist`: the ledger's tables are there, but jobledger_migrations records none of their migrations. */
+  constructor(pending: readonly string[], options: { tablesExist?: boolean } = {}) {
     super(
       'JOBLEDGER_SCHEMA_OUTDATED',
-      `the ledger schema is missing ${pending.length} migration(s) (${pending.join(', ')}); run "jobledger migrate" or start with { migrate: true }`,
+      options.tablesExist
+        ? `the ledger's tables exist, but jobledger_migrations records none of their migrations (another migrator, such as an application's MikroORM, applied them and recorded them in its own table); record them in jobledger_migrations as docs/transactional-enqueue.md says ("A database set up the other way"), then run "jobledger migrate"`
+        : `the ledger schema is missing ${pending.length} migration(s) (${pending.join(', ')}); run "jobledger migrate" or start with { migrate: true }`,
     );
   }
 }
@@ -357,5 +361,12 @@ export function describeValue(value: unknown): string {
     } catch {
       return `an unreadable ${typeof value}`; // a revoked proxy
     }
+  }
+}
+
+/** A backup file is not a sound jobledger ledger: unreadable, damaged, or without the ledger's tables. */
+export class BackupInvalidError extends JobLedgerError {
+  constructor(path: string, reason: string) {
+    super('JOBLEDGER_BACKUP_INVALID', `${path} is not a sound jobledger backup: ${reason}`);
   }
 }

@@ -33,6 +33,7 @@ export { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/p
 export { IdempotencyUnresolvedError } from './errors.js';
 export type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
 export type { OperatorActionInput } from './jobs/operator.js';
+export type { ExportFilter, ExportOptions } from './jobs/job-export.js';
 // The ledger's read API (jl.ledger); its raw SQL and ORM handle are internal and not published.
 export type { Ledger, OpenLedgerOptions } from './store/index.js';
 export {
@@ -48,6 +49,8 @@ export {
   type RunStatus,
   type SubjectType,
 } from './store/index.js';
+// For an application whose own MikroORM shares the ledger's database (README, transactional enqueue).
+export { ledgerTables } from './store/index.js';
 export { sqliteMigrations } from '../migrations/sqlite/index.js';
 export { postgresqlMigrations } from '../migrations/postgresql/index.js';
 export { jobStatuses, attemptStatuses, jobTransitions, type JobStatus, type AttemptStatus, type EventType } from './store/index.js';

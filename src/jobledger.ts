@@ -16,7 +16,8 @@ import { JobRegistry } from './jobs/registry.js';
 import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
 import { createLogger, type Logger } from './logger.js';
 import type { EntityManager } from '@mikro-orm/core';
-import { Ledger, StateStore, type OperatorResult, type OutcomeHook } from './store/index.js';
+import { Ledger, StateStore, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
+import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
 import { Maintenance } from './workers/maintenance/maintenance.js';
 import { builtInTasks } from './workers/maintenance/tasks.js';
@@ -156,6 +157,14 @@ export class JobLedger {
 
   retry(input: OperatorActionInput): Promise<OperatorResult> {
     return this.operator.retry(input);
+  }
+
+  /**
+   * Every job `filter` matches with its attempts and events, newest first, streamed a page at a
+   * time (`for await (const { job, attempts, events } of jl.export({ runId }))`).
+   */
+  export(filter?: ExportFilter, options?: ExportOptions): AsyncGenerator<JobDetail> {
+    return exportJobRecords(this.ledger, filter, options);
   }
 
   /** Hands over every committed, undispatched job now (the relay does this on its own every second). */

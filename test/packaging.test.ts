@@ -72,7 +72,8 @@ describe('the package', () => {
   });
 
   it("takes zod as a peer (the application's schemas and ours must be one zod) and tsx as an optional one", () => {
-    expect(pkg.peerDependencies).toEqual({ zod: expect.stringMatching(/^\^4\./), tsx: expect.stringMatching(/^\^4\./) });
+    const peers = Object.fromEntries(Object.entries(pkg.peerDependencies).filter(([name]) => !name.startsWith('@mikro-orm/')));
+    expect(peers).toEqual({ zod: expect.stringMatching(/^\^4\./), tsx: expect.stringMatching(/^\^4\./) });
     expect(pkg.peerDependenciesMeta).toEqual({ tsx: { optional: true } });
     expect(Object.keys(pkg.dependencies)).not.toContain('zod');
     expect(Object.keys(pkg.dependencies)).not.toContain('tsx');
@@ -93,9 +94,18 @@ describe('the package', () => {
     expect(readFileSync(join(root, 'dist/src/fault-points.js'), 'utf8')).not.toContain('process.env');
   });
 
-  it('takes runtime dependencies as caret ranges, except MikroORM, pinned to the version it is tested with', () => {
-    const notRanges = Object.entries(pkg.dependencies).filter(([name, version]) => !name.startsWith('@mikro-orm/') && !/^\^\d+\.\d+\.\d+$/.test(version));
+  it('takes runtime dependencies as caret ranges, except the OpenTelemetry API, held below 1.10 for the SDK peer range', () => {
+    const notRanges = Object.entries(pkg.dependencies).filter(([name, version]) => !/^\^\d+\.\d+\.\d+$/.test(version) && !(name === '@opentelemetry/api' && version === '~1.9.0'));
     expect(notRanges).toEqual([]);
+  });
+
+  it("takes MikroORM as a peer dependency, pinned to the version it is tested with: one copy, the application's, so its EntityManager is the ledger's kind", () => {
+    const orm = Object.keys(pkg.dependencies).filter((name) => name.startsWith('@mikro-orm/'));
+    expect(orm, 'MikroORM as a plain dependency').toEqual([]);
+    const peers = Object.entries(pkg.peerDependencies).filter(([name]) => name.startsWith('@mikro-orm/'));
+    expect(peers.map(([name]) => name).sort()).toEqual(['@mikro-orm/better-sqlite', '@mikro-orm/core', '@mikro-orm/knex', '@mikro-orm/migrations', '@mikro-orm/postgresql']);
+    expect(new Set(peers.map(([, version]) => version))).toEqual(new Set(['6.6.16']));
+    for (const [name, version] of peers) expect(pkg.devDependencies[name], `${name} for this checkout's own install`).toBe(version);
   });
 
   it('carries an MIT licence', () => {

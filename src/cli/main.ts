@@ -8,7 +8,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobLedgerError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
+import { registerBackupCommands } from './commands/backup.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerExportCommand } from './commands/export.js';
 import { registerInspectCommands } from './commands/inspect.js';
 import { registerMaintenanceCommands } from './commands/maintenance.js';
 import { registerOperateCommands } from './commands/operate.js';
@@ -36,10 +38,12 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerDemoCommand(program, global);
   registerOperateCommands(program, global);
   registerInspectCommands(program, global);
+  registerExportCommand(program, global);
   registerMaintenanceCommands(program, global);
   registerPipelineCommands(program, global);
   registerStateCommands(program, global);
   registerDoctorCommand(program);
+  registerBackupCommands(program, global);
   registerTypesCommand(program, global);
 
   try {

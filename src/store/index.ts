@@ -23,8 +23,10 @@ export { abandonStaleRuns, claimTick, finishRun, heartbeatRun, listMaintenanceRu
 export { pruneByRetention, type PruneCounts, type PruneOptions, type RetentionPolicy } from './maintenance/prune.js';
 export { existingJobIds, findJobsExpectedInRedis, unchangedJobs, unfinishedQueues } from './maintenance/reconcile-queries.js';
 export { sqliteUpkeep } from './maintenance/sqlite-upkeep.js';
+export { backupSqlite, checkSqliteBackup, restoreSqlite, type BackupSummary } from './maintenance/sqlite-backup.js';
 export { databaseNow, findStaleAttempts, recoverStaleAttempt, type StaleAttempt } from './maintenance/stale-attempts.js';
 export { sqlFor } from './orm/em-sql.js';
+export { ledgerTables } from './orm/ledger-tables.js';
 export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './pipelines/pipeline-archive.js';
 export type { PipelineDetail, PipelineFilter, PipelineHistoryFilter, PipelineStageDetail, PipelineSummary } from './pipelines/pipeline-queries.js';
 export { insertPipeline, lockPipeline, recordPipelineStep, type PipelineStep } from './pipelines/pipeline-writes.js';

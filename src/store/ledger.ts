@@ -19,6 +19,7 @@ import type { OperatorResult } from './jobs/operator-writes.js';
 import { inMemorySqliteConnection, openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
 import type { Outcome } from './attempts/outcome.js';
 import * as queries from './jobs/job-queries.js';
+import { jobRecords } from './jobs/job-records.js';
 import * as runs from './runs/runs.js';
 import { countAttemptsPastLock, countUndispatched, probeWithin, type ProbeResult } from './health.js';
 import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './attempts/lost-attempts.js';
@@ -370,6 +371,11 @@ export class Ledger {
 
   getJobDetail(jobId: string): Promise<queries.JobDetail> {
     return this.read((sql) => queries.getJobDetail(sql, jobId));
+  }
+
+  /** The attempts and events of each of `jobs` (a page of a listing), in two reads. */
+  jobRecords(jobs: readonly JobRow[]): Promise<queries.JobDetail[]> {
+    return this.read((sql) => jobRecords(sql, jobs));
   }
 
   listJobs(filter?: queries.JobFilter): Promise<JobRow[]> {

@@ -19,12 +19,10 @@ import { ledgerEntities } from '../entities/index.js';
 import { sqliteMigrations } from '../../../migrations/sqlite/index.js';
 import { postgresqlMigrations } from '../../../migrations/postgresql/index.js';
 import { configureSqliteConnection, type SqliteDatabase } from '../engine/sqlite/connection.js';
+import { migrationsTable } from './ledger-tables.js';
 
 export type LedgerOrm = MikroORM;
 export type LedgerEm = SqlEntityManager;
-
-/** The table MikroORM's migrator records applied migrations in. */
-export const migrationsTable = 'jobledger_migrations';
 
 /**
  * An in-memory SQLite database exists only in the connection that holds it: the ORM's, which the

@@ -1,0 +1,39 @@
+/**
+ * Exporting the record: every job a filter matches, each with its attempts and its event log,
+ * streamed a page at a time so memory stays bounded by one page however many jobs match.
+ */
+import { assertId, type JobDetail, type JobFilter, type Ledger } from '../store/index.js';
+
+/** Which jobs to export: one job, or any of the listing filters (`jobledger jobs`), all optional. */
+export type ExportFilter = Omit<JobFilter, 'limit' | 'offset' | 'before'> & {
+  /** Only this job. */
+  jobId?: string;
+};
+
+export interface ExportOptions {
+  /**
+   * Jobs read per page. Default 20: a job may hold a payload, a result and a progress of up to
+   * 1 MiB each, so a page stays in the tens of MB at worst.
+   */
+  pageSize?: number;
+}
+
+/** The job records of `filter`, newest first (one job: just that one). */
+export async function* exportJobRecords(ledger: Ledger, filter: ExportFilter = {}, options: ExportOptions = {}): AsyncGenerator<JobDetail> {
+  const { jobId, ...listing } = filter;
+  if (jobId !== undefined) {
+    yield await ledger.getJobDetail(assertId('job', jobId));
+    return;
+  }
+  const size = options.pageSize ?? 20;
+  if (!Number.isSafeInteger(size) || size < 1 || size > 10_000) throw new RangeError(`pageSize: expected a whole number from 1 to 10000, got ${String(size)}`);
+  let before: { createdAt: number; id: string } | undefined;
+  for (;;) {
+    const jobs = await ledger.listJobs({ ...listing, limit: size, ...(before ? { before } : {}) });
+    const last = jobs.at(-1);
+    if (!last) return;
+    for (const record of await ledger.jobRecords(jobs)) yield record;
+    if (jobs.length < size) return;
+    before = { createdAt: last.createdAt, id: last.id };
+  }
+}
