@@ -87,6 +87,8 @@ export default defineConfig([
     "node_modules/",
     "data/",
     "coverage/",
+    // The examples are checked by their own install and type-check (test/examples.test.ts).
+    "examples/",
     ".vitest-tmp/",
     // JavaScript is linted only for this file and the CLI entry points.
     "**/*.js",

@@ -4,7 +4,6 @@
  * variables are rejected with a did-you-mean, so a typo never silently falls back to a default.
  */
 import { InvalidConfigError } from './errors.js';
-import { parseFaultSpecs, type FaultSpec } from './fault-points.js';
 import { maskUrl } from './mask-url.js';
 import { sqlitePathFromUrl } from './sqlite-url.js';
 import { cronProblem, isTimeZone } from './cron-schedule.js';
@@ -76,8 +75,6 @@ export interface Config {
   watchdogIntervalMs: number;
   /** A consumer with free slots that fetched nothing this long while jobs waited is recreated. Default 30000. */
   watchdogStuckAfterMs: number;
-  /** TEST ONLY: crash points to arm (src/fault-points.ts). Env `JOBLEDGER_FAULT_INJECT`; default none. */
-  faultInject: readonly FaultSpec[];
   /**
    * How long a call waits for the database to come back when its connection failed or ended (a
    * restart, a failover), retrying on fresh connections, before it fails with
@@ -162,7 +159,6 @@ const defaults = {
   JOBLEDGER_ALLOW_EVICTING_REDIS: 'false',
   JOBLEDGER_WATCHDOG_INTERVAL_MS: '5000',
   JOBLEDGER_WATCHDOG_STUCK_AFTER_MS: '30000',
-  JOBLEDGER_FAULT_INJECT: '',
   JOBLEDGER_DATABASE_RETRY_MS: '20000',
   JOBLEDGER_CRON_PRUNE: '15 3 * * *',
   JOBLEDGER_CRON_RECONCILE: '*/5 * * * *',
@@ -224,8 +220,6 @@ export function loadConfig(
   const int = (name: Variable, min: number): number => parseInteger(name, read(name), min);
   const maxLostAttempts = int('JOBLEDGER_MAX_LOST_ATTEMPTS', 1);
   const maxStalledCount = read('JOBLEDGER_MAX_STALLED_COUNT') === '' ? 2 * maxLostAttempts : int('JOBLEDGER_MAX_STALLED_COUNT', 0);
-  const faultInject = parseFaultSpecs(read('JOBLEDGER_FAULT_INJECT'));
-  if (typeof faultInject === 'string') throw new InvalidConfigError(`JOBLEDGER_FAULT_INJECT: ${faultInject}`);
 
   return Object.freeze({
     database: Object.freeze(parseDatabaseUrl(read('DATABASE_URL'))),
@@ -245,7 +239,6 @@ export function loadConfig(
     allowEvictingRedis: parseBoolean('JOBLEDGER_ALLOW_EVICTING_REDIS', read('JOBLEDGER_ALLOW_EVICTING_REDIS')),
     watchdogIntervalMs: int('JOBLEDGER_WATCHDOG_INTERVAL_MS', 0),
     watchdogStuckAfterMs: int('JOBLEDGER_WATCHDOG_STUCK_AFTER_MS', 100),
-    faultInject: Object.freeze(faultInject),
     databaseRetryMs: int('JOBLEDGER_DATABASE_RETRY_MS', 0),
     maintenance: parseMaintenance(read, int),
     redisErrorLogIntervalMs: int('JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS', 100),

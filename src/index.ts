@@ -54,7 +54,7 @@ export { ledgerTables } from './store/index.js';
 export { sqliteMigrations } from '../migrations/sqlite/index.js';
 export { postgresqlMigrations } from '../migrations/postgresql/index.js';
 export { jobStatuses, attemptStatuses, jobTransitions, type JobStatus, type AttemptStatus, type EventType } from './store/index.js';
-export type { JobDetail, JobFilter, EventFilter } from './store/index.js';
+export type { JobDetail, JobFilter, JobKind, EventFilter } from './store/index.js';
 export type { Outcome, SerializedError } from './store/index.js';
 export { LedgerWorker, type LedgerWorkerOptions, type CloseOptions, type WorkerHealth, type QueueHealth } from './workers/ledger-worker.js';
 export type { EventLoopStats } from './workers/event-loop-monitor.js';

@@ -18,7 +18,6 @@ import { guardLogger } from './log-redaction.js';
 import { JobRegistry } from './jobs/registry.js';
 import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
 import { createLogger, type Logger } from './logger.js';
-import { armFaultPoints } from './fault-points.js';
 import type { EntityManager } from '@mikro-orm/core';
 import type { Telemetry } from 'bullmq';
 import { Ledger, StateStore, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
@@ -115,7 +114,6 @@ export class JobLedger {
   static async open(options: JobLedgerOptions): Promise<JobLedger> {
     const config = options.config ?? loadConfig();
     const logger = options.logger ? guardLogger(options.logger) : createLogger(config);
-    armFaultPoints(config.faultInject); // test-only crash points; none unless JOBLEDGER_FAULT_INJECT is set
     const registry = new JobRegistry(options.jobs);
     const pipelineDefinitions = registerPipelines(options.pipelines ?? [], registry);
     const ledger = await Ledger.open(config.database, {

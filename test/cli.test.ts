@@ -95,12 +95,29 @@ describe('the jobledger command', () => {
     expect(result.stderr).toContain('jobledger migrate');
   });
 
-  it('says in one line how to start Redis when it cannot be reached', async () => {
+  it('says in one line how to start Redis when a command that needs it cannot reach it', async () => {
     const env = { ...(await cliEnv()), REDIS_URL: 'redis://127.0.0.1:1' };
-    const result = await run(['enqueue', 'demo.noop', '--data', '{}'], env);
+    const result = await run(['reconcile', '--no-config'], env);
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/JOBLEDGER_REDIS_UNAVAILABLE.*redis-server/);
+  });
+
+  it('enqueues with Redis down like the library: the job is committed pending, with a warning, exit 0', async () => {
+    const env = await cliEnv();
+    expect((await run(['migrate'], env)).code).toBe(0);
+    const down = { ...env, REDIS_URL: 'redis://127.0.0.1:1' };
+    const result = await run(['enqueue', 'demo.noop', '--data', '{}', '--json'], down);
+    expect(result.code, result.stderr).toBe(0);
+    const job = JSON.parse(result.stdout) as { id: string; status: string; created: boolean };
+    expect(job).toMatchObject({ status: 'pending', created: true });
+    expect(result.stderr).toBe(`warning: ${job.id} is committed but Redis did not take it (is REDIS_URL reachable?); it stays pending until a running worker's relay hands it over\n`);
+    const shown = await run(['show', job.id, '--json'], env);
+    expect((JSON.parse(shown.stdout) as { job: { status: string } }).job.status).toBe('pending');
+    // Once Redis answers, an enqueue is handed over at once and says nothing more.
+    const up = await run(['enqueue', 'demo.noop', '--data', '{}', '--json'], env);
+    expect(up.stderr).toBe('');
+    expect((JSON.parse(up.stdout) as { status: string }).status).toBe('queued');
   });
 
   it('loads job types from a jobledger.config.mjs in the working directory', async () => {

@@ -7,8 +7,9 @@
  *
  * Loading the module runs it: only the commands that need job types call this (cli/context.ts).
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigModuleError } from '../errors.js';
 import type { JobType } from '../jobs/define-job.js';
@@ -62,11 +63,11 @@ export async function loadJobTypes(
   if (!existsSync(path)) throw new ConfigModuleError(path, 'no such file');
   beforeRun(path);
 
+  const tsxApi = path.endsWith('.ts') || path.endsWith('.mts') ? tsxApiFor(path) : null;
   let module: Record<string, unknown>;
   try {
-    if (path.endsWith('.ts') || path.endsWith('.mts')) {
-      // TypeScript configuration modules are compiled on the fly by tsx, loaded only when needed.
-      const { tsImport } = await import('tsx/esm/api');
+    if (tsxApi !== null) {
+      const { tsImport } = (await import(tsxApi)) as typeof import('tsx/esm/api');
       module = (await tsImport(pathToFileURL(path).href, import.meta.url)) as Record<string, unknown>;
     } else {
       module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
@@ -84,6 +85,28 @@ export async function loadJobTypes(
     throw new ConfigModuleError(path, 'expected `export const pipelines = [definePipeline(...), ...]` (or `pipelines` in the default export)');
   }
   return { jobs: jobs as JobType[], pipelines: pipelines as PipelineDefinition[], source: path };
+}
+
+/**
+ * tsx's module API (`tsx/esm/api`, its ESM entry) as the configuration module's project resolves it:
+ * tsx compiles a TypeScript configuration module on the fly, and it belongs to that project (a dev
+ * dependency), not to jobledger. Without it, the error says how to get it or do without. (Found
+ * through tsx's package.json exports: Node resolves a bare name from another folder only for
+ * `require`, and tsx's CommonJS API cannot load an ESM configuration.)
+ */
+function tsxApiFor(path: string): string {
+  try {
+    const manifest = createRequire(path).resolve('tsx/package.json');
+    const exports = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: Record<string, { import?: { default?: string } }> }).exports;
+    const entry = exports?.['./esm/api']?.import?.default;
+    if (typeof entry !== 'string') throw new Error('tsx without an ESM ./esm/api export');
+    return pathToFileURL(resolve(dirname(manifest), entry)).href;
+  } catch {
+    throw new ConfigModuleError(
+      path,
+      'is TypeScript, and loading it needs tsx, which its project does not have: run "npm install --save-dev tsx" there, or compile it to jobledger.config.js (or .mjs)',
+    );
+  }
 }
 
 function isPipelineDefinition(value: unknown): boolean {

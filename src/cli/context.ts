@@ -7,12 +7,14 @@
  * worker, enqueue, pipelines start, reconcile and maintenance runs, types); every read-only query
  * opens the ledger without it, and `--no-config` turns it off everywhere. The module's path is
  * logged at `info` before it runs.
+ *
+ * The ledger, the transport and the logger are imported when a command first needs them, not when
+ * the CLI starts: `--help`, `--version` and a usage error load none of MikroORM, BullMQ or pino.
  */
-import { loadConfig, type Config } from '../config.js';
-import { DatabaseUnavailableError, DatabaseUnreachableError } from '../errors.js';
-import { checkRedis } from '../transport/redis-connection.js';
-import { JobLedger } from '../jobledger.js';
-import { createLogger, type Logger } from '../logger.js';
+import type { Config } from '../config.js';
+import { DatabaseUnavailableError, DatabaseUnreachableError, RedisUnavailableError } from '../errors.js';
+import type { JobLedger } from '../jobledger.js';
+import type { Logger } from '../logger.js';
 import { builtInJobTypes, loadJobTypes, missingConfigModule, type LoadedJobTypes } from './config-module.js';
 
 export interface GlobalOptions {
@@ -34,8 +36,12 @@ export interface OpenOptions {
    * new, empty ledger.
    */
   migrate?: boolean;
-  /** Check that Redis answers before doing anything (commands that hand jobs to Redis). */
-  needsRedis?: boolean;
+  /**
+   * Check Redis before doing anything (commands that hand jobs to Redis): `true` refuses unless it
+   * answers; `'credentials'` refuses only a Redis that rejects the credentials, and goes on when
+   * it does not answer (enqueue, whose job then waits in the ledger's outbox, as the library's does).
+   */
+  needsRedis?: boolean | 'credentials';
   /** Run the outbox relay (long-running commands). */
   relay?: boolean;
   /** Defaults for variables the environment does not set (e.g. the worker's LOG_LEVEL `info`). */
@@ -50,7 +56,8 @@ export interface OpenOptions {
  * The configuration from the environment. The CLI's commands log at `warn` unless LOG_LEVEL (or
  * `envDefaults`, as the worker's `info`) says otherwise: their output is their tables.
  */
-export function cliConfig(envDefaults: Record<string, string> = {}, envOverrides: Record<string, string> = {}): Readonly<Config> {
+export async function cliConfig(envDefaults: Record<string, string> = {}, envOverrides: Record<string, string> = {}): Promise<Readonly<Config>> {
+  const { loadConfig } = await import('../config.js');
   return loadConfig({ LOG_LEVEL: 'warn', ...envDefaults, ...process.env, ...envOverrides });
 }
 
@@ -80,9 +87,20 @@ function postgresAddress(url: string): { host: string; port: string } {
 }
 
 export async function openJobLedger(global: GlobalOptions, options: OpenOptions = {}): Promise<JobLedger> {
-  const config = cliConfig(options.envDefaults, options.envOverrides);
+  const config = await cliConfig(options.envDefaults, options.envOverrides);
+  const [{ createLogger }, { checkRedis }, { JobLedger }] = await Promise.all([
+    import('../logger.js'),
+    import('../transport/redis-connection.js'),
+    import('../jobledger.js'),
+  ]);
   const logger = createLogger(config);
-  if (options.needsRedis) (await checkRedis(config.redisUrl)).disconnect();
+  if (options.needsRedis) {
+    try {
+      (await checkRedis(config.redisUrl)).disconnect();
+    } catch (error) {
+      if (!(options.needsRedis === 'credentials' && error instanceof RedisUnavailableError)) throw error;
+    }
+  }
   const { jobs, pipelines } = options.fixedJobTypes ?? (options.jobTypes ? await cliJobTypes(global, logger, options.configRequiredBy) : { jobs: [], pipelines: [] });
   const migrate = options.migrate ?? false;
   return openingDatabase(config, () =>

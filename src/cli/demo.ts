@@ -5,9 +5,7 @@
  */
 import type { Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describeDatabase } from '../config.js';
 import { RedisPrefixTakenError } from '../errors.js';
-import { checkRedis } from '../transport/redis-connection.js';
 import type { EnqueueRequest } from '../jobs/validate-enqueue.js';
 import type { JobLedger } from '../jobledger.js';
 import { builtInJobTypes } from './config-module.js';
@@ -15,7 +13,7 @@ import { cliConfig, openJobLedger, type GlobalOptions } from './context.js';
 import { printJson, printTable } from './output.js';
 import { parseInteger } from './parse.js';
 import { ProgressBar } from './progress-bar.js';
-import { failRunOnError, printPipelineDemoSummary, runPipelineDemo, type PipelineDemoSummary } from '../demo/demo-pipelines.js';
+import type { PipelineDemoSummary } from '../demo/demo-pipelines.js';
 
 export interface DemoSummary {
   run: string;
@@ -66,10 +64,11 @@ export function registerDemoCommand(program: Command, global: () => GlobalOption
         return open();
       });
       try {
+        const { printPipelineDemoSummary, runPipelineDemo } = await import('../demo/demo-pipelines.js');
         const summary = await runDemo(jl, opts);
         summary.pipelines = await runPipelineDemo(jl, opts);
         if (opts.json) printJson(summary);
-        else printSummary(summary);
+        else printSummary(summary, printPipelineDemoSummary);
       } finally {
         await jl.close();
       }
@@ -78,7 +77,8 @@ export function registerDemoCommand(program: Command, global: () => GlobalOption
 
 /** Frees the demo's prefix from the demo ledger that used to live at the same place. */
 async function releasePrefix(taken: RedisPrefixTakenError): Promise<void> {
-  const redis = await checkRedis(cliConfig().redisUrl);
+  const { checkRedis } = await import('../transport/redis-connection.js');
+  const redis = await checkRedis((await cliConfig()).redisUrl);
   try {
     await redis.del(taken.key);
   } finally {
@@ -88,6 +88,7 @@ async function releasePrefix(taken: RedisPrefixTakenError): Promise<void> {
 
 export async function runDemo(jl: JobLedger, opts: { jobs: number; concurrency: number }): Promise<DemoSummary> {
   const run = await jl.ledger.createRun({ name: 'demo', metadata: { jobs: opts.jobs, concurrency: opts.concurrency }, actor: 'demo' });
+  const { failRunOnError } = await import('../demo/demo-pipelines.js');
   return failRunOnError(jl, run.id, () => jobsDemo(jl, run.id, opts));
 }
 
@@ -117,6 +118,7 @@ async function jobsDemo(jl: JobLedger, runId: string, opts: { jobs: number; conc
   }
 
   const figures = await jl.ledger.runFigures(run.id);
+  const { describeDatabase } = await import('../config.js');
   const attempts = Object.values(figures.attemptsByStatus).reduce((a, b) => a + (b ?? 0), 0);
   const elapsedMs = Math.max(1, (figures.lastFinishedAt ?? Date.now()) - started);
   await jl.ledger.setRunStatus({
@@ -165,7 +167,7 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
-function printSummary(s: DemoSummary): void {
+function printSummary(s: DemoSummary, printPipelineDemoSummary: (summary: PipelineDemoSummary | null | undefined, database: string) => void): void {
   const out = process.stdout;
   out.write(`\njobledger demo: run ${s.run} on ${s.database}\n\n`);
   printTable(

@@ -11,7 +11,7 @@ export { dialectOf } from './engine/sql.js';
 export type { GroupCommitStats } from './engine/group-commit.js';
 export { AttemptEntity, EventEntity, JobEntity, MaintenanceRunEntity, PipelineEntity, PipelineHistoryEntity, RunEntity, SnapshotEntity, StateEntryEntity, StateTransitionEntity, ledgerEntities, type AttemptRow, type EventRow, type JobRow, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger, type PipelineFeedback, type PipelineHistoryRow, type PipelineRow, type PipelineStatus, type RunRow, type RunStatus, type SnapshotRow, type SnapshotSubjectType, type StageOutcomeType, type StagePathEntry, type StateChange, type StateEntryRow, type StateTransitionRow, type SubjectType } from './entities/index.js';
 export { assertId, isId, newId } from './ids.js';
-export type { EventFilter, JobDetail, JobFilter } from './jobs/job-queries.js';
+export type { EventFilter, JobDetail, JobFilter, JobKind } from './jobs/job-queries.js';
 export type { EventLogPosition, LoggedEvent } from './jobs/event-log.js';
 export type { StartedJob } from './jobs/job-rows.js';
 export { insertJobs, type InsertedJob, type NewJob } from './jobs/job-writes.js';

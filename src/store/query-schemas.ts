@@ -28,6 +28,8 @@ export const maxFilterChars = 1000;
 export const subjectTypes = ['job', 'run', 'pipeline', 'state', 'operator'] as const satisfies readonly SubjectType[];
 export const snapshotSubjectTypes = ['state', 'pipeline'] as const satisfies readonly SnapshotSubjectType[];
 export const runStatusValues = ['open', 'running', 'completed', 'failed', 'cancelled'] as const satisfies readonly RunStatus[];
+/** `JobFilter.kind`: a pipeline stage's job (it has a pipeline id) or a job of its own. */
+export const jobKinds = ['job', 'stage'] as const;
 export const pipelineStatusValues = ['running', 'succeeded', 'failed'] as const satisfies readonly PipelineStatus[];
 
 /** A payload path: segments that start with a letter or `_` (a numeric one would mean an array index on PostgreSQL only). */
@@ -83,6 +85,7 @@ const jobFilterFields = {
   name: field(oneOrMany(safeText(200)), expect.texts),
   queue: field(oneOrMany(safeText(200)), expect.texts),
   runId: field(oneOrMany(runId), 'a run id like "run_01J...", or a list of them'),
+  kind: field(z.enum(jobKinds), 'job (not part of a pipeline) or stage (a pipeline stage)'),
   since: field(epochMs, expect.time),
   until: field(epochMs, expect.time),
   where: field(whereSchema, `an object of at most ${maxWhereKeys} payload paths ("customer.id") to a string, number or boolean`),

@@ -1,5 +1,5 @@
 /**
- * Fault scenario f: a process killed (SIGKILL, by the test-only fault points of src/fault-points.ts)
+ * Fault scenario f: a process killed (SIGKILL, at the fault points of src/fault-points.ts, by test/support/fixtures/fault-injector.ts)
  * at each step of enqueue (on the ledger's own path and through a caller's transaction) and of
  * completion:
  *   enqueue.before_commit   rows written, transaction open      -> the job does not exist (the crash
@@ -27,7 +27,7 @@ const enqueuePoints = (['bulk', 'transaction'] as const).flatMap((mode) => [
 
 /** What the crash line of `enqueue.before_commit` says the open transaction held. */
 const beforeCommitRecord =
-  /fault injected at enqueue\.before_commit \(JOBLEDGER_FAULT_INJECT\): (\d+) of (\d+) job rows and (\d+) of (\d+) job\.enqueued events written in the open transaction/;
+  /fault injected at enqueue\.before_commit \(TEST_FAULT_INJECT\): (\d+) of (\d+) job rows and (\d+) of (\d+) job\.enqueued events written in the open transaction/;
 
 describe.each(backends)('fault f: crash at each step on %s', (dialect) => {
   it.each(enqueuePoints)('a producer ($mode) killed at $point loses no acknowledged job and leaves no half job', async ({ point, mode, inFlightExists }) => {
@@ -41,7 +41,7 @@ describe.each(backends)('fault f: crash at each step on %s', (dialect) => {
       PRODUCER_TAG: 'f',
       PRODUCER_MODE: mode,
       PRODUCER_PAYLOAD: JSON.stringify({ action: 'sleep', ms: 20 }),
-      JOBLEDGER_FAULT_INJECT: `${point}@${crashAt}`,
+      TEST_FAULT_INJECT: `${point}@${crashAt}`,
     });
     expect(await producer.exited).toEqual({ code: null, signal: 'SIGKILL' });
     const killedAt = Date.now();
@@ -77,7 +77,7 @@ describe.each(backends)('fault f: crash at each step on %s', (dialect) => {
     const crashAt = 40;
     const [steady, doomed] = await Promise.all([
       b.startWorker({ concurrency: 5 }),
-      b.startWorker({ concurrency: 5, env: { JOBLEDGER_FAULT_INJECT: `outcome.after_commit@${crashAt}` } }),
+      b.startWorker({ concurrency: 5, env: { TEST_FAULT_INJECT: `outcome.after_commit@${crashAt}` } }),
     ]);
     const ids = await b.enqueueMany(scaled(200), (i) => ({ action: 'sleep', ms: between(20, 80), tag: `fo-${i}` }));
     expect(await doomed.exited).toEqual({ code: null, signal: 'SIGKILL' });
@@ -87,7 +87,7 @@ describe.each(backends)('fault f: crash at each step on %s', (dialect) => {
 
     // The attempt whose outcome the doomed worker had committed when it died: final, never followed,
     // and its handler ran once (the redelivery found the job final and ran nothing).
-    const crashed = /fault injected at outcome\.after_commit \(JOBLEDGER_FAULT_INJECT\): job (\S+) attempt (\d+) completed/.exec(doomed.stderr());
+    const crashed = /fault injected at outcome\.after_commit \(TEST_FAULT_INJECT\): job (\S+) attempt (\d+) completed/.exec(doomed.stderr());
     expect(crashed, doomed.stderr()).not.toBeNull();
     const [, jobId, attempt] = crashed!;
     const detail = await b.jl.ledger.getJobDetail(jobId!);

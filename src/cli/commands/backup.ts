@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidOptionError } from '../../errors.js';
 import { maskUrl } from '../../mask-url.js';
-import { backupSqlite, checkSqliteBackup, restoreSqlite, type BackupSummary } from '../../store/index.js';
+import type { BackupSummary } from '../../store/index.js';
 import { cliConfig, withJobLedger, type GlobalOptions } from '../context.js';
 import { printJson, printTable } from '../output.js';
 
@@ -22,20 +22,23 @@ export function registerBackupCommands(program: Command, global: () => GlobalOpt
     .option('--check <file>', 'only check an existing backup file')
     .option('--json', 'print JSON')
     .action(async (opts: { to?: string; force?: boolean; check?: string; json?: boolean }) => {
+      // The store (MikroORM, better-sqlite3) is imported when the command runs (cli/context.ts).
+      const { backupSqlite, checkSqliteBackup } = await import('../../store/index.js');
       if (opts.check !== undefined) return print(checkSqliteBackup(resolve(opts.check)), opts.json);
       if (opts.to === undefined) throw new InvalidOptionError('--to', 'the file to write the backup to (or --check <file>)', undefined);
-      const source = sqliteLedgerPath();
+      const source = await sqliteLedgerPath();
       print(await backupSqlite(source, resolve(opts.to), { replace: opts.force === true }), opts.json);
     });
 
   program
     .command('restore')
     .description('SQLite: write a backup to DATABASE_URL (a file that does not exist yet), then reconcile it with Redis')
-    .requiredOption('--from <file>', 'the backup to restore')
+    .requiredOption('--from <file>', 'the backup to restore (required)')
     .option('--no-reconcile', 'do not hand the restored ledger\'s unfinished jobs back to Redis')
     .option('--json', 'print JSON')
     .action(async (opts: { from: string; reconcile: boolean; json?: boolean }) => {
-      const restored = await restoreSqlite(resolve(opts.from), sqliteLedgerPath());
+      const { restoreSqlite } = await import('../../store/index.js');
+      const restored = await restoreSqlite(resolve(opts.from), await sqliteLedgerPath());
       if (!opts.reconcile) return print(restored, opts.json);
       // The backup may predate the running version's schema: migrate it, then reconcile with Redis.
       await withJobLedger(global(), { migrate: true, needsRedis: true, jobTypes: true }, async (jl) => {
@@ -48,8 +51,8 @@ export function registerBackupCommands(program: Command, global: () => GlobalOpt
     });
 }
 
-function sqliteLedgerPath(): string {
-  const { database } = cliConfig();
+async function sqliteLedgerPath(): Promise<string> {
+  const { database } = await cliConfig();
   if (database.dialect !== 'sqlite' || !database.sqlitePath || database.sqlitePath === ':memory:') {
     throw new InvalidOptionError('DATABASE_URL', postgresAdvice, maskUrl(database.url));
   }

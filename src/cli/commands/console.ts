@@ -13,7 +13,7 @@ export function registerConsoleCommand(program: Command, global: () => GlobalOpt
       // Loaded here, not at the top: only this command needs Fastify.
       const { checkBindAllowed, startConsole } = await import('../../console/index.js');
       // Refused before anything is opened: a console without tokens binds to loopback only.
-      checkBindAllowed(opts.host, cliConfig().consoleTokens);
+      checkBindAllowed(opts.host, (await cliConfig()).consoleTokens);
       const jl = await openJobLedger(global(), { needsRedis: true, envDefaults: { LOG_LEVEL: 'info' } });
       let running: Awaited<ReturnType<typeof startConsole>>;
       try {

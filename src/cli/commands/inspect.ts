@@ -1,8 +1,10 @@
-/** Commands that read the ledger: jobs, show, events, runs. */
+/**
+ * Commands that read the ledger: jobs, show, events, runs. What an action needs beyond commander is
+ * imported inside it (cli/context.ts says why).
+ */
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import { defaultActor } from '../../jobs/operator.js';
-import { assertId, runStatuses, type JobStatus, type RunStatus, type SubjectType } from '../../store/index.js';
+import type { JobKind, JobStatus, RunStatus, SubjectType } from '../../store/index.js';
 import { InvalidOptionError } from '../../errors.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
@@ -16,11 +18,12 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .option('--status <status>', 'pending, queued, delayed, running, completed, failed or cancelled')
     .option('--name <name>', 'job type')
     .option('--run <run-id>', 'run')
+    .option('--kind <kind>', 'job (not part of a pipeline) or stage (a pipeline stage\'s job)', parseKind)
     .option('--since <time>', 'created since: ISO time or 15m, 2h, 7d', (raw) => parseSince(raw))
     .option('--where <path=value>', 'payload field equals value (repeatable)', parseWhere)
     .option('--limit <n>', 'at most this many', parseInteger('--limit', 1, 10_000), 50)
     .option('--json', 'print JSON')
-    .action(async (opts: { status?: JobStatus; name?: string; run?: string; since?: number; where?: Record<string, string>; limit: number; json?: boolean }) => {
+    .action(async (opts: { status?: JobStatus; name?: string; run?: string; kind?: JobKind; since?: number; where?: Record<string, string>; limit: number; json?: boolean }) => {
       await withJobLedger(global(), {}, async (jl) => {
         // Page by page (job-pages.ts): memory bounded by a page, whatever --limit says.
         const pages = jobPages(
@@ -29,6 +32,7 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
             ...(opts.status ? { status: opts.status } : {}),
             ...(opts.name ? { name: opts.name } : {}),
             ...(opts.run ? { runId: opts.run } : {}),
+            ...(opts.kind ? { kind: opts.kind } : {}),
             ...(opts.since !== undefined ? { since: opts.since } : {}),
             ...(opts.where ? { where: opts.where } : {}),
           },
@@ -40,11 +44,12 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
           for (const j of page) {
             rows.push({
               id: j.id,
+              // A pipeline stage's job says so: its failure is its pipeline's business (pipelines show).
+              kind: j.pipelineId === null ? 'job' : 'stage',
               name: j.name,
               status: j.status,
               attempts: `${j.attemptsStarted}/${j.maxAttempts}`,
               created: formatTime(j.createdAt),
-              finished: formatTime(j.finishedAt),
               reason: shorten(j.statusReason ?? '', 60),
             });
           }
@@ -59,6 +64,7 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .option('--json', 'print JSON')
     .action(async (jobId: string, opts: { json?: boolean }) => {
       await withJobLedger(global(), {}, async (jl) => {
+        const { assertId } = await import('../../store/index.js');
         const detail = await jl.ledger.getJobDetail(assertId('job', jobId));
         if (opts.json) return printJson(detail);
         const { job } = detail;
@@ -128,7 +134,7 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
             rows.push({ at: formatTime(e.createdAt), subject: e.subjectId, seq: e.seq, type: e.type, actor: e.actor, payload: shorten(JSON.stringify(e.payload), 70) });
           }
         }
-        printTable(rows);
+        printTable(rows, { keep: ['subject'] });
       });
     });
 
@@ -146,25 +152,33 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
         );
       });
     });
+  // `runs` takes `--json` itself (for the list), so commander hands a subcommand's `--json` to it.
+  const runsJson = (): boolean | undefined => runs.opts<{ json?: boolean }>().json;
   runs
     .command('create <name>')
     .description('create a run; prints its id')
     .option('--metadata <json>', 'free metadata, as JSON')
-    .action(async (name: string, opts: { metadata?: string }) => {
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { metadata?: string; json?: boolean }) => {
       const metadata = opts.metadata === undefined ? undefined : parseJsonObject('--metadata', opts.metadata);
+      const { defaultActor } = await import('../../jobs/operator.js');
       await withJobLedger(global(), {}, async (jl) => {
         const run = await jl.ledger.createRun({ name, metadata, actor: defaultActor() });
-        process.stdout.write(`${run.id}\n`);
+        if (opts.json ?? runsJson()) printJson(run);
+        else process.stdout.write(`${run.id}\n`);
       });
     });
   runs
     .command('set-status <run-id> <status>')
-    .description(`set a run's status (${runStatuses.join(', ')})`)
+    .description("set a run's status (open, running, completed, failed, cancelled)")
     .option('--reason <text>', 'why')
-    .action(async (runId: string, status: string, opts: { reason?: string }) => {
+    .option('--json', 'print JSON')
+    .action(async (runId: string, status: string, opts: { reason?: string; json?: boolean }) => {
+      const [{ runStatuses }, { defaultActor }] = await Promise.all([import('../../store/index.js'), import('../../jobs/operator.js')]);
       if (!(runStatuses as readonly string[]).includes(status)) throw new InvalidOptionError('status', runStatuses.join(', '), status);
       await withJobLedger(global(), {}, async (jl) => {
         const run = await jl.ledger.setRunStatus({ runId, status: status as RunStatus, reason: opts.reason ?? null, actor: defaultActor() });
+        if (opts.json ?? runsJson()) return printJson(run);
         printTable([{ id: run.id, status: run.status, reason: run.statusReason ?? '' }]);
       });
     });
@@ -204,4 +218,9 @@ async function followEvents(global: GlobalOptions, opts: EventsOptions): Promise
     if (stopped) process.stderr.write(`stopped (${stopped}); resume with --after ${subscription.lastEventId ?? '(nothing printed)'}\n`);
     await subscription.close();
   });
+}
+
+function parseKind(raw: string): JobKind {
+  if (raw !== 'job' && raw !== 'stage') throw new InvalidOptionError('--kind', 'job (not part of a pipeline) or stage (a pipeline stage\'s job)', raw);
+  return raw;
 }

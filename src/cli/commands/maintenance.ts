@@ -45,7 +45,7 @@ async function runTask(global: GlobalOptions, task: string, opts: RunOptions): P
   await withJobLedger(global, { needsRedis: task === 'reconcile', jobTypes: task === 'reconcile' }, async (jl) => {
     const result = await jl.maintenance.run(task, { dryRun: opts.dryRun ?? false });
     if (opts.json) printJson(result);
-    else printTable([resultRow(result)]);
+    else printTable([resultRow(result)], { cut: false });
     if (result.outcome === 'failed' || result.outcome === 'taken') process.exitCode = 1;
   });
 }

@@ -1,10 +1,9 @@
-/** Commands that change things: migrate, worker, enqueue, retry, cancel. */
+/**
+ * Commands that change things: migrate, worker, enqueue, retry, cancel. What an action needs beyond
+ * commander is imported inside it (cli/context.ts says why).
+ */
 import type { Command } from 'commander';
-import { describeDatabase } from '../../config.js';
 import { InvalidOptionError } from '../../errors.js';
-import { Ledger } from '../../store/index.js';
-import { defaultActor } from '../../jobs/operator.js';
-import { installShutdownHandlers } from '../../workers/shutdown.js';
 import { builtInJobTypes } from '../config-module.js';
 import { cliConfig, openingDatabase, openJobLedger, withJobLedger, type GlobalOptions } from '../context.js';
 import { printJson, printTable } from '../output.js';
@@ -16,7 +15,7 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
     .description('apply pending migrations to DATABASE_URL')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const config = cliConfig();
+      const [config, { describeDatabase }, { Ledger }] = await Promise.all([cliConfig(), import('../../config.js'), import('../../store/index.js')]);
       const ledger = await openingDatabase(config, () => Ledger.open(config.database, { skipSchemaCheck: true }));
       try {
         const applied = await ledger.migrate();
@@ -59,13 +58,14 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
       }
       // Per process, not per worker; each tick still runs once across all processes. jl.close() stops it.
       if (opts.maintenance) jl.maintenance.start();
+      const { installShutdownHandlers } = await import('../../workers/shutdown.js');
       installShutdownHandlers(worker, jl.logger, () => jl.close());
     });
 
   program
     .command('enqueue <name>')
-    .description('enqueue one job; prints its id')
-    .requiredOption('--data <json>', 'the payload, as JSON')
+    .description('enqueue one job; prints its id (with Redis down it is committed as pending, and a worker\'s relay hands it over later)')
+    .requiredOption('--data <json>', 'the payload, as JSON (required)')
     .option('--idempotency-key <key>', 'return the existing job if this key was used before')
     .option('--priority <p>', '0 (none) or 1 (highest) to 2097152', parseInteger('--priority', 0, 2_097_152))
     .option('--delay-ms <ms>', 'run no earlier than this from now', parseInteger('--delay-ms', 0))
@@ -73,7 +73,11 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { data: string; idempotencyKey?: string; priority?: number; delayMs?: number; run?: string; json?: boolean }) => {
       const payload = parseJsonObject('--data', opts.data);
-      await withJobLedger(global(), { jobTypes: true, needsRedis: true }, async (jl) => {
+      const { defaultActor } = await import('../../jobs/operator.js');
+      // Like the library's enqueue: the ledger commit is what counts, and a Redis that does not answer
+      // leaves the job pending in the outbox (the dispatcher fails fast). Refused credentials are a
+      // mistake to fix, not an outage: they still stop it.
+      await withJobLedger(global(), { jobTypes: true, needsRedis: 'credentials' }, async (jl) => {
         const job = await jl.enqueue(name, payload, {
           ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}),
           ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
@@ -83,6 +87,9 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
         });
         if (opts.json) printJson(job);
         else process.stdout.write(`${job.id}\n`);
+        if (job.created && job.status === 'pending') {
+          process.stderr.write(`warning: ${job.id} is committed but Redis did not take it (is REDIS_URL reachable?); it stays pending until a running worker's relay hands it over\n`);
+        }
         if (!job.payloadMatched) {
           process.stderr.write(`note: the idempotency key is held by ${job.id}, enqueued with another payload; that job is returned and --data was not used\n`);
         }
@@ -93,7 +100,7 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
     program
       .command(`${action} <job-id>`)
       .description(action === 'retry' ? 'give a failed or cancelled job a new attempt' : 'cancel a job that has not finished')
-      .option('--reason <text>', 'why (recorded in the event; required)')
+      .option('--reason <text>', 'why, recorded in the event (required)')
       .option('--actor <name>', 'who (recorded in the event; default: the OS user)')
       .option('--json', 'print JSON')
       .action(async (jobId: string, opts: { reason?: string; actor?: string; json?: boolean }) => {
@@ -104,7 +111,7 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
           const input = { jobId, reason, ...(opts.actor ? { actor: opts.actor } : {}) };
           const result = action === 'retry' ? await jl.retry(input) : await jl.cancel(input);
           if (opts.json) printJson({ id: result.job.id, previousStatus: result.previousStatus, status: result.job.status });
-          else printTable([{ job: result.job.id, from: result.previousStatus, to: result.job.status }]);
+          else printTable([{ job: result.job.id, from: result.previousStatus, to: result.job.status }], { keep: ['job'] });
         });
       });
   }

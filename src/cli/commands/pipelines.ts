@@ -1,8 +1,10 @@
-/** Commands for pipelines: list, show, start, archive, and the archived history. */
+/**
+ * Commands for pipelines: list, show, start, archive, and the archived history. What an action needs
+ * beyond commander is imported inside it (cli/context.ts says why).
+ */
 import type { Command } from 'commander';
 import { InvalidOptionError } from '../../errors.js';
-import { defaultActor } from '../../jobs/operator.js';
-import { assertId, type PipelineDetail, type PipelineStatus } from '../../store/index.js';
+import type { PipelineDetail, PipelineStatus } from '../../store/index.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
 import { parseInteger, parseJsonObject, parseSince } from '../parse.js';
@@ -54,6 +56,7 @@ export function registerPipelineCommands(program: Command, global: () => GlobalO
     .action(async (id: string, opts: { json?: boolean }) => {
       const json = opts.json ?? parentJson();
       await withJobLedger(global(), {}, async (jl) => {
+        const { assertId } = await import('../../store/index.js');
         const detail = await jl.pipelines.detail(assertId('pip', id));
         if (json) printJson(detail);
         else printDetail(detail);
@@ -69,6 +72,7 @@ export function registerPipelineCommands(program: Command, global: () => GlobalO
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { context?: unknown; budget?: Record<string, number>; run?: string; json?: boolean }) => {
       const json = opts.json ?? parentJson();
+      const { defaultActor } = await import('../../jobs/operator.js');
       await withJobLedger(global(), { jobTypes: true, needsRedis: true }, async (jl) => {
         const started = await jl.pipelines.start(name, {
           ...(opts.context !== undefined ? { context: opts.context as Record<string, unknown> } : {}),
@@ -84,7 +88,7 @@ export function registerPipelineCommands(program: Command, global: () => GlobalO
   pipelines
     .command('archive')
     .description('move finished pipelines to the history')
-    .requiredOption('--older-than <span>', 'finished at least this long ago: 0, 30s, 15m, 2h, 7d', parseSpan)
+    .requiredOption('--older-than <span>', 'finished at least this long ago: 0, 30s, 15m, 2h, 7d (required)', parseSpan)
     .option('--limit <n>', 'at most this many', parseInteger('--limit', 1, 1_000_000), 10_000)
     .option('--json', 'print JSON')
     .action(async (opts: { olderThan: number; limit: number; json?: boolean }) => {
@@ -161,6 +165,7 @@ function printDetail({ pipeline: p, stages, events }: PipelineDetail): void {
       next: s.next ?? '',
       error: shorten(s.job?.statusReason ?? '', 50),
     })),
+    { keep: ['job'] },
   );
   out.write('\nevents\n');
   printTable(events.map((e) => ({ seq: e.seq, type: e.type, at: formatTime(e.createdAt), actor: e.actor, payload: shorten(JSON.stringify(e.payload), 80) })));

@@ -1,8 +1,11 @@
-/** Commands for keyed state and snapshots: state get/set/delete/history/list, snapshots list/create/restore. */
+/**
+ * Commands for keyed state and snapshots: state get/set/delete/history/list, snapshots
+ * list/create/restore. What an action needs beyond commander is imported inside it (cli/context.ts
+ * says why).
+ */
 import type { Command } from 'commander';
 import { InvalidOptionError } from '../../errors.js';
-import { defaultActor } from '../../jobs/operator.js';
-import { isId, parseStateSubjectId, type SnapshotRow, type StateEntryRow } from '../../store/index.js';
+import type { SnapshotRow, StateEntryRow } from '../../store/index.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
 import { parseInteger, parseJsonObject } from '../parse.js';
@@ -33,7 +36,7 @@ export function registerStateCommands(program: Command, global: () => GlobalOpti
   state
     .command('set <namespace> <key>')
     .description('create or replace an entry (a soft-deleted one comes back)')
-    .requiredOption('--data <json>', 'the data, as JSON')
+    .requiredOption('--data <json>', 'the data, as JSON (required)')
     .option('--expected-version <n>', 'only if the entry is at this version (0: only if it does not exist)', parseInteger('--expected-version', 0))
     .option('--status <status>', 'the new status (default: unchanged, "active" for a new entry)')
     .option('--reason <text>', 'why (kept on the transition)')
@@ -51,7 +54,7 @@ export function registerStateCommands(program: Command, global: () => GlobalOpti
             ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
             ...(opts.status !== undefined ? { status: opts.status } : {}),
             ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
-            actor: opts.actor ?? defaultActor(),
+            actor: await actorOr(opts.actor),
           });
           printEntry(entry, opts.json);
         });
@@ -70,7 +73,7 @@ export function registerStateCommands(program: Command, global: () => GlobalOpti
         const entry = await jl.state.delete(namespace, key, {
           ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
           ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
-          actor: opts.actor ?? defaultActor(),
+          actor: await actorOr(opts.actor),
         });
         printEntry(entry, opts.json);
       });
@@ -137,7 +140,7 @@ export function registerStateCommands(program: Command, global: () => GlobalOpti
     .option('--json', 'print JSON')
     .action(async (opts: { subject?: string; limit: number; json?: boolean }) => {
       await withJobLedger(global(), {}, async (jl) => {
-        const list = await jl.state.listSnapshots({ ...(opts.subject !== undefined ? subjectFilter(opts.subject) : {}), limit: opts.limit });
+        const list = await jl.state.listSnapshots({ ...(opts.subject !== undefined ? await subjectFilter(opts.subject) : {}), limit: opts.limit });
         if (opts.json) return printJson(list);
         printTable(list.map(snapshotLine));
       });
@@ -155,7 +158,7 @@ export function registerStateCommands(program: Command, global: () => GlobalOpti
         const snapshot = await jl.state.snapshot(namespace, key, {
           ...(opts.description !== undefined ? { description: opts.description } : {}),
           ...(opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {}),
-          actor: opts.actor ?? defaultActor(),
+          actor: await actorOr(opts.actor),
         });
         if (opts.json) printJson(snapshot);
         else process.stdout.write(`${snapshot.id}\n`);
@@ -174,11 +177,18 @@ export function registerStateCommands(program: Command, global: () => GlobalOpti
         const entry = await jl.state.restoreSnapshot(snapshotId, {
           ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
           ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
-          actor: opts.actor ?? defaultActor(),
+          actor: await actorOr(opts.actor),
         });
         printEntry(entry, opts.json);
       });
     });
+}
+
+/** Who acts when `--actor` is not given: the OS user (jobs/operator.ts). */
+async function actorOr(actor: string | undefined): Promise<string> {
+  if (actor !== undefined) return actor;
+  const { defaultActor } = await import('../../jobs/operator.js');
+  return defaultActor();
 }
 
 function printEntry(entry: StateEntryRow, json: boolean | undefined): void {
@@ -201,7 +211,8 @@ function snapshotLine(s: SnapshotRow) {
 }
 
 /** `namespace/key` names a state entry, `pip_...` a pipeline. */
-function subjectFilter(subject: string): { subjectType: 'state' | 'pipeline'; subjectId: string } {
+async function subjectFilter(subject: string): Promise<{ subjectType: 'state' | 'pipeline'; subjectId: string }> {
+  const { isId, parseStateSubjectId } = await import('../../store/index.js');
   if (isId('pip', subject)) return { subjectType: 'pipeline', subjectId: subject };
   if (parseStateSubjectId(subject)) return { subjectType: 'state', subjectId: subject };
   throw new InvalidOptionError('--subject', 'namespace/key (a state entry) or pip_... (a pipeline)', subject);

@@ -4,8 +4,7 @@
  * payload schema as JSON Schema.
  */
 import type { Command } from 'commander';
-import { z, type ZodType } from 'zod';
-import { createLogger } from '../../logger.js';
+import type { ZodType } from 'zod';
 import { cliConfig, cliJobTypes, type GlobalOptions } from '../context.js';
 import { printJson, printTable } from '../output.js';
 
@@ -15,7 +14,8 @@ export function registerTypesCommand(program: Command, global: () => GlobalOptio
     .description('list the job types and pipelines of the configuration module (running it) or the built-in demo ones')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const loaded = await cliJobTypes(global(), createLogger(cliConfig()));
+      const [{ createLogger }, { z }] = await Promise.all([import('../../logger.js'), import('zod')]);
+      const loaded = await cliJobTypes(global(), createLogger(await cliConfig()));
       const jobs = loaded.jobs.map((t) => ({
         name: t.name,
         queue: t.queue,
@@ -23,7 +23,7 @@ export function registerTypesCommand(program: Command, global: () => GlobalOptio
         backoff: t.backoff,
         timeoutMs: t.timeoutMs,
         priority: t.priority,
-        payloadSchema: payloadJsonSchema(t.schema),
+        payloadSchema: payloadJsonSchema(z, t.schema),
       }));
       const pipelines = loaded.pipelines.map((p) => ({ name: p.name, start: p.start, stages: [...p.stageOrder], budgets: { ...p.budgets } }));
       if (opts.json) return printJson({ source: loaded.source, jobs, pipelines });
@@ -39,7 +39,7 @@ export function registerTypesCommand(program: Command, global: () => GlobalOptio
  * The payload schema as JSON Schema (draft 2020-12). Parts JSON Schema cannot express (a transform,
  * a date) become `{}`; a schema zod cannot convert at all is described as such, not dropped.
  */
-function payloadJsonSchema(schema: ZodType): Record<string, unknown> {
+function payloadJsonSchema(z: typeof import('zod').z, schema: ZodType): Record<string, unknown> {
   try {
     return z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' });
   } catch (error) {

@@ -10,6 +10,7 @@ import { everyJobsEventTypes, jobStatuses, type JobStatus } from '../lifecycle.j
 import {
   countJobsSchema,
   idArgumentSchema,
+  jobKinds,
   listAttemptsSchema,
   listEventsSchema,
   listJobsSchema,
@@ -25,6 +26,9 @@ export interface JobDetail {
   events: EventRow[];
 }
 
+/** A job of its own, or the job of a pipeline stage (its `pipelineId` and `stage` are set). */
+export type JobKind = (typeof jobKinds)[number];
+
 export interface JobFilter {
   /** One status or a list of them. */
   status?: JobStatus | JobStatus[];
@@ -32,6 +36,8 @@ export interface JobFilter {
   name?: string | string[];
   queue?: string | string[];
   runId?: string | string[];
+  /** `stage`: only the jobs of pipeline stages; `job`: only the others. Default both. */
+  kind?: JobKind;
   /** Created at or after (epoch ms). */
   since?: number;
   /** Created before (epoch ms). */
@@ -183,6 +189,7 @@ function jobWhere(sql: Sql, filter: z.output<typeof countJobsSchema>): { conditi
     conditions.push(values.length === 1 ? `${column} = ?` : `${column} IN (${placeholders(values.length)})`);
     params.push(...values);
   }
+  if (filter.kind !== undefined) conditions.push(filter.kind === 'stage' ? 'pipeline_id IS NOT NULL' : 'pipeline_id IS NULL');
   if (filter.since !== undefined) {
     conditions.push('created_at >= ?');
     params.push(filter.since);
