@@ -7,7 +7,7 @@
  * `--install-strategy=linked` into a fresh project runs `jobledger demo`.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,12 +126,15 @@ describe('the packed package installed on its own', () => {
       const app = join(dir, 'app');
       mkdirSync(app);
       writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module' }));
-      // zod comes in as the package's peer; tsx (an optional peer) does not.
-      await run('npm', ['install', '--install-strategy=linked', '--prefer-offline', '--no-audit', '--no-fund', join(dir, filename)], {
+      // zod comes in as the package's peer; tsx (an optional peer) does not. Install scripts are
+      // skipped and better-sqlite3's addon is taken from this checkout: compiling it again from
+      // source takes minutes, and says nothing about where the package finds its modules.
+      await run('npm', ['install', '--install-strategy=linked', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', join(dir, filename)], {
         cwd: app,
         maxBuffer: 64 * 1024 * 1024,
         timeout: 840_000,
       });
+      copyLinkedAddon(app);
       const env = { PATH: process.env.PATH ?? '', HOME: dir, REDIS_URL: await testRedisUrl() };
       const prefix = `${runNames().redisPrefix}linked-${randomBytes(5).toString('hex')}`;
       const demo = await run(
@@ -145,3 +148,16 @@ describe('the packed package installed on its own', () => {
     },
   );
 });
+
+/** better-sqlite3's compiled addon from this checkout into the linked install's copy (same version). */
+function copyLinkedAddon(app: string): void {
+  const store = join(app, 'node_modules', '.store');
+  const entry = readdirSync(store).find((name) => name.startsWith('better-sqlite3@'));
+  if (!entry) throw new Error(`the linked install has no better-sqlite3 in ${store}`);
+  const theirs = join(store, entry, 'node_modules', 'better-sqlite3');
+  const ours = join(root, 'node_modules', 'better-sqlite3');
+  const version = (path: string) => (JSON.parse(readFileSync(join(path, 'package.json'), 'utf8')) as { version: string }).version;
+  if (version(ours) !== version(theirs)) throw new Error(`the linked install has better-sqlite3 ${version(theirs)}, the checkout ${version(ours)}`);
+  mkdirSync(join(theirs, 'build', 'Release'), { recursive: true });
+  cpSync(join(ours, 'build', 'Release', 'better_sqlite3.node'), join(theirs, 'build', 'Release', 'better_sqlite3.node'));
+}

@@ -17,7 +17,7 @@ import { ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
 import * as operator from './jobs/operator-writes.js';
 import type { OperatorResult } from './jobs/operator-writes.js';
 import * as foreign from './jobs/foreign-jobs.js';
-import { ensureLedgerIdentity } from './identity/ledger-identity.js';
+import { ensureLedgerIdentity, readLedgerIdentity } from './identity/ledger-identity.js';
 import type { SerializedError } from './attempts/outcome.js';
 import { inMemorySqliteConnection, openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
 import type { Outcome } from './attempts/outcome.js';
@@ -195,7 +195,11 @@ export class Ledger {
    * worker or producer claims its Redis prefix under. Read once per Ledger.
    */
   identity(): Promise<string> {
-    this.identityRead ??= this.unitOfWork((em) => ensureLedgerIdentity(em, Date.now())).then(
+    // Read first: a write here would be this process's first ORM flush, and MikroORM's flush runs
+    // inside an AsyncLocalStorage (see orm-transaction.ts on what that costs the hot path).
+    this.identityRead ??= this.readEntities((em) => readLedgerIdentity(em))
+      .then((found) => found ?? this.unitOfWork((em) => ensureLedgerIdentity(em, Date.now())))
+      .then(
       (row) => row.id,
       (error: unknown) => {
         this.identityRead = undefined;
