@@ -87,7 +87,7 @@ describe('the package', () => {
     expect(files).toContain('dist/src/index.js');
     expect(files).toContain('dist/src/fault-points.js');
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
-    expect(files.filter((f) => !/^(bin|dist\/src|dist\/migrations)\/|^(package\.json|README\.md|LICENSE)$/.test(f))).toEqual([]);
+    expect(files.filter((f) => !/^(bin|dist\/src|dist\/migrations|console-assets)\/|^(package\.json|README\.md|LICENSE)$/.test(f))).toEqual([]);
     // The fault points are inert: no environment variable arms them, nothing in the package kills its process.
     const shipped = files.filter((f) => f.endsWith('.js')).map((f) => [f, readFileSync(join(root, f), 'utf8')] as const);
     expect(shipped.filter(([, text]) => /SIGKILL|FAULT_INJECT/.test(text)).map(([f]) => f)).toEqual([]);
