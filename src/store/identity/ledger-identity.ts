@@ -15,8 +15,8 @@ export async function readLedgerIdentity(em: LedgerEm): Promise<LedgerIdentityRo
 
 /** The ledger's identity, made if it is missing (the oldest row, should there ever be two). */
 export async function ensureLedgerIdentity(em: LedgerEm, now: number): Promise<LedgerIdentityRow> {
-  const [found] = await em.find(LedgerIdentityEntity, {}, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: 1 });
-  if (found) return plainRow(LedgerIdentityEntity, found);
+  const found = await readLedgerIdentity(em);
+  if (found) return found;
   const made: LedgerIdentityRow = { id: newId('ldg'), createdAt: now };
   em.create(LedgerIdentityEntity, made);
   await em.flush();

@@ -68,12 +68,9 @@ async function applyOperatorTransition(
   const job = plainRow(JobEntity, found);
   if (!canTransition(job.status, transition)) throw new IllegalTransitionError(job.id, job.status, transition);
   const { to, from } = jobTransitions[transition];
-  const after: JobRow = { ...job, ...change.set, status: to, updatedAt: request.now, version: job.version + 1 };
-  const changed = await em.nativeUpdate(
-    JobEntity,
-    { id: job.id, version: job.version, status: { $in: [...from] } },
-    { ...change.set, status: to, updatedAt: request.now, version: after.version },
-  );
+  const changes: Partial<JobRow> = { ...change.set, status: to, updatedAt: request.now, version: job.version + 1 };
+  const changed = await em.nativeUpdate(JobEntity, { id: job.id, version: job.version, status: { $in: [...from] } }, changes);
+  const after: JobRow = { ...job, ...changes };
   if (changed !== 1) throw new IllegalTransitionError(job.id, 'changing concurrently', transition);
   em.create(EventEntity, {
     id: newId('evt'),

@@ -34,31 +34,12 @@ const requiredTables = ['jobs', 'attempts', 'events', 'runs', migrationsTable] a
  */
 export async function backupSqlite(source: string, to: string, options: { replace?: boolean } = {}): Promise<BackupSummary> {
   checkTarget(to, options.replace === true, '--to');
-  const partial = join(dirname(to), `.${basename(to)}.${process.pid}.partial`);
-  const db = new Database(source, { readonly: true, fileMustExist: true });
-  try {
-    await db.backup(partial);
-  } catch (error) {
-    await rm(partial, { force: true });
-    throw error;
-  } finally {
-    db.close();
-  }
-  try {
+  await copyThenMove(source, to, (partial) => {
     // One self-contained file: a copy of a WAL database is in WAL mode too, and would need its
     // side files beside it to be opened (and leave them behind when opened read-only).
-    const copy = new Database(partial);
-    try {
-      copy.pragma('journal_mode = DELETE');
-    } finally {
-      copy.close();
-    }
+    onConnection(partial, (copy) => copy.pragma('journal_mode = DELETE'));
     checkSqliteBackup(partial);
-    await rename(partial, to);
-  } catch (error) {
-    await rm(partial, { force: true });
-    throw error;
-  }
+  });
   return checkSqliteBackup(to);
 }
 
@@ -95,25 +76,39 @@ export function checkSqliteBackup(path: string): BackupSummary {
 export async function restoreSqlite(from: string, to: string): Promise<BackupSummary> {
   checkSqliteBackup(from);
   checkTarget(to, false, 'DATABASE_URL');
+  // The copy keeps the journal mode the backup API gives it; the ledger runs in WAL.
+  await copyThenMove(from, to, (partial) => onConnection(partial, configureSqliteConnection));
+  return checkSqliteBackup(to);
+}
+
+/**
+ * Copies the database `source` through the online backup API to a temporary file beside `to`, lets
+ * `finish` prepare and check it, then moves it to `to`. On any failure the temporary file goes.
+ */
+async function copyThenMove(source: string, to: string, finish: (partial: string) => void): Promise<void> {
   const partial = join(dirname(to), `.${basename(to)}.${process.pid}.partial`);
-  const source = new Database(from, { readonly: true, fileMustExist: true });
   try {
-    await source.backup(partial);
+    const db = new Database(source, { readonly: true, fileMustExist: true });
+    try {
+      await db.backup(partial);
+    } finally {
+      db.close();
+    }
+    finish(partial);
+    await rename(partial, to);
   } catch (error) {
     await rm(partial, { force: true });
     throw error;
-  } finally {
-    source.close();
   }
-  // The copy keeps the journal mode the backup API gives it; the ledger runs in WAL.
-  const restored = new Database(partial);
+}
+
+function onConnection(path: string, work: (db: Database.Database) => void): void {
+  const db = new Database(path);
   try {
-    configureSqliteConnection(restored);
+    work(db);
   } finally {
-    restored.close();
+    db.close();
   }
-  await rename(partial, to);
-  return checkSqliteBackup(to);
 }
 
 function checkTarget(path: string, replace: boolean, option: string): void {
