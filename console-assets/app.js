@@ -137,17 +137,22 @@ document.getElementById('logout').addEventListener('click', async () => {
   navigate('/login');
 });
 
-// Polling refresh, paused while the tab is hidden; a tab shown again refreshes at once.
+// Polling refresh, paused while the tab is hidden; a tab shown again refreshes at once. The root
+// element carries data-refreshing while a refresh is in flight (a tick meanwhile is skipped).
 let refreshing = false;
+function setRefreshing(value) {
+  refreshing = value;
+  document.documentElement.toggleAttribute('data-refreshing', value);
+}
 async function tick() {
   if (document.hidden || !current.refresh || refreshing) return;
-  refreshing = true;
+  setRefreshing(true);
   try {
     await current.refresh();
   } catch {
     // The next tick tries again; the page keeps what it showed.
   } finally {
-    refreshing = false;
+    setRefreshing(false);
   }
 }
 setInterval(() => void tick(), refreshMs);

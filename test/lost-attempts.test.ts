@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { Ledger } from '../src/store/ledger.js';
 import { countLostAttemptsInARow } from '../src/store/attempts/lost-attempts.js';
 import type { AttemptRef } from '../src/store/attempts/attempt-writes.js';
-import { backends } from './support/backends.js';
+import pg from 'pg';
+import { backends, freshDatabaseUrl } from './support/backends.js';
 import { newJob, openTestLedger } from './support/ledger.js';
 
 const workerA = { workerId: 'w-a', host: 'h', pid: 1 };
@@ -106,6 +107,36 @@ describe.each(backends)('lost attempts on %s', (dialect) => {
     expect(await ledger.failStalledJob(id, 'lost 3 attempts in a row', now + 200, now - 100)).toBe(false);
     expect((await ledger.getJob(id)).status).toBe('running');
     expect(await ledger.failStalledJob(id, 'lost 3 attempts in a row', now + 200, now + 100)).toBe(true);
+    const detail = await ledger.getJobDetail(id);
+    expect(detail.job).toMatchObject({ status: 'failed', statusReason: 'lost 3 attempts in a row' });
+    expect(detail.attempts.map((a) => a.status)).toEqual(['stalled', 'stalled', 'stalled']);
+    await ledger.close();
+  });
+
+  it.runIf(dialect === 'postgresql')('fails a job whose lost attempt its own worker is recording at the same moment', async () => {
+    const url = await freshDatabaseUrl(dialect);
+    const ledger = await openTestLedger(dialect, url);
+    const [job] = await ledger.insertJobs([newJob()]);
+    const id = job!.id;
+    const now = Date.now();
+    await started(ledger, id, workerA, now - 3000);
+    await started(ledger, id, workerB, now - 2000);
+    await started(ledger, id, workerA, now - 1000);
+    // The frozen worker, waking, records its attempt lost in a transaction still open when the
+    // poison guard of another worker fails the job.
+    const waking = new pg.Client({ connectionString: url });
+    await waking.connect();
+    try {
+      await waking.query('BEGIN');
+      await waking.query(`UPDATE jobs SET status = 'queued', status_reason = 'attempt 3 lost', version = version + 1 WHERE id = $1`, [id]);
+      await waking.query(`UPDATE attempts SET status = 'stalled', finished_at = $2 WHERE job_id = $1 AND number = 3`, [id, now]);
+      const failing = ledger.failStalledJob(id, 'lost 3 attempts in a row', now + 200, now + 100);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await waking.query('COMMIT');
+      expect(await failing).toBe(true);
+    } finally {
+      await waking.end();
+    }
     const detail = await ledger.getJobDetail(id);
     expect(detail.job).toMatchObject({ status: 'failed', statusReason: 'lost 3 attempts in a row' });
     expect(detail.attempts.map((a) => a.status)).toEqual(['stalled', 'stalled', 'stalled']);

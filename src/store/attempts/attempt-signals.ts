@@ -55,7 +55,11 @@ export async function recordHeartbeats(sql: Sql, attemptIds: readonly string[]):
  * and that attempt is alive, not lost.
  */
 export async function failStalledJob(tx: Sql, jobId: string, reason: string, now: number, deliveredAt?: number): Promise<boolean> {
-  const [raw] = await tx.all('SELECT * FROM jobs WHERE id = ?', [jobId]);
+  // Locked on PostgreSQL until the commit (SQLite's write transaction holds the whole file): a
+  // worker recording the same attempt lost at the same moment waits, and this read sees its commit.
+  // Unlocked, its version bump made the fenced update below miss, and the poison guard that asked
+  // started the job once more instead of failing it.
+  const [raw] = await tx.all(`SELECT * FROM jobs WHERE id = ?${tx.dialect === 'postgresql' ? ' FOR UPDATE' : ''}`, [jobId]);
   if (!raw) return false;
   const job = toJobRow(tx.dialect, raw);
   const sources = jobTransitions.failStalled.from as readonly string[];
@@ -78,7 +82,9 @@ export async function failStalledJob(tx: Sql, jobId: string, reason: string, now
      WHERE id = ? AND version = ? AND ${jobFrom('failStalled')} RETURNING version`,
     [reason, encodeJson(error), now, now, stalled.length + 1, jobId, job.version],
   );
-  if (!updated) return false;
+  // The row is locked and its status checked: a miss here is a bug, and the attempts updated above
+  // must not stay stalled beside a job that is not failed.
+  if (!updated) throw new Error(`job ${jobId} changed while it was locked to be failed as stalled`);
   const events: NewEvent[] = stalled.map((attempt, i) => ({
     subjectType: 'job',
     subjectId: jobId,
