@@ -30,7 +30,9 @@ export type ErrorCode =
   | 'JOBLEDGER_THREAD_HANDLER'
   | 'JOBLEDGER_DATABASE_MISSING'
   | 'JOBLEDGER_BACKUP_INVALID'
-  | 'JOBLEDGER_REDIS_PREFIX_TAKEN';
+  | 'JOBLEDGER_REDIS_PREFIX_TAKEN'
+  | 'JOBLEDGER_NOTHING_MATCHED'
+  | 'JOBLEDGER_REPLAY_FAILED';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -394,6 +396,32 @@ export class RedisPrefixTakenError extends JobLedgerError {
       `the Redis prefix ${JSON.stringify(prefix)} belongs to ledger ${holder.ledger} (database ${holder.database}); this is ledger ${ours.ledger} ` +
         `(database ${ours.database}). Give each ledger its own prefix: set JOBLEDGER_REDIS_PREFIX. If ledger ${holder.ledger} is gone for good, ` +
         `delete the Redis key ${JSON.stringify(key)} to free the prefix`,
+    );
+  }
+}
+
+/** A filter that had to match something (a replay's) matched no job: nothing was written. */
+export class NothingMatchedError extends JobLedgerError {
+  constructor(what: string, filter: unknown) {
+    super('JOBLEDGER_NOTHING_MATCHED', `${what}: the filter matches no job (${describeValue(filter)}); nothing was written`);
+  }
+}
+
+/**
+ * A replay stopped on an error part way (a payload the job type's schema now refuses, a job type no
+ * longer defined): the batches before it stand, the failing batch wrote nothing, and the replay is
+ * recorded `failed` with this reason.
+ */
+export class ReplayFailedError extends JobLedgerError {
+  constructor(
+    readonly replayId: string,
+    readonly created: number,
+    cause: unknown,
+  ) {
+    super(
+      'JOBLEDGER_REPLAY_FAILED',
+      `replay ${replayId} stopped after ${created} new job${created === 1 ? '' : 's'}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
     );
   }
 }

@@ -34,6 +34,9 @@ export { IdempotencyUnresolvedError } from './errors.js';
 export type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
 export type { OperatorActionInput } from './jobs/operator.js';
 export type { ExportFilter, ExportOptions } from './jobs/job-export.js';
+export { Replays, type ReplayRequest, type ReplayResult } from './jobs/replay.js';
+export { NothingMatchedError, ReplayFailedError } from './errors.js';
+export type { JobLineage, JobReplayRow, ReplayRow, ReplayStatus } from './store/index.js';
 // The ledger's read API (jl.ledger); its raw SQL and ORM handle are internal and not published.
 export type { Ledger, OpenLedgerOptions } from './store/index.js';
 export {

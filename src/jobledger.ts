@@ -20,7 +20,8 @@ import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js'
 import { createLogger, type Logger } from './logger.js';
 import type { EntityManager } from '@mikro-orm/core';
 import type { Telemetry } from 'bullmq';
-import { Ledger, StateStore, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
+import { Ledger, ReplayStore, StateStore, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
+import { Replays } from './jobs/replay.js';
 import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
 import { Maintenance } from './workers/maintenance/maintenance.js';
@@ -74,6 +75,7 @@ export class JobLedger {
   private closed = false;
   private stateStore: StateStore | undefined;
   private maintenanceService: Maintenance | undefined;
+  private replayService: Replays | undefined;
   /** What this process's workers record, delivered after each commit (observability/job-events.ts). */
   readonly events: JobEvents;
   private readonly durations = new AttemptDurations();
@@ -168,6 +170,15 @@ export class JobLedger {
   /** Keyed, versioned state documents and their snapshots (store/state/state-store.ts). */
   get state(): StateStore {
     return (this.stateStore ??= new StateStore(this.ledger, { maxJsonDepth: this.config.maxJsonDepth }));
+  }
+
+  /**
+   * Replays: `run` makes new jobs from the payloads of the jobs a filter matches, under a named
+   * replay record (never an overwrite); `cancel`, `get`, `list`, and a job's `lineage`.
+   */
+  get replays(): Replays {
+    const { ledger, producer } = this;
+    return (this.replayService ??= new Replays({ ledger, producer, store: new ReplayStore(ledger) }));
   }
 
   /** Scheduled maintenance: `start()` the scheduler, `run(task)` one task now, `status()`. */

@@ -16,6 +16,7 @@ import { registerInspectCommands } from './commands/inspect.js';
 import { registerMaintenanceCommands } from './commands/maintenance.js';
 import { registerOperateCommands } from './commands/operate.js';
 import { registerPipelineCommands } from './commands/pipelines.js';
+import { registerReplayCommands } from './commands/replay.js';
 import { registerStateCommands } from './commands/state.js';
 import { registerTypesCommand } from './commands/types.js';
 import { redactText } from '../log-redaction.js';
@@ -40,6 +41,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerOperateCommands(program, global);
   registerInspectCommands(program, global);
   registerExportCommand(program, global);
+  registerReplayCommands(program, global);
   registerMaintenanceCommands(program, global);
   registerPipelineCommands(program, global);
   registerStateCommands(program, global);

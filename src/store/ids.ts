@@ -55,7 +55,7 @@ function writeUlid(): void {
 }
 
 /** job, attempt, event, run, pipeline, state transition, snapshot, maintenance run, ledger (its identity). */
-export type IdKind = 'job' | 'att' | 'evt' | 'run' | 'pip' | 'stt' | 'snp' | 'mnt' | 'ldg';
+export type IdKind = 'job' | 'att' | 'evt' | 'run' | 'pip' | 'stt' | 'snp' | 'mnt' | 'ldg' | 'rpl';
 
 export function newId(kind: IdKind): string {
   writeUlid();

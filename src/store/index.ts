@@ -39,4 +39,7 @@ export { defaultStateLimits, parseStateSubjectId, validateOp, type ReadStateOpti
 export type { ListStateOptions, StateHistoryOptions } from './state/state-queries.js';
 export { StateStore, type SnapshotListFilter, type StateDeleteItem, type StateSetItem } from './state/state-store.js';
 export { applyStateOps } from './state/state-outcome-writes.js';
+export { ReplayStore } from './replays/replay-store.js';
+export { ReplayStoppedError, replayStatuses, type JobLineage } from './replays/replays.js';
+export type { JobReplayRow, ReplayRow, ReplayStatus } from './entities/index.js';
 export * as pipelineQueries from './pipelines/pipeline-queries.js';

@@ -19,7 +19,7 @@ import type { OperatorResult } from './jobs/operator-writes.js';
 import * as foreign from './jobs/foreign-jobs.js';
 import { ensureLedgerIdentity, readLedgerIdentity } from './identity/ledger-identity.js';
 import type { SerializedError } from './attempts/outcome.js';
-import { inMemorySqliteConnection, openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
+import { forkEm, inMemorySqliteConnection, openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
 import type { Outcome } from './attempts/outcome.js';
 import * as queries from './jobs/job-queries.js';
 import { jobRecords } from './jobs/job-records.js';
@@ -161,6 +161,15 @@ export class Ledger {
   async unitOfWork<T>(work: (em: LedgerEm) => Promise<T>, options?: OrmTransactionOptions): Promise<T> {
     await this.marks.settled();
     return retryTransient(() => inTurn(this.turns, () => ormUnitOfWork(this.orm, work, options)), this.retrying);
+  }
+
+  /**
+   * @internal
+   * A fresh EntityManager fork on the ledger's own database, for a transactional enqueue whose other
+   * writes are ledger rows too (a replay's batch: jobs/replay.ts).
+   */
+  entityManager(): EntityManager {
+    return forkEm(this.orm);
   }
 
   /**

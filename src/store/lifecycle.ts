@@ -178,5 +178,9 @@ export const eventTypes = [
   'state.deleted',
   'state.undeleted',
   'state.restored',
+  /** A named replay began making new jobs from the payloads of the jobs its filter matched. */
+  'replay.started',
+  /** A replay ended: completed, cancelled by an operator, or failed (the payload says which and why). */
+  'replay.finished',
 ] as const;
 export type EventType = (typeof eventTypes)[number];

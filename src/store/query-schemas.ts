@@ -25,7 +25,7 @@ export const maxWhereKeys = 20;
 /** Longest text filter. */
 export const maxFilterChars = 1000;
 
-export const subjectTypes = ['job', 'run', 'pipeline', 'state', 'operator'] as const satisfies readonly SubjectType[];
+export const subjectTypes = ['job', 'run', 'pipeline', 'state', 'operator', 'replay'] as const satisfies readonly SubjectType[];
 export const snapshotSubjectTypes = ['state', 'pipeline'] as const satisfies readonly SnapshotSubjectType[];
 export const runStatusValues = ['open', 'running', 'completed', 'failed', 'cancelled'] as const satisfies readonly RunStatus[];
 /** `JobFilter.kind`: a pipeline stage's job (it has a pipeline id) or a job of its own. */

@@ -5,53 +5,28 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidOptionError } from '../../errors.js';
-import type { JobDetail, JobStatus } from '../../store/index.js';
+import type { JobDetail } from '../../store/index.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
-import { parseSince, parseWhere } from '../parse.js';
+import { addJobFilterOptions, jobFilterOf, type JobFilterFlags } from '../job-filter-options.js';
 import { exportFormats, recordWriter, type ExportFormat } from '../export/export-formats.js';
 
-interface ExportCommandOptions {
-  job?: string;
-  run?: string;
-  status?: JobStatus;
-  name?: string;
-  queue?: string;
-  since?: number;
-  until?: number;
-  where?: Record<string, string>;
+interface ExportCommandOptions extends JobFilterFlags {
   format: ExportFormat;
   out?: string;
   force?: boolean;
 }
 
 export function registerExportCommand(program: Command, global: () => GlobalOptions): void {
-  program
-    .command('export')
-    .description('write every matching job with its attempts and events (newest first) as NDJSON, JSON or CSV')
-    .option('--job <job-id>', 'only this job')
-    .option('--run <run-id>', 'the jobs of a run')
-    .option('--status <status>', 'pending, queued, delayed, running, completed, failed or cancelled')
-    .option('--name <name>', 'job type')
-    .option('--queue <queue>', 'queue')
-    .option('--since <time>', 'created since: ISO time or 15m, 2h, 7d', (raw) => timeOption('--since', raw))
-    .option('--until <time>', 'created before: ISO time or 15m, 2h, 7d ago', (raw) => timeOption('--until', raw))
-    .option('--where <path=value>', 'payload field equals value (repeatable)', parseWhere)
+  addJobFilterOptions(
+    program.command('export').description('write every matching job with its attempts and events (newest first) as NDJSON, JSON or CSV'),
+  )
     .option('--format <format>', 'ndjson, json or csv', formatOption, 'ndjson' as ExportFormat)
     .option('--out <file>', 'write to this file instead of stdout (written whole, then moved into place)')
     .option('--force', 'replace --out if it exists')
     .action(async (opts: ExportCommandOptions) => {
       const target = opts.out === undefined ? undefined : checkedOutput(opts.out, opts.force === true);
       await withJobLedger(global(), {}, async (jl) => {
-        const records = jl.export({
-          ...(opts.job ? { jobId: opts.job } : {}),
-          ...(opts.run ? { runId: opts.run } : {}),
-          ...(opts.status ? { status: opts.status } : {}),
-          ...(opts.name ? { name: opts.name } : {}),
-          ...(opts.queue ? { queue: opts.queue } : {}),
-          ...(opts.since !== undefined ? { since: opts.since } : {}),
-          ...(opts.until !== undefined ? { until: opts.until } : {}),
-          ...(opts.where ? { where: opts.where } : {}),
-        });
+        const records = jl.export(jobFilterOf(opts));
         const counts = target ? await writeToFile(target, opts.format, records) : await writeRecords(process.stdout, opts.format, records);
         process.stderr.write(
           `exported ${counts.jobs} job${counts.jobs === 1 ? '' : 's'} (${counts.attempts} attempts, ${counts.events} events)${target ? ` to ${target}` : ''}\n`,
@@ -112,13 +87,4 @@ function checkedOutput(given: string, force: boolean): string {
 function formatOption(raw: string): ExportFormat {
   if (!(exportFormats as readonly string[]).includes(raw)) throw new InvalidOptionError('--format', exportFormats.join(', '), raw);
   return raw as ExportFormat;
-}
-
-function timeOption(option: string, raw: string): number {
-  try {
-    return parseSince(raw);
-  } catch (error) {
-    if (error instanceof InvalidOptionError) throw new InvalidOptionError(option, 'an ISO date after 1970, or a span like 15m, 2h, 7d (that long ago)', raw);
-    throw error;
-  }
 }

@@ -66,7 +66,8 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
       await withJobLedger(global(), {}, async (jl) => {
         const { assertId } = await import('../../store/index.js');
         const detail = await jl.ledger.getJobDetail(assertId('job', jobId));
-        if (opts.json) return printJson(detail);
+        const lineage = await jl.replays.lineage(detail.job.id);
+        if (opts.json) return printJson({ ...detail, lineage });
         const { job } = detail;
         printTable([
           { field: 'id', value: job.id },
@@ -82,6 +83,10 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
           { field: 'dispatched', value: formatTime(job.dispatchedAt) },
           { field: 'started', value: formatTime(job.startedAt) },
           { field: 'finished', value: formatTime(job.finishedAt) },
+          ...(lineage.replayOf ? [{ field: 'replay of', value: `${lineage.replayOf.replayOf} (replay ${lineage.replayOf.replayId} "${lineage.replayOf.replayName}")` }] : []),
+          ...(lineage.replayedAs.length
+            ? [{ field: 'replayed as', value: lineage.replayedAs.map((r) => `${r.jobId} (replay ${r.replayId})`).join(', ') }]
+            : []),
         ]);
         process.stdout.write('\nattempts\n');
         printTable(

@@ -2,7 +2,7 @@ import { EntitySchema } from '@mikro-orm/core';
 import { epochMs, optionalEpochMs, optionalJson } from './columns.js';
 
 /** What an event is about. */
-export type SubjectType = 'job' | 'run' | 'pipeline' | 'state' | 'operator';
+export type SubjectType = 'job' | 'run' | 'pipeline' | 'state' | 'operator' | 'replay';
 
 /** The append-only log: one row per lifecycle change, written in the transaction of the change. */
 export interface EventRow {

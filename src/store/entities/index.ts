@@ -10,6 +10,8 @@ import { PipelineEntity } from './pipeline.entity.js';
 import { PipelineHistoryEntity } from './pipeline-history.entity.js';
 import { MaintenanceRunEntity } from './maintenance-run.entity.js';
 import { LedgerIdentityEntity } from './ledger-identity.entity.js';
+import { ReplayEntity } from './replay.entity.js';
+import { JobReplayEntity } from './job-replay.entity.js';
 
 export { AttemptEntity, EventEntity, JobEntity, RunEntity };
 export type { AttemptRow } from './attempt.entity.js';
@@ -27,5 +29,8 @@ export { MaintenanceRunEntity };
 export type { MaintenanceRunRow, MaintenanceRunStatus, MaintenanceTrigger } from './maintenance-run.entity.js';
 export { LedgerIdentityEntity };
 export type { LedgerIdentityRow } from './ledger-identity.entity.js';
+export { ReplayEntity, JobReplayEntity };
+export type { ReplayRow, ReplayStatus } from './replay.entity.js';
+export type { JobReplayRow } from './job-replay.entity.js';
 
-export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity, LedgerIdentityEntity];
+export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity, LedgerIdentityEntity, ReplayEntity, JobReplayEntity];

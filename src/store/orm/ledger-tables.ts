@@ -22,5 +22,7 @@ export const ledgerTables: readonly string[] = Object.freeze([
   'pipeline_history',
   'maintenance_runs',
   'ledger_identity',
+  'replays',
+  'job_replays',
   migrationsTable,
 ]);
