@@ -239,6 +239,7 @@ export function jsonReport(summary: Summary, options: BenchOptions, machine: Rec
       latencyJobs: options.latencyJobs,
       latencyRatePerS: options.latencyRatePerS,
       nodeFlags: options.nodeFlags,
+      ...(options.metrics ? { metrics: true } : {}),
       ...(options.backends.includes('pgboss') ? { pgboss: options.pgboss } : {}),
     },
     machine,

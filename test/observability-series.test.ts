@@ -55,7 +55,8 @@ describe.each(backends)('event-fed metrics on %s', (dialect) => {
       expect(metrics.value('jobledger_maintenance_ticks_total', { task: 'prune', outcome: 'dry-run' })).toBe(1);
       expect(metrics.value('jobledger_maintenance_ticks_total', { task: 'reconcile', outcome: 'succeeded' })).toBeUndefined();
       // The watchdog replaced nothing; nothing was reconciled.
-      expect(metrics.value('jobledger_watchdog_replacements_total', { queue, cause: 'not_fetching' })).toBeUndefined();
+      expect(metrics.value('jobledger_watchdog_replacements_total', { queue, cause: 'not_fetching' })).toBe(0);
+      expect(metrics.value('jobledger_watchdog_replacements_total', { queue, cause: 'loop_ended' })).toBe(0);
       expect(metrics.value('jobledger_reconcile_disagreements_total', { kind: 'missing_in_redis' })).toBe(0);
       expect(metrics.value('jobledger_relay_backlog_jobs', { queue })).toBe(0);
       expect(metrics.value('jobledger_attempts_past_lock')).toBe(0);

@@ -242,8 +242,8 @@ export class LedgerWorker {
     const counts: { queue: string; cause: ReplacementCause; count: number }[] = [];
     for (const consumer of this.consumers) {
       for (const cause of ['loop_ended', 'not_fetching'] as const) {
-        const count = consumer.replacements.filter((r) => r.cause === cause).length;
-        if (count) counts.push({ queue: consumer.queue, cause, count });
+        // Zero too: a counter that exists from the start lets `increase()` see its first replacement.
+        counts.push({ queue: consumer.queue, cause, count: consumer.replacements.filter((r) => r.cause === cause).length });
       }
     }
     return counts;
