@@ -99,10 +99,7 @@ describe('the bench report', () => {
       ['sqlite', [{ ...run(5_700, 1), scrapes: 4, spans: 100 }, { ...run(5_000, 1), scrapes: 6, spans: 120 }, { ...run(6_300, 1), scrapes: 5, spans: 90 }]],
       ['postgres', [run(3_800, 1)]],
     ] as const);
-    const summary = summariseObservability(
-      off as unknown as Map<'sqlite' | 'postgres', RunFigures[]>,
-      on as unknown as Map<'sqlite' | 'postgres', RunFigures[]>,
-    );
+    const summary = summariseObservability(off, on);
     // 5,700 / 6,000; 5,000 / 5,000; 6,300 / 7,000: the median of the rounds, not the ratio of the medians.
     expect(summary.sqlite!.roundRatios.map((r) => r.toFixed(3))).toEqual(['0.950', '1.000', '0.900']);
     expect(summary.sqlite!.ratio).toBeCloseTo(0.95, 6);
