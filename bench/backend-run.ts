@@ -49,6 +49,9 @@ export interface RunFigures {
   postgresCpuUsPerJob?: number;
   /** Their sum: the machine's CPU per job in the phase (the harness's polling aside). */
   cpuUsPerJob?: number;
+  /** Observed runs (`--metrics`): scrapes of the worker's /metrics that answered 200, and spans its SDK exported. */
+  scrapes?: number;
+  spans?: number;
 }
 
 /** See `RunFigures.latencyAddLagMs`. */
@@ -58,8 +61,15 @@ const pollMs = 5;
 const progressEveryMs = 5000;
 const mib = 1024 * 1024;
 
-export async function runBackend(backend: BackendName, options: BenchOptions, label: string): Promise<RunFigures> {
-  const log = (message: string): void => void process.stderr.write(`${label} ${backend}: ${message}\n`);
+/**
+ * `observed` (jobledger backends, `--metrics`): the worker child runs with metrics and tracing on
+ * (protocol.ts, `ChildSettings.observe`), and the harness scrapes its /metrics every `scrapeEveryMs`
+ * from the worker's start to its stop.
+ */
+export async function runBackend(backend: BackendName, options: BenchOptions, label: string, observed = false): Promise<RunFigures> {
+  const name = observed ? `${backend} (metrics+tracing on)` : backend;
+  const log = (message: string): void => void process.stderr.write(`${label} ${name}: ${message}\n`);
+  let scraper: Scraper | undefined;
   const place = await preparePlace(backend, options.redisUrl, options.postgresAdminUrl);
   let producer: BenchProducer | undefined;
   let child: WorkerChild | undefined;
@@ -79,6 +89,7 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
         ...(place.databaseUrl ? { databaseUrl: place.databaseUrl } : {}),
         concurrency: options.concurrency,
         endToEndJobs: options.jobs,
+        ...(observed ? { observe: true } : {}),
       },
       { profileDir: options.profileDir, nodeFlags: options.nodeFlags },
     );
@@ -94,7 +105,9 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
 
     // Read outside the timed window, and the second time while the worker's connections are open.
     const cpuBefore = await serviceCpu(producer, backend);
+    if (observed && child.metricsPort === undefined) throw new Error('an observed worker child reported no metrics port');
     const startedAt = await child.start();
+    if (child.metricsPort !== undefined) scraper = startScraping(child.metricsPort);
     const drainedAt = await waitUntilDrained(producer, n, log, producer.costlyCounts ? child.handledAll() : undefined);
     const cpuAfter = await serviceCpu(producer, backend);
     const jobsPerS = perSecond(n, drainedAt - startedAt);
@@ -106,6 +119,8 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
       log(`the producer fell behind ${options.latencyRatePerS} adds/s (last add ${latencyAddLagMs.toFixed(0)} ms late): pickup latency includes producer queueing`);
     }
     await waitUntilDrained(producer, l, log);
+    const scrapes = await scraper?.stop();
+    scraper = undefined;
     const stopped: StoppedReport = await child.stop();
     child = undefined;
     if (stopped.pickupMs.length !== l) throw new Error(`expected ${l} pickup latencies from the worker, got ${stopped.pickupMs.length}`);
@@ -122,7 +137,10 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
         ? { writesPerCommit: stopped.groupCommit.writes / stopped.groupCommit.batches }
         : {}),
       ...cpuPerJob(n, stopped.endToEndCpuMicros, cpuBefore, cpuAfter),
+      ...(scrapes !== undefined ? { scrapes } : {}),
+      ...(stopped.spans !== undefined ? { spans: stopped.spans } : {}),
     };
+    if (observed) log(`${scrapes ?? 0} scrapes of /metrics, ${stopped.spans ?? 0} spans exported`);
     if (figures.cpuUsPerJob !== undefined) {
       const parts = [
         ['worker', figures.workerCpuUsPerJob],
@@ -152,10 +170,49 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
     log(`single enqueue of ${s} jobs: ${fmt(figures.enqueueSinglePerS)} jobs/s`);
     return figures;
   } finally {
+    await scraper?.stop().catch(() => undefined);
     child?.kill(); // only on failure: a child that stopped normally is gone already
     await producer?.close().catch((error: unknown) => log(`closing the producer failed: ${String(error)}`));
     await place.dispose();
   }
+}
+
+/** How often an observed run's /metrics is scraped: a Prometheus scraping each second, five to fifteen times its usual rate. */
+const scrapeEveryMs = 1000;
+
+interface Scraper {
+  /** Stops scraping; resolves with the scrapes that answered 200. Fails if any did not. */
+  stop(): Promise<number>;
+}
+
+/** Scrapes /metrics every `scrapeEveryMs`, one scrape at a time, reading each body whole. */
+function startScraping(port: number): Scraper {
+  let stopped = false;
+  let ok = 0;
+  let failure: string | undefined;
+  const loop = (async () => {
+    while (!stopped) {
+      const began = wallNow();
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+        const body = await response.text();
+        if (response.status === 200 && body.includes('jobledger_jobs')) ok++;
+        else failure ??= `status ${response.status}`;
+      } catch (error) {
+        failure ??= String(error);
+      }
+      const wait = scrapeEveryMs - (wallNow() - began);
+      if (wait > 0 && !stopped) await sleep(wait);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      if (failure) throw new Error(`a scrape of the worker's /metrics failed: ${failure}`);
+      return ok;
+    },
+  };
 }
 
 /** Redis's CPU so far and, for a PostgreSQL run, the local server's (cpu-meters.ts). */

@@ -28,6 +28,8 @@ export class WorkerChild {
   private failure: Error | undefined;
   private handledAllAt: Promise<number> | undefined;
   private readonly failed: Promise<never>;
+  /** Where the child serves /metrics, if it does (`ChildSettings.observe`). */
+  metricsPort: number | undefined;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -63,7 +65,7 @@ export class WorkerChild {
     const child = fork(childPath, [JSON.stringify(settings)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     live.add(child);
     const handle = new WorkerChild(child, options);
-    await handle.expect('ready');
+    handle.metricsPort = (await handle.expect('ready')).metricsPort;
     return handle;
   }
 

@@ -39,6 +39,12 @@ export interface BenchOptions {
   json: boolean;
   /** Memory mode: RSS of one SQLite jobledger worker after jobs/10 and after `jobs` jobs. */
   memory: boolean;
+  /**
+   * Observability overhead: every jobledger backend runs twice per round, with metrics and tracing
+   * off and on (its /metrics scraped every second, an OpenTelemetry SDK with an in-memory exporter
+   * in the worker), and the report gives the on/off ratio of end-to-end jobs/s.
+   */
+  metrics: boolean;
   /** Jobs per `addBulk` / `enqueueBulk` call in the bulk enqueue phase. Default 1000. */
   bulkChunk: number;
   /** Jobs added one by one, each awaited, in the single-enqueue phase. Default jobs/10, 100..2000. */
@@ -63,7 +69,7 @@ export interface BenchOptions {
   postgresAdminUrl: string;
 }
 
-const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends bare,sqlite,postgres,pgboss] [--runs R] [--json]
+const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends bare,sqlite,postgres,pgboss] [--runs R] [--json] [--metrics]
        npm run bench:memory -- [--jobs N]
   --jobs N             no-op jobs per end-to-end run (default 20000; memory mode: 200000)
   --concurrency C      worker concurrency (default 50)
@@ -71,6 +77,8 @@ const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends 
   --runs R             rounds; medians are reported (default 3)
   --json               one JSON object as the last line of stdout
   --memory             memory mode: worker RSS after N/10 and after N jobs (SQLite ledger)
+  --metrics            also run each jobledger backend with metrics (scraped every second) and
+                       tracing (OpenTelemetry SDK, in-memory exporter) on; report on/off ratios
   --bulk-chunk N       jobs per addBulk/enqueueBulk call (default 1000)
   --single-jobs N      jobs in the one-by-one enqueue phase (default N/10, within 100..2000)
   --latency-jobs N     jobs in the pickup-latency phase (default N/40, within 100..500)
@@ -93,6 +101,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       runs: { type: 'string' },
       json: { type: 'boolean', default: false },
       memory: { type: 'boolean', default: false },
+      metrics: { type: 'boolean', default: false },
       'bulk-chunk': { type: 'string' },
       'single-jobs': { type: 'string' },
       'latency-jobs': { type: 'string' },
@@ -126,6 +135,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     },
     json: values.json ?? false,
     memory,
+    metrics: values.metrics ?? false,
     bulkChunk: int('--bulk-chunk', values['bulk-chunk'], 1000, 1),
     singleJobs: int('--single-jobs', values['single-jobs'], clamp(Math.round(jobs / 10), 100, 2000), 1),
     latencyJobs: int('--latency-jobs', values['latency-jobs'], clamp(Math.round(jobs / 40), 100, 500), 1),

@@ -22,13 +22,19 @@ export interface ChildSettings {
   rssCheckpoints?: number[];
   /** Jobs in the end-to-end phase: a ledger child notes its group-commit counters when it has handled this many. */
   endToEndJobs?: number;
+  /**
+   * Ledger mode: metrics and tracing on. The child serves /metrics on a free port (reported in
+   * `ready`) for the harness to scrape, and registers an OpenTelemetry SDK (a BasicTracerProvider
+   * with an in-memory exporter, and the AsyncLocalStorage context manager), as an application would.
+   */
+  observe?: boolean;
 }
 
 export type ToChild = { type: 'start' } | { type: 'stop' };
 
 export type FromChild =
-  /** Connected and ready; the worker is not fetching yet. */
-  | { type: 'ready' }
+  /** Connected and ready; the worker is not fetching yet. `metricsPort`: where /metrics is served (`observe`). */
+  | { type: 'ready'; metricsPort?: number }
   /** `atMs` is read just before the worker starts fetching (its connections open inside start()). */
   | { type: 'started'; atMs: number }
   | { type: 'checkpoint'; handled: number; rssBytes: number; heapUsedBytes: number }
@@ -48,6 +54,8 @@ export type FromChild =
       groupCommit?: { batches: number; writes: number };
       /** CPU (user + system, all threads) of this process from `start` to the end-to-end phase's last handled job, in µs. */
       endToEndCpuMicros?: number;
+      /** `observe`: spans the SDK ended and exported. */
+      spans?: number;
     }
   | { type: 'error'; message: string };
 

@@ -200,6 +200,13 @@ export function formatMethod(options: BenchOptions): string {
     `- ledger bytes/finished job: SQLite page_count × page_size after a WAL checkpoint; PostgreSQL pg_total_relation_size of`,
     `  jobs, attempts, events, runs (dead row versions included); divided by the jobs completed in the ledger.`,
     `- bare BullMQ jobs carry the same BullMQ options as jobledger's (job_<ulid> id, attempts, backoff, removeOnComplete/Fail).`,
+    ...(options.metrics
+      ? [
+          `- metrics + tracing: each jobledger backend also ran with its worker serving /metrics (scraped every second by the harness)`,
+          `  and an OpenTelemetry SDK registered (BasicTracerProvider, SimpleSpanProcessor, in-memory exporter); the main table holds`,
+          `  only the runs with both off.`,
+        ]
+      : []),
     ...(options.backends.includes('pgboss')
       ? [
           `- pg-boss (on PostgreSQL, no Redis): enqueued with insert() (bulk) and send() (single); its worker child runs`,
@@ -239,6 +246,7 @@ export function jsonReport(summary: Summary, options: BenchOptions, machine: Rec
       latencyJobs: options.latencyJobs,
       latencyRatePerS: options.latencyRatePerS,
       nodeFlags: options.nodeFlags,
+      ...(options.metrics ? { metrics: true } : {}),
       ...(options.backends.includes('pgboss') ? { pgboss: options.pgboss } : {}),
     },
     machine,

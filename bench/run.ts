@@ -14,6 +14,7 @@ import { interrupt } from './interrupt.js';
 import { formatMemory, runMemory } from './memory.js';
 import { parseOptions, usesPostgres, type BackendName, type BenchOptions } from './options.js';
 import { wallNow } from './protocol.js';
+import { formatObservability, observabilityJson, summariseObservability } from './observability-report.js';
 import { formatMethod, formatRoundRatios, formatTable, formatWarnings, jsonReport, summarise } from './report.js';
 import { runPendingCleanups, serverVersions } from './services.js';
 
@@ -36,9 +37,18 @@ async function main(): Promise<void> {
   // Bare BullMQ opens every round, and with a jobledger backend to compare runs once more at the
   // end, so each jobledger run sits between two bare runs (report.ts compares it with their mean).
   const inRound = [...options.backends].sort((a, b) => Number(b === 'bare') - Number(a === 'bare'));
+  // --metrics: each jobledger backend also runs with metrics and tracing on, beside its plain run
+  // (which alone goes into the main table), off first in odd rounds and on first in even ones.
+  const observed = new Map<BackendName, RunFigures[]>(
+    options.metrics ? options.backends.filter((b) => b === 'sqlite' || b === 'postgres').map((b) => [b, []]) : [],
+  );
   for (let round = 1; round <= options.runs; round++) {
+    const label = `[round ${round}/${options.runs}]`;
     for (const backend of inRound) {
-      results.get(backend)!.push(await runBackend(backend, options, `[round ${round}/${options.runs}]`));
+      const onRuns = observed.get(backend);
+      if (onRuns && round % 2 === 0) onRuns.push(await runBackend(backend, options, label, true));
+      results.get(backend)!.push(await runBackend(backend, options, label));
+      if (onRuns && round % 2 === 1) onRuns.push(await runBackend(backend, options, label, true));
     }
   }
   if (inRound[0] === 'bare' && inRound.length > 1) {
@@ -52,9 +62,17 @@ async function main(): Promise<void> {
     `\njobledger bench: ${options.jobs} no-op jobs, concurrency ${options.concurrency}, ${options.runs} round(s), ${machineLine(machine)}\n\n`,
   );
   const roundRatios = formatRoundRatios(summary, options.backends);
-  out.write(`${formatTable(summary, options.backends)}\n\n${roundRatios ? `${roundRatios}\n\n` : ''}${warnings}${formatMethod(options)}\n\n`);
+  const overhead = summariseObservability(results, observed);
+  const overheadTable = formatObservability(overhead);
+  out.write(
+    `${formatTable(summary, options.backends)}\n\n${roundRatios ? `${roundRatios}\n\n` : ''}${overheadTable ? `${overheadTable}\n\n` : ''}` +
+      `${warnings}${formatMethod(options)}\n\n`,
+  );
   out.write(`Took ${elapsedS.toFixed(0)} s; load average (1 min) ${machine.loadAvg1mAtStart} at the start, ${machine.loadAvg1mAtEnd} at the end.\n`);
-  if (options.json) out.write(`${JSON.stringify(jsonReport(summary, options, machine, elapsedS))}\n`);
+  if (options.json) {
+    const report = jsonReport(summary, options, machine, elapsedS) as Record<string, unknown>;
+    out.write(`${JSON.stringify(observed.size ? { ...report, observability: observabilityJson(overhead) } : report)}\n`);
+  }
 }
 
 async function describeMachine(options: BenchOptions): Promise<Record<string, string | number>> {

@@ -28,6 +28,9 @@ let endToEndGroupCommit: { batches: number; writes: number } | undefined;
 let cpuAtStart: NodeJS.CpuUsage | undefined;
 let endToEndCpuMicros: number | undefined;
 let sampledPeakRssBytes = process.memoryUsage.rss();
+/** Set by an observed ledger child (`settings.observe`): where /metrics is served, and how many spans ended. */
+let metricsPort: number | undefined;
+let countSpans: (() => number) | undefined;
 
 function send(message: FromChild, then?: () => void): void {
   if (process.send) process.send(message, undefined, {}, () => then?.());
@@ -130,14 +133,39 @@ async function pgbossWorker(): Promise<RunningWorker> {
   };
 }
 
+/**
+ * An OpenTelemetry SDK as an application registers one: a BasicTracerProvider whose spans go to an
+ * in-memory exporter (SimpleSpanProcessor: every span is exported as it ends), and the
+ * AsyncLocalStorage context manager. The exporter is emptied every second, so that the run's spans
+ * cost their making and exporting, not an ever-growing array. Returns a count of the spans exported.
+ */
+async function registerTracing(): Promise<() => number> {
+  const { context, trace } = await import('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+  const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  if (!context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())) throw new Error('a context manager was registered already');
+  if (!trace.setGlobalTracerProvider(provider)) throw new Error('a tracer provider was registered already');
+  let dropped = 0;
+  setInterval(() => {
+    dropped += exporter.getFinishedSpans().length;
+    exporter.reset();
+  }, 1000).unref();
+  return () => dropped + exporter.getFinishedSpans().length;
+}
+
 /** A jobledger worker through the public API, on the ledger the harness migrated. */
 async function ledgerWorker(config: Readonly<Config>): Promise<RunningWorker> {
   const { JobLedger } = await import('../src/index.js');
   const { benchNoopJob } = await import('./bench-job.js');
+  // Registered before the ledger opens, as an application's SDK would be.
+  if (settings.observe) countSpans = await registerTracing();
   // No relay: the harness is the producer and hands its jobs over itself.
   const jl = await JobLedger.open({ jobs: [benchNoopJob(onHandled)], config, relay: false });
   const worker = jl.createWorker({ concurrency: settings.concurrency });
   readGroupCommit = () => jl.ledger.groupCommitStats;
+  if (settings.observe) metricsPort = (await jl.serveMetrics({ port: 0 })).port;
   return {
     start: () => worker.start(),
     stop: () => jl.close(),
@@ -171,12 +199,24 @@ async function main(): Promise<void> {
         await worker.stop();
         sampledPeakRssBytes = Math.max(sampledPeakRssBytes, process.memoryUsage.rss());
         const peakRssBytes = vmHwmBytes() ?? sampledPeakRssBytes;
-        send({ type: 'stopped', peakRssBytes, sampledPeakRssBytes, pickupMs, handled, ...(endToEndGroupCommit ? { groupCommit: endToEndGroupCommit } : {}), ...(endToEndCpuMicros !== undefined ? { endToEndCpuMicros } : {}) }, () => process.exit(0));
+        send(
+          {
+            type: 'stopped',
+            peakRssBytes,
+            sampledPeakRssBytes,
+            pickupMs,
+            handled,
+            ...(endToEndGroupCommit ? { groupCommit: endToEndGroupCommit } : {}),
+            ...(endToEndCpuMicros !== undefined ? { endToEndCpuMicros } : {}),
+            ...(countSpans ? { spans: countSpans() } : {}),
+          },
+          () => process.exit(0),
+        );
       }
     };
     act().catch(reportAndExit);
   });
-  send({ type: 'ready' });
+  send({ type: 'ready', ...(metricsPort !== undefined ? { metricsPort } : {}) });
 }
 
 function reportAndExit(error: unknown): void {

@@ -26,7 +26,9 @@ import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
 import { Maintenance } from './workers/maintenance/maintenance.js';
 import { builtInTasks } from './workers/maintenance/tasks.js';
-import { AttemptDurations } from './observability/attempt-durations.js';
+import { disagreementKinds } from './workers/maintenance/reconcile.js';
+import { AttemptMetrics } from './observability/attempt-metrics.js';
+import { LabelledCounter } from './observability/series.js';
 import { ObservabilityServer, type ObservabilityServerOptions } from './observability/http-server.js';
 import { JobEvents, type JobEvent, type JobEventType } from './observability/job-events.js';
 import { LedgerCounts } from './observability/ledger-counts.js';
@@ -78,7 +80,9 @@ export class JobLedger {
   private replayService: Replays | undefined;
   /** What this process's workers record, delivered after each commit (observability/job-events.ts). */
   readonly events: JobEvents;
-  private readonly durations = new AttemptDurations();
+  private readonly attemptMetrics = new AttemptMetrics();
+  private readonly maintenanceTicks = new LabelledCounter(['task', 'outcome']);
+  private readonly reconcileDisagreements = new LabelledCounter(['kind']);
   private readonly counts: LedgerCounts;
   private readonly readinessCheck: ReadinessCheck;
   private readonly servers = new Set<ObservabilityServer>();
@@ -101,8 +105,9 @@ export class JobLedger {
     private readonly telemetry: Telemetry | undefined,
   ) {
     this.events = new JobEvents(logger);
+    for (const kind of disagreementKinds) this.reconcileDisagreements.add([kind], 0);
     this.eventsWritten = new EventsWrittenNotice(redis, config.redisPrefix);
-    this.counts = new LedgerCounts(() => ledger.ledgerFigures(), config.metricsCacheMs);
+    this.counts = new LedgerCounts(() => ledger.ledgerFigures({ lockDurationMs: config.lockDurationMs }), config.metricsCacheMs);
     this.readinessCheck = new ReadinessCheck({
       ledger,
       redis,
@@ -184,7 +189,16 @@ export class JobLedger {
   /** Scheduled maintenance: `start()` the scheduler, `run(task)` one task now, `status()`. */
   get maintenance(): Maintenance {
     const { ledger, logger, config, registry, dispatcher } = this;
-    return (this.maintenanceService ??= new Maintenance({ ledger, logger, config, tasks: builtInTasks({ ledger, dispatcher, registry, config, logger }) }));
+    const onDisagreements = (found: Record<string, number>): void => {
+      for (const [kind, count] of Object.entries(found)) this.reconcileDisagreements.add([kind], count);
+    };
+    return (this.maintenanceService ??= new Maintenance({
+      ledger,
+      logger,
+      config,
+      tasks: builtInTasks({ ledger, dispatcher, registry, config, logger, onDisagreements }),
+      onTicks: (task, outcome, ticks) => this.maintenanceTicks.add([task, outcome], ticks),
+    }));
   }
 
   enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueuedJob> {
@@ -259,9 +273,11 @@ export class JobLedger {
   metrics(): Promise<string> {
     return renderMetrics({
       counts: this.counts,
-      durations: this.durations,
+      attempts: this.attemptMetrics,
       workers: () => this.workerFigures(),
       groupCommit: () => this.ledger.groupCommitStats,
+      maintenanceTicks: this.maintenanceTicks,
+      reconcileDisagreements: this.reconcileDisagreements,
       logger: this.logger,
     });
   }
@@ -295,6 +311,7 @@ export class JobLedger {
       running: workers.reduce((n, w) => n + w.runningCount, 0),
       handlerThreads: workers.reduce((n, w) => n + w.handlerThreadCount, 0),
       eventLoop: started ? started.eventLoopStats() : null,
+      replacements: sumReplacements(workers.flatMap((w) => w.replacementCounts())),
     };
   }
 
@@ -312,7 +329,7 @@ export class JobLedger {
       ...(this.telemetry ? { telemetry: this.telemetry } : {}),
       onRecorded: (event) => {
         this.eventsWritten.notify();
-        this.durations.observe(event);
+        this.attemptMetrics.observe(event);
         this.events.emit(event);
       },
     });
@@ -337,4 +354,16 @@ export class JobLedger {
     this.redisErrors.close();
     await this.ledger.close();
   }
+}
+
+/** One entry per queue and cause, however many workers of this process consume the queue. */
+function sumReplacements(counts: readonly { queue: string; cause: string; count: number }[]): { queue: string; cause: string; count: number }[] {
+  const summed = new Map<string, { queue: string; cause: string; count: number }>();
+  for (const c of counts) {
+    const key = `${c.queue}\u0000${c.cause}`;
+    const entry = summed.get(key);
+    if (entry) entry.count += c.count;
+    else summed.set(key, { ...c });
+  }
+  return [...summed.values()];
 }

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunFigures } from '../bench/backend-run.js';
 import { parseOptions } from '../bench/options.js';
+import { formatObservability, observabilityJson, summariseObservability } from '../bench/observability-report.js';
 import { formatRoundRatios, formatTable, jsonReport, summarise } from '../bench/report.js';
 import { median } from '../bench/stats.js';
 
@@ -84,5 +85,35 @@ describe('the bench report', () => {
     const summary = summarise(new Map([['sqlite', [run(6_300, 13_000)]]]) as unknown as Map<'sqlite', RunFigures[]>);
     expect(summary.sqlite!.roundRatios).toBeUndefined();
     expect(formatRoundRatios(summary, ['sqlite'])).toBe('');
+  });
+
+  it('--metrics: pairs each jobledger backend’s runs with metrics and tracing off and on, round by round', () => {
+    const options = parseOptions(['--metrics', '--backends', 'sqlite,postgres'], {});
+    expect(options.metrics).toBe(true);
+    expect(parseOptions([], {}).metrics).toBe(false);
+    const off = new Map([
+      ['sqlite', [run(6_000, 1), run(5_000, 1), run(7_000, 1)]],
+      ['postgres', [run(4_000, 1)]],
+    ] as const);
+    const on = new Map([
+      ['sqlite', [{ ...run(5_700, 1), scrapes: 4, spans: 100 }, { ...run(5_000, 1), scrapes: 6, spans: 120 }, { ...run(6_300, 1), scrapes: 5, spans: 90 }]],
+      ['postgres', [run(3_800, 1)]],
+    ] as const);
+    const summary = summariseObservability(off, on);
+    // 5,700 / 6,000; 5,000 / 5,000; 6,300 / 7,000: the median of the rounds, not the ratio of the medians.
+    expect(summary.sqlite!.roundRatios.map((r) => r.toFixed(3))).toEqual(['0.950', '1.000', '0.900']);
+    expect(summary.sqlite!.ratio).toBeCloseTo(0.95, 6);
+    expect(summary.sqlite).toMatchObject({ offJobsPerS: 6_000, onJobsPerS: 5_700, scrapes: 5, spans: 100 });
+    expect(summary.postgres).toMatchObject({ ratio: 0.95, roundRatios: [0.95] });
+    expect(summary.postgres!.scrapes).toBeUndefined();
+    const table = formatObservability(summary).split('\n');
+    expect(table[0]).toMatch(/^metrics \+ tracing +off jobs\/s +on jobs\/s +on\/off +round by round +scrapes +spans$/);
+    expect(table[1]).toMatch(/^jobledger sqlite +6,000 +5,700 +0\.950 +0\.950 1\.000 0\.900 +5 +100$/);
+    expect(table[2]).toMatch(/^jobledger postgres +4,000 +3,800 +0\.950 +0\.950 +– +–$/);
+    expect(observabilityJson(summary)).toEqual({
+      sqlite: { offJobsPerS: 6_000, onJobsPerS: 5_700, ratio: 0.95, roundRatios: [0.95, 1, 0.9], scrapes: 5, spans: 100 },
+      postgres: { offJobsPerS: 4_000, onJobsPerS: 3_800, ratio: 0.95, roundRatios: [0.95] },
+    });
+    expect(formatObservability({})).toBe('');
   });
 });

@@ -33,8 +33,20 @@ function countingTask(onMissed: MissedTickPolicy = 'record'): { task: Maintenanc
   };
 }
 
-function runner(jl: JobLedger, task: MaintenanceTask, claimant = 'test-a'): MaintenanceRunner {
-  return new MaintenanceRunner({ ledger: jl.ledger, tasks: [task], logger: jl.logger, timezone: 'UTC', staleAfterMs, maxErrorChars: 2000, claimant });
+/** What a runner told `onTicks` (the maintenance ticks metric), summed by outcome. */
+type TickTally = Record<string, number>;
+
+function runner(jl: JobLedger, task: MaintenanceTask, claimant = 'test-a', tally: TickTally = {}): MaintenanceRunner {
+  return new MaintenanceRunner({
+    ledger: jl.ledger,
+    tasks: [task],
+    logger: jl.logger,
+    timezone: 'UTC',
+    staleAfterMs,
+    maxErrorChars: 2000,
+    claimant,
+    onTicks: (_task, outcome, ticks) => void (tally[outcome] = (tally[outcome] ?? 0) + ticks),
+  });
 }
 
 /** A finished scheduled run of `task` at `tick`, as if it had happened then. */
@@ -75,7 +87,8 @@ describe.each(backends)('missed maintenance ticks (%s)', (dialect) => {
       const last = minuteStart - 10 * minute;
       await pastRun(jl, 'count', last);
       const { task, runs } = countingTask('record');
-      const r = runner(jl, task);
+      const tally: TickTally = {};
+      const r = runner(jl, task, 'test-a', tally);
 
       // Ticks younger than the grace (60 s) may still be claimed by a slower process: not missed yet.
       const expected = Array.from({ length: 9 }, (_, i) => last + (i + 1) * minute);
@@ -85,10 +98,12 @@ describe.each(backends)('missed maintenance ticks (%s)', (dialect) => {
       expect(missed.map((row) => row.tick)).toEqual(expected);
       expect(missed.every((row) => row.claimedBy === 'test-a' && (row.error as { code: string }).code === 'not-run')).toBe(true);
       expect(runs()).toBe(0);
+      expect(tally).toEqual({ missed: 9 });
 
       // Looking again finds nothing new.
       expect((await r.catchUp('count', { now })).recorded).toBe(0);
       expect(await rows(jl)).toHaveLength(10);
+      expect(tally).toEqual({ missed: 9 });
     } finally {
       await jl.close();
     }
@@ -120,9 +135,10 @@ describe.each(backends)('missed maintenance ticks (%s)', (dialect) => {
       const last = minuteStart - 10 * minute;
       await pastRun(jl, 'count', last);
       const { task, runs } = countingTask('run-once');
+      const tally: TickTally = {};
       const [a, b] = await Promise.all([
-        runner(jl, task, 'process-a').catchUp('count', { now }),
-        runner(jl, task, 'process-b').catchUp('count', { now }),
+        runner(jl, task, 'process-a', tally).catchUp('count', { now }),
+        runner(jl, task, 'process-b', tally).catchUp('count', { now }),
       ]);
       expect(runs()).toBe(1);
       const ran = [a, b].filter((r) => r.ran !== null);
@@ -137,6 +153,8 @@ describe.each(backends)('missed maintenance ticks (%s)', (dialect) => {
       expect(all.filter((row) => row.status === 'missed').map((row) => row.tick)).toEqual(
         Array.from({ length: 8 }, (_, i) => last + (i + 1) * minute),
       );
+      // Both processes together counted the run once and each missed tick once.
+      expect(tally).toEqual({ succeeded: 1, missed: 8 });
 
       // The next start finds nothing left to catch up.
       expect(await runner(jl, task, 'process-c').catchUp('count', { now })).toMatchObject({ recorded: 0, ran: null });
@@ -153,7 +171,8 @@ describe.each(backends)('missed maintenance ticks (%s)', (dialect) => {
       const last = minuteStart - 10 * minute;
       await pastRun(jl, 'count', last);
       const { task, runs } = countingTask('record');
-      const r = runner(jl, task);
+      const tally: TickTally = {};
+      const r = runner(jl, task, 'test-a', tally);
       const result = await r.runScheduledTick('count', last + 5 * minute, new AbortController().signal);
       expect(result).toMatchObject({ outcome: 'succeeded', counts: { run: 1 } });
       // A second process meeting the same tick skips it.
@@ -182,7 +201,8 @@ describe.each(backends)('missed maintenance ticks (%s)', (dialect) => {
       const claim = await claimTick(jl.ledger, { task: 'count', tick: t0, triggeredBy: 'schedule', claimedBy: 'dead', now: Date.now(), staleAfterMs });
       if (claim.kind !== 'claimed') throw new Error('claim failed');
       const { task, runs } = countingTask('record');
-      const r = runner(jl, task);
+      const tally: TickTally = {};
+      const r = runner(jl, task, 'test-a', tally);
 
       const overlapped = await r.runScheduledTick('count', t0 + minute, new AbortController().signal);
       expect(overlapped.outcome).toBe('overlap');

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderExposition } from '../src/observability/exposition.js';
 import { LedgerCounts } from '../src/observability/ledger-counts.js';
+import { LabelledCounter, LabelledHistogram } from '../src/observability/series.js';
 import type { LedgerFigures } from '../src/store/index.js';
 
 describe('the exposition format', () => {
@@ -41,7 +42,7 @@ describe('the exposition format', () => {
 });
 
 describe('the ledger counts behind /metrics', () => {
-  const figures = (attempts: LedgerFigures['attempts']): LedgerFigures => ({ jobs: [], attempts });
+  const figures = (attempts: LedgerFigures['attempts']): LedgerFigures => ({ jobs: [], attempts, attemptsPastLock: 0 });
 
   it('reads at most once per interval, and concurrent scrapes share one read', async () => {
     let reads = 0;
@@ -68,5 +69,30 @@ describe('the ledger counts behind /metrics', () => {
     expect((await counts.get()).attemptTotals).toEqual({ succeeded: 10, failed: 2 });
     // 2 more succeeded; every failed attempt pruned.
     expect((await counts.get()).attemptTotals).toEqual({ succeeded: 12, failed: 2 });
+  });
+});
+
+describe('the series a process keeps', () => {
+  it('puts an observation on a bound in that bound’s bucket, and renders cumulative buckets', () => {
+    const histogram = new LabelledHistogram(['queue'], [0.01, 0.1]);
+    for (const seconds of [0.01, 0.05, 0.1, 0.2]) histogram.observe(['default'], seconds);
+    expect(renderExposition([{ name: 'x_seconds', help: 'h', type: 'histogram', samples: histogram.samples() }]).split('\n').slice(2, 7)).toEqual([
+      'x_seconds_bucket{queue="default",le="0.01"} 1',
+      'x_seconds_bucket{queue="default",le="0.1"} 3',
+      'x_seconds_bucket{queue="default",le="+Inf"} 4',
+      'x_seconds_sum{queue="default"} 0.36',
+      'x_seconds_count{queue="default"} 4',
+    ]);
+  });
+
+  it('counts by label values, and a zero add makes a series exist', () => {
+    const counter = new LabelledCounter(['task', 'outcome']);
+    counter.add(['prune', 'succeeded']);
+    counter.add(['prune', 'succeeded'], 2);
+    counter.add(['reconcile', 'missed'], 0);
+    expect(counter.samples()).toEqual([
+      { labels: { task: 'prune', outcome: 'succeeded' }, value: 3 },
+      { labels: { task: 'reconcile', outcome: 'missed' }, value: 0 },
+    ]);
   });
 });

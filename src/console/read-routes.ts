@@ -21,7 +21,7 @@ const relayBacklogAgeMs = 5000;
 
 export function registerReadRoutes(app: FastifyInstance, jl: JobLedger): void {
   app.get('/api/overview', { schema: { summary: 'Jobs by status and queue, attempts past their lock, relay backlog', tags: ['overview'] } }, async () => {
-    const figures = await jl.ledger.ledgerFigures();
+    const figures = await jl.ledger.ledgerFigures({ lockDurationMs: jl.config.lockDurationMs });
     const byStatus = Object.fromEntries(jobStatuses.map((s) => [s, 0])) as Record<JobStatus, number>;
     const queues = new Map<string, { queue: string; byStatus: Partial<Record<JobStatus, number>>; oldestDueAt: number | null }>();
     for (const group of figures.jobs) {
@@ -38,7 +38,7 @@ export function registerReadRoutes(app: FastifyInstance, jl: JobLedger): void {
       jobs: { byStatus, byQueue: [...queues.values()].sort((a, b) => a.queue.localeCompare(b.queue)) },
       attempts: figures.attempts,
       // The figures `jobledger doctor` checks: attempts whose worker stopped renewing, jobs the relay has not handed over.
-      attemptsPastLock: await jl.ledger.countAttemptsPastLock(jl.config.lockDurationMs),
+      attemptsPastLock: figures.attemptsPastLock,
       relayBacklog: await jl.ledger.countUndispatched(Math.max(jl.config.relayGraceMs, relayBacklogAgeMs)),
       at: Date.now(),
     };

@@ -31,6 +31,11 @@ export interface JobEvent {
   at: number;
   /** For an attempt's end: how long it ran, as the ledger records it. */
   durationMs?: number;
+  /**
+   * `job.started`: how long the job waited from when it became due (its `run_at`: the enqueue, the
+   * end of its delay or retry backoff, an operator's retry) to this attempt's start.
+   */
+  pickupMs?: number;
   /** `job.retry_scheduled`, `job.failed`: what the attempt threw. */
   error?: SerializedError;
   /** `job.retry_scheduled`: the delay before the next attempt. */

@@ -8,7 +8,7 @@ export { countLostAttemptsInARow } from './attempts/lost-attempts.js';
 export type { AttemptFailureStatus, Outcome, SerializedError } from './attempts/outcome.js';
 export { isConnectionLoss, reconnectDelayMs } from './engine/connection-loss.js';
 export { dialectOf } from './engine/sql.js';
-export type { GroupCommitStats } from './engine/group-commit.js';
+export { commitBoundsSeconds, type GroupCommitStats } from './engine/group-commit.js';
 export { AttemptEntity, EventEntity, JobEntity, MaintenanceRunEntity, PipelineEntity, PipelineHistoryEntity, RunEntity, SnapshotEntity, StateEntryEntity, StateTransitionEntity, ledgerEntities, type AttemptRow, type EventRow, type JobRow, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger, type PipelineFeedback, type PipelineHistoryRow, type PipelineRow, type PipelineStatus, type RunRow, type RunStatus, type SnapshotRow, type SnapshotSubjectType, type StageOutcomeType, type StagePathEntry, type StateChange, type StateEntryRow, type StateTransitionRow, type SubjectType } from './entities/index.js';
 export { assertId, isId, newId } from './ids.js';
 export type { EventFilter, JobDetail, JobFilter, JobKind } from './jobs/job-queries.js';
@@ -19,7 +19,7 @@ export type { JobAwaitingType, JobOrigin, UnknownTypeHandBack } from './jobs/for
 export type { OperatorResult } from './jobs/operator-writes.js';
 export { clipText, defaultMaxJsonBytes, defaultMaxJsonDepth, sameJsonValue, storableText, textProblem, toStorableJson, type JsonLimits } from './json-value.js';
 export { Ledger, type OpenLedgerOptions } from './ledger.js';
-export { readLedgerFigures, type JobGroupFigure, type LedgerFigures } from './metrics.js';
+export { readLedgerFigures, type JobGroupFigure, type LedgerFigures, type LedgerFiguresOptions } from './metrics.js';
 export { attemptStatuses, jobStatuses, jobTransitions, type AttemptStatus, type EventType, type JobStatus } from './lifecycle.js';
 export { abandonStaleRuns, claimTick, finishRun, heartbeatRun, listMaintenanceRuns, recordMissedTicks, recordedTicks, scheduledTickRange, type MaintenanceCounts } from './maintenance/maintenance-runs.js';
 export { pruneByRetention, type PruneCounts, type PruneOptions, type RetentionPolicy } from './maintenance/prune.js';

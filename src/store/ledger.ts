@@ -28,7 +28,7 @@ import * as runs from './runs/runs.js';
 import { countAttemptsPastLock, countUndispatched, probeWithin, type ProbeResult } from './health.js';
 import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './attempts/lost-attempts.js';
 import { runFigures, type RunFigures } from './runs/run-summary.js';
-import { readLedgerFigures, type LedgerFigures } from './metrics.js';
+import { readLedgerFigures, type LedgerFigures, type LedgerFiguresOptions } from './metrics.js';
 import { retryTransient } from './engine/retry-transient.js';
 import type { FastExecutor } from './engine/executor.js';
 import { createFastExecutor } from './engine/open-executor.js';
@@ -105,7 +105,8 @@ export class Ledger {
 
   /** How group commit has batched the hot-path writes so far (for the benchmark and the doctor). */
   get groupCommitStats(): GroupCommitStats {
-    return { ...this.committer.stats };
+    const stats = this.committer.stats;
+    return { ...stats, commitSeconds: { counts: [...stats.commitSeconds.counts], sum: stats.commitSeconds.sum } };
   }
 
   static async open(target: DatabaseTarget, options: OpenLedgerOptions = {}): Promise<Ledger> {
@@ -486,8 +487,8 @@ export class Ledger {
   }
 
   /** Jobs by queue and status and attempts by status, for metrics (store/metrics.ts: each table read once). */
-  ledgerFigures(): Promise<LedgerFigures> {
-    return readLedgerFigures((work) => this.read(work), this.dialect);
+  ledgerFigures(options: LedgerFiguresOptions): Promise<LedgerFigures> {
+    return readLedgerFigures((work) => this.read(work), this.dialect, options);
   }
 
   runFigures(runId: string): Promise<RunFigures> {

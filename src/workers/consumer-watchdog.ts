@@ -199,7 +199,7 @@ export class ConsumerWatchdog {
     for (const consumer of this.options.consumers) {
       const watch = this.watches.get(consumer)!;
       if (!consumer.loopRunning) {
-        consumer.replace('its fetch loop ended');
+        consumer.replace('loop_ended', 'its fetch loop ended');
         watch.idleWithWorkSince = undefined;
         continue;
       }
@@ -213,6 +213,7 @@ export class ConsumerWatchdog {
       else if (watch.idleWithWorkSince === undefined || consumer.lastFetchAt >= watch.idleWithWorkSince) watch.idleWithWorkSince = now;
       else if (now - watch.idleWithWorkSince >= this.options.stuckAfterMs) {
         consumer.replace(
+          'not_fetching',
           `${sample.waiting} job(s) waiting and ${consumer.concurrency - consumer.inFlight} free slot(s), but nothing fetched for ${now - watch.idleWithWorkSince} ms`,
         );
         watch.idleWithWorkSince = undefined;

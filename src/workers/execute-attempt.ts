@@ -136,7 +136,15 @@ async function runAttempt(
   span: Span | undefined,
 ): Promise<unknown> {
   const jobId = job.id;
-  deps.onRecorded?.({ type: 'job.started', jobId, name: job.name, queue: job.queue, attempt: attempt.number, at: attempt.startedAt });
+  deps.onRecorded?.({
+    type: 'job.started',
+    jobId,
+    name: job.name,
+    queue: job.queue,
+    attempt: attempt.number,
+    at: attempt.startedAt,
+    pickupMs: Math.max(0, attempt.startedAt - job.runAt),
+  });
   // A worker without this job type hands the delivery back before beginning (unknown-job-type.ts);
   // a ledger row naming another type than its Redis job is failed through the retry budget.
   const type = deps.registry.has(job.name) ? deps.registry.get(job.name) : undefined;

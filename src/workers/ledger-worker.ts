@@ -29,7 +29,7 @@ import { DeliveryLock } from './delivery-lock.js';
 import { EventLoopMonitor, type EventLoopStats } from './event-loop-monitor.js';
 import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
 import { guardAgainstPoison, handBack, SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
-import { QueueConsumer } from './queue-consumer.js';
+import { QueueConsumer, type ReplacementCause } from './queue-consumer.js';
 import { UnknownJobTypes } from './unknown-job-type.js';
 import { ThreadHandlers } from './thread-handlers.js';
 import type { JobEvent } from '../observability/job-events.js';
@@ -235,6 +235,18 @@ export class LedgerWorker {
   /** Handler threads alive now (`threadHandler` job types): running an attempt, or idle for the next. */
   get handlerThreadCount(): number {
     return this.threads.count;
+  }
+
+  /** How often the watchdog replaced each queue's consumer, by cause (the `jobledger_watchdog_replacements_total` metric). */
+  replacementCounts(): { queue: string; cause: ReplacementCause; count: number }[] {
+    const counts: { queue: string; cause: ReplacementCause; count: number }[] = [];
+    for (const consumer of this.consumers) {
+      for (const cause of ['loop_ended', 'not_fetching'] as const) {
+        // Zero too: a counter that exists from the start lets `increase()` see its first replacement.
+        counts.push({ queue: consumer.queue, cause, count: consumer.replacements.filter((r) => r.cause === cause).length });
+      }
+    }
+    return counts;
   }
 
   /** How many attempts this process is running now. */

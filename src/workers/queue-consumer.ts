@@ -31,8 +31,12 @@ export interface QueueConsumerOptions {
   telemetry?: Telemetry;
 }
 
+/** Why the watchdog replaced a consumer, as a bounded label: its fetch loop ended, or it stopped fetching with jobs waiting. */
+export type ReplacementCause = 'loop_ended' | 'not_fetching';
+
 export interface Replacement {
   at: number;
+  cause: ReplacementCause;
   reason: string;
 }
 
@@ -111,10 +115,10 @@ export class QueueConsumer {
    * fetching). The old one stops fetching at once and is closed in the background once the
    * attempts it was running have returned; a wedged connection is then cut rather than waited on.
    */
-  replace(reason: string): void {
+  replace(cause: ReplacementCause, reason: string): void {
     if (this.closed) return;
     const old = this.current;
-    this.replacements.push({ at: Date.now(), reason });
+    this.replacements.push({ at: Date.now(), cause, reason });
     this.options.logger.warn({ queue: this.queue, reason, running: old.inFlight }, 'consumer watchdog: replacing the BullMQ worker');
     this.current = this.incarnate();
     this.run(this.current);

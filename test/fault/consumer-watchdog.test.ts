@@ -14,6 +14,7 @@ import { JobLedger } from '../../src/jobledger.js';
 import { parseHealth, workersHealthKey } from '../../src/workers/consumer-watchdog.js';
 import { backends } from '../support/backends.js';
 import { configEnv } from '../support/child-worker.js';
+import { parseExposition } from '../support/exposition.js';
 import { scriptedJob } from '../support/fixtures/scripted-job.js';
 import { track } from '../support/leak-check.js';
 import { between, expectClean, openFaultBackend, scaled } from '../support/fault/scenario.js';
@@ -53,6 +54,9 @@ describe.each(backends)('consumer watchdog on %s', (dialect) => {
     const health = worker.health();
     expect(health.queues[0]!.replacements).toBeGreaterThanOrEqual(1);
     expect(health.queues[0]!.lastReplacement?.reason).toMatch(/waiting and \d+ free slot\(s\), but nothing fetched for \d+ ms/);
+    // The metric counts the same replacements, by cause.
+    const metrics = parseExposition(await workerSide.metrics());
+    expect(metrics.value('jobledger_watchdog_replacements_total', { queue: 'default', cause: 'not_fetching' })).toBe(health.queues[0]!.replacements);
     // The same process ran them all: nothing restarted it.
     const pids = await b.jl.ledger.read((sql) => sql.all('SELECT DISTINCT pid FROM attempts'));
     expect(pids.map((r) => Number(r.pid))).toEqual([process.pid]);

@@ -54,14 +54,30 @@ export interface GroupCommitStats {
   aloneWrites: number;
   /** `runAlone` statements that failed; their writes went through the transaction instead. */
   aloneFailures: number;
+  /**
+   * How long batches took to commit, from the batch's first statement to its last write's answer
+   * (splits included): observations per bucket of `commitBoundsSeconds` (the last entry: above every
+   * bound, not cumulative) and their sum in seconds.
+   */
+  commitSeconds: { counts: number[]; sum: number };
 }
+
+/** Upper bounds in seconds of the commit duration histogram: 0.5 ms to 5 s. */
+export const commitBoundsSeconds: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 export class GroupCommitter {
   private queue: PendingWrite[] = [];
   /** Whether a batch is being committed now. */
   private flushing = false;
   private scheduled = false;
-  readonly stats: GroupCommitStats = { batches: 0, writes: 0, splits: 0, aloneWrites: 0, aloneFailures: 0 };
+  readonly stats: GroupCommitStats = {
+    batches: 0,
+    writes: 0,
+    splits: 0,
+    aloneWrites: 0,
+    aloneFailures: 0,
+    commitSeconds: { counts: new Array<number>(commitBoundsSeconds.length + 1).fill(0), sum: 0 },
+  };
 
   /**
    * One batch commits at a time, on both dialects: SQLite has one writer, and on PostgreSQL, once a
@@ -129,6 +145,23 @@ export class GroupCommitter {
   }
 
   private async commit(whole: PendingWrite[]): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.commitTraced(whole);
+    } finally {
+      this.observeCommit((performance.now() - started) / 1000);
+    }
+  }
+
+  private observeCommit(seconds: number): void {
+    const histogram = this.stats.commitSeconds;
+    let bucket = 0;
+    while (bucket < commitBoundsSeconds.length && seconds > commitBoundsSeconds[bucket]!) bucket++;
+    histogram.counts[bucket]! += 1;
+    histogram.sum += seconds;
+  }
+
+  private async commitTraced(whole: PendingWrite[]): Promise<void> {
     if (!tracingOn()) {
       await this.commitBatch(whole);
       return;

@@ -23,13 +23,13 @@ export const jobRowColumnNames = jobColumnList(allPropertiesOf(JobEntity), false
 
 const startedJobProperties = [
   'id', 'queue', 'name', 'payload', 'status', 'runId', 'pipelineId', 'stage', 'maxAttempts', 'backoff', 'timeoutMs',
-  'attemptsFailed', 'currentAttempt', 'version', 'traceContext',
+  'attemptsFailed', 'currentAttempt', 'version', 'traceContext', 'runAt',
 ] as const satisfies readonly (keyof JobRow)[];
 
 /**
  * What an attempt's start returns of its job: what the worker runs it with (name, payload, timeout,
  * retry policy, the producer's trace context) and what the start itself writes from (attempt
- * number, version). Not the whole row:
+ * number, version), and when it became due (`runAt`, for the pickup latency metric). Not the whole row:
  * on SQLite, returning and converting all 27 columns for every started job cost the ledger-only
  * loop about 5 µs a job more (53 against 48 µs, three runs each).
  */
@@ -61,6 +61,7 @@ export function toStartedJob(dialect: DatabaseDialect, r: Row): StartedJob {
     currentAttempt: toNumber(r.current_attempt),
     version: toNumber(r.version),
     traceContext: (r.trace_context as string | null) ?? null,
+    runAt: toNumber(r.run_at),
   };
 }
 

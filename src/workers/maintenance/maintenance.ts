@@ -7,7 +7,7 @@
 import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import type { Ledger } from '../../store/index.js';
-import { MaintenanceRunner, type MaintenanceRunResult, type MaintenanceTaskStatus } from './runner.js';
+import { MaintenanceRunner, type MaintenanceRunResult, type MaintenanceTaskStatus, type TickOutcome } from './runner.js';
 import { MaintenanceScheduler } from './scheduler.js';
 import type { MaintenanceTask } from './task.js';
 
@@ -22,6 +22,8 @@ export interface MaintenanceOptions {
   missedGraceMs?: number;
   /** Called with the result of every scheduled tick this process handled. */
   onResult?: (result: MaintenanceRunResult) => void;
+  /** Told of every tick this process handled (scheduled or by hand) and of the missed ticks it recorded (runner.ts). */
+  onTicks?: (task: string, outcome: TickOutcome, ticks: number) => void;
 }
 
 export interface RunTaskOptions {
@@ -45,6 +47,7 @@ export class Maintenance {
       maxErrorChars: options.config.maxErrorChars,
       ...(options.claimant !== undefined ? { claimant: options.claimant } : {}),
       ...(options.missedGraceMs !== undefined ? { missedGraceMs: options.missedGraceMs } : {}),
+      ...(options.onTicks ? { onTicks: options.onTicks } : {}),
     });
   }
 

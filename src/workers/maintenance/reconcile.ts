@@ -74,6 +74,27 @@ export interface ReconcileCounts {
   [count: string]: number;
 }
 
+/**
+ * What a reconcile run found Redis and the ledger disagree on, by kind (the
+ * `jobledger_reconcile_disagreements_total` metric):
+ * - `missing_in_redis`: a queued or delayed job Redis does not carry (or finished while the ledger did not);
+ * - `undispatched`: a committed job never handed to Redis, past the relay's grace;
+ * - `unknown_in_redis`: a Redis job waiting or delayed with no ledger row;
+ * - `stale_attempt`: a running attempt whose heartbeat died while Redis holds no lock for its job.
+ */
+export const disagreementKinds = ['missing_in_redis', 'undispatched', 'unknown_in_redis', 'stale_attempt'] as const;
+export type DisagreementKind = (typeof disagreementKinds)[number];
+export type Disagreements = Record<DisagreementKind, number>;
+
+export function disagreementsOf(counts: ReconcileCounts): Disagreements {
+  return {
+    missing_in_redis: counts.missing,
+    undispatched: counts.outboxOverdue,
+    unknown_in_redis: counts.redisOrphans,
+    stale_attempt: Math.max(0, counts.staleAttempts - counts.staleAlive),
+  };
+}
+
 const pendingRedisTypes = ['wait', 'delayed', 'prioritized'] as const;
 
 export async function reconcileRedis(deps: ReconcileDeps, options: ReconcileOptions): Promise<ReconcileCounts> {

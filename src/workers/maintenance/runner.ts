@@ -46,9 +46,17 @@ export interface MaintenanceRunnerOptions {
   maxMissedRows?: number;
   /** How often a running claim's heartbeat is refreshed. Default `staleAfterMs / 4`. */
   heartbeatIntervalMs?: number;
+  /**
+   * Told of every tick this runner handled (`ticks` is 1) and of the missed ticks it recorded, by
+   * task and outcome: the `jobledger_maintenance_ticks_total` metric. Must not throw.
+   */
+  onTicks?: (task: string, outcome: TickOutcome, ticks: number) => void;
 }
 
 export type RunOutcome = 'succeeded' | 'failed' | 'taken' | 'overlap' | 'dry-run';
+
+/** A tick's outcome as counted: a run's, or `missed` (nobody ran it; recorded by this process). */
+export type TickOutcome = RunOutcome | 'missed';
 
 export interface MaintenanceRunResult {
   task: string;
@@ -120,6 +128,10 @@ export class MaintenanceRunner {
 
   /** A scheduled tick came due: claim it, look back for missed ticks, run. */
   async runScheduledTick(name: string, tick: number, signal: AbortSignal): Promise<MaintenanceRunResult> {
+    return this.counted(await this.claimAndRunTick(name, tick, signal));
+  }
+
+  private async claimAndRunTick(name: string, tick: number, signal: AbortSignal): Promise<MaintenanceRunResult> {
     const task = this.task(name);
     const claim = await claimTick(this.options.ledger, {
       task: name,
@@ -147,6 +159,10 @@ export class MaintenanceRunner {
    * recorded like any other; a dry run claims nothing and records nothing, because it changes nothing.
    */
   async runNow(name: string, options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<MaintenanceRunResult> {
+    return this.counted(await this.runTaskNow(name, options));
+  }
+
+  private async runTaskNow(name: string, options: { dryRun?: boolean; signal?: AbortSignal }): Promise<MaintenanceRunResult> {
     const task = this.task(name);
     const signal = options.signal ?? new AbortController().signal;
     if (options.dryRun) {
@@ -204,16 +220,19 @@ export class MaintenanceRunner {
         result.recorded = claim.missedRecorded;
         this.logMissed(name, missing.length, result.omitted, 'running the task once for them now');
         const extra: MaintenanceCounts = omitted ? { omittedMissedTicks: omitted.count, omittedFromTick: omitted.fromTick, omittedUntilTick: omitted.untilTick } : {};
-        result.ran = await this.execute(task, claim.run, options.signal ?? new AbortController().signal, extra);
+        result.ran = this.counted(await this.execute(task, claim.run, options.signal ?? new AbortController().signal, extra));
+        this.countMissed(name, result.recorded + result.omitted);
         return result;
       }
       // Another process is catching up (or the tick overlapped a running run): just record.
       result.recorded = (claim.kind === 'overlap' && claim.recorded ? 1 : 0) + (await recordMissed(this.options.ledger, { task: name, ticks: older, claimedBy: this.claimant }));
       if (omitted) result.recorded += await recordMissed(this.options.ledger, { task: name, ticks: [], omitted, claimedBy: this.claimant });
+      this.countMissed(name, result.recorded + result.omitted);
       return result;
     }
     result.recorded = await recordMissed(this.options.ledger, { task: name, ticks: missing, omitted, claimedBy: this.claimant });
     this.logMissed(name, missing.length, result.omitted, 'recorded');
+    this.countMissed(name, missing.length + result.omitted);
     return result;
   }
 
@@ -301,6 +320,17 @@ export class MaintenanceRunner {
     if (missing.length === 0 && !omitted) return;
     await recordMissed(this.options.ledger, { task: task.name, ticks: missing, omitted, claimedBy: this.claimant });
     this.logMissed(task.name, missing.length, omitted?.count ?? 0, 'recorded');
+    this.countMissed(task.name, missing.length + (omitted?.count ?? 0));
+  }
+
+  /** Tells `onTicks` of a tick this runner handled; returns the result. */
+  private counted(result: MaintenanceRunResult): MaintenanceRunResult {
+    this.options.onTicks?.(result.task, result.outcome, 1);
+    return result;
+  }
+
+  private countMissed(task: string, ticks: number): void {
+    if (ticks > 0) this.options.onTicks?.(task, 'missed', ticks);
   }
 
   private logMissed(task: string, missed: number, omitted: number, action: string): void {

@@ -8,7 +8,7 @@ import type { Dispatcher } from '../../jobs/dispatcher.js';
 import type { JobRegistry } from '../../jobs/registry.js';
 import type { Logger } from '../../logger.js';
 import { archiveFinishedPipelines, pruneByRetention, rotateSnapshots, sqliteUpkeep, unfinishedQueues, type Ledger } from '../../store/index.js';
-import { reconcileRedis } from './reconcile.js';
+import { disagreementsOf, reconcileRedis, type Disagreements } from './reconcile.js';
 import type { MaintenanceTask, MaintenanceTaskContext } from './task.js';
 
 export interface BuiltInTaskDeps {
@@ -17,6 +17,8 @@ export interface BuiltInTaskDeps {
   registry: JobRegistry;
   config: Pick<Config, 'maintenance' | 'lockDurationMs' | 'relayGraceMs'>;
   logger: Logger;
+  /** Told of what each reconcile run (not a dry run) found Redis and the ledger disagree on, by kind. Must not throw. */
+  onDisagreements?: (found: Disagreements) => void;
 }
 
 /**
@@ -81,7 +83,7 @@ export function heartbeatStaleMs(lockDurationMs: number): number {
 
 async function reconcile(deps: BuiltInTaskDeps, ctx: MaintenanceTaskContext): Promise<Record<string, number>> {
   const queues = [...new Set([...deps.registry.queues(), ...(await unfinishedQueues(deps.ledger))])].sort();
-  return reconcileRedis(
+  const counts = await reconcileRedis(
     { ledger: deps.ledger, dispatcher: deps.dispatcher, queues, logger: deps.logger },
     {
       dryRun: ctx.dryRun,
@@ -93,4 +95,6 @@ async function reconcile(deps: BuiltInTaskDeps, ctx: MaintenanceTaskContext): Pr
       heartbeatStaleMs: heartbeatStaleMs(deps.config.lockDurationMs),
     },
   );
+  if (!ctx.dryRun) deps.onDisagreements?.(disagreementsOf(counts));
+  return counts;
 }
