@@ -288,7 +288,7 @@ export class JobLedger {
   }
 
   /** A worker for this process's job types; call `start()` on it. Closed with this object. */
-  createWorker(options: Pick<LedgerWorkerOptions, 'concurrency' | 'queues' | 'allowEvictingRedis'> = {}): LedgerWorker {
+  createWorker(options: Pick<LedgerWorkerOptions, 'concurrency' | 'queues' | 'allowEvictingRedis' | 'bullBoardMirror'> = {}): LedgerWorker {
     const worker = new LedgerWorker({
       ...options,
       ledger: this.ledger,

@@ -23,7 +23,7 @@ export const jobRowColumnNames = jobColumnList(allPropertiesOf(JobEntity), false
 
 const startedJobProperties = [
   'id', 'queue', 'name', 'payload', 'status', 'runId', 'pipelineId', 'stage', 'maxAttempts', 'backoff', 'timeoutMs',
-  'attemptsFailed', 'currentAttempt', 'version', 'traceContext',
+  'attemptsFailed', 'currentAttempt', 'version', 'traceContext', 'runAt',
 ] as const satisfies readonly (keyof JobRow)[];
 
 /**
@@ -61,6 +61,7 @@ export function toStartedJob(dialect: DatabaseDialect, r: Row): StartedJob {
     currentAttempt: toNumber(r.current_attempt),
     version: toNumber(r.version),
     traceContext: (r.trace_context as string | null) ?? null,
+    runAt: toNumber(r.run_at),
   };
 }
 
