@@ -92,7 +92,7 @@ function boardJobIn(board: Awaited<ReturnType<typeof startBullBoard>>, id: strin
 describe.each(backends)('Bull Board beside jobledger, on %s', (dialect) => {
   it('shows mirrored payload, progress, result, logs and failure; its retry and promote are recorded in the ledger', async () => {
     flakyFails = true;
-    const jl = await openTestJobLedger(dialect, { jobs, env: { JOBLEDGER_BULL_BOARD_MIRROR: 'true' } });
+    const jl = await openTestJobLedger(dialect, { jobs, env: { JOBLEDGER_BULL_BOARD_MIRROR: 'true', JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES: '200' } });
     await jl.createWorker().start();
     const board = await startBullBoard(jl);
     try {
@@ -133,13 +133,21 @@ describe.each(backends)('Bull Board beside jobledger, on %s', (dialect) => {
       // Bull Board's promote of a delayed job: recorded, and the ledger's run time follows.
       const later = await jl.enqueue('bb.later', { n: 7 }, { delayMs: 10 * 60_000 });
       const scheduledFor = (await jl.ledger.getJob(later.id)).runAt;
-      await boardJobIn(board, later.id, 'delayed');
+      // The producer mirrors the payload: Bull Board shows it before any attempt.
+      expect((await boardJobIn(board, later.id, 'delayed')).job.data).toEqual({ payload: { n: 7 } });
       await board.promote(later.id);
       const promoted = await waitForStatus(jl, later.id, 'completed');
       expect(promoted.runAt).toBeLessThan(scheduledFor - 60_000);
       const promotedEvents = (await jl.ledger.getJobDetail(later.id)).events;
       expect(promotedEvents.map((e) => e.type)).toEqual(['job.enqueued', 'job.started', 'job.promoted', 'job.completed']);
       expect(promotedEvents[2]).toMatchObject({ actor: 'redis', payload: { attempt: 1, scheduledFor } });
+
+      // Past JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES, a placeholder names the size; the ledger has it all.
+      const big = await jl.enqueue('bb.report', { orderId: 'x'.repeat(300) });
+      expect((await waitForStatus(jl, big.id, 'completed')).result).toEqual({ total: 42, orderId: 'x'.repeat(300) });
+      const capped = await boardJobIn(board, big.id, 'completed');
+      expect(capped.job.data).toMatchObject({ payload: { mirrored: false, bytes: Buffer.byteLength(JSON.stringify({ orderId: 'x'.repeat(300) })), maxBytes: 200 } });
+      expect(capped.job.returnValue).toMatchObject({ mirrored: false, maxBytes: 200 });
     } finally {
       await board.close();
       await jl.close();

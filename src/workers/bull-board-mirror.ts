@@ -9,9 +9,7 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '../logger.js';
 import type { SerializedError } from '../store/index.js';
-
-/** The key of the payload in a mirrored job's data. */
-export const mirroredPayloadKey = 'payload';
+import { mirroredPayloadKey, mirroredValue } from '../jobs/mirrored-value.js';
 
 /** Longest error message a log line carries (the ledger keeps the whole error). */
 const maxLoggedErrorChars = 1000;
@@ -31,7 +29,10 @@ export class BullBoardMirror {
     private readonly logger: Logger,
   ) {}
 
-  /** The payload into the job's data, once per Redis job (a later attempt finds it there). */
+  /**
+   * The payload into the job's data, once per Redis job: a producer with the mirror on put it there
+   * already, and a later attempt finds it there.
+   */
   async payload(bullJob: Job, payload: unknown): Promise<void> {
     const data: Record<string, unknown> = isRecord(bullJob.data) ? bullJob.data : {};
     if (mirroredPayloadKey in data) return;
@@ -58,10 +59,7 @@ export class BullBoardMirror {
 
   /** `value`, or a placeholder if its JSON is larger than the cap. */
   capped(value: unknown): unknown {
-    const json = JSON.stringify(value);
-    const bytes = json === undefined ? 0 : Buffer.byteLength(json);
-    if (bytes <= this.maxBytes) return value;
-    return { mirrored: false, bytes, maxBytes: this.maxBytes, note: 'larger than JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES; the ledger has it' };
+    return mirroredValue(value, this.maxBytes);
   }
 
   private async write(bullJob: Job, what: string, operation: () => Promise<unknown>): Promise<void> {
