@@ -114,6 +114,17 @@ export interface Config {
    * loopback only.
    */
   consoleTokens: readonly ConsoleToken[];
+  /**
+   * Mirror into each BullMQ job what Bull Board shows: the payload (in the job's data), progress,
+   * the result and a log line per attempt (docs/bull-board.md). The ledger stays the truth; this
+   * costs a few Redis writes per attempt. Env `JOBLEDGER_BULL_BOARD_MIRROR`; default false.
+   */
+  bullBoardMirror: boolean;
+  /**
+   * A payload, progress or result larger than this (UTF-8 JSON) is mirrored as a placeholder naming
+   * its size. Env `JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES`; default 65536.
+   */
+  bullBoardMirrorMaxBytes: number;
 }
 
 /** The built-in maintenance tasks. */
@@ -180,6 +191,8 @@ const defaults = {
   JOBLEDGER_METRICS_HOST: '127.0.0.1',
   JOBLEDGER_METRICS_CACHE_MS: '5000',
   JOBLEDGER_CONSOLE_TOKENS: '',
+  JOBLEDGER_BULL_BOARD_MIRROR: 'false',
+  JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES: String(64 * 1024),
 } as const;
 
 type Variable = keyof typeof defaults;
@@ -249,6 +262,8 @@ export function loadConfig(
     metricsHost: parseHost('JOBLEDGER_METRICS_HOST', read('JOBLEDGER_METRICS_HOST')),
     metricsCacheMs: int('JOBLEDGER_METRICS_CACHE_MS', 0),
     consoleTokens: Object.freeze(parseConsoleTokens(read('JOBLEDGER_CONSOLE_TOKENS'))),
+    bullBoardMirror: parseBoolean('JOBLEDGER_BULL_BOARD_MIRROR', read('JOBLEDGER_BULL_BOARD_MIRROR')),
+    bullBoardMirrorMaxBytes: int('JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES', 2),
   });
 }
 

@@ -133,7 +133,16 @@ export class JobLedger {
     redisErrors.watch(redis, 'producer');
     const owner = async () => ({ ledger: await ledger.identity(), database: describeDatabase(config.database) });
     const telemetry = options.telemetry;
-    const dispatcher = new Dispatcher({ ledger, connection: redis, prefix: config.redisPrefix, logger, redisErrors, owner, ...(telemetry ? { telemetry } : {}) });
+    const dispatcher = new Dispatcher({
+      ledger,
+      connection: redis,
+      prefix: config.redisPrefix,
+      logger,
+      redisErrors,
+      owner,
+      ...(telemetry ? { telemetry } : {}),
+      ...(config.bullBoardMirror ? { mirrorPayloadMaxBytes: config.bullBoardMirrorMaxBytes } : {}),
+    });
     // A process with job types enqueues or runs them: it refuses a Redis prefix another ledger
     // holds. Read-only uses (the CLI's queries) claim nothing; a Redis that is down is not waited
     // for (the dispatcher claims before its first hand-over).
@@ -316,7 +325,7 @@ export class JobLedger {
   }
 
   /** A worker for this process's job types; call `start()` on it. Closed with this object. */
-  createWorker(options: Pick<LedgerWorkerOptions, 'concurrency' | 'queues' | 'allowEvictingRedis'> = {}): LedgerWorker {
+  createWorker(options: Pick<LedgerWorkerOptions, 'concurrency' | 'queues' | 'allowEvictingRedis' | 'bullBoardMirror'> = {}): LedgerWorker {
     const worker = new LedgerWorker({
       ...options,
       ledger: this.ledger,

@@ -12,6 +12,7 @@ import type { JobRow, Ledger } from '../store/index.js';
 import { RedisTimeoutError, withTimeout, type Redis } from '../transport/redis-connection.js';
 import { claimRedisPrefix } from '../transport/prefix-claim.js';
 import { RedisPrefixTakenError, type PrefixOwner } from '../errors.js';
+import { mirroredValue } from './mirrored-value.js';
 
 /** The name of the custom BullMQ backoff strategy through which the ledger's retry delay is applied. */
 export const ledgerBackoffType = 'jobledger';
@@ -33,6 +34,12 @@ export interface DispatcherOptions {
    * Default: no claim.
    */
   owner?: () => Promise<PrefixOwner>;
+  /**
+   * The Bull Board mirror (`JOBLEDGER_BULL_BOARD_MIRROR`): each job's payload also goes into its
+   * Redis data, capped at this many bytes of JSON (mirrored-value.ts). Default none: Redis carries
+   * only the id.
+   */
+  mirrorPayloadMaxBytes?: number;
 }
 
 export interface DispatchReport {
@@ -41,7 +48,7 @@ export interface DispatchReport {
   deferred: string[];
 }
 
-type DispatchableJob = Pick<JobRow, 'id' | 'queue' | 'name' | 'priority' | 'maxAttempts' | 'runAt'> & Partial<Pick<JobRow, 'attemptsStarted'>>;
+type DispatchableJob = Pick<JobRow, 'id' | 'queue' | 'name' | 'priority' | 'maxAttempts' | 'runAt'> & Partial<Pick<JobRow, 'attemptsStarted' | 'payload'>>;
 
 /**
  * The only data a Redis job carries. `startedBefore` marks a job the ledger has started before
@@ -50,6 +57,8 @@ type DispatchableJob = Pick<JobRow, 'id' | 'queue' | 'name' | 'priority' | 'maxA
  */
 export interface RedisJobData {
   startedBefore?: number;
+  /** The payload, for Bull Board to show, only with the mirror on (`mirrorPayloadMaxBytes`). Never read back. */
+  payload?: unknown;
 }
 
 export class Dispatcher {
@@ -150,10 +159,17 @@ export class Dispatcher {
     const queue = this.queue(queueName);
     if (group.length === 1) {
       const [job] = group as [DispatchableJob];
-      await queue.add(job.name, redisData(job), bullOptions(job, now));
+      await queue.add(job.name, this.redisData(job), bullOptions(job, now));
       return;
     }
-    await queue.addBulk(group.map((job) => ({ name: job.name, data: redisData(job), opts: bullOptions(job, now) })));
+    await queue.addBulk(group.map((job) => ({ name: job.name, data: this.redisData(job), opts: bullOptions(job, now) })));
+  }
+
+  private redisData(job: DispatchableJob): RedisJobData {
+    const data: RedisJobData = job.attemptsStarted ? { startedBefore: job.attemptsStarted } : {};
+    const maxBytes = this.options.mirrorPayloadMaxBytes;
+    if (maxBytes !== undefined && job.payload !== undefined) data.payload = mirroredValue(job.payload, maxBytes);
+    return data;
   }
 
   /**
@@ -270,10 +286,6 @@ export class Dispatcher {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();
   }
-}
-
-function redisData(job: DispatchableJob): RedisJobData {
-  return job.attemptsStarted ? { startedBefore: job.attemptsStarted } : {};
 }
 
 function bullOptions(job: DispatchableJob, now: number): JobsOptions {

@@ -16,6 +16,7 @@ export type { EventLogPosition, LoggedEvent } from './jobs/event-log.js';
 export type { StartedJob } from './jobs/job-rows.js';
 export { insertJobs, type InsertedJob, type NewJob } from './jobs/job-writes.js';
 export type { JobAwaitingType, JobOrigin, UnknownTypeHandBack } from './jobs/foreign-jobs.js';
+export { redisActor, type PromotedJob, type RefusedRedisRetry } from './jobs/redis-actions.js';
 export type { OperatorResult } from './jobs/operator-writes.js';
 export { clipText, defaultMaxJsonBytes, defaultMaxJsonDepth, sameJsonValue, storableText, textProblem, toStorableJson, type JsonLimits } from './json-value.js';
 export { Ledger, type OpenLedgerOptions } from './ledger.js';

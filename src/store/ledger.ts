@@ -17,6 +17,7 @@ import { ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
 import * as operator from './jobs/operator-writes.js';
 import type { OperatorResult } from './jobs/operator-writes.js';
 import * as foreign from './jobs/foreign-jobs.js';
+import * as redisActions from './jobs/redis-actions.js';
 import { ensureLedgerIdentity, readLedgerIdentity } from './identity/ledger-identity.js';
 import type { SerializedError } from './attempts/outcome.js';
 import { forkEm, inMemorySqliteConnection, openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
@@ -336,6 +337,18 @@ export class Ledger {
   /** Unfinished jobs handed back for an unknown type and not started since (for the doctor). */
   findJobsAwaitingType(limit = 100): Promise<foreign.JobAwaitingType[]> {
     return this.readEntities((em) => foreign.findJobsAwaitingType(em, limit));
+  }
+
+  // --- what was done to a job in Redis (redis-actions.ts) ---
+
+  /** A delayed job Redis promoted (Bull Board's "promote"): `job.promoted`, its `run_at` moved to the delivery. */
+  recordPromotedJob(promoted: redisActions.PromotedJob): Promise<boolean> {
+    return this.unitOfWork((em) => redisActions.recordPromotedJob(em, promoted));
+  }
+
+  /** Redis asked to run a finished job again and the ledger refused: `job.retry_refused`. */
+  recordRefusedRedisRetry(refused: redisActions.RefusedRedisRetry): Promise<boolean> {
+    return this.unitOfWork((em) => redisActions.recordRefusedRedisRetry(em, refused));
   }
 
   // --- attempts ---

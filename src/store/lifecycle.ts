@@ -165,6 +165,13 @@ export const eventTypes = [
   'job.retried',
   /** A worker that does not know the job's type handed it back to Redis (at most once per worker). */
   'job.type_unknown',
+  /**
+   * A delayed job was delivered before its run time because it was promoted in Redis (Bull Board's
+   * "promote", `Job.promote`): recorded with actor `redis` as it starts, its `run_at` set to then.
+   */
+  'job.promoted',
+  /** Redis asked to run a finished job again (Bull Board's "retry") and the ledger refused: nothing ran. */
+  'job.retry_refused',
   'run.created',
   'run.status_changed',
   'pipeline.started',

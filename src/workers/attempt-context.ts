@@ -40,9 +40,12 @@ export class AttemptContext implements JobContext {
   #childLogger: Logger | undefined;
   #reporter: ProgressReporter | undefined;
   #stateBuffer: AttemptState | undefined;
+  readonly #onProgressWritten: ((value: unknown) => void) | undefined;
 
-  constructor(deps: AttemptContextDeps, job: StartedJob, ref: AttemptRef, stop: AttemptAbort) {
+  /** `onProgressWritten`: told of each progress value the ledger wrote (the Bull Board mirror). */
+  constructor(deps: AttemptContextDeps, job: StartedJob, ref: AttemptRef, stop: AttemptAbort, onProgressWritten?: (value: unknown) => void) {
     this.#deps = deps;
+    this.#onProgressWritten = onProgressWritten;
     this.#job = job;
     this.#ref = ref;
     this.#stop = stop;
@@ -64,7 +67,7 @@ export class AttemptContext implements JobContext {
     (this.#reporter ??= new ProgressReporter(this.#deps.ledger, this.#ref, this.#deps.progressEventIntervalMs, {
       maxDepth: this.#deps.maxJsonDepth ?? defaultMaxJsonDepth,
       maxBytes: this.#deps.maxProgressBytes ?? defaultMaxJsonBytes,
-    })).report(value);
+    }, this.#onProgressWritten)).report(value);
 
   get state(): JobContext['state'] {
     const limits = { maxJsonDepth: this.#deps.maxJsonDepth ?? defaultMaxJsonDepth };

@@ -21,6 +21,8 @@ import type { JobEvent, JobEventType } from '../observability/job-events.js';
 import { contextFromStored, tracer, tracingOn } from '../tracing.js';
 import { adoptForeignJob, isForeignDelivery } from './adopt-foreign-job.js';
 import { handBackDelayMs } from './unknown-job-type.js';
+import type { BullBoardMirror } from './bull-board-mirror.js';
+import { acceptRetryFromRedis, deliveredEarly, finishFinalDelivery, recordPromotion } from './redis-actions.js';
 
 /** Carries the ledger's retry delay to BullMQ's custom backoff strategy (see ledger-worker.ts). */
 export class LedgerRetryError extends Error {
@@ -65,6 +67,8 @@ export interface ExecuteDeps {
   onRecorded?: (event: JobEvent) => void;
   /** Largest payload a job adopted from plain BullMQ may carry (Config.maxPayloadBytes). Default 1 MiB. */
   maxPayloadBytes?: number;
+  /** Mirrors payload, progress, result and a log line per attempt into the BullMQ job (bull-board-mirror.ts). Default none. */
+  mirror?: BullBoardMirror;
 }
 
 export function createProcessor(deps: ExecuteDeps) {
@@ -81,6 +85,11 @@ export function createProcessor(deps: ExecuteDeps) {
     const beganAt = Date.now();
     let begin = await deps.ledger.beginAttempt(jobId, deps.identity, beganAt, lock.deliveredAt);
     if (begin.kind === 'raced') begin = await deps.ledger.beginAttempt(jobId, deps.identity, Date.now(), lock.deliveredAt);
+    // A finished job that Redis moved back from its failed set (Bull Board's "retry") is retried in
+    // the ledger, and this delivery runs the new attempt (redis-actions.ts).
+    if (begin.kind === 'final' && (await acceptRetryFromRedis(deps, bullJob, begin.job))) {
+      begin = await deps.ledger.beginAttempt(jobId, deps.identity, Date.now(), lock.deliveredAt);
+    }
 
     switch (begin.kind) {
       case 'missing':
@@ -95,10 +104,10 @@ export function createProcessor(deps: ExecuteDeps) {
         deps.logger.warn({ jobId, currentAttempt: begin.currentAttempt }, 'a newer attempt owns this job; not starting a stale delivery');
         throw new DelayedError();
       case 'final':
-        // At-least-once delivery: a finished job met again runs nothing.
+        // At-least-once delivery: a finished job met again runs nothing, and BullMQ hears the
+        // ledger's own outcome (its failure reason, not a message that would replace it).
         deps.logger.info({ jobId, status: begin.job.status }, 'job already final in the ledger; not running it again');
-        if (begin.job.status === 'completed') return null;
-        throw new UnrecoverableError(`already ${begin.job.status} in the ledger`);
+        return finishFinalDelivery(begin.job, deps.mirror && ((value) => deps.mirror!.result(value)));
       case 'started':
         break;
     }
@@ -145,11 +154,15 @@ async function runAttempt(
     at: attempt.startedAt,
     pickupMs: Math.max(0, attempt.startedAt - job.runAt),
   });
+  // Delivered well before its run time: promoted in Redis (Bull Board's "promote").
+  if (deliveredEarly(job, lock.deliveredAt)) await recordPromotion(deps, job, attempt, lock.deliveredAt);
+  const mirror = deps.mirror;
+  const payloadMirrored = mirror?.payload(bullJob, job.payload);
   // A worker without this job type hands the delivery back before beginning (unknown-job-type.ts);
   // a ledger row naming another type than its Redis job is failed through the retry budget.
   const type = deps.registry.has(job.name) ? deps.registry.get(job.name) : undefined;
   const stop = new AttemptAbort();
-  const ctx = new AttemptContext(deps, job, attempt, stop);
+  const ctx = new AttemptContext(deps, job, attempt, stop, mirror && ((value) => mirror.progress(bullJob, value)));
   const lostAtBegin = lock.atRisk ? await lock.lostToBlock() : undefined;
   if (lostAtBegin) return recordLost(deps, ctx, job, attempt, lostAtBegin, null, span);
   deps.active.set(jobId, { ref: attempt, abort: (reason) => stop.abort(reason) });
@@ -241,6 +254,10 @@ async function runAttempt(
     ...(error ? { error } : {}),
     ...(outcome.type === 'retry' && recorded.kind === 'applied' ? { delayMs: outcome.delayMs } : {}),
   });
+  if (mirror) {
+    await payloadMirrored;
+    await mirror.attemptEnded(bullJob, { attempt: attempt.number, outcome: eventType.slice('job.'.length), durationMs, ...(error ? { error } : {}) }, heldProgress);
+  }
   if (recorded.kind === 'applied' && recorded.dispatch.length && deps.dispatch) {
     await deps.dispatch(recorded.dispatch).catch((error: unknown) =>
       ctx.logger.warn({ err: error }, 'could not hand follow-up jobs to Redis; the relay will'),
@@ -256,7 +273,8 @@ async function runAttempt(
   if (recorded.kind === 'cancelled') throw new UnrecoverableError('cancelled by an operator');
   switch (outcome.type) {
     case 'completed':
-      return null; // the result lives in the ledger; Redis carries no copy
+      // The result lives in the ledger; Redis carries a copy only for the Bull Board mirror.
+      return mirror ? mirror.result(outcome.result) : null;
     case 'failed':
       throw new UnrecoverableError(outcome.reason);
     case 'cancelled':

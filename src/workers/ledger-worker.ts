@@ -32,6 +32,7 @@ import { guardAgainstPoison, handBack, SoloGate, soloWaitMs, type Processor } fr
 import { QueueConsumer, type ReplacementCause } from './queue-consumer.js';
 import { UnknownJobTypes } from './unknown-job-type.js';
 import { ThreadHandlers } from './thread-handlers.js';
+import { BullBoardMirror } from './bull-board-mirror.js';
 import type { JobEvent } from '../observability/job-events.js';
 
 export interface LedgerWorkerOptions {
@@ -56,7 +57,7 @@ export interface LedgerWorkerOptions {
     | 'watchdogIntervalMs'
     | 'watchdogStuckAfterMs'
   > &
-    Partial<Pick<Config, 'redisErrorLogIntervalMs'>>;
+    Partial<Pick<Config, 'redisErrorLogIntervalMs' | 'bullBoardMirror' | 'bullBoardMirrorMaxBytes'>>;
   logger: Logger;
   /** Jobs run at once per queue. Default 10. */
   concurrency?: number;
@@ -77,6 +78,11 @@ export interface LedgerWorkerOptions {
   onRecorded?: (event: JobEvent) => void;
   /** BullMQ's telemetry (`bullmq-otel`), given to the BullMQ workers. Default none. */
   telemetry?: Telemetry;
+  /**
+   * Mirror into each BullMQ job what Bull Board shows: payload, progress, result and a log line per
+   * attempt (docs/bull-board.md). Default `config.bullBoardMirror` (false).
+   */
+  bullBoardMirror?: boolean;
 }
 
 /**
@@ -309,6 +315,7 @@ export class LedgerWorker {
   /** The processor BullMQ calls: the poison guard and the attempt itself. */
   private processor(): Processor {
     const { config, logger, ledger, registry } = this.options;
+    const mirrored = this.options.bullBoardMirror ?? config.bullBoardMirror ?? false;
     const attempt = createProcessor({
       ledger,
       registry,
@@ -326,6 +333,7 @@ export class LedgerWorker {
       ...(this.options.outcomeHooks ? { outcomeHooks: this.options.outcomeHooks } : {}),
       ...(this.options.dispatch ? { dispatch: this.options.dispatch } : {}),
       ...(this.options.onRecorded ? { onRecorded: this.options.onRecorded } : {}),
+      ...(mirrored ? { mirror: new BullBoardMirror(config.bullBoardMirrorMaxBytes ?? 64 * 1024, logger) } : {}),
     });
     const gate = new SoloGate({
       pause: async () => void (await Promise.all(this.consumers.map((c) => c.pause()))),

@@ -21,6 +21,8 @@ export class ProgressReporter {
     private readonly ref: AttemptRef,
     private readonly intervalMs: number,
     private readonly limits: JsonLimits,
+    /** Told of each value once the ledger wrote it (the Bull Board mirror). */
+    private readonly onWritten?: (value: unknown) => void,
   ) {}
 
   async report(value: unknown): Promise<void> {
@@ -33,6 +35,7 @@ export class ProgressReporter {
     this.lastWriteAt = now;
     this.held = undefined;
     await this.ledger.recordProgress(this.ref, checked, true, now);
+    this.onWritten?.(checked);
   }
 
   /** The progress reported since the last write, to be written with the outcome (or undefined). */
