@@ -116,7 +116,7 @@ function sqliteSeeder(path: string): Seeder {
   const statements = new Map<string, Database.Statement>();
   const perStatement = 100;
   return {
-    async insert(table, columns, rows) {
+    insert(table, columns, rows) {
       const one = `(${columns.map(() => '?').join(', ')})`;
       for (let at = 0; at < rows.length; at += perStatement) {
         const chunk = rows.slice(at, at + perStatement);
@@ -128,6 +128,7 @@ function sqliteSeeder(path: string): Seeder {
         }
         statement.run(chunk.flat());
       }
+      return Promise.resolve();
     },
     async transaction(work) {
       db.exec('BEGIN');
@@ -139,10 +140,11 @@ function sqliteSeeder(path: string): Seeder {
         throw error;
       }
     },
-    async close() {
+    close() {
       db.exec('ANALYZE');
       db.pragma('wal_checkpoint(TRUNCATE)');
       db.close();
+      return Promise.resolve();
     },
   };
 }
