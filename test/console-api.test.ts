@@ -115,6 +115,9 @@ describe.each(backends)('console API on %s', (dialect) => {
   it('finds jobs by a payload path, a job type, a time range', async () => {
     const pro = body(await get(`/api/jobs?run=${runId}&q=${encodeURIComponent('payload.result.customer.plan=pro')}`)) as { items: { id: string }[] };
     expect(pro.items.map((j) => j.id).sort()).toEqual([delayed[1], delayed[3]].sort());
+    // Every job was searched (far fewer than one request's bound): not partial, no next page.
+    expect(pro).toMatchObject({ partial: false, next: null });
+    expect((body(await get(`/api/jobs?run=${runId}&error=${encodeURIComponent('no error says this')}`)) as { items: unknown[] }).items).toEqual([]);
     const both = body(await get(`/api/jobs?run=${runId}&q=payload.result.customer.plan=pro&q=payload.tag=page-3`)) as { items: { id: string }[] };
     expect(both.items.map((j) => j.id)).toEqual([delayed[3]]);
     expect((body(await get(`/api/jobs?run=${runId}&name=test.nothing`)) as { items: unknown[] }).items).toEqual([]);
@@ -136,6 +139,7 @@ describe.each(backends)('console API on %s', (dialect) => {
       ['/api/jobs?run=run_nope', 'run'],
       ['/api/jobs?q=customer.plan', 'q'],
       ['/api/jobs?q=payload.1x=2', 'q'],
+      [`/api/jobs?error=${'x'.repeat(201)}`, 'error'],
       ['/api/jobs?bogus=1', 'bogus'],
       ['/api/jobs/not-a-job', 'id'],
       ['/api/runs?status=sleeping', 'status'],
@@ -306,7 +310,7 @@ describe.each(backends)('console API on %s', (dialect) => {
     expect(Object.keys(doc.paths).sort()).toEqual(
       ['/api/events', '/api/jobs', '/api/jobs/bulk', '/api/jobs/{id}', '/api/jobs/{id}/cancel', '/api/jobs/{id}/retry', '/api/overview', '/api/pipelines', '/api/pipelines/{id}', '/api/runs', '/api/runs/{id}', '/api/session'].sort(),
     );
-    expect(doc.paths['/api/jobs']!.get!.parameters!.map((p) => p.name)).toEqual(['status', 'name', 'queue', 'run', 'since', 'until', 'q', 'before', 'limit']);
+    expect(doc.paths['/api/jobs']!.get!.parameters!.map((p) => p.name)).toEqual(['status', 'name', 'queue', 'run', 'since', 'until', 'error', 'q', 'before', 'limit']);
     expect(Object.keys(doc.paths['/api/session']!).sort()).toEqual(['delete', 'get', 'post']);
   });
 

@@ -2,7 +2,7 @@
 import { field, formatTime, h, replace, statusBadge, table } from '../dom.js';
 
 const statuses = ['pending', 'queued', 'delayed', 'running', 'completed', 'failed', 'cancelled'];
-const filterNames = ['status', 'name', 'queue', 'run', 'since', 'until', 'q'];
+const filterNames = ['status', 'name', 'queue', 'run', 'since', 'until', 'error', 'q'];
 
 export async function renderJobs(app, main) {
   const params = new URLSearchParams(location.search);
@@ -18,7 +18,10 @@ export async function renderJobs(app, main) {
     if (params.get('before')) query.set('before', params.get('before'));
     const page = await app.api(`/api/jobs?${query}`);
     const keep = new Set(selected(results));
-    replace(results, jobTable(app, page.items, keep), pager(app, filter, page.next, params.has('before')));
+    // A partial page stopped after reading its share of jobs (status, error and payload filters):
+    // "Older" continues the search.
+    const partial = page.partial ? h('p', { class: 'partial' }, `${page.items.length} found among the jobs searched so far; Older searches further back.`) : null;
+    replace(results, jobTable(app, page.items, keep), partial, pager(app, filter, page.next, params.has('before')));
   };
   await refresh();
   return refresh;
@@ -47,6 +50,7 @@ function filterForm(app, filter) {
     input('run', 'Run', 'run_01J…'),
     input('since', 'Created since', '2026-12-01T00:00:00Z'),
     input('until', 'Created before', ''),
+    input('error', 'Error text', 'e.g. ECONNREFUSED'),
     input('q', 'Payload', 'payload.customer.plan=pro'),
     h('button', { type: 'submit' }, 'Filter'),
   );

@@ -16,6 +16,7 @@ import { Migration20261207000000JobTraceContext } from './Migration2026120700000
 import { Migration20261207010000EventCommitOrder } from './Migration20261207010000EventCommitOrder.js';
 import { Migration20261210000000LedgerIdentity } from './Migration20261210000000LedgerIdentity.js';
 import { Migration20261211010000Replays } from './Migration20261211010000Replays.js';
+import { Migration20261212000000ConsoleIndexes } from './Migration20261212000000ConsoleIndexes.js';
 
 export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
@@ -31,4 +32,5 @@ export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261207010000EventCommitOrder', class: Migration20261207010000EventCommitOrder },
   { name: 'Migration20261210000000LedgerIdentity', class: Migration20261210000000LedgerIdentity },
   { name: 'Migration20261211010000Replays', class: Migration20261211010000Replays },
+  { name: 'Migration20261212000000ConsoleIndexes', class: Migration20261212000000ConsoleIndexes },
 ];

@@ -36,12 +36,19 @@ export function jobSummary(job: JobRow) {
   };
 }
 
+/**
+ * Most jobs one listing request reads when a filter no index serves is given (status, error text,
+ * payload fields): the page then holds the matches among them, and `next` continues the search
+ * with older jobs (`partial: true` says the page stopped there, not at its limit).
+ */
+export const maxScannedJobs = 10_000;
+
 export function registerJobRoutes(app: FastifyInstance, jl: JobLedger): void {
   app.get<{ Querystring: JobFilterQuery & { before?: string; limit?: string } }>(
     '/api/jobs',
     {
       schema: {
-        summary: 'Jobs, newest first, filtered; keyset pages',
+        summary: `Jobs, newest first, filtered; keyset pages. A status, error or payload filter reads at most ${maxScannedJobs} jobs a request: partial: true says the page stopped there, and next continues`,
         tags: ['jobs'],
         querystring: { type: 'object', properties: { ...jobFilterProperties, before: cursorParam('job'), limit: limitParam } },
       },
@@ -49,8 +56,12 @@ export function registerJobRoutes(app: FastifyInstance, jl: JobLedger): void {
     async (request) => {
       const limit = parseLimit(request.query.limit);
       const before = parseCursor(request.query.before);
-      const rows = await jl.ledger.listJobs({ ...jobFilterOf(request.query), limit, ...(before ? { before } : {}) });
-      return { items: rows.map(jobSummary), next: rows.length === limit ? cursorOf(rows.at(-1)) : null };
+      const { jobs, scannedTo } = await jl.ledger.searchJobs({ ...jobFilterOf(request.query), limit, scanLimit: maxScannedJobs, ...(before ? { before } : {}) });
+      return {
+        items: jobs.map(jobSummary),
+        next: scannedTo ? cursorOf(scannedTo) : jobs.length === limit ? cursorOf(jobs.at(-1)) : null,
+        partial: scannedTo !== null,
+      };
     },
   );
 
@@ -95,7 +106,7 @@ export function registerJobRoutes(app: FastifyInstance, jl: JobLedger): void {
             action: { type: 'string', enum: ['retry', 'cancel'], description: 'retry or cancel' },
             reason: reasonProperty,
             ids: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'string', pattern: idPattern('job') }, description: 'a list of 1 to 1000 job ids' },
-            filter: { type: 'object', properties: jobFilterProperties, description: 'the filters of GET /api/jobs (status, name, queue, run, since, until, q)' },
+            filter: { type: 'object', properties: jobFilterProperties, description: 'the filters of GET /api/jobs (status, name, queue, run, since, until, error, q)' },
           },
         },
       },

@@ -43,6 +43,7 @@ export const jobFilterProperties = {
   run: { type: 'string', pattern: idPattern('run'), description: 'a run id like run_01J...' },
   since: timeParam('created at or after'),
   until: timeParam('created before'),
+  error: text('text the last error message contains (ignoring case)'),
   q: {
     anyOf: [
       { type: 'string', minLength: 1, maxLength: 1200 },
@@ -59,6 +60,7 @@ export interface JobFilterQuery {
   run?: string;
   since?: string;
   until?: string;
+  error?: string;
   q?: string | string[];
 }
 
@@ -113,6 +115,7 @@ export function jobFilterOf(query: JobFilterQuery): Omit<JobFilter, 'limit' | 'o
     ...(since !== undefined ? { since } : {}),
     ...(until !== undefined ? { until } : {}),
     ...(where ? { where } : {}),
+    ...(query.error !== undefined ? { errorContains: query.error } : {}),
   };
 }
 

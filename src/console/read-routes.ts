@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { JobLedger } from '../jobledger.js';
 import { InvalidOptionError } from '../errors.js';
 import { jobStatuses, type JobStatus, type PipelineStatus, type RunStatus } from '../store/index.js';
+import { OverviewFigures } from './overview-figures.js';
 import { cursorOf, cursorParam, eventFilterOf, idPattern, limitParam, parseLimit, parseTime, text, timeParam, type EventQuery } from './query-params.js';
 
 const runStatuses = ['open', 'running', 'completed', 'failed', 'cancelled'] as const;
@@ -19,9 +20,13 @@ const idParams = (prefix: string, kind: string) =>
 /** Jobs still `pending` this long after their commit are the relay's backlog (as `jobledger doctor` counts them). */
 const relayBacklogAgeMs = 5000;
 
+/** How old the overview's counts may be before a request starts a new count, at least (the UI refreshes every 5 s). */
+const overviewCountAgeMs = 5000;
+
 export function registerReadRoutes(app: FastifyInstance, jl: JobLedger): void {
-  app.get('/api/overview', { schema: { summary: 'Jobs by status and queue, attempts past their lock, relay backlog', tags: ['overview'] } }, async () => {
-    const figures = await jl.ledger.ledgerFigures({ lockDurationMs: jl.config.lockDurationMs });
+  const overviewFigures = new OverviewFigures(() => jl.ledger.ledgerFigures({ lockDurationMs: jl.config.lockDurationMs }), overviewCountAgeMs);
+  app.get('/api/overview', { schema: { summary: 'Jobs by status and queue (as counted at countedAt, recounted in the background), attempts past their lock, relay backlog', tags: ['overview'] } }, async () => {
+    const { figures, countedAt } = await overviewFigures.get();
     const byStatus = Object.fromEntries(jobStatuses.map((s) => [s, 0])) as Record<JobStatus, number>;
     const queues = new Map<string, { queue: string; byStatus: Partial<Record<JobStatus, number>>; oldestDueAt: number | null }>();
     for (const group of figures.jobs) {
@@ -40,6 +45,8 @@ export function registerReadRoutes(app: FastifyInstance, jl: JobLedger): void {
       // The figures `jobledger doctor` checks: attempts whose worker stopped renewing, jobs the relay has not handed over.
       attemptsPastLock: figures.attemptsPastLock,
       relayBacklog: await jl.ledger.countUndispatched(Math.max(jl.config.relayGraceMs, relayBacklogAgeMs)),
+      // When the jobs and attempts were counted (the other figures are read by this request).
+      countedAt,
       at: Date.now(),
     };
   });

@@ -449,6 +449,11 @@ export class Ledger {
     return this.read((sql) => queries.listJobs(sql, filter));
   }
 
+  /** `listJobs` reading at most `scanLimit` jobs (job-queries.ts `searchJobs`). */
+  searchJobs(filter: Omit<queries.JobFilter, 'offset'> & { scanLimit: number }): Promise<queries.JobSearch> {
+    return this.read((sql) => queries.searchJobs(sql, filter));
+  }
+
   countJobsByStatus(filter?: Omit<queries.JobFilter, 'limit' | 'offset' | 'before'>): ReturnType<typeof queries.countJobsByStatus> {
     return this.read((sql) => queries.countJobsByStatus(sql, filter));
   }

@@ -89,6 +89,7 @@ const jobFilterFields = {
   since: field(epochMs, expect.time),
   until: field(epochMs, expect.time),
   where: field(whereSchema, `an object of at most ${maxWhereKeys} payload paths ("customer.id") to a string, number or boolean`),
+  errorContains: field(safeText(200), 'text to find in the last error message (1 to 200 characters)'),
 };
 
 /** `listJobs`. */
@@ -98,6 +99,11 @@ export const listJobsSchema = z.strictObject({
   offset: field(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), 'a whole number >= 0'),
   /** The listing's position to continue after (keyset paging): the last job of the previous page. */
   before: field(z.strictObject({ createdAt: epochMs, id: z.string().regex(idPattern('job')) }), 'the { createdAt, id } of the last job of the previous page'),
+});
+
+/** `searchJobs`: `listJobs` without `offset`, with the most jobs one call reads. */
+export const searchJobsSchema = listJobsSchema.omit({ offset: true }).extend({
+  scanLimit: field(z.number().int().min(1).max(1_000_000), 'a whole number from 1 to 1,000,000'),
 });
 
 /** `countJobsByStatus`: the job filters without paging. */

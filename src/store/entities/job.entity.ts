@@ -84,8 +84,11 @@ export const JobEntity = new EntitySchema<JobRow>({
       name: 'jobs_undispatched_index',
       expression: 'create index "jobs_undispatched_index" on "jobs" ("created_at") where "dispatched_at" is null',
     },
-    { name: 'jobs_name_created_at_index', properties: ['name', 'createdAt'] },
-    { name: 'jobs_run_id_index', properties: ['runId'] },
-    { name: 'jobs_created_at_index', properties: ['createdAt'] },
+    // Listings newest first, a keyset page at a time (migration ConsoleIndexes): each ends in
+    // (created_at, id), the listing's order, and holds only columns a job's row never changes.
+    { name: 'jobs_created_at_id_index', properties: ['createdAt', 'id'] },
+    { name: 'jobs_name_created_at_id_index', properties: ['name', 'createdAt', 'id'] },
+    { name: 'jobs_run_id_created_at_id_index', properties: ['runId', 'createdAt', 'id'] },
+    { name: 'jobs_queue_created_at_id_index', properties: ['queue', 'createdAt', 'id'] },
   ],
 });

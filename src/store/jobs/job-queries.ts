@@ -15,6 +15,7 @@ import {
   listEventsSchema,
   listJobsSchema,
   parseQuery,
+  searchJobsSchema,
   payloadPathPattern,
 } from '../query-schemas.js';
 import { toAttemptRow, toEventRow, toJobRow } from './job-rows.js';
@@ -44,6 +45,8 @@ export interface JobFilter {
   until?: number;
   /** Payload fields that must equal a value, compared as text: `{ 'customer.id': '42' }`. At most 20. */
   where?: Record<string, string | number | boolean>;
+  /** Text the last error's message contains, ignoring ASCII case (1 to 200 characters). */
+  errorContains?: string;
   /** Default 100, at most 10,000. */
   limit?: number;
   offset?: number;
@@ -88,16 +91,66 @@ export async function getJob(sql: Sql, jobId: string): Promise<JobRow> {
 export async function listJobs(sql: Sql, given: JobFilter = {}): Promise<JobRow[]> {
   const filter = parseQuery(listJobsSchema, given);
   const { conditions, params } = jobWhere(sql, filter);
-  if (filter.before) {
-    conditions.push('(created_at < ? OR (created_at = ? AND id < ?))');
-    params.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
-  }
-  const rows = await sql.all(`SELECT * FROM jobs${whereClause(conditions)} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, [
-    ...params,
-    filter.limit ?? 100,
-    filter.offset ?? 0,
-  ]);
+  if (filter.before) keysetBefore(conditions, params, filter.before);
+  // LIMIT and OFFSET are written into the statement (validated whole numbers): told of a bound
+  // LIMIT, SQLite's planner could not see the page was small and sorted the whole table instead of
+  // walking the (created_at, id) index.
+  const rows = await sql.all(
+    `SELECT * FROM jobs${whereClause(conditions)} ORDER BY created_at DESC, id DESC LIMIT ${filter.limit ?? 100} OFFSET ${filter.offset ?? 0}`,
+    params,
+  );
   return rows.map((r) => toJobRow(sql.dialect, r));
+}
+
+export interface JobSearch {
+  /** The matching jobs, newest first, at most `limit`. */
+  jobs: JobRow[];
+  /**
+   * Where the search stopped before the end of the ledger, having read `scanLimit` jobs: the oldest
+   * job read. Fewer than `limit` jobs were found among them; passing this as `before` continues
+   * the search with the next, older ones. Null when the search reached the oldest job, or filled
+   * the page (continue after the last job found, as with `listJobs`).
+   */
+  scannedTo: { createdAt: number; id: string } | null;
+}
+
+/**
+ * `listJobs` that reads at most `scanLimit` jobs. The filters an index serves (job type, queue, run,
+ * time) choose the jobs, newest first; the ones no index serves (status, payload fields, error
+ * text: a job's status changes with every attempt and is deliberately not indexed) are checked on
+ * at most the `scanLimit` newest of those. A filter that matches few jobs then answers in bounded
+ * time with a position to continue from, rather than reading the whole ledger before answering.
+ */
+export async function searchJobs(sql: Sql, given: Omit<JobFilter, 'offset'> & { scanLimit: number }): Promise<JobSearch> {
+  const { scanLimit = given.scanLimit, ...filter } = parseQuery(searchJobsSchema, given);
+  const limit = filter.limit ?? 100;
+  const { status, where, errorContains, ...indexed } = filter;
+  if (status === undefined && where === undefined && errorContains === undefined) {
+    return { jobs: await listJobs(sql, filter), scannedTo: null };
+  }
+  const window = jobWhere(sql, indexed);
+  if (filter.before) keysetBefore(window.conditions, window.params, filter.before);
+  // The oldest job of the window: the scanLimit-th newest the index-served filters choose.
+  const [edge] = await sql.all(
+    `SELECT created_at, id FROM jobs${whereClause(window.conditions)} ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ${scanLimit - 1}`,
+    window.params,
+  );
+  const checked = jobWhere(sql, { status, where, errorContains });
+  const conditions = [...window.conditions, ...checked.conditions];
+  const params = [...window.params, ...checked.params];
+  if (edge) {
+    conditions.push('(created_at, id) >= (?, ?)');
+    params.push(toNumber(edge.created_at), edge.id);
+  }
+  const rows = await sql.all(`SELECT * FROM jobs${whereClause(conditions)} ORDER BY created_at DESC, id DESC LIMIT ${limit}`, params);
+  const jobs = rows.map((r) => toJobRow(sql.dialect, r));
+  return { jobs, scannedTo: edge && jobs.length < limit ? { createdAt: toNumber(edge.created_at), id: String(edge.id) } : null };
+}
+
+/** Keyset paging, newest first: only the jobs after `before`, a row-value comparison either index walks. */
+function keysetBefore(conditions: string[], params: unknown[], before: { createdAt: number; id: string }): void {
+  conditions.push('(created_at, id) < (?, ?)');
+  params.push(before.createdAt, before.id);
 }
 
 export async function countJobsByStatus(sql: Sql, given: Omit<JobFilter, 'limit' | 'offset' | 'before'> = {}): Promise<Record<JobStatus, number>> {
@@ -175,7 +228,7 @@ export async function listAttempts(sql: Sql, given: { jobIds?: readonly string[]
 }
 
 /** The conditions and parameters of a validated job filter; every value bound, lists as `IN (?, ...)`. */
-function jobWhere(sql: Sql, filter: z.output<typeof countJobsSchema>): { conditions: string[]; params: unknown[] } {
+function jobWhere(sql: Sql, filter: Partial<z.output<typeof countJobsSchema>>): { conditions: string[]; params: unknown[] } {
   const conditions: string[] = [];
   const params: unknown[] = [];
   for (const [column, value] of [
@@ -202,6 +255,13 @@ function jobWhere(sql: Sql, filter: z.output<typeof countJobsSchema>): { conditi
     const field = payloadFieldSql(sql, path);
     conditions.push(`${field.expression} = ?`);
     params.push(...field.params, String(value));
+  }
+  if (filter.errorContains !== undefined) {
+    // The message of `last_error` (an attempt's error summary), as a LIKE pattern of the literal
+    // text: SQLite's LIKE ignores ASCII case; ILIKE does the same on PostgreSQL.
+    const message = sql.dialect === 'postgresql' ? `last_error->>'message' ILIKE ?` : `json_extract(last_error, '$.message') LIKE ?`;
+    conditions.push(`${message} ESCAPE '\\'`);
+    params.push(`%${filter.errorContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   }
   return { conditions, params };
 }
