@@ -29,6 +29,7 @@ import { assetsDirectory, ConsoleAssets } from './assets.js';
 import { ConsoleHttpError, sendError } from './http-errors.js';
 import { checkKnownKeys, registerJobRoutes } from './job-routes.js';
 import { OpenApiCollector } from './openapi.js';
+import { registerPipelineActionRoutes } from './pipeline-action-routes.js';
 import { registerReadRoutes } from './read-routes.js';
 import { setSecurityHeaders } from './security-headers.js';
 
@@ -104,6 +105,7 @@ export function jobLedgerConsole(app: FastifyInstance, options: ConsoleOptions, 
   registerSessionRoutes(app, access, cookiePath);
   registerReadRoutes(app, jl);
   registerJobRoutes(app, jl);
+  registerPipelineActionRoutes(app, jl);
   done();
 }
 

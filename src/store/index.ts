@@ -31,6 +31,7 @@ export { sqlFor } from './orm/em-sql.js';
 export { ledgerTables } from './orm/ledger-tables.js';
 export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './pipelines/pipeline-archive.js';
 export type { PipelineDetail, PipelineFilter, PipelineHistoryFilter, PipelineStageDetail, PipelineSummary } from './pipelines/pipeline-queries.js';
+export { cancelPipeline, retryPipeline, type CancelledPipeline, type PipelineOperatorRequest, type RetriedPipeline, type RetryStageJob } from './pipelines/pipeline-operator-writes.js';
 export { insertPipeline, lockPipeline, recordPipelineStep, type PipelineStep } from './pipelines/pipeline-writes.js';
 export { existingRunIds, existingRunIdsIn, runStatuses } from './runs/runs.js';
 export { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './state/snapshot-rotation.js';

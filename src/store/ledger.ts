@@ -15,6 +15,7 @@ import * as jobWrites from './jobs/job-writes.js';
 import type { InsertedJob, NewJob } from './jobs/job-writes.js';
 import { ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
 import * as operator from './jobs/operator-writes.js';
+import * as pipelineOperator from './pipelines/pipeline-operator-writes.js';
 import type { OperatorResult } from './jobs/operator-writes.js';
 import * as foreign from './jobs/foreign-jobs.js';
 import { ensureLedgerIdentity, readLedgerIdentity } from './identity/ledger-identity.js';
@@ -383,6 +384,14 @@ export class Ledger {
 
   retryJob(request: operator.OperatorRequest): Promise<OperatorResult> {
     return this.unitOfWork((em) => operator.retryJob(em, request));
+  }
+
+  cancelPipeline(request: pipelineOperator.PipelineOperatorRequest): Promise<pipelineOperator.CancelledPipeline> {
+    return this.unitOfWork((em) => pipelineOperator.cancelPipeline(em, request));
+  }
+
+  retryPipeline(request: pipelineOperator.PipelineOperatorRequest, makeJob: pipelineOperator.RetryStageJob): Promise<pipelineOperator.RetriedPipeline> {
+    return this.unitOfWork((em) => pipelineOperator.retryPipeline(em, request, makeJob));
   }
 
   // --- runs ---
