@@ -95,4 +95,99 @@ describe.each(backends)('console pages API on %s', (dialect) => {
       await jl.cancelPipeline({ pipelineId: id, reason: 'tidy up', actor: 'test' });
     });
   });
+
+  describe('state', () => {
+    it('lists namespaces, keys with value and version, a key\'s transitions with diffs and its snapshots', async () => {
+      const ns = `pages-${dialect}`;
+      await jl.state.set(ns, 'order/1', { total: 40, items: ['a'], customer: { plan: 'free' } }, { actor: 'api', reason: 'created' });
+      await jl.state.set(ns, 'order/1', { total: 42, items: ['a', 'b'], customer: { plan: 'pro' } }, { actor: 'api', reason: 'upgrade' });
+      await jl.state.set(ns, 'order/2', { total: 1 });
+      const snapshot = await jl.state.snapshot(ns, 'order/1', { description: 'before the refund', actor: 'test' });
+
+      const namespaces = body(await get('/api/state')) as { items: string[]; next: string | null };
+      expect(namespaces.items).toContain(ns);
+      const paged = body(await get(`/api/state?limit=1&after=${ns.slice(0, -1)}`)) as { items: string[] };
+      expect(paged.items).toHaveLength(1);
+
+      const keys = body(await get(`/api/state/${ns}`)) as { items: { key: string; version: number; data: unknown }[]; next: string | null };
+      expect(keys.items.map((e) => [e.key, e.version])).toEqual([['order/1', 2], ['order/2', 1]]);
+      expect(keys.items[0]!.data).toMatchObject({ total: 42 });
+      expect(keys.next).toBeNull();
+      expect((body(await get(`/api/state/${ns}?limit=1`)) as { next: string }).next).toBe('order/1');
+      expect((body(await get(`/api/state/${ns}?after=order/1`)) as { items: { key: string }[] }).items.map((e) => e.key)).toEqual(['order/2']);
+      expect((body(await get(`/api/state/${ns}?prefix=order/2`)) as { items: { key: string }[] }).items.map((e) => e.key)).toEqual(['order/2']);
+
+      const detail = body(await get(`/api/state/${ns}/entry?key=${encodeURIComponent('order/1')}`)) as {
+        entry: { version: number };
+        transitions: { versionAfter: number; reason: string; diff: { changes: unknown[]; truncated: boolean } }[];
+        snapshots: { id: string; checksum: string; intact: boolean; subjectVersion: number }[];
+      };
+      expect(detail.entry.version).toBe(2);
+      expect(detail.transitions.map((t) => [t.versionAfter, t.reason])).toEqual([[2, 'upgrade'], [1, 'created']]);
+      expect(detail.transitions[0]!.diff).toEqual({
+        truncated: false,
+        changes: [
+          { path: '$.customer.plan', change: 'changed', before: 'free', after: 'pro' },
+          { path: '$.items[1]', change: 'added', after: 'b' },
+          { path: '$.total', change: 'changed', before: 40, after: 42 },
+        ],
+      });
+      expect(detail.snapshots).toMatchObject([{ id: snapshot.id, checksum: snapshot.checksum, intact: true, subjectVersion: 2 }]);
+      expect(detail.snapshots[0]!.checksum).toMatch(/^[0-9a-f]{64}$/);
+      const all = body(await get(`/api/snapshots?namespace=${ns}&key=${encodeURIComponent('order/1')}`)) as { items: { id: string }[] };
+      expect(all.items.map((x) => x.id)).toEqual([snapshot.id]);
+      expect((body(await get('/api/snapshots')) as { items: { id: string }[] }).items.map((x) => x.id)).toContain(snapshot.id);
+    });
+
+    it('restores a snapshot as a new version with the token\'s name and the reason', async () => {
+      const ns = `restore-${dialect}`;
+      await jl.state.set(ns, 'k', { v: 1 });
+      const snapshot = await jl.state.snapshot(ns, 'k');
+      await jl.state.set(ns, 'k', { v: 2 });
+      expect((await post(`/api/snapshots/${snapshot.id}/restore`, { reason: 'bad deploy' }, asViewer)).statusCode).toBe(403);
+      const stale = await post(`/api/snapshots/${snapshot.id}/restore`, { reason: 'bad deploy', expectedVersion: 1 });
+      expect(stale.statusCode).toBe(409);
+      expect(body(stale).code).toBe('JOBLEDGER_VERSION_CONFLICT');
+      const restored = await post(`/api/snapshots/${snapshot.id}/restore`, { reason: 'bad deploy', expectedVersion: 2 });
+      expect(restored.statusCode).toBe(200);
+      expect(body(restored)).toMatchObject({ entry: { namespace: ns, key: 'k', version: 3, data: { v: 1 } } });
+      const [latest] = (body(await get(`/api/state/${ns}/entry?key=k`)) as { transitions: { change: string; actor: string; reason: string; snapshotId: string }[] }).transitions;
+      expect(latest).toMatchObject({ change: 'restored', actor: 'olga', snapshotId: snapshot.id });
+      expect(latest!.reason).toMatch(/^bad deploy \(restored from snapshot/);
+      // A stored copy altered behind the ledger's back is refused, and shown as altered.
+      await jl.ledger.transaction((tx) => tx.run('UPDATE snapshots SET data = ? WHERE id = ?', [JSON.stringify({ v: 666 }), snapshot.id]));
+      expect((body(await get(`/api/snapshots?namespace=${ns}&key=k`)) as { items: { intact: boolean }[] }).items[0]!.intact).toBe(false);
+      const altered = await post(`/api/snapshots/${snapshot.id}/restore`, { reason: 'again' });
+      expect(altered.statusCode).toBe(409);
+      expect(body(altered).code).toBe('JOBLEDGER_CHECKSUM_MISMATCH');
+    });
+
+    it('refuses bad parameters with a 400 naming the field, and unknown names with a 404', async () => {
+      const cases: [string, string][] = [
+        ['/api/state?limit=0', 'limit'],
+        ['/api/state?after=-x', 'after'],
+        ['/api/state?bogus=1', 'bogus'],
+        ['/api/state/has%20space', 'namespace'],
+        ['/api/state/ok?deleted=maybe', 'deleted'],
+        ['/api/state/ok?limit=501', 'limit'],
+        ['/api/state/ok/entry', 'key'],
+        [`/api/state/ok/entry?key=${'k'.repeat(129)}`, 'key'],
+        ['/api/snapshots?key=k', 'namespace'],
+        ['/api/snapshots?limit=x', 'limit'],
+      ];
+      for (const [url, field] of cases) expectInvalid(await get(url), field, url);
+      expectInvalid(await post(`/api/snapshots/${newId('snp')}/restore`, {}), 'reason', 'restore without reason');
+      expectInvalid(await post(`/api/snapshots/${newId('snp')}/restore`, { reason: 'x', expectedVersion: -1 }), 'expectedVersion', 'negative version');
+      expectInvalid(await post('/api/snapshots/snp_x/restore', { reason: 'x' }), 'id', 'bad snapshot id');
+      for (const url of ['/api/state/nothing-here/entry?key=k']) {
+        const response = await get(url);
+        expect(response.statusCode, url).toBe(404);
+        expect(body(response).code).toBe('JOBLEDGER_NOT_FOUND');
+      }
+      expect((body(await get('/api/state/nothing-here')) as { items: unknown[] }).items).toEqual([]);
+      const missing = await post(`/api/snapshots/${newId('snp')}/restore`, { reason: 'x' });
+      expect(missing.statusCode).toBe(404);
+      expect((await post(`/api/snapshots/${newId('snp')}/restore`, { reason: 'x' }, asViewer)).statusCode).toBe(403);
+    });
+  });
 });

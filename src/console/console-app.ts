@@ -32,6 +32,7 @@ import { OpenApiCollector } from './openapi.js';
 import { registerPipelineActionRoutes } from './pipeline-action-routes.js';
 import { registerReadRoutes } from './read-routes.js';
 import { setSecurityHeaders } from './security-headers.js';
+import { registerStateRoutes } from './state-routes.js';
 
 export interface ConsoleOptions {
   /** The open JobLedger whose ledger the console shows and whose operator actions it runs. */
@@ -46,7 +47,7 @@ interface RouteConfig {
 }
 
 /** The UI's pages: each serves the same HTML, whose script renders the page the path names. */
-const pagePaths = ['/', '/login', '/jobs', '/jobs/:id', '/runs', '/runs/:id', '/pipelines', '/pipelines/:id'];
+const pagePaths = ['/', '/login', '/jobs', '/jobs/:id', '/runs', '/runs/:id', '/pipelines', '/pipelines/:id', '/state', '/state/:namespace', '/maintenance'];
 
 /** Registers the console in `app` (at the prefix it is registered under). */
 export function jobLedgerConsole(app: FastifyInstance, options: ConsoleOptions, done: (error?: Error) => void): void {
@@ -106,6 +107,7 @@ export function jobLedgerConsole(app: FastifyInstance, options: ConsoleOptions, 
   registerReadRoutes(app, jl);
   registerJobRoutes(app, jl);
   registerPipelineActionRoutes(app, jl);
+  registerStateRoutes(app, jl);
   done();
 }
 

@@ -34,6 +34,7 @@ export type { PipelineDetail, PipelineFilter, PipelineHistoryFilter, PipelineSta
 export { cancelPipeline, retryPipeline, type CancelledPipeline, type PipelineOperatorRequest, type RetriedPipeline, type RetryStageJob } from './pipelines/pipeline-operator-writes.js';
 export { insertPipeline, lockPipeline, recordPipelineStep, type PipelineStep } from './pipelines/pipeline-writes.js';
 export { existingRunIds, existingRunIdsIn, runStatuses } from './runs/runs.js';
+export { snapshotChecksum } from './state/snapshots.js';
 export { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './state/snapshot-rotation.js';
 export type { RestoreOptions, SnapshotOptions } from './state/snapshots.js';
 export { defaultStateLimits, parseStateSubjectId, validateOp, type ReadStateOptions, type SetStateOptions, type StateLimits, type StateOp, type StateRef, type StateWriteOptions } from './state/state-model.js';

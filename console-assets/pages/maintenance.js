@@ -1,0 +1,1 @@
+export async function renderMaintenance(app, main) { main.textContent = 'Maintenance'; }
