@@ -11,6 +11,7 @@ import { defineJob } from '../src/jobs/define-job.js';
 import { definePipeline, stagePayloadSchema } from '../src/jobs/define-pipeline.js';
 import { JobLedger } from '../src/jobledger.js';
 import { newId } from '../src/store/ids.js';
+import { recordMissedTicks } from '../src/store/index.js';
 import { backends, testConfig } from './support/backends.js';
 
 const operatorSecret = 'olga-secret-0123456789';
@@ -188,6 +189,35 @@ describe.each(backends)('console pages API on %s', (dialect) => {
       const missing = await post(`/api/snapshots/${newId('snp')}/restore`, { reason: 'x' });
       expect(missing.statusCode).toBe(404);
       expect((await post(`/api/snapshots/${newId('snp')}/restore`, { reason: 'x' }, asViewer)).statusCode).toBe(403);
+    });
+  });
+
+  describe('maintenance', () => {
+    it('lists each task with schedule, next tick, latest ticks with outcome, counts and duration, and missed ticks', async () => {
+      await jl.maintenance.run('rotate-snapshots');
+      const hour = 3_600_000;
+      const tick = Math.floor(Date.now() / hour) * hour - 2 * hour;
+      await recordMissedTicks(jl.ledger, { task: 'archive-pipelines', ticks: [tick, tick + hour / 2], reason: 'not-run', claimedBy: 'test', now: Date.now() });
+      const answer = await get('/api/maintenance?ticks=5');
+      expect(answer.statusCode).toBe(200);
+      const { tasks } = body(answer) as {
+        tasks: { task: string; schedule: string | null; nextRunAt: number | null; lastRun: { status: string } | null; runs: { status: string; tick: number; durationMs: number | null; counts: unknown; triggeredBy: string }[]; missedLastDay: number }[];
+      };
+      expect(tasks.map((t) => t.task).sort()).toEqual(['archive-pipelines', 'prune', 'reconcile', 'rotate-snapshots', 'sqlite-upkeep']);
+      const rotate = tasks.find((t) => t.task === 'rotate-snapshots')!;
+      expect(rotate.runs[0]).toMatchObject({ status: 'succeeded', triggeredBy: 'manual' });
+      expect(typeof rotate.runs[0]!.durationMs).toBe('number');
+      expect(rotate.runs[0]!.counts).toEqual(expect.any(Object));
+      expect(rotate.lastRun).toMatchObject({ status: 'succeeded' });
+      const archive = tasks.find((t) => t.task === 'archive-pipelines')!;
+      expect(archive.runs.map((r) => [r.status, r.tick])).toEqual([['missed', tick + hour / 2], ['missed', tick]]);
+      expect(archive.missedLastDay).toBe(2);
+      for (const t of tasks) if (t.schedule !== null) expect(t.nextRunAt).toBeGreaterThan(Date.now() - 1000);
+
+      expectInvalid(await get('/api/maintenance?ticks=0'), 'ticks', 'ticks=0');
+      expectInvalid(await get('/api/maintenance?ticks=101'), 'ticks', 'ticks=101');
+      expectInvalid(await get('/api/maintenance?task=prune'), 'task', 'unknown parameter');
+      expect((await get('/api/maintenance', {})).statusCode).toBe(401);
     });
   });
 });

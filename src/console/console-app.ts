@@ -28,6 +28,7 @@ import {
 import { assetsDirectory, ConsoleAssets } from './assets.js';
 import { ConsoleHttpError, sendError } from './http-errors.js';
 import { checkKnownKeys, registerJobRoutes } from './job-routes.js';
+import { registerMaintenanceRoutes } from './maintenance-routes.js';
 import { OpenApiCollector } from './openapi.js';
 import { registerPipelineActionRoutes } from './pipeline-action-routes.js';
 import { registerReadRoutes } from './read-routes.js';
@@ -108,6 +109,7 @@ export function jobLedgerConsole(app: FastifyInstance, options: ConsoleOptions, 
   registerJobRoutes(app, jl);
   registerPipelineActionRoutes(app, jl);
   registerStateRoutes(app, jl);
+  registerMaintenanceRoutes(app, jl);
   done();
 }
 
