@@ -220,4 +220,79 @@ describe.each(backends)('console pages API on %s', (dialect) => {
       expect((await get('/api/maintenance', {})).statusCode).toBe(401);
     });
   });
+
+  describe('overview activity', () => {
+    it('counts completions, attempt failures and retries per minute over the last hour and per hour over the last day', async () => {
+      const before = body(await get('/api/overview/activity')) as Activity;
+      expect(before.perMinute).toHaveLength(60);
+      expect(before.perHour).toHaveLength(24);
+      expect(before.perMinute.at(-1)!.at).toBe(Math.floor(before.at / 60_000) * 60_000);
+      expect(before.perHour.at(-1)!.at).toBe(Math.floor(before.at / 3_600_000) * 3_600_000);
+
+      // Events backdated into buckets of the last hour and of the last day (faked time: rows, not sleeps).
+      const now = Date.now();
+      const minute = Math.floor(now / 60_000) * 60_000;
+      const hour = Math.floor(now / 3_600_000) * 3_600_000;
+      const subject = newId('job');
+      const rows: [string, number][] = [
+        ['job.completed', minute - 5 * 60_000 + 1],
+        ['job.completed', minute - 5 * 60_000 + 2],
+        ['job.attempt_failed', minute - 5 * 60_000 + 3],
+        ['job.retry_scheduled', minute - 5 * 60_000 + 4],
+        ['job.completed', minute + 1],
+        ['job.retried', minute + 2],
+        ['job.started', minute + 3],
+        ['job.completed', hour - 5 * 3_600_000 + 10],
+        ['job.attempt_failed', hour - 5 * 3_600_000 + 11],
+        ['job.completed', hour - 30 * 3_600_000],
+      ];
+      await jl.ledger.transaction(async (tx) => {
+        let seq = 0;
+        for (const [type, at] of rows) {
+          await tx.run('INSERT INTO events (id, subject_type, subject_id, seq, type, payload, actor, created_at) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)', [newId('evt'), 'job', subject, ++seq, type, 'test', at]);
+        }
+      });
+      const after = body(await get('/api/overview/activity')) as Activity;
+      const delta = (list: Bucket[], old: Bucket[], at: number) => {
+        const a = list.find((b) => b.at === at) ?? { completed: 0, failed: 0, retried: 0 };
+        const o = old.find((b) => b.at === at) ?? { completed: 0, failed: 0, retried: 0 };
+        return [a.completed - o.completed, a.failed - o.failed, a.retried - o.retried];
+      };
+      // The first read cached closed buckets: a closed minute already read does not change (rows
+      // backdated into it are what a late reader would miss; the live minute and unread hours count them).
+      expect(delta(after.perMinute, before.perMinute, minute)).toEqual([1, 0, 1]);
+      expect(delta(after.perHour, before.perHour, hour)).toEqual([1, 0, 1]);
+
+      // A console started now reads every bucket once.
+      const fresh = createConsole({ jl, tokens });
+      try {
+        const all = (await fresh.inject({ method: 'GET', url: '/api/overview/activity', headers: asViewer })).json<Activity>();
+        const zero = [] as Bucket[];
+        const minus = (list: Bucket[], at: number) => delta(list, zero, at);
+        expect(minus(all.perMinute, minute - 5 * 60_000)[0]).toBeGreaterThanOrEqual(2);
+        expect(minus(all.perMinute, minute - 5 * 60_000)[1]).toBeGreaterThanOrEqual(1);
+        const fiveHoursAgo = all.perHour.find((b) => b.at === hour - 5 * 3_600_000)!;
+        expect(fiveHoursAgo.completed).toBeGreaterThanOrEqual(1);
+        expect(fiveHoursAgo.failed).toBeGreaterThanOrEqual(1);
+        // Older than a day: not in the window.
+        expect(all.perHour[0]!.at).toBe(hour - 23 * 3_600_000);
+      } finally {
+        await fresh.close();
+      }
+      expectInvalid(await get('/api/overview/activity?x=1'), 'x', 'unknown parameter');
+    });
+  });
 });
+
+interface Bucket {
+  at: number;
+  completed: number;
+  failed: number;
+  retried: number;
+}
+
+interface Activity {
+  perMinute: Bucket[];
+  perHour: Bucket[];
+  at: number;
+}

@@ -25,6 +25,7 @@ import {
   sessionTtlMs,
   setPrincipal,
 } from './access.js';
+import { registerActivityRoutes } from './activity-routes.js';
 import { assetsDirectory, ConsoleAssets } from './assets.js';
 import { ConsoleHttpError, sendError } from './http-errors.js';
 import { checkKnownKeys, registerJobRoutes } from './job-routes.js';
@@ -110,6 +111,7 @@ export function jobLedgerConsole(app: FastifyInstance, options: ConsoleOptions, 
   registerPipelineActionRoutes(app, jl);
   registerStateRoutes(app, jl);
   registerMaintenanceRoutes(app, jl);
+  registerActivityRoutes(app, jl);
   done();
 }
 

@@ -13,6 +13,7 @@ export { AttemptEntity, EventEntity, JobEntity, MaintenanceRunEntity, PipelineEn
 export { assertId, isId, newId } from './ids.js';
 export type { EventFilter, JobDetail, JobFilter, JobKind } from './jobs/job-queries.js';
 export type { EventLogPosition, LoggedEvent } from './jobs/event-log.js';
+export type { ActivityBucket } from './jobs/activity-buckets.js';
 export type { StartedJob } from './jobs/job-rows.js';
 export { insertJobs, type InsertedJob, type NewJob } from './jobs/job-writes.js';
 export type { JobAwaitingType, JobOrigin, UnknownTypeHandBack } from './jobs/foreign-jobs.js';

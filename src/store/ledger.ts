@@ -30,6 +30,7 @@ import { countAttemptsPastLock, countUndispatched, probeWithin, type ProbeResult
 import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './attempts/lost-attempts.js';
 import { runFigures, type RunFigures } from './runs/run-summary.js';
 import { readLedgerFigures, type LedgerFigures } from './metrics.js';
+import { countActivity, type ActivityBucket } from './jobs/activity-buckets.js';
 import { retryTransient } from './engine/retry-transient.js';
 import type { FastExecutor } from './engine/executor.js';
 import { createFastExecutor } from './engine/open-executor.js';
@@ -483,6 +484,11 @@ export class Ledger {
 
   countAttemptsPastLock(lockDurationMs: number): Promise<number> {
     return this.read((sql) => countAttemptsPastLock(sql, lockDurationMs));
+  }
+
+  /** Completions, attempt failures and retries per time bucket (store/jobs/activity-buckets.ts). */
+  countActivity(window: { from: number; until: number; bucketMs: number }): Promise<ActivityBucket[]> {
+    return this.read((sql) => countActivity(sql, window));
   }
 
   /** Jobs by queue and status and attempts by status, for metrics (store/metrics.ts: each table read once). */
