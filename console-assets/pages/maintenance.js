@@ -25,7 +25,7 @@ export async function renderMaintenance(app, main) {
           'section',
           { id: `task-${t.task}`, 'aria-label': `Task ${t.task}` },
           h('h2', {}, t.task),
-          h('p', { class: 'muted' }, t.description, t.onMissed ? ` Missed ticks: ${t.onMissed}.` : ''),
+          h('p', { class: 'muted' }, t.description, t.onMissed ? ` (missed ticks: ${t.onMissed})` : ''),
           table(
             `Latest ticks of ${t.task}, newest first`,
             [
