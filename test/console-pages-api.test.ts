@@ -223,7 +223,7 @@ describe.each(backends)('console pages API on %s', (dialect) => {
 
   describe('overview activity', () => {
     it('counts completions, attempt failures and retries per minute over the last hour and per hour over the last day', async () => {
-      const before = body(await get('/api/overview/activity')) as Activity;
+      const before = (await get('/api/overview/activity')).json<Activity>();
       expect(before.perMinute).toHaveLength(60);
       expect(before.perHour).toHaveLength(24);
       expect(before.perMinute.at(-1)!.at).toBe(Math.floor(before.at / 60_000) * 60_000);
@@ -252,7 +252,7 @@ describe.each(backends)('console pages API on %s', (dialect) => {
           await tx.run('INSERT INTO events (id, subject_type, subject_id, seq, type, payload, actor, created_at) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)', [newId('evt'), 'job', subject, ++seq, type, 'test', at]);
         }
       });
-      const after = body(await get('/api/overview/activity')) as Activity;
+      const after = (await get('/api/overview/activity')).json<Activity>();
       const delta = (list: Bucket[], old: Bucket[], at: number) => {
         const a = list.find((b) => b.at === at) ?? { completed: 0, failed: 0, retried: 0 };
         const o = old.find((b) => b.at === at) ?? { completed: 0, failed: 0, retried: 0 };
