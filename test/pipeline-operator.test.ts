@@ -92,6 +92,31 @@ describe.each(backends)('pipeline cancel and retry on %s', (dialect) => {
     await jl.close();
   });
 
+  it('a cancel racing the stage outcome either cancels the pipeline with its jobs or refuses, never half of it', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [stageJob], pipelines: [flow] });
+    for (let round = 0; round < 4; round++) {
+      const { id, jobId } = await jl.pipelines.start('test.flow');
+      const begin = await jl.ledger.beginAttempt(jobId, { workerId: 'test-worker', host: 'test', pid: process.pid });
+      if (begin.kind !== 'started') throw new Error(`expected the attempt to start, got ${begin.kind}`);
+      const [cancel] = await Promise.allSettled([
+        jl.cancelPipeline({ pipelineId: id, reason: 'race', actor: 'racer' }),
+        jl.ledger.recordOutcome(begin.attempt, { type: 'completed', result: {} }, undefined, Date.now(), [jl.pipelines.outcomeHook]),
+      ]);
+      const p = await jl.pipelines.get(id);
+      const jobs = await jl.ledger.read((sql) => sql.all('SELECT id, status FROM jobs WHERE pipeline_id = ?', [id]));
+      if (cancel.status === 'fulfilled') {
+        expect(p).toMatchObject({ status: 'failed', state: 'cancelled', currentJobId: null });
+        // Whatever ran before the cancel finished; nothing is left to run.
+        for (const job of jobs) expect(['completed', 'cancelled']).toContain(job.status);
+      } else {
+        expect(cancel.reason).toBeInstanceOf(IllegalTransitionError);
+        expect(p).toMatchObject({ status: 'running', state: 'check' });
+        await jl.cancelPipeline({ pipelineId: id, reason: 'again', actor: 'racer' });
+      }
+    }
+    await jl.close();
+  });
+
   it('retries a pipeline that exhausted its loop budget from the stage that failed, with a new stage job', async () => {
     const jl = await openTestJobLedger(dialect, { jobs: [stageJob], pipelines: [flow] });
     await jl.createWorker({ concurrency: 2 }).start();

@@ -6,7 +6,9 @@
  * write lock on SQLite), so a stage outcome committing meanwhile waits and then finds the pipeline
  * moved on (pipeline-advance.ts leaves a pipeline alone once its job is no longer the running stage).
  */
+import { LockMode, type FindOptions } from '@mikro-orm/core';
 import { IllegalTransitionError, NotFoundError } from '../../errors.js';
+import { dialectOf } from '../engine/sql.js';
 import { EventEntity, JobEntity, PipelineEntity, PipelineHistoryEntity, type JobRow, type PipelineRow } from '../entities/index.js';
 import { jobTransitions, type JobStatus } from '../lifecycle.js';
 import { newId } from '../ids.js';
@@ -57,13 +59,21 @@ const cancellable: readonly JobStatus[] = jobTransitions.cancel.from;
  */
 export async function cancelPipeline(em: LedgerEm, request: PipelineOperatorRequest): Promise<CancelledPipeline> {
   const sql = sqlFor(em);
+  // Jobs are locked before their pipeline, in the order a stage outcome takes them (its job's update,
+  // then the pipeline in the outcome hook), so the two cannot deadlock on PostgreSQL. The pipeline
+  // is read first without a lock to learn its jobs, and must not have moved once it is locked.
+  const seen = await em.findOne(PipelineEntity, { id: request.pipelineId }, { disableIdentityMap: true });
+  if (seen && seen.status !== 'running') throw new IllegalTransitionError(seen.id, seen.status, 'cancel', 'pipeline');
+  // The path names every job the pipeline ran (jobs.pipeline_id has no index): found by primary key.
+  const jobIds = seen ? [...new Set([...seen.path.map((e) => e.jobId), ...(seen.currentJobId ? [seen.currentJobId] : [])])] : [];
+  const lock: FindOptions<JobRow> = dialectOf(em) === 'postgresql' ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {};
+  const unfinished = jobIds.length
+    ? plainRows(JobEntity, await em.find(JobEntity, { id: { $in: jobIds }, status: { $in: [...cancellable] } }, { ...lock, orderBy: { id: 'asc' } }))
+    : [];
   const pipeline = await livePipeline(em, request.pipelineId, 'cancel');
   if (pipeline.status !== 'running') throw new IllegalTransitionError(pipeline.id, pipeline.status, 'cancel', 'pipeline');
-  // The path names every job the pipeline ran (jobs.pipeline_id has no index): found by primary key.
-  const jobIds = [...new Set([...pipeline.path.map((e) => e.jobId), ...(pipeline.currentJobId ? [pipeline.currentJobId] : [])])];
-  const unfinished = jobIds.length
-    ? plainRows(JobEntity, await em.find(JobEntity, { id: { $in: jobIds }, status: { $in: [...cancellable] } }))
-    : [];
+  // It advanced while its jobs were being locked: its jobs are not the ones read (the call may simply be repeated).
+  if (pipeline.version !== seen?.version) throw new IllegalTransitionError(pipeline.id, 'moving to its next stage', 'cancel', 'pipeline');
   const statusReason = `cancelled by ${request.actor}: ${request.reason}`;
   const after = await recordPipelineStep(sql, pipeline, {
     entry: { stage: pipeline.state, jobId: pipeline.currentJobId ?? '', outcome: 'cancelled', at: request.now, next: 'cancelled' },
