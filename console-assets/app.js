@@ -6,6 +6,8 @@ import { renderJob } from './pages/job.js';
 import { renderRuns, renderRun } from './pages/runs.js';
 import { renderPipelines, renderPipeline } from './pages/pipelines.js';
 import { renderLogin } from './pages/login.js';
+import { renderNamespaces, renderNamespace } from './pages/state.js';
+import { renderMaintenance } from './pages/maintenance.js';
 
 const base = document.querySelector('meta[name="jobledger-base"]').content;
 const main = document.getElementById('main');
@@ -83,6 +85,9 @@ const routes = [
   [/^\/runs\/([^/]+)$/, (m) => (app2, el) => renderRun(app2, el, decodeURIComponent(m[1]))],
   [/^\/pipelines$/, () => renderPipelines],
   [/^\/pipelines\/([^/]+)$/, (m) => (app2, el) => renderPipeline(app2, el, decodeURIComponent(m[1]))],
+  [/^\/state$/, () => renderNamespaces],
+  [/^\/state\/([^/]+)$/, (m) => (app2, el) => renderNamespace(app2, el, decodeURIComponent(m[1]))],
+  [/^\/maintenance$/, () => renderMaintenance],
 ];
 
 async function render() {

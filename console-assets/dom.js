@@ -70,3 +70,29 @@ export function table(caption, columns, rows, empty = 'Nothing here.') {
 export function field(label, control) {
   return h('div', { class: 'field' }, h('label', { for: control.id }, label), control);
 }
+
+/**
+ * An operator's form: a required reason and one button. `submit(reason)` runs the action and returns
+ * the line to show; an error's message is shown instead.
+ */
+export function reasonForm({ label, id, button, submit }) {
+  const reason = h('input', { id: `${id}-reason`, name: 'reason', required: true, maxlength: 2000 });
+  const message = h('p', { role: 'status', id: `${id}-outcome` });
+  const onSubmit = async (event) => {
+    event.preventDefault();
+    message.textContent = '';
+    try {
+      message.textContent = await submit(reason.value.trim());
+      reason.value = '';
+    } catch (error) {
+      message.textContent = error.message;
+    }
+  };
+  return h(
+    'form',
+    { class: 'actions', 'aria-label': label, on: { submit: onSubmit } },
+    field(`Reason to ${button.toLowerCase()} (required)`, reason),
+    h('button', { type: 'submit', id: `${id}-button` }, button),
+    message,
+  );
+}

@@ -109,8 +109,10 @@ export class IllegalTransitionError extends JobLedgerError {
     readonly jobId: string,
     readonly from: string,
     readonly transition: string,
+    /** What the id names: a `job`, or a `pipeline` for a pipeline's cancel or retry. */
+    readonly subject: 'job' | 'pipeline' = 'job',
   ) {
-    super('JOBLEDGER_ILLEGAL_TRANSITION', `job ${jobId} is ${from}; "${transition}" is not allowed from that state`);
+    super('JOBLEDGER_ILLEGAL_TRANSITION', `${subject} ${jobId} is ${from}; "${transition}" is not allowed from that state`);
   }
 }
 

@@ -77,7 +77,7 @@ export {
   type StagePayload,
   type StageTarget,
 } from './jobs/define-pipeline.js';
-export { Pipelines, type StartPipelineOptions, type StartedPipeline } from './jobs/pipelines.js';
+export { Pipelines, type PipelineActionInput, type PipelineActionResult, type StartPipelineOptions, type StartedPipeline } from './jobs/pipelines.js';
 export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './store/index.js';
 export type { PipelineSummary, PipelineDetail, PipelineStageDetail, PipelineFilter, PipelineHistoryFilter } from './store/index.js';
 export {

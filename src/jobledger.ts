@@ -5,7 +5,7 @@
 import { loadConfig, type Config } from './config.js';
 import type { JobType } from './jobs/define-job.js';
 import { registerPipelines, type PipelineDefinition } from './jobs/define-pipeline.js';
-import { Pipelines } from './jobs/pipelines.js';
+import { Pipelines, type PipelineActionInput, type PipelineActionResult } from './jobs/pipelines.js';
 import { Dispatcher } from './jobs/dispatcher.js';
 import { Operator, type OperatorActionInput } from './jobs/operator.js';
 import { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/producer.js';
@@ -170,6 +170,7 @@ export class JobLedger {
       maxPayloadBytes: config.maxPayloadBytes,
       maxJsonDepth: config.maxJsonDepth,
       definitions: pipelineDefinitions,
+      operator,
     });
     const jl = new JobLedger(config, logger, ledger, registry, producer, operator, dispatcher, redis, pipelines, redisErrors, telemetry);
     if (pipelineDefinitions.size) jl.outcomeHooks.push(pipelines.outcomeHook);
@@ -229,6 +230,16 @@ export class JobLedger {
 
   retry(input: OperatorActionInput): Promise<OperatorResult> {
     return this.noticed(this.operator.retry(input));
+  }
+
+  /** Cancels a running pipeline and its unfinished stage jobs, with a reason; see `Pipelines.cancel`. */
+  cancelPipeline(input: PipelineActionInput): Promise<PipelineActionResult> {
+    return this.noticed(this.pipelines.cancel(input));
+  }
+
+  /** Runs a failed or cancelled pipeline again from the stage that ended it; see `Pipelines.retry`. */
+  retryPipeline(input: PipelineActionInput): Promise<PipelineActionResult> {
+    return this.noticed(this.pipelines.retry(input));
   }
 
   /**

@@ -73,6 +73,32 @@ describe('the jobledger command', () => {
     expect((JSON.parse(listed.stdout) as { id: string }[]).map((j) => j.id)).toEqual([id]);
   });
 
+  it('cancels a pipeline and retries it, with the reason and actor, and wants a reason', async () => {
+    const env = await cliEnv();
+    expect((await run(['migrate'], env)).code).toBe(0);
+    const started = await run(['pipelines', 'start', 'ticket', '--context', '{"ticket":{"id":"T-7","title":"cli"}}'], env);
+    expect(started.code).toBe(0);
+    const id = started.stdout.trim();
+    const noReason = await run(['pipelines', 'cancel', id], env);
+    expect(noReason.code).toBe(1);
+    expect(noReason.stderr.trim().split('\n')).toHaveLength(1);
+    expect(noReason.stderr).toMatch(/--reason: expected the reason for the cancel/);
+    const cancelled = await run(['pipelines', 'cancel', id, '--reason', 'wrong ticket', '--actor', 'carol', '--json'], env);
+    expect(cancelled.stderr).toBe('');
+    expect(JSON.parse(cancelled.stdout)).toMatchObject({ id, previousStatus: 'running', status: 'failed', state: 'cancelled', jobs: [{ status: 'cancelled' }] });
+    const retried = await run(['pipelines', 'retry', id, '--reason', 'right ticket', '--actor', 'carol'], env);
+    expect(retried.code).toBe(0);
+    expect(retried.stdout).toMatch(/running/);
+    const shown = JSON.parse((await run(['pipelines', 'show', id, '--json'], env)).stdout) as { events: { type: string; actor: string }[] };
+    expect(shown.events.map((e) => [e.type, e.actor]).slice(1)).toEqual([
+      ['pipeline.cancelled', 'carol'],
+      ['pipeline.retried', 'carol'],
+    ]);
+    const again = await run(['pipelines', 'retry', id, '--reason', 'twice'], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/JOBLEDGER_ILLEGAL_TRANSITION: pipeline .* is running/);
+  });
+
   it('fails with one line on stderr and a non-zero exit code on bad input', async () => {
     const env = await cliEnv();
     expect((await run(['migrate'], env)).code).toBe(0);

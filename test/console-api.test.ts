@@ -308,7 +308,12 @@ describe.each(backends)('console API on %s', (dialect) => {
     const doc = body(await app.inject({ method: 'GET', url: '/api/openapi.json' })) as { openapi: string; paths: Record<string, Record<string, { parameters?: { name: string }[] }>> };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/api/events', '/api/jobs', '/api/jobs/bulk', '/api/jobs/{id}', '/api/jobs/{id}/cancel', '/api/jobs/{id}/retry', '/api/overview', '/api/pipelines', '/api/pipelines/{id}', '/api/runs', '/api/runs/{id}', '/api/session'].sort(),
+      [
+        '/api/events', '/api/jobs', '/api/jobs/bulk', '/api/jobs/{id}', '/api/jobs/{id}/cancel', '/api/jobs/{id}/retry', '/api/maintenance',
+        '/api/overview', '/api/overview/activity', '/api/pipelines', '/api/pipelines/{id}', '/api/pipelines/{id}/cancel', '/api/pipelines/{id}/retry',
+        '/api/runs', '/api/runs/{id}', '/api/session', '/api/snapshots', '/api/snapshots/{id}/restore', '/api/state', '/api/state/{namespace}',
+        '/api/state/{namespace}/entry',
+      ].sort(),
     );
     expect(doc.paths['/api/jobs']!.get!.parameters!.map((p) => p.name)).toEqual(['status', 'name', 'queue', 'run', 'since', 'until', 'error', 'q', 'before', 'limit']);
     expect(Object.keys(doc.paths['/api/session']!).sort()).toEqual(['delete', 'get', 'post']);

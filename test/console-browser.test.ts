@@ -12,9 +12,37 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startConsole, type RunningConsole } from '../src/console/index.js';
 import { parseConsoleTokens } from '../src/console-tokens.js';
 import { JobLedger } from '../src/jobledger.js';
+import { defineJob } from '../src/jobs/define-job.js';
+import { definePipeline, stagePayloadSchema, type StagePayload } from '../src/jobs/define-pipeline.js';
+import { PermanentJobError } from '../src/workers/classify-outcome.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { backends, testConfig } from './support/backends.js';
-import { waitForStatus } from './support/harness.js';
+import { waitFor, waitForStatus } from './support/harness.js';
+
+/** A stage job whose context's `plan[stage][visit - 1]` says `fail` (permanently), `wait` (until cancelled) or, by default, complete. */
+const browserStage = defineJob({
+  name: 'test.browser-stage',
+  schema: stagePayloadSchema(),
+  maxAttempts: 1,
+  async handler(payload: StagePayload, ctx) {
+    const plan = (payload.context.plan ?? {}) as Record<string, string[] | undefined>;
+    const action = plan[payload.stage]?.[payload.visit - 1];
+    if (action === 'fail') throw new PermanentJobError(`${payload.stage} rejected on visit ${payload.visit}`);
+    if (action === 'wait') await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+    return {};
+  },
+});
+
+/** draft → review; a rejected review loops back to draft (at most twice). */
+const loopingPipeline = definePipeline({
+  name: 'test.browser-loop',
+  start: 'draft',
+  stages: {
+    draft: { job: 'test.browser-stage', on: { completed: 'review' } },
+    review: { job: 'test.browser-stage', on: { completed: { end: 'succeeded', state: 'published' }, failed: { loopTo: 'draft', budget: 'rework' } } },
+  },
+  budgets: { rework: 2 },
+});
 
 function findChromium(): string | undefined {
   const given = process.env.CHROMIUM_PATH;
@@ -51,7 +79,7 @@ describe.skipIf(!executablePath).each(backends)('console in Chromium on %s', (di
   beforeAll(async () => {
     mkdirSync(artifacts, { recursive: true });
     // Opened once for the file: the flows share the ledger, the worker, the console and the browser.
-    jl = await JobLedger.open({ jobs: [scriptedJob], migrate: true, config: await testConfig(dialect) });
+    jl = await JobLedger.open({ jobs: [scriptedJob, browserStage], pipelines: [loopingPipeline], migrate: true, config: await testConfig(dialect) });
     await jl.createWorker({ concurrency: 4 }).start();
     server = await startConsole({ jl, tokens, host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
@@ -176,6 +204,78 @@ describe.skipIf(!executablePath).each(backends)('console in Chromium on %s', (di
     await page.locator('#payload').waitFor();
     expect(await page.getByRole('button', { name: /retry|cancel/i }).count()).toBe(0);
     await shot(page, 'viewer');
+    await page.context().close();
+  });
+
+  it('opens a pipeline that looped and shows its stages, visits and loops', async () => {
+    const { id } = await jl.pipelines.start('test.browser-loop', { context: { plan: { review: ['fail'] } } });
+    await waitFor(async () => ((await jl.pipelines.get(id)).status === 'running' ? undefined : true), `pipeline ${id} to end`);
+    const page = await loggedIn(operatorSecret);
+    await page.getByRole('link', { name: 'Pipelines', exact: true }).click();
+    await page.getByRole('link', { name: id }).click();
+    await page.getByRole('heading', { name: `Pipeline ${id}` }).waitFor();
+    const stages = page.locator('table').first().locator('tbody tr');
+    await expect.poll(() => stages.count()).toBe(4);
+    expect(await stages.locator('td:first-child').allTextContents()).toEqual(['draft', 'review', 'draft', 'review']);
+    expect(await page.locator('#stage-visits').textContent()).toBe('Visits: draft ×2, review ×2');
+    expect(await page.locator('#pipeline-status').textContent()).toContain('published');
+    expect(await page.getByText('Loops taken: 1').count()).toBe(1);
+    // A succeeded pipeline takes no action.
+    expect(await page.getByRole('button', { name: /pipeline/i }).count()).toBe(0);
+    await shot(page, 'pipeline-looped');
+    await page.context().close();
+  });
+
+  it('cancels a running pipeline with a reason', async () => {
+    const { id, jobId } = await jl.pipelines.start('test.browser-loop', { context: { plan: { draft: ['wait'] } } });
+    await waitForStatus(jl, jobId, 'running');
+    const page = await loggedIn(operatorSecret);
+    await page.goto(`${server.url}/pipelines/${id}`);
+    await page.getByLabel('Reason to cancel pipeline (required)').fill('ticket withdrawn');
+    await page.getByRole('button', { name: 'Cancel pipeline' }).click();
+    await expect.poll(() => page.locator('#pipeline-status').textContent(), { timeout: uiTimeout }).toContain('cancelled by olga: ticket withdrawn');
+    await expect.poll(() => page.locator('#status').textContent()).toMatch(/^cancel: running → failed \(cancelled\); 1 stage job\(s\) cancelled/);
+    // Now it may be retried instead.
+    await page.getByRole('button', { name: 'Retry pipeline' }).waitFor();
+    await waitForStatus(jl, jobId, 'cancelled');
+    expect((await jl.pipelines.detail(id)).events.at(-1)).toMatchObject({ type: 'pipeline.cancelled', actor: 'olga', payload: expect.objectContaining({ reason: 'ticket withdrawn' }) });
+    await shot(page, 'pipeline-cancel');
+    await page.context().close();
+  });
+
+  it('restores a state snapshot and shows the value change', async () => {
+    const ns = `browser-${dialect}`;
+    await jl.state.set(ns, 'feature/flags', { checkout: 'old' });
+    const snapshot = await jl.state.snapshot(ns, 'feature/flags', { description: 'known good' });
+    await jl.state.set(ns, 'feature/flags', { checkout: 'broken' });
+    const page = await loggedIn(operatorSecret);
+    await page.getByRole('link', { name: 'State', exact: true }).click();
+    await page.getByRole('link', { name: ns }).click();
+    await page.getByRole('link', { name: 'feature/flags' }).click();
+    await expect.poll(() => page.locator('#state-value').textContent()).toContain('broken');
+    expect(await page.getByText(snapshot.checksum.slice(0, 12)).count()).toBe(1);
+    await page.getByLabel('Snapshot', { exact: true }).selectOption(snapshot.id);
+    await page.getByLabel('Reason to restore (required)').fill('bad rollout');
+    await page.getByRole('button', { name: 'Restore' }).click();
+    await expect.poll(() => page.locator('#state-value').textContent(), { timeout: uiTimeout }).toContain('old');
+    await expect.poll(() => page.locator('#status').textContent()).toBe('restored: now version 3');
+    const transitions = page.locator('table', { has: page.locator('caption', { hasText: 'Transitions' }) }).locator('tbody tr');
+    expect(await transitions.first().locator('td').nth(1).textContent()).toBe('restored');
+    expect(await transitions.first().textContent()).toContain('"broken" → "old"');
+    expect((await jl.state.get(ns, 'feature/flags')).data).toEqual({ checkout: 'old' });
+    await shot(page, 'state-restore');
+    await page.context().close();
+  });
+
+  it('shows the maintenance tasks and the overview\'s charts', async () => {
+    await jl.maintenance.run('rotate-snapshots');
+    const page = await loggedIn(operatorSecret);
+    expect(await page.locator('svg.chart').count()).toBe(2);
+    expect(await page.locator('svg.chart polyline[data-series="completed"]').count()).toBe(2);
+    await page.getByRole('link', { name: 'Maintenance', exact: true }).click();
+    await page.getByRole('heading', { name: 'rotate-snapshots' }).waitFor();
+    expect(await page.locator('section[aria-label="Task rotate-snapshots"] .badge').first().textContent()).toBe('succeeded');
+    await shot(page, 'maintenance');
     await page.context().close();
   });
 

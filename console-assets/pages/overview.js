@@ -1,5 +1,13 @@
-// Overview: jobs by status and queue, attempts past their lock, the relay's backlog.
+// Overview: jobs by status and queue, activity charts, attempts past their lock, the relay's backlog.
 import { formatTime, h, replace, statusBadge, table } from '../dom.js';
+import { lineChart } from '../chart.js';
+
+const series = [
+  { key: 'completed', label: 'completed', className: 'c-ok' },
+  { key: 'failed', label: 'attempts failed', className: 'c-bad' },
+  { key: 'retried', label: 'retries', className: 'c-warn' },
+];
+const clock = (at) => new Date(at).toISOString().slice(11, 16);
 
 const statuses = ['pending', 'queued', 'delayed', 'running', 'completed', 'failed', 'cancelled'];
 
@@ -7,7 +15,7 @@ export async function renderOverview(app, main) {
   const body = h('div', {});
   replace(main, h('h1', {}, 'Overview'), body);
   const refresh = async () => {
-    const o = await app.api('/api/overview');
+    const [o, activity] = await Promise.all([app.api('/api/overview'), app.api('/api/overview/activity')]);
     replace(
       body,
       h(
@@ -30,6 +38,12 @@ export async function renderOverview(app, main) {
           h('li', { class: 'card' }, h('span', {}, 'Attempts past their lock'), h('span', { class: o.attemptsPastLock ? 'count warn' : 'count' }, o.attemptsPastLock)),
           h('li', { class: 'card' }, h('span', {}, 'Relay backlog'), h('span', { class: o.relayBacklog ? 'count warn' : 'count' }, o.relayBacklog)),
         ),
+      ),
+      h(
+        'section',
+        { 'aria-label': 'Activity', class: 'charts' },
+        lineChart('Per minute, last hour', activity.perMinute, series, clock),
+        lineChart('Per hour, last day', activity.perHour, series, clock),
       ),
       table(
         'Jobs by queue',

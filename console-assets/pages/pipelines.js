@@ -1,5 +1,5 @@
 // Pipelines: live or archived, and one pipeline's stages with their jobs, budgets and events.
-import { formatTime, h, json, replace, statusBadge, table } from '../dom.js';
+import { formatTime, h, json, reasonForm, replace, statusBadge, table } from '../dom.js';
 
 export async function renderPipelines(app, main) {
   const archived = new URLSearchParams(location.search).get('archived') === 'true';
@@ -37,14 +37,23 @@ export async function renderPipelines(app, main) {
 
 export async function renderPipeline(app, main, id) {
   const body = h('div', {});
-  replace(main, h('h1', {}, 'Pipeline ', h('code', {}, id)), body);
+  const actions = h('div', {});
+  replace(main, h('h1', {}, 'Pipeline ', h('code', {}, id)), actions, body);
+  let shown = null;
   const refresh = async () => {
     const { pipeline, stages, events } = await app.api(`/api/pipelines/${encodeURIComponent(id)}`);
-    const budgets = Object.entries(pipeline.budgets ?? {}).map(([name, max]) => `${name}: ${(pipeline.retries ?? {})[name] ?? 0} of ${max} loops`);
+    const can = pipeline.archived ? null : pipeline.status === 'running' ? 'cancel' : pipeline.status === 'failed' ? 'retry' : null;
+    // Rebuilt only when the action changes, so a refresh never wipes a reason being typed.
+    if (app.canAct && can !== shown) replace(actions, can ? actionForm(app, id, can, refresh) : null);
+    shown = can;
+    const budgets = Object.entries(pipeline.budgets ?? {}).map(([name, max]) => `${name}: ${(pipeline.retries ?? {})[name] ?? 0} of ${max} loops used`);
+    const visits = new Map();
+    for (const s of stages) visits.set(s.stage, (visits.get(s.stage) ?? 0) + 1);
     replace(
       body,
-      h('p', {}, pipeline.name, ' ', statusBadge(pipeline.status), ` ${pipeline.state ?? ''}`, pipeline.statusReason ? ` — ${pipeline.statusReason}` : ''),
-      budgets.length ? h('p', {}, `Budgets: ${budgets.join('; ')}`) : null,
+      h('p', { id: 'pipeline-status' }, pipeline.name, ' ', statusBadge(pipeline.status), ` ${pipeline.state ?? ''}`, pipeline.statusReason ? ` — ${pipeline.statusReason}` : ''),
+      h('p', {}, `Loops taken: ${pipeline.loops ?? 0}`, budgets.length ? `. Budgets: ${budgets.join('; ')}` : ''),
+      h('p', { id: 'stage-visits' }, 'Visits: ', [...visits].map(([stage, n]) => `${stage} ×${n}`).join(', ')),
       table(
         'Stages, in order',
         [
@@ -74,4 +83,20 @@ export async function renderPipeline(app, main, id) {
   };
   await refresh();
   return refresh;
+}
+
+function actionForm(app, id, can, refresh) {
+  return reasonForm({
+    label: 'Pipeline actions',
+    id: `pipeline-${can}`,
+    button: can === 'cancel' ? 'Cancel pipeline' : 'Retry pipeline',
+    submit: async (reason) => {
+      const r = await app.api(`/api/pipelines/${encodeURIComponent(id)}/${can}`, { method: 'POST', body: { reason } });
+      const text = `${can}: ${r.previousStatus} → ${r.status} (${r.state}); ${r.jobs.length} stage job(s) ${can === 'cancel' ? 'cancelled' : 'started'}`;
+      // The refresh replaces this form (the action changed): the status line keeps the answer.
+      app.say(text);
+      await refresh();
+      return text;
+    },
+  });
 }

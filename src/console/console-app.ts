@@ -25,12 +25,16 @@ import {
   sessionTtlMs,
   setPrincipal,
 } from './access.js';
+import { registerActivityRoutes } from './activity-routes.js';
 import { assetsDirectory, ConsoleAssets } from './assets.js';
 import { ConsoleHttpError, sendError } from './http-errors.js';
 import { checkKnownKeys, registerJobRoutes } from './job-routes.js';
+import { registerMaintenanceRoutes } from './maintenance-routes.js';
 import { OpenApiCollector } from './openapi.js';
+import { registerPipelineActionRoutes } from './pipeline-action-routes.js';
 import { registerReadRoutes } from './read-routes.js';
 import { setSecurityHeaders } from './security-headers.js';
+import { registerStateRoutes } from './state-routes.js';
 
 export interface ConsoleOptions {
   /** The open JobLedger whose ledger the console shows and whose operator actions it runs. */
@@ -45,7 +49,7 @@ interface RouteConfig {
 }
 
 /** The UI's pages: each serves the same HTML, whose script renders the page the path names. */
-const pagePaths = ['/', '/login', '/jobs', '/jobs/:id', '/runs', '/runs/:id', '/pipelines', '/pipelines/:id'];
+const pagePaths = ['/', '/login', '/jobs', '/jobs/:id', '/runs', '/runs/:id', '/pipelines', '/pipelines/:id', '/state', '/state/:namespace', '/maintenance'];
 
 /** Registers the console in `app` (at the prefix it is registered under). */
 export function jobLedgerConsole(app: FastifyInstance, options: ConsoleOptions, done: (error?: Error) => void): void {
@@ -104,6 +108,10 @@ export function jobLedgerConsole(app: FastifyInstance, options: ConsoleOptions, 
   registerSessionRoutes(app, access, cookiePath);
   registerReadRoutes(app, jl);
   registerJobRoutes(app, jl);
+  registerPipelineActionRoutes(app, jl);
+  registerStateRoutes(app, jl);
+  registerMaintenanceRoutes(app, jl);
+  registerActivityRoutes(app, jl);
   done();
 }
 

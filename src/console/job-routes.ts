@@ -13,7 +13,7 @@ const jobIdParams = {
   properties: { id: { type: 'string', pattern: idPattern('job'), description: 'a job id like job_01J...' } },
 } as const;
 
-const reasonProperty = { type: 'string', minLength: 1, maxLength: 2000, pattern: '\\S', description: 'why (required; 1 to 2000 characters, recorded in the job\'s event)' } as const;
+export const reasonProperty = { type: 'string', minLength: 1, maxLength: 2000, pattern: '\\S', description: 'why (required; 1 to 2000 characters, recorded in the event)' } as const;
 
 /** What a listing shows of a job: no payload, result or progress (each up to 1 MiB). */
 export function jobSummary(job: JobRow) {

@@ -79,7 +79,7 @@ export class OpenApiCollector {
           200: { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
           400: error('a parameter is invalid; the message names it'),
           401: error('no or an unknown token'),
-          ...(route.operator ? { 403: error('a viewer\'s token, or a browser session without its CSRF token'), 409: error('the job\'s status does not allow the action') } : {}),
+          ...(route.operator ? { 403: error('a viewer\'s token, or a browser session without its CSRF token'), 409: error('the job\'s or pipeline\'s status does not allow the action') } : {}),
           ...(params ? { 404: error('no such id') } : {}),
         },
       };

@@ -30,6 +30,12 @@ export class Operator {
 
   async cancel(input: OperatorActionInput): Promise<OperatorResult> {
     const result = await this.ledger.cancelJob(checked(input));
+    await this.afterCancel(result);
+    return result;
+  }
+
+  /** Brings Redis in line with a committed cancel: a running attempt is told to abort, a waiting job removed. */
+  async afterCancel(result: OperatorResult): Promise<void> {
     if (result.previousStatus === 'running') {
       await this.publisher.publish(cancelChannel(this.prefix), result.job.id).catch((error: unknown) => {
         this.logger.warn({ err: error, jobId: result.job.id }, 'could not signal workers; the running attempt will find the job cancelled when it ends');
@@ -37,7 +43,6 @@ export class Operator {
     } else if (result.previousStatus !== 'pending') {
       await this.dispatcher.removeWaiting(result.job);
     }
-    return result;
   }
 
   async retry(input: OperatorActionInput): Promise<OperatorResult> {
@@ -49,6 +54,11 @@ export class Operator {
 
 function checked(input: OperatorActionInput): { jobId: string; reason: string; actor: string; now: number } {
   assertId('job', input.jobId);
+  return { jobId: input.jobId, ...checkedReasonAndActor(input) };
+}
+
+/** The reason (required) and actor (default the OS user) of an operator action, checked alike for every action. */
+export function checkedReasonAndActor(input: { reason: string; actor?: string }): { reason: string; actor: string; now: number } {
   if (typeof input.reason !== 'string' || input.reason.trim() === '' || textProblem(input.reason) !== null) {
     throw new InvalidOptionError('reason', 'a non-empty reason without NUL characters or lone surrogates', input.reason);
   }
@@ -58,7 +68,7 @@ function checked(input: OperatorActionInput): { jobId: string; reason: string; a
   if (typeof actor !== 'string' || actor.trim() === '' || actor.length > 200 || textProblem(actor) !== null) {
     throw new InvalidOptionError('actor', 'a non-empty string of at most 200 characters', actor);
   }
-  return { jobId: input.jobId, reason: input.reason.trim(), actor, now: Date.now() };
+  return { reason: input.reason.trim(), actor, now: Date.now() };
 }
 
 /** The OS user running the action; "operator" where the OS cannot say. */

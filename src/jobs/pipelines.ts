@@ -5,12 +5,14 @@
  * the outcome hook (pipeline-advance.ts) every worker of this JobLedger runs.
  */
 import { InvalidOptionError, NotFoundError } from '../errors.js';
-import { archiveFinishedPipelines, existingRunIds, insertJobs, insertPipeline, newId, sqlFor, type ArchivePipelinesOptions, type JobStatus, type Ledger, type OutcomeHook, type PipelineHistoryRow, type PipelineRow } from '../store/index.js';
+import { archiveFinishedPipelines, assertId, existingRunIds, insertJobs, insertPipeline, newId, sqlFor, type ArchivePipelinesOptions, type JobRow, type JobStatus, type Ledger, type NewJob, type OperatorResult, type OutcomeHook, type PipelineHistoryRow, type PipelineRow, type RetryStageJob } from '../store/index.js';
 import { pipelineQueries as queries } from '../store/index.js';
 import { isPlainJsonObject, resolveBudgets, type PipelineDefinition } from './define-pipeline.js';
 import type { Dispatcher } from './dispatcher.js';
 import { createPipelineHook, stageJob } from './pipeline-advance.js';
 import type { JobRegistry } from './registry.js';
+import { checkedReasonAndActor, type Operator } from './operator.js';
+import type { StagePayload } from './define-pipeline.js';
 
 export interface StartPipelineOptions {
   /** The context document stages read (in their payload) and extend; a JSON object. Default `{}`. */
@@ -42,6 +44,26 @@ export interface PipelinesOptions {
   maxJsonDepth?: number;
   /** Checked against the registry already (see `registerPipelines`). */
   definitions: ReadonlyMap<string, PipelineDefinition>;
+  /** Brings Redis in line after a pipeline's cancel (its stage jobs' cancels). */
+  operator: Pick<Operator, 'afterCancel'>;
+}
+
+export interface PipelineActionInput {
+  pipelineId: string;
+  /** Why: required, recorded in the pipeline's event and its jobs' events. */
+  reason: string;
+  /** Who: recorded in the events. Default the OS user. */
+  actor?: string;
+}
+
+export interface PipelineActionResult {
+  id: string;
+  previousStatus: PipelineRow['status'];
+  status: PipelineRow['status'];
+  /** The current stage, or the terminal state (`cancelled`). */
+  state: string;
+  /** cancel: the stage jobs it cancelled; retry: the new stage job. */
+  jobs: { id: string; previousStatus: JobStatus | null; status: JobStatus }[];
 }
 
 export class Pipelines {
@@ -91,6 +113,40 @@ export class Pipelines {
     return { id, stage: definition.start, jobId: job.id, jobStatus: report.dispatched.includes(job.id) ? 'queued' : 'pending' };
   }
 
+  /**
+   * Cancels a running pipeline: it ends `failed` in state `cancelled` (the reason names the actor),
+   * with a `pipeline.cancelled` event, and its unfinished stage jobs are cancelled (a running attempt
+   * is told to abort), all in one transaction. IllegalTransitionError unless it is running.
+   */
+  async cancel(input: PipelineActionInput): Promise<PipelineActionResult> {
+    const request = { pipelineId: assertId('pip', input.pipelineId), ...checkedReasonAndActor(input) };
+    const { pipeline, cancelledJobs } = await this.options.ledger.cancelPipeline(request);
+    for (const result of cancelledJobs) await this.options.operator.afterCancel(result);
+    return { id: pipeline.id, previousStatus: 'running', status: pipeline.status, state: pipeline.state, jobs: cancelledJobs.map(jobChange) };
+  }
+
+  /**
+   * Runs a failed or cancelled pipeline again from the stage whose visit ended it: a new job for that
+   * stage (payload with the pipeline's context, loop counters and latest feedback; loop budgets are
+   * not refilled), the pipeline `running` again with a `pipeline.retried` event. The new job is built
+   * from the pipeline's definition when this process registers it, else from the ended stage's job
+   * (same job type, queue and options). IllegalTransitionError unless it failed and is not archived.
+   */
+  async retry(input: PipelineActionInput): Promise<PipelineActionResult> {
+    const request = { pipelineId: assertId('pip', input.pipelineId), ...checkedReasonAndActor(input) };
+    const makeJob: RetryStageJob = ({ pipeline, stage, visit, previous }) => {
+      const entering = { to: stage, visit, context: pipeline.context, retries: pipeline.retries, feedback: pipeline.feedback };
+      const definition = this.options.definitions.get(pipeline.name);
+      if (definition?.stages[stage]) return stageJob(this.options, definition, pipeline, entering, request.now, request.actor);
+      if (previous) return jobLike(previous, pipeline, entering, request.now, request.actor);
+      throw new InvalidOptionError('pipelineId', `a pipeline whose stage "${stage}" job is still in the ledger, or whose definition "${pipeline.name}" this process registers`, request.pipelineId);
+    };
+    const retried = await this.options.ledger.retryPipeline(request, makeJob);
+    const report = await this.options.dispatcher.dispatch([retried.job]);
+    const status: JobStatus = report.dispatched.includes(retried.job.id) ? 'queued' : 'pending';
+    return { id: retried.pipeline.id, previousStatus: 'failed', status: retried.pipeline.status, state: retried.stage, jobs: [{ id: retried.job.id, previousStatus: null, status }] };
+  }
+
   /** A pipeline, live or archived. NotFoundError if there is none. */
   get(pipelineId: string): Promise<queries.PipelineSummary> {
     return this.options.ledger.readEntities((em) => queries.getPipeline(em, pipelineId));
@@ -120,4 +176,25 @@ export class Pipelines {
   archiveFinished(options: ArchivePipelinesOptions): Promise<{ archived: number }> {
     return archiveFinishedPipelines(this.options.ledger, options);
   }
+}
+
+function jobChange(result: OperatorResult): PipelineActionResult['jobs'][number] {
+  return { id: result.job.id, previousStatus: result.previousStatus, status: result.job.status };
+}
+
+/** A stage job like the ended one (same type, queue and options), with the stage payload of this visit. */
+function jobLike(
+  previous: JobRow,
+  pipeline: PipelineRow,
+  entering: { visit: number; context: Record<string, unknown>; retries: Record<string, number>; feedback: StagePayload['feedback'] },
+  now: number,
+  actor: string,
+): NewJob {
+  const before = isPlainJsonObject(previous.payload) ? previous.payload : {};
+  const payload = { ...before, visit: entering.visit, context: entering.context, feedback: entering.feedback, retries: entering.retries };
+  return {
+    id: newId('job'), queue: previous.queue, name: previous.name, payload, priority: previous.priority, runId: pipeline.runId,
+    idempotencyKey: null, maxAttempts: previous.maxAttempts, backoff: previous.backoff, timeoutMs: previous.timeoutMs, runAt: now,
+    createdAt: now, actor, pipelineId: pipeline.id, stage: previous.stage,
+  };
 }

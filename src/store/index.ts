@@ -13,6 +13,7 @@ export { AttemptEntity, EventEntity, JobEntity, MaintenanceRunEntity, PipelineEn
 export { assertId, isId, newId } from './ids.js';
 export type { EventFilter, JobDetail, JobFilter, JobKind } from './jobs/job-queries.js';
 export type { EventLogPosition, LoggedEvent } from './jobs/event-log.js';
+export type { ActivityBucket } from './jobs/activity-buckets.js';
 export type { StartedJob } from './jobs/job-rows.js';
 export { insertJobs, type InsertedJob, type NewJob } from './jobs/job-writes.js';
 export type { JobAwaitingType, JobOrigin, UnknownTypeHandBack } from './jobs/foreign-jobs.js';
@@ -22,7 +23,7 @@ export { clipText, defaultMaxJsonBytes, defaultMaxJsonDepth, sameJsonValue, stor
 export { Ledger, type OpenLedgerOptions } from './ledger.js';
 export { readLedgerFigures, type JobGroupFigure, type LedgerFigures, type LedgerFiguresOptions } from './metrics.js';
 export { attemptStatuses, jobStatuses, jobTransitions, type AttemptStatus, type EventType, type JobStatus } from './lifecycle.js';
-export { abandonStaleRuns, claimTick, finishRun, heartbeatRun, listMaintenanceRuns, recordMissedTicks, recordedTicks, scheduledTickRange, type MaintenanceCounts } from './maintenance/maintenance-runs.js';
+export { abandonStaleRuns, claimTick, countMaintenanceRuns, finishRun, heartbeatRun, listMaintenanceRuns, recordMissedTicks, recordedTicks, scheduledTickRange, type MaintenanceCounts } from './maintenance/maintenance-runs.js';
 export { pruneByRetention, type PruneCounts, type PruneOptions, type RetentionPolicy } from './maintenance/prune.js';
 export { existingJobIds, findJobsExpectedInRedis, unchangedJobs, unfinishedQueues } from './maintenance/reconcile-queries.js';
 export { sqliteUpkeep } from './maintenance/sqlite-upkeep.js';
@@ -32,8 +33,10 @@ export { sqlFor } from './orm/em-sql.js';
 export { ledgerTables } from './orm/ledger-tables.js';
 export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './pipelines/pipeline-archive.js';
 export type { PipelineDetail, PipelineFilter, PipelineHistoryFilter, PipelineStageDetail, PipelineSummary } from './pipelines/pipeline-queries.js';
+export { cancelPipeline, retryPipeline, type CancelledPipeline, type PipelineOperatorRequest, type RetriedPipeline, type RetryStageJob } from './pipelines/pipeline-operator-writes.js';
 export { insertPipeline, lockPipeline, recordPipelineStep, type PipelineStep } from './pipelines/pipeline-writes.js';
 export { existingRunIds, existingRunIdsIn, runStatuses } from './runs/runs.js';
+export { snapshotChecksum } from './state/snapshots.js';
 export { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './state/snapshot-rotation.js';
 export type { RestoreOptions, SnapshotOptions } from './state/snapshots.js';
 export { defaultStateLimits, parseStateSubjectId, validateOp, type ReadStateOptions, type SetStateOptions, type StateLimits, type StateOp, type StateRef, type StateWriteOptions } from './state/state-model.js';

@@ -15,6 +15,7 @@ import * as jobWrites from './jobs/job-writes.js';
 import type { InsertedJob, NewJob } from './jobs/job-writes.js';
 import { ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
 import * as operator from './jobs/operator-writes.js';
+import * as pipelineOperator from './pipelines/pipeline-operator-writes.js';
 import type { OperatorResult } from './jobs/operator-writes.js';
 import * as foreign from './jobs/foreign-jobs.js';
 import * as redisActions from './jobs/redis-actions.js';
@@ -30,6 +31,7 @@ import { countAttemptsPastLock, countUndispatched, probeWithin, type ProbeResult
 import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './attempts/lost-attempts.js';
 import { runFigures, type RunFigures } from './runs/run-summary.js';
 import { readLedgerFigures, type LedgerFigures, type LedgerFiguresOptions } from './metrics.js';
+import { countActivity, type ActivityBucket } from './jobs/activity-buckets.js';
 import { retryTransient } from './engine/retry-transient.js';
 import type { FastExecutor } from './engine/executor.js';
 import { createFastExecutor } from './engine/open-executor.js';
@@ -408,6 +410,14 @@ export class Ledger {
     return this.unitOfWork((em) => operator.retryJob(em, request));
   }
 
+  cancelPipeline(request: pipelineOperator.PipelineOperatorRequest): Promise<pipelineOperator.CancelledPipeline> {
+    return this.unitOfWork((em) => pipelineOperator.cancelPipeline(em, request));
+  }
+
+  retryPipeline(request: pipelineOperator.PipelineOperatorRequest, makeJob: pipelineOperator.RetryStageJob): Promise<pipelineOperator.RetriedPipeline> {
+    return this.unitOfWork((em) => pipelineOperator.retryPipeline(em, request, makeJob));
+  }
+
   // --- runs ---
 
   createRun(input: { name: string; metadata?: unknown; actor: string }): Promise<RunRow> {
@@ -502,6 +512,11 @@ export class Ledger {
 
   countAttemptsPastLock(lockDurationMs: number): Promise<number> {
     return this.read((sql) => countAttemptsPastLock(sql, lockDurationMs));
+  }
+
+  /** Completions, attempt failures and retries per time bucket (store/jobs/activity-buckets.ts). */
+  countActivity(window: { from: number; until: number; bucketMs: number }): Promise<ActivityBucket[]> {
+    return this.read((sql) => countActivity(sql, window));
   }
 
   /** Jobs by queue and status and attempts by status, for metrics (store/metrics.ts: each table read once). */

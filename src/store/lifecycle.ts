@@ -179,6 +179,10 @@ export const eventTypes = [
   'pipeline.looped',
   'pipeline.succeeded',
   'pipeline.failed',
+  /** An operator cancelled a running pipeline (it ends failed, in state `cancelled`). */
+  'pipeline.cancelled',
+  /** An operator ran a failed pipeline again from the stage that ended it. */
+  'pipeline.retried',
   'state.created',
   'state.updated',
   'state.status_changed',

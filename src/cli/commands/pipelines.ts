@@ -14,7 +14,7 @@ const statuses: readonly PipelineStatus[] = ['running', 'succeeded', 'failed'];
 export function registerPipelineCommands(program: Command, global: () => GlobalOptions): void {
   const pipelines = program
     .command('pipelines')
-    .description('list live pipelines, newest first (subcommands: show, start, archive)')
+    .description('list live pipelines, newest first (subcommands: show, start, cancel, retry, archive)')
     .option('--state <state>', 'current stage or terminal state, e.g. review or merged')
     .option('--status <status>', statuses.join(', '), parseStatus)
     .option('--name <name>', 'pipeline definition')
@@ -84,6 +84,32 @@ export function registerPipelineCommands(program: Command, global: () => GlobalO
         else process.stdout.write(`${started.id}\n`);
       });
     });
+
+  for (const action of ['cancel', 'retry'] as const) {
+    pipelines
+      .command(`${action} <pipeline-id>`)
+      .description(
+        action === 'cancel'
+          ? 'cancel a running pipeline and its unfinished stage jobs'
+          : 'run a failed or cancelled pipeline again from the stage that ended it (a new stage job)',
+      )
+      .option('--reason <text>', 'why, recorded in the events (required)')
+      .option('--actor <name>', 'who (recorded in the events; default: the OS user)')
+      .option('--json', 'print JSON')
+      .action(async (id: string, opts: { reason?: string; actor?: string; json?: boolean }) => {
+        const json = opts.json ?? parentJson();
+        // Checked here rather than by commander, which would print the whole usage after it.
+        const reason = opts.reason;
+        if (reason === undefined) throw new InvalidOptionError('--reason', `the reason for the ${action} (required; recorded in the pipeline's event)`, undefined);
+        await withJobLedger(global(), { jobTypes: true, needsRedis: true }, async (jl) => {
+          const input = { pipelineId: id, reason, ...(opts.actor ? { actor: opts.actor } : {}) };
+          const result = action === 'cancel' ? await jl.cancelPipeline(input) : await jl.retryPipeline(input);
+          if (json) return printJson(result);
+          printTable([{ pipeline: result.id, from: result.previousStatus, to: result.status, state: result.state }], { keep: ['pipeline'] });
+          for (const job of result.jobs) process.stdout.write(`job ${job.id}: ${job.previousStatus ?? 'new'} -> ${job.status}\n`);
+        });
+      });
+  }
 
   pipelines
     .command('archive')

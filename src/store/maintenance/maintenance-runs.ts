@@ -235,3 +235,8 @@ export async function listMaintenanceRuns(ledger: Ledger, filter: { task?: strin
   const rows = await ledger.readEntities((em) => em.find(MaintenanceRunEntity, where, { orderBy: { tick: 'desc', id: 'desc' }, limit: filter.limit ?? 100 }));
   return plainRows(MaintenanceRunEntity, rows);
 }
+
+/** How many of a task's rows with this status have ticks at or after `sinceTick` (the (task, tick) unique index bounds it). */
+export function countMaintenanceRuns(ledger: Ledger, filter: { task: string; status: MaintenanceRunStatus; sinceTick: number }): Promise<number> {
+  return ledger.readEntities((em) => em.count(MaintenanceRunEntity, { task: filter.task, status: filter.status, tick: { $gte: filter.sinceTick } }));
+}

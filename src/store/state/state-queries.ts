@@ -90,6 +90,28 @@ async function listByPrefix(em: EntityManager, namespace: string, prefix: string
   return rows.map((row) => em.map(StateEntryEntity, row));
 }
 
+/**
+ * Namespaces that hold entries (soft-deleted ones count), in order, after `afterNamespace`. One
+ * probe of the primary key (namespace, key) per namespace: the cost follows the namespaces listed,
+ * not the entries they hold.
+ */
+export async function listNamespaces(em: EntityManager, options: { afterNamespace?: string; limit: number }): Promise<string[]> {
+  const found: string[] = [];
+  let after = options.afterNamespace;
+  while (found.length < options.limit) {
+    const [next] = await em.find(StateEntryEntity, after === undefined ? {} : { namespace: { $gt: after } }, {
+      orderBy: { namespace: 'asc', key: 'asc' },
+      limit: 1,
+      fields: ['namespace', 'key'],
+      disableIdentityMap: true,
+    });
+    if (!next) break;
+    found.push(next.namespace);
+    after = next.namespace;
+  }
+  return found;
+}
+
 /** The transitions of one key, oldest first (soft-deleted entries keep theirs). */
 export async function stateHistory(em: EntityManager, ref: StateRef, given: StateHistoryOptions = {}): Promise<StateTransitionRow[]> {
   const options = parseQuery(stateHistorySchema, given, 'options');

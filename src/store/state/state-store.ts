@@ -32,7 +32,7 @@ import {
   type StateRef,
   type StateWriteOptions,
 } from './state-model.js';
-import { findState, getState, getStates, listState, stateHistory, type ListStateOptions, type StateHistoryOptions } from './state-queries.js';
+import { findState, getState, getStates, listNamespaces, listState, stateHistory, type ListStateOptions, type StateHistoryOptions } from './state-queries.js';
 import { applyStateOpsOrm } from './state-writes.js';
 import { stateRead, stateTransaction } from './state-em.js';
 import { listSnapshotsSchema, parseQuery } from '../query-schemas.js';
@@ -104,6 +104,14 @@ export class StateStore {
   }
 
   /** The transitions of one key, oldest first. */
+  /** Namespaces holding entries, in order (`after`: the last one of the previous page; `limit` default 100, at most 1000). */
+  async namespaces(options: { after?: string; limit?: number } = {}): Promise<string[]> {
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidOptionError('limit', 'a whole number from 1 to 1000', limit);
+    const after = options.after === undefined ? undefined : validateNamespace(options.after);
+    return stateRead(this.ledger, (em) => listNamespaces(em, { ...(after !== undefined ? { afterNamespace: after } : {}), limit }));
+  }
+
   async history(namespace: string, key: string, options: StateHistoryOptions = {}): Promise<StateTransitionRow[]> {
     const ref = validateRef(namespace, key);
     return stateRead(this.ledger, (em) => stateHistory(em, ref, options));
