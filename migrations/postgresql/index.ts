@@ -15,6 +15,7 @@ import { Migration20261206010000LongDurations } from './Migration20261206010000L
 import { Migration20261207000000JobTraceContext } from './Migration20261207000000JobTraceContext.js';
 import { Migration20261207010000EventCommitOrder } from './Migration20261207010000EventCommitOrder.js';
 import { Migration20261210000000LedgerIdentity } from './Migration20261210000000LedgerIdentity.js';
+import { Migration20261211000000AuditLog } from './Migration20261211000000AuditLog.js';
 
 export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
@@ -29,4 +30,5 @@ export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261207000000JobTraceContext', class: Migration20261207000000JobTraceContext },
   { name: 'Migration20261207010000EventCommitOrder', class: Migration20261207010000EventCommitOrder },
   { name: 'Migration20261210000000LedgerIdentity', class: Migration20261210000000LedgerIdentity },
+  { name: 'Migration20261211000000AuditLog', class: Migration20261211000000AuditLog },
 ];

@@ -5,7 +5,7 @@
  */
 import { userInfo } from 'node:os';
 import type { Logger } from '../logger.js';
-import { assertId, textProblem, type Ledger, type OperatorResult } from '../store/index.js';
+import { assertId, checkAuditSource, isId, textProblem, type AuditSource, type Ledger, type OperatorResult } from '../store/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { cancelChannel } from '../transport/cancel-channel.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -15,8 +15,12 @@ export interface OperatorActionInput {
   jobId: string;
   /** Why: required, recorded in the event. */
   reason: string;
-  /** Who: recorded in the event. Default the OS user. */
+  /** Who: recorded in the event and the audit row. Default the OS user. */
   actor?: string;
+  /** Where the action came from, recorded in the audit row: `cli`, `api` or `library`. Default `library`. */
+  source?: AuditSource;
+  /** @internal The bulk action (its audit row's id, `aud_...`) this one is part of. */
+  bulkId?: string;
 }
 
 export class Operator {
@@ -47,7 +51,7 @@ export class Operator {
   }
 }
 
-function checked(input: OperatorActionInput): { jobId: string; reason: string; actor: string; now: number } {
+function checked(input: OperatorActionInput): { jobId: string; reason: string; actor: string; now: number; source: AuditSource; bulkId: string | null } {
   assertId('job', input.jobId);
   if (typeof input.reason !== 'string' || input.reason.trim() === '' || textProblem(input.reason) !== null) {
     throw new InvalidOptionError('reason', 'a non-empty reason without NUL characters or lone surrogates', input.reason);
@@ -58,7 +62,9 @@ function checked(input: OperatorActionInput): { jobId: string; reason: string; a
   if (typeof actor !== 'string' || actor.trim() === '' || actor.length > 200 || textProblem(actor) !== null) {
     throw new InvalidOptionError('actor', 'a non-empty string of at most 200 characters', actor);
   }
-  return { jobId: input.jobId, reason: input.reason.trim(), actor, now: Date.now() };
+  const source = checkAuditSource(input.source ?? 'library');
+  if (input.bulkId !== undefined && !isId('aud', input.bulkId)) throw new InvalidOptionError('bulkId', 'an audit row id like "aud_01J..."', input.bulkId);
+  return { jobId: input.jobId, reason: input.reason.trim(), actor, now: Date.now(), source, bulkId: input.bulkId ?? null };
 }
 
 /** The OS user running the action; "operator" where the OS cannot say. */

@@ -10,6 +10,7 @@ import { PipelineEntity } from './pipeline.entity.js';
 import { PipelineHistoryEntity } from './pipeline-history.entity.js';
 import { MaintenanceRunEntity } from './maintenance-run.entity.js';
 import { LedgerIdentityEntity } from './ledger-identity.entity.js';
+import { AuditEntity } from './audit.entity.js';
 
 export { AttemptEntity, EventEntity, JobEntity, RunEntity };
 export type { AttemptRow } from './attempt.entity.js';
@@ -27,5 +28,7 @@ export { MaintenanceRunEntity };
 export type { MaintenanceRunRow, MaintenanceRunStatus, MaintenanceTrigger } from './maintenance-run.entity.js';
 export { LedgerIdentityEntity };
 export type { LedgerIdentityRow } from './ledger-identity.entity.js';
+export { AuditEntity };
+export type { AuditRow, AuditSource, AuditSubjectType } from './audit.entity.js';
 
-export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity, LedgerIdentityEntity];
+export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity, LedgerIdentityEntity, AuditEntity];

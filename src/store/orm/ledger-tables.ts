@@ -22,5 +22,6 @@ export const ledgerTables: readonly string[] = Object.freeze([
   'pipeline_history',
   'maintenance_runs',
   'ledger_identity',
+  'audit',
   migrationsTable,
 ]);
