@@ -20,7 +20,7 @@ import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js'
 import { createLogger, type Logger } from './logger.js';
 import type { EntityManager } from '@mikro-orm/core';
 import type { Telemetry } from 'bullmq';
-import { Ledger, StateStore, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
+import { Ledger, StateStore, type AuditFilter, type AuditRow, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
 import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
 import { Maintenance } from './workers/maintenance/maintenance.js';
@@ -195,6 +195,16 @@ export class JobLedger {
 
   retry(input: OperatorActionInput): Promise<OperatorResult> {
     return this.noticed(this.operator.retry(input));
+  }
+
+  /**
+   * The audit log, newest first: who took which operator action, from where (`cli`, `api`,
+   * `library`), why, and what it changed. Filters: `actor`, `action`, `subject` (a job, run or
+   * snapshot id, `namespace/key`, a maintenance task), `source`, `since`, `until`; pages of `limit`
+   * rows (default 100) continue `after` the id of the previous page's last row.
+   */
+  audit(filter?: AuditFilter): Promise<AuditRow[]> {
+    return this.ledger.listAudit(filter);
   }
 
   /**

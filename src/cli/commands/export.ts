@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { InvalidOptionError } from '../../errors.js';
 import type { JobDetail, JobStatus } from '../../store/index.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
-import { parseSince, parseWhere } from '../parse.js';
+import { parseTimeOption, parseWhere } from '../parse.js';
 import { exportFormats, recordWriter, type ExportFormat } from '../export/export-formats.js';
 
 interface ExportCommandOptions {
@@ -33,8 +33,8 @@ export function registerExportCommand(program: Command, global: () => GlobalOpti
     .option('--status <status>', 'pending, queued, delayed, running, completed, failed or cancelled')
     .option('--name <name>', 'job type')
     .option('--queue <queue>', 'queue')
-    .option('--since <time>', 'created since: ISO time or 15m, 2h, 7d', (raw) => timeOption('--since', raw))
-    .option('--until <time>', 'created before: ISO time or 15m, 2h, 7d ago', (raw) => timeOption('--until', raw))
+    .option('--since <time>', 'created since: ISO time or 15m, 2h, 7d', (raw) => parseTimeOption('--since', raw))
+    .option('--until <time>', 'created before: ISO time or 15m, 2h, 7d ago', (raw) => parseTimeOption('--until', raw))
     .option('--where <path=value>', 'payload field equals value (repeatable)', parseWhere)
     .option('--format <format>', 'ndjson, json or csv', formatOption, 'ndjson' as ExportFormat)
     .option('--out <file>', 'write to this file instead of stdout (written whole, then moved into place)')
@@ -112,13 +112,4 @@ function checkedOutput(given: string, force: boolean): string {
 function formatOption(raw: string): ExportFormat {
   if (!(exportFormats as readonly string[]).includes(raw)) throw new InvalidOptionError('--format', exportFormats.join(', '), raw);
   return raw as ExportFormat;
-}
-
-function timeOption(option: string, raw: string): number {
-  try {
-    return parseSince(raw);
-  } catch (error) {
-    if (error instanceof InvalidOptionError) throw new InvalidOptionError(option, 'an ISO date after 1970, or a span like 15m, 2h, 7d (that long ago)', raw);
-    throw error;
-  }
 }
