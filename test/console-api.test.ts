@@ -304,10 +304,11 @@ describe.each(backends)('console API on %s', (dialect) => {
     const doc = body(await app.inject({ method: 'GET', url: '/api/openapi.json' })) as { openapi: string; paths: Record<string, Record<string, { parameters?: { name: string }[] }>> };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/api/events', '/api/jobs', '/api/jobs/bulk', '/api/jobs/{id}', '/api/jobs/{id}/cancel', '/api/jobs/{id}/retry', '/api/overview', '/api/pipelines', '/api/pipelines/{id}', '/api/runs', '/api/runs/{id}', '/api/session'].sort(),
+      ['/api/audit', '/api/events', '/api/jobs', '/api/jobs/bulk', '/api/jobs/{id}', '/api/jobs/{id}/cancel', '/api/jobs/{id}/retry', '/api/overview', '/api/pipelines', '/api/pipelines/{id}', '/api/runs', '/api/runs/{id}', '/api/session'].sort(),
     );
     expect(doc.paths['/api/jobs']!.get!.parameters!.map((p) => p.name)).toEqual(['status', 'name', 'queue', 'run', 'since', 'until', 'q', 'before', 'limit']);
     expect(Object.keys(doc.paths['/api/session']!).sort()).toEqual(['delete', 'get', 'post']);
+    expect(doc.paths['/api/audit']!.get!.parameters!.map((p) => p.name)).toEqual(['actor', 'action', 'subject', 'source', 'since', 'until', 'after', 'limit']);
   });
 
   it('serves under a prefix inside another Fastify server, touching none of its routes', async () => {

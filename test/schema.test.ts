@@ -64,7 +64,7 @@ describe.each(backends)('schema on %s', (dialect) => {
     await ledger.insertJobs([newJob({ id: 'job_traced', traceContext: '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}' })]);
     expect((await ledger.getJob('job_traced')).traceContext).toBe('{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}');
     await ledger.orm.getMigrator().down({ to: 'Migration20261207000000JobTraceContext' });
-    const reverted = ['Migration20261207000000JobTraceContext', 'Migration20261207010000EventCommitOrder', 'Migration20261210000000LedgerIdentity'];
+    const reverted = ['Migration20261207000000JobTraceContext', 'Migration20261207010000EventCommitOrder', 'Migration20261210000000LedgerIdentity', 'Migration20261211000000AuditLog'];
     expect(await ledger.pendingMigrations()).toEqual(reverted);
     expect((await ledger.read((sql) => sql.all('SELECT id FROM jobs'))).map((r) => r.id)).toEqual(['job_traced']);
     expect(await ledger.migrate()).toEqual(reverted);
