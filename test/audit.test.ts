@@ -309,5 +309,6 @@ describe.each(backends)('jobledger audit on %s', (dialect) => {
       expect(refused.code, bad.join(' ')).not.toBe(0);
       expect(refused.stderr.trim().split('\n'), bad.join(' ')).toHaveLength(1);
     }
-  });
+    // A dozen CLI processes, each opening the ledger: slow on a loaded machine.
+  }, 240_000);
 });
