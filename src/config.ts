@@ -146,6 +146,8 @@ export interface MaintenanceConfig {
   retentionDays: number | null;
   /** Per-queue retention overrides. Env `JOBLEDGER_RETENTION_DAYS_BY_QUEUE` (`emails=7,audit=forever`). */
   retentionDaysByQueue: Readonly<Record<string, number | null>>;
+  /** Days audit rows are kept (job retention never removes them); `null` (`forever`) keeps them. Env `JOBLEDGER_AUDIT_RETENTION_DAYS`; default forever. */
+  auditRetentionDays: number | null;
   /** Finished pipelines are archived this long after they finish. Default 24. */
   archiveAfterHours: number;
   /** Unexpired snapshots kept per subject by rotation. Default 10. */
@@ -181,6 +183,7 @@ const defaults = {
   JOBLEDGER_MAINTENANCE_STALE_AFTER_MS: '600000',
   JOBLEDGER_RETENTION_DAYS: '30',
   JOBLEDGER_RETENTION_DAYS_BY_QUEUE: '',
+  JOBLEDGER_AUDIT_RETENTION_DAYS: 'forever',
   JOBLEDGER_ARCHIVE_AFTER_HOURS: '24',
   JOBLEDGER_SNAPSHOTS_KEEP_PER_SUBJECT: '10',
   JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS: '30000',
@@ -392,6 +395,7 @@ function parseMaintenance(read: (name: Variable) => string, int: (name: Variable
     staleAfterMs: int('JOBLEDGER_MAINTENANCE_STALE_AFTER_MS', 1000),
     retentionDays: parseRetentionDays('JOBLEDGER_RETENTION_DAYS', read('JOBLEDGER_RETENTION_DAYS')),
     retentionDaysByQueue: Object.freeze(retentionDaysByQueue),
+    auditRetentionDays: parseRetentionDays('JOBLEDGER_AUDIT_RETENTION_DAYS', read('JOBLEDGER_AUDIT_RETENTION_DAYS')),
     archiveAfterHours: int('JOBLEDGER_ARCHIVE_AFTER_HOURS', 0),
     snapshotsKeepPerSubject: int('JOBLEDGER_SNAPSHOTS_KEEP_PER_SUBJECT', 1),
   });

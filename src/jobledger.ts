@@ -20,7 +20,7 @@ import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js'
 import { createLogger, type Logger } from './logger.js';
 import type { EntityManager } from '@mikro-orm/core';
 import type { Telemetry } from 'bullmq';
-import { Ledger, ReplayStore, StateStore, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
+import { Ledger, ReplayStore, StateStore, type AuditFilter, type AuditRow, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
 import { Replays } from './jobs/replay.js';
 import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
@@ -240,6 +240,16 @@ export class JobLedger {
   /** Runs a failed or cancelled pipeline again from the stage that ended it; see `Pipelines.retry`. */
   retryPipeline(input: PipelineActionInput): Promise<PipelineActionResult> {
     return this.noticed(this.pipelines.retry(input));
+  }
+
+  /**
+   * The audit log, newest first: who took which operator action, from where (`cli`, `api`,
+   * `library`), why, and what it changed. Filters: `actor`, `action`, `subject` (a job, run or
+   * snapshot id, `namespace/key`, a maintenance task), `source`, `since`, `until`; pages of `limit`
+   * rows (default 100) continue `after` the id of the previous page's last row.
+   */
+  audit(filter?: AuditFilter): Promise<AuditRow[]> {
+    return this.ledger.listAudit(filter);
   }
 
   /**

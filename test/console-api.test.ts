@@ -309,7 +309,7 @@ describe.each(backends)('console API on %s', (dialect) => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
-        '/api/events', '/api/jobs', '/api/jobs/bulk', '/api/jobs/{id}', '/api/jobs/{id}/cancel', '/api/jobs/{id}/retry', '/api/maintenance',
+        '/api/audit', '/api/events', '/api/jobs', '/api/jobs/bulk', '/api/jobs/{id}', '/api/jobs/{id}/cancel', '/api/jobs/{id}/retry', '/api/maintenance',
         '/api/overview', '/api/overview/activity', '/api/pipelines', '/api/pipelines/{id}', '/api/pipelines/{id}/cancel', '/api/pipelines/{id}/retry',
         '/api/runs', '/api/runs/{id}', '/api/session', '/api/snapshots', '/api/snapshots/{id}/restore', '/api/state', '/api/state/{namespace}',
         '/api/state/{namespace}/entry',
@@ -317,6 +317,7 @@ describe.each(backends)('console API on %s', (dialect) => {
     );
     expect(doc.paths['/api/jobs']!.get!.parameters!.map((p) => p.name)).toEqual(['status', 'name', 'queue', 'run', 'since', 'until', 'error', 'q', 'before', 'limit']);
     expect(Object.keys(doc.paths['/api/session']!).sort()).toEqual(['delete', 'get', 'post']);
+    expect(doc.paths['/api/audit']!.get!.parameters!.map((p) => p.name)).toEqual(['actor', 'action', 'subject', 'source', 'since', 'until', 'after', 'limit']);
   });
 
   it('serves under a prefix inside another Fastify server, touching none of its routes', async () => {

@@ -15,6 +15,7 @@ import { Migration20261206010000LongDurations } from './Migration20261206010000L
 import { Migration20261207000000JobTraceContext } from './Migration20261207000000JobTraceContext.js';
 import { Migration20261207010000EventCommitOrder } from './Migration20261207010000EventCommitOrder.js';
 import { Migration20261210000000LedgerIdentity } from './Migration20261210000000LedgerIdentity.js';
+import { Migration20261211000000AuditLog } from './Migration20261211000000AuditLog.js';
 import { Migration20261211010000Replays } from './Migration20261211010000Replays.js';
 import { Migration20261212000000ConsoleIndexes } from './Migration20261212000000ConsoleIndexes.js';
 
@@ -31,6 +32,7 @@ export const postgresqlMigrations: MigrationObject[] = [
   { name: 'Migration20261207000000JobTraceContext', class: Migration20261207000000JobTraceContext },
   { name: 'Migration20261207010000EventCommitOrder', class: Migration20261207010000EventCommitOrder },
   { name: 'Migration20261210000000LedgerIdentity', class: Migration20261210000000LedgerIdentity },
+  { name: 'Migration20261211000000AuditLog', class: Migration20261211000000AuditLog },
   { name: 'Migration20261211010000Replays', class: Migration20261211010000Replays },
   { name: 'Migration20261212000000ConsoleIndexes', class: Migration20261212000000ConsoleIndexes },
 ];

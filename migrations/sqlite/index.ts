@@ -14,6 +14,7 @@ import { Migration20261206000000UnusedAttemptColumns } from './Migration20261206
 import { Migration20261207000000JobTraceContext } from './Migration20261207000000JobTraceContext.js';
 import { Migration20261207010000EventCommitOrder } from './Migration20261207010000EventCommitOrder.js';
 import { Migration20261210000000LedgerIdentity } from './Migration20261210000000LedgerIdentity.js';
+import { Migration20261211000000AuditLog } from './Migration20261211000000AuditLog.js';
 import { Migration20261211010000Replays } from './Migration20261211010000Replays.js';
 import { Migration20261212000000ConsoleIndexes } from './Migration20261212000000ConsoleIndexes.js';
 
@@ -29,6 +30,7 @@ export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261207000000JobTraceContext', class: Migration20261207000000JobTraceContext },
   { name: 'Migration20261207010000EventCommitOrder', class: Migration20261207010000EventCommitOrder },
   { name: 'Migration20261210000000LedgerIdentity', class: Migration20261210000000LedgerIdentity },
+  { name: 'Migration20261211000000AuditLog', class: Migration20261211000000AuditLog },
   { name: 'Migration20261211010000Replays', class: Migration20261211010000Replays },
   { name: 'Migration20261212000000ConsoleIndexes', class: Migration20261212000000ConsoleIndexes },
 ];

@@ -3,10 +3,9 @@
  * `replay`): the same flags, parsed the same way, into the library's `ExportFilter`.
  */
 import type { Command } from 'commander';
-import { InvalidOptionError } from '../errors.js';
 import type { ExportFilter } from '../jobs/job-export.js';
 import type { JobStatus } from '../store/index.js';
-import { parseSince, parseWhere } from './parse.js';
+import { parseTimeOption, parseWhere } from './parse.js';
 
 export interface JobFilterFlags {
   job?: string;
@@ -26,8 +25,8 @@ export function addJobFilterOptions(command: Command, nameFlag = '--name <name>'
     .option('--status <status>', 'pending, queued, delayed, running, completed, failed or cancelled')
     .option(nameFlag, 'job type')
     .option('--queue <queue>', 'queue')
-    .option('--since <time>', 'created since: ISO time or 15m, 2h, 7d', (raw) => timeOption('--since', raw))
-    .option('--until <time>', 'created before: ISO time or 15m, 2h, 7d ago', (raw) => timeOption('--until', raw))
+    .option('--since <time>', 'created since: ISO time or 15m, 2h, 7d', (raw) => parseTimeOption('--since', raw))
+    .option('--until <time>', 'created before: ISO time or 15m, 2h, 7d ago', (raw) => parseTimeOption('--until', raw))
     .option('--where <path=value>', 'payload field equals value (repeatable)', parseWhere);
 }
 
@@ -47,13 +46,4 @@ export function jobFilterOf(opts: JobFilterFlags & { type?: string }, typeFlag: 
     ...(opts.until !== undefined ? { until: opts.until } : {}),
     ...(opts.where ? { where: opts.where } : {}),
   };
-}
-
-function timeOption(option: string, raw: string): number {
-  try {
-    return parseSince(raw);
-  } catch (error) {
-    if (error instanceof InvalidOptionError) throw new InvalidOptionError(option, 'an ISO date after 1970, or a span like 15m, 2h, 7d (that long ago)', raw);
-    throw error;
-  }
 }

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobLedgerError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
+import { registerAuditCommand } from './commands/audit.js';
 import { registerBackupCommands } from './commands/backup.js';
 import { registerConsoleCommand } from './commands/console.js';
 import { registerDoctorCommand } from './commands/doctor.js';
@@ -45,6 +46,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerMaintenanceCommands(program, global);
   registerPipelineCommands(program, global);
   registerStateCommands(program, global);
+  registerAuditCommand(program, global);
   registerDoctorCommand(program);
   registerBackupCommands(program, global);
   registerTypesCommand(program, global);

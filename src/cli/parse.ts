@@ -28,6 +28,16 @@ export function parseSince(raw: string, now = Date.now()): number {
   return time;
 }
 
+/** A time option other than `--since` (`--until`): the same forms, the error naming `option`. */
+export function parseTimeOption(option: string, raw: string): number {
+  try {
+    return parseSince(raw);
+  } catch (error) {
+    if (error instanceof InvalidOptionError) throw new InvalidOptionError(option, 'an ISO date after 1970, or a span like 15m, 2h, 7d (that long ago)', raw);
+    throw error;
+  }
+}
+
 /** `path=value` pairs for payload filters. */
 export function parseWhere(raw: string, previous: Record<string, string> = {}): Record<string, string> {
   const at = raw.indexOf('=');

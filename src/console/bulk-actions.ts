@@ -4,10 +4,15 @@
  * as actor and the reason), so a bulk action leaves the same history as one click per job. A filter
  * is narrowed to the statuses the action applies to (retry: failed, cancelled; cancel: the
  * unfinished ones), read newest first by keyset pages, and capped at `maxBulkJobs` per request.
+ *
+ * The audit log gets one row per job changed (`job.retry`, `job.cancel`, in that job's transaction)
+ * and, once the request is done, one row for the bulk action itself (`jobs.bulk_retry`,
+ * `jobs.bulk_cancel`) with its filter or ids and how many jobs it changed; the per-job rows name it
+ * by its id (`bulkId`). Each job is its own transaction, so the summary is written after them.
  */
 import type { JobLedger } from '../jobledger.js';
 import { JobLedgerError } from '../errors.js';
-import { jobTransitions, type JobFilter, type JobStatus } from '../store/index.js';
+import { jobTransitions, newId, type AuditSource, type JobFilter, type JobStatus } from '../store/index.js';
 
 export type BulkAction = 'retry' | 'cancel';
 
@@ -52,12 +57,23 @@ export async function matchingJobIds(jl: JobLedger, action: BulkAction, filter: 
   return { ids: truncated ? ids.slice(0, maxBulkJobs) : ids, truncated };
 }
 
-export async function applyBulkAction(jl: JobLedger, action: BulkAction, ids: readonly string[], reason: string, actor: string, truncated = false): Promise<BulkOutcome> {
-  const outcome: BulkOutcome = { action, matched: ids.length, affected: 0, skipped: 0, errors: [], truncated };
+/** Who asked for a bulk action, from where, and what it named: a filter, or else its list of ids. */
+export interface BulkRequest {
+  reason: string;
+  actor: string;
+  source: AuditSource;
+  filter?: object;
+  truncated?: boolean;
+}
+
+export async function applyBulkAction(jl: JobLedger, action: BulkAction, ids: readonly string[], request: BulkRequest): Promise<BulkOutcome> {
+  const { reason, actor, source } = request;
+  const outcome: BulkOutcome = { action, matched: ids.length, affected: 0, skipped: 0, errors: [], truncated: request.truncated ?? false };
+  const bulkId = newId('aud');
   for (const jobId of ids) {
     try {
-      if (action === 'retry') await jl.retry({ jobId, reason, actor });
-      else await jl.cancel({ jobId, reason, actor });
+      if (action === 'retry') await jl.retry({ jobId, reason, actor, source, bulkId });
+      else await jl.cancel({ jobId, reason, actor, source, bulkId });
       outcome.affected += 1;
     } catch (error) {
       // A job that moved on meanwhile, or an unknown id: reported, not fatal to the rest.
@@ -66,5 +82,19 @@ export async function applyBulkAction(jl: JobLedger, action: BulkAction, ids: re
       if (outcome.errors.length < 20) outcome.errors.push({ id: jobId, code: error.code, message: error.message });
     }
   }
+  await jl.ledger.recordAudit(
+    { actor, source },
+    {
+      id: bulkId,
+      action: `jobs.bulk_${action}`,
+      subjectType: 'jobs',
+      subjectId: null,
+      reason: reason.trim(),
+      changes: null,
+      filter: request.filter ?? { ids },
+      count: outcome.affected,
+      createdAt: Date.now(),
+    },
+  );
   return outcome;
 }

@@ -84,7 +84,7 @@ export function registerJobRoutes(app: FastifyInstance, jl: JobLedger): void {
         },
       },
       async (request) => {
-        const input = { jobId: request.params.id, reason: request.body.reason, actor: principalOf(request).name };
+        const input = { jobId: request.params.id, reason: request.body.reason, actor: principalOf(request).name, source: 'api' as const };
         const result = action === 'retry' ? await jl.retry(input) : await jl.cancel(input);
         return { id: result.job.id, previousStatus: result.previousStatus, status: result.job.status };
       },
@@ -117,7 +117,7 @@ export function registerJobRoutes(app: FastifyInstance, jl: JobLedger): void {
       if (filter) checkKnownKeys('filter', filter, Object.keys(jobFilterProperties));
       const actor = principalOf(request).name;
       const target = ids ? { ids: [...new Set(ids)], truncated: false } : await matchingJobIds(jl, action, jobFilterOf(filter!));
-      return applyBulkAction(jl, action, target.ids, reason, actor, target.truncated);
+      return applyBulkAction(jl, action, target.ids, { reason, actor, source: 'api', truncated: target.truncated, ...(filter ? { filter } : {}) });
     },
   );
 }

@@ -1,8 +1,8 @@
-/** The read-only API beside the jobs: the overview, runs, pipelines and the event log. */
+/** The read-only API beside the jobs: the overview, runs, pipelines, the event log and the audit log. */
 import type { FastifyInstance } from 'fastify';
 import type { JobLedger } from '../jobledger.js';
 import { InvalidOptionError } from '../errors.js';
-import { jobStatuses, type JobStatus, type PipelineStatus, type RunStatus } from '../store/index.js';
+import { auditSources, jobStatuses, type JobStatus, type PipelineStatus, type RunStatus } from '../store/index.js';
 import { OverviewFigures } from './overview-figures.js';
 import { cursorOf, cursorParam, eventFilterOf, idPattern, limitParam, parseLimit, parseTime, text, timeParam, type EventQuery } from './query-params.js';
 
@@ -135,6 +135,47 @@ export function registerReadRoutes(app: FastifyInstance, jl: JobLedger): void {
       const limit = parseLimit(request.query.limit);
       const rows = await jl.ledger.listEvents(eventFilterOf(request.query, limit));
       return { items: rows, next: rows.length === limit ? cursorOf(rows.at(-1)) : null };
+    },
+  );
+
+  app.get<{ Querystring: { actor?: string; action?: string; subject?: string; source?: 'cli' | 'api' | 'library'; since?: string; until?: string; after?: string; limit?: string } }>(
+    '/api/audit',
+    {
+      schema: {
+        summary: 'The audit log of operator actions, newest first; keyset pages (after: the last row\'s id)',
+        tags: ['audit'],
+        querystring: {
+          type: 'object',
+          properties: {
+            actor: text('an actor name'),
+            action: { type: 'string', pattern: '^[a-z_]+\\.[a-z_]+(,[a-z_]+\\.[a-z_]+)*$', maxLength: 2000, description: 'actions, comma-separated, e.g. job.retry,jobs.bulk_retry' },
+            subject: text('a job, run or snapshot id, a state entry (namespace/key) or a maintenance task'),
+            source: { type: 'string', enum: auditSources, description: `one of ${auditSources.join(', ')}` },
+            since: timeParam('at or after'),
+            until: timeParam('before'),
+            after: { type: 'string', pattern: idPattern('aud'), description: 'the id of the last row of the previous page (aud_01J...)' },
+            limit: limitParam,
+          },
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const limit = parseLimit(q.limit);
+      const since = parseTime('since', q.since);
+      const until = parseTime('until', q.until);
+      const actions = q.action?.split(',');
+      const rows = await jl.audit({
+        ...(q.actor !== undefined ? { actor: q.actor } : {}),
+        ...(actions ? { action: actions.length === 1 ? actions[0]! : actions } : {}),
+        ...(q.subject !== undefined ? { subject: q.subject } : {}),
+        ...(q.source !== undefined ? { source: q.source } : {}),
+        ...(since !== undefined ? { since } : {}),
+        ...(until !== undefined ? { until } : {}),
+        ...(q.after !== undefined ? { after: q.after } : {}),
+        limit,
+      });
+      return { items: rows, next: rows.length === limit ? (rows.at(-1)?.id ?? null) : null };
     },
   );
 }

@@ -5,7 +5,7 @@
  */
 import { userInfo } from 'node:os';
 import type { Logger } from '../logger.js';
-import { assertId, textProblem, type Ledger, type OperatorResult } from '../store/index.js';
+import { assertId, checkAuditSource, isId, textProblem, type AuditSource, type Ledger, type OperatorResult } from '../store/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { cancelChannel } from '../transport/cancel-channel.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -15,8 +15,12 @@ export interface OperatorActionInput {
   jobId: string;
   /** Why: required, recorded in the event. */
   reason: string;
-  /** Who: recorded in the event. Default the OS user. */
+  /** Who: recorded in the event and the audit row. Default the OS user. */
   actor?: string;
+  /** Where the action came from, recorded in the audit row: `cli`, `api` or `library`. Default `library`. */
+  source?: AuditSource;
+  /** @internal The bulk action (its audit row's id, `aud_...`) this one is part of. */
+  bulkId?: string;
 }
 
 export class Operator {
@@ -52,9 +56,11 @@ export class Operator {
   }
 }
 
-function checked(input: OperatorActionInput): { jobId: string; reason: string; actor: string; now: number } {
+function checked(input: OperatorActionInput): { jobId: string; reason: string; actor: string; now: number; source: AuditSource; bulkId: string | null } {
   assertId('job', input.jobId);
-  return { jobId: input.jobId, ...checkedReasonAndActor(input) };
+  const source = checkAuditSource(input.source ?? 'library');
+  if (input.bulkId !== undefined && !isId('aud', input.bulkId)) throw new InvalidOptionError('bulkId', 'an audit row id like "aud_01J..."', input.bulkId);
+  return { jobId: input.jobId, ...checkedReasonAndActor(input), source, bulkId: input.bulkId ?? null };
 }
 
 /** The reason (required) and actor (default the OS user) of an operator action, checked alike for every action. */

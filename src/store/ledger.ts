@@ -10,7 +10,9 @@ import * as signals from './attempts/attempt-signals.js';
 import { beginAttempts, recordOutcomes, type BeginRequest, type OutcomeRequest } from './attempts/attempt-batch.js';
 import { beginAttemptsAlone, recordOutcomesAlone } from './engine/postgres/attempt-statements.js';
 import type { AttemptRef, BeginResult, OutcomeHook, RecordedOutcome, WorkerIdentity } from './attempts/attempt-writes.js';
-import type { JobRow, RunRow, RunStatus } from './entities/index.js';
+import type { AuditRow, AuditSource, JobRow, RunRow, RunStatus } from './entities/index.js';
+import { checkAuditContext, recordAudit, type AuditContext, type AuditEntry } from './audit/audit-writes.js';
+import { listAudit, type AuditFilter } from './audit/audit-queries.js';
 import * as jobWrites from './jobs/job-writes.js';
 import type { InsertedJob, NewJob } from './jobs/job-writes.js';
 import { ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
@@ -418,14 +420,31 @@ export class Ledger {
     return this.unitOfWork((em) => pipelineOperator.retryPipeline(em, request, makeJob));
   }
 
+  // --- audit log ---
+
+  /**
+   * Records one operator action that has no change of its own to join (a bulk action's summary,
+   * written after the per-job actions it made, each of which has its own row).
+   */
+  recordAudit(context: AuditContext, entry: AuditEntry): Promise<AuditRow> {
+    const checked = checkAuditContext(context);
+    return this.unitOfWork((em) => Promise.resolve(recordAudit(em, checked, entry)));
+  }
+
+  /** The audit log, newest first (audit/audit-queries.ts). */
+  listAudit(filter?: AuditFilter): Promise<AuditRow[]> {
+    return this.readEntities((em) => listAudit(em, filter));
+  }
+
   // --- runs ---
 
   createRun(input: { name: string; metadata?: unknown; actor: string }): Promise<RunRow> {
     return this.unitOfWork((em) => runs.createRun(em, { ...input, now: Date.now() }));
   }
 
-  setRunStatus(input: { runId: string; status: RunStatus; reason?: string | null; actor: string }): Promise<RunRow> {
-    return this.unitOfWork((em) => runs.setRunStatus(em, { ...input, reason: input.reason ?? null, now: Date.now() }));
+  /** Changes a run's status, with its event and its audit row (`source` default `library`). */
+  setRunStatus(input: { runId: string; status: RunStatus; reason?: string | null; actor: string; source?: AuditSource }): Promise<RunRow> {
+    return this.unitOfWork((em) => runs.setRunStatus(em, { ...input, reason: input.reason ?? null, source: input.source ?? 'library', now: Date.now() }));
   }
 
   getRun(runId: string): Promise<RunRow> {

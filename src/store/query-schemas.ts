@@ -174,6 +174,18 @@ export const listSnapshotsSchema = z.strictObject({
   limit: field(z.number().int().min(1).max(10_000), expect.limit(10_000)),
 });
 
+/** `audit`: the audit log's filters; keyset pages continue `after` the last row's id. */
+export const listAuditSchema = z.strictObject({
+  actor: field(safeText(200), 'an actor name (1 to 200 characters without NUL or lone surrogates)'),
+  action: field(oneOrMany(safeText(50)), 'an action like "job.retry" (1 to 50 characters), or a list of them'),
+  subject: field(safeText(200), 'a subject: a job, run or snapshot id, "namespace/key" of a state entry, or a maintenance task (1 to 200 characters)'),
+  source: field(z.enum(['cli', 'api', 'library']), expect.oneOf(['cli', 'api', 'library'])),
+  since: field(epochMs, expect.time),
+  until: field(epochMs, expect.time),
+  limit: field(z.number().int().min(1).max(10_000), expect.limit(10_000)),
+  after: field(z.string().regex(idPattern('aud')), 'the id ("aud_01J...") of the last audit row of the previous page'),
+});
+
 /** An id argument (`getJob`, `pipelines.get`, ...): checked as text here; its shape by the caller where it matters. */
 export const idArgumentSchema = safeText(200).describe('an id: a string of 1 to 200 characters without NUL or lone surrogates');
 

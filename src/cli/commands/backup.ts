@@ -42,7 +42,7 @@ export function registerBackupCommands(program: Command, global: () => GlobalOpt
       if (!opts.reconcile) return print(restored, opts.json);
       // The backup may predate the running version's schema: migrate it, then reconcile with Redis.
       await withJobLedger(global(), { migrate: true, needsRedis: true, jobTypes: true }, async (jl) => {
-        const reconciled = await jl.maintenance.run('reconcile');
+        const reconciled = await jl.maintenance.run('reconcile', { source: 'cli' });
         if (reconciled.outcome === 'failed') process.exitCode = 1;
         if (opts.json) return printJson({ ...restored, reconcile: { outcome: reconciled.outcome, counts: reconciled.counts } });
         print(restored, false);

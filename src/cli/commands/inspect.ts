@@ -177,12 +177,13 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .command('set-status <run-id> <status>')
     .description("set a run's status (open, running, completed, failed, cancelled)")
     .option('--reason <text>', 'why')
+    .option('--actor <name>', 'who (recorded in the event and the audit log; default: the OS user)')
     .option('--json', 'print JSON')
-    .action(async (runId: string, status: string, opts: { reason?: string; json?: boolean }) => {
+    .action(async (runId: string, status: string, opts: { reason?: string; actor?: string; json?: boolean }) => {
       const [{ runStatuses }, { defaultActor }] = await Promise.all([import('../../store/index.js'), import('../../jobs/operator.js')]);
       if (!(runStatuses as readonly string[]).includes(status)) throw new InvalidOptionError('status', runStatuses.join(', '), status);
       await withJobLedger(global(), {}, async (jl) => {
-        const run = await jl.ledger.setRunStatus({ runId, status: status as RunStatus, reason: opts.reason ?? null, actor: defaultActor() });
+        const run = await jl.ledger.setRunStatus({ runId, status: status as RunStatus, reason: opts.reason ?? null, actor: opts.actor ?? defaultActor(), source: 'cli' });
         if (opts.json ?? runsJson()) return printJson(run);
         printTable([{ id: run.id, status: run.status, reason: run.statusReason ?? '' }]);
       });

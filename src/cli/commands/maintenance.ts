@@ -10,6 +10,7 @@ import { formatTime, printJson, printTable, shorten } from '../output.js';
 
 interface RunOptions {
   dryRun?: boolean;
+  actor?: string;
   json?: boolean;
 }
 
@@ -18,6 +19,7 @@ export function registerMaintenanceCommands(program: Command, global: () => Glob
     .command('maintenance [task]')
     .description('list maintenance tasks with their last and next run; with a task, run it now')
     .option('--dry-run', 'report what the task would do and change nothing (prune, reconcile)')
+    .option('--actor <name>', 'who runs it, recorded in the audit log (default: the OS user)')
     .option('--json', 'print JSON')
     .action(async (task: string | undefined, opts: RunOptions) => {
       if (task === undefined) await listTasks(global(), opts);
@@ -28,6 +30,7 @@ export function registerMaintenanceCommands(program: Command, global: () => Glob
     .command('reconcile')
     .description('hand jobs Redis lost back to it and count Redis jobs the ledger does not know (maintenance reconcile)')
     .option('--dry-run', 'report only')
+    .option('--actor <name>', 'who runs it, recorded in the audit log (default: the OS user)')
     .option('--json', 'print JSON')
     .action(async (opts: RunOptions) => runTask(global(), 'reconcile', opts));
 }
@@ -43,7 +46,7 @@ async function listTasks(global: GlobalOptions, opts: RunOptions): Promise<void>
 async function runTask(global: GlobalOptions, task: string, opts: RunOptions): Promise<void> {
   // Reconcile covers the queues of the job types (besides those with unfinished jobs): it loads them.
   await withJobLedger(global, { needsRedis: task === 'reconcile', jobTypes: task === 'reconcile' }, async (jl) => {
-    const result = await jl.maintenance.run(task, { dryRun: opts.dryRun ?? false });
+    const result = await jl.maintenance.run(task, { dryRun: opts.dryRun ?? false, source: 'cli', ...(opts.actor !== undefined ? { actor: opts.actor } : {}) });
     if (opts.json) printJson(result);
     else printTable([resultRow(result)], { cut: false });
     if (result.outcome === 'failed' || result.outcome === 'taken') process.exitCode = 1;

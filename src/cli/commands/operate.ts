@@ -108,7 +108,7 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
         const reason = opts.reason;
         if (reason === undefined) throw new InvalidOptionError('--reason', `the reason for the ${action} (required; recorded in the job's event)`, undefined);
         await withJobLedger(global(), { needsRedis: true }, async (jl) => {
-          const input = { jobId, reason, ...(opts.actor ? { actor: opts.actor } : {}) };
+          const input = { jobId, reason, source: 'cli' as const, ...(opts.actor ? { actor: opts.actor } : {}) };
           const result = action === 'retry' ? await jl.retry(input) : await jl.cancel(input);
           if (opts.json) printJson({ id: result.job.id, previousStatus: result.previousStatus, status: result.job.status });
           else printTable([{ job: result.job.id, from: result.previousStatus, to: result.job.status }], { keep: ['job'] });

@@ -55,6 +55,7 @@ export function registerStateCommands(program: Command, global: () => GlobalOpti
             ...(opts.status !== undefined ? { status: opts.status } : {}),
             ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
             actor: await actorOr(opts.actor),
+          source: 'cli',
           });
           printEntry(entry, opts.json);
         });
@@ -74,6 +75,7 @@ export function registerStateCommands(program: Command, global: () => GlobalOpti
           ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
           ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
           actor: await actorOr(opts.actor),
+          source: 'cli',
         });
         printEntry(entry, opts.json);
       });
@@ -178,6 +180,7 @@ export function registerStateCommands(program: Command, global: () => GlobalOpti
           ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
           ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
           actor: await actorOr(opts.actor),
+          source: 'cli',
         });
         printEntry(entry, opts.json);
       });

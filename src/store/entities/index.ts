@@ -12,6 +12,7 @@ import { MaintenanceRunEntity } from './maintenance-run.entity.js';
 import { LedgerIdentityEntity } from './ledger-identity.entity.js';
 import { ReplayEntity } from './replay.entity.js';
 import { JobReplayEntity } from './job-replay.entity.js';
+import { AuditEntity } from './audit.entity.js';
 
 export { AttemptEntity, EventEntity, JobEntity, RunEntity };
 export type { AttemptRow } from './attempt.entity.js';
@@ -32,5 +33,7 @@ export type { LedgerIdentityRow } from './ledger-identity.entity.js';
 export { ReplayEntity, JobReplayEntity };
 export type { ReplayRow, ReplayStatus } from './replay.entity.js';
 export type { JobReplayRow } from './job-replay.entity.js';
+export { AuditEntity };
+export type { AuditRow, AuditSource, AuditSubjectType } from './audit.entity.js';
 
-export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity, LedgerIdentityEntity, ReplayEntity, JobReplayEntity];
+export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity, LedgerIdentityEntity, ReplayEntity, JobReplayEntity, AuditEntity];

@@ -1,7 +1,7 @@
 /**
  * Operator actions on one job: cancel and retry. Each is an explicit request, so a state that does
  * not allow it raises `IllegalTransitionError` instead of being dropped quietly. Each records who
- * and why in its event. Through MikroORM's unit of work on the operation's EntityManager fork
+ * and why in its event and in one audit row (audit/audit-writes.ts), in the same transaction. Through MikroORM's unit of work on the operation's EntityManager fork
  * (`Ledger.unitOfWork`): a few a second at most, where the ORM's cost does not matter.
  */
 import { LockMode } from '@mikro-orm/core';
@@ -14,13 +14,21 @@ import { plainRow } from '../orm/entity-rows.js';
 import { sqlFor } from '../orm/em-sql.js';
 import { dialectOf } from '../engine/sql.js';
 import type { LedgerEm } from '../orm/open-orm.js';
+import { fieldChanges, recordAudit, type AuditContext } from '../audit/audit-writes.js';
 
 export interface OperatorRequest {
   jobId: string;
   actor: string;
   reason: string;
   now: number;
+  /** Where the action came from, for its audit row. Default `library`. */
+  source?: AuditContext['source'];
+  /** The bulk action (its audit row's id) this one is part of, or null. */
+  bulkId?: string | null;
 }
+
+/** The job fields an operator action may change, shown before and after in its audit row. */
+const auditedJobFields = ['status', 'statusReason', 'attemptsFailed', 'dispatchedAt', 'finishedAt', 'runAt'] as const;
 
 export interface OperatorResult {
   job: JobRow;
@@ -28,7 +36,7 @@ export interface OperatorResult {
 }
 
 export async function cancelJob(em: LedgerEm, request: OperatorRequest): Promise<OperatorResult> {
-  const result = await applyOperatorTransition(em, request, 'cancel', {
+  const result = await applyOperatorTransition(em, request, 'cancel', 'job.cancel', {
     set: { statusReason: request.reason, finishedAt: request.now },
     event: 'job.cancelled',
     payload: (job) => ({ reason: request.reason, previousStatus: job.status, runningAttempt: job.status === 'running' ? job.currentAttempt : null }),
@@ -43,7 +51,7 @@ export async function cancelJob(em: LedgerEm, request: OperatorRequest): Promise
  * (`pending`) and its next attempt gets the next number. Nothing of its history is overwritten.
  */
 export function retryJob(em: LedgerEm, request: OperatorRequest): Promise<OperatorResult> {
-  return applyOperatorTransition(em, request, 'retry', {
+  return applyOperatorTransition(em, request, 'retry', 'job.retry', {
     set: { statusReason: request.reason, attemptsFailed: 0, dispatchedAt: null, finishedAt: null, runAt: request.now },
     event: 'job.retried',
     payload: (job) => ({ reason: request.reason, previousStatus: job.status, nextAttempt: job.attemptsStarted + 1 }),
@@ -59,6 +67,7 @@ async function applyOperatorTransition(
   em: LedgerEm,
   request: OperatorRequest,
   transition: 'cancel' | 'retry',
+  auditAction: string,
   change: { set: Partial<JobRow>; event: EventType; payload: (job: JobRow) => unknown },
 ): Promise<OperatorResult> {
   // PostgreSQL: locked until COMMIT, so a concurrent action waits and then reads the new version.
@@ -80,6 +89,14 @@ async function applyOperatorTransition(
     type: change.event,
     payload: change.payload(job) ?? null,
     actor: request.actor,
+    createdAt: request.now,
+  });
+  recordAudit(em, { actor: request.actor, source: request.source ?? 'library', bulkId: request.bulkId ?? null }, {
+    action: auditAction,
+    subjectType: 'job',
+    subjectId: job.id,
+    reason: request.reason,
+    changes: fieldChanges(job, after, auditedJobFields),
     createdAt: request.now,
   });
   await em.flush();

@@ -10,6 +10,7 @@ import { LockMode, type FilterQuery, type FindOptions } from '@mikro-orm/core';
 import type { QueryResult } from '@mikro-orm/knex';
 import { MaintenanceRunEntity, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger } from '../entities/index.js';
 import { newId } from '../ids.js';
+import { recordAudit, type AuditContext } from '../audit/audit-writes.js';
 import type { Ledger } from '../ledger.js';
 import { dialectOf } from '../engine/sql.js';
 import type { LedgerEm } from '../orm/open-orm.js';
@@ -34,6 +35,8 @@ export interface ClaimRequest {
    * missed tick runs, the others are recorded, atomically, so a second process sees all of them).
    */
   missed?: MissedTicks;
+  /** A manual run asked for by an operator: its audit row, written with the claim. */
+  audit?: AuditContext;
 }
 
 export interface MissedTicks {
@@ -55,6 +58,7 @@ export function claimTick(ledger: Ledger, request: ClaimRequest): Promise<ClaimR
   const { task, tick, triggeredBy, claimedBy, now } = request;
   // Made once, so that a try run again after its COMMIT was cut off finds its own row (below).
   const id = newId('mnt');
+  const auditId = newId('aud');
   return ledger.unitOfWork(async (em) => {
     await abandonStale(em, { task, now, staleAfterMs: request.staleAfterMs });
     // Operators may run a task by hand while a scheduled run is going; scheduled ticks may not.
@@ -81,6 +85,18 @@ export function claimTick(ledger: Ledger, request: ClaimRequest): Promise<ClaimR
       return { kind: 'taken', run: row ? plainRow(MaintenanceRunEntity, row) : null } as const;
     }
     const missedRecorded = request.missed ? await insertMissed(em, { task, claimedBy, now, ...request.missed }) : 0;
+    // Only where this claim landed: a try run again after its COMMIT was cut off adds no second row.
+    if (request.audit) {
+      recordAudit(em, request.audit, {
+        id: auditId,
+        action: 'maintenance.run',
+        subjectType: 'maintenance',
+        subjectId: task,
+        reason: null,
+        changes: { maintenanceRun: { before: null, after: id } },
+        createdAt: now,
+      });
+    }
     return { kind: 'claimed', run: plainRow(MaintenanceRunEntity, row!), missedRecorded } as const;
   }, idempotent);
 }

@@ -5,9 +5,12 @@
  * not deleted (the delete repeats the status condition), and neither are its attempts and events:
  * only the ids the job delete returned are followed.
  *
- * Events of other subjects (runs, pipelines, state, operators) are left to those features (pipeline
- * archiving, snapshot rotation). Old `maintenance_runs` rows go too, except each task's newest
- * scheduled row, which missed-tick detection starts from.
+ * Under the default retention, the events of other subjects go too: those of runs and pipelines that
+ * finished before the cutoff (a pipeline live or archived), and state events older than it (each
+ * change's `state_transitions` row stays, and with it the entry's versions). Old `maintenance_runs`
+ * rows go too, except each task's newest scheduled row, which missed-tick detection starts from.
+ *
+ * The audit log is never pruned by job retention: it has its own (`auditDays`, default forever).
  */
 import { InvalidOptionError } from '../../errors.js';
 import type { Ledger } from '../ledger.js';
@@ -19,6 +22,8 @@ export interface RetentionPolicy {
   defaultDays: number | null;
   /** Per-queue overrides of `defaultDays`; `null` keeps that queue's jobs forever. */
   byQueue?: Readonly<Record<string, number | null>>;
+  /** Days an audit row is kept; `null` or absent keeps the audit log forever. */
+  auditDays?: number | null;
 }
 
 export interface PruneOptions {
@@ -40,6 +45,12 @@ export interface PruneCounts {
   attempts: number;
   events: number;
   maintenanceRuns: number;
+  /** Events of finished runs, of finished pipelines, and of state changes, past the default retention. */
+  runEvents: number;
+  pipelineEvents: number;
+  stateEvents: number;
+  /** Audit rows past the audit retention. */
+  audit: number;
   [count: string]: number;
 }
 
@@ -50,7 +61,7 @@ export async function pruneByRetention(ledger: Ledger, options: PruneOptions): P
   const now = options.now ?? Date.now();
   const batchSize = positive('batchSize', options.batchSize ?? 500);
   const limit = positive('limit', options.limit ?? 100_000);
-  const counts: PruneCounts = { jobs: 0, attempts: 0, events: 0, maintenanceRuns: 0 };
+  const counts: PruneCounts = { jobs: 0, attempts: 0, events: 0, maintenanceRuns: 0, runEvents: 0, pipelineEvents: 0, stateEvents: 0, audit: 0 };
 
   for (const group of retentionGroups(options.policy, now)) {
     if (options.dryRun) {
@@ -75,8 +86,58 @@ export async function pruneByRetention(ledger: Ledger, options: PruneOptions): P
     counts.maintenanceRuns = options.dryRun
       ? await ledger.read((sql) => countOldMaintenanceRuns(sql, cutoff))
       : await deleteOldMaintenanceRuns(ledger, cutoff, batchSize, options.signal);
+    for (const [count, rows] of Object.entries(otherEvents)) {
+      counts[count] = await pruneRows(ledger, rows, cutoff, { batchSize, dryRun: options.dryRun ?? false, ...(options.signal ? { signal: options.signal } : {}) });
+    }
+  }
+  const auditDays = options.policy.auditDays ?? null;
+  if (auditDays !== null) {
+    const cutoff = now - checkDays('auditDays', auditDays) * dayMs;
+    counts.audit = await pruneRows(ledger, oldAuditRows, cutoff, { batchSize, dryRun: options.dryRun ?? false, ...(options.signal ? { signal: options.signal } : {}) });
   }
   return counts;
+}
+
+/** Rows past a cutoff: `FROM ... WHERE ...` selecting `id`, with `?` for the cutoff (every `?` is the cutoff). */
+interface PrunableRows {
+  table: 'events' | 'audit';
+  where: string;
+}
+
+const finalRuns = `'completed', 'failed', 'cancelled'`;
+
+/** The events of other subjects than jobs that the default retention lets go. */
+const otherEvents: Record<'runEvents' | 'pipelineEvents' | 'stateEvents', PrunableRows> = {
+  runEvents: {
+    table: 'events',
+    where: `subject_type = 'run' AND subject_id IN (SELECT id FROM runs WHERE status IN (${finalRuns}) AND finished_at < ?)`,
+  },
+  pipelineEvents: {
+    table: 'events',
+    where: `subject_type = 'pipeline' AND (subject_id IN (SELECT id FROM pipeline_history WHERE completed_at < ?)
+      OR subject_id IN (SELECT id FROM pipelines WHERE status <> 'running' AND finished_at < ?))`,
+  },
+  stateEvents: { table: 'events', where: `subject_type = 'state' AND created_at < ?` },
+};
+
+const oldAuditRows: PrunableRows = { table: 'audit', where: 'created_at < ?' };
+
+/** Deletes (or with `dryRun` counts) `rows` older than `cutoff`, `batchSize` per transaction. */
+async function pruneRows(ledger: Ledger, rows: PrunableRows, cutoff: number, options: { batchSize: number; dryRun: boolean; signal?: AbortSignal }): Promise<number> {
+  const params = Array.from({ length: rows.where.split('?').length - 1 }, () => cutoff);
+  if (options.dryRun) {
+    const [row] = await ledger.read((sql) => sql.all(`SELECT COUNT(*) AS n FROM ${rows.table} WHERE ${rows.where}`, params));
+    return toNumber(row?.n ?? 0);
+  }
+  let total = 0;
+  while (!options.signal?.aborted) {
+    const deleted = await ledger.transaction((tx) =>
+      tx.run(`DELETE FROM ${rows.table} WHERE id IN (SELECT id FROM ${rows.table} WHERE ${rows.where} LIMIT ?)`, [...params, options.batchSize]),
+    );
+    total += deleted;
+    if (deleted < options.batchSize) break;
+  }
+  return total;
 }
 
 /** Which jobs a retention policy lets go: per overridden queue, and the rest under the default. */

@@ -24,5 +24,6 @@ export const ledgerTables: readonly string[] = Object.freeze([
   'ledger_identity',
   'replays',
   'job_replays',
+  'audit',
   migrationsTable,
 ]);

@@ -4,7 +4,7 @@
  */
 import { LockMode } from '@mikro-orm/core';
 import { InvalidOptionError, NotFoundError } from '../../errors.js';
-import { RunEntity, type RunRow, type RunStatus } from '../entities/index.js';
+import { RunEntity, type AuditSource, type RunRow, type RunStatus } from '../entities/index.js';
 import { appendEvents } from '../jobs/events.js';
 import { newId } from '../ids.js';
 import { defaultJsonLimits, textProblem, toStorableJson } from '../json-value.js';
@@ -13,6 +13,7 @@ import type { LedgerEm } from '../orm/open-orm.js';
 import { sqlFor } from '../orm/em-sql.js';
 import { plainRow, plainRows } from '../orm/entity-rows.js';
 import { idArgumentSchema, listRunsSchema, parseQuery } from '../query-schemas.js';
+import { checkAuditSource, fieldChanges, recordAudit } from '../audit/audit-writes.js';
 
 export const runStatuses: readonly RunStatus[] = ['open', 'running', 'completed', 'failed', 'cancelled'];
 const finalRunStatuses: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
@@ -46,19 +47,21 @@ export async function createRun(em: LedgerEm, input: { name: string; metadata?: 
 
 export async function setRunStatus(
   em: LedgerEm,
-  input: { runId: string; status: RunStatus; reason: string | null; actor: string; now: number },
+  input: { runId: string; status: RunStatus; reason: string | null; actor: string; source: AuditSource; now: number },
 ): Promise<RunRow> {
   if (!(runStatuses as readonly unknown[]).includes(input.status)) throw new InvalidOptionError('status', `one of ${runStatuses.join(', ')}`, input.status);
   if (input.reason !== null && (typeof input.reason !== 'string' || input.reason.length > 2000 || textProblem(input.reason) !== null)) {
     throw new InvalidOptionError('reason', 'a string of at most 2000 characters without NUL or lone surrogates', input.reason);
   }
   checkActor(input.actor);
+  const source = checkAuditSource(input.source);
   const runId = parseQuery(idArgumentSchema, input.runId, 'runId');
   // PostgreSQL: the row stays locked until COMMIT, so two status changes get consecutive versions
   // (each one's event sequence number). SQLite's write lock, taken first, serialises them already.
   const run = await em.findOne(RunEntity, { id: runId }, dialectOf(em) === 'postgresql' ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
   if (!run) throw new NotFoundError('run', runId);
   const from = run.status;
+  const before = plainRow(RunEntity, run);
   em.assign(run, {
     status: input.status,
     statusReason: input.reason,
@@ -78,7 +81,17 @@ export async function setRunStatus(
       createdAt: input.now,
     },
   ]);
-  return plainRow(RunEntity, run);
+  const after = plainRow(RunEntity, run);
+  recordAudit(em, { actor: input.actor, source }, {
+    action: 'run.status',
+    subjectType: 'run',
+    subjectId: run.id,
+    reason: input.reason,
+    changes: fieldChanges(before, after, ['status', 'statusReason', 'finishedAt']),
+    createdAt: input.now,
+  });
+  await em.flush();
+  return after;
 }
 
 export async function getRun(em: LedgerEm, runId: string): Promise<RunRow> {

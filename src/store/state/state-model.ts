@@ -3,6 +3,7 @@
  * validation that runs before anything is written. A state entry's subject id (in events and
  * snapshots) is `namespace/key`; a namespace holds no "/", so the first "/" splits it back.
  */
+import type { AuditSource } from '../entities/index.js';
 import { defaultMaxJsonDepth, textProblem, toStorableJson } from '../json-value.js';
 import { InvalidOptionError } from '../../errors.js';
 
@@ -25,6 +26,8 @@ export interface StateWriteOptions {
   reason?: string;
   /** Who, kept on the transition and the event. Default `"system"`. */
   actor?: string;
+  /** Where the change came from, kept in its audit row: `cli`, `api` or `library`. Default `library`. */
+  source?: AuditSource;
 }
 
 export interface SetStateOptions extends StateWriteOptions {
@@ -52,6 +55,8 @@ interface OpBase extends StateRef {
 /** Who made a batch of changes, and when. */
 export interface StateWriteContext {
   actor: string;
+  /** An operator's change (through the StateStore): each change gets an audit row from this source. */
+  source?: AuditSource;
   /** The job whose completed attempt applies the changes, if any. */
   jobId?: string | null;
   now: number;

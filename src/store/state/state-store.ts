@@ -37,14 +37,15 @@ import { applyStateOpsOrm } from './state-writes.js';
 import { stateRead, stateTransaction } from './state-em.js';
 import { listSnapshotsSchema, parseQuery } from '../query-schemas.js';
 import { textProblem } from '../json-value.js';
+import { checkAuditSource } from '../audit/audit-writes.js';
 
 /** One item of `setMany`. */
-export interface StateSetItem extends StateRef, Omit<SetStateOptions, 'actor'> {
+export interface StateSetItem extends StateRef, Omit<SetStateOptions, 'actor' | 'source'> {
   data: unknown;
 }
 
 /** One item of `deleteMany`. */
-export interface StateDeleteItem extends StateRef, Omit<StateWriteOptions, 'actor'> {}
+export interface StateDeleteItem extends StateRef, Omit<StateWriteOptions, 'actor' | 'source'> {}
 
 export interface SnapshotListFilter {
   /** The snapshots of one state entry. */
@@ -81,19 +82,19 @@ export class StateStore {
    * it back. With `expectedVersion`, fails with `VersionConflictError` unless the entry is at it.
    */
   async set(namespace: string, key: string, data: unknown, options: SetStateOptions = {}): Promise<StateEntryRow> {
-    const [entry] = await this.apply([{ op: 'set', namespace, key, data, ...pick(options, 'status', 'expectedVersion', 'reason') }], options.actor);
+    const [entry] = await this.apply([{ op: 'set', namespace, key, data, ...pick(options, 'status', 'expectedVersion', 'reason') }], options);
     return entry!;
   }
 
   /** Changes a live entry's status, keeping its data. */
   async updateStatus(namespace: string, key: string, status: string, options: StateWriteOptions = {}): Promise<StateEntryRow> {
-    const [entry] = await this.apply([{ op: 'status', namespace, key, status, ...pick(options, 'expectedVersion', 'reason') }], options.actor);
+    const [entry] = await this.apply([{ op: 'status', namespace, key, status, ...pick(options, 'expectedVersion', 'reason') }], options);
     return entry!;
   }
 
   /** Soft-deletes a live entry (its row, versions and history stay); `set` brings it back. */
   async delete(namespace: string, key: string, options: StateWriteOptions = {}): Promise<StateEntryRow> {
-    const [entry] = await this.apply([{ op: 'delete', namespace, key, ...pick(options, 'expectedVersion', 'reason') }], options.actor);
+    const [entry] = await this.apply([{ op: 'delete', namespace, key, ...pick(options, 'expectedVersion', 'reason') }], options);
     return entry!;
   }
 
@@ -124,18 +125,18 @@ export class StateStore {
   }
 
   /** Sets many entries in one transaction, in order: one conflict rejects them all. */
-  async setMany(items: readonly StateSetItem[], options: { actor?: string } = {}): Promise<StateEntryRow[]> {
+  async setMany(items: readonly StateSetItem[], options: Pick<StateWriteOptions, 'actor' | 'source'> = {}): Promise<StateEntryRow[]> {
     return this.apply(
       items.map((i) => ({ op: 'set', namespace: i.namespace, key: i.key, data: i.data, ...pick(i, 'status', 'expectedVersion', 'reason') })),
-      options.actor,
+      options,
     );
   }
 
   /** Soft-deletes many entries in one transaction: a missing one or a conflict rejects them all. */
-  async deleteMany(items: readonly StateDeleteItem[], options: { actor?: string } = {}): Promise<StateEntryRow[]> {
+  async deleteMany(items: readonly StateDeleteItem[], options: Pick<StateWriteOptions, 'actor' | 'source'> = {}): Promise<StateEntryRow[]> {
     return this.apply(
       items.map((i) => ({ op: 'delete', namespace: i.namespace, key: i.key, ...pick(i, 'expectedVersion', 'reason') })),
-      options.actor,
+      options,
     );
   }
 
@@ -170,16 +171,17 @@ export class StateStore {
    * Writes a snapshot's data back to its entry as a new version (a `restored` transition naming the
    * snapshot). `ChecksumMismatchError`, with nothing written, if the stored copy was altered.
    */
-  async restoreSnapshot(snapshotId: string, options: RestoreOptions & { actor?: string } = {}): Promise<StateEntryRow> {
+  async restoreSnapshot(snapshotId: string, options: RestoreOptions & Pick<StateWriteOptions, 'actor' | 'source'> = {}): Promise<StateEntryRow> {
     const reason = validateReason(options.reason);
     const expectedVersion = validateExpectedVersion(options.expectedVersion);
     const actor = validateActor(options.actor);
+    const source = checkAuditSource(options.source ?? 'library');
     return stateTransaction(this.ledger, (em) =>
       restoreSnapshot(
         em,
         snapshotId,
         { ...(reason !== undefined ? { reason } : {}), ...(expectedVersion !== undefined ? { expectedVersion } : {}) },
-        { actor, now: Date.now() },
+        { actor, source, now: Date.now() },
       ),
     );
   }
@@ -189,11 +191,13 @@ export class StateStore {
     return rotateSnapshots(this.ledger, options);
   }
 
-  private async apply(ops: readonly StateOp[], actor: string | undefined): Promise<StateEntryRow[]> {
+  /** Every change here is an operator's (or an application's) explicit one: each gets an audit row. */
+  private async apply(ops: readonly StateOp[], options: Pick<StateWriteOptions, 'actor' | 'source'>): Promise<StateEntryRow[]> {
     // Validated (and data copied) before the transaction opens: a bad item writes nothing.
     const valid = ops.map((op) => validateOp(op, this.limits));
-    const who = validateActor(actor);
-    return stateTransaction(this.ledger, (em) => applyStateOpsOrm(em, valid, { actor: who, now: Date.now() }));
+    const who = validateActor(options.actor);
+    const source = checkAuditSource(options.source ?? 'library');
+    return stateTransaction(this.ledger, (em) => applyStateOpsOrm(em, valid, { actor: who, source, now: Date.now() }));
   }
 }
 

@@ -15,6 +15,7 @@ import { newId } from '../ids.js';
 import type { NewEvent } from '../jobs/events.js';
 import { defaultStateStatus, stateSubjectId, type StateOp, type StateRef, type StateWriteContext } from './state-model.js';
 import { readEntry } from './state-queries.js';
+import { recordAudit, type AuditEntry, type FieldChanges } from '../audit/audit-writes.js';
 
 /** An unconditional write re-reads and tries again this often when a concurrent writer got in first. */
 const maxUnconditionalTries = 5;
@@ -43,7 +44,7 @@ export interface StateRows {
  * transaction to roll back: nothing of the batch is kept.
  */
 export function applyStateOpsOrm(em: EntityManager, ops: readonly StateOp[], ctx: StateWriteContext): Promise<StateEntryRow[]> {
-  return applyWith(ormStateRows(em), ops, ctx);
+  return applyWith(ormStateRows(em, ctx), ops, ctx);
 }
 
 export async function applyWith(rows: StateRows, ops: readonly StateOp[], ctx: StateWriteContext): Promise<StateEntryRow[]> {
@@ -171,8 +172,11 @@ function transitionFor(
   return [transition, event];
 }
 
-/** The unit of work's `StateRows`: entities through `em`, the version fence as a `nativeUpdate`. */
-function ormStateRows(em: EntityManager): StateRows {
+/**
+ * The unit of work's `StateRows`: entities through `em`, the version fence as a `nativeUpdate`.
+ * With `ctx.source` (an operator's change through the StateStore), each change also gets its audit row.
+ */
+function ormStateRows(em: EntityManager, ctx: StateWriteContext): StateRows {
   return {
     read: (ref) => readEntry(em, ref),
 
@@ -222,7 +226,45 @@ function ormStateRows(em: EntityManager): StateRows {
     async record(transition, event) {
       em.persist(em.create(StateTransitionEntity, transition));
       em.persist(em.create(EventEntity, { id: newId('evt'), ...event, payload: event.payload ?? null }));
+      if (ctx.source !== undefined) recordAudit(em, { actor: ctx.actor, source: ctx.source }, stateAuditEntry(transition));
       await em.flush();
     },
+  };
+}
+
+/** What each kind of change is called in the audit log. */
+const auditActions: Record<StateChange, string> = {
+  created: 'state.set',
+  updated: 'state.set',
+  undeleted: 'state.restore',
+  status_changed: 'state.status',
+  deleted: 'state.delete',
+  restored: 'snapshot.restore',
+};
+
+/** Data up to this size (as JSON) is shown before and after in the audit row; larger data is named by its transition. */
+const maxAuditedDataChars = 4096;
+
+/** A state change's audit row: the version, status and deletion it changed, and its data where small. */
+function stateAuditEntry(t: StateTransitionRow): AuditEntry {
+  const deleted = t.change === 'deleted';
+  const changes: FieldChanges = {
+    version: { before: t.versionBefore, after: t.versionAfter },
+    ...(t.statusBefore !== t.statusAfter ? { status: { before: t.statusBefore, after: t.statusAfter } } : {}),
+    ...(deleted || t.change === 'undeleted' ? { deleted: { before: !deleted, after: deleted } } : {}),
+  };
+  const before = JSON.stringify(t.dataBefore ?? null);
+  const after = JSON.stringify(t.dataAfter ?? null);
+  if (before !== after) {
+    const small = before.length <= maxAuditedDataChars && after.length <= maxAuditedDataChars;
+    changes.data = small ? { before: t.dataBefore ?? null, after: t.dataAfter ?? null } : { before: { transition: t.id }, after: { transition: t.id } };
+  }
+  return {
+    action: auditActions[t.change],
+    subjectType: 'state',
+    subjectId: `${t.namespace}/${t.key}`,
+    reason: t.reason,
+    changes,
+    createdAt: t.createdAt,
   };
 }

@@ -6,7 +6,8 @@
  */
 import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
-import type { Ledger } from '../../store/index.js';
+import type { AuditSource, Ledger } from '../../store/index.js';
+import { defaultActor } from '../../jobs/operator.js';
 import { MaintenanceRunner, type MaintenanceRunResult, type MaintenanceTaskStatus, type TickOutcome } from './runner.js';
 import { MaintenanceScheduler } from './scheduler.js';
 import type { MaintenanceTask } from './task.js';
@@ -29,6 +30,10 @@ export interface MaintenanceOptions {
 export interface RunTaskOptions {
   /** Report what the task would do and change nothing (prune, reconcile). Not recorded. Default false. */
   dryRun?: boolean;
+  /** Who asked for the run, recorded in its audit row (not for a dry run). Default the OS user. */
+  actor?: string;
+  /** Where the request came from, recorded in its audit row: `cli`, `api` or `library`. Default `library`. */
+  source?: AuditSource;
 }
 
 export class Maintenance {
@@ -65,7 +70,8 @@ export class Maintenance {
 
   /** Runs one task now; the run is recorded in `maintenance_runs` like a scheduled one (not a dry run). */
   run(task: string, options: RunTaskOptions = {}): Promise<MaintenanceRunResult> {
-    const running = this.runner.runNow(task, { dryRun: options.dryRun ?? false, signal: this.manualAbort.signal });
+    const audit = { actor: options.actor ?? defaultActor(), source: options.source ?? 'library' };
+    const running = this.runner.runNow(task, { dryRun: options.dryRun ?? false, signal: this.manualAbort.signal, audit });
     const tracked = running.catch(() => undefined).finally(() => this.manualRuns.delete(tracked));
     this.manualRuns.add(tracked);
     return running;

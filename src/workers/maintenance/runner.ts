@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { InvalidOptionError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { abandonStaleRuns, claimTick, finishRun, heartbeatRun, listMaintenanceRuns, scheduledTickRange, type Ledger, type MaintenanceCounts, type MaintenanceRunRow, type SerializedError } from '../../store/index.js';
+import { abandonStaleRuns, checkAuditContext, claimTick, finishRun, heartbeatRun, listMaintenanceRuns, scheduledTickRange, type AuditContext, type Ledger, type MaintenanceCounts, type MaintenanceRunRow, type SerializedError } from '../../store/index.js';
 import { serializeError } from '../serialize-error.js';
 import { CronSchedule } from '../../cron-schedule.js';
 import { findMissedTicks, recordMissed } from './missed-ticks.js';
@@ -158,12 +158,14 @@ export class MaintenanceRunner {
    * Runs a task now, by hand. It claims a tick equal to now (the next free millisecond), so the run is
    * recorded like any other; a dry run claims nothing and records nothing, because it changes nothing.
    */
-  async runNow(name: string, options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<MaintenanceRunResult> {
+  async runNow(name: string, options: { dryRun?: boolean; signal?: AbortSignal; audit?: AuditContext } = {}): Promise<MaintenanceRunResult> {
     return this.counted(await this.runTaskNow(name, options));
   }
 
-  private async runTaskNow(name: string, options: { dryRun?: boolean; signal?: AbortSignal }): Promise<MaintenanceRunResult> {
+  private async runTaskNow(name: string, options: { dryRun?: boolean; signal?: AbortSignal; audit?: AuditContext }): Promise<MaintenanceRunResult> {
     const task = this.task(name);
+    // A manual run that changes things is an operator action: its claim writes its audit row.
+    const audit = options.audit ? checkAuditContext(options.audit) : undefined;
     const signal = options.signal ?? new AbortController().signal;
     if (options.dryRun) {
       if (!task.supportsDryRun) throw new InvalidOptionError('dryRun', `a task that supports it (${this.dryRunTasks().join(', ') || 'none'})`, name);
@@ -181,6 +183,7 @@ export class MaintenanceRunner {
         claimedBy: this.claimant,
         now: Date.now(),
         staleAfterMs: this.options.staleAfterMs,
+        ...(audit ? { audit } : {}),
       });
       if (claim.kind === 'claimed') return this.execute(task, claim.run, signal);
       if (tries >= 10) return { task: name, tick, outcome: 'taken', run: claim.kind === 'taken' ? claim.run : null, counts: null, error: null };

@@ -54,9 +54,9 @@ export function builtInTasks(deps: BuiltInTaskDeps): MaintenanceTask[] {
   });
 
   return [
-    task('prune', 'delete finished jobs past their retention, with their attempts and events', true, (ctx) =>
+    task('prune', 'delete finished jobs past their retention, with their attempts and events; old run, pipeline and state events; audit rows past theirs', true, (ctx) =>
       pruneByRetention(ledger, {
-        policy: { defaultDays: m.retentionDays, byQueue: m.retentionDaysByQueue },
+        policy: { defaultDays: m.retentionDays, byQueue: m.retentionDaysByQueue, auditDays: m.auditRetentionDays },
         now: ctx.now,
         dryRun: ctx.dryRun,
         signal: ctx.signal,
