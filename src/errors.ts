@@ -32,7 +32,8 @@ export type ErrorCode =
   | 'JOBLEDGER_BACKUP_INVALID'
   | 'JOBLEDGER_REDIS_PREFIX_TAKEN'
   | 'JOBLEDGER_NOTHING_MATCHED'
-  | 'JOBLEDGER_REPLAY_FAILED';
+  | 'JOBLEDGER_REPLAY_FAILED'
+  | 'JOBLEDGER_BUNDLE_INVALID';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -425,5 +426,12 @@ export class ReplayFailedError extends JobLedgerError {
       `replay ${replayId} stopped after ${created} new job${created === 1 ? '' : 's'}: ${cause instanceof Error ? cause.message : String(cause)}`,
       { cause },
     );
+  }
+}
+
+/** An evidence bundle fails its check: unreadable, not a bundle, or a part whose checksum or counts differ from its manifest. */
+export class BundleInvalidError extends JobLedgerError {
+  constructor(path: string, reason: string) {
+    super('JOBLEDGER_BUNDLE_INVALID', `${path} does not verify: ${reason}`);
   }
 }

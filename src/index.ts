@@ -35,6 +35,8 @@ export type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js'
 export type { OperatorActionInput } from './jobs/operator.js';
 export type { ExportFilter, ExportOptions } from './jobs/job-export.js';
 export { Replays, type ReplayRequest, type ReplayResult } from './jobs/replay.js';
+export { verifyEvidenceBundle, type BundleManifest, type BundlePart } from './jobs/bundle/evidence-bundle.js';
+export { BundleInvalidError } from './errors.js';
 export { NothingMatchedError, ReplayFailedError } from './errors.js';
 export type { JobLineage, JobReplayRow, ReplayRow, ReplayStatus } from './store/index.js';
 // The ledger's read API (jl.ledger); its raw SQL and ORM handle are internal and not published.

@@ -23,6 +23,8 @@ import type { Telemetry } from 'bullmq';
 import { Ledger, ReplayStore, StateStore, type AuditFilter, type AuditRow, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
 import { Replays } from './jobs/replay.js';
 import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
+import { writeEvidenceBundle, type BundleInput, type BundleManifest } from './jobs/bundle/evidence-bundle.js';
+import { packageVersion } from './package-version.js';
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
 import { Maintenance } from './workers/maintenance/maintenance.js';
 import { builtInTasks } from './workers/maintenance/tasks.js';
@@ -283,6 +285,38 @@ export class JobLedger {
    */
   export(filter?: ExportFilter, options?: ExportOptions): AsyncGenerator<JobDetail> {
     return exportJobRecords(this.ledger, filter, options);
+  }
+
+  /**
+   * Writes the jobs `filter` matches as an evidence bundle at `target` (a gzip-compressed tar with a
+   * manifest and a SHA-256 per part; jobs/bundle/evidence-bundle.ts); a run's bundle (`runId`) also
+   * holds the run and its figures, a pipeline's (`pipelineId`) the pipeline with its stages and events.
+   * Refuses an existing `target` unless `force`. `verifyEvidenceBundle(path)` checks one.
+   */
+  async exportBundle(target: string, filter: ExportFilter = {}, options: { force?: boolean } = {}): Promise<BundleManifest> {
+    const subject = await this.bundleSubject(filter);
+    const schema = (await this.ledger.appliedMigrations()).at(-1) ?? 'none';
+    return writeEvidenceBundle(target, {
+      records: exportJobRecords(this.ledger, filter),
+      subject,
+      filter,
+      jobledger: packageVersion(),
+      schema,
+      database: this.config.database.dialect,
+    }, options);
+  }
+
+  private async bundleSubject(filter: ExportFilter): Promise<BundleInput['subject']> {
+    if (filter.pipelineId !== undefined) {
+      const { pipeline, stages, events } = await this.pipelines.detail(filter.pipelineId);
+      const visits = stages.map(({ job: _job, attempts: _attempts, ...visit }) => visit);
+      return { type: 'pipeline', id: pipeline.id, part: 'pipeline.json', value: { pipeline, stages: visits, events } };
+    }
+    if (typeof filter.runId === 'string') {
+      const run = await this.ledger.getRun(filter.runId);
+      return { type: 'run', id: run.id, part: 'run.json', value: { run, figures: await this.ledger.runFigures(run.id) } };
+    }
+    return null;
   }
 
   /** Hands over every committed, undispatched job now (the relay does this on its own every second). */

@@ -3,10 +3,8 @@
  * holds them, streamed page by page; and the `jobledger export` command's formats and refusals
  * (nothing written on a refusal or a failure).
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { JobLedger } from '../src/jobledger.js';
 import type { JobDetail } from '../src/store/index.js';
@@ -14,9 +12,9 @@ import { csvCell } from '../src/cli/export/export-formats.js';
 import { backends } from './support/backends.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { openTestJobLedger, waitForStatus } from './support/harness.js';
+import { runCli } from './support/cli-run.js';
 import { runDirectory } from './support/test-run.js';
 
-const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
 
 async function collect(records: AsyncIterable<JobDetail>): Promise<JobDetail[]> {
   const out: JobDetail[] = [];
@@ -74,19 +72,7 @@ describe.each(backends)('export on %s', (dialect) => {
   });
 });
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function run(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('jobledger export', () => {
   it('writes NDJSON, JSON and CSV, refuses what it cannot write as asked, and leaves nothing half-written', async () => {
@@ -105,17 +91,17 @@ describe('jobledger export', () => {
     await jl.close();
     const dir = runDirectory();
 
-    const ndjson = await run(['export', '--run', runId], env);
+    const ndjson = await runCli(['export', '--run', runId], env);
     expect(ndjson.code).toBe(0);
     expect(ndjson.stdout.trim().split('\n').map((line) => JSON.parse(line) as JobDetail)).toEqual(expected);
     expect(ndjson.stderr).toMatch(/^exported 5 jobs \(\d+ attempts, \d+ events\)\n$/);
 
     const out = join(dir, 'run.json');
-    const json = await run(['export', '--run', runId, '--format', 'json', '--out', out], env);
+    const json = await runCli(['export', '--run', runId, '--format', 'json', '--out', out], env);
     expect(json.code).toBe(0);
     expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(expected);
 
-    const csv = await run(['export', '--job', tricky.id, '--format', 'csv'], env);
+    const csv = await runCli(['export', '--job', tricky.id, '--format', 'csv'], env);
     expect(csv.code).toBe(0);
     const [header, row, rest] = csv.stdout.split('\r\n');
     expect(header!.split(',')[0]).toBe('id');
@@ -127,12 +113,12 @@ describe('jobledger export', () => {
 
     // An existing file is not replaced without --force, and is left as it was.
     writeFileSync(out, 'keep me');
-    const refused = await run(['export', '--run', runId, '--out', out], env);
+    const refused = await runCli(['export', '--run', runId, '--out', out], env);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).toContain('--out');
     expect(readFileSync(out, 'utf8')).toBe('keep me');
-    expect((await run(['export', '--run', runId, '--out', out, '--force'], env)).code).toBe(0);
+    expect((await runCli(['export', '--run', runId, '--out', out, '--force'], env)).code).toBe(0);
     expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(inRun.length);
 
     // Bad filters: one line naming the option, nothing written.
@@ -144,7 +130,7 @@ describe('jobledger export', () => {
       ['--job', 'not-an-id'],
       ['--out', join(dir, 'missing', 'x.ndjson')],
     ]) {
-      const result = await run(['export', ...args, '--out', join(dir, 'bad.ndjson')].slice(0, args[0] === '--out' ? 3 : undefined), env);
+      const result = await runCli(['export', ...args, '--out', join(dir, 'bad.ndjson')].slice(0, args[0] === '--out' ? 3 : undefined), env);
       expect(result.code, args.join(' ')).not.toBe(0);
       expect(result.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
     }

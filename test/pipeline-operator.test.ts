@@ -57,11 +57,17 @@ describe.each(backends)('pipeline cancel and retry on %s', (dialect) => {
     const job = await jl.ledger.getJobDetail(jobId);
     expect(job.job).toMatchObject({ status: 'cancelled', statusReason: 'ticket withdrawn' });
     expect(job.events.at(-1)).toMatchObject({ type: 'job.cancelled', actor: 'alice' });
+    // One audit row for the pipeline and one for each job it cancelled, in the same transaction.
+    expect(await jl.audit({ subject: id })).toMatchObject([
+      { action: 'pipeline.cancel', actor: 'alice', source: 'library', subjectType: 'pipeline', reason: 'ticket withdrawn', count: 1, changes: { state: { before: 'build', after: 'cancelled' } } },
+    ]);
+    expect(await jl.audit({ subject: jobId })).toMatchObject([{ action: 'job.cancel', actor: 'alice' }]);
 
     // Only a running pipeline can be cancelled; a cancelled one is left as it is.
     await expect(jl.cancelPipeline({ pipelineId: id, reason: 'again' })).rejects.toThrow(IllegalTransitionError);
     await expect(jl.cancelPipeline({ pipelineId: id, reason: 'again' })).rejects.toThrow(`pipeline ${id} is failed; "cancel" is not allowed`);
     expect((await jl.pipelines.detail(id)).events).toHaveLength(2);
+    expect(await jl.audit({ subject: id })).toHaveLength(1);
     await jl.close();
   });
 

@@ -3,7 +3,6 @@
  * linked to their originals, which stay untouched; dry runs, limits, cancels and failures write
  * what they say and nothing else; and the `jobledger replay` / `replays` commands.
  */
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +11,9 @@ import type { JobLedger } from '../src/jobledger.js';
 import { backends } from './support/backends.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { openTestJobLedger, waitForStatus } from './support/harness.js';
+import { runCli } from './support/cli-run.js';
 import { runDirectory } from './support/test-run.js';
 
-const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
 const scriptedModule = fileURLToPath(new URL('../dist/test/support/fixtures/scripted-job.js', import.meta.url));
 
 /** Three jobs failed for good and two completed, all finished. */
@@ -68,6 +67,9 @@ describe.each(backends)('replays on %s', (dialect) => {
     const events = await jl.ledger.listEvents({ subjectId: result.replay.id });
     expect(events.map((e) => e.type).sort()).toEqual(['replay.finished', 'replay.started']);
     expect(await jl.replays.list()).toEqual([result.replay]);
+    expect(await jl.audit({ subject: result.replay.id })).toMatchObject([
+      { action: 'replay.start', actor: 'olga', source: 'library', subjectType: 'replay', reason: 'the card bug is fixed', filter: { status: 'failed' } },
+    ]);
 
     // A second replay of the same jobs is a replay of its own: new jobs again.
     const again = await jl.replays.run({ name: 'completed ones too', reason: 'audit', filter: { name: 'test.scripted', where: { tag: 'r1' }, status: 'completed' } });
@@ -134,6 +136,10 @@ describe.each(backends)('replays on %s', (dialect) => {
     expect(await jobCount(jl)).toBe(total + 1);
     const id = !cancelled.dryRun ? cancelled.replay.id : '';
     await expect(jl.replays.cancel({ replayId: id, reason: 'again' })).rejects.toMatchObject({ code: 'JOBLEDGER_ILLEGAL_TRANSITION' });
+    expect((await jl.audit({ subject: id })).map((row) => [row.action, row.actor])).toEqual([
+      ['replay.cancel', 'olga'],
+      ['replay.start', expect.any(String)],
+    ]);
 
     // A process without the job type: the first batch is refused whole, and the replay says why.
     const { loadConfig } = await import('../src/config.js');
@@ -152,19 +158,7 @@ describe.each(backends)('replays on %s', (dialect) => {
   });
 });
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function run(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env, timeout: 120_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('jobledger replay', () => {
   it('dry-runs, replays, lists, shows lineage and refuses bad input in one line', async () => {
@@ -180,7 +174,7 @@ describe('jobledger replay', () => {
       LOG_LEVEL: 'silent',
     };
     await jl.close();
-    const replay = (...args: string[]) => run(['--config', config, 'replay', ...args], env);
+    const replay = (...args: string[]) => runCli(['--config', config, 'replay', ...args], env);
 
     const dry = await replay('--name', 'n', '--reason', 'r', '--status', 'failed', '--dry-run', '--json');
     expect(dry.code).toBe(0);
@@ -191,9 +185,9 @@ describe('jobledger replay', () => {
     const row = JSON.parse(done.stdout) as { id: string; created: number; status: string };
     expect(row).toMatchObject({ created: 3, status: 'completed' });
 
-    const listed = await run(['replays', '--json'], env);
+    const listed = await runCli(['replays', '--json'], env);
     expect((JSON.parse(listed.stdout) as { id: string }[]).map((r) => r.id)).toEqual([row.id]);
-    const shown = await run(['show', failed[0]!], env);
+    const shown = await runCli(['show', failed[0]!], env);
     expect(shown.stdout).toContain('replayed as');
     expect(shown.stdout).toContain(row.id);
 
@@ -207,7 +201,9 @@ describe('jobledger replay', () => {
       expect(refused.code, args.join(' ')).toBe(1);
       expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     }
-    const after = await run(['replays', '--json'], env);
+    const after = await runCli(['replays', '--json'], env);
     expect(JSON.parse(after.stdout)).toHaveLength(1);
+    const audit = await runCli(['audit', '--subject', row.id, '--json'], env);
+    expect(JSON.parse(audit.stdout)).toMatchObject([{ action: 'replay.start', actor: 'olga', source: 'cli' }]);
   });
 });

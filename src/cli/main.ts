@@ -3,11 +3,9 @@
  * line on stderr with a non-zero exit code.
  */
 import { Command, CommanderError } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { JobLedgerError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
+import { packageVersion } from '../package-version.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerBackupCommands } from './commands/backup.js';
 import { registerConsoleCommand } from './commands/console.js';
@@ -63,15 +61,6 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = 1;
     process.stderr.write(`jobledger: ${oneLine(error)}\n`);
   }
-}
-
-/** The `version` of jobledger's package.json: the first one found above this module (src/ or dist/src/). */
-function packageVersion(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? 'unknown';
-  }
-  return 'unknown';
 }
 
 /** The error as one line, without URL credentials or the passwords of REDIS_URL and DATABASE_URL. */

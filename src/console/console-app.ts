@@ -7,9 +7,8 @@
  * Every route is authenticated unless its config says `public` (the page, its assets, the login and
  * the OpenAPI description); routes whose config says `role: 'operator'` are actions.
  */
+import { packageVersion } from '../package-version.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import type { ConsoleToken } from '../console-tokens.js';
 import { InvalidOptionError } from '../errors.js';
 import type { JobLedger } from '../jobledger.js';
@@ -26,7 +25,7 @@ import {
   setPrincipal,
 } from './access.js';
 import { registerActivityRoutes } from './activity-routes.js';
-import { assetsDirectory, ConsoleAssets } from './assets.js';
+import { ConsoleAssets } from './assets.js';
 import { ConsoleHttpError, sendError } from './http-errors.js';
 import { checkKnownKeys, registerJobRoutes } from './job-routes.js';
 import { registerMaintenanceRoutes } from './maintenance-routes.js';
@@ -166,12 +165,4 @@ export function createConsole(options: ConsoleOptions & { prefix?: string }): Fa
   const app = Fastify({ loggerInstance, logController: new LogController({ disableRequestLogging: true }) });
   void app.register(jobLedgerConsole, { jl: options.jl, ...(options.tokens ? { tokens: options.tokens } : {}), prefix: options.prefix ?? '' });
   return app;
-}
-
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(dirname(assetsDirectory()), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }

@@ -28,7 +28,7 @@ export function registerPipelineActionRoutes(app: FastifyInstance, jl: JobLedger
         },
       },
       async (request) => {
-        const input = { pipelineId: request.params.id, reason: request.body.reason, actor: principalOf(request).name };
+        const input = { pipelineId: request.params.id, reason: request.body.reason, actor: principalOf(request).name, source: 'api' as const };
         return action === 'cancel' ? jl.cancelPipeline(input) : jl.retryPipeline(input);
       },
     );

@@ -2,12 +2,15 @@
  * Exporting the record: every job a filter matches, each with its attempts and its event log,
  * streamed a page at a time so memory stays bounded by one page however many jobs match.
  */
-import { assertId, type JobDetail, type JobFilter, type Ledger } from '../store/index.js';
+import { InvalidOptionError } from '../errors.js';
+import { assertId, pipelineQueries, type JobDetail, type JobFilter, type Ledger } from '../store/index.js';
 
-/** Which jobs to export: one job, or any of the listing filters (`jobledger jobs`), all optional. */
+/** Which jobs to export: one job, a pipeline's jobs, or any of the listing filters (`jobledger jobs`), all optional. */
 export type ExportFilter = Omit<JobFilter, 'limit' | 'offset' | 'before'> & {
   /** Only this job. */
   jobId?: string;
+  /** The jobs of this pipeline (live or archived), in the order its stages ran them. */
+  pipelineId?: string;
 };
 
 export interface ExportOptions {
@@ -20,9 +23,15 @@ export interface ExportOptions {
 
 /** The job records of `filter`, newest first (one job: just that one). */
 export async function* exportJobRecords(ledger: Ledger, filter: ExportFilter = {}, options: ExportOptions = {}): AsyncGenerator<JobDetail> {
-  const { jobId, ...listing } = filter;
+  const { jobId, pipelineId, ...listing } = filter;
+  if (jobId !== undefined && pipelineId !== undefined) throw new InvalidOptionError('filter', 'a job id or a pipeline id, not both', filter);
   if (jobId !== undefined) {
     yield await ledger.getJobDetail(assertId('job', jobId));
+    return;
+  }
+  if (pipelineId !== undefined) {
+    if (Object.keys(listing).length) throw new InvalidOptionError('filter', 'a pipeline id alone (its jobs are the ones its stages ran)', filter);
+    yield* pipelineJobRecords(ledger, assertId('pip', pipelineId));
     return;
   }
   const size = options.pageSize ?? 20;
@@ -35,5 +44,15 @@ export async function* exportJobRecords(ledger: Ledger, filter: ExportFilter = {
     for (const record of await ledger.jobRecords(jobs)) yield record;
     if (jobs.length < size) return;
     before = { createdAt: last.createdAt, id: last.id };
+  }
+}
+
+/** A pipeline's jobs, each once, in the order its stages ran them (its path names every job it ran). */
+async function* pipelineJobRecords(ledger: Ledger, pipelineId: string): AsyncGenerator<JobDetail> {
+  const detail = await ledger.readEntities((em) => pipelineQueries.getPipelineDetail(em, pipelineId));
+  const ids = [...new Set(detail.stages.flatMap((stage) => (stage.job ? [stage.job.id] : [])))];
+  for (let start = 0; start < ids.length; start += 20) {
+    const jobs = await Promise.all(ids.slice(start, start + 20).map((id) => ledger.getJob(id)));
+    for (const record of await ledger.jobRecords(jobs)) yield record;
   }
 }

@@ -5,7 +5,7 @@
  * the outcome hook (pipeline-advance.ts) every worker of this JobLedger runs.
  */
 import { InvalidOptionError, NotFoundError } from '../errors.js';
-import { archiveFinishedPipelines, assertId, existingRunIds, insertJobs, insertPipeline, newId, sqlFor, type ArchivePipelinesOptions, type JobRow, type JobStatus, type Ledger, type NewJob, type OperatorResult, type OutcomeHook, type PipelineHistoryRow, type PipelineRow, type RetryStageJob } from '../store/index.js';
+import { archiveFinishedPipelines, assertId, checkAuditSource, existingRunIds, insertJobs, insertPipeline, newId, sqlFor, type ArchivePipelinesOptions, type AuditSource, type JobRow, type JobStatus, type Ledger, type NewJob, type OperatorResult, type OutcomeHook, type PipelineHistoryRow, type PipelineRow, type RetryStageJob } from '../store/index.js';
 import { pipelineQueries as queries } from '../store/index.js';
 import { isPlainJsonObject, resolveBudgets, type PipelineDefinition } from './define-pipeline.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -54,6 +54,8 @@ export interface PipelineActionInput {
   reason: string;
   /** Who: recorded in the events. Default the OS user. */
   actor?: string;
+  /** Where the action came from, for its audit row: `cli`, `api` or `library` (the default). */
+  source?: AuditSource;
 }
 
 export interface PipelineActionResult {
@@ -119,7 +121,7 @@ export class Pipelines {
    * is told to abort), all in one transaction. IllegalTransitionError unless it is running.
    */
   async cancel(input: PipelineActionInput): Promise<PipelineActionResult> {
-    const request = { pipelineId: assertId('pip', input.pipelineId), ...checkedReasonAndActor(input) };
+    const request = { pipelineId: assertId('pip', input.pipelineId), ...checkedReasonAndActor(input), source: checkAuditSource(input.source ?? 'library') };
     const { pipeline, cancelledJobs } = await this.options.ledger.cancelPipeline(request);
     for (const result of cancelledJobs) await this.options.operator.afterCancel(result);
     return { id: pipeline.id, previousStatus: 'running', status: pipeline.status, state: pipeline.state, jobs: cancelledJobs.map(jobChange) };
@@ -133,7 +135,7 @@ export class Pipelines {
    * (same job type, queue and options). IllegalTransitionError unless it failed and is not archived.
    */
   async retry(input: PipelineActionInput): Promise<PipelineActionResult> {
-    const request = { pipelineId: assertId('pip', input.pipelineId), ...checkedReasonAndActor(input) };
+    const request = { pipelineId: assertId('pip', input.pipelineId), ...checkedReasonAndActor(input), source: checkAuditSource(input.source ?? 'library') };
     const makeJob: RetryStageJob = ({ pipeline, stage, visit, previous }) => {
       const entering = { to: stage, visit, context: pipeline.context, retries: pipeline.retries, feedback: pipeline.feedback };
       const definition = this.options.definitions.get(pipeline.name);

@@ -13,7 +13,7 @@
  * Pipeline stages are not replayed here: a stage job belongs to its pipeline's flow.
  */
 import { InvalidOptionError, NothingMatchedError, ReplayFailedError } from '../errors.js';
-import { assertId, newId, ReplayStoppedError, type JobLineage, type JobRow, type Ledger, type ReplayRow, type ReplayStatus, type ReplayStore } from '../store/index.js';
+import { assertId, checkAuditSource, newId, ReplayStoppedError, type AuditSource, type JobLineage, type JobRow, type Ledger, type ReplayRow, type ReplayStatus, type ReplayStore } from '../store/index.js';
 import type { ExportFilter } from './job-export.js';
 import { defaultActor } from './operator.js';
 import type { Producer } from './producer.js';
@@ -26,6 +26,8 @@ export interface ReplayRequest {
   reason: string;
   /** Who; default the OS user. Recorded with the replay and in each new job's `job.enqueued` event. */
   actor?: string;
+  /** Where it came from, for its audit row: `cli`, `api` or `library` (the default). */
+  source?: AuditSource;
   /** Which originals: one job (`jobId`), or the listing filters. Pipeline stages are refused. */
   filter: ExportFilter;
   /** At most this many new jobs. Default: every match. */
@@ -59,7 +61,7 @@ export class Replays {
 
     const first = await originals.next();
     if (first.done) throw new NothingMatchedError('replay', filter);
-    const replay = await this.deps.store.start({ name, reason, actor, filter: { ...filter, before: bound }, jobLimit: limit ?? null });
+    const replay = await this.deps.store.start({ name, reason, actor, source: checkAuditSource(request.source ?? 'library'), filter: { ...filter, before: bound }, jobLimit: limit ?? null });
     let matched = 0;
     let created = 0;
     try {
@@ -93,9 +95,9 @@ export class Replays {
   }
 
   /** Stops a running replay before its next batch; what it made so far stands. */
-  cancel(input: { replayId: string; reason: string; actor?: string }): Promise<ReplayRow> {
+  cancel(input: { replayId: string; reason: string; actor?: string; source?: AuditSource }): Promise<ReplayRow> {
     if (typeof input.reason !== 'string' || input.reason.trim() === '') throw new InvalidOptionError('reason', 'why the replay is cancelled (required)', input.reason);
-    return this.deps.store.finish({ replayId: input.replayId, status: 'cancelled', reason: input.reason.trim(), actor: input.actor ?? defaultActor() });
+    return this.deps.store.finish({ replayId: input.replayId, status: 'cancelled', reason: input.reason.trim(), actor: input.actor ?? defaultActor(), source: checkAuditSource(input.source ?? 'library') });
   }
 
   get(replayId: string): Promise<ReplayRow> {

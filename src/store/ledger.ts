@@ -15,7 +15,7 @@ import { checkAuditContext, recordAudit, type AuditContext, type AuditEntry } fr
 import { listAudit, type AuditFilter } from './audit/audit-queries.js';
 import * as jobWrites from './jobs/job-writes.js';
 import type { InsertedJob, NewJob } from './jobs/job-writes.js';
-import { ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
+import { appliedMigrations, ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
 import * as operator from './jobs/operator-writes.js';
 import * as pipelineOperator from './pipelines/pipeline-operator-writes.js';
 import type { OperatorResult } from './jobs/operator-writes.js';
@@ -134,6 +134,11 @@ export class Ledger {
 
   migrate(): Promise<string[]> {
     return migrate(this.orm);
+  }
+
+  /** The migrations applied to this database, oldest first: the last names its schema version. */
+  appliedMigrations(): Promise<string[]> {
+    return appliedMigrations(this.orm);
   }
 
   pendingMigrations(): Promise<string[]> {

@@ -11,27 +11,57 @@ import { addJobFilterOptions, jobFilterOf, type JobFilterFlags } from '../job-fi
 import { exportFormats, recordWriter, type ExportFormat } from '../export/export-formats.js';
 
 interface ExportCommandOptions extends JobFilterFlags {
-  format: ExportFormat;
+  pipeline?: string;
+  format?: ExportFormat;
   out?: string;
   force?: boolean;
+  bundle?: boolean;
 }
 
 export function registerExportCommand(program: Command, global: () => GlobalOptions): void {
   addJobFilterOptions(
     program.command('export').description('write every matching job with its attempts and events (newest first) as NDJSON, JSON or CSV'),
   )
-    .option('--format <format>', 'ndjson, json or csv', formatOption, 'ndjson' as ExportFormat)
+    .option('--pipeline <pipeline-id>', 'the jobs of a pipeline (live or archived), in the order its stages ran them')
+    .option('--format <format>', 'ndjson (default), json or csv', formatOption)
     .option('--out <file>', 'write to this file instead of stdout (written whole, then moved into place)')
     .option('--force', 'replace --out if it exists')
+    .option('--bundle', 'write an evidence bundle to --out: a .tar.gz with a manifest and a SHA-256 per part (check it with verify-bundle)')
     .action(async (opts: ExportCommandOptions) => {
+      if (opts.bundle && opts.out === undefined) throw new InvalidOptionError('--bundle', 'to come with --out FILE', undefined);
+      if (opts.bundle && opts.format !== undefined) throw new InvalidOptionError('--format', 'no format with --bundle (a bundle holds NDJSON records)', opts.format);
+      const filter = { ...jobFilterOf(opts), ...(opts.pipeline !== undefined ? { pipelineId: opts.pipeline } : {}) };
       const target = opts.out === undefined ? undefined : checkedOutput(opts.out, opts.force === true);
       await withJobLedger(global(), {}, async (jl) => {
-        const records = jl.export(jobFilterOf(opts));
-        const counts = target ? await writeToFile(target, opts.format, records) : await writeRecords(process.stdout, opts.format, records);
+        if (opts.bundle) {
+          const manifest = await jl.exportBundle(target!, filter, { force: opts.force === true });
+          const { jobs, attempts, events } = manifest.counts;
+          process.stderr.write(`bundled ${jobs} job${jobs === 1 ? '' : 's'} (${attempts} attempts, ${events} events) to ${target}\n`);
+          return;
+        }
+        const records = jl.export(filter);
+        const format = opts.format ?? 'ndjson';
+        const counts = target ? await writeToFile(target, format, records) : await writeRecords(process.stdout, format, records);
         process.stderr.write(
           `exported ${counts.jobs} job${counts.jobs === 1 ? '' : 's'} (${counts.attempts} attempts, ${counts.events} events)${target ? ` to ${target}` : ''}\n`,
         );
       });
+    });
+
+  program
+    .command('verify-bundle <file>')
+    .description('check an evidence bundle: every part against its SHA-256 and size in the manifest, and the record counts')
+    .option('--json', 'print the manifest as JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const { verifyEvidenceBundle } = await import('../../jobs/bundle/evidence-bundle.js');
+      const manifest = await verifyEvidenceBundle(resolve(file));
+      if (opts.json) return void process.stdout.write(`${JSON.stringify(manifest)}\n`);
+      const { jobs, attempts, events } = manifest.counts;
+      const subject = manifest.subject ? `${manifest.subject.type} ${manifest.subject.id}` : 'a filter';
+      process.stdout.write(
+        `${file}: verified: ${subject}, ${jobs} jobs, ${attempts} attempts, ${events} events, ${manifest.parts.length} parts; ` +
+          `written ${manifest.createdAt} by jobledger ${manifest.jobledger} (schema ${manifest.schema}, ${manifest.database})\n`,
+      );
     });
 }
 

@@ -102,7 +102,7 @@ export function registerPipelineCommands(program: Command, global: () => GlobalO
         const reason = opts.reason;
         if (reason === undefined) throw new InvalidOptionError('--reason', `the reason for the ${action} (required; recorded in the pipeline's event)`, undefined);
         await withJobLedger(global(), { jobTypes: true, needsRedis: true }, async (jl) => {
-          const input = { pipelineId: id, reason, ...(opts.actor ? { actor: opts.actor } : {}) };
+          const input = { pipelineId: id, reason, source: 'cli' as const, ...(opts.actor ? { actor: opts.actor } : {}) };
           const result = action === 'cancel' ? await jl.cancelPipeline(input) : await jl.retryPipeline(input);
           if (json) return printJson(result);
           printTable([{ pipeline: result.id, from: result.previousStatus, to: result.status, state: result.state }], { keep: ['pipeline'] });

@@ -42,6 +42,7 @@ export function registerReplayCommands(program: Command, global: () => GlobalOpt
           name: opts.name,
           reason: opts.reason!,
           filter,
+          source: 'cli',
           ...(opts.actor ? { actor: opts.actor } : {}),
           ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
           ...(opts.dryRun ? { dryRun: true } : {}),
@@ -101,7 +102,7 @@ export function registerReplayCommands(program: Command, global: () => GlobalOpt
     .action(async (replayId: string, opts: { reason?: string; actor?: string; json?: boolean }) => {
       if (opts.reason === undefined) throw new InvalidOptionError('--reason', 'the reason for the cancel (required)', undefined);
       await withJobLedger(global(), {}, async (jl) => {
-        const replay = await jl.replays.cancel({ replayId, reason: opts.reason!, ...(opts.actor ? { actor: opts.actor } : {}) });
+        const replay = await jl.replays.cancel({ replayId, reason: opts.reason!, source: 'cli', ...(opts.actor ? { actor: opts.actor } : {}) });
         if (opts.json) return printJson(replay);
         printReplay(replay);
       });

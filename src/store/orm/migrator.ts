@@ -9,6 +9,11 @@ export async function migrate(orm: LedgerOrm): Promise<string[]> {
   return applied.map((m) => m.name);
 }
 
+/** The migrations this database has applied, oldest first (its schema version is the last). */
+export async function appliedMigrations(orm: LedgerOrm): Promise<string[]> {
+  return (await orm.getMigrator().getExecutedMigrations()).map((m) => m.name);
+}
+
 export async function pendingMigrations(orm: LedgerOrm): Promise<string[]> {
   return (await orm.getMigrator().getPendingMigrations()).map((m) => m.name);
 }

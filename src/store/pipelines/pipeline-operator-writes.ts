@@ -9,7 +9,8 @@
 import { LockMode, type FindOptions } from '@mikro-orm/core';
 import { IllegalTransitionError, NotFoundError } from '../../errors.js';
 import { dialectOf } from '../engine/sql.js';
-import { EventEntity, JobEntity, PipelineEntity, PipelineHistoryEntity, type JobRow, type PipelineRow } from '../entities/index.js';
+import { EventEntity, JobEntity, PipelineEntity, PipelineHistoryEntity, type AuditSource, type JobRow, type PipelineRow } from '../entities/index.js';
+import { fieldChanges, recordAudit } from '../audit/audit-writes.js';
 import { jobTransitions, type JobStatus } from '../lifecycle.js';
 import { newId } from '../ids.js';
 import { cancelJob, type OperatorResult } from '../jobs/operator-writes.js';
@@ -24,7 +25,12 @@ export interface PipelineOperatorRequest {
   actor: string;
   reason: string;
   now: number;
+  /** Where the action came from, for its audit row (default `library`). */
+  source?: AuditSource;
 }
+
+/** The pipeline fields an action changes, as its audit row records them. */
+const auditedPipelineFields = ['status', 'state', 'statusReason', 'currentJobId', 'finishedAt'] as const satisfies readonly (keyof PipelineRow)[];
 
 export interface CancelledPipeline {
   pipeline: PipelineRow;
@@ -92,9 +98,19 @@ export async function cancelPipeline(em: LedgerEm, request: PipelineOperatorRequ
     actor: request.actor,
     now: request.now,
   });
+  const context = { actor: request.actor, source: request.source ?? 'library' };
+  recordAudit(em, context, {
+    action: 'pipeline.cancel',
+    subjectType: 'pipeline',
+    subjectId: pipeline.id,
+    reason: request.reason,
+    changes: fieldChanges(pipeline, after, auditedPipelineFields),
+    count: unfinished.length,
+    createdAt: request.now,
+  });
   // The pipeline has ended, so each job's cancel leaves it as it is (endPipelineOfJob finds it not running).
   const cancelledJobs: OperatorResult[] = [];
-  for (const job of unfinished) cancelledJobs.push(await cancelJob(em, { jobId: job.id, actor: request.actor, reason: request.reason, now: request.now }));
+  for (const job of unfinished) cancelledJobs.push(await cancelJob(em, { jobId: job.id, reason: request.reason, now: request.now, ...context }));
   return { pipeline: after, cancelledJobs };
 }
 
@@ -130,6 +146,14 @@ export async function retryPipeline(em: LedgerEm, request: PipelineOperatorReque
     type: 'pipeline.retried',
     payload: { reason: request.reason, previousState: pipeline.state, stage, visit, jobId: newJob.id, previousJobId: last.jobId || null },
     actor: request.actor,
+    createdAt: request.now,
+  });
+  recordAudit(em, { actor: request.actor, source: request.source ?? 'library' }, {
+    action: 'pipeline.retry',
+    subjectType: 'pipeline',
+    subjectId: pipeline.id,
+    reason: request.reason,
+    changes: fieldChanges(pipeline, { ...pipeline, ...changes }, auditedPipelineFields),
     createdAt: request.now,
   });
   await em.flush();

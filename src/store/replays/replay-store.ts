@@ -4,7 +4,7 @@
  * the batch's jobs (jobs/replay.ts).
  */
 import type { EntityManager } from '@mikro-orm/core';
-import type { JobReplayRow, ReplayRow, ReplayStatus } from '../entities/index.js';
+import type { AuditSource, JobReplayRow, ReplayRow, ReplayStatus } from '../entities/index.js';
 import type { Ledger } from '../ledger.js';
 import type { LedgerEm } from '../orm/open-orm.js';
 import * as replays from './replays.js';
@@ -12,11 +12,11 @@ import * as replays from './replays.js';
 export class ReplayStore {
   constructor(private readonly ledger: Ledger) {}
 
-  start(input: { name: string; reason: string; actor: string; filter: unknown; jobLimit: number | null }): Promise<ReplayRow> {
+  start(input: { name: string; reason: string; actor: string; source: AuditSource; filter: unknown; jobLimit: number | null }): Promise<ReplayRow> {
     return this.ledger.unitOfWork((em) => replays.startReplay(em, { ...input, now: Date.now() }));
   }
 
-  finish(input: { replayId: string; status: Exclude<ReplayStatus, 'running'>; reason: string | null; actor: string }): Promise<ReplayRow> {
+  finish(input: { replayId: string; status: Exclude<ReplayStatus, 'running'>; reason: string | null; actor: string; source?: AuditSource }): Promise<ReplayRow> {
     return this.ledger.unitOfWork((em) => replays.finishReplay(em, { ...input, now: Date.now() }));
   }
 

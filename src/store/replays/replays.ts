@@ -6,7 +6,8 @@
  */
 import { LockMode } from '@mikro-orm/core';
 import { IllegalTransitionError, InvalidOptionError, NotFoundError } from '../../errors.js';
-import { JobReplayEntity, ReplayEntity, type JobReplayRow, type ReplayRow, type ReplayStatus } from '../entities/index.js';
+import { JobReplayEntity, ReplayEntity, type AuditSource, type JobReplayRow, type ReplayRow, type ReplayStatus } from '../entities/index.js';
+import { checkAuditContext, recordAudit } from '../audit/audit-writes.js';
 import { appendEvents } from '../jobs/events.js';
 import { newId } from '../ids.js';
 import { textProblem } from '../json-value.js';
@@ -37,7 +38,7 @@ function checkText(option: string, value: unknown, max: number): string {
 
 export async function startReplay(
   em: LedgerEm,
-  input: { name: string; reason: string; actor: string; filter: unknown; jobLimit: number | null; now: number },
+  input: { name: string; reason: string; actor: string; source: AuditSource; filter: unknown; jobLimit: number | null; now: number },
 ): Promise<ReplayRow> {
   const replay = em.create(ReplayEntity, {
     id: newId('rpl'),
@@ -66,6 +67,17 @@ export async function startReplay(
       createdAt: input.now,
     },
   ]);
+  recordAudit(em, checkAuditContext({ actor: replay.actor, source: input.source }), {
+    action: 'replay.start',
+    subjectType: 'replay',
+    subjectId: replay.id,
+    reason: replay.reason,
+    changes: null,
+    filter: input.filter,
+    count: input.jobLimit,
+    createdAt: input.now,
+  });
+  await em.flush();
   return plainRow(ReplayEntity, replay);
 }
 
@@ -97,7 +109,7 @@ export async function recordReplayBatch(
  */
 export async function finishReplay(
   em: LedgerEm,
-  input: { replayId: string; status: Exclude<ReplayStatus, 'running'>; reason: string | null; actor: string; now: number },
+  input: { replayId: string; status: Exclude<ReplayStatus, 'running'>; reason: string | null; actor: string; source?: AuditSource; now: number },
 ): Promise<ReplayRow> {
   const replayId = parseQuery(idArgumentSchema, input.replayId, 'replayId');
   if (input.status === 'cancelled') checkText('reason', input.reason, 2000);
@@ -106,6 +118,18 @@ export async function finishReplay(
   if (!replay) throw new NotFoundError('replay', replayId);
   if (replay.status !== 'running') throw new IllegalTransitionError(replayId, replay.status, input.status === 'cancelled' ? 'cancel' : 'finish');
   em.assign(replay, { status: input.status, statusReason: input.reason, updatedAt: input.now, finishedAt: input.now });
+  // An operator's cancel is an action of theirs; a replay's own end is not.
+  if (input.status === 'cancelled') {
+    recordAudit(em, checkAuditContext({ actor: input.actor, source: input.source ?? 'library' }), {
+      action: 'replay.cancel',
+      subjectType: 'replay',
+      subjectId: replay.id,
+      reason: input.reason,
+      changes: { status: { before: 'running', after: 'cancelled' } },
+      count: replay.created,
+      createdAt: input.now,
+    });
+  }
   await em.flush();
   await appendEvents(sqlFor(em), [
     {
