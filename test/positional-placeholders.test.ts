@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { positional } from '../src/store/engine/postgres/executor.js';
+import { databaseNowSql } from '../src/store/engine/database-clock.js';
+import { positional, selectsEveryColumn } from '../src/store/engine/postgres/executor.js';
 
 describe('positional placeholders for PostgreSQL', () => {
   it('numbers every ? in order, casts included', () => {
@@ -14,5 +15,18 @@ describe('positional placeholders for PostgreSQL', () => {
 
   it('gives the same text back for a statement without parameters', () => {
     expect(positional('COMMIT')).toBe('COMMIT');
+  });
+
+  it('keeps a statement named unless its result is every column: a * that multiplies or counts is not a wildcard', () => {
+    for (const text of ['SELECT * FROM jobs', 'UPDATE jobs SET a = 1 RETURNING *', 'SELECT j.* FROM jobs j', 'SELECT id, * FROM jobs', 'select *\nfrom t']) {
+      expect(selectsEveryColumn(text), text).toBe(true);
+    }
+    for (const text of [
+      `INSERT INTO attempts (id, heartbeat_at) SELECT id, ${databaseNowSql('postgresql')} FROM rows`,
+      'SELECT count(*) AS n FROM jobs',
+      'UPDATE jobs SET version = version + 1 WHERE id = $1 RETURNING version',
+    ]) {
+      expect(selectsEveryColumn(text), text).toBe(false);
+    }
   });
 });

@@ -111,13 +111,23 @@ function preparedQuery(text: string, params: readonly unknown[]): { name?: strin
   let prepared = preparedTexts.get(text);
   if (!prepared) {
     const converted = positional(text);
-    // A `*` result grows with a migration, and a prepared statement must not change its result type.
-    const named = namedStatements < maxNamedStatements && !converted.includes('*');
+    const named = namedStatements < maxNamedStatements && !selectsEveryColumn(converted);
     prepared = named ? { text: converted, name: `jobledger_${++namedStatements}` } : { text: converted };
     // Unnamed texts are not kept past the cap: IN-lists of many sizes would grow the map forever.
     if (named || preparedTexts.size < maxCachedTexts) preparedTexts.set(text, prepared);
   }
   return { name: prepared.name, text: prepared.text, values: params.map(bindable) };
+}
+
+/**
+ * Whether a statement's result is "every column" (`SELECT *`, `RETURNING *`, `t.*`): such a result
+ * grows with a migration, and a prepared statement must not change its result type, so it is not
+ * named. Only a wildcard counts: a `*` that multiplies (the database clock's `* 1000`) or counts
+ * (`count(*)`) keeps the statement named. (Unnamed, a statement is parsed and planned on every run:
+ * the attempt start, whose first heartbeat is the database clock's `* 1000`, was, once per batch.)
+ */
+export function selectsEveryColumn(text: string): boolean {
+  return /(?:\bSELECT|\bRETURNING|,|\.)\s*\*/i.test(text);
 }
 
 /**
