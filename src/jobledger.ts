@@ -23,8 +23,8 @@ import type { Telemetry } from 'bullmq';
 import { Ledger, ReplayStore, StateStore, type AuditFilter, type AuditRow, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
 import { Replays } from './jobs/replay.js';
 import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
-import { writeEvidenceBundle, type BundleInput, type BundleManifest } from './jobs/bundle/evidence-bundle.js';
-import { packageVersion } from './package-version.js';
+import { exportEvidenceBundle } from './jobs/bundle/export-bundle.js';
+import type { BundleManifest } from './jobs/bundle/evidence-bundle.js';
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
 import { Maintenance } from './workers/maintenance/maintenance.js';
 import { builtInTasks } from './workers/maintenance/tasks.js';
@@ -294,29 +294,7 @@ export class JobLedger {
    * Refuses an existing `target` unless `force`. `verifyEvidenceBundle(path)` checks one.
    */
   async exportBundle(target: string, filter: ExportFilter = {}, options: { force?: boolean } = {}): Promise<BundleManifest> {
-    const subject = await this.bundleSubject(filter);
-    const schema = (await this.ledger.appliedMigrations()).at(-1) ?? 'none';
-    return writeEvidenceBundle(target, {
-      records: exportJobRecords(this.ledger, filter),
-      subject,
-      filter,
-      jobledger: packageVersion(),
-      schema,
-      database: this.config.database.dialect,
-    }, options);
-  }
-
-  private async bundleSubject(filter: ExportFilter): Promise<BundleInput['subject']> {
-    if (filter.pipelineId !== undefined) {
-      const { pipeline, stages, events } = await this.pipelines.detail(filter.pipelineId);
-      const visits = stages.map(({ job: _job, attempts: _attempts, ...visit }) => visit);
-      return { type: 'pipeline', id: pipeline.id, part: 'pipeline.json', value: { pipeline, stages: visits, events } };
-    }
-    if (typeof filter.runId === 'string') {
-      const run = await this.ledger.getRun(filter.runId);
-      return { type: 'run', id: run.id, part: 'run.json', value: { run, figures: await this.ledger.runFigures(run.id) } };
-    }
-    return null;
+    return exportEvidenceBundle({ ledger: this.ledger, pipelines: this.pipelines, dialect: this.config.database.dialect }, target, filter, options);
   }
 
   /** Hands over every committed, undispatched job now (the relay does this on its own every second). */

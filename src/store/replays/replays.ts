@@ -55,18 +55,6 @@ export async function startReplay(
     updatedAt: input.now,
     finishedAt: null,
   });
-  await em.flush();
-  await appendEvents(sqlFor(em), [
-    {
-      subjectType: 'replay',
-      subjectId: replay.id,
-      seq: 1,
-      type: 'replay.started',
-      payload: { name: replay.name, reason: replay.reason, filter: input.filter, limit: input.jobLimit },
-      actor: replay.actor,
-      createdAt: input.now,
-    },
-  ]);
   recordAudit(em, checkAuditContext({ actor: replay.actor, source: input.source }), {
     action: 'replay.start',
     subjectType: 'replay',
@@ -78,6 +66,7 @@ export async function startReplay(
     createdAt: input.now,
   });
   await em.flush();
+  await appendReplayEvent(em, replay.id, 1, 'replay.started', { name: replay.name, reason: replay.reason, filter: input.filter, limit: input.jobLimit }, replay.actor, input.now);
   return plainRow(ReplayEntity, replay);
 }
 
@@ -131,18 +120,14 @@ export async function finishReplay(
     });
   }
   await em.flush();
-  await appendEvents(sqlFor(em), [
-    {
-      subjectType: 'replay',
-      subjectId: replay.id,
-      seq: 2,
-      type: 'replay.finished',
-      payload: { status: input.status, reason: input.reason, matched: replay.matched, created: replay.created },
-      actor: input.actor,
-      createdAt: input.now,
-    },
-  ]);
+  const payload = { status: input.status, reason: input.reason, matched: replay.matched, created: replay.created };
+  await appendReplayEvent(em, replay.id, 2, 'replay.finished', payload, input.actor, input.now);
   return plainRow(ReplayEntity, replay);
+}
+
+/** A replay's two events: `replay.started` (seq 1) and `replay.finished` (seq 2), through the events' one writer. */
+async function appendReplayEvent(em: LedgerEm, replayId: string, seq: 1 | 2, type: 'replay.started' | 'replay.finished', payload: unknown, actor: string, now: number): Promise<void> {
+  await appendEvents(sqlFor(em), [{ subjectType: 'replay', subjectId: replayId, seq, type, payload, actor, createdAt: now }]);
 }
 
 export async function getReplay(em: LedgerEm, replayId: string): Promise<ReplayRow> {
