@@ -89,7 +89,7 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
         ...(place.databaseUrl ? { databaseUrl: place.databaseUrl } : {}),
         concurrency: options.concurrency,
         endToEndJobs: options.jobs,
-        ...(observed ? { observe: true } : {}),
+        ...(observed ? { observe: true, contextManager: options.metricsContextManager } : {}),
       },
       { profileDir: options.profileDir, nodeFlags: options.nodeFlags },
     );

@@ -203,8 +203,10 @@ export function formatMethod(options: BenchOptions): string {
     ...(options.metrics
       ? [
           `- metrics + tracing: each jobledger backend also ran with its worker serving /metrics (scraped every second by the harness)`,
-          `  and an OpenTelemetry SDK registered (BasicTracerProvider, SimpleSpanProcessor, in-memory exporter); the main table holds`,
-          `  only the runs with both off.`,
+          `  and an OpenTelemetry SDK registered (BasicTracerProvider, SimpleSpanProcessor, in-memory exporter, ${
+            options.metricsContextManager === 'als' ? 'AsyncLocalStorage context manager' : 'no context manager'
+          });`,
+          `  the main table holds only the runs with both off.`,
         ]
       : []),
     ...(options.backends.includes('pgboss')
