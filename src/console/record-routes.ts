@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { JobLedger } from '../jobledger.js';
-import { findReplays, replayStatuses, type AuditRow, type ReplayRow, type ReplayStatus } from '../store/index.js';
+import { findReplays, listSubjectAudit, replayStatuses, type AuditRow, type ReplayRow, type ReplayStatus } from '../store/index.js';
 import { idPattern, limitParam, parseLimit } from './query-params.js';
 
 /** The audit rows a job's lineage carries, newest first (the Audit page pages through more). */
@@ -57,7 +57,10 @@ export function registerRecordRoutes(app: FastifyInstance, jl: JobLedger): void 
     async (request): Promise<JobLineageAnswer> => {
       const jobId = request.params.id;
       await jl.ledger.getJob(jobId); // 404 for a job the ledger does not have
-      const [lineage, audit] = await Promise.all([jl.replays.lineage(jobId), jl.audit({ subject: jobId, limit: lineageAuditRows + 1 })]);
+      const [lineage, audit] = await Promise.all([
+        jl.replays.lineage(jobId),
+        jl.ledger.readEntities((em) => listSubjectAudit(em, 'job', jobId, lineageAuditRows + 1)),
+      ]);
       const replayIds = [...(lineage.replayOf ? [lineage.replayOf.replayId] : []), ...lineage.replayedAs.map((l) => l.replayId)];
       const replays = new Map((await jl.ledger.readEntities((em) => findReplays(em, replayIds))).map((r) => [r.id, r]));
       const made = lineage.replayedAs
