@@ -70,6 +70,7 @@ export async function renderPipeline(app, main, id) {
         ],
         stages,
       ),
+      h('p', {}, h('a', { href: app.href(`/audit?subject=${encodeURIComponent(id)}`), 'data-nav': true }, 'Operator actions on this pipeline (Audit page)')),
       h('h2', {}, 'Context'),
       h('pre', { class: 'json' }, json(pipeline.context)),
       h('h2', {}, 'Events'),
