@@ -9,7 +9,7 @@ import type { LedgerEm } from '../orm/open-orm.js';
 import { plainRows } from '../orm/entity-rows.js';
 import { idArgumentSchema, parseQuery } from '../query-schemas.js';
 
-const subjectTypes: readonly AuditSubjectType[] = ['job', 'jobs', 'run', 'state', 'snapshot', 'maintenance', 'pipeline', 'replay'];
+export const subjectTypes: readonly AuditSubjectType[] = ['job', 'jobs', 'run', 'state', 'snapshot', 'maintenance', 'pipeline', 'replay'];
 
 export async function listSubjectAudit(em: LedgerEm, subjectType: AuditSubjectType, subjectId: string, limit: number): Promise<AuditRow[]> {
   if (!subjectTypes.includes(subjectType)) throw new InvalidOptionError('subjectType', `one of ${subjectTypes.join(', ')}`, subjectType);
