@@ -391,6 +391,7 @@ export class JobLedger {
     await Promise.all([...this.servers].map((s) => s.close()));
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     this.eventsWritten.close();
+    await this.producer.drain(); // single enqueues still gathering or handing over (enqueue-batcher.ts)
     await this.dispatcher.close();
     await closeRedis(this.redis);
     this.redisErrors.close();
