@@ -20,7 +20,7 @@ import { closeRedis, createRedis } from '../../src/transport/redis-connection.js
 import { prefixOwnerKey } from '../../src/transport/prefix-claim.js';
 import { toNumber } from '../../src/store/engine/sql.js';
 import type { ChildExit, ChildWorker } from '../support/child-worker.js';
-import { waitFor } from '../support/harness.js';
+import { waitFor, waitForStatus } from '../support/harness.js';
 import { expectRecoveredWithinBound, runningAttemptsOf, stallRecoveryBoundMs, type LostAttempt } from '../support/fault/recovery.js';
 import { startRedisCluster, type PrivateRedisCluster } from '../support/fault/redis-cluster.js';
 import { between, expectClean, openFaultBackend, type FaultBackend } from '../support/fault/scenario.js';
@@ -76,7 +76,7 @@ describe('configuration for a Redis Cluster', () => {
 });
 
 describe('jobledger on a Redis Cluster (3 masters, 3 replicas), SQLite ledger', () => {
-  it('runs the lifecycle (completion, retry, failure) and a reconcile that hands back jobs Redis lost', async () => {
+  it('runs the lifecycle (completion, retry, failure, a cancel over pub/sub) and a reconcile that hands back jobs Redis lost', async () => {
     const b = await openFaultBackend('sqlite', clusterEnv());
     const worker = await b.startWorker();
     const succeed = await b.enqueueMany(20, (i) => ({ action: 'succeed', tag: `ok-${i}` }));
@@ -86,6 +86,17 @@ describe('jobledger on a Redis Cluster (3 masters, 3 replicas), SQLite ledger', 
     for (const id of retried) expect((await b.jl.ledger.getJob(id)).attemptsStarted).toBe(2);
     for (const id of failed) expect((await b.jl.ledger.getJob(id)).status).toBe('failed');
     for (const id of succeed) expect((await b.jl.ledger.getJob(id)).status).toBe('completed');
+
+    // A cancel reaches the worker running the job over the cluster's pub/sub: its handler is aborted.
+    const [long] = await b.enqueueMany(1, () => ({ action: 'sleep', ms: 30_000, tag: 'cancelled' }));
+    await waitForStatus(b.jl, long!, 'running', 30_000);
+    await b.jl.cancel({ jobId: long!, reason: 'test', actor: 'test' });
+    const attempt = await waitFor(async () => {
+      const [a] = (await b.jl.ledger.getJobDetail(long!)).attempts;
+      return a && a.status !== 'running' ? a : undefined;
+    }, 'the cancelled attempt to end');
+    expect(attempt.status).toBe('cancelled');
+    expect(attempt.durationMs).toBeLessThan(30_000);
 
     // Jobs queued while no worker runs, then lost by Redis: the reconcile finds and hands them back.
     await worker.close();
@@ -104,7 +115,7 @@ describe('jobledger on a Redis Cluster (3 masters, 3 replicas), SQLite ledger', 
       await closeRedis(redis);
     }
     const report = await b.check();
-    expect(report.byStatus).toEqual({ completed: succeed.length + retried.length + lost.length, failed: failed.length });
+    expect(report.byStatus).toEqual({ completed: succeed.length + retried.length + lost.length, failed: failed.length, cancelled: 1 });
     expectClean('cluster: lifecycle and reconcile', b, report);
     await again.close();
     await b.close();
