@@ -114,10 +114,10 @@ export async function startRedisCluster(): Promise<PrivateRedisCluster> {
   const masterOf = async (key: string): Promise<number> => {
     for (const port of liveNodes()) {
       const found = await withNode(port, async (redis) => {
-        const slot = (await redis.cluster('KEYSLOT', key));
-        const ranges = (await redis.cluster('SLOTS')) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
-        const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-        return range ? range[2][1] : undefined;
+        const slot = await redis.cluster('KEYSLOT', key);
+        // Each range: [first slot, last slot, [master host, master port, ...], ...replicas].
+        const range = (await redis.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to);
+        return range?.[2]?.[1];
       }).catch(() => undefined);
       if (found !== undefined) return found;
     }
