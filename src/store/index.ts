@@ -49,4 +49,7 @@ export { applyStateOps } from './state/state-outcome-writes.js';
 export { ReplayStore } from './replays/replay-store.js';
 export { ReplayStoppedError, replayStatuses, type JobLineage } from './replays/replays.js';
 export type { JobReplayRow, ReplayRow, ReplayStatus } from './entities/index.js';
+export type { ArchiveSegmentRow, ArchiveSegmentStatus, ArchiveTargetKind, ArchivedJobRow } from './entities/index.js';
+export { ArchiveMoveConflict, archiveGroups, commitSegment, countDue, dueJobRecords, indexRowOf, type ArchivePolicy } from './archive/archive-moves.js';
+export { countSegmentJobs, findArchivedJobs, getSegment, knownSegmentIds, listArchivedJobs, listSegments, restoreSegmentRows, type ArchivedJobFilter, type RestoredSegment } from './archive/archive-index.js';
 export * as pipelineQueries from './pipelines/pipeline-queries.js';
