@@ -79,6 +79,18 @@ describe.each(backends)('cold archive on %s', (dialect) => {
     await jl.close();
   });
 
+  it('makes the prune task archive finished jobs instead of deleting them when the archive is on', async () => {
+    const { jl } = await openArchiving(dialect);
+    const old = await seedFinishedJobs(jl.ledger, 4, { ageDays: 40 });
+    const kept = await seedFinishedJobs(jl.ledger, 2, { ageDays: 3 });
+    const result = await jl.maintenance.run('prune', { source: 'library', actor: 'tester' });
+    expect(result.outcome).toBe('succeeded');
+    expect(result.counts).toMatchObject({ jobs: 0, archivedJobs: 4, archiveSegments: 1 });
+    expect(await liveIds(jl)).toEqual([...kept].sort());
+    expect(await indexedIds(jl)).toEqual([...old].sort());
+    await jl.close();
+  });
+
   it('reports a segment with a flipped byte, and reads or restores nothing of it', async () => {
     const { jl, directory } = await openArchiving(dialect);
     const ids = await seedFinishedJobs(jl.ledger, 4, { ageDays: 30 });
