@@ -305,7 +305,7 @@ export class JobLedger {
    * Refuses an existing `target` unless `force`. `verifyEvidenceBundle(path)` checks one.
    */
   async exportBundle(target: string, filter: ExportFilter = {}, options: { force?: boolean } = {}): Promise<BundleManifest> {
-    return exportEvidenceBundle({ ledger: this.ledger, pipelines: this.pipelines, dialect: this.config.database.dialect }, target, filter, options);
+    return exportEvidenceBundle({ ledger: this.ledger, pipelines: this.pipelines, dialect: this.config.database.dialect, archive: this.archive }, target, filter, options);
   }
 
   /** Hands over every committed, undispatched job now (the relay does this on its own every second). */
