@@ -4,9 +4,10 @@
  * brings a segment back (once: running it again changes nothing); a flipped byte in a segment is
  * reported by `verify`, and refused by every read and by `restore`, naming the segment.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import type { JobLedger } from '../src/jobledger.js';
 import type { JobDetail } from '../src/store/index.js';
 import { backends } from './support/backends.js';
@@ -110,6 +111,26 @@ describe.each(backends)('cold archive on %s', (dialect) => {
     await expect(jl.archive.restore({ segmentId: segment!.id })).rejects.toMatchObject(damaged);
     expect(await liveIds(jl)).toEqual([]);
     expect(await indexedIds(jl)).toEqual([...ids].sort());
+    await jl.close();
+  });
+});
+
+describe('cold archive bad input', () => {
+  it('refuses malformed settings and arguments with one coded error each, writing nothing', async () => {
+    expect(() => loadConfig({}, { JOBLEDGER_ARCHIVE_AFTER_DAYS: 'soon' })).toThrow(/JOBLEDGER_INVALID_CONFIG: JOBLEDGER_ARCHIVE_AFTER_DAYS: expected a whole number of days or "off", got "soon"/);
+    expect(() => loadConfig({}, { JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE: 'emails' })).toThrow(/JOBLEDGER_INVALID_CONFIG/);
+    expect(() => loadConfig({}, { JOBLEDGER_ARCHIVE_S3_BUCKET: 'ab' })).toThrow(/JOBLEDGER_ARCHIVE_S3_BUCKET: expected an S3 bucket name/);
+    expect(() => loadConfig({}, { JOBLEDGER_ARCHIVE_S3_BUCKET: 'logs', JOBLEDGER_ARCHIVE_S3_ENDPOINT: 'minio:9000' })).toThrow(/JOBLEDGER_ARCHIVE_S3_ENDPOINT/);
+    expect(loadConfig({}, { JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE: 'emails=7,billing=off' }).coldArchive.afterDaysByQueue).toEqual({ emails: 7, billing: null });
+
+    const { jl, directory } = await openArchiving('sqlite');
+    await seedFinishedJobs(jl.ledger, 2, { ageDays: 30 });
+    await expect(jl.archive.run({ policy: { defaultDays: null } })).rejects.toMatchObject({ code: 'JOBLEDGER_INVALID_OPTION' });
+    await expect(jl.archive.run({ segmentJobs: 0 })).rejects.toMatchObject({ code: 'JOBLEDGER_INVALID_OPTION' });
+    await expect(jl.archive.restore({ segmentId: 'segment-1' })).rejects.toMatchObject({ code: 'JOBLEDGER_INVALID_ID' });
+    await expect(jl.archive.verify('seg_01ARZ3NDEKTSV4RRFFQ69G5FAV')).rejects.toMatchObject({ code: 'JOBLEDGER_NOT_FOUND' });
+    expect(existsSync(directory)).toBe(false);
+    expect(await indexedIds(jl)).toEqual([]);
     await jl.close();
   });
 });
