@@ -133,6 +133,28 @@ export interface Config {
    * its size. Env `JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES`; default 65536.
    */
   bullBoardMirrorMaxBytes: number;
+  /** The cold archive tier of finished jobs (docs/operations.md, "Cold archive"). */
+  coldArchive: ColdArchiveConfig;
+}
+
+export interface ColdArchiveConfig {
+  /**
+   * Finished jobs are moved to the archive this many days after they finish, by the prune task
+   * (which then deletes no jobs) or `jobledger archive run`; `null` (`off`) archives nothing.
+   * Env `JOBLEDGER_ARCHIVE_AFTER_DAYS`; default off.
+   */
+  afterDays: number | null;
+  /** Per-queue overrides (`emails=7,audit=off`). Env `JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE`. */
+  afterDaysByQueue: Readonly<Record<string, number | null>>;
+  /** The directory segments are written to, unless an S3 bucket is set. Env `JOBLEDGER_ARCHIVE_DIR`; default `./jobledger-archive`. */
+  directory: string;
+  /**
+   * An S3-compatible bucket instead of the directory: env `JOBLEDGER_ARCHIVE_S3_BUCKET`, `_S3_PREFIX`
+   * (key prefix, default none), `_S3_ENDPOINT` (default AWS), `_S3_REGION` (default the AWS SDK's
+   * chain), `_S3_FORCE_PATH_STYLE` (default false; true for most S3-compatible servers). Credentials
+   * come from the AWS SDK's default chain. `null` when no bucket is set.
+   */
+  s3: Readonly<{ bucket: string; prefix: string; endpoint: string | null; region: string | null; forcePathStyle: boolean }> | null;
 }
 
 /** The built-in maintenance tasks. */
@@ -205,6 +227,14 @@ const defaults = {
   JOBLEDGER_CONSOLE_TOKENS: '',
   JOBLEDGER_BULL_BOARD_MIRROR: 'false',
   JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES: String(64 * 1024),
+  JOBLEDGER_ARCHIVE_AFTER_DAYS: 'off',
+  JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE: '',
+  JOBLEDGER_ARCHIVE_DIR: './jobledger-archive',
+  JOBLEDGER_ARCHIVE_S3_BUCKET: '',
+  JOBLEDGER_ARCHIVE_S3_PREFIX: '',
+  JOBLEDGER_ARCHIVE_S3_ENDPOINT: '',
+  JOBLEDGER_ARCHIVE_S3_REGION: '',
+  JOBLEDGER_ARCHIVE_S3_FORCE_PATH_STYLE: 'false',
 } as const;
 
 type Variable = keyof typeof defaults;
@@ -279,6 +309,7 @@ export function loadConfig(
     consoleTokens: Object.freeze(parseConsoleTokens(read('JOBLEDGER_CONSOLE_TOKENS'))),
     bullBoardMirror: parseBoolean('JOBLEDGER_BULL_BOARD_MIRROR', read('JOBLEDGER_BULL_BOARD_MIRROR')),
     bullBoardMirrorMaxBytes: int('JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES', 2),
+    coldArchive: parseColdArchive(read),
   });
 }
 
@@ -410,6 +441,42 @@ function parseMaintenance(read: (name: Variable) => string, int: (name: Variable
     auditRetentionDays: parseRetentionDays('JOBLEDGER_AUDIT_RETENTION_DAYS', read('JOBLEDGER_AUDIT_RETENTION_DAYS')),
     archiveAfterHours: int('JOBLEDGER_ARCHIVE_AFTER_HOURS', 0),
     snapshotsKeepPerSubject: int('JOBLEDGER_SNAPSHOTS_KEEP_PER_SUBJECT', 1),
+  });
+}
+
+function parseColdArchive(read: (name: Variable) => string): ColdArchiveConfig {
+  const archiveDays = (name: string, raw: string): number | null => {
+    if (raw === 'off') return null;
+    if (!/^\d+$/.test(raw)) throw new InvalidConfigError(`${name}: expected a whole number of days or "off", got ${JSON.stringify(raw)}`);
+    return parseInteger(name, raw, 0);
+  };
+  const afterDaysByQueue: Record<string, number | null> = {};
+  for (const [queue, days] of parsePairs('JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE', read('JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE'))) {
+    Object.defineProperty(afterDaysByQueue, queue, { value: archiveDays(`JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE (${queue})`, days), enumerable: true });
+  }
+  const bucket = read('JOBLEDGER_ARCHIVE_S3_BUCKET');
+  if (bucket !== '' && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new InvalidConfigError(`JOBLEDGER_ARCHIVE_S3_BUCKET: expected an S3 bucket name (3 to 63 lowercase letters, digits, "." or "-"), got ${JSON.stringify(bucket)}`);
+  }
+  const endpoint = read('JOBLEDGER_ARCHIVE_S3_ENDPOINT');
+  if (endpoint !== '' && !/^https?:\/\//.test(endpoint)) {
+    throw new InvalidConfigError(`JOBLEDGER_ARCHIVE_S3_ENDPOINT: expected an http:// or https:// URL, got ${JSON.stringify(maskUrl(endpoint))}`);
+  }
+  const region = read('JOBLEDGER_ARCHIVE_S3_REGION');
+  return Object.freeze({
+    afterDays: archiveDays('JOBLEDGER_ARCHIVE_AFTER_DAYS', read('JOBLEDGER_ARCHIVE_AFTER_DAYS')),
+    afterDaysByQueue: Object.freeze(afterDaysByQueue),
+    directory: read('JOBLEDGER_ARCHIVE_DIR'),
+    s3:
+      bucket === ''
+        ? null
+        : Object.freeze({
+            bucket,
+            prefix: read('JOBLEDGER_ARCHIVE_S3_PREFIX'),
+            endpoint: endpoint === '' ? null : endpoint,
+            region: region === '' ? null : region,
+            forcePathStyle: parseBoolean('JOBLEDGER_ARCHIVE_S3_FORCE_PATH_STYLE', read('JOBLEDGER_ARCHIVE_S3_FORCE_PATH_STYLE')),
+          }),
   });
 }
 

@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'JOBLEDGER_REDIS_PREFIX_TAKEN'
   | 'JOBLEDGER_NOTHING_MATCHED'
   | 'JOBLEDGER_REPLAY_FAILED'
-  | 'JOBLEDGER_BUNDLE_INVALID';
+  | 'JOBLEDGER_BUNDLE_INVALID'
+  | 'JOBLEDGER_ARCHIVE_DAMAGED';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;
@@ -447,5 +448,19 @@ export class ReplayFailedError extends JobLedgerError {
 export class BundleInvalidError extends JobLedgerError {
   constructor(path: string, reason: string) {
     super('JOBLEDGER_BUNDLE_INVALID', `${path} does not verify: ${reason}`);
+  }
+}
+
+/**
+ * A cold archive segment cannot be read as its index says: missing, a SHA-256 other than the one
+ * recorded when it was written, or contents that differ from its counts. Nothing of it was used.
+ */
+export class ArchiveSegmentDamagedError extends JobLedgerError {
+  constructor(
+    readonly segmentId: string,
+    location: string,
+    reason: string,
+  ) {
+    super('JOBLEDGER_ARCHIVE_DAMAGED', `archive segment ${segmentId} (${location}) is damaged: ${reason}; nothing of it was read`);
   }
 }

@@ -37,6 +37,10 @@ export type { ExportFilter, ExportOptions } from './jobs/job-export.js';
 export { Replays, type ReplayRequest, type ReplayResult } from './jobs/replay.js';
 export { verifyEvidenceBundle, type BundleManifest, type BundlePart } from './jobs/bundle/evidence-bundle.js';
 export { BundleInvalidError } from './errors.js';
+export { ArchiveSegmentDamagedError } from './errors.js';
+export type { ColdArchive, RestoreSegmentInput, SegmentCheck } from './jobs/archive/cold-archive.js';
+export type { ArchiveRunCounts, ArchiveRunOptions } from './jobs/archive/archive-run.js';
+export type { ArchiveSegmentRow, ArchivePolicy, RestoredSegment } from './store/index.js';
 export { NothingMatchedError, ReplayFailedError } from './errors.js';
 export type { JobLineage, JobReplayRow, ReplayRow, ReplayStatus } from './store/index.js';
 // The ledger's read API (jl.ledger); its raw SQL and ORM handle are internal and not published.

@@ -24,6 +24,7 @@ import { Ledger, ReplayStore, StateStore, type AuditFilter, type AuditRow, type 
 import { Replays } from './jobs/replay.js';
 import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
 import { exportEvidenceBundle } from './jobs/bundle/export-bundle.js';
+import { ColdArchive } from './jobs/archive/cold-archive.js';
 import type { BundleManifest } from './jobs/bundle/evidence-bundle.js';
 import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
 import { Maintenance } from './workers/maintenance/maintenance.js';
@@ -80,6 +81,7 @@ export class JobLedger {
   private stateStore: StateStore | undefined;
   private maintenanceService: Maintenance | undefined;
   private replayService: Replays | undefined;
+  private coldArchive: ColdArchive | undefined;
   /** What this process's workers record, delivered after each commit (observability/job-events.ts). */
   readonly events: JobEvents;
   private readonly attemptMetrics = new AttemptMetrics();
@@ -198,6 +200,15 @@ export class JobLedger {
     return (this.replayService ??= new Replays({ ledger, producer, store: new ReplayStore(ledger) }));
   }
 
+  /**
+   * The cold archive of finished jobs (docs/operations.md, "Cold archive"): `run` moves jobs past
+   * `JOBLEDGER_ARCHIVE_AFTER_DAYS` into checksummed segments, `list`, `verify`, `restore` a segment,
+   * `find` an archived job. `export` and `show` find archived jobs through it.
+   */
+  get archive(): ColdArchive {
+    return (this.coldArchive ??= new ColdArchive(this.ledger, this.config));
+  }
+
   /** Scheduled maintenance: `start()` the scheduler, `run(task)` one task now, `status()`. */
   get maintenance(): Maintenance {
     const { ledger, logger, config, registry, dispatcher } = this;
@@ -208,7 +219,7 @@ export class JobLedger {
       ledger,
       logger,
       config,
-      tasks: builtInTasks({ ledger, dispatcher, registry, config, logger, onDisagreements }),
+      tasks: builtInTasks({ ledger, dispatcher, registry, config, logger, onDisagreements, archive: () => this.archive }),
       onTicks: (task, outcome, ticks) => this.maintenanceTicks.add([task, outcome], ticks),
     }));
   }
@@ -284,7 +295,7 @@ export class JobLedger {
    * time (`for await (const { job, attempts, events } of jl.export({ runId }))`).
    */
   export(filter?: ExportFilter, options?: ExportOptions): AsyncGenerator<JobDetail> {
-    return exportJobRecords(this.ledger, filter, options);
+    return exportJobRecords(this.ledger, filter, options, this.archive);
   }
 
   /**
@@ -294,7 +305,7 @@ export class JobLedger {
    * Refuses an existing `target` unless `force`. `verifyEvidenceBundle(path)` checks one.
    */
   async exportBundle(target: string, filter: ExportFilter = {}, options: { force?: boolean } = {}): Promise<BundleManifest> {
-    return exportEvidenceBundle({ ledger: this.ledger, pipelines: this.pipelines, dialect: this.config.database.dialect }, target, filter, options);
+    return exportEvidenceBundle({ ledger: this.ledger, pipelines: this.pipelines, dialect: this.config.database.dialect, archive: this.archive }, target, filter, options);
   }
 
   /** Hands over every committed, undispatched job now (the relay does this on its own every second). */
@@ -387,6 +398,7 @@ export class JobLedger {
     if (this.closed) return;
     this.closed = true;
     await this.maintenanceService?.stop(); // before the connections its runs use
+    await this.coldArchive?.close();
     await Promise.all([...this.workers].map((w) => w.close()));
     await Promise.all([...this.servers].map((s) => s.close()));
     await Promise.all([...this.subscriptions].map((s) => s.close()));

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { JobLedgerError } from '../errors.js';
 import { registerDemoCommand } from './demo.js';
 import { packageVersion } from '../package-version.js';
+import { registerArchiveCommands } from './commands/archive.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerBackupCommands } from './commands/backup.js';
 import { registerConsoleCommand } from './commands/console.js';
@@ -42,6 +43,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerExportCommand(program, global);
   registerReplayCommands(program, global);
   registerMaintenanceCommands(program, global);
+  registerArchiveCommands(program, global);
   registerPipelineCommands(program, global);
   registerStateCommands(program, global);
   registerAuditCommand(program, global);

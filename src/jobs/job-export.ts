@@ -2,7 +2,7 @@
  * Exporting the record: every job a filter matches, each with its attempts and its event log,
  * streamed a page at a time so memory stays bounded by one page however many jobs match.
  */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, NotFoundError } from '../errors.js';
 import { assertId, pipelineQueries, type JobDetail, type JobFilter, type Ledger } from '../store/index.js';
 
 /** Which jobs to export: one job, a pipeline's jobs, or any of the listing filters (`jobledger jobs`), all optional. */
@@ -13,6 +13,14 @@ export type ExportFilter = Omit<JobFilter, 'limit' | 'offset' | 'before'> & {
   pipelineId?: string;
 };
 
+/** Where an export finds the jobs that are no longer live: the cold archive (jobs/archive/cold-archive.ts). */
+export interface ArchivedRecords {
+  /** An archived job's record, or null when it is not archived. */
+  find(jobId: string): Promise<JobDetail | null>;
+  /** The archived jobs a listing filter matches, newest first. */
+  records(filter: Omit<JobFilter, 'limit' | 'offset' | 'before'>): AsyncGenerator<JobDetail>;
+}
+
 export interface ExportOptions {
   /**
    * Jobs read per page. Default 20: a job may hold a payload, a result and a progress of up to
@@ -21,17 +29,21 @@ export interface ExportOptions {
   pageSize?: number;
 }
 
-/** The job records of `filter`, newest first (one job: just that one). */
-export async function* exportJobRecords(ledger: Ledger, filter: ExportFilter = {}, options: ExportOptions = {}): AsyncGenerator<JobDetail> {
+/**
+ * The job records of `filter`, newest first (one job: just that one). With `archive`, the archived
+ * jobs the filter matches follow the live ones (newest first among themselves); a job is live or
+ * archived, never both, and a live one is looked for first.
+ */
+export async function* exportJobRecords(ledger: Ledger, filter: ExportFilter = {}, options: ExportOptions = {}, archive?: ArchivedRecords): AsyncGenerator<JobDetail> {
   const { jobId, pipelineId, ...listing } = filter;
   if (jobId !== undefined && pipelineId !== undefined) throw new InvalidOptionError('filter', 'a job id or a pipeline id, not both', filter);
   if (jobId !== undefined) {
-    yield await ledger.getJobDetail(assertId('job', jobId));
+    yield await liveOrArchived(ledger, assertId('job', jobId), archive);
     return;
   }
   if (pipelineId !== undefined) {
     if (Object.keys(listing).length) throw new InvalidOptionError('filter', 'a pipeline id alone (its jobs are the ones its stages ran)', filter);
-    yield* pipelineJobRecords(ledger, assertId('pip', pipelineId));
+    yield* pipelineJobRecords(ledger, assertId('pip', pipelineId), archive);
     return;
   }
   const size = options.pageSize ?? 20;
@@ -40,19 +52,29 @@ export async function* exportJobRecords(ledger: Ledger, filter: ExportFilter = {
   for (;;) {
     const jobs = await ledger.listJobs({ ...listing, limit: size, ...(before ? { before } : {}) });
     const last = jobs.at(-1);
-    if (!last) return;
+    if (!last) break;
     for (const record of await ledger.jobRecords(jobs)) yield record;
-    if (jobs.length < size) return;
+    if (jobs.length < size) break;
     before = { createdAt: last.createdAt, id: last.id };
+  }
+  if (archive) yield* archive.records(listing);
+}
+
+/** A job's record from the live tables, else from the archive; not-found when in neither. */
+export async function liveOrArchived(ledger: Ledger, jobId: string, archive: ArchivedRecords | undefined): Promise<JobDetail> {
+  try {
+    return await ledger.getJobDetail(jobId);
+  } catch (error) {
+    if (!(error instanceof NotFoundError) || !archive) throw error;
+    const archived = await archive.find(jobId);
+    if (!archived) throw error;
+    return archived;
   }
 }
 
 /** A pipeline's jobs, each once, in the order its stages ran them (its path names every job it ran). */
-async function* pipelineJobRecords(ledger: Ledger, pipelineId: string): AsyncGenerator<JobDetail> {
+async function* pipelineJobRecords(ledger: Ledger, pipelineId: string, archive: ArchivedRecords | undefined): AsyncGenerator<JobDetail> {
   const detail = await ledger.readEntities((em) => pipelineQueries.getPipelineDetail(em, pipelineId));
   const ids = [...new Set(detail.stages.flatMap((stage) => (stage.job ? [stage.job.id] : [])))];
-  for (let start = 0; start < ids.length; start += 20) {
-    const jobs = await Promise.all(ids.slice(start, start + 20).map((id) => ledger.getJob(id)));
-    for (const record of await ledger.jobRecords(jobs)) yield record;
-  }
+  for (const id of ids) yield await liveOrArchived(ledger, id, archive);
 }

@@ -54,8 +54,8 @@ function writeUlid(): void {
   for (let i = 0; i < 16; i++) idBytes[14 + i] = alphabet[randomDigits[i]!]!;
 }
 
-/** job, attempt, event, run, pipeline, state transition, snapshot, maintenance run, ledger (its identity), replay, audit row. */
-export type IdKind = 'job' | 'att' | 'evt' | 'run' | 'pip' | 'stt' | 'snp' | 'mnt' | 'ldg' | 'rpl' | 'aud';
+/** job, attempt, event, run, pipeline, state transition, snapshot, maintenance run, ledger (its identity), replay, audit row, archive segment. */
+export type IdKind = 'job' | 'att' | 'evt' | 'run' | 'pip' | 'stt' | 'snp' | 'mnt' | 'ldg' | 'rpl' | 'aud' | 'seg';
 
 export function newId(kind: IdKind): string {
   writeUlid();
@@ -64,7 +64,7 @@ export function newId(kind: IdKind): string {
   return idBytes.toString('latin1', 0, 30);
 }
 
-const idPattern = /^(job|att|evt|run|pip|stt|snp|mnt|ldg|aud)_[0-9A-HJKMNP-TV-Z]{26}$/;
+const idPattern = /^(job|att|evt|run|pip|stt|snp|mnt|ldg|aud|seg)_[0-9A-HJKMNP-TV-Z]{26}$/;
 
 export function isId(kind: IdKind, value: unknown): value is string {
   return typeof value === 'string' && idPattern.test(value) && value.startsWith(`${kind}_`);

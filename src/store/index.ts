@@ -51,4 +51,7 @@ export { ReplayStoppedError, replayStatuses, type JobLineage } from './replays/r
 export { findReplays } from './replays/replay-lookup.js';
 export { listSubjectAudit } from './audit/subject-audit.js';
 export type { JobReplayRow, ReplayRow, ReplayStatus } from './entities/index.js';
+export type { ArchiveSegmentRow, ArchiveSegmentStatus, ArchiveTargetKind, ArchivedJobRow } from './entities/index.js';
+export { ArchiveMoveConflict, archiveGroups, commitSegment, countDue, dueJobRecords, indexRowOf, type ArchivePolicy } from './archive/archive-moves.js';
+export { countSegmentJobs, findArchivedJobs, getSegment, knownSegmentIds, listArchivedJobs, listSegments, restoreSegmentRows, type ArchivedJobFilter, type RestoredSegment } from './archive/archive-index.js';
 export * as pipelineQueries from './pipelines/pipeline-queries.js';

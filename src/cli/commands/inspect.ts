@@ -65,12 +65,23 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .action(async (jobId: string, opts: { json?: boolean }) => {
       await withJobLedger(global(), {}, async (jl) => {
         const { assertId } = await import('../../store/index.js');
-        const detail = await jl.ledger.getJobDetail(assertId('job', jobId));
+        const { NotFoundError } = await import('../../errors.js');
+        // A live job first; one the cold archive holds is read from its segment, checksum first.
+        const id = assertId('job', jobId);
+        const archived = await jl.ledger.getJobDetail(id).then(
+          (live) => ({ record: live, segmentId: null }),
+          async (error: unknown) => {
+            if (!(error instanceof NotFoundError)) throw error;
+            return (await jl.archive.locate(id)) ?? Promise.reject(error);
+          },
+        );
+        const { record: detail, segmentId: archivedIn } = archived;
         const lineage = await jl.replays.lineage(detail.job.id);
-        if (opts.json) return printJson({ ...detail, lineage });
+        if (opts.json) return printJson({ ...detail, lineage, ...(archivedIn ? { archivedIn } : {}) });
         const { job } = detail;
         printTable([
           { field: 'id', value: job.id },
+          ...(archivedIn ? [{ field: 'archived', value: `in segment ${archivedIn}` }] : []),
           { field: 'name', value: job.name },
           { field: 'queue', value: job.queue },
           { field: 'status', value: job.status + (job.statusReason ? ` (${job.statusReason})` : '') },

@@ -5,7 +5,7 @@
 import type { DatabaseDialect } from '../../config.js';
 import { packageVersion } from '../../package-version.js';
 import type { Ledger } from '../../store/index.js';
-import { exportJobRecords, type ExportFilter } from '../job-export.js';
+import { exportJobRecords, type ArchivedRecords, type ExportFilter } from '../job-export.js';
 import type { Pipelines } from '../pipelines.js';
 import { writeEvidenceBundle, type BundleInput, type BundleManifest } from './evidence-bundle.js';
 
@@ -13,6 +13,8 @@ export interface BundleSources {
   ledger: Ledger;
   pipelines: Pick<Pipelines, 'detail'>;
   dialect: DatabaseDialect;
+  /** The cold archive: its jobs that match go into the bundle too. */
+  archive?: ArchivedRecords;
 }
 
 /** Writes the bundle of `filter`'s jobs at `target` (refused if it exists, unless `force`). */
@@ -20,7 +22,7 @@ export async function exportEvidenceBundle(sources: BundleSources, target: strin
   const subject = await bundleSubject(sources, filter);
   const schema = (await sources.ledger.appliedMigrations()).at(-1) ?? 'none';
   const input: BundleInput = {
-    records: exportJobRecords(sources.ledger, filter),
+    records: exportJobRecords(sources.ledger, filter, {}, sources.archive),
     subject,
     filter,
     jobledger: packageVersion(),

@@ -5,7 +5,7 @@ import { epochMs, optionalJson } from './columns.js';
 export type AuditSource = 'cli' | 'api' | 'library';
 
 /** What an audit row is about. */
-export type AuditSubjectType = 'job' | 'jobs' | 'run' | 'state' | 'snapshot' | 'maintenance' | 'pipeline' | 'replay';
+export type AuditSubjectType = 'job' | 'jobs' | 'run' | 'state' | 'snapshot' | 'maintenance' | 'pipeline' | 'replay' | 'archive_segment';
 
 /**
  * The audit log: one row per operator action (a retry, a cancel, a bulk action, a state change, a

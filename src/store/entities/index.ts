@@ -13,6 +13,8 @@ import { LedgerIdentityEntity } from './ledger-identity.entity.js';
 import { ReplayEntity } from './replay.entity.js';
 import { JobReplayEntity } from './job-replay.entity.js';
 import { AuditEntity } from './audit.entity.js';
+import { ArchiveSegmentEntity } from './archive-segment.entity.js';
+import { ArchivedJobEntity } from './archived-job.entity.js';
 
 export { AttemptEntity, EventEntity, JobEntity, RunEntity };
 export type { AttemptRow } from './attempt.entity.js';
@@ -35,5 +37,8 @@ export type { ReplayRow, ReplayStatus } from './replay.entity.js';
 export type { JobReplayRow } from './job-replay.entity.js';
 export { AuditEntity };
 export type { AuditRow, AuditSource, AuditSubjectType } from './audit.entity.js';
+export { ArchiveSegmentEntity, ArchivedJobEntity };
+export type { ArchiveSegmentRow, ArchiveSegmentStatus, ArchiveTargetKind } from './archive-segment.entity.js';
+export type { ArchivedJobRow } from './archived-job.entity.js';
 
-export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity, LedgerIdentityEntity, ReplayEntity, JobReplayEntity, AuditEntity];
+export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity, LedgerIdentityEntity, ReplayEntity, JobReplayEntity, AuditEntity, ArchiveSegmentEntity, ArchivedJobEntity];

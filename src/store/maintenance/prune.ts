@@ -38,6 +38,8 @@ export interface PruneOptions {
   dryRun?: boolean;
   /** Checked between batches: an aborted signal ends the call early with what was done so far. */
   signal?: AbortSignal;
+  /** Delete no jobs (the cold archive moves them instead); the other rows go as usual. Default false. */
+  keepJobs?: boolean;
 }
 
 export interface PruneCounts {
@@ -63,7 +65,7 @@ export async function pruneByRetention(ledger: Ledger, options: PruneOptions): P
   const limit = positive('limit', options.limit ?? 100_000);
   const counts: PruneCounts = { jobs: 0, attempts: 0, events: 0, maintenanceRuns: 0, runEvents: 0, pipelineEvents: 0, stateEvents: 0, audit: 0 };
 
-  for (const group of retentionGroups(options.policy, now)) {
+  for (const group of options.keepJobs ? [] : retentionGroups(options.policy, now)) {
     if (options.dryRun) {
       const found = await ledger.read((sql) => countPrunable(sql, group));
       counts.jobs += found.jobs;
@@ -141,14 +143,14 @@ async function pruneRows(ledger: Ledger, rows: PrunableRows, cutoff: number, opt
 }
 
 /** Which jobs a retention policy lets go: per overridden queue, and the rest under the default. */
-interface RetentionGroup {
+export interface RetentionGroup {
   cutoff: number;
   /** The condition on `queue` and its parameters. */
   queueSql: string;
   queueParams: string[];
 }
 
-function retentionGroups(policy: RetentionPolicy, now: number): RetentionGroup[] {
+export function retentionGroups(policy: RetentionPolicy, now: number): RetentionGroup[] {
   const byQueue = Object.entries(policy.byQueue ?? {});
   const groups: RetentionGroup[] = [];
   for (const [queue, days] of byQueue) {
@@ -166,7 +168,7 @@ function retentionGroups(policy: RetentionPolicy, now: number): RetentionGroup[]
   return groups;
 }
 
-function prunableWhere(group: RetentionGroup): { sql: string; params: unknown[] } {
+export function prunableWhere(group: RetentionGroup): { sql: string; params: unknown[] } {
   return {
     // A job is created before it finishes, so the created_at bound drops nothing (clock skew between
     // hosts can only delay a job by that skew); it lets the created_at index find the candidates,

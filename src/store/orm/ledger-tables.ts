@@ -25,5 +25,7 @@ export const ledgerTables: readonly string[] = Object.freeze([
   'replays',
   'job_replays',
   'audit',
+  'archive_segments',
+  'archived_jobs',
   migrationsTable,
 ]);

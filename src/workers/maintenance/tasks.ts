@@ -10,12 +10,15 @@ import type { Logger } from '../../logger.js';
 import { archiveFinishedPipelines, pruneByRetention, rotateSnapshots, sqliteUpkeep, unfinishedQueues, type Ledger } from '../../store/index.js';
 import { disagreementsOf, reconcileRedis, type Disagreements } from './reconcile.js';
 import type { MaintenanceTask, MaintenanceTaskContext } from './task.js';
+import type { ColdArchive } from '../../jobs/archive/cold-archive.js';
 
 export interface BuiltInTaskDeps {
   ledger: Ledger;
   dispatcher: Dispatcher;
   registry: JobRegistry;
-  config: Pick<Config, 'maintenance' | 'lockDurationMs' | 'relayGraceMs'>;
+  config: Pick<Config, 'maintenance' | 'lockDurationMs' | 'relayGraceMs' | 'coldArchive'>;
+  /** The cold archive: with `JOBLEDGER_ARCHIVE_AFTER_DAYS` set, the prune task moves finished jobs there instead of deleting them. */
+  archive?: () => ColdArchive;
   logger: Logger;
   /** Told of what each reconcile run (not a dry run) found Redis and the ledger disagree on, by kind. Must not throw. */
   onDisagreements?: (found: Disagreements) => void;
@@ -54,13 +57,8 @@ export function builtInTasks(deps: BuiltInTaskDeps): MaintenanceTask[] {
   });
 
   return [
-    task('prune', 'delete finished jobs past their retention, with their attempts and events; old run, pipeline and state events; audit rows past theirs', true, (ctx) =>
-      pruneByRetention(ledger, {
-        policy: { defaultDays: m.retentionDays, byQueue: m.retentionDaysByQueue, auditDays: m.auditRetentionDays },
-        now: ctx.now,
-        dryRun: ctx.dryRun,
-        signal: ctx.signal,
-      }),
+    task('prune', 'delete (or, with the cold archive on, archive) finished jobs past their retention, with their attempts and events; old run, pipeline and state events; audit rows past theirs', true, (ctx) =>
+      prune(deps, ctx),
     ),
     task('reconcile', 'hand jobs Redis lost back to it; count Redis jobs the ledger does not know', true, (ctx) => reconcile(deps, ctx)),
     task('sqlite-upkeep', 'SQLite: checkpoint and truncate the WAL, refresh planner statistics (no-op on PostgreSQL)', false, () =>
@@ -74,6 +72,31 @@ export function builtInTasks(deps: BuiltInTaskDeps): MaintenanceTask[] {
       return { expired, rotated };
     }),
   ];
+}
+
+/**
+ * Retention. With the cold archive on (`JOBLEDGER_ARCHIVE_AFTER_DAYS` or a per-queue day count), the
+ * finished jobs past the archive's days move to it first, and the prune deletes no jobs: the rest of
+ * the retention (other events, old maintenance runs, audit rows) applies as usual.
+ */
+async function prune(deps: BuiltInTaskDeps, ctx: MaintenanceTaskContext): Promise<Record<string, number>> {
+  const m = deps.config.maintenance;
+  const { afterDays, afterDaysByQueue } = deps.config.coldArchive;
+  const archiving = deps.archive !== undefined && (afterDays !== null || Object.values(afterDaysByQueue).some((days) => days !== null));
+  const archived = archiving ? await deps.archive!().run({ now: ctx.now, dryRun: ctx.dryRun, signal: ctx.signal }) : null;
+  const pruned = await pruneByRetention(deps.ledger, {
+    policy: { defaultDays: m.retentionDays, byQueue: m.retentionDaysByQueue, auditDays: m.auditRetentionDays },
+    now: ctx.now,
+    dryRun: ctx.dryRun,
+    signal: ctx.signal,
+    keepJobs: archiving,
+  });
+  if (!archived) return pruned;
+  return {
+    ...pruned,
+    archivedJobs: archived.jobs, archivedAttempts: archived.attempts, archivedEvents: archived.events,
+    archiveSegments: archived.segments, archiveOrphans: archived.orphans,
+  };
 }
 
 /** How old a running attempt's heartbeat must be (database time) before the reconciler calls it lost. */

@@ -1,0 +1,22 @@
+import { Migration } from '@mikro-orm/migrations';
+
+/**
+ * The cold archive: `archive_segments` (one row per compressed segment of archived jobs, with its
+ * SHA-256 and counts) and `archived_jobs` (job id to segment, with the fields a filter needs),
+ * written in the transaction that deletes the jobs they describe. Generated from the entity schemas.
+ */
+export class Migration20261213000000ColdArchive extends Migration {
+  override up(): void {
+    this.addSql('create table `archive_segments` (`id` text not null, `created_at` bigint not null, `target` text not null, `location` text not null, `sha256` text not null, `bytes` bigint not null, `jobs` integer not null, `attempts` integer not null, `events` integer not null, `first_created_at` bigint not null, `last_created_at` bigint not null, `status` text not null, `restored_at` bigint null, primary key (`id`));');
+    this.addSql('create index `archive_segments_created_at_id_index` on `archive_segments` (`created_at`, `id`);');
+    this.addSql('create table `archived_jobs` (`job_id` text not null, `segment_id` text not null, `queue` text not null, `name` text not null, `status` text not null, `run_id` text null, `pipeline_id` text null, `created_at` bigint not null, `finished_at` bigint null, primary key (`job_id`));');
+    this.addSql('create index `archived_jobs_segment_id_index` on `archived_jobs` (`segment_id`);');
+    this.addSql('create index `archived_jobs_created_at_job_id_index` on `archived_jobs` (`created_at`, `job_id`);');
+    this.addSql('create index `archived_jobs_run_id_created_at_index` on `archived_jobs` (`run_id`, `created_at`);');
+  }
+
+  override down(): void {
+    this.addSql('drop table if exists `archived_jobs`;');
+    this.addSql('drop table if exists `archive_segments`;');
+  }
+}
