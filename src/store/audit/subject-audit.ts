@@ -9,7 +9,19 @@ import type { LedgerEm } from '../orm/open-orm.js';
 import { plainRows } from '../orm/entity-rows.js';
 import { idArgumentSchema, parseQuery } from '../query-schemas.js';
 
-export const subjectTypes: readonly AuditSubjectType[] = ['job', 'jobs', 'run', 'state', 'snapshot', 'maintenance', 'pipeline', 'replay'];
+/** Every subject type, kept complete by the compiler: a new type in the union must be named here. */
+const everySubjectType: Record<AuditSubjectType, true> = {
+  job: true,
+  jobs: true,
+  run: true,
+  state: true,
+  snapshot: true,
+  maintenance: true,
+  pipeline: true,
+  replay: true,
+  archive_segment: true,
+};
+export const subjectTypes = Object.keys(everySubjectType) as readonly AuditSubjectType[];
 
 export async function listSubjectAudit(em: LedgerEm, subjectType: AuditSubjectType, subjectId: string, limit: number): Promise<AuditRow[]> {
   if (!subjectTypes.includes(subjectType)) throw new InvalidOptionError('subjectType', `one of ${subjectTypes.join(', ')}`, subjectType);
