@@ -24,8 +24,18 @@ import { closeRedis, createRedis, type Redis } from '../transport/redis-connecti
 import type { RedisErrorLog } from '../transport/redis-errors.js';
 import { hotId } from './hot-value.js';
 import { HotTiers } from './hot-tiers.js';
-import type { HotStateStats } from './tier-stats.js';
-import { StatsPublisher } from './stats-publisher.js';
+import { sumStats, type HotStateStats } from './tier-stats.js';
+import { StatsPublisher, readPublishedStats } from './stats-publisher.js';
+
+/** What every process with the tiers on has published, summed, and what Redis holds (`jobledger state stats`). */
+export interface PublishedHotStateStats {
+  /** Each process's latest figures (published every `statsIntervalMs`), newest first. */
+  processes: HotStateStats[];
+  /** Their counters summed; percentiles are the worst process's. */
+  total: ReturnType<typeof sumStats>;
+  /** Entries and bytes the Redis tier holds now (null when Redis did not answer or the tiers are off). */
+  redis: { entries: number; bytes: number } | null;
+}
 
 /** The hot tiers' settings (Config.stateHot, docs/configuration.md). */
 export interface StateHotSettings {
@@ -54,10 +64,14 @@ export class TieredStateStore extends StateStore {
   private readonly tiers: HotTiers | undefined;
   private readonly connections: Redis[] = [];
   private readonly publisher: StatsPublisher | undefined;
+  private readonly statsMaxAgeMs: number;
+  private readonly prefix: string;
 
   constructor(ledger: Ledger, limits: StateLimits, options: TieredStateStoreOptions) {
     super(ledger, limits);
     const { settings } = options;
+    this.prefix = options.redisPrefix;
+    this.statsMaxAgeMs = 3 * (settings.statsIntervalMs || 5000) + 1000;
     if (!settings.enabled) return;
     const data = createRedis(options.redisUrl, 'producer');
     const subscriber = createRedis(options.redisUrl, 'subscriber');
@@ -135,6 +149,19 @@ export class TieredStateStore extends StateStore {
   async stats(options: { measureRedis?: boolean } = {}): Promise<HotStateStats> {
     if (!this.tiers) return disabledStats();
     return this.tiers.figures(options.measureRedis ?? false);
+  }
+
+  /**
+   * The figures every process with the tiers on published (a process publishes every
+   * `JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS` once it has read state, and removes them when it
+   * closes), and what the Redis tier holds now. Figures older than three intervals are skipped.
+   */
+  async publishedStats(): Promise<PublishedHotStateStats> {
+    if (!this.tiers) return { processes: [], total: sumStats([]), redis: null };
+    const [data] = this.connections;
+    const processes = await readPublishedStats(data!, this.prefix, this.statsMaxAgeMs);
+    const own = await this.tiers.figures(true);
+    return { processes, total: sumStats(processes), redis: own.tiers.redis.entries === null ? null : { entries: own.tiers.redis.entries, bytes: own.tiers.redis.bytesHeld ?? 0 } };
   }
 
   /**
