@@ -329,6 +329,7 @@ export class JobLedger {
       groupCommit: () => this.ledger.groupCommitStats,
       maintenanceTicks: this.maintenanceTicks,
       reconcileDisagreements: this.reconcileDisagreements,
+      stateTiers: async () => this.stateStore?.stats(),
       logger: this.logger,
     });
   }

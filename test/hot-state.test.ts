@@ -16,6 +16,7 @@ import type { HotStateStats } from '../src/hot-state/tier-stats.js';
 import { backends } from './support/backends.js';
 import { openTestJobLedger, waitFor } from './support/harness.js';
 import { track } from './support/leak-check.js';
+import { runCli } from './support/cli-run.js';
 
 function valueKey(jl: JobLedger, id: string): string {
   return `${jl.config.redisPrefix}:jobledger:state:${id}`;
@@ -88,6 +89,36 @@ describe.each(backends)('hot state tiers on %s', (dialect) => {
     await peer.close();
     await jl.close();
   });
+
+  it('publishes its statistics for `jobledger state stats`, exports them as metrics, and flushes the tiers from the CLI', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [], env: { JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS: '100' } });
+    await serving(jl);
+    await jl.state.set('cfg', 'm', { on: true });
+    for (let i = 0; i < 3; i++) await jl.state.get('cfg', 'm');
+    const metrics = await jl.metrics();
+    expect(metrics).toContain('jobledger_state_tier_reads_total{tier="lru"} 3');
+    expect(metrics).toContain('jobledger_state_tier_hits_total{tier="lru"} 3');
+    const env = { PATH: process.env.PATH ?? '', DATABASE_URL: jl.config.database.url, REDIS_URL: jl.config.redisUrl, JOBLEDGER_REDIS_PREFIX: jl.config.redisPrefix, LOG_LEVEL: 'silent' };
+    const shown = await waitFor(async () => {
+      const result = await runCli(['state', 'stats', '--json'], env);
+      expect(result.code, result.stderr).toBe(0);
+      const parsed = JSON.parse(result.stdout) as { processes: HotStateStats[]; total: { reads: number; tiers: HotStateStats['tiers'] }; redis: { entries: number } | null };
+      return parsed.processes.length > 0 ? parsed : undefined;
+    }, 'the statistics to be published');
+    expect(shown.total.reads).toBe(3);
+    expect(shown.total.tiers.lru.hits).toBe(3);
+    expect(shown.redis?.entries).toBe(1);
+    const table = await runCli(['state', 'stats'], env);
+    expect(table.stdout).toMatch(/tier:\s+lru\nreads:\s+3\nhits:\s+3\n/);
+
+    const flushed = await runCli(['state', 'flush-hot'], env);
+    expect(flushed.stdout).toContain('dropped 1 Redis entries');
+    // This process's LRU was told: the next read goes to Redis (now empty), then SQL.
+    await waitFor(async () => ((await jl.state.stats()).tiers.lru.invalidations > 0 ? true : undefined), 'the flush notice');
+    await jl.state.get('cfg', 'm');
+    expect((await jl.state.stats()).tiers.sql.reads).toBe(1);
+    await jl.close();
+  }, 120_000);
 
   it('detects a corrupt Redis value, counts it, serves SQL and repairs the value', async () => {
     const jl = await openTestJobLedger(dialect, { jobs: [] });

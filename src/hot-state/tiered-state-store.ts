@@ -5,7 +5,8 @@
  * then settles the tiers. Lists, history and snapshots read SQL, as they always did. With the tiers
  * off (`JOBLEDGER_STATE_HOT=false`) it is the plain StateStore, with statistics saying so.
  */
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, RedisUnavailableError } from '../errors.js';
+import { readyWithin } from '../transport/prefix-claim.js';
 import {
   StateStore,
   parseStateSubjectId,
@@ -66,11 +67,13 @@ export class TieredStateStore extends StateStore {
   private readonly publisher: StatsPublisher | undefined;
   private readonly statsMaxAgeMs: number;
   private readonly prefix: string;
+  private readonly redisUrl: string;
 
   constructor(ledger: Ledger, limits: StateLimits, options: TieredStateStoreOptions) {
     super(ledger, limits);
     const { settings } = options;
     this.prefix = options.redisPrefix;
+    this.redisUrl = options.redisUrl;
     this.statsMaxAgeMs = 3 * (settings.statsIntervalMs || 5000) + 1000;
     if (!settings.enabled) return;
     const data = createRedis(options.redisUrl, 'producer');
@@ -158,8 +161,8 @@ export class TieredStateStore extends StateStore {
    */
   async publishedStats(): Promise<PublishedHotStateStats> {
     if (!this.tiers) return { processes: [], total: sumStats([]), redis: null };
-    const [data] = this.connections;
-    const processes = await readPublishedStats(data!, this.prefix, this.statsMaxAgeMs);
+    const data = await this.connected();
+    const processes = await readPublishedStats(data, this.prefix, this.statsMaxAgeMs);
     const own = await this.tiers.figures(true);
     return { processes, total: sumStats(processes), redis: own.tiers.redis.entries === null ? null : { entries: own.tiers.redis.entries, bytes: own.tiers.redis.bytesHeld ?? 0 } };
   }
@@ -170,7 +173,16 @@ export class TieredStateStore extends StateStore {
    * entries removed.
    */
   async flushHot(): Promise<number> {
-    return this.tiers ? this.tiers.flush() : 0;
+    if (!this.tiers) return 0;
+    await this.connected();
+    return this.tiers.flush();
+  }
+
+  /** The data connection once ready (a fresh process, the CLI, has just opened it); `RedisUnavailableError` after 5 s. */
+  private async connected(): Promise<Redis> {
+    const data = this.connections[0]!;
+    if (!(await readyWithin(data, 5000))) throw new RedisUnavailableError(this.redisUrl, new Error(`the connection is ${data.status}`));
+    return data;
   }
 
   async close(): Promise<void> {
