@@ -12,16 +12,18 @@
  *     rate (open loop, not waiting for the previous add); per job, from the enqueue call to its
  *     handler being entered in the worker (both read from the same wall clock).
  *  4. the worker child closes gracefully and reports its peak RSS (VmHWM); then the ledger's size.
- *  5. single enqueue: S jobs added one at a time, each awaited, no worker running.
+ *  5. single enqueue: S jobs added one at a time, each awaited, no worker running; then S more by
+ *     50 concurrent callers, each awaiting its add before the next (single-enqueue.ts).
  * Everything is made fresh for the run (Redis prefix, database) and removed afterwards.
  */
 import { WorkerChild, type StoppedReport } from './child-handle.js';
 import { localPostgresCpuSeconds, type ServiceCpu } from './cpu-meters.js';
-import { sleep, throwIfInterrupted } from './interrupt.js';
+import { sleep } from './interrupt.js';
 import { usesPostgres, type BackendName, type BenchOptions } from './options.js';
 import { bareProducer, ledgerProducer, pgbossProducer, type BenchProducer } from './producers.js';
 import { wallNow } from './protocol.js';
 import { preparePlace } from './services.js';
+import { singleEnqueuePhase } from './single-enqueue.js';
 import { percentile, perSecond } from './stats.js';
 
 export interface RunFigures {
@@ -29,8 +31,14 @@ export interface RunFigures {
   jobsPerS: number;
   /** Bulk enqueue jobs per second (phase 1). */
   enqueuePerS: number;
-  /** One-at-a-time enqueue jobs per second (phase 5). */
+  /** One-at-a-time enqueue jobs per second (phase 5), and each call's latency. */
   enqueueSinglePerS: number;
+  enqueueSingleP50Ms?: number;
+  enqueueSingleP99Ms?: number;
+  /** Single enqueue by 50 concurrent callers (phase 5): jobs per second and each call's latency. */
+  enqueueSingle50PerS?: number;
+  enqueueSingle50P50Ms?: number;
+  enqueueSingle50P99Ms?: number;
   p50PickupMs: number;
   p99PickupMs: number;
   peakRssMiB: number;
@@ -89,7 +97,7 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
         ...(place.databaseUrl ? { databaseUrl: place.databaseUrl } : {}),
         concurrency: options.concurrency,
         endToEndJobs: options.jobs,
-        ...(observed ? { observe: true } : {}),
+        ...(observed ? { observe: true, contextManager: options.metricsContextManager } : {}),
       },
       { profileDir: options.profileDir, nodeFlags: options.nodeFlags },
     );
@@ -160,14 +168,15 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
       log(`ledger ${(size.bytes / mib).toFixed(1)} MiB for ${completed} jobs: ${fmt(figures.ledgerBytesPerJob)} bytes/job`);
     }
 
-    const s = options.singleJobs;
-    const singleStart = wallNow();
-    for (let i = 0; i < s; i++) {
-      throwIfInterrupted();
-      await producer.addOne();
-    }
-    figures.enqueueSinglePerS = perSecond(s, wallNow() - singleStart);
-    log(`single enqueue of ${s} jobs: ${fmt(figures.enqueueSinglePerS)} jobs/s`);
+    const { one, many } = await singleEnqueuePhase(producer, options.singleJobs, log);
+    Object.assign(figures, {
+      enqueueSinglePerS: one.perS,
+      enqueueSingleP50Ms: one.p50Ms,
+      enqueueSingleP99Ms: one.p99Ms,
+      enqueueSingle50PerS: many.perS,
+      enqueueSingle50P50Ms: many.p50Ms,
+      enqueueSingle50P99Ms: many.p99Ms,
+    });
     return figures;
   } finally {
     await scraper?.stop().catch(() => undefined);

@@ -90,6 +90,11 @@ export class WorkerChild {
     return stopped;
   }
 
+  /** The child's process id (its CPU is read from /proc by the workers-scaling bench). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** Ends the child at once (a run that failed). */
   kill(): void {
     this.child.kill('SIGKILL');

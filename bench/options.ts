@@ -45,6 +45,11 @@ export interface BenchOptions {
    * in the worker), and the report gives the on/off ratio of end-to-end jobs/s.
    */
   metrics: boolean;
+  /**
+   * `--metrics`: the observed worker's OpenTelemetry context manager, `als` (AsyncLocalStorage, the
+   * default, as Node SDK setups register) or `none`, which leaves jobledger's own cost alone.
+   */
+  metricsContextManager: 'als' | 'none';
   /** Jobs per `addBulk` / `enqueueBulk` call in the bulk enqueue phase. Default 1000. */
   bulkChunk: number;
   /** Jobs added one by one, each awaited, in the single-enqueue phase. Default jobs/10, 100..2000. */
@@ -79,6 +84,8 @@ const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends 
   --memory             memory mode: worker RSS after N/10 and after N jobs (SQLite ledger)
   --metrics            also run each jobledger backend with metrics (scraped every second) and
                        tracing (OpenTelemetry SDK, in-memory exporter) on; report on/off ratios
+  --metrics-context-manager M
+                       the observed worker's OpenTelemetry context manager: als (default) or none
   --bulk-chunk N       jobs per addBulk/enqueueBulk call (default 1000)
   --single-jobs N      jobs in the one-by-one enqueue phase (default N/10, within 100..2000)
   --latency-jobs N     jobs in the pickup-latency phase (default N/40, within 100..500)
@@ -102,6 +109,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       json: { type: 'boolean', default: false },
       memory: { type: 'boolean', default: false },
       metrics: { type: 'boolean', default: false },
+      'metrics-context-manager': { type: 'string' },
       'bulk-chunk': { type: 'string' },
       'single-jobs': { type: 'string' },
       'latency-jobs': { type: 'string' },
@@ -136,6 +144,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     json: values.json ?? false,
     memory,
     metrics: values.metrics ?? false,
+    metricsContextManager: contextManager(values['metrics-context-manager']),
     bulkChunk: int('--bulk-chunk', values['bulk-chunk'], 1000, 1),
     singleJobs: int('--single-jobs', values['single-jobs'], clamp(Math.round(jobs / 10), 100, 2000), 1),
     latencyJobs: int('--latency-jobs', values['latency-jobs'], clamp(Math.round(jobs / 40), 100, 500), 1),
@@ -145,6 +154,11 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     redisUrl: nonEmpty(env.REDIS_URL) ?? 'redis://127.0.0.1:6379',
     postgresAdminUrl: nonEmpty(env.BENCH_POSTGRES_URL) ?? 'postgres://postgres@127.0.0.1:5432/postgres',
   };
+}
+
+function contextManager(raw: string | undefined): 'als' | 'none' {
+  if (raw === undefined || raw === 'als' || raw === 'none') return raw ?? 'als';
+  fail(`--metrics-context-manager: expected als or none, got ${JSON.stringify(raw)}`);
 }
 
 function int(flag: string, raw: string | undefined, fallback: number, min: number): number {

@@ -28,6 +28,13 @@ export interface ChildSettings {
    * with an in-memory exporter, and the AsyncLocalStorage context manager), as an application would.
    */
   observe?: boolean;
+  /**
+   * `observe`: whether the SDK registers the AsyncLocalStorage context manager (`als`, as Node SDK
+   * setups do) or none (`--metrics-context-manager none`). The SDK's own span export makes a context
+   * active, and on Node 20 an active AsyncLocalStorage store costs every promise of the process from
+   * then on; running without one separates jobledger's own cost from that.
+   */
+  contextManager?: 'als' | 'none';
 }
 
 export type ToChild = { type: 'start' } | { type: 'stop' };

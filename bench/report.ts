@@ -19,7 +19,12 @@ interface FigureSpec {
 const figureSpecs: readonly FigureSpec[] = [
   { key: 'jobsPerS', label: 'end-to-end jobs/s', digits: 0 },
   { key: 'enqueuePerS', label: 'bulk enqueue jobs/s', digits: 0 },
-  { key: 'enqueueSinglePerS', label: 'single enqueue jobs/s', digits: 0 },
+  { key: 'enqueueSinglePerS', label: 'single enqueue jobs/s, 1 caller', digits: 0 },
+  { key: 'enqueueSingleP50Ms', label: '  latency p50 ms', digits: 2 },
+  { key: 'enqueueSingleP99Ms', label: '  latency p99 ms', digits: 2 },
+  { key: 'enqueueSingle50PerS', label: 'single enqueue jobs/s, 50 callers', digits: 0 },
+  { key: 'enqueueSingle50P50Ms', label: '  latency p50 ms', digits: 2 },
+  { key: 'enqueueSingle50P99Ms', label: '  latency p99 ms', digits: 2 },
   { key: 'p50PickupMs', label: 'pickup latency p50 ms', digits: 2 },
   { key: 'p99PickupMs', label: 'pickup latency p99 ms', digits: 2 },
   { key: 'peakRssMiB', label: 'worker peak RSS MiB', digits: 1 },
@@ -52,6 +57,11 @@ export type BackendSummary = Partial<Record<FigureKey, number>> & {
    * pg-boss's in the same round (`rounds`), and their median (`median`). Above 1 is above pg-boss.
    */
   pgbossRatios?: { rounds: number[]; median: number };
+  /**
+   * jobledger on PostgreSQL only, when pg-boss ran too: single enqueue jobs/s (1 caller, and 50
+   * concurrent callers) as a fraction of pg-boss `send`'s, medians over medians. Above 1 is above pg-boss.
+   */
+  pgbossEnqueueRatios?: { enqueueSinglePerS?: number; enqueueSingle50PerS?: number };
   runs: RunFigures[];
 };
 
@@ -92,6 +102,11 @@ export function summarise(results: ReadonlyMap<BackendName, RunFigures[]>): Summ
     const rounds = Math.min(postgres.runs.length, pgboss.runs.length);
     const perRound = Array.from({ length: rounds }, (_, i) => postgres.runs[i]!.jobsPerS / pgboss.runs[i]!.jobsPerS);
     postgres.pgbossRatios = { rounds: perRound, median: median(perRound) };
+    postgres.pgbossEnqueueRatios = {};
+    for (const key of ['enqueueSinglePerS', 'enqueueSingle50PerS'] as const) {
+      const [mine, theirs] = [postgres[key], pgboss[key]];
+      if (mine !== undefined && theirs) postgres.pgbossEnqueueRatios[key] = mine / theirs;
+    }
   }
   return summary;
 }
@@ -119,6 +134,13 @@ export function formatRoundRatios(summary: Summary, backends: readonly BackendNa
   if (vsPgboss?.rounds.length) {
     lines.push(
       `end-to-end, jobledger postgres × pg-boss in the same round: ${vsPgboss.rounds.map((r) => r.toFixed(3)).join(' ')} (median ${vsPgboss.median.toFixed(3)})`,
+    );
+  }
+  const enqueueVsPgboss = summary.postgres?.pgbossEnqueueRatios;
+  if (enqueueVsPgboss?.enqueueSinglePerS !== undefined || enqueueVsPgboss?.enqueueSingle50PerS !== undefined) {
+    lines.push(
+      `single enqueue, jobledger postgres × pg-boss send (medians): 1 caller ${formatRatio(enqueueVsPgboss.enqueueSinglePerS)}, ` +
+        `50 callers ${formatRatio(enqueueVsPgboss.enqueueSingle50PerS)}`,
     );
   }
   return lines.join('\n');
@@ -194,7 +216,8 @@ export function formatMethod(options: BenchOptions): string {
     `- pickup latency: ${options.latencyJobs} jobs added one by one at ${options.latencyRatePerS}/s while the worker runs idle; from the enqueue`,
     `  call to the handler being entered (for jobledger: after the attempt's start is committed).`,
     `- worker peak RSS: the worker child's VmHWM over its whole life (open, all phases, close).`,
-    `- single enqueue: ${options.singleJobs} jobs added one at a time, each awaited, no worker running.`,
+    `- single enqueue: ${options.singleJobs} jobs added one at a time, each awaited, no worker running; then ${options.singleJobs} by 50 concurrent`,
+    `  callers, each awaiting its add before its next (add / enqueue / send). Latency: each call's, from its call to its return.`,
     `- CPU us/job: over the end-to-end phase, the worker child's own CPU (user + system, all threads, from start to its last`,
     `  end-to-end job), Redis's (INFO cpu) and, for PostgreSQL, every local postgres process's (/proc), each divided by the jobs.`,
     `- ledger bytes/finished job: SQLite page_count × page_size after a WAL checkpoint; PostgreSQL pg_total_relation_size of`,
@@ -203,8 +226,10 @@ export function formatMethod(options: BenchOptions): string {
     ...(options.metrics
       ? [
           `- metrics + tracing: each jobledger backend also ran with its worker serving /metrics (scraped every second by the harness)`,
-          `  and an OpenTelemetry SDK registered (BasicTracerProvider, SimpleSpanProcessor, in-memory exporter); the main table holds`,
-          `  only the runs with both off.`,
+          `  and an OpenTelemetry SDK registered (BasicTracerProvider, SimpleSpanProcessor, in-memory exporter, ${
+            options.metricsContextManager === 'als' ? 'AsyncLocalStorage context manager' : 'no context manager'
+          });`,
+          `  the main table holds only the runs with both off.`,
         ]
       : []),
     ...(options.backends.includes('pgboss')
@@ -223,7 +248,7 @@ export function formatMethod(options: BenchOptions): string {
 export function jsonReport(summary: Summary, options: BenchOptions, machine: Record<string, unknown>, elapsedS: number): unknown {
   const rounded: Record<string, unknown> = {};
   for (const [backend, s] of Object.entries(summary)) {
-    const { runs, ratios, roundRatios, pgbossRatios, ...figures } = s;
+    const { runs, ratios, roundRatios, pgbossRatios, pgbossEnqueueRatios, ...figures } = s;
     rounded[backend] = {
       ...roundAll(figures),
       ...(ratios ? { ratios: roundAll(ratios) } : {}),
@@ -231,6 +256,7 @@ export function jsonReport(summary: Summary, options: BenchOptions, machine: Rec
         ? { roundRatios: { jobsPerS: roundRatios.jobsPerS.map(round), enqueuePerS: roundRatios.enqueuePerS.map(round) } }
         : {}),
       ...(pgbossRatios ? { pgbossRatio: round(pgbossRatios.median), pgbossRoundRatios: pgbossRatios.rounds.map(round) } : {}),
+      ...(pgbossEnqueueRatios ? { pgbossEnqueueRatios: roundAll(pgbossEnqueueRatios) } : {}),
       runs: runs.map((r) => roundAll({ ...r })),
     };
   }

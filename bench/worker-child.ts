@@ -136,7 +136,7 @@ async function pgbossWorker(): Promise<RunningWorker> {
 /**
  * An OpenTelemetry SDK as an application registers one: a BasicTracerProvider whose spans go to an
  * in-memory exporter (SimpleSpanProcessor: every span is exported as it ends), and the
- * AsyncLocalStorage context manager. The exporter is emptied every second, so that the run's spans
+ * AsyncLocalStorage context manager unless the harness asks for none (`settings.contextManager`). The exporter is emptied every second, so that the run's spans
  * cost their making and exporting, not an ever-growing array. Returns a count of the spans exported.
  */
 async function registerTracing(): Promise<() => number> {
@@ -145,7 +145,8 @@ async function registerTracing(): Promise<() => number> {
   const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  if (!context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())) throw new Error('a context manager was registered already');
+  const manager = settings.contextManager === 'none' ? undefined : new AsyncLocalStorageContextManager().enable();
+  if (manager && !context.setGlobalContextManager(manager)) throw new Error('a context manager was registered already');
   if (!trace.setGlobalTracerProvider(provider)) throw new Error('a tracer provider was registered already');
   let dropped = 0;
   setInterval(() => {

@@ -8,6 +8,8 @@ import { renderPipelines, renderPipeline } from './pages/pipelines.js';
 import { renderLogin } from './pages/login.js';
 import { renderNamespaces, renderNamespace } from './pages/state.js';
 import { renderMaintenance } from './pages/maintenance.js';
+import { renderAudit } from './pages/audit.js';
+import { renderReplays } from './pages/replays.js';
 
 const base = document.querySelector('meta[name="jobledger-base"]').content;
 const main = document.getElementById('main');
@@ -88,6 +90,8 @@ const routes = [
   [/^\/state$/, () => renderNamespaces],
   [/^\/state\/([^/]+)$/, (m) => (app2, el) => renderNamespace(app2, el, decodeURIComponent(m[1]))],
   [/^\/maintenance$/, () => renderMaintenance],
+  [/^\/audit$/, () => renderAudit],
+  [/^\/replays$/, () => renderReplays],
 ];
 
 async function render() {

@@ -8,6 +8,7 @@ import { maskUrl } from './mask-url.js';
 import { sqlitePathFromUrl } from './sqlite-url.js';
 import { cronProblem, isTimeZone } from './cron-schedule.js';
 import { parseConsoleTokens, type ConsoleToken } from './console-tokens.js';
+import { checkClusterPrefix, parseClusterNodes, type RedisNode } from './redis-cluster-config.js';
 
 /** Default `JOBLEDGER_MAX_JSON_DEPTH`. */
 export const defaultMaxJsonDepth = 64;
@@ -32,6 +33,13 @@ export interface Config {
   database: DatabaseTarget;
   /** Env `REDIS_URL`; default `redis://127.0.0.1:6379`. */
   redisUrl: string;
+  /**
+   * Seed nodes of a Redis Cluster (docs/deployment.md). When not empty, every Redis connection goes
+   * to the cluster through these nodes (REDIS_URL then gives only the user, password and TLS), and
+   * the prefix must carry a hash tag such as `{jobledger}`. Env `JOBLEDGER_REDIS_CLUSTER_NODES`
+   * (`host:port,host:port,...`); default none: a single Redis at REDIS_URL.
+   */
+  redisClusterNodes: readonly RedisNode[];
   /** Prefix of every BullMQ key. Env `JOBLEDGER_REDIS_PREFIX`; default `jobledger`. */
   redisPrefix: string;
   /** pino level. Env `LOG_LEVEL`; default `info`. */
@@ -177,6 +185,7 @@ const defaults = {
   REDIS_URL: 'redis://127.0.0.1:6379',
   LOG_LEVEL: 'info',
   JOBLEDGER_REDIS_PREFIX: 'jobledger',
+  JOBLEDGER_REDIS_CLUSTER_NODES: '',
   JOBLEDGER_LOCK_DURATION_MS: '30000',
   JOBLEDGER_STALLED_INTERVAL_MS: '30000',
   JOBLEDGER_MAX_STALLED_COUNT: '',
@@ -257,6 +266,8 @@ export function loadConfig(
       `JOBLEDGER_REDIS_PREFIX: expected letters, digits, "_", ".", "-" or a {hash tag}, got ${JSON.stringify(redisPrefix)}`,
     );
   }
+  const redisClusterNodes = parseClusterNodes(read('JOBLEDGER_REDIS_CLUSTER_NODES'));
+  if (redisClusterNodes.length > 0) checkClusterPrefix(redisPrefix);
   const int = (name: Variable, min: number): number => parseInteger(name, read(name), min);
   const maxLostAttempts = int('JOBLEDGER_MAX_LOST_ATTEMPTS', 1);
   const maxStalledCount = read('JOBLEDGER_MAX_STALLED_COUNT') === '' ? 2 * maxLostAttempts : int('JOBLEDGER_MAX_STALLED_COUNT', 0);
@@ -264,6 +275,7 @@ export function loadConfig(
   return Object.freeze({
     database: Object.freeze(parseDatabaseUrl(read('DATABASE_URL'))),
     redisUrl,
+    redisClusterNodes: Object.freeze(redisClusterNodes),
     redisPrefix,
     logLevel: logLevel as Config['logLevel'],
     lockDurationMs: int('JOBLEDGER_LOCK_DURATION_MS', 100),

@@ -52,6 +52,20 @@ export class InvalidConfigError extends JobLedgerError {
   }
 }
 
+/**
+ * With a Redis Cluster (`JOBLEDGER_REDIS_CLUSTER_NODES`), the prefix lacks a hash tag: the keys of a
+ * queue would scatter over hash slots and BullMQ's multi-key scripts would fail with CROSSSLOT.
+ */
+export class RedisClusterPrefixError extends InvalidConfigError {
+  constructor(readonly prefix: string) {
+    super(
+      `JOBLEDGER_REDIS_PREFIX: with JOBLEDGER_REDIS_CLUSTER_NODES set, expected a prefix with a hash tag such as "{jobledger}" ` +
+        `(every key of a prefix must live in one hash slot for BullMQ's multi-key scripts), got ${JSON.stringify(prefix)}; ` +
+        `set JOBLEDGER_REDIS_PREFIX={${prefix.replace(/[{}]/g, '') || 'jobledger'}}`,
+    );
+  }
+}
+
 /** Enqueue named a job type that no definition registers. */
 export class UnknownJobError extends JobLedgerError {
   constructor(

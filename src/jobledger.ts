@@ -9,7 +9,7 @@ import { Pipelines, type PipelineActionInput, type PipelineActionResult } from '
 import { Dispatcher } from './jobs/dispatcher.js';
 import { Operator, type OperatorActionInput } from './jobs/operator.js';
 import { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/producer.js';
-import { closeRedis, createRedis, type Redis } from './transport/redis-connection.js';
+import { closeRedis, createRedis, describeRedisTarget, type Redis } from './transport/redis-connection.js';
 import { readyWithin } from './transport/prefix-claim.js';
 import { describeDatabase } from './config.js';
 import { RedisPrefixTakenError } from './errors.js';
@@ -131,8 +131,8 @@ export class JobLedger {
       create: options.createDatabase ?? true,
       databaseRetryMs: config.databaseRetryMs,
     });
-    const redisErrors = new RedisErrorLog(logger, { url: config.redisUrl, intervalMs: config.redisErrorLogIntervalMs });
-    const redis = createRedis(config.redisUrl, 'producer');
+    const redisErrors = new RedisErrorLog(logger, { url: describeRedisTarget(config), intervalMs: config.redisErrorLogIntervalMs });
+    const redis = createRedis(config, 'producer');
     redisErrors.watch(redis, 'producer');
     const owner = async () => ({ ledger: await ledger.identity(), database: describeDatabase(config.database) });
     const telemetry = options.telemetry;
@@ -191,7 +191,7 @@ export class JobLedger {
    */
   get state(): TieredStateStore {
     return (this.stateStore ??= new TieredStateStore(this.ledger, { maxJsonDepth: this.config.maxJsonDepth }, {
-      redisUrl: this.config.redisUrl,
+      redis: this.config,
       redisPrefix: this.config.redisPrefix,
       settings: this.config.stateHot,
       redisErrors: this.redisErrors,
@@ -272,7 +272,7 @@ export class JobLedger {
   async subscribe(options: SubscribeOptions, handler: EventLogHandler): Promise<EventSubscription> {
     if (this.closed) throw new Error('this JobLedger is closed');
     const subscription = await EventSubscription.start(
-      { ledger: this.ledger, redisUrl: this.config.redisUrl, redisPrefix: this.config.redisPrefix, logger: this.logger },
+      { ledger: this.ledger, redisTarget: this.config, redisPrefix: this.config.redisPrefix, logger: this.logger },
       options,
       handler,
     );
@@ -402,6 +402,7 @@ export class JobLedger {
     await Promise.all([...this.servers].map((s) => s.close()));
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     this.eventsWritten.close();
+    await this.producer.drain(); // single enqueues still gathering or handing over (enqueue-batcher.ts)
     await this.stateStore?.close();
     await this.dispatcher.close();
     await closeRedis(this.redis);

@@ -61,23 +61,26 @@ describe('the bench report', () => {
     const summary = summarise(
       new Map([
         ['bare', [run(14_000, 20_000), run(12_000, 18_000), run(13_000, 19_000)]],
-        ['postgres', [run(4_800, 10_000), run(3_900, 9_000)]],
-        ['pgboss', [run(4_000, 60_000), run(4_200, 62_000)]],
+        ['postgres', [{ ...run(4_800, 10_000), enqueueSingle50PerS: 1_500 }, { ...run(3_900, 9_000), enqueueSingle50PerS: 1_700 }]],
+        ['pgboss', [{ ...run(4_000, 60_000), enqueueSingle50PerS: 800 }, { ...run(4_200, 62_000), enqueueSingle50PerS: 800 }]],
       ]) as unknown as Map<'bare' | 'postgres' | 'pgboss', RunFigures[]>,
     );
+    // Single enqueue against pg-boss send: the median of each over its runs.
+    expect(summary.postgres!.pgbossEnqueueRatios).toEqual({ enqueueSinglePerS: 1, enqueueSingle50PerS: 2 });
     expect(summary.postgres!.pgbossRatios!.rounds.map((r) => r.toFixed(3))).toEqual(['1.200', '0.929']);
     expect(summary.postgres!.pgbossRatios!.median).toBeCloseTo((1.2 + 3_900 / 4_200) / 2, 6);
     expect(summary.pgboss!.ratio).toBeCloseTo(median([4_000 / 13_000, 4_200 / 12_500]), 6);
     expect(summary.pgboss!.pgbossRatios).toBeUndefined();
-    expect(formatRoundRatios(summary, ['bare', 'postgres', 'pgboss']).split('\n').at(-1)).toBe(
+    expect(formatRoundRatios(summary, ['bare', 'postgres', 'pgboss']).split('\n').slice(-2)).toEqual([
       'end-to-end, jobledger postgres × pg-boss in the same round: 1.200 0.929 (median 1.064)',
-    );
+      'single enqueue, jobledger postgres × pg-boss send (medians): 1 caller 1.00, 50 callers 2.00',
+    ]);
     expect(formatTable(summary, ['bare', 'postgres', 'pgboss']).split('\n')[0]).toMatch(/bare BullMQ +jobledger postgres +× bare +pg-boss +× bare$/);
     const json = jsonReport(summary, parseOptions(['--backends', 'bare,postgres,pgboss'], {}), {}, 1) as {
-      postgres: { pgbossRatio: unknown; pgbossRoundRatios: unknown };
+      postgres: { pgbossRatio: unknown; pgbossRoundRatios: unknown; pgbossEnqueueRatios: unknown };
       settings: { pgboss: unknown };
     };
-    expect(json.postgres).toMatchObject({ pgbossRatio: 1.064, pgbossRoundRatios: [1.2, 0.9286] });
+    expect(json.postgres).toMatchObject({ pgbossRatio: 1.064, pgbossRoundRatios: [1.2, 0.9286], pgbossEnqueueRatios: { enqueueSingle50PerS: 2 } });
     expect(json.settings.pgboss).toEqual({ workers: 3, batchSize: 700 });
   });
 

@@ -309,9 +309,9 @@ describe.each(backends)('console API on %s', (dialect) => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
-        '/api/audit', '/api/events', '/api/jobs', '/api/jobs/bulk', '/api/jobs/{id}', '/api/jobs/{id}/cancel', '/api/jobs/{id}/retry', '/api/maintenance',
+        '/api/audit', '/api/events', '/api/jobs', '/api/jobs/bulk', '/api/jobs/{id}', '/api/jobs/{id}/cancel', '/api/jobs/{id}/lineage', '/api/jobs/{id}/retry', '/api/maintenance',
         '/api/overview', '/api/overview/activity', '/api/pipelines', '/api/pipelines/{id}', '/api/pipelines/{id}/cancel', '/api/pipelines/{id}/retry',
-        '/api/runs', '/api/runs/{id}', '/api/session', '/api/snapshots', '/api/snapshots/{id}/restore', '/api/state', '/api/state/{namespace}',
+        '/api/replays', '/api/runs', '/api/runs/{id}', '/api/session', '/api/snapshots', '/api/snapshots/{id}/restore', '/api/state', '/api/state/{namespace}',
         '/api/state/{namespace}/entry',
       ].sort(),
     );

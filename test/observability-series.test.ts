@@ -39,11 +39,11 @@ describe.each(backends)('event-fed metrics on %s', (dialect) => {
       const started = (await jl.ledger.listAttempts({})).length;
       expect(started).toBe(6);
       expect(metrics.types.get('jobledger_pickup_latency_seconds')).toBe('histogram');
-      expect(metrics.value('jobledger_pickup_latency_seconds_count', { queue })).toBe(started);
-      expect(metrics.value('jobledger_pickup_latency_seconds_bucket', { queue, le: '+Inf' })).toBe(started);
+      expect(metrics.value('jobledger_pickup_latency_seconds_count', { queue, job_type: 'test.scripted' })).toBe(started);
+      expect(metrics.value('jobledger_pickup_latency_seconds_bucket', { queue, job_type: 'test.scripted', le: '+Inf' })).toBe(started);
       // Every job here was picked up well within a minute of becoming due, the retry included.
-      expect(metrics.value('jobledger_pickup_latency_seconds_bucket', { queue, le: '60' })).toBe(started);
-      expect(metrics.value('jobledger_pickup_latency_seconds_sum', { queue })).toBeGreaterThanOrEqual(0);
+      expect(metrics.value('jobledger_pickup_latency_seconds_bucket', { queue, job_type: 'test.scripted', le: '60' })).toBe(started);
+      expect(metrics.value('jobledger_pickup_latency_seconds_sum', { queue, job_type: 'test.scripted' })).toBeGreaterThanOrEqual(0);
 
       const batches = metrics.value('jobledger_group_commit_batches_total');
       expect(batches).toBeGreaterThan(0);

@@ -61,10 +61,10 @@ describe.each(backends)('observability on %s', (dialect) => {
     expect(metrics.value('jobledger_attempts_total', { status: 'stalled' })).toBe(0);
     expect(metrics.types.get('jobledger_attempts_total')).toBe('counter');
     // The histogram counts this process's committed outcomes.
-    expect(metrics.value('jobledger_attempt_duration_seconds_count', { queue, outcome: 'completed' })).toBe(4);
-    expect(metrics.value('jobledger_attempt_duration_seconds_count', { queue, outcome: 'failed' })).toBe(2);
-    expect(metrics.value('jobledger_attempt_duration_seconds_count', { queue, outcome: 'retry_scheduled' })).toBe(1);
-    expect(metrics.value('jobledger_attempt_duration_seconds_bucket', { queue, outcome: 'completed', le: '+Inf' })).toBe(4);
+    expect(metrics.value('jobledger_attempt_duration_seconds_count', { queue, job_type: 'test.scripted', outcome: 'completed' })).toBe(4);
+    expect(metrics.value('jobledger_attempt_duration_seconds_count', { queue, job_type: 'test.scripted', outcome: 'failed' })).toBe(2);
+    expect(metrics.value('jobledger_attempt_duration_seconds_count', { queue, job_type: 'test.scripted', outcome: 'retry_scheduled' })).toBe(1);
+    expect(metrics.value('jobledger_attempt_duration_seconds_bucket', { queue, job_type: 'test.scripted', outcome: 'completed', le: '+Inf' })).toBe(4);
     expect(metrics.types.get('jobledger_attempt_duration_seconds')).toBe('histogram');
     expect(metrics.value('jobledger_oldest_waiting_job_age_seconds', { queue, status: 'queued' })).toBe(0);
     expect(metrics.value('jobledger_ledger_up')).toBe(1);

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../src/config.js';
 import { Ledger } from '../src/store/ledger.js';
+import { ledgerMigrator } from '../src/store/orm/migrator.js';
 import { backends, freshDatabaseUrl } from './support/backends.js';
 import { track } from './support/leak-check.js';
 import { newJob } from './support/ledger.js';
@@ -32,7 +33,7 @@ describe.each(backends)('schema on %s', (dialect) => {
 
   it('drops the unused attempt columns from a database on the previous schema, keeping its attempts', async () => {
     const ledger = track(await Ledger.open(parseDatabaseUrl(await freshDatabaseUrl(dialect)), { skipSchemaCheck: true }), 'Ledger');
-    await ledger.orm.getMigrator().up({ to: 'Migration20261204000000RunningAttempts' });
+    await (await ledgerMigrator(ledger.orm)).up({ to: 'Migration20261204000000RunningAttempts' });
     await ledger.transaction((sql) =>
       sql.run(
         `INSERT INTO attempts (id, job_id, number, status, worker_id, host, pid, fencing_token, started_at, heartbeat_at, result)
@@ -52,7 +53,7 @@ describe.each(backends)('schema on %s', (dialect) => {
     ]);
 
     // Down adds them back, empty; up drops them again.
-    await ledger.orm.getMigrator().down({ to: 'Migration20261206000000UnusedAttemptColumns' });
+    await (await ledgerMigrator(ledger.orm)).down({ to: 'Migration20261206000000UnusedAttemptColumns' });
     expect(await attemptColumns(ledger)).toEqual(expect.arrayContaining(['fencing_token', 'result']));
     expect(await ledger.migrate()).toEqual(applied);
     await ledger.close();
@@ -63,8 +64,8 @@ describe.each(backends)('schema on %s', (dialect) => {
     expect((await ledger.orm.schema.getUpdateSchemaSQL({ wrap: false })).trim()).toBe('');
     await ledger.insertJobs([newJob({ id: 'job_traced', traceContext: '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}' })]);
     expect((await ledger.getJob('job_traced')).traceContext).toBe('{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}');
-    const executed = (await ledger.orm.getMigrator().getExecutedMigrations()).map((m) => m.name);
-    await ledger.orm.getMigrator().down({ to: 'Migration20261207000000JobTraceContext' });
+    const executed = (await (await ledgerMigrator(ledger.orm)).getExecutedMigrations()).map((m) => m.name);
+    await (await ledgerMigrator(ledger.orm)).down({ to: 'Migration20261207000000JobTraceContext' });
     // That migration and every later one.
     const reverted = executed.slice(executed.indexOf('Migration20261207000000JobTraceContext'));
     expect(reverted.slice(0, 2)).toEqual(['Migration20261207000000JobTraceContext', 'Migration20261207010000EventCommitOrder']);
@@ -78,7 +79,7 @@ describe.each(backends)('schema on %s', (dialect) => {
   it('gives an existing database one identity of its own when it migrates, kept from then on', async () => {
     const url = await freshDatabaseUrl(dialect);
     const older = track(await Ledger.open(parseDatabaseUrl(url), { skipSchemaCheck: true }), 'Ledger');
-    await older.orm.getMigrator().up({ to: 'Migration20261206000000UnusedAttemptColumns' });
+    await (await ledgerMigrator(older.orm)).up({ to: 'Migration20261206000000UnusedAttemptColumns' });
     expect(await older.migrate()).toContain('Migration20261210000000LedgerIdentity');
     const identity = await older.identity();
     expect(identity).toMatch(/^ldg_[0-9A-Z]{26}$/);

@@ -1,5 +1,7 @@
-// One job: status and reason, payload, result, the attempt timeline, the event log, and actions.
+// One job: status and reason, lineage and operator actions, payload, result, the attempt timeline,
+// the event log, and actions.
 import { field, formatDuration, formatTime, h, json, replace, statusBadge, table } from '../dom.js';
+import { lineageSection, operatorActionsSection } from './lineage.js';
 
 const retryable = ['failed', 'cancelled'];
 const cancellable = ['pending', 'queued', 'delayed', 'running'];
@@ -11,7 +13,10 @@ export async function renderJob(app, main, id) {
   let shownStatus = null;
 
   const refresh = async () => {
-    const { job, attempts, events } = await app.api(`/api/jobs/${encodeURIComponent(id)}`);
+    const [{ job, attempts, events }, lineage] = await Promise.all([
+      app.api(`/api/jobs/${encodeURIComponent(id)}`),
+      app.api(`/api/jobs/${encodeURIComponent(id)}/lineage`),
+    ]);
     if (app.canAct && job.status !== shownStatus) replace(actions, actionForm(app, job, refresh));
     shownStatus = job.status;
     replace(
@@ -29,6 +34,7 @@ export async function renderJob(app, main, id) {
         fact('Started', formatTime(job.startedAt)),
         fact('Finished', formatTime(job.finishedAt)),
       ),
+      lineageSection(app, lineage),
       h('h2', {}, 'Payload'),
       h('pre', { class: 'json', id: 'payload' }, json(job.payload)),
       h('h2', {}, 'Result'),
@@ -61,6 +67,7 @@ export async function renderJob(app, main, id) {
         ],
         events,
       ),
+      operatorActionsSection(app, lineage),
     );
   };
   await refresh();

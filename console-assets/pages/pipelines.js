@@ -1,5 +1,7 @@
-// Pipelines: live or archived, and one pipeline's stages with their jobs, budgets and events.
+// Pipelines: live or archived, and one pipeline's stages (as a graph and in order) with their jobs,
+// budgets and events.
 import { formatTime, h, json, reasonForm, replace, statusBadge, table } from '../dom.js';
+import { stageGraph } from './pipeline-graph.js';
 
 export async function renderPipelines(app, main) {
   const archived = new URLSearchParams(location.search).get('archived') === 'true';
@@ -41,7 +43,7 @@ export async function renderPipeline(app, main, id) {
   replace(main, h('h1', {}, 'Pipeline ', h('code', {}, id)), actions, body);
   let shown = null;
   const refresh = async () => {
-    const { pipeline, stages, events } = await app.api(`/api/pipelines/${encodeURIComponent(id)}`);
+    const { pipeline, stages, events, graph } = await app.api(`/api/pipelines/${encodeURIComponent(id)}`);
     const can = pipeline.archived ? null : pipeline.status === 'running' ? 'cancel' : pipeline.status === 'failed' ? 'retry' : null;
     // Rebuilt only when the action changes, so a refresh never wipes a reason being typed.
     if (app.canAct && can !== shown) replace(actions, can ? actionForm(app, id, can, refresh) : null);
@@ -54,6 +56,8 @@ export async function renderPipeline(app, main, id) {
       h('p', { id: 'pipeline-status' }, pipeline.name, ' ', statusBadge(pipeline.status), ` ${pipeline.state ?? ''}`, pipeline.statusReason ? ` — ${pipeline.statusReason}` : ''),
       h('p', {}, `Loops taken: ${pipeline.loops ?? 0}`, budgets.length ? `. Budgets: ${budgets.join('; ')}` : ''),
       h('p', { id: 'stage-visits' }, 'Visits: ', [...visits].map(([stage, n]) => `${stage} ×${n}`).join(', ')),
+      stageGraph(app, graph),
+      h('h2', {}, 'Stage visits'),
       table(
         'Stages, in order',
         [
@@ -66,6 +70,7 @@ export async function renderPipeline(app, main, id) {
         ],
         stages,
       ),
+      h('p', {}, h('a', { href: app.href(`/audit?subject=${encodeURIComponent(id)}`), 'data-nav': true }, 'Operator actions on this pipeline (Audit page)')),
       h('h2', {}, 'Context'),
       h('pre', { class: 'json' }, json(pipeline.context)),
       h('h2', {}, 'Events'),

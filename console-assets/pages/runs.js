@@ -43,6 +43,7 @@ export async function renderRun(app, main, id) {
         ),
       ),
       h('p', {}, `Events: ${figures.events}; first job ${formatTime(figures.firstCreatedAt)}; last finished ${formatTime(figures.lastFinishedAt)}`),
+      h('p', {}, h('a', { href: app.href(`/audit?subject=${encodeURIComponent(run.id)}`), 'data-nav': true }, 'Operator actions on this run (Audit page)')),
       h('h2', {}, 'Metadata'),
       h('pre', { class: 'json' }, json(run.metadata)),
     );

@@ -96,7 +96,7 @@ export async function openJobLedger(global: GlobalOptions, options: OpenOptions 
   const logger = createLogger(config);
   if (options.needsRedis) {
     try {
-      (await checkRedis(config.redisUrl)).disconnect();
+      (await checkRedis(config)).disconnect();
     } catch (error) {
       if (!(options.needsRedis === 'credentials' && error instanceof RedisUnavailableError)) throw error;
     }

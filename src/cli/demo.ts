@@ -78,7 +78,7 @@ export function registerDemoCommand(program: Command, global: () => GlobalOption
 /** Frees the demo's prefix from the demo ledger that used to live at the same place. */
 async function releasePrefix(taken: RedisPrefixTakenError): Promise<void> {
   const { checkRedis } = await import('../transport/redis-connection.js');
-  const redis = await checkRedis((await cliConfig()).redisUrl);
+  const redis = await checkRedis(await cliConfig());
   try {
     await redis.del(taken.key);
   } finally {

@@ -32,6 +32,7 @@ import { registerMaintenanceRoutes } from './maintenance-routes.js';
 import { OpenApiCollector } from './openapi.js';
 import { registerPipelineActionRoutes } from './pipeline-action-routes.js';
 import { registerReadRoutes } from './read-routes.js';
+import { registerRecordRoutes } from './record-routes.js';
 import { setSecurityHeaders } from './security-headers.js';
 import { registerStateRoutes } from './state-routes.js';
 
@@ -48,7 +49,7 @@ interface RouteConfig {
 }
 
 /** The UI's pages: each serves the same HTML, whose script renders the page the path names. */
-const pagePaths = ['/', '/login', '/jobs', '/jobs/:id', '/runs', '/runs/:id', '/pipelines', '/pipelines/:id', '/state', '/state/:namespace', '/maintenance'];
+const pagePaths = ['/', '/login', '/jobs', '/jobs/:id', '/runs', '/runs/:id', '/pipelines', '/pipelines/:id', '/state', '/state/:namespace', '/maintenance', '/audit', '/replays'];
 
 /** Registers the console in `app` (at the prefix it is registered under). */
 export function jobLedgerConsole(app: FastifyInstance, options: ConsoleOptions, done: (error?: Error) => void): void {
@@ -111,6 +112,7 @@ export function jobLedgerConsole(app: FastifyInstance, options: ConsoleOptions, 
   registerStateRoutes(app, jl);
   registerMaintenanceRoutes(app, jl);
   registerActivityRoutes(app, jl);
+  registerRecordRoutes(app, jl);
   done();
 }
 

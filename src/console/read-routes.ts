@@ -4,6 +4,7 @@ import type { JobLedger } from '../jobledger.js';
 import { InvalidOptionError } from '../errors.js';
 import { auditSources, jobStatuses, type JobStatus, type PipelineStatus, type RunStatus } from '../store/index.js';
 import { OverviewFigures } from './overview-figures.js';
+import { pipelineGraph } from './pipeline-graph.js';
 import { cursorOf, cursorParam, eventFilterOf, idPattern, limitParam, parseLimit, parseTime, text, timeParam, type EventQuery } from './query-params.js';
 
 const runStatuses = ['open', 'running', 'completed', 'failed', 'cancelled'] as const;
@@ -107,8 +108,12 @@ export function registerReadRoutes(app: FastifyInstance, jl: JobLedger): void {
 
   app.get<{ Params: { id: string } }>(
     '/api/pipelines/:id',
-    { schema: { summary: 'One pipeline, live or archived: its stages with their jobs and attempts, and its events', tags: ['pipelines'], params: idParams('pip', 'pipeline') } },
-    async (request) => jl.pipelines.detail(request.params.id),
+    { schema: { summary: 'One pipeline, live or archived: its stages with their jobs and attempts, its events, and its stages as a graph (visits, transitions taken, loop budgets left)', tags: ['pipelines'], params: idParams('pip', 'pipeline') } },
+    async (request) => {
+      const detail = await jl.pipelines.detail(request.params.id);
+      const definition = jl.pipelines.names().includes(detail.pipeline.name) ? jl.pipelines.definition(detail.pipeline.name) : undefined;
+      return { ...detail, graph: pipelineGraph(detail, definition) };
+    },
   );
 
   app.get<{ Querystring: EventQuery }>(

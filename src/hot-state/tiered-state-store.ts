@@ -21,7 +21,7 @@ import {
   type StateRef,
   type StateWriteOptions,
 } from '../store/index.js';
-import { closeRedis, createRedis, type Redis } from '../transport/redis-connection.js';
+import { closeRedis, createRedis, type Redis, type RedisTarget } from '../transport/redis-connection.js';
 import type { RedisErrorLog } from '../transport/redis-errors.js';
 import { hotId } from './hot-value.js';
 import { HotTiers } from './hot-tiers.js';
@@ -55,7 +55,8 @@ export interface StateHotSettings {
 }
 
 export interface TieredStateStoreOptions {
-  redisUrl: string;
+  /** The configured Redis (a URL, or the Config with its cluster nodes). */
+  redis: RedisTarget;
   redisPrefix: string;
   settings: StateHotSettings;
   redisErrors?: RedisErrorLog;
@@ -73,11 +74,11 @@ export class TieredStateStore extends StateStore {
     super(ledger, limits);
     const { settings } = options;
     this.prefix = options.redisPrefix;
-    this.redisUrl = options.redisUrl;
+    this.redisUrl = typeof options.redis === 'string' ? options.redis : options.redis.redisUrl;
     this.statsMaxAgeMs = 3 * (settings.statsIntervalMs || 5000) + 1000;
     if (!settings.enabled) return;
-    const data = createRedis(options.redisUrl, 'producer');
-    const subscriber = createRedis(options.redisUrl, 'subscriber');
+    const data = createRedis(options.redis, 'producer');
+    const subscriber = createRedis(options.redis, 'subscriber');
     options.redisErrors?.watch(data, 'hot state');
     options.redisErrors?.watch(subscriber, 'hot state notices');
     if (!options.redisErrors) for (const c of [data, subscriber]) c.on('error', () => undefined);

@@ -12,6 +12,7 @@ import type { Logger } from '../logger.js';
 import { traceContextOf, tracer, tracingOn } from '../tracing.js';
 import { existingRunIdsIn, sameJsonValue, sqlFor, type InsertedJob, type JobStatus, type Ledger, type NewJob } from '../store/index.js';
 import type { Dispatcher } from './dispatcher.js';
+import { EnqueueBatcher, type EnqueueBatchStats } from './enqueue-batcher.js';
 import type { JobRegistry } from './registry.js';
 import { validateEnqueue, type EnqueueOptions, type EnqueueRequest } from './validate-enqueue.js';
 
@@ -51,11 +52,41 @@ export interface ProducerOptions {
 }
 
 export class Producer {
-  constructor(private readonly options: ProducerOptions) {}
+  /** Single enqueues of the same event-loop turn share one commit and one hand-over (enqueue-batcher.ts). */
+  private readonly batcher: EnqueueBatcher<EnqueuedJob>;
 
+  constructor(private readonly options: ProducerOptions) {
+    this.batcher = new EnqueueBatcher({
+      ledger: options.ledger,
+      dispatcher: options.dispatcher,
+      report: (job, inserted, dispatched) => enqueuedJob(job, inserted, dispatched),
+    });
+  }
+
+  /**
+   * One job, committed together with the other `enqueue` calls of the same event-loop turn
+   * (enqueue-batcher.ts); the answer is this call's own, as if it had been alone.
+   */
   async enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueuedJob> {
-    const [job] = await this.enqueueBulk([{ name, payload, ...(options ? { options } : {}) }]);
-    return job!;
+    const request: EnqueueRequest = { name, payload, ...(options ? { options } : {}) };
+    if (!tracingOn()) return this.enqueueOne(this.validateAll([request]));
+    return inEnqueueSpan((span) => this.enqueueOne(this.validateAll([request], span)));
+  }
+
+  /** How single enqueues were batched so far (for the bench and the tests). */
+  get enqueueBatchStats(): EnqueueBatchStats {
+    return this.batcher.stats;
+  }
+
+  /** Resolves once every single enqueue made so far has its answer (before the connections close). */
+  drain(): Promise<void> {
+    return this.batcher.drain();
+  }
+
+  /** Validated before it joins a batch, and its run checked: a bad call rejects alone. */
+  private async enqueueOne(jobs: NewJob[]): Promise<EnqueuedJob> {
+    await this.checkRuns(jobs, (ids) => this.options.ledger.existingRunIds(ids));
+    return this.batcher.submit(jobs[0]!);
   }
 
   /** Enqueues many jobs in one ledger transaction and one Redis round trip per queue. */
@@ -132,13 +163,16 @@ export class Producer {
     const fresh = inserted.filter((j) => j.created).map((j) => j.job);
     const report = fresh.length ? await this.options.dispatcher.dispatch(fresh) : { dispatched: [], deferred: [] };
     const dispatched = new Set(report.dispatched);
-    return inserted.map((j, i) => ({
-      id: j.id,
-      created: j.created,
-      payloadMatched: matches(jobs[i]!, j),
-      status: j.created ? (dispatched.has(j.id) ? (j.job.runAt > Date.now() ? 'delayed' : 'queued') : 'pending') : j.job.status,
-    }));
+    return inserted.map((j, i) => enqueuedJob(jobs[i]!, j, dispatched));
   }
+}
+
+/** The answer for `job`, which the ledger returned as `inserted`, once the ids in `dispatched` are in Redis. */
+function enqueuedJob(job: NewJob, inserted: InsertedJob, dispatched: ReadonlySet<string>): EnqueuedJob {
+  const { id, created } = inserted;
+  // A repeated key whose job this same call or batch created and handed over reads as that job does.
+  const status = dispatched.has(id) ? (inserted.job.runAt > Date.now() ? 'delayed' : 'queued') : created ? 'pending' : inserted.job.status;
+  return { id, created, payloadMatched: matches(job, inserted), status };
 }
 
 /**

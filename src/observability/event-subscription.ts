@@ -13,7 +13,7 @@
 import type { Logger } from '../logger.js';
 import type { EventLogPosition, EventRow, Ledger } from '../store/index.js';
 import { eventsWrittenChannel } from '../transport/events-written.js';
-import { closeRedis, createRedis, type Redis } from '../transport/redis-connection.js';
+import { closeRedis, createRedis, type Redis, type RedisTarget } from '../transport/redis-connection.js';
 
 export interface SubscribeOptions {
   /**
@@ -33,7 +33,7 @@ export type EventLogHandler = (event: EventRow) => unknown;
 
 export interface EventSubscriptionSources {
   ledger: Pick<Ledger, 'eventLogPosition' | 'readEventLog'>;
-  redisUrl: string;
+  redisTarget: RedisTarget;
   redisPrefix: string;
   logger: Logger;
 }
@@ -101,7 +101,7 @@ export class EventSubscription {
   }
 
   private async listen(): Promise<void> {
-    const subscriber = createRedis(this.sources.redisUrl, 'subscriber');
+    const subscriber = createRedis(this.sources.redisTarget, 'subscriber');
     // Redis is only the wake-up: while it is away, the follower polls, and says so once.
     let warned = false;
     subscriber.on('error', (error: unknown) => {

@@ -120,13 +120,13 @@ function workerFamilies(sources: MetricsSources): MetricFamily[] {
   return [
     {
       name: 'jobledger_attempt_duration_seconds',
-      help: 'Duration of the attempts this process finished, by queue and outcome, as the ledger recorded it.',
+      help: 'Duration of the attempts this process finished, by queue, job type and outcome, as the ledger recorded it.',
       type: 'histogram',
       samples: sources.attempts.durationSamples(),
     },
     {
       name: 'jobledger_pickup_latency_seconds',
-      help: 'From when a job became due (enqueue, end of its delay or backoff) to the start of its attempt in this process, by queue.',
+      help: 'From when a job became due (enqueue, end of its delay or backoff) to the start of its attempt in this process, by queue and job type.',
       type: 'histogram',
       samples: sources.attempts.pickupSamples(),
     },

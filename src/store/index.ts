@@ -48,5 +48,7 @@ export { StateStore, type SnapshotListFilter, type StateDeleteItem, type StateSe
 export { applyStateOps } from './state/state-outcome-writes.js';
 export { ReplayStore } from './replays/replay-store.js';
 export { ReplayStoppedError, replayStatuses, type JobLineage } from './replays/replays.js';
+export { findReplays } from './replays/replay-lookup.js';
+export { listSubjectAudit } from './audit/subject-audit.js';
 export type { JobReplayRow, ReplayRow, ReplayStatus } from './entities/index.js';
 export * as pipelineQueries from './pipelines/pipeline-queries.js';

@@ -81,11 +81,18 @@ const outcomeKind: BatchedWrite<OutcomeRequest, RecordedOutcome> = {
   runAlone: (sql, inputs) => recordOutcomesAlone(sql, inputs),
 };
 
+/** Single enqueues of one turn (jobs/enqueue-batcher.ts), inserted together within a batch. */
+const enqueueKind: BatchedWrite<NewJob, InsertedJob> = {
+  runAll: (sql, inputs) => jobWrites.insertJobs(sql, inputs),
+};
+
 export class Ledger {
   /** Prepared statements (SQLite) or bound parameters (PostgreSQL) below MikroORM: the hot path. */
   private readonly fast: FastExecutor;
   /** Attempt starts and outcomes of the same event-loop turn share one transaction. */
   private readonly committer: GroupCommitter;
+  /** Single enqueues gathered by the producer share one transaction (`insertJobsTogether`). */
+  private readonly enqueues: GroupCommitter;
   /** Hand-over marks written behind `enqueue`'s return. */
   private readonly marks = new DispatchedMarks((ids) => this.markDispatched(ids));
   private readonly retrying: { databaseRetryMs: number };
@@ -106,6 +113,15 @@ export class Ledger {
     this.retrying = { databaseRetryMs };
     // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
     this.committer = new GroupCommitter((work) => this.fast.transaction(work), { runAlone: this.fast.autocommit?.bind(this.fast) });
+    // Its own committer, not the attempts': its batches are gathered by the producer already, so one
+    // starts at once when none is committing, and enqueues never wait behind a batch of outcomes.
+    this.enqueues = new GroupCommitter((work) => this.commitEnqueues(work), { startAtOnce: true });
+  }
+
+  /** How group commit has batched single enqueues so far (`insertJobsTogether`): batches are commits. */
+  get enqueueCommitStats(): GroupCommitStats {
+    const stats = this.enqueues.stats;
+    return { ...stats, commitSeconds: { counts: [...stats.commitSeconds.counts], sum: stats.commitSeconds.sum } };
   }
 
   /** How group commit has batched the hot-path writes so far (for the benchmark and the doctor). */
@@ -147,6 +163,7 @@ export class Ledger {
 
   async close(): Promise<void> {
     await this.marks.settled();
+    await this.enqueues.drain();
     await this.committer.drain();
     await this.fast.close();
     await this.orm.close(true);
@@ -247,6 +264,31 @@ export class Ledger {
     }
     // A concurrent producer's insert of the same key is met inside the insert (job-writes.ts).
     return this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
+  }
+
+  /**
+   * Inserts jobs that separate callers enqueued one each (jobs/enqueue-batcher.ts): together in one
+   * transaction, each settled on its own. Idempotency keys are met as in `insertJobs` (a later job
+   * of a key the batch already holds gets the first one's). If the batch fails, it is rolled back and
+   * each job is inserted alone (group-commit.ts), so one job's error reaches only its own caller; a
+   * database that stays unreachable fails them all alike.
+   */
+  async insertJobsTogether(jobs: readonly NewJob[]): Promise<PromiseSettledResult<InsertedJob>[]> {
+    // As in `insertJobs`: a repeated key reports its job as the ledger holds it, after this process's marks.
+    if (jobs.some((j) => j.idempotencyKey !== null)) await this.marks.settled();
+    return Promise.allSettled(this.enqueues.submitAllBatched(enqueueKind, jobs));
+  }
+
+  /**
+   * A batch of enqueues as `insertJobs` commits one bulk: on PostgreSQL, jobs without keys go as one
+   * statement that commits by itself (nothing is read first); otherwise in a transaction.
+   */
+  private async commitEnqueues<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    if (this.fast.writeAlone) {
+      const alone = await this.fast.writeAlone(work);
+      if (alone) return alone.result;
+    }
+    return this.fast.transaction(work);
   }
 
   /**

@@ -1,17 +1,75 @@
 /**
- * Redis connections. Producers and workers use separate connections because they want opposite
- * things: a producer fails fast while Redis is down (its jobs are safe in the outbox and the relay
- * hands them over later), while a BullMQ worker must wait and reconnect on its blocking commands.
+ * Redis connections, every one jobledger makes: producers, workers, subscribers, the CLI and the
+ * console all come through `createRedis` or `checkRedis`, which connect to a single Redis at
+ * REDIS_URL or, when `JOBLEDGER_REDIS_CLUSTER_NODES` is set, to a Redis Cluster through its seed
+ * nodes (ioredis `Cluster`; redis-cluster-config.ts says why the prefix then needs a hash tag).
+ *
+ * Producers and workers use separate connections because they want opposite things: a producer
+ * fails fast while Redis is down (its jobs are safe in the outbox and the relay hands them over
+ * later), while a BullMQ worker must wait and reconnect on its blocking commands.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis as SingleRedis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { RedisAuthError, RedisUnavailableError } from '../errors.js';
 import { isRedisAuthError } from './redis-errors.js';
+import { describeClusterNodes, type RedisNode } from '../redis-cluster-config.js';
 
-export type { Redis };
+/** A connection to a single Redis or to a Redis Cluster: both take the same commands. */
+export type Redis = SingleRedis | Cluster;
 
 export type ConnectionPurpose = 'producer' | 'worker' | 'subscriber';
 
-export function createRedis(url: string, purpose: ConnectionPurpose): Redis {
+/** Where Redis is: a REDIS_URL alone, or the configuration's URL and cluster seed nodes. */
+export type RedisTarget = string | { readonly redisUrl: string; readonly redisClusterNodes?: readonly RedisNode[] };
+
+function clusterNodesOf(target: RedisTarget): readonly RedisNode[] {
+  return typeof target === 'string' ? [] : (target.redisClusterNodes ?? []);
+}
+
+function urlOf(target: RedisTarget): string {
+  return typeof target === 'string' ? target : target.redisUrl;
+}
+
+/**
+ * What to name the target in messages (they mask it with `maskUrl`): REDIS_URL, or for a cluster
+ * `redis-cluster://<first seed>/?seeds=<every seed>` (no credentials: those stay in REDIS_URL).
+ */
+export function describeRedisTarget(target: RedisTarget): string {
+  const nodes = clusterNodesOf(target);
+  return nodes.length ? `redis-cluster://${describeClusterNodes(nodes.slice(0, 1))}/?seeds=${describeClusterNodes(nodes)}` : urlOf(target);
+}
+
+/**
+ * What a cluster's nodes take from REDIS_URL: its user, password and TLS (`rediss://`). Its host,
+ * port and database are not used (a cluster has database 0 only).
+ */
+function nodeOptionsFromUrl(url: string): RedisOptions {
+  const parsed = new URL(url);
+  return {
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}
+
+function connect(target: RedisTarget, options: RedisOptions, clusterOptions: Omit<ClusterOptions, 'redisOptions'> = {}): Redis {
+  const nodes = clusterNodesOf(target);
+  if (nodes.length === 0) return new SingleRedis(urlOf(target), options);
+  const { lazyConnect, enableOfflineQueue, retryStrategy: nodeRetry, ...nodeOptions } = options;
+  const retryStrategy = nodeRetry ?? undefined;
+  return new Cluster(
+    nodes.map((n) => ({ host: n.host, port: n.port })),
+    {
+      redisOptions: { ...nodeOptions, ...nodeOptionsFromUrl(urlOf(target)) },
+      ...(lazyConnect !== undefined ? { lazyConnect } : {}),
+      ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
+      // The cluster reconnects as a whole with this strategy (a node's own connection is the cluster's to manage).
+      ...(retryStrategy ? { clusterRetryStrategy: (times: number) => retryStrategy(times) ?? null } : {}),
+      ...clusterOptions,
+    },
+  );
+}
+
+export function createRedis(target: RedisTarget, purpose: ConnectionPurpose): Redis {
   const options: RedisOptions = {
     connectionName: `jobledger:${purpose}`,
     // BullMQ requires null on connections that run blocking commands (workers); a producer gives up
@@ -21,7 +79,14 @@ export function createRedis(url: string, purpose: ConnectionPurpose): Redis {
     retryStrategy: (times) => Math.min(times * 200, 2000),
     lazyConnect: false,
   };
-  const client = new Redis(url, options);
+  const client = connect(target, options, {
+    // During a failover a slot's master is gone for a few seconds (cluster-node-timeout plus the
+    // election): commands are retried on the refreshed slot map rather than failed at once.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 200,
+    slotsRefreshTimeout: 2000,
+  });
   // Every BullMQ Queue sharing this connection adds its own listeners (one Queue per queue name),
   // so the default cap of 10 warns about a leak that is not one.
   client.setMaxListeners(200);
@@ -32,28 +97,29 @@ export function createRedis(url: string, purpose: ConnectionPurpose): Redis {
  * Pings Redis once, within `timeoutMs`. Throws `RedisAuthError` when Redis answers but refuses the
  * credentials, and `RedisUnavailableError` (which says how to start one) when it cannot be reached.
  */
-export async function checkRedis(url: string, timeoutMs = 2000): Promise<Redis> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-    connectTimeout: timeoutMs,
-  });
+export async function checkRedis(target: RedisTarget, timeoutMs = 2000): Promise<Redis> {
+  const client = connect(
+    target,
+    { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, connectTimeout: timeoutMs },
+    { slotsRefreshTimeout: timeoutMs },
+  );
   // A refused AUTH arrives as an error event; the connect then rejects with "Connection is closed".
   let refused: Error | undefined;
   client.on('error', (error: Error) => {
     if (isRedisAuthError(error)) refused = error;
   });
+  client.on('node error', (error: Error) => {
+    if (isRedisAuthError(error)) refused = error;
+  });
   try {
-    await client.connect();
+    await withTimeout(client.connect(), timeoutMs * 2, 'connecting to Redis');
     await client.ping();
     return client;
   } catch (error) {
     client.disconnect();
     const authError = refused ?? (isRedisAuthError(error) ? (error as Error) : undefined);
-    if (authError) throw new RedisAuthError(url, authError.message, authError);
-    throw new RedisUnavailableError(url, error);
+    if (authError) throw new RedisAuthError(describeRedisTarget(target), authError.message, authError);
+    throw new RedisUnavailableError(describeRedisTarget(target), error);
   }
 }
 

@@ -5,13 +5,24 @@
  */
 import { UnsafeRedisError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Cluster } from 'ioredis';
 import type { Redis } from './redis-connection.js';
 
 /**
  * One `CONFIG GET` value; `undefined` when the server refuses the command (managed Redis services
- * and ACLs often do) or does not know the key. Connection errors are thrown.
+ * and ACLs often do) or does not know the key. Connection errors are thrown. On a Redis Cluster the
+ * value is read from every master (any may come to hold the prefix's slot after a resharding):
+ * the value they share, or their distinct values joined with " / " when they differ, which is not
+ * any one setting and so fails a check that wants one.
  */
 export async function readRedisConfig(redis: Redis, key: string): Promise<string | undefined> {
+  if (redis.isCluster) {
+    // The cluster knows its masters once connected: a command waits for that.
+    await redis.ping();
+    const values = await Promise.all((redis as Cluster).nodes('master').map((node) => readRedisConfig(node, key)));
+    if (values.length === 0 || values.includes(undefined)) return undefined;
+    return [...new Set(values)].join(' / ');
+  }
   try {
     const reply = (await redis.config('GET', key)) as string[];
     return reply[1];

@@ -21,15 +21,24 @@
  * by its own `nextTick`, for the socket it was opened on, even after a reconnect replaced it.
  */
 import type { Writable } from 'node:stream';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /** Commands per `writev` while a burst lasts. */
 const defaultMaxPerWrite = 8;
 
 const coalescing = new WeakSet<Writable>();
 
-/** Coalesces `client`'s writes on its current socket and on every socket a reconnect opens. */
-export function coalesceRedisWrites(client: Redis, maxPerWrite = defaultMaxPerWrite): void {
+/**
+ * Coalesces `client`'s writes on its current socket and on every socket a reconnect opens; for a
+ * Redis Cluster, on the connection of every node it holds or adds later.
+ */
+export function coalesceRedisWrites(client: Redis | Cluster, maxPerWrite = defaultMaxPerWrite): void {
+  if ('isCluster' in client && client.isCluster) {
+    const cluster = client as Cluster;
+    for (const node of cluster.nodes('all')) coalesceRedisWrites(node, maxPerWrite);
+    cluster.on('+node', (node: Redis) => coalesceRedisWrites(node, maxPerWrite));
+    return;
+  }
   const install = (): void => {
     const stream = (client as unknown as { stream?: Writable }).stream;
     if (stream) coalesceWrites(stream, maxPerWrite);

@@ -16,7 +16,7 @@
  * reads. A worker that closes removes its field; a killed one leaves it to go stale.
  */
 import type { Logger } from '../logger.js';
-import { closeRedis, createRedis, RedisTimeoutError, withTimeout, type Redis } from '../transport/redis-connection.js';
+import { closeRedis, createRedis, RedisTimeoutError, withTimeout, type Redis, type RedisTarget } from '../transport/redis-connection.js';
 import type { RedisErrorLog } from '../transport/redis-errors.js';
 import type { WorkerIdentity } from '../store/index.js';
 import type { QueueConsumer, Replacement } from './queue-consumer.js';
@@ -25,7 +25,7 @@ import type { DatabaseHealth } from './database-probe.js';
 export interface ConsumerWatchdogOptions {
   consumers: readonly QueueConsumer[];
   identity: WorkerIdentity;
-  redisUrl: string;
+  redisTarget: RedisTarget;
   redisPrefix: string;
   intervalMs: number;
   stuckAfterMs: number;
@@ -111,7 +111,7 @@ export class ConsumerWatchdog {
 
   start(): void {
     if (this.options.intervalMs <= 0 || this.timer) return;
-    this.redis = createRedis(this.options.redisUrl, 'producer');
+    this.redis = createRedis(this.options.redisTarget, 'producer');
     this.options.redisErrors.watch(this.redis, 'watchdog');
     this.schedule();
   }

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { cancelChannel } from '../transport/cancel-channel.js';
 import { RedisAuthError } from '../errors.js';
-import { closeRedis, createRedis, type Redis } from '../transport/redis-connection.js';
+import { closeRedis, createRedis, describeRedisTarget, type Redis } from '../transport/redis-connection.js';
 import { isRedisAuthError, RedisErrorLog } from '../transport/redis-errors.js';
 import { ensureNoEviction } from '../transport/redis-policy.js';
 import { claimRedisPrefix } from '../transport/prefix-claim.js';
@@ -42,6 +42,7 @@ export interface LedgerWorkerOptions {
   config: Pick<
     Config,
     | 'redisUrl'
+    | 'redisClusterNodes'
     | 'redisPrefix'
     | 'lockDurationMs'
     | 'stalledIntervalMs'
@@ -134,7 +135,7 @@ export class LedgerWorker {
   constructor(private readonly options: LedgerWorkerOptions) {
     this.identity = { workerId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`, host: hostname(), pid: process.pid };
     this.redisErrors =
-      options.redisErrors ?? new RedisErrorLog(options.logger, { url: options.config.redisUrl, intervalMs: options.config.redisErrorLogIntervalMs });
+      options.redisErrors ?? new RedisErrorLog(options.logger, { url: describeRedisTarget(options.config), intervalMs: options.config.redisErrorLogIntervalMs });
     const intervalMs = options.config.watchdogIntervalMs || 5000;
     this.database = new DatabaseProbe({ ledger: options.ledger, intervalMs, timeoutMs: Math.min(intervalMs, 2000), logger: options.logger });
     this.monitor = new EventLoopMonitor({ lockDurationMs: options.config.lockDurationMs, logger: options.logger });
@@ -185,7 +186,7 @@ export class LedgerWorker {
       database: () => this.database.health(),
       consumers: this.consumers,
       identity: this.identity,
-      redisUrl: config.redisUrl,
+      redisTarget: config,
       redisPrefix: config.redisPrefix,
       intervalMs: config.watchdogIntervalMs,
       stuckAfterMs: config.watchdogStuckAfterMs,
@@ -383,10 +384,10 @@ export class LedgerWorker {
    */
   private async checkRedisPolicy(): Promise<void> {
     const { config, logger } = this.options;
-    const redis = createRedis(config.redisUrl, 'worker');
+    const redis = createRedis(config, 'worker');
     const refused = new Promise<never>((_, reject) => {
       redis.on('error', (error: Error) => {
-        if (isRedisAuthError(error)) reject(new RedisAuthError(config.redisUrl, error.message, error));
+        if (isRedisAuthError(error)) reject(new RedisAuthError(describeRedisTarget(config), error.message, error));
         else this.redisErrors.report('startup check', error);
       });
     });
@@ -405,7 +406,7 @@ export class LedgerWorker {
 
   private async subscribeToCancels(): Promise<void> {
     const { config, logger } = this.options;
-    const subscriber = createRedis(config.redisUrl, 'subscriber');
+    const subscriber = createRedis(config, 'subscriber');
     this.redisErrors.watch(subscriber, 'cancel subscriber');
     subscriber.on('message', (_channel: string, jobId: string) => {
       if (this.abortAttempt(jobId, 'cancelled')) logger.info({ jobId }, 'aborting a cancelled job');

@@ -17,7 +17,7 @@ export interface QueueConsumerOptions {
   queue: string;
   processor: Processor;
   concurrency: number;
-  config: Pick<Config, 'redisUrl' | 'redisPrefix' | 'lockDurationMs' | 'stalledIntervalMs' | 'maxStalledCount'>;
+  config: Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisPrefix' | 'lockDurationMs' | 'stalledIntervalMs' | 'maxStalledCount'>;
   logger: Logger;
   /** Where Redis errors go (logged once, then counted). */
   redisErrors: RedisErrorLog;
@@ -162,15 +162,16 @@ export class QueueConsumer {
 
   private incarnate(): Incarnation {
     const { config, queue } = this.options;
-    const connection = createRedis(config.redisUrl, 'worker');
+    const connection = createRedis(config, 'worker');
     // BullMQ repeats this connection's errors as worker errors (reported below): one report is enough.
     connection.on('error', () => undefined);
     // A batch's outcomes reach BullMQ in one tick; their commands leave in a few writes, not one each.
     coalesceRedisWrites(connection);
     const incarnation: Incarnation = { worker: undefined as unknown as Worker, connection, clients: [connection], inFlight: 0, idle: undefined };
     // BullMQ makes its blocking connection with `duplicate()`: keep hold of it, so that `cut` can drop it.
-    const duplicate = connection.duplicate.bind(connection);
-    connection.duplicate = (...args: Parameters<Redis['duplicate']>) => {
+    // (The same for a Redis Cluster's `duplicate`, whose arguments differ: they are passed on as they come.)
+    const duplicate = connection.duplicate.bind(connection) as (...args: unknown[]) => Redis;
+    (connection as { duplicate: (...args: unknown[]) => Redis }).duplicate = (...args: unknown[]) => {
       const copy = duplicate(...args);
       incarnation.clients.push(copy);
       return copy;

@@ -5,7 +5,7 @@
 import { describeDatabase, type Config } from '../../config.js';
 import { redactText } from '../../log-redaction.js';
 import { maskUrl, urlSecrets } from '../../mask-url.js';
-import { checkRedis, type Redis } from '../../transport/redis-connection.js';
+import { checkRedis, describeRedisTarget, type Redis, type RedisTarget } from '../../transport/redis-connection.js';
 import { readRedisConfig } from '../../transport/redis-policy.js';
 import { prefixOwnerKey, readPrefixOwner } from '../../transport/prefix-claim.js';
 import { Ledger } from '../../store/index.js';
@@ -23,10 +23,11 @@ export interface Check {
 /** Who holds the prefix (see transport/prefix-claim.ts); `undefined` when Redis could not be asked. */
 type Owner = Awaited<ReturnType<typeof readPrefixOwner>> | undefined;
 
-async function checkRedisSettings(url: string, prefix: string, checks: Check[]): Promise<Owner> {
+async function checkRedisSettings(target: RedisTarget, prefix: string, checks: Check[]): Promise<Owner> {
+  const url = describeRedisTarget(target);
   let redis;
   try {
-    redis = await checkRedis(url);
+    redis = await checkRedis(target);
   } catch (error) {
     checks.push({ check: 'redis reachable', verdict: 'fail', detail: safeMessage(error, url) });
     return undefined;
@@ -185,7 +186,7 @@ function workerVerdict(health: PublishedHealth, now: number): Omit<Check, 'check
 /** Every check, Redis's first, in the order the report lists them. */
 export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
   const checks: Check[] = [];
-  const owner = await checkRedisSettings(config.redisUrl, config.redisPrefix, checks);
+  const owner = await checkRedisSettings(config, config.redisPrefix, checks);
   await checkLedger(config, checks, owner);
   return checks;
 }

@@ -5,6 +5,7 @@ import { AuditEntity, type AuditRow, type AuditSource } from '../entities/index.
 import type { LedgerEm } from '../orm/open-orm.js';
 import { plainRows } from '../orm/entity-rows.js';
 import { listAuditSchema, parseQuery } from '../query-schemas.js';
+import { subjectTypes } from './subject-audit.js';
 
 export interface AuditFilter {
   actor?: string;
@@ -28,7 +29,9 @@ export async function listAudit(em: LedgerEm, given: AuditFilter = {}): Promise<
   const where: FilterQuery<AuditRow>[] = [];
   if (filter.actor !== undefined) where.push({ actor: filter.actor });
   if (filter.action !== undefined) where.push({ action: { $in: Array.isArray(filter.action) ? filter.action : [filter.action] } });
-  if (filter.subject !== undefined) where.push({ subjectId: filter.subject });
+  // Every subject type named: the (subject_type, subject_id, created_at) index then serves the
+  // filter, where a subject id alone would scan the audit table.
+  if (filter.subject !== undefined) where.push({ subjectType: { $in: [...subjectTypes] }, subjectId: filter.subject });
   if (filter.source !== undefined) where.push({ source: filter.source });
   if (filter.since !== undefined) where.push({ createdAt: { $gte: filter.since } });
   if (filter.until !== undefined) where.push({ createdAt: { $lt: filter.until } });

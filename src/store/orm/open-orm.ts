@@ -7,10 +7,7 @@
  * `@mikro-orm/sqlite`.
  */
 import { MikroORM, type Options } from '@mikro-orm/core';
-import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
-import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type { SqlEntityManager } from '@mikro-orm/knex';
-import { Migrator } from '@mikro-orm/migrations';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseTarget } from '../../config.js';
@@ -54,7 +51,8 @@ export async function openOrm(target: DatabaseTarget, options: OpenOrmOptions = 
     allowGlobalContext: false,
     debug: options.debug ?? false,
     discovery: { warnWhenNoEntities: false },
-    extensions: [Migrator],
+    // The migrator is registered when a migration runs (migrator.ts), and each driver is loaded
+    // only for its dialect: a command that only reads loads neither the other driver nor umzug.
     // knex puts a failed statement in front of the driver's message; with this, the statement as
     // written (placeholders, no values), not one with the values spliced in.
     driverOptions: { compileSqlOnError: false },
@@ -75,6 +73,7 @@ export async function openOrm(target: DatabaseTarget, options: OpenOrmOptions = 
       mkdirSync(dirname(path), { recursive: true });
     }
     let created: SqliteDatabase | undefined;
+    const { BetterSqliteDriver } = await import('@mikro-orm/better-sqlite');
     const orm = await MikroORM.init({
       ...common,
       driver: BetterSqliteDriver,
@@ -102,6 +101,7 @@ export async function openOrm(target: DatabaseTarget, options: OpenOrmOptions = 
     }
     return orm;
   }
+  const { PostgreSqlDriver } = await import('@mikro-orm/postgresql');
   const orm = await MikroORM.init({
     ...common,
     driver: PostgreSqlDriver,

@@ -30,6 +30,7 @@
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { createRedis } from '../../../src/transport/redis-connection.js';
 import type { JobLedger } from '../../../src/jobledger.js';
 import { decodeJson, toNumber } from '../../../src/store/engine/sql.js';
 import { countedExecutions } from '../fixtures/scripted-job.js';
@@ -130,7 +131,8 @@ export async function checkScenario(input: CheckInput): Promise<CheckReport> {
   };
 
   const { jobs, attemptsByJob, eventsByJob, integrity } = await readLedger(jl);
-  const redis = await readRedis(input.redisUrl ?? jl.config.redisUrl, jl.config.redisPrefix, [...new Set([...jobs.values()].map((j) => j.queue)), 'default']);
+  const queues = [...new Set([...jobs.values()].map((j) => j.queue)), 'default'];
+  const redis = await readRedis(input.redisUrl ?? jl.config.redisUrl, jl.config.redisPrefix, queues, jl.config.redisClusterNodes);
 
   const executions = countedExecutions(input.executionsFile);
   const byStatus: Record<string, number> = {};
@@ -229,8 +231,14 @@ async function readLedger(jl: JobLedger) {
 }
 
 /** Every job id Redis holds for these queues: still to run (`pending`) or finished there. */
-async function readRedis(url: string, prefix: string, queues: readonly string[]): Promise<{ pending: Set<string>; finished: Set<string> }> {
-  const connection = new Redis(url, { maxRetriesPerRequest: 1 });
+async function readRedis(
+  url: string,
+  prefix: string,
+  queues: readonly string[],
+  clusterNodes: JobLedger['config']['redisClusterNodes'] = [],
+): Promise<{ pending: Set<string>; finished: Set<string> }> {
+  // A Redis Cluster (JOBLEDGER_REDIS_CLUSTER_NODES) is read through jobledger's own connection factory.
+  const connection = clusterNodes.length ? createRedis({ redisUrl: url, redisClusterNodes: clusterNodes }, 'worker') : new Redis(url, { maxRetriesPerRequest: 1 });
   connection.on('error', () => undefined);
   const pending = new Set<string>();
   const finished = new Set<string>();
