@@ -22,7 +22,7 @@ function valueKey(jl: JobLedger, id: string): string {
   return `${jl.config.redisPrefix}:jobledger:state:${id}`;
 }
 
-function openClient(url: string): Redis {
+function openClient(url: string): Redis & { close(): Promise<void> } {
   const client = new Redis(url, { maxRetriesPerRequest: 1 });
   client.on('error', () => undefined);
   return track(Object.assign(client, { close: () => client.quit().then(() => undefined) }), 'test Redis client');
