@@ -70,6 +70,10 @@ const layerRules = [
     rules: { "no-restricted-imports": restrict(outsideStore("./"), noDemo("./"), leafModules) },
   },
   { files: ["src/jobs/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), jobsBelowWorkers) } },
+  {
+    files: ["src/hot-state/*.ts"],
+    rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), { ...jobsBelowWorkers, message: "src/hot-state imports nothing from workers or cli." }) },
+  },
   { files: ["src/workers/*.ts", "src/transport/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../")) } },
   { files: ["src/observability/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), observabilityBelowWorkers) } },
   { files: ["src/console/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), consoleBelowWorkers) } },

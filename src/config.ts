@@ -135,6 +135,8 @@ export interface Config {
   bullBoardMirrorMaxBytes: number;
   /** The cold archive tier of finished jobs (docs/operations.md, "Cold archive"). */
   coldArchive: ColdArchiveConfig;
+  /** The hot tiers in front of keyed state: an LRU per process and Redis (docs/pipelines-and-state.md#hot-tiers). */
+  stateHot: StateHotConfig;
 }
 
 export interface ColdArchiveConfig {
@@ -155,6 +157,22 @@ export interface ColdArchiveConfig {
    * come from the AWS SDK's default chain. `null` when no bucket is set.
    */
   s3: Readonly<{ bucket: string; prefix: string; endpoint: string | null; region: string | null; forcePathStyle: boolean }> | null;
+}
+
+/** The hot state tiers' settings. */
+export interface StateHotConfig {
+  /** Reads of state entries go through an in-process LRU and Redis, SQL staying the truth. Env `JOBLEDGER_STATE_HOT`; default true. */
+  enabled: boolean;
+  /** Entries the LRU of each process holds at most. Env `JOBLEDGER_STATE_HOT_LRU_MAX_ENTRIES`; default 10000. */
+  lruMaxEntries: number;
+  /** Bytes (estimated) the LRU of each process holds at most. Env `JOBLEDGER_STATE_HOT_LRU_MAX_BYTES`; default 67108864 (64 MiB). */
+  lruMaxBytes: number;
+  /** A Redis entry nobody reads for this long drops out (every read renews it). Env `JOBLEDGER_STATE_HOT_TTL_SECONDS`; default 600. */
+  ttlSeconds: number;
+  /** How long a writer's fence on a key lasts if the writer dies before lifting it. Env `JOBLEDGER_STATE_HOT_WRITE_LEASE_MS`; default 5000. */
+  writeLeaseMs: number;
+  /** How often a process publishes its tier statistics for `jobledger state stats`; 0: never. Env `JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS`; default 5000. */
+  statsIntervalMs: number;
 }
 
 /** The built-in maintenance tasks. */
@@ -235,6 +253,12 @@ const defaults = {
   JOBLEDGER_ARCHIVE_S3_ENDPOINT: '',
   JOBLEDGER_ARCHIVE_S3_REGION: '',
   JOBLEDGER_ARCHIVE_S3_FORCE_PATH_STYLE: 'false',
+  JOBLEDGER_STATE_HOT: 'true',
+  JOBLEDGER_STATE_HOT_LRU_MAX_ENTRIES: '10000',
+  JOBLEDGER_STATE_HOT_LRU_MAX_BYTES: String(64 * 1024 * 1024),
+  JOBLEDGER_STATE_HOT_TTL_SECONDS: '600',
+  JOBLEDGER_STATE_HOT_WRITE_LEASE_MS: '5000',
+  JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS: '5000',
 } as const;
 
 type Variable = keyof typeof defaults;
@@ -310,6 +334,14 @@ export function loadConfig(
     bullBoardMirror: parseBoolean('JOBLEDGER_BULL_BOARD_MIRROR', read('JOBLEDGER_BULL_BOARD_MIRROR')),
     bullBoardMirrorMaxBytes: int('JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES', 2),
     coldArchive: parseColdArchive(read),
+    stateHot: Object.freeze({
+      enabled: parseBoolean('JOBLEDGER_STATE_HOT', read('JOBLEDGER_STATE_HOT')),
+      lruMaxEntries: int('JOBLEDGER_STATE_HOT_LRU_MAX_ENTRIES', 1),
+      lruMaxBytes: int('JOBLEDGER_STATE_HOT_LRU_MAX_BYTES', 1024),
+      ttlSeconds: parseInteger('JOBLEDGER_STATE_HOT_TTL_SECONDS', read('JOBLEDGER_STATE_HOT_TTL_SECONDS'), 1, 30 * 24 * 3600),
+      writeLeaseMs: parseInteger('JOBLEDGER_STATE_HOT_WRITE_LEASE_MS', read('JOBLEDGER_STATE_HOT_WRITE_LEASE_MS'), 100, 600_000),
+      statsIntervalMs: int('JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS', 0),
+    }),
   });
 }
 

@@ -200,6 +200,32 @@ export class VersionConflictError extends JobLedgerError {
   }
 }
 
+/** One key of a batch that is not at the version its item expected. */
+export interface VersionConflict {
+  /** `namespace/key`. */
+  subject: string;
+  expectedVersion: number;
+  /** null: absent. */
+  actualVersion: number | null;
+}
+
+/**
+ * A batch (`setMany`, `deleteMany`) whose expected versions do not hold: every conflicting key is in
+ * `conflicts`, and nothing of the batch was written. A `VersionConflictError` (same code), naming the
+ * first conflict in its own fields.
+ */
+export class BatchVersionConflictError extends VersionConflictError {
+  constructor(readonly conflicts: readonly VersionConflict[]) {
+    const first = conflicts[0]!;
+    super(first.subject, first.expectedVersion, first.actualVersion);
+    const listed = conflicts
+      .slice(0, 20)
+      .map((c) => `${c.subject} expected ${c.expectedVersion}, is ${c.actualVersion === null ? 'absent' : c.actualVersion}`)
+      .join('; ');
+    this.message = `JOBLEDGER_VERSION_CONFLICT: ${conflicts.length} entr${conflicts.length === 1 ? 'y' : 'ies'} of the batch not at the expected version (${listed}${conflicts.length > 20 ? '; ...' : ''}); nothing was written; re-read and retry`;
+  }
+}
+
 /** A snapshot's stored checksum does not match its data: it was altered or corrupted. */
 export class ChecksumMismatchError extends JobLedgerError {
   constructor(snapshotId: string, expected: string, actual: string) {

@@ -98,7 +98,9 @@ export {
   type StageOutcomeType,
 } from './store/index.js';
 // Keyed, versioned state and snapshots.
-export { VersionConflictError, ChecksumMismatchError } from './errors.js';
+export { VersionConflictError, BatchVersionConflictError, ChecksumMismatchError, type VersionConflict } from './errors.js';
+export { TieredStateStore, type PublishedHotStateStats, type StateHotSettings } from './hot-state/tiered-state-store.js';
+export type { HotStateStats, TierFigures, TierName } from './hot-state/tier-stats.js';
 export { StateStore, type StateSetItem, type StateDeleteItem, type SnapshotListFilter } from './store/index.js';
 export type { StateRef, StateWriteOptions, SetStateOptions, ReadStateOptions } from './store/index.js';
 export type { ListStateOptions, StateHistoryOptions } from './store/index.js';

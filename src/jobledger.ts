@@ -20,7 +20,7 @@ import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js'
 import { createLogger, type Logger } from './logger.js';
 import type { EntityManager } from '@mikro-orm/core';
 import type { Telemetry } from 'bullmq';
-import { Ledger, ReplayStore, StateStore, type AuditFilter, type AuditRow, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
+import { Ledger, ReplayStore, type AuditFilter, type AuditRow, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
 import { Replays } from './jobs/replay.js';
 import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
 import { exportEvidenceBundle } from './jobs/bundle/export-bundle.js';
@@ -39,6 +39,7 @@ import { renderMetrics, type WorkerFigures } from './observability/metrics.js';
 import { ReadinessCheck, type Readiness } from './observability/readiness.js';
 import { EventSubscription, type EventLogHandler, type SubscribeOptions } from './observability/event-subscription.js';
 import { EventsWrittenNotice } from './transport/events-written.js';
+import { TieredStateStore } from './hot-state/tiered-state-store.js';
 
 export interface JobLedgerOptions {
   /** The job types this process knows. */
@@ -78,7 +79,7 @@ export class JobLedger {
   /** Writes joined to every applied attempt outcome (registered by pipelines and the like). */
   private readonly outcomeHooks: OutcomeHook[] = [];
   private closed = false;
-  private stateStore: StateStore | undefined;
+  private stateStore: TieredStateStore | undefined;
   private maintenanceService: Maintenance | undefined;
   private replayService: Replays | undefined;
   private coldArchive: ColdArchive | undefined;
@@ -186,9 +187,17 @@ export class JobLedger {
     return this.closed;
   }
 
-  /** Keyed, versioned state documents and their snapshots (store/state/state-store.ts). */
-  get state(): StateStore {
-    return (this.stateStore ??= new StateStore(this.ledger, { maxJsonDepth: this.config.maxJsonDepth }));
+  /**
+   * Keyed, versioned state documents and their snapshots (store/state/state-store.ts), read through
+   * the hot tiers (hot-state/tiered-state-store.ts; `config.stateHot`), with `stats()` per tier.
+   */
+  get state(): TieredStateStore {
+    return (this.stateStore ??= new TieredStateStore(this.ledger, { maxJsonDepth: this.config.maxJsonDepth }, {
+      redis: this.config,
+      redisPrefix: this.config.redisPrefix,
+      settings: this.config.stateHot,
+      redisErrors: this.redisErrors,
+    }));
   }
 
   /**
@@ -331,6 +340,7 @@ export class JobLedger {
       groupCommit: () => this.ledger.groupCommitStats,
       maintenanceTicks: this.maintenanceTicks,
       reconcileDisagreements: this.reconcileDisagreements,
+      stateTiers: async () => this.stateStore?.stats(),
       logger: this.logger,
     });
   }
@@ -377,6 +387,7 @@ export class JobLedger {
       config: this.config,
       logger: this.logger,
       outcomeHooks: this.outcomeHooks,
+      state: () => this.state,
       dispatch: (jobs) => this.dispatcher.dispatch(jobs),
       redisErrors: this.redisErrors,
       ...(this.telemetry ? { telemetry: this.telemetry } : {}),
@@ -404,6 +415,7 @@ export class JobLedger {
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     this.eventsWritten.close();
     await this.producer.drain(); // single enqueues still gathering or handing over (enqueue-batcher.ts)
+    await this.stateStore?.close();
     await this.dispatcher.close();
     await closeRedis(this.redis);
     this.redisErrors.close();

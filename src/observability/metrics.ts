@@ -10,6 +10,7 @@ import type { AttemptMetrics } from './attempt-metrics.js';
 import { renderExposition, type MetricFamily, type Sample } from './exposition.js';
 import type { LedgerCounts, LedgerCountsSnapshot } from './ledger-counts.js';
 import type { LabelledCounter } from './series.js';
+import { stateTierFamilies, type StateTierFigures } from './state-tier-metrics.js';
 
 /** What the metrics read from this process's workers. */
 export interface WorkerFigures {
@@ -32,6 +33,8 @@ export interface MetricsSources {
   maintenanceTicks: LabelledCounter;
   /** What this process's reconcile runs found Redis and the ledger disagree on, by `kind`. */
   reconcileDisagreements: LabelledCounter;
+  /** The hot state tiers' statistics, if this process has used state (state-tier-metrics.ts). */
+  stateTiers?: () => Promise<StateTierFigures | undefined>;
   logger: Logger;
 }
 
@@ -45,7 +48,8 @@ export async function renderMetrics(sources: MetricsSources, now = Date.now()): 
   } catch (error) {
     sources.logger.warn({ err: error }, 'metrics: could not read the ledger’s counts; jobledger_ledger_up is 0');
   }
-  return renderExposition([...ledgerFamilies(snapshot, now), ...workerFamilies(sources), ...maintenanceFamilies(sources), ...processFamilies()]);
+  const tiers = await sources.stateTiers?.().catch(() => undefined);
+  return renderExposition([...ledgerFamilies(snapshot, now), ...workerFamilies(sources), ...maintenanceFamilies(sources), ...stateTierFamilies(tiers), ...processFamilies()]);
 }
 
 function ledgerFamilies(snapshot: LedgerCountsSnapshot | undefined, now: number): MetricFamily[] {

@@ -42,7 +42,7 @@ export { existingRunIds, existingRunIdsIn, runStatuses } from './runs/runs.js';
 export { snapshotChecksum } from './state/snapshots.js';
 export { rotateSnapshots, type RotateSnapshotsOptions, type RotateSnapshotsResult } from './state/snapshot-rotation.js';
 export type { RestoreOptions, SnapshotOptions } from './state/snapshots.js';
-export { defaultStateLimits, parseStateSubjectId, validateOp, type ReadStateOptions, type SetStateOptions, type StateLimits, type StateOp, type StateRef, type StateWriteOptions } from './state/state-model.js';
+export { defaultStateLimits, parseStateSubjectId, validateOp, validateRef, type ReadStateOptions, type SetStateOptions, type StateLimits, type StateOp, type StateRef, type StateWriteOptions } from './state/state-model.js';
 export type { ListStateOptions, StateHistoryOptions } from './state/state-queries.js';
 export { StateStore, type SnapshotListFilter, type StateDeleteItem, type StateSetItem } from './state/state-store.js';
 export { applyStateOps } from './state/state-outcome-writes.js';

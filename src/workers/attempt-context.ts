@@ -15,6 +15,7 @@ import type { Logger } from '../logger.js';
 import { defaultMaxJsonBytes, defaultMaxJsonDepth, type AttemptRef, type Ledger, type StartedJob } from '../store/index.js';
 import type { AttemptAbort } from './attempt-abort.js';
 import { AttemptState } from './attempt-state.js';
+import type { TieredStateStore } from '../hot-state/tiered-state-store.js';
 import { ProgressReporter } from './progress-reporter.js';
 
 export interface AttemptContextDeps {
@@ -25,6 +26,8 @@ export interface AttemptContextDeps {
   maxJsonDepth?: number;
   /** Largest accepted progress, as UTF-8 JSON (Config.maxProgressBytes). Default 1 MiB. */
   maxProgressBytes?: number;
+  /** The state reads go through (`jl.state`, with its hot tiers). Default: plain SQL state. */
+  state?: () => TieredStateStore;
 }
 
 export class AttemptContext implements JobContext {
@@ -71,7 +74,7 @@ export class AttemptContext implements JobContext {
 
   get state(): JobContext['state'] {
     const limits = { maxJsonDepth: this.#deps.maxJsonDepth ?? defaultMaxJsonDepth };
-    return (this.#stateBuffer ??= new AttemptState(this.#deps.ledger, this.#job, limits)).access;
+    return (this.#stateBuffer ??= new AttemptState(this.#deps.ledger, this.#job, limits, this.#deps.state?.())).access;
   }
 
   /** The state buffer, if the handler used state (its writes join the outcome's transaction). */

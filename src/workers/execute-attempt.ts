@@ -23,6 +23,7 @@ import { adoptForeignJob, isForeignDelivery } from './adopt-foreign-job.js';
 import { handBackDelayMs } from './unknown-job-type.js';
 import type { BullBoardMirror } from './bull-board-mirror.js';
 import { acceptRetryFromRedis, deliveredEarly, finishFinalDelivery, recordPromotion } from './redis-actions.js';
+import type { TieredStateStore } from '../hot-state/tiered-state-store.js';
 
 /** Carries the ledger's retry delay to BullMQ's custom backoff strategy (see ledger-worker.ts). */
 export class LedgerRetryError extends Error {
@@ -57,6 +58,8 @@ export interface ExecuteDeps {
   maxProgressBytes?: number;
   /** Writes that join every applied outcome's transaction (pipelines advancing, for example). */
   outcomeHooks?: readonly OutcomeHook[];
+  /** The state `ctx.state` reads through (its hot tiers) and settles after the outcome commits. Default: plain SQL state. */
+  state?: () => TieredStateStore;
   /** Hands jobs created by the hooks to Redis after the commit (the relay covers a failure). */
   dispatch?: (jobs: JobRow[]) => Promise<unknown>;
   /** This process's event loop: who ran through a block (the delivery's lock says whether it cost the lock). */
@@ -216,6 +219,8 @@ async function runAttempt(
   let finishedAt = Date.now();
   const record = (o: Outcome, withHooks: readonly OutcomeHook[]) => deps.ledger.recordOutcome(attempt, o, heldProgress, (finishedAt = Date.now()), withHooks);
   let recorded;
+  // The hot state tiers fence the keys the handler buffered writes for, and settle them after.
+  const fence = await state?.fenceWrites();
   try {
     recorded = await record(outcome, state ? [...hooks, state.outcomeHook] : hooks).catch((error: unknown) => {
       if (!state?.rejected(error)) throw error;
@@ -231,8 +236,10 @@ async function runAttempt(
     ctx.logger.error({ err: error, outcome: outcome.type }, 'could not record the outcome; the job will be delivered again');
     span?.setAttribute('jobledger.outcome', 'unrecorded');
     span?.setStatus({ code: SpanStatusCode.ERROR, message: 'the outcome could not be recorded; the job will be delivered again' });
+    await state?.settleWrites(fence, false);
     throw new DelayedError();
   }
+  await state?.settleWrites(fence, recorded.kind === 'applied');
   // Committed: one line per attempt outcome, then the event (never before the commit).
   const durationMs = Math.max(0, finishedAt - attempt.startedAt);
   const eventType = eventTypeOf(outcome, recorded.kind);

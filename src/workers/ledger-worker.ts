@@ -34,6 +34,7 @@ import { UnknownJobTypes } from './unknown-job-type.js';
 import { ThreadHandlers } from './thread-handlers.js';
 import { BullBoardMirror } from './bull-board-mirror.js';
 import type { JobEvent } from '../observability/job-events.js';
+import type { TieredStateStore } from '../hot-state/tiered-state-store.js';
 
 export interface LedgerWorkerOptions {
   ledger: Ledger;
@@ -71,6 +72,8 @@ export interface LedgerWorkerOptions {
   allowEvictingRedis?: boolean;
   /** Writes that join every applied outcome's transaction (see OutcomeHook). */
   outcomeHooks?: readonly OutcomeHook[];
+  /** The state handlers read and write through `ctx.state` (`jl.state`, with its hot tiers). Default: plain SQL state. */
+  state?: () => TieredStateStore;
   /** Hands jobs the hooks created to Redis after the commit. */
   dispatch?: (jobs: JobRow[]) => Promise<unknown>;
   /** Where Redis errors are logged (once, then counted). Default: the worker's own, on `logger`. */
@@ -332,6 +335,7 @@ export class LedgerWorker {
       monitor: this.monitor,
       threads: this.threads,
       ...(this.options.outcomeHooks ? { outcomeHooks: this.options.outcomeHooks } : {}),
+      ...(this.options.state ? { state: this.options.state } : {}),
       ...(this.options.dispatch ? { dispatch: this.options.dispatch } : {}),
       ...(this.options.onRecorded ? { onRecorded: this.options.onRecorded } : {}),
       ...(mirrored ? { mirror: new BullBoardMirror(config.bullBoardMirrorMaxBytes ?? 64 * 1024, logger) } : {}),

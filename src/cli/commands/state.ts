@@ -11,7 +11,7 @@ import { formatTime, printJson, printTable, shorten } from '../output.js';
 import { parseInteger, parseJsonObject } from '../parse.js';
 
 export function registerStateCommands(program: Command, global: () => GlobalOptions): void {
-  const state = program.command('state').description('keyed, versioned state (subcommands: get, set, delete, history, list)');
+  const state = program.command('state').description('keyed, versioned state (subcommands: get, set, delete, history, list, stats, flush-hot)');
 
   state
     .command('get <namespace> <key>')
@@ -129,6 +129,57 @@ export function registerStateCommands(program: Command, global: () => GlobalOpti
             data: shorten(JSON.stringify(e.data), 60),
           })),
         );
+      });
+    });
+
+  state
+    .command('stats')
+    .description("the hot tiers' statistics: what each running process published, summed, and what Redis holds")
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      await withJobLedger(global(), {}, async (jl) => {
+        const published = await jl.state.publishedStats();
+        if (opts.json) return printJson({ enabled: jl.config.stateHot.enabled, ...published });
+        if (!jl.config.stateHot.enabled) process.stdout.write('hot tiers: off (JOBLEDGER_STATE_HOT=false); every read goes to SQL\n');
+        const redis = published.redis;
+        process.stdout.write(
+          `processes publishing: ${published.processes.length}; Redis tier holds ${redis ? `${redis.entries} entries, ${redis.bytes} bytes` : 'unknown (Redis did not answer)'}\n`,
+        );
+        if (published.processes.length === 0) {
+          process.stdout.write('statistics are per process: workers and applications with the tiers on publish theirs every JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS once they have read state\n');
+          return;
+        }
+        const { tiers } = published.total;
+        printTable(
+          (['lru', 'redis', 'sql'] as const).map((name) => ({
+            tier: name,
+            reads: tiers[name].reads,
+            hits: tiers[name].hits,
+            misses: tiers[name].misses,
+            'hit ratio': tiers[name].hitRatio.toFixed(3),
+            'p50 ms': tiers[name].p50Ms ?? '',
+            'p99 ms': tiers[name].p99Ms ?? '',
+            promoted: tiers[name].promotions,
+            demoted: tiers[name].demotions,
+            'bad checksum': tiers[name].checksumFailures,
+            invalidated: tiers[name].invalidations,
+            'stale skipped': tiers[name].staleSkips,
+            bytes: name === 'redis' ? (redis?.bytes ?? '') : (tiers[name].bytesHeld ?? ''),
+          })),
+        );
+        process.stdout.write(
+          `reads: ${published.total.reads}; SQL reads because Redis was away: ${published.total.sqlFallbacks}; writes without Redis: ${published.total.writesWithoutRedis} (${published.total.pendingRepairs} keys awaiting repair); p50/p99: the worst process's\n`,
+        );
+      });
+    });
+
+  state
+    .command('flush-hot')
+    .description('drop every value the hot tiers hold (Redis and every LRU); they refill from SQL. After restoring a backup.')
+    .action(async () => {
+      await withJobLedger(global(), {}, async (jl) => {
+        const removed = await jl.state.flushHot();
+        process.stdout.write(`dropped ${removed} Redis entries; every process's LRU was told\n`);
       });
     });
 

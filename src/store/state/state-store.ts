@@ -3,8 +3,8 @@
  * Every input is validated before a transaction starts; every change commits together with its
  * transition row and its event, or not at all.
  */
-import { InvalidOptionError } from '../../errors.js';
-import type { SnapshotRow, SnapshotSubjectType, StateEntryRow, StateTransitionRow } from '../entities/index.js';
+import { BatchVersionConflictError, InvalidOptionError, type VersionConflict } from '../../errors.js';
+import type { AuditSource, SnapshotRow, SnapshotSubjectType, StateEntryRow, StateTransitionRow } from '../entities/index.js';
 import type { Ledger } from '../ledger.js';
 import {
   getSnapshot,
@@ -191,14 +191,47 @@ export class StateStore {
     return rotateSnapshots(this.ledger, options);
   }
 
-  /** Every change here is an operator's (or an application's) explicit one: each gets an audit row. */
+  /**
+   * Every change here is an operator's (or an application's) explicit one: each gets an audit row.
+   * A batch with expected versions reads its keys first, in one statement, so that a rejection
+   * names every conflicting key (`BatchVersionConflictError`), not only the first one reached.
+   */
   private async apply(ops: readonly StateOp[], options: Pick<StateWriteOptions, 'actor' | 'source'>): Promise<StateEntryRow[]> {
-    // Validated (and data copied) before the transaction opens: a bad item writes nothing.
+    // Validated (and data copied) at the call, before anything is awaited: a bad item writes nothing.
     const valid = ops.map((op) => validateOp(op, this.limits));
     const who = validateActor(options.actor);
     const source = checkAuditSource(options.source ?? 'library');
-    return stateTransaction(this.ledger, (em) => applyStateOpsOrm(em, valid, { actor: who, source, now: Date.now() }));
+    return this.commitOps(valid, { actor: who, source });
   }
+
+  /** Applies validated operations in one transaction (the hot tiers wrap this: hot-state/tiered-state-store.ts). */
+  protected commitOps(valid: readonly StateOp[], by: { actor: string; source: AuditSource }): Promise<StateEntryRow[]> {
+    return stateTransaction(this.ledger, async (em) => {
+      if (valid.length > 1) await checkBatchVersions(em, valid);
+      return applyStateOpsOrm(em, valid, { ...by, now: Date.now() });
+    });
+  }
+}
+
+/**
+ * Throws `BatchVersionConflictError` listing every key whose first item in the batch expects a
+ * version the entry is not at (0: absent or soft-deleted). Later items of a key are checked as the
+ * batch applies, against the version the earlier ones produce.
+ */
+async function checkBatchVersions(em: Parameters<typeof getStates>[0], ops: readonly StateOp[]): Promise<void> {
+  const firsts = new Map<string, StateOp>();
+  for (const op of ops) if (!firsts.has(stateSubjectId(op))) firsts.set(stateSubjectId(op), op);
+  const checked = [...firsts.values()].filter((op) => op.expectedVersion !== undefined);
+  if (checked.length === 0) return;
+  const current = await getStates(em, checked, { includeDeleted: true });
+  const conflicts: VersionConflict[] = [];
+  checked.forEach((op, i) => {
+    const entry = current[i] ?? null;
+    const expected = op.expectedVersion!;
+    const holds = expected === 0 ? entry === null || entry.deletedAt !== null : entry?.version === expected;
+    if (!holds) conflicts.push({ subject: stateSubjectId(op), expectedVersion: expected, actualVersion: entry?.version ?? null });
+  });
+  if (conflicts.length) throw new BatchVersionConflictError(conflicts);
 }
 
 /** The listed properties of `source` that are not undefined. */
