@@ -21,7 +21,7 @@ import { createLogger, type Logger } from './logger.js';
 import type { EntityManager } from '@mikro-orm/core';
 import type { Telemetry } from 'bullmq';
 import { Ledger, ReplayStore, StateStore, type AuditFilter, type AuditRow, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
-import { fullTextSearch, indexSearchDocuments, type SearchIndexOptions, type SearchIndexResult, type TextSearchFilter, type TextSearchOptions, type TextSearchResult } from './store/index.js';
+import { catchUpSearchIndex, fullTextSearch, indexSearchDocuments, type SearchIndexOptions, type SearchIndexResult, type TextSearchFilter, type TextSearchOptions, type TextSearchResult } from './store/index.js';
 import { Replays } from './jobs/replay.js';
 import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
 import { exportEvidenceBundle } from './jobs/bundle/export-bundle.js';
@@ -283,6 +283,14 @@ export class JobLedger {
    */
   indexSearch(options?: SearchIndexOptions): Promise<SearchIndexResult> {
     return indexSearchDocuments(this.ledger, options);
+  }
+
+  /**
+   * @internal Before a listing filtered by error words (the console): the index takes what was
+   * committed before this call, as a search does first (`search`).
+   */
+  catchUpSearchIndex(): Promise<boolean> {
+    return catchUpSearchIndex(this.ledger, { maxEvents: 50_000, waitMs: 2000 });
   }
 
   /**

@@ -127,11 +127,11 @@ export function registerJobRoutes(app: FastifyInstance, jl: JobLedger): void {
 }
 
 /**
- * Before an error-text filter: the search index takes what the event log gained since it last ran
- * (at most this many events; the `search-index` maintenance task keeps the backlog short).
+ * Before an error-text filter: the search index takes what was committed before the request, as a
+ * search does (the `search-index` maintenance task keeps that backlog short).
  */
 async function searchIndexCaughtUp(jl: JobLedger): Promise<void> {
-  await jl.indexSearch({ maxEvents: 50_000 });
+  await jl.catchUpSearchIndex();
 }
 
 /** Refuses a key the object's schema does not name (a host server may strip them silently instead). */

@@ -36,7 +36,7 @@ export { databaseNow, findStaleAttempts, recoverStaleAttempt, type StaleAttempt 
 export { sqlFor } from './orm/em-sql.js';
 export { ledgerTables } from './orm/ledger-tables.js';
 export { fullTextSearch, type TextSearchFilter, type TextSearchHit, type TextSearchOptions, type TextSearchResult } from './search/full-text-search.js';
-export { indexSearchDocuments, type IndexOptions as SearchIndexOptions, type IndexResult as SearchIndexResult } from './search/search-indexer.js';
+export { catchUpSearchIndex, indexSearchDocuments, type IndexOptions as SearchIndexOptions, type IndexResult as SearchIndexResult } from './search/search-indexer.js';
 export { parseSearchText, searchFields, type SearchField } from './search/search-query.js';
 export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './pipelines/pipeline-archive.js';
 export type { PipelineDetail, PipelineFilter, PipelineHistoryFilter, PipelineStageDetail, PipelineSummary } from './pipelines/pipeline-queries.js';

@@ -3,7 +3,7 @@
  * events: search-documents.ts) holds every word and phrase of the text, newest job first, a keyset
  * page at a time, with the job filters of a listing (type, queue, status, run, time). Each hit says
  * which fields matched and shows a snippet of the first. The index is brought up to date first
- * (search-indexer.ts), so a search finds what was written before it began, up to `catchUpEvents`
+ * (search-indexer.ts), so a search finds what was committed before it began, up to `catchUpEvents`
  * new events; past that, `indexBehind` says so and the maintenance task catches up.
  */
 import type { z } from 'zod';
@@ -12,7 +12,7 @@ import type { JobStatus } from '../lifecycle.js';
 import { parseQuery, textSearchSchema } from '../query-schemas.js';
 import { toNumber, type Sql } from '../engine/sql.js';
 import { jobWhere, whereClause } from '../jobs/job-queries.js';
-import { indexSearchDocuments } from './search-indexer.js';
+import { catchUpSearchIndex } from './search-indexer.js';
 import { documentMatch, parseSearchText, searchFields, type SearchField, type SearchTerm } from './search-query.js';
 import { snippetOf } from './snippets.js';
 import { textsOf } from './search-documents.js';
@@ -52,24 +52,33 @@ export interface TextSearchResult {
   hits: TextSearchHit[];
   /** The `before` of the next page; null on the last. */
   next: { createdAt: number; id: string } | null;
-  /** True when the index had more than `catchUpEvents` events left to take: the newest jobs may be missing. */
+  /**
+   * True when the index could not take everything committed before the search: more than
+   * `catchUpEvents` new events, or (PostgreSQL) a transaction open for longer than `waitMs`.
+   * The newest jobs may then be missing.
+   */
   indexBehind: boolean;
 }
 
 export interface TextSearchOptions {
   /** Most new events indexed before searching. Default 50,000. */
   catchUpEvents?: number;
+  /**
+   * PostgreSQL: how long to wait for transactions open when the search began to end, so that what
+   * they committed is indexed (search-indexer.ts `catchUpSearchIndex`). Default 2000 ms.
+   */
+  waitMs?: number;
 }
 
 /** Searches after bringing the index up to date (see the file comment). */
 export async function fullTextSearch(ledger: Ledger, text: string, filter: TextSearchFilter = {}, options: TextSearchOptions = {}): Promise<TextSearchResult> {
   const terms = parseSearchText(text);
   const checked = parseQuery(textSearchSchema, filter);
-  const indexed = await indexSearchDocuments(ledger, { maxEvents: options.catchUpEvents ?? 50_000 });
+  const caughtUp = await catchUpSearchIndex(ledger, { maxEvents: options.catchUpEvents ?? 50_000, waitMs: options.waitMs ?? 2000 });
   const hits = await ledger.read((sql) => searchDocuments(sql, terms, checked));
   const limit = checked.limit ?? 50;
   const last = hits.at(-1);
-  return { hits, next: hits.length === limit && last ? { createdAt: last.createdAt, id: last.jobId } : null, indexBehind: !indexed.caughtUp };
+  return { hits, next: hits.length === limit && last ? { createdAt: last.createdAt, id: last.jobId } : null, indexBehind: !caughtUp };
 }
 
 /** One page of hits, newest job first, as far as the index goes now. */

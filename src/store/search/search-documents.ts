@@ -91,14 +91,16 @@ const vectorSql = `setweight(to_tsvector('simple', ?::text), '${fieldWeights.err
 /** Writes new documents (`created`) and new texts of existing ones (`changed`). */
 export async function writeDocuments(sql: Sql, created: ReadonlyMap<string, DocumentTexts>, changed: ReadonlyMap<string, DocumentTexts>): Promise<void> {
   if (sql.dialect === 'sqlite') {
-    for (const [jobId, texts] of created) {
-      const [row] = await sql.all('INSERT INTO search_documents (job_id) VALUES (?) RETURNING doc_id', [jobId]);
-      await sql.run('INSERT INTO search_documents_fts (rowid, error_text, payload_text, event_text) VALUES (?, ?, ?, ?)', [
-        row!.doc_id,
-        texts.error,
-        texts.payload,
-        texts.event,
-      ]);
+    // Two statements per chunk of new documents: their rowids, then their texts under those rowids.
+    const fresh = [...created];
+    for (let start = 0; start < fresh.length; start += 100) {
+      const chunk = fresh.slice(start, start + 100);
+      const rows = await sql.all(`INSERT INTO search_documents (job_id) VALUES ${chunk.map(() => '(?)').join(', ')} RETURNING doc_id, job_id`, chunk.map(([jobId]) => jobId));
+      const docIds = new Map(rows.map((r) => [String(r.job_id), r.doc_id]));
+      await sql.run(
+        `INSERT INTO search_documents_fts (rowid, error_text, payload_text, event_text) VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')}`,
+        chunk.flatMap(([jobId, t]) => [docIds.get(jobId), t.error, t.payload, t.event]),
+      );
     }
     for (const [jobId, texts] of changed) {
       await sql.run(

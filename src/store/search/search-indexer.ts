@@ -17,7 +17,7 @@
  * where the first ended.
  */
 import type { Ledger } from '../ledger.js';
-import { readEventLog, type EventLogPosition } from '../jobs/event-log.js';
+import { eventLogEnd, readEventLog, type EventLogPosition } from '../jobs/event-log.js';
 import { decodeJson, placeholders, toNumber, type Sql } from '../engine/sql.js';
 import type { EventType } from '../lifecycle.js';
 import { appendLine, clip, fieldLimits, payloadText, readDocuments, valuesText, writeDocuments, type DocumentTexts } from './search-documents.js';
@@ -84,6 +84,34 @@ export async function indexSearchDocuments(ledger: Ledger, options: IndexOptions
     }
   }
   return result;
+}
+
+/**
+ * Brings the index up to everything committed before this call began, for a search about to run.
+ * On SQLite one `indexSearchDocuments` does that. On PostgreSQL the log is readable only below the
+ * oldest transaction still open (event-log.ts), so a job committed just before the search by a
+ * transaction younger than one still open elsewhere is not readable yet: this indexes again, every
+ * 25 ms, until every transaction that had begun when it was called has ended, for at most `waitMs`.
+ * Returns false if it stopped short (`maxEvents` reached, or the wait ran out).
+ */
+export async function catchUpSearchIndex(ledger: Ledger, options: { maxEvents: number; waitMs: number }): Promise<boolean> {
+  // Every transaction below this id had begun (or ended) by now.
+  const target =
+    ledger.dialect === 'postgresql'
+      ? toNumber((await ledger.read((sql) => sql.all('SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next')))[0]!.next)
+      : 0;
+  const deadline = Date.now() + options.waitMs;
+  let events = 0;
+  for (;;) {
+    const horizon = ledger.dialect === 'postgresql' ? (await ledger.read((sql) => eventLogEnd(sql))).order : target;
+    const indexed = await indexSearchDocuments(ledger, { maxEvents: Math.max(1, options.maxEvents - events) });
+    events += indexed.events;
+    if (!indexed.caughtUp) return false;
+    // The pass began with all of them ended: it read every event they wrote.
+    if (horizon >= target) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 /** Where the index stands: the position row, or the log's start before the first batch. */
