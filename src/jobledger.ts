@@ -289,8 +289,8 @@ export class JobLedger {
    * @internal Before a listing filtered by error words (the console): the index takes what was
    * committed before this call, as a search does first (`search`).
    */
-  catchUpSearchIndex(): Promise<boolean> {
-    return catchUpSearchIndex(this.ledger, { maxEvents: 50_000, waitMs: 2000 });
+  async catchUpSearchIndex(): Promise<boolean> {
+    return (await catchUpSearchIndex(this.ledger, { maxEvents: 50_000, waitMs: 2000 })).caughtUp;
   }
 
   /**

@@ -74,7 +74,7 @@ export interface TextSearchOptions {
 export async function fullTextSearch(ledger: Ledger, text: string, filter: TextSearchFilter = {}, options: TextSearchOptions = {}): Promise<TextSearchResult> {
   const terms = parseSearchText(text);
   const checked = parseQuery(textSearchSchema, filter);
-  const caughtUp = await catchUpSearchIndex(ledger, { maxEvents: options.catchUpEvents ?? 50_000, waitMs: options.waitMs ?? 2000 });
+  const { caughtUp } = await catchUpSearchIndex(ledger, { maxEvents: options.catchUpEvents ?? 50_000, waitMs: options.waitMs ?? 2000 });
   const hits = await ledger.read((sql) => searchDocuments(sql, terms, checked));
   const limit = checked.limit ?? 50;
   const last = hits.at(-1);

@@ -92,24 +92,30 @@ export async function indexSearchDocuments(ledger: Ledger, options: IndexOptions
  * oldest transaction still open (event-log.ts), so a job committed just before the search by a
  * transaction younger than one still open elsewhere is not readable yet: this indexes again, every
  * 25 ms, until every transaction that had begun when it was called has ended, for at most `waitMs`.
- * Returns false if it stopped short (`maxEvents` reached, or the wait ran out).
+ * `caughtUp` is false if it stopped short (`maxEvents` reached, the wait ran out, or `signal` aborted).
  */
-export async function catchUpSearchIndex(ledger: Ledger, options: { maxEvents: number; waitMs: number }): Promise<boolean> {
+export async function catchUpSearchIndex(ledger: Ledger, options: { maxEvents: number; waitMs: number; signal?: AbortSignal; now?: number }): Promise<IndexResult> {
   // Every transaction below this id had begun (or ended) by now.
   const target =
     ledger.dialect === 'postgresql'
       ? toNumber((await ledger.read((sql) => sql.all('SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next')))[0]!.next)
       : 0;
   const deadline = Date.now() + options.waitMs;
-  let events = 0;
+  const total: IndexResult = { events: 0, documents: 0, batches: 0, caughtUp: false };
   for (;;) {
     const horizon = ledger.dialect === 'postgresql' ? (await ledger.read((sql) => eventLogEnd(sql))).order : target;
-    const indexed = await indexSearchDocuments(ledger, { maxEvents: Math.max(1, options.maxEvents - events) });
-    events += indexed.events;
-    if (!indexed.caughtUp) return false;
+    const indexed = await indexSearchDocuments(ledger, {
+      maxEvents: Math.max(1, options.maxEvents - total.events),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.now !== undefined ? { now: options.now } : {}),
+    });
+    total.events += indexed.events;
+    total.documents += indexed.documents;
+    total.batches += indexed.batches;
+    if (!indexed.caughtUp) return total;
     // The pass began with all of them ended: it read every event they wrote.
-    if (horizon >= target) return true;
-    if (Date.now() >= deadline) return false;
+    if (horizon >= target) return { ...total, caughtUp: true };
+    if (Date.now() >= deadline || options.signal?.aborted) return total;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }

@@ -7,7 +7,7 @@ import type { Config, MaintenanceTaskName, MissedTickPolicy } from '../../config
 import type { Dispatcher } from '../../jobs/dispatcher.js';
 import type { JobRegistry } from '../../jobs/registry.js';
 import type { Logger } from '../../logger.js';
-import { archiveFinishedPipelines, indexSearchDocuments, pruneByRetention, rotateSnapshots, sqliteUpkeep, unfinishedQueues, type Ledger } from '../../store/index.js';
+import { archiveFinishedPipelines, catchUpSearchIndex, pruneByRetention, rotateSnapshots, sqliteUpkeep, unfinishedQueues, type Ledger } from '../../store/index.js';
 import { disagreementsOf, reconcileRedis, type Disagreements } from './reconcile.js';
 import type { MaintenanceTask, MaintenanceTaskContext } from './task.js';
 import type { ColdArchive } from '../../jobs/archive/cold-archive.js';
@@ -76,7 +76,8 @@ export function builtInTasks(deps: BuiltInTaskDeps): MaintenanceTask[] {
       return { expired, rotated };
     }),
     task('search-index', 'add what the event log gained to the full-text search index (each search also does this first)', false, async (ctx) => {
-      const { events, documents } = await indexSearchDocuments(ledger, { maxEvents: searchEventsPerRun, signal: ctx.signal, now: ctx.now });
+      // Up to what had committed when the run began (on PostgreSQL waiting up to 2 s for open transactions).
+      const { events, documents } = await catchUpSearchIndex(ledger, { maxEvents: searchEventsPerRun, waitMs: 2000, signal: ctx.signal, now: ctx.now });
       return { events, documents };
     }),
   ];
