@@ -8,7 +8,7 @@ import { Migration } from '@mikro-orm/migrations';
  * the event log, off the hot path; there is no trigger (SQLite's side is an FTS5 table written by the
  * same indexer).
  */
-export class Migration20261213000000SearchIndex extends Migration {
+export class Migration20261214000000SearchIndex extends Migration {
   override up(): void {
     this.addSql('create table "search_positions" ("name" varchar(40) not null, "log_order" bigint not null, "event_id" varchar(40) not null, "events" bigint not null, "updated_at" bigint not null, constraint "search_positions_pkey" primary key ("name"));');
     this.addSql(`create table "search_documents" ("job_id" varchar(40) not null, "error_text" text not null default '', "payload_text" text not null default '', "event_text" text not null default '', "search_vector" tsvector not null, constraint "search_documents_pkey" primary key ("job_id"));`);

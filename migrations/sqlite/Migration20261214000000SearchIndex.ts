@@ -9,7 +9,7 @@ import { Migration } from '@mikro-orm/migrations';
  * column with a GIN index, written by the same indexer). The tokenizer folds case and diacritics
  * and splits on anything that is not a letter or a digit, close to PostgreSQL's `simple` parser.
  */
-export class Migration20261213000000SearchIndex extends Migration {
+export class Migration20261214000000SearchIndex extends Migration {
   override up(): void {
     this.addSql('create table `search_positions` (`name` text not null, `log_order` bigint not null, `event_id` text not null, `events` bigint not null, `updated_at` bigint not null, primary key (`name`));');
     this.addSql('create table `search_documents` (`doc_id` integer not null primary key, `job_id` text not null);');
