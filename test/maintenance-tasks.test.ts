@@ -150,6 +150,7 @@ describe.each(backends)('maintenance tasks (%s)', (dialect) => {
         ['sqlite-upkeep', null],
         ['archive-pipelines', 'succeeded'],
         ['rotate-snapshots', 'succeeded'],
+        ['search-index', null],
       ]);
     } finally {
       await jl.close();

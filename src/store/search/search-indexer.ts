@@ -94,7 +94,10 @@ export async function indexSearchDocuments(ledger: Ledger, options: IndexOptions
  * 25 ms, until every transaction that had begun when it was called has ended, for at most `waitMs`.
  * `caughtUp` is false if it stopped short (`maxEvents` reached, the wait ran out, or `signal` aborted).
  */
-export async function catchUpSearchIndex(ledger: Ledger, options: { maxEvents: number; waitMs: number; signal?: AbortSignal; now?: number }): Promise<IndexResult> {
+export async function catchUpSearchIndex(
+  ledger: Ledger,
+  options: { maxEvents: number; waitMs: number; batchSize?: number; signal?: AbortSignal; now?: number },
+): Promise<IndexResult> {
   // Every transaction below this id had begun (or ended) by now.
   const target =
     ledger.dialect === 'postgresql'
@@ -106,13 +109,14 @@ export async function catchUpSearchIndex(ledger: Ledger, options: { maxEvents: n
     const horizon = ledger.dialect === 'postgresql' ? (await ledger.read((sql) => eventLogEnd(sql))).order : target;
     const indexed = await indexSearchDocuments(ledger, {
       maxEvents: Math.max(1, options.maxEvents - total.events),
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.now !== undefined ? { now: options.now } : {}),
     });
     total.events += indexed.events;
     total.documents += indexed.documents;
     total.batches += indexed.batches;
-    if (!indexed.caughtUp) return total;
+    if (!indexed.caughtUp || total.events >= options.maxEvents) return total;
     // The pass began with all of them ended: it read every event they wrote.
     if (horizon >= target) return { ...total, caughtUp: true };
     if (Date.now() >= deadline || options.signal?.aborted) return total;
