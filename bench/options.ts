@@ -50,6 +50,11 @@ export interface BenchOptions {
    * default, as Node SDK setups register) or `none`, which leaves jobledger's own cost alone.
    */
   metricsContextManager: 'als' | 'none';
+  /**
+   * Search mode: the full-text search indexer's cost over N jobs on each ledger backend given
+   * (search-index.ts), instead of the end-to-end runs.
+   */
+  search: boolean;
   /** Jobs per `addBulk` / `enqueueBulk` call in the bulk enqueue phase. Default 1000. */
   bulkChunk: number;
   /** Jobs added one by one, each awaited, in the single-enqueue phase. Default jobs/10, 100..2000. */
@@ -86,6 +91,8 @@ const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends 
                        tracing (OpenTelemetry SDK, in-memory exporter) on; report on/off ratios
   --metrics-context-manager M
                        the observed worker's OpenTelemetry context manager: als (default) or none
+  --search             search mode: the full-text search indexer's documents/s and CPU per job over
+                       N jobs (a tenth of them failed) on the sqlite and postgres backends given
   --bulk-chunk N       jobs per addBulk/enqueueBulk call (default 1000)
   --single-jobs N      jobs in the one-by-one enqueue phase (default N/10, within 100..2000)
   --latency-jobs N     jobs in the pickup-latency phase (default N/40, within 100..500)
@@ -110,6 +117,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       memory: { type: 'boolean', default: false },
       metrics: { type: 'boolean', default: false },
       'metrics-context-manager': { type: 'string' },
+      search: { type: 'boolean', default: false },
       'bulk-chunk': { type: 'string' },
       'single-jobs': { type: 'string' },
       'latency-jobs': { type: 'string' },
@@ -145,6 +153,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     memory,
     metrics: values.metrics ?? false,
     metricsContextManager: contextManager(values['metrics-context-manager']),
+    search: values.search ?? false,
     bulkChunk: int('--bulk-chunk', values['bulk-chunk'], 1000, 1),
     singleJobs: int('--single-jobs', values['single-jobs'], clamp(Math.round(jobs / 10), 100, 2000), 1),
     latencyJobs: int('--latency-jobs', values['latency-jobs'], clamp(Math.round(jobs / 40), 100, 500), 1),

@@ -12,6 +12,7 @@ import { runBackend, type RunFigures } from './backend-run.js';
 import { killLiveChildren } from './child-handle.js';
 import { interrupt } from './interrupt.js';
 import { formatMemory, runMemory } from './memory.js';
+import { formatSearchIndex, runSearchIndex } from './search-index.js';
 import { parseOptions, usesPostgres, type BackendName, type BenchOptions } from './options.js';
 import { wallNow } from './protocol.js';
 import { formatObservability, observabilityJson, summariseObservability } from './observability-report.js';
@@ -30,6 +31,15 @@ async function main(): Promise<void> {
     out.write(`\njobledger bench --memory: one worker, SQLite ledger, ${machineLine(machine)}\n\n${formatMemory(report)}\n`);
     machine.loadAvg1mAtEnd = loadAvg();
     if (options.json) out.write(`${JSON.stringify({ memory: report, machine, elapsedS: Math.round((wallNow() - began) / 1000) })}\n`);
+    return;
+  }
+
+  if (options.search) {
+    const figures = await runSearchIndex(options);
+    out.write(`\njobledger bench --search: the full-text search indexer over ${options.jobs} jobs, ${machineLine(machine)}\n\n${formatSearchIndex(figures)}\n`);
+    machine.loadAvg1mAtEnd = loadAvg();
+    out.write(`Load average (1 min) ${machine.loadAvg1mAtStart} at the start, ${machine.loadAvg1mAtEnd} at the end.\n`);
+    if (options.json) out.write(`${JSON.stringify({ search: figures, machine, elapsedS: Math.round((wallNow() - began) / 1000) })}\n`);
     return;
   }
 

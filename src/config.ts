@@ -176,7 +176,7 @@ export interface StateHotConfig {
 }
 
 /** The built-in maintenance tasks. */
-export const maintenanceTaskNames = ['prune', 'reconcile', 'sqlite-upkeep', 'archive-pipelines', 'rotate-snapshots'] as const;
+export const maintenanceTaskNames = ['prune', 'reconcile', 'sqlite-upkeep', 'archive-pipelines', 'rotate-snapshots', 'search-index'] as const;
 export type MaintenanceTaskName = (typeof maintenanceTaskNames)[number];
 /** What to do at start with ticks of a task that nobody ran: record each as `missed`, or also run once now. */
 export type MissedTickPolicy = 'record' | 'run-once';
@@ -227,6 +227,7 @@ const defaults = {
   JOBLEDGER_CRON_SQLITE_UPKEEP: '45 * * * *',
   JOBLEDGER_CRON_ARCHIVE_PIPELINES: '*/10 * * * *',
   JOBLEDGER_CRON_ROTATE_SNAPSHOTS: '20 * * * *',
+  JOBLEDGER_CRON_SEARCH_INDEX: '* * * * *',
   JOBLEDGER_MAINTENANCE_ON_MISSED: '',
   JOBLEDGER_MAINTENANCE_TIMEZONE: 'UTC',
   JOBLEDGER_MAINTENANCE_STALE_AFTER_MS: '600000',

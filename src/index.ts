@@ -59,6 +59,8 @@ export {
   type SubjectType,
 } from './store/index.js';
 export { AuditEntity, type AuditFilter, type AuditRow, type AuditSource, type AuditSubjectType } from './store/index.js';
+export { SearchPositionEntity, type SearchPositionRow } from './store/index.js';
+export type { SearchField, SearchIndexOptions, SearchIndexResult, TextSearchFilter, TextSearchHit, TextSearchOptions, TextSearchResult } from './store/index.js';
 // For an application whose own MikroORM shares the ledger's database (README, transactional enqueue).
 export { ledgerTables } from './store/index.js';
 export { sqliteMigrations } from '../migrations/sqlite/index.js';

@@ -21,6 +21,7 @@ import { createLogger, type Logger } from './logger.js';
 import type { EntityManager } from '@mikro-orm/core';
 import type { Telemetry } from 'bullmq';
 import { Ledger, ReplayStore, type AuditFilter, type AuditRow, type JobDetail, type OperatorResult, type OutcomeHook } from './store/index.js';
+import { catchUpSearchIndex, fullTextSearch, indexSearchDocuments, type SearchIndexOptions, type SearchIndexResult, type TextSearchFilter, type TextSearchOptions, type TextSearchResult } from './store/index.js';
 import { Replays } from './jobs/replay.js';
 import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/job-export.js';
 import { exportEvidenceBundle } from './jobs/bundle/export-bundle.js';
@@ -272,6 +273,33 @@ export class JobLedger {
    */
   audit(filter?: AuditFilter): Promise<AuditRow[]> {
     return this.ledger.listAudit(filter);
+  }
+
+  /**
+   * Full-text search over jobs' error messages, payloads and notable events (docs/search.md):
+   * `text` is words (all must match), "quoted phrases" and `prefix*` words; `filter` narrows by job
+   * type (`name`), queue, status, run, creation time (`since`, `until`) and `fields`, and pages with
+   * `limit` (default 50) and `before` (the previous page's `next`). Newest job first; each hit says
+   * which fields matched, with a snippet. The index first takes up to `catchUpEvents` new events.
+   */
+  search(text: string, filter?: TextSearchFilter, options?: TextSearchOptions): Promise<TextSearchResult> {
+    return fullTextSearch(this.ledger, text, filter, options);
+  }
+
+  /**
+   * Brings the full-text search index up to the event log's end (at most `maxEvents` events per
+   * call); the `search-index` maintenance task does this on its schedule.
+   */
+  indexSearch(options?: SearchIndexOptions): Promise<SearchIndexResult> {
+    return indexSearchDocuments(this.ledger, options);
+  }
+
+  /**
+   * @internal Before a listing filtered by error words (the console): the index takes what was
+   * committed before this call, as a search does first (`search`).
+   */
+  async catchUpSearchIndex(): Promise<boolean> {
+    return (await catchUpSearchIndex(this.ledger, { maxEvents: 50_000, waitMs: 2000 })).caughtUp;
   }
 
   /**

@@ -18,6 +18,10 @@ import type { Config } from '../src/config.js';
 import { backends, testConfig } from './support/backends.js';
 import { track } from './support/leak-check.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
+import { sqliteOnlyTables } from '../src/store/orm/ledger-tables.js';
+
+/** The ledger's tables on `dialect`: PostgreSQL has none of the FTS5 tables. */
+const ledgerTablesOn = (dialect: string): string[] => ledgerTables.filter((t) => dialect === 'sqlite' || !sqliteOnlyTables.includes(t));
 
 interface Order {
   id: number;
@@ -68,7 +72,7 @@ describe.each(backends)('an application schema tool beside the ledger on %s', (d
   it('ledgerTables lists exactly the tables the ledger migrations create', async () => {
     const { config, jl } = await migratedLedger();
     const orm = await openAppOrm(config, { entities: [OrderSchema] });
-    expect(await tablesIn(orm, dialect)).toEqual([...ledgerTables].sort());
+    expect(await tablesIn(orm, dialect)).toEqual(ledgerTablesOn(dialect).sort());
     await orm.close();
     await jl.close();
   });
@@ -76,8 +80,20 @@ describe.each(backends)('an application schema tool beside the ledger on %s', (d
   it('drops the ledger when not told about it (what the guard is for)', async () => {
     const { config, jl } = await migratedLedger();
     const orm = await openAppOrm(config, { entities: [OrderSchema] });
-    const dropped = touchingLedger(await orm.schema.getUpdateSchemaSQL({ wrap: false }));
-    expect(dropped.some((s) => /drop table/i.test(s) && /["`]jobs["`]/.test(s))).toBe(true);
+    if (dialect === 'sqlite') {
+      // MikroORM cannot read the full-text search index's FTS5 tables (their columns have no declared
+      // type, which its SQLite introspection requires), so on SQLite the unguarded tool fails before
+      // it can propose anything; with skipTables it never reads them (below). Without the search
+      // tables it drops the ledger as on PostgreSQL.
+      await expect(orm.schema.getUpdateSchemaSQL({ wrap: false })).rejects.toThrow(TypeError);
+      const bare = await openAppOrm(config, { entities: [OrderSchema], schemaGenerator: { skipTables: [...sqliteOnlyTables] } });
+      const dropped = touchingLedger(await bare.schema.getUpdateSchemaSQL({ wrap: false }));
+      expect(dropped.some((s) => /drop table/i.test(s) && /["`]jobs["`]/.test(s))).toBe(true);
+      await bare.close();
+    } else {
+      const dropped = touchingLedger(await orm.schema.getUpdateSchemaSQL({ wrap: false }));
+      expect(dropped.some((s) => /drop table/i.test(s) && /["`]jobs["`]/.test(s))).toBe(true);
+    }
     await orm.close();
     await jl.close();
   });
@@ -93,7 +109,7 @@ describe.each(backends)('an application schema tool beside the ledger on %s', (d
     expect(touchingLedger(diff)).toEqual([]);
 
     await orm.schema.updateSchema();
-    expect(await tablesIn(orm, dialect)).toEqual([...ledgerTables, 'orders'].sort());
+    expect(await tablesIn(orm, dialect)).toEqual([...ledgerTablesOn(dialect), 'orders'].sort());
     expect(touchingLedger(await orm.schema.getUpdateSchemaSQL({ wrap: false }))).toEqual([]);
     await orm.close();
 

@@ -139,7 +139,7 @@ describe.each(backends)('console API on %s', (dialect) => {
       ['/api/jobs?run=run_nope', 'run'],
       ['/api/jobs?q=customer.plan', 'q'],
       ['/api/jobs?q=payload.1x=2', 'q'],
-      [`/api/jobs?error=${'x'.repeat(201)}`, 'error'],
+      [`/api/jobs?error=${'x'.repeat(501)}`, 'error'],
       ['/api/jobs?bogus=1', 'bogus'],
       ['/api/jobs/not-a-job', 'id'],
       ['/api/runs?status=sleeping', 'status'],

@@ -203,7 +203,7 @@ describe.each(backends)('console pages API on %s', (dialect) => {
       const { tasks } = body(answer) as {
         tasks: { task: string; schedule: string | null; nextRunAt: number | null; lastRun: { status: string } | null; runs: { status: string; tick: number; durationMs: number | null; counts: unknown; triggeredBy: string }[]; missedLastDay: number }[];
       };
-      expect(tasks.map((t) => t.task).sort()).toEqual(['archive-pipelines', 'prune', 'reconcile', 'rotate-snapshots', 'sqlite-upkeep']);
+      expect(tasks.map((t) => t.task).sort()).toEqual(['archive-pipelines', 'prune', 'reconcile', 'rotate-snapshots', 'search-index', 'sqlite-upkeep']);
       const rotate = tasks.find((t) => t.task === 'rotate-snapshots')!;
       expect(rotate.runs[0]).toMatchObject({ status: 'succeeded', triggeredBy: 'manual' });
       expect(typeof rotate.runs[0]!.durationMs).toBe('number');

@@ -71,6 +71,8 @@ describe.each(backends)('maintenance tasks (%s)', (dialect) => {
         jobs: doomed.length,
         attempts: Object.values(doomedHistory).reduce((n, h) => n + h.attempts, 0),
         events: Object.values(doomedHistory).reduce((n, h) => n + h.events, 0),
+        // Nothing indexed these jobs for search (no search ran, the search-index task is not scheduled here).
+        searchDocuments: 0,
         maintenanceRuns: 0,
         // The test writes no run, pipeline or state events, and job retention leaves the audit log alone.
         runEvents: 0,
@@ -148,6 +150,7 @@ describe.each(backends)('maintenance tasks (%s)', (dialect) => {
         ['sqlite-upkeep', null],
         ['archive-pipelines', 'succeeded'],
         ['rotate-snapshots', 'succeeded'],
+        ['search-index', null],
       ]);
     } finally {
       await jl.close();

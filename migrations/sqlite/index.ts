@@ -18,6 +18,7 @@ import { Migration20261211000000AuditLog } from './Migration20261211000000AuditL
 import { Migration20261211010000Replays } from './Migration20261211010000Replays.js';
 import { Migration20261212000000ConsoleIndexes } from './Migration20261212000000ConsoleIndexes.js';
 import { Migration20261213000000ColdArchive } from './Migration20261213000000ColdArchive.js';
+import { Migration20261214000000SearchIndex } from './Migration20261214000000SearchIndex.js';
 
 export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261122000000LedgerCore', class: Migration20261122000000LedgerCore },
@@ -35,4 +36,5 @@ export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261211010000Replays', class: Migration20261211010000Replays },
   { name: 'Migration20261212000000ConsoleIndexes', class: Migration20261212000000ConsoleIndexes },
   { name: 'Migration20261213000000ColdArchive', class: Migration20261213000000ColdArchive },
+  { name: 'Migration20261214000000SearchIndex', class: Migration20261214000000SearchIndex },
 ];

@@ -17,6 +17,7 @@ import { registerMaintenanceCommands } from './commands/maintenance.js';
 import { registerOperateCommands } from './commands/operate.js';
 import { registerPipelineCommands } from './commands/pipelines.js';
 import { registerReplayCommands } from './commands/replay.js';
+import { registerSearchCommand } from './commands/search.js';
 import { registerStateCommands } from './commands/state.js';
 import { registerTypesCommand } from './commands/types.js';
 import { redactText } from '../log-redaction.js';
@@ -47,6 +48,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerPipelineCommands(program, global);
   registerStateCommands(program, global);
   registerAuditCommand(program, global);
+  registerSearchCommand(program, global);
   registerDoctorCommand(program);
   registerBackupCommands(program, global);
   registerTypesCommand(program, global);

@@ -56,7 +56,9 @@ export function registerJobRoutes(app: FastifyInstance, jl: JobLedger): void {
     async (request) => {
       const limit = parseLimit(request.query.limit);
       const before = parseCursor(request.query.before);
-      const { jobs, scannedTo } = await jl.ledger.searchJobs({ ...jobFilterOf(request.query), limit, scanLimit: maxScannedJobs, ...(before ? { before } : {}) });
+      const filter = jobFilterOf(request.query);
+      if (filter.errorMatches !== undefined) await searchIndexCaughtUp(jl);
+      const { jobs, scannedTo } = await jl.ledger.searchJobs({ ...filter, limit, scanLimit: maxScannedJobs, ...(before ? { before } : {}) });
       return {
         items: jobs.map(jobSummary),
         next: scannedTo ? cursorOf(scannedTo) : jobs.length === limit ? cursorOf(jobs.at(-1)) : null,
@@ -116,10 +118,20 @@ export function registerJobRoutes(app: FastifyInstance, jl: JobLedger): void {
       if ((ids === undefined) === (filter === undefined)) throw new InvalidOptionError('ids', 'either ids or filter (exactly one of them)', ids === undefined ? 'neither' : 'both');
       if (filter) checkKnownKeys('filter', filter, Object.keys(jobFilterProperties));
       const actor = principalOf(request).name;
-      const target = ids ? { ids: [...new Set(ids)], truncated: false } : await matchingJobIds(jl, action, jobFilterOf(filter!));
+      const jobFilter = filter ? jobFilterOf(filter) : undefined;
+      if (jobFilter?.errorMatches !== undefined) await searchIndexCaughtUp(jl);
+      const target = jobFilter ? await matchingJobIds(jl, action, jobFilter) : { ids: [...new Set(ids)], truncated: false };
       return applyBulkAction(jl, action, target.ids, { reason, actor, source: 'api', truncated: target.truncated, ...(filter ? { filter } : {}) });
     },
   );
+}
+
+/**
+ * Before an error-text filter: the search index takes what was committed before the request, as a
+ * search does (the `search-index` maintenance task keeps that backlog short).
+ */
+async function searchIndexCaughtUp(jl: JobLedger): Promise<void> {
+  await jl.catchUpSearchIndex();
 }
 
 /** Refuses a key the object's schema does not name (a host server may strip them silently instead). */

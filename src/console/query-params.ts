@@ -6,7 +6,7 @@
  * check the result again.
  */
 import { InvalidOptionError } from '../errors.js';
-import { jobStatuses, type EventFilter, type JobFilter, type JobStatus } from '../store/index.js';
+import { jobStatuses, parseSearchText, type EventFilter, type JobFilter, type JobStatus } from '../store/index.js';
 
 const ulid = '[0-9A-HJKMNP-TV-Z]{26}';
 export const idPattern = (prefix: string): string => `^${prefix}_${ulid}$`;
@@ -43,7 +43,7 @@ export const jobFilterProperties = {
   run: { type: 'string', pattern: idPattern('run'), description: 'a run id like run_01J...' },
   since: timeParam('created at or after'),
   until: timeParam('created before'),
-  error: text('text the last error message contains (ignoring case)'),
+  error: text('words or "quoted phrases" in the job\'s error messages (full-text search: every word must match, any case; word* for a prefix)', 500),
   q: {
     anyOf: [
       { type: 'string', minLength: 1, maxLength: 1200 },
@@ -115,7 +115,8 @@ export function jobFilterOf(query: JobFilterQuery): Omit<JobFilter, 'limit' | 'o
     ...(since !== undefined ? { since } : {}),
     ...(until !== undefined ? { until } : {}),
     ...(where ? { where } : {}),
-    ...(query.error !== undefined ? { errorContains: query.error } : {}),
+    // Full-text, through the search index (store/search/); checked here so that a 400 names `error`.
+    ...(query.error !== undefined ? { errorMatches: (parseSearchText(query.error, 'error'), query.error) } : {}),
   };
 }
 

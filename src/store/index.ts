@@ -12,6 +12,7 @@ export { commitBoundsSeconds, type GroupCommitStats } from './engine/group-commi
 export { AttemptEntity, EventEntity, JobEntity, MaintenanceRunEntity, PipelineEntity, PipelineHistoryEntity, RunEntity, SnapshotEntity, StateEntryEntity, StateTransitionEntity, ledgerEntities, type AttemptRow, type EventRow, type JobRow, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger, type PipelineFeedback, type PipelineHistoryRow, type PipelineRow, type PipelineStatus, type RunRow, type RunStatus, type SnapshotRow, type SnapshotSubjectType, type StageOutcomeType, type StagePathEntry, type StateChange, type StateEntryRow, type StateTransitionRow, type SubjectType } from './entities/index.js';
 export { assertId, isId, newId } from './ids.js';
 export { AuditEntity, type AuditRow, type AuditSource, type AuditSubjectType } from './entities/index.js';
+export { SearchPositionEntity, type SearchPositionRow } from './entities/index.js';
 export { auditSources, checkAuditContext, checkAuditSource, type AuditContext, type AuditEntry, type FieldChanges } from './audit/audit-writes.js';
 export type { AuditFilter } from './audit/audit-queries.js';
 export type { EventFilter, JobDetail, JobFilter, JobKind } from './jobs/job-queries.js';
@@ -34,6 +35,9 @@ export { backupSqlite, checkSqliteBackup, restoreSqlite, type BackupSummary } fr
 export { databaseNow, findStaleAttempts, recoverStaleAttempt, type StaleAttempt } from './maintenance/stale-attempts.js';
 export { sqlFor } from './orm/em-sql.js';
 export { ledgerTables } from './orm/ledger-tables.js';
+export { fullTextSearch, type TextSearchFilter, type TextSearchHit, type TextSearchOptions, type TextSearchResult } from './search/full-text-search.js';
+export { catchUpSearchIndex, indexSearchDocuments, type IndexOptions as SearchIndexOptions, type IndexResult as SearchIndexResult } from './search/search-indexer.js';
+export { parseSearchText, searchFields, type SearchField } from './search/search-query.js';
 export { archiveFinishedPipelines, type ArchivePipelinesOptions } from './pipelines/pipeline-archive.js';
 export type { PipelineDetail, PipelineFilter, PipelineHistoryFilter, PipelineStageDetail, PipelineSummary } from './pipelines/pipeline-queries.js';
 export { cancelPipeline, retryPipeline, type CancelledPipeline, type PipelineOperatorRequest, type RetriedPipeline, type RetryStageJob } from './pipelines/pipeline-operator-writes.js';

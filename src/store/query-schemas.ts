@@ -15,6 +15,7 @@ import { InvalidOptionError } from '../errors.js';
 import type { PipelineStatus, RunStatus, SnapshotSubjectType, SubjectType } from './entities/index.js';
 import { eventTypes, jobStatuses } from './lifecycle.js';
 import { textProblem } from './json-value.js';
+import { maxSearchTextLength, searchFields } from './search/search-query.js';
 
 /** Latest time a Date can hold, in epoch milliseconds. */
 export const maxEpochMs = 8_640_000_000_000_000;
@@ -90,6 +91,7 @@ const jobFilterFields = {
   until: field(epochMs, expect.time),
   where: field(whereSchema, `an object of at most ${maxWhereKeys} payload paths ("customer.id") to a string, number or boolean`),
   errorContains: field(safeText(200), 'text to find in the last error message (1 to 200 characters)'),
+  errorMatches: field(safeText(maxSearchTextLength), `words or "quoted phrases" to find in the job's error messages (full-text search, 1 to ${maxSearchTextLength} characters)`),
 };
 
 /** `listJobs`. */
@@ -104,6 +106,12 @@ export const listJobsSchema = z.strictObject({
 /** `searchJobs`: `listJobs` without `offset`, with the most jobs one call reads. */
 export const searchJobsSchema = listJobsSchema.omit({ offset: true }).extend({
   scanLimit: field(z.number().int().min(1).max(1_000_000), 'a whole number from 1 to 1,000,000'),
+});
+
+/** `fullTextSearch` (search/full-text-search.ts): the job filters with keyset paging, and the fields to search. */
+export const textSearchSchema = listJobsSchema.omit({ offset: true, errorContains: true, errorMatches: true }).extend({
+  limit: field(z.number().int().min(1).max(1000), expect.limit(1000)),
+  fields: field(z.array(z.enum(searchFields)).min(1).max(searchFields.length), `a list of ${searchFields.join(', ')}`),
 });
 
 /** `countJobsByStatus`: the job filters without paging. */

@@ -15,6 +15,7 @@ import { JobReplayEntity } from './job-replay.entity.js';
 import { AuditEntity } from './audit.entity.js';
 import { ArchiveSegmentEntity } from './archive-segment.entity.js';
 import { ArchivedJobEntity } from './archived-job.entity.js';
+import { SearchPositionEntity } from './search-position.entity.js';
 
 export { AttemptEntity, EventEntity, JobEntity, RunEntity };
 export type { AttemptRow } from './attempt.entity.js';
@@ -40,5 +41,7 @@ export type { AuditRow, AuditSource, AuditSubjectType } from './audit.entity.js'
 export { ArchiveSegmentEntity, ArchivedJobEntity };
 export type { ArchiveSegmentRow, ArchiveSegmentStatus, ArchiveTargetKind } from './archive-segment.entity.js';
 export type { ArchivedJobRow } from './archived-job.entity.js';
+export { SearchPositionEntity };
+export type { SearchPositionRow } from './search-position.entity.js';
 
-export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity, LedgerIdentityEntity, ReplayEntity, JobReplayEntity, AuditEntity, ArchiveSegmentEntity, ArchivedJobEntity];
+export const ledgerEntities = [JobEntity, AttemptEntity, EventEntity, RunEntity, StateEntryEntity, StateTransitionEntity, SnapshotEntity, PipelineEntity, PipelineHistoryEntity, MaintenanceRunEntity, LedgerIdentityEntity, ReplayEntity, JobReplayEntity, AuditEntity, ArchiveSegmentEntity, ArchivedJobEntity, SearchPositionEntity];

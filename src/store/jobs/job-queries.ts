@@ -20,6 +20,7 @@ import {
 } from '../query-schemas.js';
 import { toAttemptRow, toEventRow, toJobRow } from './job-rows.js';
 import { notIndexed, placeholders, toNumber, type Sql } from '../engine/sql.js';
+import { jobsMatching, parseSearchText } from '../search/search-query.js';
 
 export interface JobDetail {
   job: JobRow;
@@ -47,6 +48,11 @@ export interface JobFilter {
   where?: Record<string, string | number | boolean>;
   /** Text the last error's message contains, ignoring ASCII case (1 to 200 characters). */
   errorContains?: string;
+  /**
+   * Words or "quoted phrases" in the job's error messages (any attempt's), through the full-text
+   * search index (search/search-query.ts): as far as the index has followed the event log.
+   */
+  errorMatches?: string;
   /** Default 100, at most 10,000. */
   limit?: number;
   offset?: number;
@@ -228,7 +234,7 @@ export async function listAttempts(sql: Sql, given: { jobIds?: readonly string[]
 }
 
 /** The conditions and parameters of a validated job filter; every value bound, lists as `IN (?, ...)`. */
-function jobWhere(sql: Sql, filter: Partial<z.output<typeof countJobsSchema>>): { conditions: string[]; params: unknown[] } {
+export function jobWhere(sql: Sql, filter: Partial<z.output<typeof countJobsSchema>>): { conditions: string[]; params: unknown[] } {
   const conditions: string[] = [];
   const params: unknown[] = [];
   for (const [column, value] of [
@@ -263,10 +269,15 @@ function jobWhere(sql: Sql, filter: Partial<z.output<typeof countJobsSchema>>): 
     conditions.push(`${message} ESCAPE '\\'`);
     params.push(`%${filter.errorContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   }
+  if (filter.errorMatches !== undefined) {
+    const match = jobsMatching(sql.dialect, parseSearchText(filter.errorMatches, 'errorMatches'), ['error']);
+    conditions.push(match.sql);
+    params.push(...match.params);
+  }
   return { conditions, params };
 }
 
-function whereClause(conditions: readonly string[]): string {
+export function whereClause(conditions: readonly string[]): string {
   return conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
 }
 

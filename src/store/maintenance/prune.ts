@@ -10,12 +10,15 @@
  * change's `state_transitions` row stays, and with it the entry's versions). Old `maintenance_runs`
  * rows go too, except each task's newest scheduled row, which missed-tick detection starts from.
  *
+ * A pruned job's full-text search document goes with it, in the same transaction.
+ *
  * The audit log is never pruned by job retention: it has its own (`auditDays`, default forever).
  */
 import { InvalidOptionError } from '../../errors.js';
 import type { Ledger } from '../ledger.js';
 import { finalJobStatuses } from '../lifecycle.js';
 import { placeholders, toNumber, type Sql } from '../engine/sql.js';
+import { deleteDocuments } from '../search/search-documents.js';
 
 export interface RetentionPolicy {
   /** Days a finished job is kept after it finished; `null` keeps jobs forever. */
@@ -46,6 +49,8 @@ export interface PruneCounts {
   jobs: number;
   attempts: number;
   events: number;
+  /** Full-text search documents of the deleted jobs (search/search-documents.ts). */
+  searchDocuments: number;
   maintenanceRuns: number;
   /** Events of finished runs, of finished pipelines, and of state changes, past the default retention. */
   runEvents: number;
@@ -63,7 +68,7 @@ export async function pruneByRetention(ledger: Ledger, options: PruneOptions): P
   const now = options.now ?? Date.now();
   const batchSize = positive('batchSize', options.batchSize ?? 500);
   const limit = positive('limit', options.limit ?? 100_000);
-  const counts: PruneCounts = { jobs: 0, attempts: 0, events: 0, maintenanceRuns: 0, runEvents: 0, pipelineEvents: 0, stateEvents: 0, audit: 0 };
+  const counts: PruneCounts = { jobs: 0, attempts: 0, events: 0, searchDocuments: 0, maintenanceRuns: 0, runEvents: 0, pipelineEvents: 0, stateEvents: 0, audit: 0 };
 
   for (const group of options.keepJobs ? [] : retentionGroups(options.policy, now)) {
     if (options.dryRun) {
@@ -71,6 +76,7 @@ export async function pruneByRetention(ledger: Ledger, options: PruneOptions): P
       counts.jobs += found.jobs;
       counts.attempts += found.attempts;
       counts.events += found.events;
+      counts.searchDocuments += found.searchDocuments;
       continue;
     }
     while (counts.jobs < limit && !options.signal?.aborted) {
@@ -79,6 +85,7 @@ export async function pruneByRetention(ledger: Ledger, options: PruneOptions): P
       counts.jobs += batch.jobs;
       counts.attempts += batch.attempts;
       counts.events += batch.events;
+      counts.searchDocuments += batch.searchDocuments;
       if (batch.selected < size) break;
     }
   }
@@ -178,24 +185,25 @@ export function prunableWhere(group: RetentionGroup): { sql: string; params: unk
   };
 }
 
-async function deleteBatch(tx: Sql, group: RetentionGroup, size: number): Promise<{ selected: number; jobs: number; attempts: number; events: number }> {
+async function deleteBatch(tx: Sql, group: RetentionGroup, size: number): Promise<{ selected: number; jobs: number; attempts: number; events: number; searchDocuments: number }> {
   const where = prunableWhere(group);
   // SKIP LOCKED: a second pruner on PostgreSQL takes other jobs instead of waiting on these.
   const lock = tx.dialect === 'postgresql' ? ' FOR UPDATE SKIP LOCKED' : '';
   const selected = await tx.all(`SELECT id FROM jobs WHERE ${where.sql} ORDER BY created_at LIMIT ?${lock}`, [...where.params, size]);
-  if (selected.length === 0) return { selected: 0, jobs: 0, attempts: 0, events: 0 };
+  if (selected.length === 0) return { selected: 0, jobs: 0, attempts: 0, events: 0, searchDocuments: 0 };
   const candidates = selected.map((r) => r.id as string);
   const deleted = (
     await tx.all(`DELETE FROM jobs WHERE id IN (${placeholders(candidates.length)}) AND status IN (${finalList}) RETURNING id`, candidates)
   ).map((r) => r.id as string);
-  if (deleted.length === 0) return { selected: selected.length, jobs: 0, attempts: 0, events: 0 };
+  if (deleted.length === 0) return { selected: selected.length, jobs: 0, attempts: 0, events: 0, searchDocuments: 0 };
   const inList = placeholders(deleted.length);
   const attempts = await tx.run(`DELETE FROM attempts WHERE job_id IN (${inList})`, deleted);
   const events = await tx.run(`DELETE FROM events WHERE subject_type = 'job' AND subject_id IN (${inList})`, deleted);
-  return { selected: selected.length, jobs: deleted.length, attempts, events };
+  const searchDocuments = await deleteDocuments(tx, deleted);
+  return { selected: selected.length, jobs: deleted.length, attempts, events, searchDocuments };
 }
 
-async function countPrunable(sql: Sql, group: RetentionGroup): Promise<{ jobs: number; attempts: number; events: number }> {
+async function countPrunable(sql: Sql, group: RetentionGroup): Promise<{ jobs: number; attempts: number; events: number; searchDocuments: number }> {
   const where = prunableWhere(group);
   const [jobs] = await sql.all(`SELECT COUNT(*) AS n FROM jobs WHERE ${where.sql}`, where.params);
   const [attempts] = await sql.all(`SELECT COUNT(*) AS n FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE ${where.sql})`, where.params);
@@ -203,7 +211,8 @@ async function countPrunable(sql: Sql, group: RetentionGroup): Promise<{ jobs: n
     `SELECT COUNT(*) AS n FROM events WHERE subject_type = 'job' AND subject_id IN (SELECT id FROM jobs WHERE ${where.sql})`,
     where.params,
   );
-  return { jobs: toNumber(jobs?.n ?? 0), attempts: toNumber(attempts?.n ?? 0), events: toNumber(events?.n ?? 0) };
+  const [documents] = await sql.all(`SELECT COUNT(*) AS n FROM search_documents WHERE job_id IN (SELECT id FROM jobs WHERE ${where.sql})`, where.params);
+  return { jobs: toNumber(jobs?.n ?? 0), attempts: toNumber(attempts?.n ?? 0), events: toNumber(events?.n ?? 0), searchDocuments: toNumber(documents?.n ?? 0) };
 }
 
 // A task's newest scheduled row stays: missed-tick detection counts from it.

@@ -9,7 +9,26 @@
 /** The table MikroORM's migrator records the ledger's applied migrations in. */
 export const migrationsTable = 'jobledger_migrations';
 
-/** Every table of the ledger, its migrations table included. */
+/**
+ * The full-text search index's documents (migration SearchIndex): on SQLite a mapping table, an FTS5
+ * virtual table and the five tables FTS5 keeps it in; on PostgreSQL `search_documents` alone. No
+ * entity describes them (an FTS5 table and a tsvector column have no common mapping), so the
+ * ledger's own schema tool skips them too (open-orm.ts).
+ */
+export const searchIndexTables: readonly string[] = Object.freeze([
+  'search_documents',
+  'search_documents_fts',
+  'search_documents_fts_data',
+  'search_documents_fts_idx',
+  'search_documents_fts_content',
+  'search_documents_fts_docsize',
+  'search_documents_fts_config',
+]);
+
+/** The tables of `searchIndexTables` only SQLite has. */
+export const sqliteOnlyTables: readonly string[] = Object.freeze(searchIndexTables.filter((t) => t !== 'search_documents'));
+
+/** Every table of the ledger, its migrations table included (on PostgreSQL, all but `sqliteOnlyTables`). */
 export const ledgerTables: readonly string[] = Object.freeze([
   'jobs',
   'attempts',
@@ -27,5 +46,7 @@ export const ledgerTables: readonly string[] = Object.freeze([
   'audit',
   'archive_segments',
   'archived_jobs',
+  'search_positions',
+  ...searchIndexTables,
   migrationsTable,
 ]);

@@ -16,7 +16,7 @@ import { ledgerEntities } from '../entities/index.js';
 import { sqliteMigrations } from '../../../migrations/sqlite/index.js';
 import { postgresqlMigrations } from '../../../migrations/postgresql/index.js';
 import { configureSqliteConnection, type SqliteDatabase } from '../engine/sqlite/connection.js';
-import { migrationsTable } from './ledger-tables.js';
+import { migrationsTable, searchIndexTables } from './ledger-tables.js';
 
 export type LedgerOrm = MikroORM;
 export type LedgerEm = SqlEntityManager;
@@ -53,6 +53,8 @@ export async function openOrm(target: DatabaseTarget, options: OpenOrmOptions = 
     discovery: { warnWhenNoEntities: false },
     // The migrator is registered when a migration runs (migrator.ts), and each driver is loaded
     // only for its dialect: a command that only reads loads neither the other driver nor umzug.
+    // The search documents' tables differ by dialect and have no entity (ledger-tables.ts).
+    schemaGenerator: { skipTables: [...searchIndexTables] },
     // knex puts a failed statement in front of the driver's message; with this, the statement as
     // written (placeholders, no values), not one with the values spliced in.
     driverOptions: { compileSqlOnError: false },

@@ -7,7 +7,7 @@ import type { Config, MaintenanceTaskName, MissedTickPolicy } from '../../config
 import type { Dispatcher } from '../../jobs/dispatcher.js';
 import type { JobRegistry } from '../../jobs/registry.js';
 import type { Logger } from '../../logger.js';
-import { archiveFinishedPipelines, pruneByRetention, rotateSnapshots, sqliteUpkeep, unfinishedQueues, type Ledger } from '../../store/index.js';
+import { archiveFinishedPipelines, catchUpSearchIndex, pruneByRetention, rotateSnapshots, sqliteUpkeep, unfinishedQueues, type Ledger } from '../../store/index.js';
 import { disagreementsOf, reconcileRedis, type Disagreements } from './reconcile.js';
 import type { MaintenanceTask, MaintenanceTaskContext } from './task.js';
 import type { ColdArchive } from '../../jobs/archive/cold-archive.js';
@@ -34,10 +34,14 @@ export const defaultMissedPolicy: Readonly<Record<MaintenanceTaskName, MissedTic
   'sqlite-upkeep': 'record',
   'archive-pipelines': 'record',
   'rotate-snapshots': 'record',
+  'search-index': 'record',
 };
 
 /** Rows one run of the archive and rotation tasks handles at most; the next tick takes the rest. */
 const perRunLimit = 10_000;
+
+/** Events one run of the search indexer takes at most (a backlog after an upgrade goes over several ticks). */
+const searchEventsPerRun = 200_000;
 
 export function builtInTasks(deps: BuiltInTaskDeps): MaintenanceTask[] {
   const { ledger, config } = deps;
@@ -70,6 +74,11 @@ export function builtInTasks(deps: BuiltInTaskDeps): MaintenanceTask[] {
     task('rotate-snapshots', 'delete expired snapshots and all but the newest few per subject', false, async (ctx) => {
       const { expired, rotated } = await rotateSnapshots(ledger, { keepPerSubject: m.snapshotsKeepPerSubject, now: ctx.now, limit: perRunLimit });
       return { expired, rotated };
+    }),
+    task('search-index', 'add what the event log gained to the full-text search index (each search also does this first)', false, async (ctx) => {
+      // Up to what had committed when the run began (on PostgreSQL waiting up to 2 s for open transactions).
+      const { events, documents } = await catchUpSearchIndex(ledger, { maxEvents: searchEventsPerRun, waitMs: 2000, signal: ctx.signal, now: ctx.now });
+      return { events, documents };
     }),
   ];
 }
