@@ -14,6 +14,7 @@ import { prunableWhere, retentionGroups, type RetentionGroup, type RetentionPoli
 import { jobRecords } from '../jobs/job-records.js';
 import type { JobDetail } from '../jobs/job-queries.js';
 import { toJobRow } from '../jobs/job-rows.js';
+import { deleteDocuments } from '../search/search-documents.js';
 
 /** Days after which finished jobs are archived: a default and per-queue overrides (`null`: never). */
 export type ArchivePolicy = Pick<RetentionPolicy, 'defaultDays' | 'byQueue'>;
@@ -103,4 +104,6 @@ async function deleteLiveRows(sql: Sql, records: readonly JobDetail[]): Promise<
   if (attempts !== expected.attempts || events !== expected.events) {
     throw new ArchiveMoveConflict(`${attempts} attempts and ${events} events in the ledger, the segment holds ${expected.attempts} and ${expected.events}`);
   }
+  // Full-text search covers the live ledger: an archived job's document goes with its rows.
+  await deleteDocuments(sql, ids);
 }
