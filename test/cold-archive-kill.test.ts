@@ -84,11 +84,18 @@ function startChild(config: Readonly<Config>, env: Record<string, string>): Chil
   return handle;
 }
 
-/** Every job's place: live ids, and archived ids with their index rows' segments. */
+/**
+ * Every job's place: live ids, and archived ids with their index rows' segments. One statement, so
+ * one snapshot: on PostgreSQL a COMMIT the killed child sent just before dying can land between two
+ * reads, which would show a job in both places that no single moment held.
+ */
 async function places(ledger: Ledger): Promise<{ live: string[]; indexed: string[]; segments: Map<string, string> }> {
-  const live = (await ledger.read((sql) => sql.all('SELECT id FROM jobs'))).map((r) => r.id as string);
-  const rows = await ledger.read((sql) => sql.all('SELECT job_id, segment_id FROM archived_jobs'));
-  return { live, indexed: rows.map((r) => r.job_id as string), segments: new Map(rows.map((r) => [r.job_id as string, r.segment_id as string])) };
+  const rows = await ledger.read((sql) =>
+    sql.all(`SELECT id, NULL AS segment_id FROM jobs UNION ALL SELECT job_id AS id, segment_id FROM archived_jobs`),
+  );
+  const live = rows.filter((r) => r.segment_id === null).map((r) => r.id as string);
+  const archived = rows.filter((r) => r.segment_id !== null);
+  return { live, indexed: archived.map((r) => r.id as string), segments: new Map(archived.map((r) => [r.id as string, r.segment_id as string])) };
 }
 
 function expectEachOnce(all: readonly string[], { live, indexed }: { live: string[]; indexed: string[] }, when: string): void {

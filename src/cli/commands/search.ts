@@ -6,7 +6,9 @@
  */
 import type { Command } from 'commander';
 import { InvalidOptionError } from '../../errors.js';
-import { jobStatuses, searchFields, type JobStatus, type SearchField, type TextSearchResult } from '../../store/index.js';
+// Not the store's index: `jobledger --help` must not load the ORM (test/cli-startup.test.ts).
+import { jobStatuses, searchFields, type JobStatus, type SearchField } from '../../store/vocabulary.js';
+import type { TextSearchResult } from '../../store/index.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
 import { parseInteger, parseSince, parseTimeOption } from '../parse.js';

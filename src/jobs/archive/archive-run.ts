@@ -1,6 +1,6 @@
 /**
  * One archive run: finished jobs past the archive's days move into segments, a segment at a time.
- * The order makes a SIGKILL at any point leave every job in exactly one place:
+ * The order makes a kill at any point, even one the process cannot catch, leave every job in exactly one place:
  *   1. read the due jobs with their attempts and events (no transaction held);
  *   2. write the segment's data and manifest to the target, each whole or not at all;
  *   3. one transaction: the segment's row, an index row per job, the jobs' deletion; it rolls back
