@@ -4,8 +4,7 @@
  * listening on a real port, with a real worker running the jobs in-process. Each flow saves a
  * screenshot under test-artifacts/console/.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import { PermanentJobError } from '../src/workers/classify-outcome.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { backends, testConfig } from './support/backends.js';
 import { waitFor, waitForStatus } from './support/harness.js';
+import { consoleArtifacts, findChromium, uiTimeout } from './support/console-browser.js';
 
 /** A stage job whose context's `plan[stage][visit - 1]` says `fail` (permanently), `wait` (until cancelled) or, by default, complete. */
 const browserStage = defineJob({
@@ -44,30 +44,14 @@ const loopingPipeline = definePipeline({
   budgets: { rework: 2 },
 });
 
-function findChromium(): string | undefined {
-  const given = process.env.CHROMIUM_PATH;
-  if (given) return existsSync(given) ? given : undefined;
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      const path = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
-      if (path) return path;
-    } catch {
-      // not on PATH
-    }
-  }
-  return undefined;
-}
-
 const executablePath = findChromium();
 if (!executablePath) {
   console.warn('console-browser.test.ts: skipped, no Chromium executable (set CHROMIUM_PATH, or install Debian\'s chromium package)');
 }
-const artifacts = join(process.cwd(), 'test-artifacts', 'console');
+const artifacts = consoleArtifacts;
 const operatorSecret = 'olga-operator-secret-0123';
 const viewerSecret = 'vera-viewer-secret-01234';
 const tokens = parseConsoleTokens(`olga:operator:${operatorSecret},vera:viewer:${viewerSecret}`);
-/** Long enough for a poll (5 s) and a worker's attempt or two. */
-const uiTimeout = 20_000;
 
 describe.skipIf(!executablePath).each(backends)('console in Chromium on %s', (dialect) => {
   let jl: JobLedger;
