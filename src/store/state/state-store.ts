@@ -34,6 +34,7 @@ import {
 } from './state-model.js';
 import { findState, getState, getStates, listNamespaces, listState, stateHistory, type ListStateOptions, type StateHistoryOptions } from './state-queries.js';
 import { applyStateOpsOrm } from './state-writes.js';
+import { BatchRaceLost, applyStateBatchOrm, isSetBasedBatch } from './state-batch-writes.js';
 import { stateRead, stateTransaction } from './state-em.js';
 import { listSnapshotsSchema, parseQuery } from '../query-schemas.js';
 import { textProblem } from '../json-value.js';
@@ -194,7 +195,8 @@ export class StateStore {
   /**
    * Every change here is an operator's (or an application's) explicit one: each gets an audit row.
    * A batch with expected versions reads its keys first, in one statement, so that a rejection
-   * names every conflicting key (`BatchVersionConflictError`), not only the first one reached.
+   * names every conflicting key (`BatchVersionConflictError`), not only the first one reached. A
+   * batch of sets or deletes of distinct keys is written set-based (state-batch-writes.ts).
    */
   private async apply(ops: readonly StateOp[], options: Pick<StateWriteOptions, 'actor' | 'source'>): Promise<StateEntryRow[]> {
     // Validated (and data copied) at the call, before anything is awaited: a bad item writes nothing.
@@ -205,7 +207,15 @@ export class StateStore {
   }
 
   /** Applies validated operations in one transaction (the hot tiers wrap this: hot-state/tiered-state-store.ts). */
-  protected commitOps(valid: readonly StateOp[], by: { actor: string; source: AuditSource }): Promise<StateEntryRow[]> {
+  protected async commitOps(valid: readonly StateOp[], by: { actor: string; source: AuditSource }): Promise<StateEntryRow[]> {
+    if (isSetBasedBatch(valid)) {
+      try {
+        return await stateTransaction(this.ledger, (em) => applyStateBatchOrm(em, valid, { ...by, now: Date.now() }));
+      } catch (error) {
+        // A concurrent writer moved one of its rows (PostgreSQL): key by key, which retries or reports it.
+        if (!(error instanceof BatchRaceLost)) throw error;
+      }
+    }
     return stateTransaction(this.ledger, async (em) => {
       if (valid.length > 1) await checkBatchVersions(em, valid);
       return applyStateOpsOrm(em, valid, { ...by, now: Date.now() });

@@ -72,19 +72,8 @@ async function applyOne(rows: StateRows, op: StateOp, ctx: StateWriteContext): P
     checkExpectedVersion(op, current);
 
     const change = changeFor(op, current);
-    const status = op.op === 'set' || op.op === 'status' ? (op.status ?? current?.status ?? defaultStateStatus) : (current?.status ?? defaultStateStatus);
-    const data = op.op === 'set' || op.op === 'restore' ? op.data : (current?.data ?? null);
-    const deletedAt = op.op === 'delete' ? ctx.now : null;
-    let after: StateEntryRow;
-    let written: boolean;
-    if (current) {
-      after = { ...pickEntry(current), status, data, deletedAt, version: current.version + 1, updatedAt: ctx.now };
-      written = await rows.update(current, after);
-    } else {
-      const version = (await rows.highestRecordedVersion(op)) + 1;
-      after = { namespace: op.namespace, key: op.key, status, data, version, deletedAt: null, createdAt: ctx.now, updatedAt: ctx.now };
-      written = await rows.insert(after);
-    }
+    const after = entryAfter(op, current, ctx, current ? 0 : await rows.highestRecordedVersion(op));
+    const written = current ? await rows.update(current, after) : await rows.insert(after);
     if (!written) {
       // Someone changed (or created) the entry between our read and our write.
       if (op.expectedVersion !== undefined || attempt >= maxUnconditionalTries) {
@@ -98,20 +87,32 @@ async function applyOne(rows: StateRows, op: StateOp, ctx: StateWriteContext): P
   }
 }
 
+/**
+ * The entry as `op` leaves it: `current` changed at the next version, or a new entry above
+ * `highestRecorded` (the highest version the key's events and transitions have used).
+ */
+export function entryAfter(op: StateOp, current: StateEntryRow | null, ctx: StateWriteContext, highestRecorded: number): StateEntryRow {
+  const status = op.op === 'set' || op.op === 'status' ? (op.status ?? current?.status ?? defaultStateStatus) : (current?.status ?? defaultStateStatus);
+  const data = op.op === 'set' || op.op === 'restore' ? op.data : (current?.data ?? null);
+  const deletedAt = op.op === 'delete' ? ctx.now : null;
+  if (current) return { ...pickEntry(current), status, data, deletedAt, version: current.version + 1, updatedAt: ctx.now };
+  return { namespace: op.namespace, key: op.key, status, data, version: highestRecorded + 1, deletedAt: null, createdAt: ctx.now, updatedAt: ctx.now };
+}
+
 /** The entry's columns only, as a plain row. */
 function pickEntry(entry: StateEntryRow): StateEntryRow {
   const { namespace, key, status, data, version, deletedAt, createdAt, updatedAt } = entry;
   return { namespace, key, status, data, version, deletedAt, createdAt, updatedAt };
 }
 
-function checkExpectedVersion(op: StateOp, current: StateEntryRow | null): void {
+export function checkExpectedVersion(op: StateOp, current: StateEntryRow | null): void {
   const expected = op.expectedVersion;
   if (expected === undefined) return;
   const matches = expected === 0 ? current === null || current.deletedAt !== null : current?.version === expected;
   if (!matches) throw new VersionConflictError(stateSubjectId(op), expected, current?.version ?? null);
 }
 
-function changeFor(op: StateOp, current: StateEntryRow | null): StateChange {
+export function changeFor(op: StateOp, current: StateEntryRow | null): StateChange {
   switch (op.op) {
     case 'set':
       return current === null ? 'created' : current.deletedAt !== null ? 'undeleted' : 'updated';
@@ -124,7 +125,7 @@ function changeFor(op: StateOp, current: StateEntryRow | null): StateChange {
   }
 }
 
-function transitionFor(
+export function transitionFor(
   op: StateOp,
   change: StateChange,
   before: StateEntryRow | null,
@@ -246,7 +247,7 @@ const auditActions: Record<StateChange, string> = {
 const maxAuditedDataChars = 4096;
 
 /** A state change's audit row: the version, status and deletion it changed, and its data where small. */
-function stateAuditEntry(t: StateTransitionRow): AuditEntry {
+export function stateAuditEntry(t: StateTransitionRow): AuditEntry {
   const deleted = t.change === 'deleted';
   const changes: FieldChanges = {
     version: { before: t.versionBefore, after: t.versionAfter },
