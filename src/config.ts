@@ -171,6 +171,8 @@ export interface StateHotConfig {
   ttlSeconds: number;
   /** How long a writer's fence on a key lasts if the writer dies before lifting it. Env `JOBLEDGER_STATE_HOT_WRITE_LEASE_MS`; default 5000. */
   writeLeaseMs: number;
+  /** A held value taken from SQL longer ago than this is read from SQL again. Env `JOBLEDGER_STATE_HOT_MAX_AGE_MS`; default 30000. */
+  maxAgeMs: number;
   /** How often a process publishes its tier statistics for `jobledger state stats`; 0: never. Env `JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS`; default 5000. */
   statsIntervalMs: number;
 }
@@ -259,6 +261,7 @@ const defaults = {
   JOBLEDGER_STATE_HOT_LRU_MAX_BYTES: String(64 * 1024 * 1024),
   JOBLEDGER_STATE_HOT_TTL_SECONDS: '600',
   JOBLEDGER_STATE_HOT_WRITE_LEASE_MS: '5000',
+  JOBLEDGER_STATE_HOT_MAX_AGE_MS: '30000',
   JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS: '5000',
 } as const;
 
@@ -341,6 +344,7 @@ export function loadConfig(
       lruMaxBytes: int('JOBLEDGER_STATE_HOT_LRU_MAX_BYTES', 1024),
       ttlSeconds: parseInteger('JOBLEDGER_STATE_HOT_TTL_SECONDS', read('JOBLEDGER_STATE_HOT_TTL_SECONDS'), 1, 30 * 24 * 3600),
       writeLeaseMs: parseInteger('JOBLEDGER_STATE_HOT_WRITE_LEASE_MS', read('JOBLEDGER_STATE_HOT_WRITE_LEASE_MS'), 100, 600_000),
+      maxAgeMs: parseInteger('JOBLEDGER_STATE_HOT_MAX_AGE_MS', read('JOBLEDGER_STATE_HOT_MAX_AGE_MS'), 100, 86_400_000),
       statsIntervalMs: int('JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS', 0),
     }),
   });

@@ -12,7 +12,7 @@ import { LRUCache } from 'lru-cache';
 import type { StateEntryRow } from '../store/index.js';
 import type { Redis } from '../transport/redis-connection.js';
 import { ChangeSubscription, changesChannel, encodeNotice } from './change-notices.js';
-import { decodeHotValue, encodeHotValue, hotId, rowOf, toHotValue, verifyHotValue, type HotValue } from './hot-value.js';
+import { decodeHotValue, encodeHotValue, heldRow, hotId, missingHotValue, toHotValue, type HotValue } from './hot-value.js';
 import { LocalTier } from './local-tier.js';
 import { RedisTier, type RedisPut } from './redis-tier.js';
 import { TierStats, type HotStateStats } from './tier-stats.js';
@@ -23,18 +23,14 @@ export interface HotTiersOptions {
   lruMaxBytes: number;
   ttlMs: number;
   leaseMs: number;
+  /** A held value taken from SQL (or committed) longer ago than this is not served: SQL is read again. */
+  maxAgeMs: number;
   /** Longest wait for Redis before a read or write goes on against SQL. Default 1000. */
   redisTimeoutMs?: number;
 }
 
 /** Reads rows from SQL (soft-deleted ones included), in the order asked, null where none. */
 export type SqlRead = (ids: readonly string[]) => Promise<(StateEntryRow | null)[]>;
-
-/** A Redis value that failed its check, as read (repaired only if still the same). */
-interface Corrupt {
-  id: string;
-  observed: string;
-}
 
 /** More writes than this waiting for Redis: on its return every held value is dropped instead. */
 const maxPendingRepairs = 10_000;
@@ -50,6 +46,7 @@ export class HotTiers {
   private readonly pending = new Map<string, number>();
   private pendingOverflow = false;
   private redisOk = true;
+  private readonly maxAgeMs: number;
   /** Ids recently held in Redis, to tell a drop-out (TTL, eviction, flush) from a key never held. */
   private readonly seenInRedis = new LRUCache<string, true>({ max: 100_000 });
 
@@ -59,7 +56,8 @@ export class HotTiers {
     options: HotTiersOptions,
   ) {
     this.channel = changesChannel(options.prefix);
-    this.local = new LocalTier({ maxEntries: options.lruMaxEntries, maxBytes: options.lruMaxBytes, leaseMs: options.leaseMs }, this.stats);
+    this.maxAgeMs = options.maxAgeMs;
+    this.local = new LocalTier({ maxEntries: options.lruMaxEntries, maxBytes: options.lruMaxBytes, leaseMs: options.leaseMs, maxAgeMs: options.maxAgeMs }, this.stats);
     this.redisTier = new RedisTier(data, { prefix: options.prefix, ttlMs: options.ttlMs, leaseMs: options.leaseMs, timeoutMs: options.redisTimeoutMs ?? 1000 });
     this.subscription = new ChangeSubscription(subscriber, this.channel, this.processId, this.local);
     data.on('ready', () => void this.repairPending());
@@ -74,19 +72,22 @@ export class HotTiers {
     const toRedis: number[] = [];
     for (let i = 0; i < ids.length; i++) {
       const started = performance.now();
-      const held = local.get(ids[i]!);
-      const row = held ? this.verified(held, 'lru') : null;
+      const value = local.get(ids[i]!);
+      const held = value ? heldRow(value) : null;
       stats.lru.observe(performance.now() - started);
-      if (row) {
+      if (held) {
         stats.lru.hits++;
-        out[i] = row;
+        out[i] = held.row;
       } else {
-        if (held) local.reject(held.id);
+        if (value) {
+          stats.lru.checksumFailures++;
+          local.reject(value.id);
+        }
         toRedis.push(i);
       }
     }
 
-    const { toSql, corrupt } = toRedis.length ? await this.readRedis(ids, toRedis, out) : { toSql: [], corrupt: [] };
+    const { toSql, corrupt } = toRedis.length ? await this.readRedis(ids, toRedis, out) : { toSql: [], corrupt: new Map<string, string>() };
     if (toSql.length) await this.readSql(ids, toSql, out, sqlRead, corrupt);
     for (const row of out) if (row) local.raiseFloor(hotId(row.namespace, row.key), row.version);
     return out;
@@ -94,13 +95,14 @@ export class HotTiers {
 
   /**
    * Looks the LRU's misses up in Redis (one round trip); returns the indexes SQL must read, and the
-   * corrupt values found (repaired once SQL has given the truth).
+   * corrupt values found by id (repaired once SQL has given the truth).
    */
-  private async readRedis(ids: readonly string[], indexes: number[], out: (StateEntryRow | null)[]): Promise<{ toSql: number[]; corrupt: Corrupt[] }> {
+  private async readRedis(ids: readonly string[], indexes: number[], out: (StateEntryRow | null)[]): Promise<{ toSql: number[]; corrupt: Map<string, string> }> {
     const { stats, local } = this;
+    const corrupt = new Map<string, string>();
     if (!this.redisTier.up) {
       stats.sqlFallbacks += indexes.length;
-      return { toSql: indexes, corrupt: [] };
+      return { toSql: indexes, corrupt };
     }
     const started = performance.now();
     let raws: (string | null)[];
@@ -110,44 +112,50 @@ export class HotTiers {
     } catch {
       this.redisOk = false;
       stats.sqlFallbacks += indexes.length;
-      return { toSql: indexes, corrupt: [] };
+      return { toSql: indexes, corrupt };
     }
     stats.redis.observe(performance.now() - started, indexes.length);
     stats.redis.reads += indexes.length;
     const toSql: number[] = [];
-    const corrupt: Corrupt[] = [];
-    indexes.forEach((i, n) => {
+    const now = Date.now();
+    for (let n = 0; n < indexes.length; n++) {
+      const i = indexes[n]!;
       const id = ids[i]!;
       const raw = raws[n] ?? null;
       if (raw === null) {
         if (this.seenInRedis.delete(id)) stats.redis.demotions++;
         toSql.push(i);
-        return;
+        continue;
       }
       const value = decodeHotValue(id, raw);
-      const row = value ? rowOf(value) : null;
-      if (!value || !row) {
+      const held = value ? heldRow(value) : null;
+      if (!value || !held) {
         stats.redis.checksumFailures++;
-        corrupt.push({ id, observed: raw });
+        corrupt.set(id, raw);
         toSql.push(i);
-        return;
+        continue;
       }
       this.seenInRedis.set(id, true);
-      if (value.version < local.floor(id)) {
+      if (value.version < local.floor(id) || now - value.storedAt > this.maxAgeMs) {
         stats.redis.staleSkips++;
         toSql.push(i);
-        return;
+        continue;
       }
       stats.redis.hits++;
-      out[i] = row;
+      out[i] = held.row;
       local.promote(value);
-    });
+    }
     return { toSql, corrupt };
   }
 
-  /** Reads the rest from SQL (one statement per 200 keys), promotes what it found into both tiers. */
-  private async readSql(ids: readonly string[], indexes: number[], out: (StateEntryRow | null)[], sqlRead: SqlRead, corrupt: readonly Corrupt[]): Promise<void> {
+  /**
+   * Reads the rest from SQL (one statement per 200 keys), promotes what it found into both tiers:
+   * rows, and the markers of keys it has no entry of. Corrupt Redis values are replaced by them.
+   */
+  private async readSql(ids: readonly string[], indexes: number[], out: (StateEntryRow | null)[], sqlRead: SqlRead, corrupt: ReadonlyMap<string, string>): Promise<void> {
     const { stats, local } = this;
+    // What SQL returns is at least as fresh as the moment the statement was sent.
+    const storedAt = Date.now();
     const started = performance.now();
     let rows = await sqlRead(indexes.map((i) => ids[i]!));
     // A write of this process committed while the statement ran: read those keys once more.
@@ -159,38 +167,22 @@ export class HotTiers {
     stats.sql.observe(performance.now() - started, indexes.length);
     stats.sql.reads += indexes.length;
     const puts: RedisPut[] = [];
-    const values = new Map<string, HotValue>();
     indexes.forEach((i, n) => {
       const row = rows[n] ?? null;
       out[i] = row;
-      if (!row) return;
-      stats.sql.hits++;
-      const value = toHotValue(row);
-      values.set(value.id, value);
+      if (row) stats.sql.hits++;
+      const value = row ? toHotValue(row, storedAt) : missingHotValue(ids[i]!, storedAt);
       local.promote(value);
-      puts.push({ id: value.id, version: value.version, encoded: encodeHotValue(value) });
+      const replacing = corrupt.get(value.id);
+      puts.push({ id: value.id, version: value.version, storedAt, encoded: encodeHotValue(value), ...(replacing !== undefined ? { replacing } : {}) });
     });
     if (!this.redisTier.up) return;
     try {
-      const filled = await this.redisTier.fill(puts);
-      stats.redis.promotions += filled;
+      stats.redis.promotions += await this.redisTier.put(puts);
       for (const put of puts) this.seenInRedis.set(put.id, true);
-      await this.redisTier.repair(
-        corrupt.map(({ id, observed }) => {
-          const value = values.get(id);
-          return { id, observed, encoded: value ? encodeHotValue(value) : null };
-        }),
-      );
     } catch {
       this.redisOk = false;
     }
-  }
-
-  /** A held value's row if its checksum, key and version hold; counted as a checksum failure if not. */
-  private verified(value: HotValue, tier: 'lru' | 'redis'): StateEntryRow | null {
-    const row = verifyHotValue(value) ? rowOf(value) : null;
-    if (!row) this.stats[tier].checksumFailures++;
-    return row;
   }
 
   /**
@@ -214,8 +206,9 @@ export class HotTiers {
   async settle(fenced: readonly string[], entries: readonly StateEntryRow[]): Promise<void> {
     // The last entry of a key is its newest (a batch may change a key twice).
     const newest = new Map<string, HotValue>();
+    const committedAt = Date.now();
     for (const entry of entries) {
-      const value = toHotValue(entry);
+      const value = toHotValue(entry, committedAt);
       if ((newest.get(value.id)?.version ?? 0) < value.version) newest.set(value.id, value);
     }
     for (const value of newest.values()) {
@@ -224,7 +217,7 @@ export class HotTiers {
       this.local.promote(value, true);
     }
     if (newest.size === 0 && fenced.length === 0) return;
-    const puts = [...newest.values()].map((v) => ({ id: v.id, version: v.version, encoded: encodeHotValue(v) }));
+    const puts = [...newest.values()].map((v): RedisPut => ({ id: v.id, version: v.version, storedAt: v.storedAt, encoded: encodeHotValue(v) }));
     const settled: [string, number][] = [...puts.map((p): [string, number] => [p.id, p.version]), ...fenced.filter((id) => !newest.has(id)).map((id): [string, number] => [id, 0])];
     try {
       if (!this.redisTier.up) throw new Error('Redis is not connected');

@@ -10,9 +10,14 @@
  *   ends. A value read meanwhile may be the version before that commit, so it is not kept here.
  * - `serving`: false while the invalidation channel is not subscribed (Redis away, reconnecting):
  *   notices could be missed then, so the LRU is emptied and bypassed until it is subscribed again.
+ * - `maxAgeMs`: a value taken from SQL (or committed) longer ago is not served: the bound on what a
+ *   notice that never came (a writer cut off from Redis) can leave behind.
+ *
+ * Held values include the markers of keys SQL has no entry of (hot-value.ts): fences, notices and
+ * floors drop them like any other value.
  */
 import { LRUCache } from 'lru-cache';
-import { hotValueBytes, type HotValue } from './hot-value.js';
+import { hotValueBytes, supersedes, type HotValue } from './hot-value.js';
 import type { TierStats } from './tier-stats.js';
 
 export interface LocalTierOptions {
@@ -20,6 +25,8 @@ export interface LocalTierOptions {
   maxBytes: number;
   /** How long a fence announced by another process holds here without its commit notice. */
   leaseMs: number;
+  /** A value taken from SQL longer ago than this is not served (SQL is read again). */
+  maxAgeMs: number;
 }
 
 export class LocalTier {
@@ -34,6 +41,7 @@ export class LocalTier {
     private readonly now: () => number = Date.now,
   ) {
     this.leaseMs = options.leaseMs;
+    this.maxAgeMs = options.maxAgeMs;
     this.lru = new LRUCache<string, HotValue>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
@@ -47,6 +55,7 @@ export class LocalTier {
   }
 
   private readonly leaseMs: number;
+  private readonly maxAgeMs: number;
 
   get isServing(): boolean {
     return this.serving;
@@ -61,12 +70,12 @@ export class LocalTier {
     this.serving = serving;
   }
 
-  /** The held value of `id`, or undefined (not serving, none, fenced, or below the floor). */
+  /** The held value of `id` (a missing key's marker included), or undefined (not serving, none, fenced, below the floor, too old). */
   get(id: string): HotValue | undefined {
     if (!this.serving) return undefined;
     const value = this.lru.get(id);
     if (value === undefined) return undefined;
-    if (this.isFenced(id) || value.version < this.floor(id)) {
+    if (this.isFenced(id) || value.version < this.floor(id) || this.now() - value.storedAt > this.maxAgeMs) {
       this.stats.lru.staleSkips++;
       this.lru.delete(id);
       return undefined;
@@ -92,7 +101,7 @@ export class LocalTier {
   promote(value: HotValue, ownWrite = false): boolean {
     if (!this.serving || value.version < this.floor(value.id) || (!ownWrite && this.isFenced(value.id))) return false;
     const held = this.lru.peek(value.id);
-    if (held && held.version >= value.version) return false;
+    if (held && !supersedes(value, held)) return false;
     this.lru.set(value.id, value);
     this.stats.lru.promotions++;
     return true;

@@ -14,21 +14,28 @@
 import type { ChainableCommander } from 'ioredis';
 import { withTimeout, type Redis } from '../transport/redis-connection.js';
 
-/** Stores ARGV[2] (version ARGV[1]) unless a writer's fence stands or the held version is as new. */
-const fillScript = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+/**
+ * Stores ARGV[2] (version ARGV[1], taken from SQL at ARGV[5]) unless a writer's fence stands or the
+ * value held is of a newer version, or of the same one taken as late. A fill from SQL (ARGV[4] = '')
+ * or a repair: ARGV[4] is the corrupt value read, replaced only if it is still the one held (and,
+ * if a fence stands, deleted instead).
+ */
+const putScript = `
 local held = redis.call('GET', KEYS[1])
-if held then
-  local v = tonumber(string.match(held, '^(%d+)|'))
-  if v and v >= tonumber(ARGV[1]) then return 0 end
+local repair = ARGV[4] ~= ''
+if repair then
+  if held ~= ARGV[4] then return 0 end
+  held = false
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1`;
-
-/** Replaces a corrupt value ARGV[1] with ARGV[2] (or deletes it) only if it is still what was read. */
-const repairScript = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '' or redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DEL', KEYS[1]) return 1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  if repair then redis.call('DEL', KEYS[1]) return 1 end
+  return 0
+end
+if held then
+  local v, at = string.match(held, '^(%d+)|(%d+)|')
+  v = tonumber(v)
+  if v and (v > tonumber(ARGV[1]) or (v == tonumber(ARGV[1]) and tonumber(at) >= tonumber(ARGV[5]))) then return 0 end
+end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`;
 
@@ -63,17 +70,19 @@ return 1`;
 
 type Script = (valueKey: string, fenceKey: string, ...args: (string | number)[]) => ChainableCommander;
 interface ScriptedPipeline extends ChainableCommander {
-  jlStateFill: Script;
-  jlStateRepair: Script;
+  jlStatePut: Script;
   jlStateFence: Script;
   jlStateSettle: Script;
 }
 
-/** An entry to store: its id and Redis form (hot-value.ts), at a version. */
+/** An entry to store: its id and Redis form (hot-value.ts), at a version taken from SQL at `storedAt`. */
 export interface RedisPut {
   id: string;
   version: number;
+  storedAt: number;
   encoded: string;
+  /** A repair: the corrupt value read, replaced only if Redis still holds it. */
+  replacing?: string;
 }
 
 export interface RedisTierOptions {
@@ -92,8 +101,7 @@ export class RedisTier {
     private readonly options: RedisTierOptions,
   ) {
     for (const [name, lua] of [
-      ['jlStateFill', fillScript],
-      ['jlStateRepair', repairScript],
+      ['jlStatePut', putScript],
       ['jlStateFence', fenceScript],
       ['jlStateSettle', settleScript],
     ] as const) {
@@ -121,21 +129,16 @@ export class RedisTier {
     return results.map((r) => (typeof r === 'string' ? r : null));
   }
 
-  /** Stores values read from SQL unless a writer fenced them or holds a newer version: one round trip. Returns how many were stored. */
-  async fill(puts: readonly RedisPut[]): Promise<number> {
+  /**
+   * Stores values read from SQL, or repairs corrupt ones, unless a writer fenced them or a newer
+   * version is held: one round trip. Returns how many were stored.
+   */
+  async put(puts: readonly RedisPut[]): Promise<number> {
     if (puts.length === 0) return 0;
     const results = await this.run((p) => {
-      for (const put of puts) p.jlStateFill(this.valueKey(put.id), this.fenceKey(put.id), put.version, put.encoded, this.options.ttlMs);
+      for (const put of puts) p.jlStatePut(this.valueKey(put.id), this.fenceKey(put.id), put.version, put.encoded, this.options.ttlMs, put.replacing ?? '', put.storedAt);
     });
     return results.filter((r) => r === 1).length;
-  }
-
-  /** Replaces corrupt values with the SQL ones (or removes them), if still the corrupt ones read. */
-  async repair(items: readonly { id: string; observed: string; encoded: string | null }[]): Promise<void> {
-    if (items.length === 0) return;
-    await this.run((p) => {
-      for (const i of items) p.jlStateRepair(this.valueKey(i.id), this.fenceKey(i.id), i.observed, i.encoded ?? '', this.options.ttlMs);
-    });
   }
 
   /** Fences `ids` before a write and tells the other processes (`notice` on `channel`): one round trip. */

@@ -50,6 +50,12 @@ export interface StateHotSettings {
   ttlSeconds: number;
   /** How long a writer's fence holds if the writer dies before lifting it. Env `JOBLEDGER_STATE_HOT_WRITE_LEASE_MS`; default 5000. */
   writeLeaseMs: number;
+  /**
+   * A held value taken from SQL (or committed) longer ago than this is not served; SQL is read
+   * again. Bounds how long a write whose notices never reached Redis can go unseen. Env
+   * `JOBLEDGER_STATE_HOT_MAX_AGE_MS`; default 30000.
+   */
+  maxAgeMs: number;
   /** How often this process publishes its statistics for `jobledger state stats`; 0: never. Env `JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS`; default 5000. */
   statsIntervalMs: number;
 }
@@ -89,6 +95,7 @@ export class TieredStateStore extends StateStore {
       lruMaxBytes: settings.lruMaxBytes,
       ttlMs: settings.ttlSeconds * 1000,
       leaseMs: settings.writeLeaseMs,
+      maxAgeMs: settings.maxAgeMs,
     });
     if (settings.statsIntervalMs > 0) {
       this.publisher = new StatsPublisher(data, options.redisPrefix, this.tiers.processId, settings.statsIntervalMs, () => this.stats());
