@@ -3,7 +3,8 @@
  * and PostgreSQL, with the local Redis, p50/p99 of one `jl.state.get` served by the LRU, by Redis
  * (a process whose LRU holds one entry) and by SQL (the tiers off); the time until another
  * process's LRU sees a write (the invalidation delay); and the throughput of a Zipf-distributed
- * read/write mix (90% reads) with the tiers on and off.
+ * read/write mix (90% reads) with the tiers on and off; and the wall time of one `setMany` of every
+ * key (`--keys`, 1000 by default).
  *
  *   node dist/bench/state.js [--keys 1000] [--samples 3000] [--seconds 5] [--concurrency 16] [--backends sqlite,postgres]
  */
@@ -80,6 +81,19 @@ async function mix(jl: JobLedger): Promise<number> {
   return Math.round(ops / (mixMs / 1000));
 }
 
+/** Wall time of a `setMany` of every key (all exist: each is an update), `rounds` times: one transaction each. */
+async function batchWrite(jl: JobLedger, rounds: number): Promise<{ medianMs: number; keys: number }> {
+  const times: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const items = Array.from({ length: keys }, (_, i) => ({ namespace: 'bench', key: `k${i}`, data: { payload: 'x'.repeat(200), i, round } }));
+    const started = performance.now();
+    await jl.state.setMany(items);
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return { medianMs: round(times[Math.floor(times.length / 2)]!), keys };
+}
+
 /** Writes in `writer`, then polls `reader` until it returns the new version: how long another process serves the old one. */
 async function invalidationDelay(writer: JobLedger, reader: JobLedger, rounds: number): Promise<Latency & { maxMs: number }> {
   const times: number[] = [];
@@ -103,11 +117,11 @@ async function runBackend(backend: 'sqlite' | 'postgres'): Promise<Record<string
   const redisOnly = await open({ JOBLEDGER_STATE_HOT_LRU_MAX_ENTRIES: '1' });
   const peer = await open();
   try {
+    for (const jl of [on, redisOnly, peer]) while (!(await jl.state.stats()).lruServing) await new Promise((resolve) => setTimeout(resolve, 10));
     for (let start = 0; start < keys; start += 500) {
       const n = Math.min(500, keys - start);
       await on.state.setMany(Array.from({ length: n }, (_, i) => ({ namespace: 'bench', key: `k${start + i}`, data: { payload: 'x'.repeat(200), i: start + i } })));
     }
-    for (const jl of [on, redisOnly, peer]) while (!(await jl.state.stats()).lruServing) await new Promise((resolve) => setTimeout(resolve, 10));
     const random = (): string => `k${Math.floor(Math.random() * keys)}`;
     // Warm-up of each path, then the measured samples.
     await timeEach(200, () => off.state.get('bench', random()));
@@ -119,6 +133,7 @@ async function runBackend(backend: 'sqlite' | 'postgres'): Promise<Record<string
     const redisStats = (await redisOnly.state.stats()).tiers;
     const lruStats = (await on.state.stats()).tiers;
     const delay = await invalidationDelay(on, peer, 50);
+    const setMany = await batchWrite(on, 3);
     const mixOn = await mix(on);
     const mixOff = await mix(off);
     const onStats = await on.state.stats();
@@ -128,6 +143,7 @@ async function runBackend(backend: 'sqlite' | 'postgres'): Promise<Record<string
       speedup: { lruVsSql: round(sql.p50Ms / lru.p50Ms), redisVsSql: round(sql.p50Ms / redis.p50Ms) },
       tierHitRatios: { lruInLruRun: lruStats.lru.hitRatio, redisInRedisRun: redisStats.redis.hitRatio },
       invalidationDelay: delay,
+      setManyAllKeys: setMany,
       zipfMix: { opsPerSecondTiersOn: mixOn, opsPerSecondTiersOff: mixOff, ratio: round(mixOn / mixOff), lruHitRatio: onStats.tiers.lru.hitRatio },
     };
   } finally {

@@ -87,7 +87,7 @@ export class HotTiers {
       }
     }
 
-    const { toSql, corrupt } = toRedis.length ? await this.readRedis(ids, toRedis, out) : { toSql: [], corrupt: new Map<string, string>() };
+    const { toSql, corrupt } = toRedis.length ? await this.readRedis(ids, toRedis, out) : { toSql: toRedis, corrupt: undefined };
     if (toSql.length) await this.readSql(ids, toSql, out, sqlRead, corrupt);
     for (const row of out) if (row) local.raiseFloor(hotId(row.namespace, row.key), row.version);
     return out;
@@ -97,9 +97,9 @@ export class HotTiers {
    * Looks the LRU's misses up in Redis (one round trip); returns the indexes SQL must read, and the
    * corrupt values found by id (repaired once SQL has given the truth).
    */
-  private async readRedis(ids: readonly string[], indexes: number[], out: (StateEntryRow | null)[]): Promise<{ toSql: number[]; corrupt: Map<string, string> }> {
+  private async readRedis(ids: readonly string[], indexes: number[], out: (StateEntryRow | null)[]): Promise<{ toSql: number[]; corrupt: Map<string, string> | undefined }> {
     const { stats, local } = this;
-    const corrupt = new Map<string, string>();
+    let corrupt: Map<string, string> | undefined;
     if (!this.redisTier.up) {
       stats.sqlFallbacks += indexes.length;
       return { toSql: indexes, corrupt };
@@ -131,7 +131,7 @@ export class HotTiers {
       const held = value ? heldRow(value) : null;
       if (!value || !held) {
         stats.redis.checksumFailures++;
-        corrupt.set(id, raw);
+        (corrupt ??= new Map()).set(id, raw);
         toSql.push(i);
         continue;
       }
@@ -152,7 +152,7 @@ export class HotTiers {
    * Reads the rest from SQL (one statement per 200 keys), promotes what it found into both tiers:
    * rows, and the markers of keys it has no entry of. Corrupt Redis values are replaced by them.
    */
-  private async readSql(ids: readonly string[], indexes: number[], out: (StateEntryRow | null)[], sqlRead: SqlRead, corrupt: ReadonlyMap<string, string>): Promise<void> {
+  private async readSql(ids: readonly string[], indexes: number[], out: (StateEntryRow | null)[], sqlRead: SqlRead, corrupt: ReadonlyMap<string, string> | undefined): Promise<void> {
     const { stats, local } = this;
     // What SQL returns is at least as fresh as the moment the statement was sent.
     const storedAt = Date.now();
@@ -173,7 +173,7 @@ export class HotTiers {
       if (row) stats.sql.hits++;
       const value = row ? toHotValue(row, storedAt) : missingHotValue(ids[i]!, storedAt);
       local.promote(value);
-      const replacing = corrupt.get(value.id);
+      const replacing = corrupt?.get(value.id);
       puts.push({ id: value.id, version: value.version, storedAt, encoded: encodeHotValue(value), ...(replacing !== undefined ? { replacing } : {}) });
     });
     if (!this.redisTier.up) return;

@@ -123,6 +123,11 @@ export class RedisTier {
 
   /** The held values of `ids` (null where none), each TTL refreshed: one round trip. */
   async read(ids: readonly string[]): Promise<(string | null)[]> {
+    if (ids.length === 1) {
+      // One key (`get`, `find`): the command alone, without a pipeline's bookkeeping.
+      if (!this.up) throw new Error(`Redis is not connected (${this.redis.status})`);
+      return [await withTimeout(this.redis.getex(this.valueKey(ids[0]!), 'PX', this.options.ttlMs), this.options.timeoutMs, 'a hot state read')];
+    }
     const results = await this.run((p) => {
       for (const id of ids) p.getex(this.valueKey(id), 'PX', this.options.ttlMs);
     });

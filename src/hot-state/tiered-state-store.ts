@@ -75,6 +75,8 @@ export class TieredStateStore extends StateStore {
   private readonly statsMaxAgeMs: number;
   private readonly prefix: string;
   private readonly redisUrl: string;
+  /** What the tiers read from SQL: rows by `namespace/key`, soft-deleted ones included. */
+  private readonly sqlRead = (ids: readonly string[]): Promise<(StateEntryRow | null)[]> => super.getMany(ids.map(refOf), { includeDeleted: true });
 
   constructor(ledger: Ledger, limits: StateLimits, options: TieredStateStoreOptions) {
     super(ledger, limits);
@@ -110,8 +112,9 @@ export class TieredStateStore extends StateStore {
 
   override async find(namespace: string, key: string, options: ReadStateOptions = {}): Promise<StateEntryRow | null> {
     if (!this.tiers) return super.find(namespace, key, options);
-    const [entry] = await this.getMany([validateRef(namespace, key)], options);
-    return entry ?? null;
+    const ref = validateRef(namespace, key);
+    const [row] = await this.tiers.read([hotId(ref.namespace, ref.key)], this.sqlRead);
+    return row && (row.deletedAt === null || options.includeDeleted) ? row : null;
   }
 
   /** Many entries at once, in the order asked, null where none: the LRU, then one Redis round trip, then one SQL statement (per 200 keys). */
@@ -121,7 +124,7 @@ export class TieredStateStore extends StateStore {
       const ref = validateRef(r.namespace, r.key);
       return hotId(ref.namespace, ref.key);
     });
-    const rows = await this.tiers.read(ids, (missing) => super.getMany(missing.map(refOf), { includeDeleted: true }));
+    const rows = await this.tiers.read(ids, this.sqlRead);
     return rows.map((row) => (row && (row.deletedAt === null || options.includeDeleted) ? row : null));
   }
 

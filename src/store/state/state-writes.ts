@@ -7,6 +7,7 @@
  *
  * The rules live here once; the rows are written through a `StateRows`: the ORM's unit of work for
  * the StateStore (below), or raw statements inside an attempt outcome's transaction (state-outcome-writes.ts).
+ * The StateStore's batches of distinct keys take the same rules set-based (state-batch-writes.ts).
  */
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/core';
 import { NotFoundError, VersionConflictError } from '../../errors.js';
