@@ -7,7 +7,7 @@ import { InvalidConfigError } from './errors.js';
 import { maskUrl } from './mask-url.js';
 import { sqlitePathFromUrl } from './sqlite-url.js';
 import { parseConsoleTokens, type ConsoleToken } from './console-tokens.js';
-import { checkClusterPrefix, parseClusterNodes, type RedisNode } from './redis-cluster-config.js';
+import { checkClusterPrefix, parseClusterNodes, parseRedisNodes, type RedisNode } from './redis-cluster-config.js';
 import { canParseUrl, didYouMean, nonEmpty, parseBoolean, parseHost, parseInteger } from './config-values.js';
 import { maintenanceDefaults, parseMaintenance, type MaintenanceConfig } from './config-maintenance.js';
 import { coldArchiveDefaults, parseColdArchive, type ColdArchiveConfig } from './config-archive.js';
@@ -47,6 +47,16 @@ export interface Config {
    * (`host:port,host:port,...`); default none: a single Redis at REDIS_URL.
    */
   redisClusterNodes: readonly RedisNode[];
+  /**
+   * Redis Sentinels that watch the Redis master (docs/deployment.md, "Redis Sentinel"). When not
+   * empty, every Redis connection asks them for the master named `redisSentinelMaster`, and follows
+   * a failover to the promoted replica without a restart (REDIS_URL then gives only the master's
+   * user, password, database and TLS). Env `JOBLEDGER_REDIS_SENTINELS` (`host:port,host:port,...`);
+   * default none. Not together with a cluster.
+   */
+  redisSentinels: readonly RedisNode[];
+  /** The master's name the Sentinels monitor. Env `JOBLEDGER_REDIS_SENTINEL_MASTER`; default `mymaster`. */
+  redisSentinelMaster: string;
   /** Prefix of every BullMQ key. Env `JOBLEDGER_REDIS_PREFIX`; default `jobledger`. */
   redisPrefix: string;
   /** pino level. Env `LOG_LEVEL`; default `info`. */
@@ -152,6 +162,8 @@ const defaults = {
   LOG_LEVEL: 'info',
   JOBLEDGER_REDIS_PREFIX: 'jobledger',
   JOBLEDGER_REDIS_CLUSTER_NODES: '',
+  JOBLEDGER_REDIS_SENTINELS: '',
+  JOBLEDGER_REDIS_SENTINEL_MASTER: 'mymaster',
   JOBLEDGER_LOCK_DURATION_MS: '30000',
   JOBLEDGER_STALLED_INTERVAL_MS: '30000',
   JOBLEDGER_MAX_STALLED_COUNT: '',
@@ -218,6 +230,14 @@ export function loadConfig(
   }
   const redisClusterNodes = parseClusterNodes(read('JOBLEDGER_REDIS_CLUSTER_NODES'));
   if (redisClusterNodes.length > 0) checkClusterPrefix(redisPrefix);
+  const redisSentinels = parseRedisNodes('JOBLEDGER_REDIS_SENTINELS', 'Sentinels', read('JOBLEDGER_REDIS_SENTINELS'));
+  if (redisSentinels.length > 0 && redisClusterNodes.length > 0) {
+    throw new InvalidConfigError('JOBLEDGER_REDIS_SENTINELS: expected either Sentinels or JOBLEDGER_REDIS_CLUSTER_NODES, got both (a Redis Cluster fails over by itself)');
+  }
+  const redisSentinelMaster = read('JOBLEDGER_REDIS_SENTINEL_MASTER');
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(redisSentinelMaster)) {
+    throw new InvalidConfigError(`JOBLEDGER_REDIS_SENTINEL_MASTER: expected a master name of letters, digits, "_", "." or "-", got ${JSON.stringify(redisSentinelMaster)}`);
+  }
   const int = (name: Variable, min: number): number => parseInteger(name, read(name), min);
   const maxLostAttempts = int('JOBLEDGER_MAX_LOST_ATTEMPTS', 1);
   const maxStalledCount = read('JOBLEDGER_MAX_STALLED_COUNT') === '' ? 2 * maxLostAttempts : int('JOBLEDGER_MAX_STALLED_COUNT', 0);
@@ -226,6 +246,8 @@ export function loadConfig(
     database: Object.freeze(parseDatabaseUrl(read('DATABASE_URL'))),
     redisUrl,
     redisClusterNodes: Object.freeze(redisClusterNodes),
+    redisSentinels: Object.freeze(redisSentinels),
+    redisSentinelMaster,
     redisPrefix,
     logLevel: logLevel as Config['logLevel'],
     lockDurationMs: int('JOBLEDGER_LOCK_DURATION_MS', 100),
