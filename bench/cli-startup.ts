@@ -1,9 +1,9 @@
 /**
  * `npm run bench:cli`: how long the `jobledger` command takes from spawn to exit, cold (a new Node
  * process each time), for `--help`, `--version` and a simple query (`jobs --limit 1` on a fresh
- * migrated SQLite ledger), and the query once more without the compile cache
- * (`NODE_DISABLE_COMPILE_CACHE=1`). Prints per command the median and the minimum wall time of
- * `--runs` (default 5) and, on Linux, the median CPU time (user + system) of the process, which
+ * migrated SQLite ledger), and the query once more without Node's compile cache (Node 22.1 and
+ * later; `NODE_DISABLE_COMPILE_CACHE=1`). Prints per command the median and the minimum wall time
+ * of `--runs` (default 5) and, on Linux, the median CPU time (user + system) of the process, which
  * other load on the host changes less than wall time. The compile cache lives in the run's own
  * directory: the unmeasured first run of each command fills it.
  * The target on a 2-core host is under 300 ms for these; nothing asserts it (it depends on load).

@@ -8,7 +8,7 @@
  * (those a CommonJS package requires never pass the loader hook).
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -83,24 +83,5 @@ describe('jobledger starts without the heavy modules', () => {
       expect(packages.has('knex')).toBe(true); // the require-cache part of the trace sees what packages require
       expect(notForReads.filter((name) => packages.has(name))).toEqual([]);
     });
-  });
-});
-
-describe('the compile cache (Node before 22.1: cli/compile-cache.ts; later: Node\'s own)', () => {
-  it('keeps compiled code in NODE_COMPILE_CACHE and gives the same output from it', async () => {
-    const cacheDir = join(runDirectory(), 'compile-cache');
-    const first = await tracedRun(['--help'], { NODE_COMPILE_CACHE: cacheDir });
-    expect(first.code, first.stderr).toBe(0);
-    expect(readdirSync(cacheDir, { recursive: true }).length).toBeGreaterThan(0);
-    const second = await tracedRun(['--help'], { NODE_COMPILE_CACHE: cacheDir });
-    expect(second.code, second.stderr).toBe(0);
-    expect(second.stdout).toBe(first.stdout);
-  });
-
-  it('is off with NODE_DISABLE_COMPILE_CACHE=1', async () => {
-    const cacheDir = join(runDirectory(), 'compile-cache');
-    const { code, stderr } = await tracedRun(['--help'], { NODE_COMPILE_CACHE: cacheDir, NODE_DISABLE_COMPILE_CACHE: '1' });
-    expect(code, stderr).toBe(0);
-    expect(() => readdirSync(cacheDir)).toThrow();
   });
 });
