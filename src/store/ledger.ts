@@ -81,10 +81,6 @@ const outcomeKind: BatchedWrite<OutcomeRequest, RecordedOutcome> = {
   runAlone: (sql, inputs) => recordOutcomesAlone(sql, inputs),
 };
 
-/** Single enqueues of one turn (jobs/enqueue-batcher.ts), inserted together within a batch. */
-const enqueueKind: BatchedWrite<NewJob, InsertedJob> = {
-  runAll: (sql, inputs) => jobWrites.insertJobs(sql, inputs),
-};
 
 export class Ledger {
   /** Prepared statements (SQLite) or bound parameters (PostgreSQL) below MikroORM: the hot path. */
@@ -93,6 +89,11 @@ export class Ledger {
   private readonly committer: GroupCommitter;
   /** Single enqueues gathered by the producer share one transaction (`insertJobsTogether`). */
   private readonly enqueues: GroupCommitter;
+  /** Single enqueues of one turn (jobs/enqueue-batcher.ts), inserted together within a batch. */
+  private readonly enqueueKind: BatchedWrite<NewJob, InsertedJob> = {
+    runAll: (sql, inputs) => jobWrites.insertJobs(sql, inputs),
+    commitAlone: (inputs) => this.insertKeylessAlone(inputs),
+  };
   /** Hand-over marks written behind `enqueue`'s return. */
   private readonly marks = new DispatchedMarks((ids) => this.markDispatched(ids));
   private readonly retrying: { databaseRetryMs: number };
@@ -115,7 +116,7 @@ export class Ledger {
     this.committer = new GroupCommitter((work) => this.fast.transaction(work), { runAlone: this.fast.autocommit?.bind(this.fast) });
     // Its own committer, not the attempts': its batches are gathered by the producer already, so one
     // starts at once when none is committing, and enqueues never wait behind a batch of outcomes.
-    this.enqueues = new GroupCommitter((work) => this.commitEnqueues(work), { startAtOnce: true });
+    this.enqueues = new GroupCommitter((work) => this.fast.transaction(work), { startAtOnce: true });
   }
 
   /** How group commit has batched single enqueues so far (`insertJobsTogether`): batches are commits. */
@@ -255,40 +256,39 @@ export class Ledger {
       // process's marks land, or a job its earlier enqueue reported `queued` could read `pending`
       // (the enqueue test met it). Bulks without keys read nothing back and do not wait.
       await this.marks.settled();
-    } else if (this.fast.writeAlone) {
-      // Nothing to read first: on PostgreSQL the jobs and their events go as one statement that
-      // commits by itself, one round trip instead of three. Single enqueues, one at a time: the
-      // insert took 320-380 µs a job in a transaction, 225-275 this way.
-      const alone = await this.fast.writeAlone((sql) => jobWrites.insertJobs(sql, jobs));
-      if (alone) return alone.result;
+    } else {
+      const alone = await this.insertKeylessAlone(jobs);
+      if (alone) return alone;
     }
     // A concurrent producer's insert of the same key is met inside the insert (job-writes.ts).
     return this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
   }
 
   /**
+   * Jobs without keys read nothing first: on PostgreSQL they and their events go as one statement
+   * that commits by itself (`commitRows`), one round trip instead of three. Single enqueues, one at
+   * a time: the insert took 320-380 µs a job in a transaction, 225-275 this way. Undefined, having
+   * written nothing, where that cannot be (SQLite, keys): the caller takes a transaction.
+   */
+  private async insertKeylessAlone(jobs: readonly NewJob[]): Promise<InsertedJob[] | undefined> {
+    if (!this.fast.commitRows) return undefined;
+    const rows = jobWrites.keylessRowsAlone(jobs);
+    if (!rows || !(await this.fast.commitRows(rows.batch))) return undefined;
+    return rows.inserted;
+  }
+
+  /**
    * Inserts jobs that separate callers enqueued one each (jobs/enqueue-batcher.ts): together in one
-   * transaction, each settled on its own. Idempotency keys are met as in `insertJobs` (a later job
-   * of a key the batch already holds gets the first one's). If the batch fails, it is rolled back and
-   * each job is inserted alone (group-commit.ts), so one job's error reaches only its own caller; a
-   * database that stays unreachable fails them all alike.
+   * transaction (on PostgreSQL, without keys, one statement: `insertKeylessAlone`), each settled on
+   * its own. Idempotency keys are met as in `insertJobs` (a later job of a key the batch already
+   * holds gets the first one's). If the batch fails, each job is inserted alone (group-commit.ts),
+   * so one job's error reaches only its own caller; a database that stays unreachable fails them
+   * all alike.
    */
   async insertJobsTogether(jobs: readonly NewJob[]): Promise<PromiseSettledResult<InsertedJob>[]> {
     // As in `insertJobs`: a repeated key reports its job as the ledger holds it, after this process's marks.
     if (jobs.some((j) => j.idempotencyKey !== null)) await this.marks.settled();
-    return Promise.allSettled(this.enqueues.submitAllBatched(enqueueKind, jobs));
-  }
-
-  /**
-   * A batch of enqueues as `insertJobs` commits one bulk: on PostgreSQL, jobs without keys go as one
-   * statement that commits by itself (nothing is read first); otherwise in a transaction.
-   */
-  private async commitEnqueues<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    if (this.fast.writeAlone) {
-      const alone = await this.fast.writeAlone(work);
-      if (alone) return alone.result;
-    }
-    return this.fast.transaction(work);
+    return Promise.allSettled(this.enqueues.submitAllBatched(this.enqueueKind, jobs));
   }
 
   /**
