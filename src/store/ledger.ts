@@ -66,7 +66,6 @@ export interface OpenLedgerOptions {
   databaseRetryMs?: number;
 }
 
-
 export class Ledger {
   /** The hot path below MikroORM, batch first, one engine per dialect (engine/engine.ts). */
   private readonly engine: LedgerEngine;
@@ -250,9 +249,9 @@ export class Ledger {
 
   /**
    * Inserts jobs that separate callers enqueued one each (jobs/enqueue-batcher.ts): together in one
-   * transaction (on PostgreSQL, without keys, one statement), each settled on
-   * its own. Idempotency keys are met as in `insertJobs` (a later job of a key the batch already
-   * holds gets the first one's). If the batch fails, each job is inserted alone (group-commit.ts),
+   * transaction (on PostgreSQL, without keys, one statement), each settled on its own. Idempotency
+   * keys are met as in `insertJobs` (a later job of a key the batch already holds gets the first
+   * one's). If the batch fails, each job is inserted alone (group-commit.ts),
    * so one job's error reaches only its own caller; a database that stays unreachable fails them
    * all alike.
    */

@@ -34,10 +34,10 @@ export interface BatchedWrite<I, R> {
    */
   runAlone?(sql: Sql, inputs: readonly I[]): Promise<(R | undefined)[]>;
   /**
-   * Commits all of `inputs` by itself, outside the batch's transaction, all or nothing, when a batch
-   * holds nothing but this kind (bulk enqueue on PostgreSQL: one statement, ledger.ts). Undefined,
-   * having written nothing, when it cannot; the transaction then applies them with `runAll`. A
-   * failure fails the batch as a failed transaction does (each input is then tried alone).
+   * Commits all of `inputs` by itself, outside the batch's transaction, all or nothing, when a
+   * batch holds nothing but this kind (enqueues on PostgreSQL: one statement, postgres/engine.ts).
+   * Undefined, having written nothing, when it cannot; the transaction then applies them with
+   * `runAll`. A failure fails the batch as a failed transaction does (each input is then tried alone).
    */
   commitAlone?(inputs: readonly I[]): Promise<R[] | undefined>;
 }
