@@ -66,7 +66,7 @@ const leafModules = {
 const layerRules = [
   { files: ["src/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("./"), noDemo("./")) } },
   {
-    files: ["src/config.ts", "src/errors.ts", "src/logger.ts"],
+    files: ["src/config.ts", "src/config-*.ts", "src/errors.ts", "src/errors-*.ts", "src/logger.ts"],
     rules: { "no-restricted-imports": restrict(outsideStore("./"), noDemo("./"), leafModules) },
   },
   { files: ["src/jobs/*.ts"], rules: { "no-restricted-imports": restrict(outsideStore("../"), noDemo("../"), jobsBelowWorkers) } },

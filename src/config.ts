@@ -6,9 +6,16 @@
 import { InvalidConfigError } from './errors.js';
 import { maskUrl } from './mask-url.js';
 import { sqlitePathFromUrl } from './sqlite-url.js';
-import { cronProblem, isTimeZone } from './cron-schedule.js';
 import { parseConsoleTokens, type ConsoleToken } from './console-tokens.js';
-import { checkClusterPrefix, parseClusterNodes, type RedisNode } from './redis-cluster-config.js';
+import { checkClusterPrefix, parseClusterNodes, parseRedisNodes, type RedisNode } from './redis-cluster-config.js';
+import { canParseUrl, didYouMean, nonEmpty, parseBoolean, parseHost, parseInteger } from './config-values.js';
+import { maintenanceDefaults, parseMaintenance, type MaintenanceConfig } from './config-maintenance.js';
+import { coldArchiveDefaults, parseColdArchive, type ColdArchiveConfig } from './config-archive.js';
+import { parseStateHot, stateHotDefaults, type StateHotConfig } from './config-state-hot.js';
+
+export { maintenanceTaskNames, type MaintenanceConfig, type MaintenanceTaskName, type MissedTickPolicy } from './config-maintenance.js';
+export type { ColdArchiveConfig } from './config-archive.js';
+export type { StateHotConfig } from './config-state-hot.js';
 
 /** Default `JOBLEDGER_MAX_JSON_DEPTH`. */
 export const defaultMaxJsonDepth = 64;
@@ -40,6 +47,16 @@ export interface Config {
    * (`host:port,host:port,...`); default none: a single Redis at REDIS_URL.
    */
   redisClusterNodes: readonly RedisNode[];
+  /**
+   * Redis Sentinels that watch the Redis master (docs/deployment.md, "Redis Sentinel"). When not
+   * empty, every Redis connection asks them for the master named `redisSentinelMaster`, and follows
+   * a failover to the promoted replica without a restart (REDIS_URL then gives only the master's
+   * user, password, database and TLS). Env `JOBLEDGER_REDIS_SENTINELS` (`host:port,host:port,...`);
+   * default none. Not together with a cluster.
+   */
+  redisSentinels: readonly RedisNode[];
+  /** The master's name the Sentinels monitor. Env `JOBLEDGER_REDIS_SENTINEL_MASTER`; default `mymaster`. */
+  redisSentinelMaster: string;
   /** Prefix of every BullMQ key. Env `JOBLEDGER_REDIS_PREFIX`; default `jobledger`. */
   redisPrefix: string;
   /** pino level. Env `LOG_LEVEL`; default `info`. */
@@ -139,77 +156,14 @@ export interface Config {
   stateHot: StateHotConfig;
 }
 
-export interface ColdArchiveConfig {
-  /**
-   * Finished jobs are moved to the archive this many days after they finish, by the prune task
-   * (which then deletes no jobs) or `jobledger archive run`; `null` (`off`) archives nothing.
-   * Env `JOBLEDGER_ARCHIVE_AFTER_DAYS`; default off.
-   */
-  afterDays: number | null;
-  /** Per-queue overrides (`emails=7,audit=off`). Env `JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE`. */
-  afterDaysByQueue: Readonly<Record<string, number | null>>;
-  /** The directory segments are written to, unless an S3 bucket is set. Env `JOBLEDGER_ARCHIVE_DIR`; default `./jobledger-archive`. */
-  directory: string;
-  /**
-   * An S3-compatible bucket instead of the directory: env `JOBLEDGER_ARCHIVE_S3_BUCKET`, `_S3_PREFIX`
-   * (key prefix, default none), `_S3_ENDPOINT` (default AWS), `_S3_REGION` (default the AWS SDK's
-   * chain), `_S3_FORCE_PATH_STYLE` (default false; true for most S3-compatible servers). Credentials
-   * come from the AWS SDK's default chain. `null` when no bucket is set.
-   */
-  s3: Readonly<{ bucket: string; prefix: string; endpoint: string | null; region: string | null; forcePathStyle: boolean }> | null;
-}
-
-/** The hot state tiers' settings. */
-export interface StateHotConfig {
-  /** Reads of state entries go through an in-process LRU and Redis, SQL staying the truth. Env `JOBLEDGER_STATE_HOT`; default true. */
-  enabled: boolean;
-  /** Entries the LRU of each process holds at most. Env `JOBLEDGER_STATE_HOT_LRU_MAX_ENTRIES`; default 10000. */
-  lruMaxEntries: number;
-  /** Bytes (estimated) the LRU of each process holds at most. Env `JOBLEDGER_STATE_HOT_LRU_MAX_BYTES`; default 67108864 (64 MiB). */
-  lruMaxBytes: number;
-  /** A Redis entry nobody reads for this long drops out (every read renews it). Env `JOBLEDGER_STATE_HOT_TTL_SECONDS`; default 600. */
-  ttlSeconds: number;
-  /** How long a writer's fence on a key lasts if the writer dies before lifting it. Env `JOBLEDGER_STATE_HOT_WRITE_LEASE_MS`; default 5000. */
-  writeLeaseMs: number;
-  /** A held value taken from SQL longer ago than this is read from SQL again. Env `JOBLEDGER_STATE_HOT_MAX_AGE_MS`; default 30000. */
-  maxAgeMs: number;
-  /** How often a process publishes its tier statistics for `jobledger state stats`; 0: never. Env `JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS`; default 5000. */
-  statsIntervalMs: number;
-}
-
-/** The built-in maintenance tasks. */
-export const maintenanceTaskNames = ['prune', 'reconcile', 'sqlite-upkeep', 'archive-pipelines', 'rotate-snapshots', 'search-index'] as const;
-export type MaintenanceTaskName = (typeof maintenanceTaskNames)[number];
-/** What to do at start with ticks of a task that nobody ran: record each as `missed`, or also run once now. */
-export type MissedTickPolicy = 'record' | 'run-once';
-
-export interface MaintenanceConfig {
-  /** Cron expression per task, `null` when disabled. Env `JOBLEDGER_CRON_<TASK>` (`off` disables). */
-  schedules: Readonly<Record<MaintenanceTaskName, string | null>>;
-  /** Per-task missed-tick policy overrides. Env `JOBLEDGER_MAINTENANCE_ON_MISSED` (`prune=record,...`). */
-  onMissed: Readonly<Partial<Record<MaintenanceTaskName, MissedTickPolicy>>>;
-  /** Time zone the schedules are read in. Env `JOBLEDGER_MAINTENANCE_TIMEZONE`; default `UTC`. */
-  timezone: string;
-  /** A running maintenance run with no heartbeat for this long was abandoned. Default 600000. */
-  staleAfterMs: number;
-  /** Days finished jobs are kept; `null` (`forever`) keeps them. Env `JOBLEDGER_RETENTION_DAYS`; default 30. */
-  retentionDays: number | null;
-  /** Per-queue retention overrides. Env `JOBLEDGER_RETENTION_DAYS_BY_QUEUE` (`emails=7,audit=forever`). */
-  retentionDaysByQueue: Readonly<Record<string, number | null>>;
-  /** Days audit rows are kept (job retention never removes them); `null` (`forever`) keeps them. Env `JOBLEDGER_AUDIT_RETENTION_DAYS`; default forever. */
-  auditRetentionDays: number | null;
-  /** Finished pipelines are archived this long after they finish. Default 24. */
-  archiveAfterHours: number;
-  /** Unexpired snapshots kept per subject by rotation. Default 10. */
-  snapshotsKeepPerSubject: number;
-}
-
 const defaults = {
   DATABASE_URL: 'sqlite:./data/jobledger.sqlite',
   REDIS_URL: 'redis://127.0.0.1:6379',
   LOG_LEVEL: 'info',
   JOBLEDGER_REDIS_PREFIX: 'jobledger',
   JOBLEDGER_REDIS_CLUSTER_NODES: '',
+  JOBLEDGER_REDIS_SENTINELS: '',
+  JOBLEDGER_REDIS_SENTINEL_MASTER: 'mymaster',
   JOBLEDGER_LOCK_DURATION_MS: '30000',
   JOBLEDGER_STALLED_INTERVAL_MS: '30000',
   JOBLEDGER_MAX_STALLED_COUNT: '',
@@ -224,20 +178,6 @@ const defaults = {
   JOBLEDGER_WATCHDOG_INTERVAL_MS: '5000',
   JOBLEDGER_WATCHDOG_STUCK_AFTER_MS: '30000',
   JOBLEDGER_DATABASE_RETRY_MS: '20000',
-  JOBLEDGER_CRON_PRUNE: '15 3 * * *',
-  JOBLEDGER_CRON_RECONCILE: '*/5 * * * *',
-  JOBLEDGER_CRON_SQLITE_UPKEEP: '45 * * * *',
-  JOBLEDGER_CRON_ARCHIVE_PIPELINES: '*/10 * * * *',
-  JOBLEDGER_CRON_ROTATE_SNAPSHOTS: '20 * * * *',
-  JOBLEDGER_CRON_SEARCH_INDEX: '* * * * *',
-  JOBLEDGER_MAINTENANCE_ON_MISSED: '',
-  JOBLEDGER_MAINTENANCE_TIMEZONE: 'UTC',
-  JOBLEDGER_MAINTENANCE_STALE_AFTER_MS: '600000',
-  JOBLEDGER_RETENTION_DAYS: '30',
-  JOBLEDGER_RETENTION_DAYS_BY_QUEUE: '',
-  JOBLEDGER_AUDIT_RETENTION_DAYS: 'forever',
-  JOBLEDGER_ARCHIVE_AFTER_HOURS: '24',
-  JOBLEDGER_SNAPSHOTS_KEEP_PER_SUBJECT: '10',
   JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS: '30000',
   JOBLEDGER_MAX_JSON_DEPTH: String(defaultMaxJsonDepth),
   JOBLEDGER_MAX_RESULT_BYTES: String(1024 * 1024),
@@ -248,21 +188,9 @@ const defaults = {
   JOBLEDGER_CONSOLE_TOKENS: '',
   JOBLEDGER_BULL_BOARD_MIRROR: 'false',
   JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES: String(64 * 1024),
-  JOBLEDGER_ARCHIVE_AFTER_DAYS: 'off',
-  JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE: '',
-  JOBLEDGER_ARCHIVE_DIR: './jobledger-archive',
-  JOBLEDGER_ARCHIVE_S3_BUCKET: '',
-  JOBLEDGER_ARCHIVE_S3_PREFIX: '',
-  JOBLEDGER_ARCHIVE_S3_ENDPOINT: '',
-  JOBLEDGER_ARCHIVE_S3_REGION: '',
-  JOBLEDGER_ARCHIVE_S3_FORCE_PATH_STYLE: 'false',
-  JOBLEDGER_STATE_HOT: 'true',
-  JOBLEDGER_STATE_HOT_LRU_MAX_ENTRIES: '10000',
-  JOBLEDGER_STATE_HOT_LRU_MAX_BYTES: String(64 * 1024 * 1024),
-  JOBLEDGER_STATE_HOT_TTL_SECONDS: '600',
-  JOBLEDGER_STATE_HOT_WRITE_LEASE_MS: '5000',
-  JOBLEDGER_STATE_HOT_MAX_AGE_MS: '30000',
-  JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS: '5000',
+  ...maintenanceDefaults,
+  ...coldArchiveDefaults,
+  ...stateHotDefaults,
 } as const;
 
 type Variable = keyof typeof defaults;
@@ -302,6 +230,14 @@ export function loadConfig(
   }
   const redisClusterNodes = parseClusterNodes(read('JOBLEDGER_REDIS_CLUSTER_NODES'));
   if (redisClusterNodes.length > 0) checkClusterPrefix(redisPrefix);
+  const redisSentinels = parseRedisNodes('JOBLEDGER_REDIS_SENTINELS', 'Sentinels', read('JOBLEDGER_REDIS_SENTINELS'));
+  if (redisSentinels.length > 0 && redisClusterNodes.length > 0) {
+    throw new InvalidConfigError('JOBLEDGER_REDIS_SENTINELS: expected either Sentinels or JOBLEDGER_REDIS_CLUSTER_NODES, got both (a Redis Cluster fails over by itself)');
+  }
+  const redisSentinelMaster = read('JOBLEDGER_REDIS_SENTINEL_MASTER');
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(redisSentinelMaster)) {
+    throw new InvalidConfigError(`JOBLEDGER_REDIS_SENTINEL_MASTER: expected a master name of letters, digits, "_", "." or "-", got ${JSON.stringify(redisSentinelMaster)}`);
+  }
   const int = (name: Variable, min: number): number => parseInteger(name, read(name), min);
   const maxLostAttempts = int('JOBLEDGER_MAX_LOST_ATTEMPTS', 1);
   const maxStalledCount = read('JOBLEDGER_MAX_STALLED_COUNT') === '' ? 2 * maxLostAttempts : int('JOBLEDGER_MAX_STALLED_COUNT', 0);
@@ -310,6 +246,8 @@ export function loadConfig(
     database: Object.freeze(parseDatabaseUrl(read('DATABASE_URL'))),
     redisUrl,
     redisClusterNodes: Object.freeze(redisClusterNodes),
+    redisSentinels: Object.freeze(redisSentinels),
+    redisSentinelMaster,
     redisPrefix,
     logLevel: logLevel as Config['logLevel'],
     lockDurationMs: int('JOBLEDGER_LOCK_DURATION_MS', 100),
@@ -326,7 +264,7 @@ export function loadConfig(
     watchdogIntervalMs: int('JOBLEDGER_WATCHDOG_INTERVAL_MS', 0),
     watchdogStuckAfterMs: int('JOBLEDGER_WATCHDOG_STUCK_AFTER_MS', 100),
     databaseRetryMs: int('JOBLEDGER_DATABASE_RETRY_MS', 0),
-    maintenance: parseMaintenance(read, int),
+    maintenance: parseMaintenance(read),
     redisErrorLogIntervalMs: int('JOBLEDGER_REDIS_ERROR_LOG_INTERVAL_MS', 100),
     maxJsonDepth: parseInteger('JOBLEDGER_MAX_JSON_DEPTH', read('JOBLEDGER_MAX_JSON_DEPTH'), 1, maxJsonDepthCeiling),
     maxResultBytes: int('JOBLEDGER_MAX_RESULT_BYTES', 2),
@@ -338,15 +276,7 @@ export function loadConfig(
     bullBoardMirror: parseBoolean('JOBLEDGER_BULL_BOARD_MIRROR', read('JOBLEDGER_BULL_BOARD_MIRROR')),
     bullBoardMirrorMaxBytes: int('JOBLEDGER_BULL_BOARD_MIRROR_MAX_BYTES', 2),
     coldArchive: parseColdArchive(read),
-    stateHot: Object.freeze({
-      enabled: parseBoolean('JOBLEDGER_STATE_HOT', read('JOBLEDGER_STATE_HOT')),
-      lruMaxEntries: int('JOBLEDGER_STATE_HOT_LRU_MAX_ENTRIES', 1),
-      lruMaxBytes: int('JOBLEDGER_STATE_HOT_LRU_MAX_BYTES', 1024),
-      ttlSeconds: parseInteger('JOBLEDGER_STATE_HOT_TTL_SECONDS', read('JOBLEDGER_STATE_HOT_TTL_SECONDS'), 1, 30 * 24 * 3600),
-      writeLeaseMs: parseInteger('JOBLEDGER_STATE_HOT_WRITE_LEASE_MS', read('JOBLEDGER_STATE_HOT_WRITE_LEASE_MS'), 100, 600_000),
-      maxAgeMs: parseInteger('JOBLEDGER_STATE_HOT_MAX_AGE_MS', read('JOBLEDGER_STATE_HOT_MAX_AGE_MS'), 100, 86_400_000),
-      statsIntervalMs: int('JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS', 0),
-    }),
+    stateHot: parseStateHot(read),
   });
 }
 
@@ -369,168 +299,4 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
 /** The database URL with any password masked, for logs and messages (mask-url.ts). */
 export function describeDatabase(target: DatabaseTarget): string {
   return maskUrl(target.url);
-}
-
-/** ioredis parses REDIS_URL with `new URL()`, whose error would carry the whole URL as its `input`. */
-function canParseUrl(url: string): boolean {
-  try {
-    new URL(url);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function parseInteger(name: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!/^\d+$/.test(raw)) throw new InvalidConfigError(`${name}: expected a whole number, got ${JSON.stringify(raw)}`);
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-    throw new InvalidConfigError(`${name}: expected a whole number ${range}, got ${raw}`);
-  }
-  return value;
-}
-
-/** A host name or IP address to bind: letters, digits and `.`, `-`, `:` (IPv6), nothing else. */
-function parseHost(name: string, raw: string): string {
-  if (!/^[A-Za-z0-9.:-]+$/.test(raw)) throw new InvalidConfigError(`${name}: expected a host name or IP address, got ${JSON.stringify(raw)}`);
-  return raw;
-}
-
-function parseBoolean(name: string, raw: string): boolean {
-  if (raw === 'true' || raw === '1') return true;
-  if (raw === 'false' || raw === '0') return false;
-  throw new InvalidConfigError(`${name}: expected true or false, got ${JSON.stringify(raw)}`);
-}
-
-function didYouMean(name: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const distance = editDistance(name, candidate);
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return bestDistance <= Math.max(3, Math.floor(name.length / 4)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
-}
-
-function parseMaintenance(read: (name: Variable) => string, int: (name: Variable, min: number) => number): MaintenanceConfig {
-  const timezone = read('JOBLEDGER_MAINTENANCE_TIMEZONE');
-  if (!isTimeZone(timezone)) {
-    throw new InvalidConfigError(`JOBLEDGER_MAINTENANCE_TIMEZONE: expected an IANA time zone like UTC or Europe/Berlin, got ${JSON.stringify(timezone)}`);
-  }
-  const schedules = {} as Record<MaintenanceTaskName, string | null>;
-  for (const task of maintenanceTaskNames) {
-    const name = `JOBLEDGER_CRON_${task.toUpperCase().replace(/-/g, '_')}` as Variable;
-    const raw = read(name);
-    if (raw === 'off') {
-      schedules[task] = null;
-      continue;
-    }
-    const problem = cronProblem(raw, timezone);
-    if (problem) throw new InvalidConfigError(`${name}: expected a cron expression or "off", got ${problem}`);
-    schedules[task] = raw;
-  }
-  const onMissed: Partial<Record<MaintenanceTaskName, MissedTickPolicy>> = {};
-  for (const [task, policy] of parsePairs('JOBLEDGER_MAINTENANCE_ON_MISSED', read('JOBLEDGER_MAINTENANCE_ON_MISSED'))) {
-    if (!(maintenanceTaskNames as readonly string[]).includes(task) || (policy !== 'record' && policy !== 'run-once')) {
-      throw new InvalidConfigError(
-        `JOBLEDGER_MAINTENANCE_ON_MISSED: expected task=record|run-once with a task among ${maintenanceTaskNames.join(', ')}, got ${JSON.stringify(`${task}=${policy}`)}`,
-      );
-    }
-    onMissed[task as MaintenanceTaskName] = policy;
-  }
-  const retentionDaysByQueue: Record<string, number | null> = {};
-  for (const [queue, days] of parsePairs('JOBLEDGER_RETENTION_DAYS_BY_QUEUE', read('JOBLEDGER_RETENTION_DAYS_BY_QUEUE'))) {
-    // Defined, not assigned: a queue may be named `__proto__`.
-    Object.defineProperty(retentionDaysByQueue, queue, {
-      value: parseRetentionDays(`JOBLEDGER_RETENTION_DAYS_BY_QUEUE (${queue})`, days),
-      enumerable: true,
-    });
-  }
-  return Object.freeze({
-    schedules: Object.freeze(schedules),
-    onMissed: Object.freeze(onMissed),
-    timezone,
-    staleAfterMs: int('JOBLEDGER_MAINTENANCE_STALE_AFTER_MS', 1000),
-    retentionDays: parseRetentionDays('JOBLEDGER_RETENTION_DAYS', read('JOBLEDGER_RETENTION_DAYS')),
-    retentionDaysByQueue: Object.freeze(retentionDaysByQueue),
-    auditRetentionDays: parseRetentionDays('JOBLEDGER_AUDIT_RETENTION_DAYS', read('JOBLEDGER_AUDIT_RETENTION_DAYS')),
-    archiveAfterHours: int('JOBLEDGER_ARCHIVE_AFTER_HOURS', 0),
-    snapshotsKeepPerSubject: int('JOBLEDGER_SNAPSHOTS_KEEP_PER_SUBJECT', 1),
-  });
-}
-
-function parseColdArchive(read: (name: Variable) => string): ColdArchiveConfig {
-  const archiveDays = (name: string, raw: string): number | null => {
-    if (raw === 'off') return null;
-    if (!/^\d+$/.test(raw)) throw new InvalidConfigError(`${name}: expected a whole number of days or "off", got ${JSON.stringify(raw)}`);
-    return parseInteger(name, raw, 0);
-  };
-  const afterDaysByQueue: Record<string, number | null> = {};
-  for (const [queue, days] of parsePairs('JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE', read('JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE'))) {
-    Object.defineProperty(afterDaysByQueue, queue, { value: archiveDays(`JOBLEDGER_ARCHIVE_AFTER_DAYS_BY_QUEUE (${queue})`, days), enumerable: true });
-  }
-  const bucket = read('JOBLEDGER_ARCHIVE_S3_BUCKET');
-  if (bucket !== '' && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-    throw new InvalidConfigError(`JOBLEDGER_ARCHIVE_S3_BUCKET: expected an S3 bucket name (3 to 63 lowercase letters, digits, "." or "-"), got ${JSON.stringify(bucket)}`);
-  }
-  const endpoint = read('JOBLEDGER_ARCHIVE_S3_ENDPOINT');
-  if (endpoint !== '' && !/^https?:\/\//.test(endpoint)) {
-    throw new InvalidConfigError(`JOBLEDGER_ARCHIVE_S3_ENDPOINT: expected an http:// or https:// URL, got ${JSON.stringify(maskUrl(endpoint))}`);
-  }
-  const region = read('JOBLEDGER_ARCHIVE_S3_REGION');
-  return Object.freeze({
-    afterDays: archiveDays('JOBLEDGER_ARCHIVE_AFTER_DAYS', read('JOBLEDGER_ARCHIVE_AFTER_DAYS')),
-    afterDaysByQueue: Object.freeze(afterDaysByQueue),
-    directory: read('JOBLEDGER_ARCHIVE_DIR'),
-    s3:
-      bucket === ''
-        ? null
-        : Object.freeze({
-            bucket,
-            prefix: read('JOBLEDGER_ARCHIVE_S3_PREFIX'),
-            endpoint: endpoint === '' ? null : endpoint,
-            region: region === '' ? null : region,
-            forcePathStyle: parseBoolean('JOBLEDGER_ARCHIVE_S3_FORCE_PATH_STYLE', read('JOBLEDGER_ARCHIVE_S3_FORCE_PATH_STYLE')),
-          }),
-  });
-}
-
-/** `a=1,b=2` into pairs; an empty string is no pairs. */
-function parsePairs(name: string, raw: string): [string, string][] {
-  if (raw === '') return [];
-  return raw.split(',').map((item) => {
-    const at = item.indexOf('=');
-    const key = item.slice(0, at).trim();
-    const value = item.slice(at + 1).trim();
-    if (at <= 0 || key === '' || value === '') throw new InvalidConfigError(`${name}: expected key=value pairs separated by commas, got ${JSON.stringify(item)}`);
-    return [key, value];
-  });
-}
-
-function parseRetentionDays(name: string, raw: string): number | null {
-  if (raw === 'forever') return null;
-  if (!/^\d+$/.test(raw)) throw new InvalidConfigError(`${name}: expected a whole number of days or "forever", got ${JSON.stringify(raw)}`);
-  return parseInteger(name, raw, 0);
 }

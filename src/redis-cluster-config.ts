@@ -17,15 +17,21 @@ export interface RedisNode {
 
 /** Parses `host:port,host:port,...` (IPv6 as `[::1]:7000`); an empty string is no nodes (no cluster). */
 export function parseClusterNodes(raw: string): RedisNode[] {
+  return parseRedisNodes('JOBLEDGER_REDIS_CLUSTER_NODES', 'seed nodes', raw);
+}
+
+/**
+ * `host:port` list of variable `name` (IPv6 as `[::1]:7000`), `what` naming the nodes in the error;
+ * an empty string is no nodes.
+ */
+export function parseRedisNodes(name: string, what: string, raw: string): RedisNode[] {
   if (raw.trim() === '') return [];
   return raw.split(',').map((item) => {
     const text = item.trim();
     const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
     const port = match ? Number(match[2]) : NaN;
     if (!match || port < 1 || port > 65535) {
-      throw new InvalidConfigError(
-        `JOBLEDGER_REDIS_CLUSTER_NODES: expected host:port seed nodes separated by commas (e.g. redis-1:6379,redis-2:6379), got ${JSON.stringify(text)}`,
-      );
+      throw new InvalidConfigError(`${name}: expected host:port ${what} separated by commas (e.g. redis-1:6379,redis-2:6379), got ${JSON.stringify(text)}`);
     }
     return { host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port };
   });

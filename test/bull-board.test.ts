@@ -2,8 +2,9 @@
  * Bull Board as a companion: a real Bull Board (`@bull-board/api` over jobledger's queue and
  * prefix, served by `@bull-board/fastify` on a loopback port) on the same Redis as a real worker.
  * With the mirror on, its own HTTP API shows the payload, progress, result, logs and failure reason
- * of jobledger jobs; its retry of a failed job is an operator retry in the ledger (actor `redis`)
- * and its promote of a delayed job is a `job.promoted` event. With the mirror off, Redis carries
+ * of jobledger jobs; its retry of a failed job is an operator retry in the ledger (actor `redis`),
+ * its retry of a completed job a `job.retry_refused` event that runs nothing, and its promote of a
+ * delayed job a `job.promoted` event. With the mirror off, Redis carries
  * nothing of the job but its id, as before.
  */
 import { describe, expect, it } from 'vitest';
@@ -105,6 +106,19 @@ describe.each(backends)('Bull Board beside jobledger, on %s', (dialect) => {
       expect(reported.job.progress).toEqual({ done: 3, of: 4 });
       expect(reported.job.returnValue).toEqual({ total: 42, orderId: 'o-1' });
       expect(await board.logs(report.id)).toEqual([expect.stringMatching(/^attempt 1 completed after \d+ ms$/)]);
+
+      // Bull Board's retry of a completed job: refused in the ledger, visibly (`job.retry_refused`
+      // by `redis`); nothing runs, and Redis completes the job again with the ledger's result.
+      await board.retry(report.id);
+      const refused = await waitFor(async () => {
+        const found = (await jl.ledger.getJobDetail(report.id)).events.find((e) => e.type === 'job.retry_refused');
+        return found;
+      }, 'the ledger to record the refused retry of a completed job');
+      expect(refused).toMatchObject({ actor: 'redis', payload: { status: 'completed', reason: expect.stringMatching(/^the job completed in the ledger/) } });
+      const stillCompleted = await jl.ledger.getJobDetail(report.id);
+      expect(stillCompleted.job).toMatchObject({ status: 'completed', attemptsStarted: 1, result: { total: 42, orderId: 'o-1' } });
+      expect(stillCompleted.attempts).toHaveLength(1);
+      expect((await boardJobIn(board, report.id, 'completed')).job.returnValue).toEqual({ total: 42, orderId: 'o-1' });
 
       const flaky = await jl.enqueue('bb.flaky', { orderId: 'o-2' });
       await waitForStatus(jl, flaky.id, 'failed');

@@ -1,15 +1,15 @@
 /**
  * An enqueue without idempotency keys reads nothing first, so on PostgreSQL its jobs and their
- * `job.enqueued` events go as one statement that commits by itself (`writeAlone` in postgres/executor.ts),
+ * `job.enqueued` events go as one statement that commits by itself (`commitRows` in postgres/executor.ts),
  * not as a transaction. It must stay all or nothing: a refused event takes its job, and every other
  * job of the bulk, with it.
  */
 import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import { DatabaseError } from '../src/errors.js';
-import { writtenAsOneStatement } from '../src/store/engine/deferring-sql.js';
+import { RowBatch, writeRows } from '../src/store/engine/row-batch.js';
 import type { Ledger } from '../src/store/ledger.js';
-import { insertRows, updateRowsById, type Column, type RowUpdate, type Sql } from '../src/store/engine/sql.js';
+import type { Column, RowUpdate, Sql } from '../src/store/engine/sql.js';
 import { backends } from './support/backends.js';
 import { newJob, openTestLedger } from './support/ledger.js';
 
@@ -20,45 +20,31 @@ const columns: readonly Column[] = [
 const bump: RowUpdate = { table: 'b', columns: [{ name: 'n', type: 'int' }], condition: { column: 'status', equals: 'x' } };
 const postgres = { dialect: 'postgresql', bindsArrays: true } as const;
 
-describe('writtenAsOneStatement', () => {
-  it('returns the rows held for several tables as one statement, and the work result', async () => {
-    const held = await writtenAsOneStatement(postgres, async (sql) => {
-      await insertRows(sql, 'a', columns, [['a1', 1], ['a2', 2]]);
-      await insertRows(sql, 'b', columns, [['b1', 3]]);
-      await updateRowsById(sql, bump, [['b0', 4]]);
-      return 'done';
-    });
-    expect(held?.result).toBe('done');
-    expect(held?.statement.text).toMatch(/^WITH w1 AS \(INSERT INTO a .*\), w2 AS \(INSERT INTO b .*\) UPDATE b /s);
+describe('RowBatch', () => {
+  it('writes the rows of several tables as one statement where arrays bind, inserts before updates', () => {
+    const batch = new RowBatch().insert('a', columns, [['a1', 1], ['a2', 2]]).insert('b', columns, [['b1', 3]]).update(bump, [['b0', 4]]);
+    const statements = batch.statements(postgres);
+    expect(statements).toHaveLength(1);
+    expect(statements[0]!.text).toMatch(/^WITH w1 AS \(INSERT INTO a .*\), w2 AS \(INSERT INTO b .*\) UPDATE b /s);
+    expect(batch.witness()).toEqual({ table: 'a', id: 'a1' });
   });
 
-  it('gives up, having run nothing, when the work runs a statement of its own', async () => {
-    let after = false;
-    const held = await writtenAsOneStatement(postgres, async (sql) => {
-      await insertRows(sql, 'a', columns, [['a1', 1]]);
-      await sql.all('SELECT 1');
-      after = true;
-    });
-    expect(held).toBeUndefined();
-    expect(after).toBe(false);
+  it('keeps one statement per table when an update targets a row inserted with it, or arrays do not bind', () => {
+    const insertThenUpdate = new RowBatch().insert('b', columns, [['b1', 1]]).update(bump, [['b1', 2]]);
+    expect(insertThenUpdate.statements(postgres).map((s) => s.text.split(' ')[0])).toEqual(['INSERT', 'UPDATE']);
+    const two = new RowBatch().insert('a', columns, [['a1', 1]]).insert('b', columns, [['b1', 1]]);
+    expect(two.statements({ dialect: 'sqlite' })).toHaveLength(2);
+    expect(two.statements({ dialect: 'postgresql' })).toHaveLength(2);
   });
 
-  it('gives up when an update targets a row inserted with it, or arrays do not bind', async () => {
-    const insertThenUpdate = async (sql: Sql): Promise<void> => {
-      await insertRows(sql, 'b', columns, [['b1', 1]]);
-      await updateRowsById(sql, bump, [['b1', 2]]);
-    };
-    expect(await writtenAsOneStatement(postgres, insertThenUpdate)).toBeUndefined();
-    const holdOne = (sql: Sql): Promise<void> => insertRows(sql, 'a', columns, [['a1', 1]]);
-    expect(await writtenAsOneStatement({ dialect: 'sqlite' }, holdOne)).toBeUndefined();
-  });
-
-  it('passes on what the work throws', async () => {
-    await expect(
-      writtenAsOneStatement(postgres, () => {
-        throw new Error('bad input');
-      }),
-    ).rejects.toThrow('bad input');
+  it('writes nothing more once written: writeRows empties it', async () => {
+    const run: string[] = [];
+    const sql: Sql = { dialect: 'sqlite', all: () => Promise.resolve([]), run: (text) => (run.push(text), Promise.resolve(1)) };
+    const batch = new RowBatch().insert('a', columns, [['a1', 1]]);
+    await writeRows(sql, batch);
+    await writeRows(sql, batch);
+    expect(run).toHaveLength(1);
+    expect(batch.empty).toBe(true);
   });
 });
 
@@ -113,7 +99,7 @@ describe('enqueue on PostgreSQL', () => {
     expect(texts()).toEqual(['WITH']);
     sent.mockClear();
     await ledger.insertJobs([newJob({ idempotencyKey: 'order-1' })]);
-    // The jobs go with ON CONFLICT ... RETURNING (job-writes.ts); their events are held to the commit.
+    // The jobs go with ON CONFLICT ... RETURNING (job-writes.ts), then their events.
     expect(texts()).toEqual(['BEGIN', 'INSERT', 'INSERT', 'COMMIT']);
     sent.mockRestore();
 

@@ -11,6 +11,9 @@ import { defineJob } from '../src/jobs/define-job.js';
 import { listMaintenanceRuns } from '../src/store/maintenance/maintenance-runs.js';
 import { pruneByRetention } from '../src/store/maintenance/prune.js';
 import { sqliteUpkeep } from '../src/store/maintenance/sqlite-upkeep.js';
+import { MaintenanceRunEntity, type MaintenanceRunRow } from '../src/store/entities/index.js';
+import { newId } from '../src/store/ids.js';
+import { openTestLedger } from './support/ledger.js';
 import { backends } from './support/backends.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { openTestJobLedger, waitForStatus } from './support/harness.js';
@@ -103,6 +106,42 @@ describe.each(backends)('maintenance tasks (%s)', (dialect) => {
       expect(await listMaintenanceRuns(jl.ledger, { task: 'prune' })).toMatchObject([{ status: 'succeeded', triggeredBy: 'manual' }]);
     } finally {
       await jl.close();
+    }
+  });
+
+  it("prune deletes old maintenance runs but each task's newest scheduled one and any still running", async () => {
+    const ledger = await openTestLedger(dialect);
+    try {
+      const hour = 3_600_000;
+      const old = Date.now() - 40 * dayMs;
+      const recent = Date.now() - hour;
+      const row = (task: string, tick: number, triggeredBy: MaintenanceRunRow['triggeredBy'], status: MaintenanceRunRow['status'] = 'succeeded') => ({
+        id: newId('mnt'), task, tick, status, triggeredBy, claimedBy: 'test', startedAt: tick, heartbeatAt: tick, finishedAt: status === 'running' ? null : tick,
+        durationMs: null, counts: null, error: null,
+      });
+      const doomed = [row('prune', old - 3 * hour, 'schedule'), row('prune', old - 2 * hour, 'schedule', 'failed'), row('prune', old - 1.5 * hour, 'manual'), row('reconcile', old - 2 * hour, 'manual'), row('archive-pipelines', old, 'manual')];
+      const kept = [
+        row('prune', old - hour, 'schedule'), // prune's newest scheduled run: missed-tick detection counts from it
+        row('prune', old - 0.5 * hour, 'manual'), // newer than that
+        row('reconcile', old - 3 * hour, 'schedule', 'running'),
+        row('reconcile', recent, 'schedule'),
+        row('archive-pipelines', recent, 'manual'),
+      ];
+      await ledger.unitOfWork(async (em) => {
+        await em.insertMany(MaintenanceRunEntity, [...doomed, ...kept]);
+      });
+      const policy = { defaultDays: 30 };
+
+      const dry = await pruneByRetention(ledger, { policy, dryRun: true });
+      expect(dry.maintenanceRuns).toBe(doomed.length);
+      expect(await listMaintenanceRuns(ledger, { limit: 100 })).toHaveLength(doomed.length + kept.length);
+
+      const counts = await pruneByRetention(ledger, { policy, batchSize: 2 });
+      expect(counts.maintenanceRuns).toBe(doomed.length);
+      const left = (await listMaintenanceRuns(ledger, { limit: 100 })).map((r) => r.id).sort();
+      expect(left).toEqual(kept.map((r) => r.id).sort());
+    } finally {
+      await ledger.close();
     }
   });
 

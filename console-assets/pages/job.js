@@ -1,5 +1,6 @@
 // One job: status and reason, lineage and operator actions, payload, result, the attempt timeline,
-// the event log, and actions.
+// the event log, and actions. A job in the cold archive (the answer names its segment in
+// `archivedIn`) is shown read-only, marked archived, without actions.
 import { field, formatDuration, formatTime, h, json, replace, statusBadge, table } from '../dom.js';
 import { lineageSection, operatorActionsSection } from './lineage.js';
 
@@ -13,18 +14,22 @@ export async function renderJob(app, main, id) {
   let shownStatus = null;
 
   const refresh = async () => {
-    const [{ job, attempts, events }, lineage] = await Promise.all([
+    const [{ job, attempts, events, archivedIn }, lineage] = await Promise.all([
       app.api(`/api/jobs/${encodeURIComponent(id)}`),
       app.api(`/api/jobs/${encodeURIComponent(id)}/lineage`),
     ]);
-    if (app.canAct && job.status !== shownStatus) replace(actions, actionForm(app, job, refresh));
-    shownStatus = job.status;
+    const shown = archivedIn ? `archived:${archivedIn}` : job.status;
+    if (archivedIn) replace(actions, archivedNotice(archivedIn));
+    else if (app.canAct && shown !== shownStatus) replace(actions, actionForm(app, job, refresh));
+    else if (shownStatus?.startsWith('archived:')) replace(actions);
+    shownStatus = shown;
     replace(
       body,
       h(
         'dl',
         { class: 'facts' },
         fact('Status', h('span', {}, statusBadge(job.status), job.statusReason ? h('span', { class: 'reason' }, ` ${job.statusReason}`) : null)),
+        archivedIn ? fact('Archived', h('span', { id: 'archived-in' }, 'in segment ', h('code', {}, archivedIn))) : null,
         fact('Type', job.name),
         fact('Queue', job.queue),
         fact('Attempts', `${job.attemptsStarted} started, ${job.attemptsFailed} failed in this budget, max ${job.maxAttempts}`),
@@ -72,6 +77,19 @@ export async function renderJob(app, main, id) {
   };
   await refresh();
   return refresh;
+}
+
+// What an archived job's page says instead of offering actions: where it is and how to bring it back.
+function archivedNotice(segmentId) {
+  return h(
+    'p',
+    { class: 'muted', id: 'archived-notice', role: 'note' },
+    'This job is in the cold archive (segment ',
+    h('code', {}, segmentId),
+    '), shown read-only from its checksummed segment. ',
+    h('code', {}, `jobledger archive restore ${segmentId}`),
+    ' brings it back into the ledger.',
+  );
 }
 
 function fact(label, value) {

@@ -10,11 +10,14 @@
  *
  * The ledger, the transport and the logger are imported when a command first needs them, not when
  * the CLI starts: `--help`, `--version` and a usage error load none of MikroORM, BullMQ or pino.
+ * A command that only reads the ledger opens the store alone (`withLedger`): no JobLedger, so no
+ * BullMQ, ioredis or pino is loaded and no Redis connection is made.
  */
 import type { Config } from '../config.js';
 import { DatabaseUnavailableError, DatabaseUnreachableError, RedisUnavailableError } from '../errors.js';
 import type { JobLedger } from '../jobledger.js';
 import type { Logger } from '../logger.js';
+import type { Ledger } from '../store/index.js';
 import { builtInJobTypes, loadJobTypes, missingConfigModule, type LoadedJobTypes } from './config-module.js';
 
 export interface GlobalOptions {
@@ -115,6 +118,30 @@ export async function withJobLedger<T>(global: GlobalOptions, options: OpenOptio
     return await work(jl);
   } finally {
     await jl.close();
+  }
+}
+
+/** What a command that only reads (or writes through the ORM alone) gets: the store, no Redis. */
+export interface LedgerReader {
+  readonly config: Readonly<Config>;
+  readonly ledger: Ledger;
+}
+
+/**
+ * Opens the ledger's store alone (MikroORM; the schema checked, nothing created or migrated), runs
+ * `work`, and always closes. For the commands that read the ledger and touch neither Redis nor job
+ * types: `jobs`, `show`, `events`, `runs`, `audit`, `search`.
+ */
+export async function withLedger<T>(work: (reader: LedgerReader) => Promise<T>): Promise<T> {
+  const config = await cliConfig();
+  const { Ledger } = await import('../store/index.js');
+  const ledger = await openingDatabase(config, () =>
+    Ledger.open(config.database, { migrate: false, create: false, databaseRetryMs: config.databaseRetryMs }),
+  );
+  try {
+    return await work({ config, ledger });
+  } finally {
+    await ledger.close();
   }
 }
 

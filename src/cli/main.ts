@@ -47,8 +47,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerArchiveCommands(program, global);
   registerPipelineCommands(program, global);
   registerStateCommands(program, global);
-  registerAuditCommand(program, global);
-  registerSearchCommand(program, global);
+  registerAuditCommand(program);
+  registerSearchCommand(program);
   registerDoctorCommand(program);
   registerBackupCommands(program, global);
   registerTypesCommand(program, global);

@@ -69,8 +69,18 @@ export function registerJobRoutes(app: FastifyInstance, jl: JobLedger): void {
 
   app.get<{ Params: { id: string } }>(
     '/api/jobs/:id',
-    { schema: { summary: 'One job: payload, result, attempt timeline and events', tags: ['jobs'], params: jobIdParams } },
-    async (request) => jl.ledger.getJobDetail(request.params.id),
+    {
+      schema: {
+        summary:
+          'One job: payload, result, attempt timeline and events. A job in the cold archive is read from its segment (checksum first) and answered read-only with archivedIn: the segment holding it',
+        tags: ['jobs'],
+        params: jobIdParams,
+      },
+    },
+    async (request) => {
+      const { record, archivedIn } = await jl.archive.liveOrArchived(request.params.id);
+      return archivedIn === null ? record : { ...record, archivedIn };
+    },
   );
 
   for (const action of ['retry', 'cancel'] as const) {

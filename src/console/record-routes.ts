@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { JobLedger } from '../jobledger.js';
+import { NotFoundError } from '../errors.js';
 import { findReplays, listSubjectAudit, replayStatuses, type AuditRow, type ReplayRow, type ReplayStatus } from '../store/index.js';
 import { idPattern, limitParam, parseLimit } from './query-params.js';
 
@@ -56,7 +57,10 @@ export function registerRecordRoutes(app: FastifyInstance, jl: JobLedger): void 
     },
     async (request): Promise<JobLineageAnswer> => {
       const jobId = request.params.id;
-      await jl.ledger.getJob(jobId); // 404 for a job the ledger does not have
+      // 404 for a job neither the ledger nor the cold archive has (an archived job keeps its lineage and audit rows).
+      await jl.ledger.getJob(jobId).catch(async (error: unknown) => {
+        if (!(error instanceof NotFoundError) || !(await jl.archive.holds(jobId))) throw error;
+      });
       const [lineage, audit] = await Promise.all([
         jl.replays.lineage(jobId),
         jl.ledger.readEntities((em) => listSubjectAudit(em, 'job', jobId, lineageAuditRows + 1)),

@@ -7,8 +7,6 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { DatabaseTarget } from '../config.js';
 import * as attempts from './attempts/attempt-writes.js';
 import * as signals from './attempts/attempt-signals.js';
-import { beginAttempts, recordOutcomes, type BeginRequest, type OutcomeRequest } from './attempts/attempt-batch.js';
-import { beginAttemptsAlone, recordOutcomesAlone } from './engine/postgres/attempt-statements.js';
 import type { AttemptRef, BeginResult, OutcomeHook, RecordedOutcome, WorkerIdentity } from './attempts/attempt-writes.js';
 import type { AuditRow, AuditSource, JobRow, RunRow, RunStatus } from './entities/index.js';
 import { checkAuditContext, recordAudit, type AuditContext, type AuditEntry } from './audit/audit-writes.js';
@@ -36,9 +34,10 @@ import { readLedgerFigures, type LedgerFigures, type LedgerFiguresOptions } from
 import { countActivity, type ActivityBucket } from './jobs/activity-buckets.js';
 import { retryTransient } from './engine/retry-transient.js';
 import type { FastExecutor } from './engine/executor.js';
-import { createFastExecutor } from './engine/open-executor.js';
+import { createEngine } from './engine/open-executor.js';
+import type { LedgerEngine } from './engine/engine.js';
 import { DispatchedMarks, type MarkFailureHandler } from './jobs/dispatched-marks.js';
-import { GroupCommitter, type BatchedWrite, type GroupCommitStats } from './engine/group-commit.js';
+import { GroupCommitter, type GroupCommitStats } from './engine/group-commit.js';
 import { dialectOf, type Sql } from './engine/sql.js';
 import { sqlFor } from './orm/em-sql.js';
 import { countRowsSchema, listEventsSchema, parseQuery } from './query-schemas.js';
@@ -46,8 +45,6 @@ import { assertId } from './ids.js';
 import { NotFoundError } from '../errors.js';
 import { asUnavailable, defaultDatabaseRetryMs } from './engine/connection-loss.js';
 import { ormEntityRead, ormRead, ormTransaction, ormUnitOfWork, type OrmTransactionOptions } from './orm/orm-transaction.js';
-import { StatementCutOffError } from './engine/postgres/transaction.js';
-import { DatabaseUnavailableError } from '../errors.js';
 import { describeDatabase } from '../config.js';
 import { takeWriteLock } from './engine/sqlite/write-lock.js';
 import { inTurn, WriteTurns } from './engine/sqlite/write-turns.js';
@@ -69,25 +66,10 @@ export interface OpenLedgerOptions {
   databaseRetryMs?: number;
 }
 
-/** Attempt starts, applied together within a group-commit batch. */
-const beginKind: BatchedWrite<BeginRequest, BeginResult> = {
-  runAll: (sql, inputs) => beginAttempts(sql, inputs),
-  runAlone: (sql, inputs) => beginAttemptsAlone(sql, inputs),
-};
-
-/** Attempt outcomes, applied together within a group-commit batch. */
-const outcomeKind: BatchedWrite<OutcomeRequest, RecordedOutcome> = {
-  runAll: (sql, inputs) => recordOutcomes(sql, inputs),
-  runAlone: (sql, inputs) => recordOutcomesAlone(sql, inputs),
-};
-
-/** Single enqueues of one turn (jobs/enqueue-batcher.ts), inserted together within a batch. */
-const enqueueKind: BatchedWrite<NewJob, InsertedJob> = {
-  runAll: (sql, inputs) => jobWrites.insertJobs(sql, inputs),
-};
-
 export class Ledger {
-  /** Prepared statements (SQLite) or bound parameters (PostgreSQL) below MikroORM: the hot path. */
+  /** The hot path below MikroORM, batch first, one engine per dialect (engine/engine.ts). */
+  private readonly engine: LedgerEngine;
+  /** The engine's connections: prepared statements (SQLite) or bound parameters (PostgreSQL). */
   private readonly fast: FastExecutor;
   /** Attempt starts and outcomes of the same event-loop turn share one transaction. */
   private readonly committer: GroupCommitter;
@@ -109,13 +91,14 @@ export class Ledger {
     readonly databaseRetryMs: number,
   ) {
     this.turns = target.dialect === 'sqlite' ? new WriteTurns() : undefined;
-    this.fast = createFastExecutor(target, { sharedSqliteConnection: inMemorySqliteConnection(orm), databaseRetryMs, writeTurns: this.turns });
+    this.engine = createEngine(target, { sharedSqliteConnection: inMemorySqliteConnection(orm), databaseRetryMs, writeTurns: this.turns });
+    this.fast = this.engine.executor;
     this.retrying = { databaseRetryMs };
     // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
     this.committer = new GroupCommitter((work) => this.fast.transaction(work), { runAlone: this.fast.autocommit?.bind(this.fast) });
     // Its own committer, not the attempts': its batches are gathered by the producer already, so one
     // starts at once when none is committing, and enqueues never wait behind a batch of outcomes.
-    this.enqueues = new GroupCommitter((work) => this.commitEnqueues(work), { startAtOnce: true });
+    this.enqueues = new GroupCommitter((work) => this.fast.transaction(work), { startAtOnce: true });
   }
 
   /** How group commit has batched single enqueues so far (`insertJobsTogether`): batches are commits. */
@@ -255,40 +238,27 @@ export class Ledger {
       // process's marks land, or a job its earlier enqueue reported `queued` could read `pending`
       // (the enqueue test met it). Bulks without keys read nothing back and do not wait.
       await this.marks.settled();
-    } else if (this.fast.writeAlone) {
-      // Nothing to read first: on PostgreSQL the jobs and their events go as one statement that
-      // commits by itself, one round trip instead of three. Single enqueues, one at a time: the
-      // insert took 320-380 µs a job in a transaction, 225-275 this way.
-      const alone = await this.fast.writeAlone((sql) => jobWrites.insertJobs(sql, jobs));
-      if (alone) return alone.result;
+    } else {
+      // On PostgreSQL, one statement that commits by itself (postgres/engine.ts).
+      const alone = await this.engine.insertJobs.commitAlone?.(jobs);
+      if (alone) return alone;
     }
     // A concurrent producer's insert of the same key is met inside the insert (job-writes.ts).
-    return this.fast.transaction((sql) => jobWrites.insertJobs(sql, jobs));
+    return this.fast.transaction((sql) => this.engine.insertJobs.runAll(sql, jobs));
   }
 
   /**
    * Inserts jobs that separate callers enqueued one each (jobs/enqueue-batcher.ts): together in one
-   * transaction, each settled on its own. Idempotency keys are met as in `insertJobs` (a later job
-   * of a key the batch already holds gets the first one's). If the batch fails, it is rolled back and
-   * each job is inserted alone (group-commit.ts), so one job's error reaches only its own caller; a
-   * database that stays unreachable fails them all alike.
+   * transaction (on PostgreSQL, without keys, one statement), each settled on its own. Idempotency
+   * keys are met as in `insertJobs` (a later job of a key the batch already holds gets the first
+   * one's). If the batch fails, each job is inserted alone (group-commit.ts),
+   * so one job's error reaches only its own caller; a database that stays unreachable fails them
+   * all alike.
    */
   async insertJobsTogether(jobs: readonly NewJob[]): Promise<PromiseSettledResult<InsertedJob>[]> {
     // As in `insertJobs`: a repeated key reports its job as the ledger holds it, after this process's marks.
     if (jobs.some((j) => j.idempotencyKey !== null)) await this.marks.settled();
-    return Promise.allSettled(this.enqueues.submitAllBatched(enqueueKind, jobs));
-  }
-
-  /**
-   * A batch of enqueues as `insertJobs` commits one bulk: on PostgreSQL, jobs without keys go as one
-   * statement that commits by itself (nothing is read first); otherwise in a transaction.
-   */
-  private async commitEnqueues<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    if (this.fast.writeAlone) {
-      const alone = await this.fast.writeAlone(work);
-      if (alone) return alone.result;
-    }
-    return this.fast.transaction(work);
+    return Promise.allSettled(this.enqueues.submitAllBatched(this.engine.insertJobs, jobs));
   }
 
   /**
@@ -322,7 +292,7 @@ export class Ledger {
     if (dialectOf(em) !== this.dialect) {
       throw new Error(`transactional enqueue: the EntityManager is ${dialectOf(em)}, the ledger is ${this.dialect}`);
     }
-    return jobWrites.insertJobs(sqlFor(em), jobs);
+    return this.engine.insertJobs.runAll(sqlFor(em), jobs);
   }
 
   /**
@@ -343,21 +313,7 @@ export class Ledger {
 
   markDispatched(ids: readonly string[], now = Date.now()): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
-    const autocommit = this.fast.autocommit?.bind(this.fast);
-    // On PostgreSQL the mark is one statement (the ids bind as one array), so it needs no
-    // transaction around it: one round trip instead of three. (A mark that did not land only leaves
-    // its jobs `pending` for the relay, as a failed write does.)
-    if (autocommit) {
-      // The mark is idempotent, so one cut off with its connection simply runs again.
-      return retryTransient(
-        () =>
-          autocommit((sql) => jobWrites.markDispatched(sql, ids, now)).catch((error: unknown) => {
-            throw error instanceof StatementCutOffError ? new DatabaseUnavailableError('marking jobs dispatched', error.cause) : error;
-          }),
-        this.retrying,
-      );
-    }
-    return this.fast.transaction((sql) => jobWrites.markDispatched(sql, ids, now));
+    return this.engine.markDispatched(ids, now);
   }
 
   /**
@@ -407,7 +363,7 @@ export class Ledger {
   /** `deliveredAt`: when the delivery was fetched from Redis, so that a stale one supersedes nothing. */
   async beginAttempt(jobId: string, worker: WorkerIdentity, now = Date.now(), deliveredAt?: number): Promise<BeginResult> {
     try {
-      return await this.committer.submitBatched(beginKind, {
+      return await this.committer.submitBatched(this.engine.startAttempts, {
         jobId,
         worker,
         now,
@@ -427,7 +383,7 @@ export class Ledger {
     now = Date.now(),
     hooks: readonly OutcomeHook[] = [],
   ): Promise<RecordedOutcome> {
-    return this.committer.submitBatched(outcomeKind, { ref, outcome, now, progress, hooks });
+    return this.committer.submitBatched(this.engine.finishAttempts, { ref, outcome, now, progress, hooks });
   }
 
   recordProgress(ref: AttemptRef, progress: unknown, event: boolean, now = Date.now()): Promise<boolean> {
@@ -436,12 +392,15 @@ export class Ledger {
 
   /** Stamps these running attempts' heartbeats with the database's clock. */
   recordHeartbeats(attemptIds: readonly string[]): Promise<void> {
-    return this.committer.submit((sql) => signals.recordHeartbeats(sql, attemptIds));
+    return this.committer.submit((sql) => this.engine.heartbeats(sql, attemptIds));
   }
 
   /** `deliveredAt`: the delivery that decided it, so that a stale one fails nothing (attempt-signals.ts). */
   failStalledJob(jobId: string, reason: string, now = Date.now(), deliveredAt?: number): Promise<boolean> {
-    return this.committer.submit((sql) => signals.failStalledJob(sql, jobId, reason, now, deliveredAt));
+    return this.committer.submit(async (sql) => {
+      const [failed] = await this.engine.failStalled(sql, [{ jobId, reason, now, ...(deliveredAt === undefined ? {} : { deliveredAt }) }]);
+      return failed!;
+    });
   }
 
   /** Its own worker found the attempt lost (lost-attempts.ts): `stalled`, the job queued again. */

@@ -2,7 +2,9 @@
  * Redis connections, every one jobledger makes: producers, workers, subscribers, the CLI and the
  * console all come through `createRedis` or `checkRedis`, which connect to a single Redis at
  * REDIS_URL or, when `JOBLEDGER_REDIS_CLUSTER_NODES` is set, to a Redis Cluster through its seed
- * nodes (ioredis `Cluster`; redis-cluster-config.ts says why the prefix then needs a hash tag).
+ * nodes (ioredis `Cluster`; redis-cluster-config.ts says why the prefix then needs a hash tag), or
+ * when `JOBLEDGER_REDIS_SENTINELS` is set, to the master those Sentinels name (ioredis asks them
+ * again on every reconnect, so a failover is followed without a restart).
  *
  * Producers and workers use separate connections because they want opposite things: a producer
  * fails fast while Redis is down (its jobs are safe in the outbox and the relay hands them over
@@ -18,8 +20,20 @@ export type Redis = SingleRedis | Cluster;
 
 export type ConnectionPurpose = 'producer' | 'worker' | 'subscriber';
 
-/** Where Redis is: a REDIS_URL alone, or the configuration's URL and cluster seed nodes. */
-export type RedisTarget = string | { readonly redisUrl: string; readonly redisClusterNodes?: readonly RedisNode[] };
+/** Where Redis is: a REDIS_URL alone, or the configuration's URL with cluster seed nodes or Sentinels. */
+export type RedisTarget =
+  | string
+  | {
+      readonly redisUrl: string;
+      readonly redisClusterNodes?: readonly RedisNode[];
+      readonly redisSentinels?: readonly RedisNode[];
+      readonly redisSentinelMaster?: string;
+    };
+
+function sentinelsOf(target: RedisTarget): { sentinels: readonly RedisNode[]; master: string } | undefined {
+  if (typeof target === 'string' || !target.redisSentinels?.length) return undefined;
+  return { sentinels: target.redisSentinels, master: target.redisSentinelMaster ?? 'mymaster' };
+}
 
 function clusterNodesOf(target: RedisTarget): readonly RedisNode[] {
   return typeof target === 'string' ? [] : (target.redisClusterNodes ?? []);
@@ -34,13 +48,15 @@ function urlOf(target: RedisTarget): string {
  * `redis-cluster://<first seed>/?seeds=<every seed>` (no credentials: those stay in REDIS_URL).
  */
 export function describeRedisTarget(target: RedisTarget): string {
+  const sentinel = sentinelsOf(target);
+  if (sentinel) return `redis-sentinel://${describeClusterNodes(sentinel.sentinels.slice(0, 1))}/?master=${sentinel.master}&sentinels=${describeClusterNodes(sentinel.sentinels)}`;
   const nodes = clusterNodesOf(target);
   return nodes.length ? `redis-cluster://${describeClusterNodes(nodes.slice(0, 1))}/?seeds=${describeClusterNodes(nodes)}` : urlOf(target);
 }
 
 /**
- * What a cluster's nodes take from REDIS_URL: its user, password and TLS (`rediss://`). Its host,
- * port and database are not used (a cluster has database 0 only).
+ * What a cluster's nodes (or a Sentinel's master) take from REDIS_URL: its user, password and TLS
+ * (`rediss://`). Its host and port are not used, nor is its database by a cluster (database 0 only).
  */
 function nodeOptionsFromUrl(url: string): RedisOptions {
   const parsed = new URL(url);
@@ -52,6 +68,25 @@ function nodeOptionsFromUrl(url: string): RedisOptions {
 }
 
 function connect(target: RedisTarget, options: RedisOptions, clusterOptions: Omit<ClusterOptions, 'redisOptions'> = {}): Redis {
+  const sentinel = sentinelsOf(target);
+  if (sentinel) {
+    const url = new URL(urlOf(target));
+    const db = Number(url.pathname.slice(1) || 0);
+    return new SingleRedis({
+      ...options,
+      ...nodeOptionsFromUrl(urlOf(target)),
+      ...(Number.isSafeInteger(db) && db > 0 ? { db } : {}),
+      sentinels: sentinel.sentinels.map((n) => ({ host: n.host, port: n.port })),
+      name: sentinel.master,
+      // The Sentinels are asked again on each reconnect. A master demoted while still up (a manual
+      // failover, a partition that heals) refuses writes with READONLY: reconnect, and resend the
+      // command, to the master they name now. (ioredis's failoverDetector is not used: its
+      // +switch-master disconnect, arriving during a reconnect, ends the connection for good.)
+      reconnectOnError: (error: Error) => (error.message.startsWith('READONLY') ? 2 : false),
+      // A Sentinel unreachable at a reconnect: try the next one, as often as the master connection retries.
+      sentinelRetryStrategy: (times: number) => Math.min(times * 200, 2000),
+    });
+  }
   const nodes = clusterNodesOf(target);
   if (nodes.length === 0) return new SingleRedis(urlOf(target), options);
   const { lazyConnect, enableOfflineQueue, retryStrategy: nodeRetry, ...nodeOptions } = options;

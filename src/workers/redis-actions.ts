@@ -5,6 +5,9 @@
  * - A retry of a job the ledger holds `failed` or `cancelled` (Bull Board's "retry", `Job.retry`,
  *   `Queue.retryJobs`) is an operator's retry: recorded in the ledger with actor `redis` (a fresh
  *   retry budget, a `job.retried` event), and the delivery runs its next attempt.
+ * - A retry of a job the ledger holds `completed` (Bull Board retries completed jobs too) is refused:
+ *   nothing runs, BullMQ completes the job again with the ledger's result, and `job.retry_refused`
+ *   (actor `redis`) records that Redis asked.
  * - A delayed job delivered before its run time (Bull Board's "promote", `Job.promote`) is recorded
  *   as `job.promoted`, with its `run_at` moved to the delivery.
  * - Any other delivery of a finished job (at-least-once delivery brings them back) runs nothing, and
@@ -35,6 +38,21 @@ export function retriedInRedis(bullJob: Pick<Job, 'failedReason' | 'stacktrace'>
   return !bullJob.failedReason && Array.isArray(bullJob.stacktrace) && bullJob.stacktrace.length > 0;
 }
 
+/**
+ * True if this delivery of a job the ledger completed was asked for in Redis (`Job.retry('completed')`,
+ * Bull Board's retry of a completed job, or a job added again under its id) rather than brought
+ * back by at-least-once delivery. BullMQ brings a job back on its own only through its stalled check
+ * (a worker that died or lost its lock after the ledger's commit), which counts each such return in
+ * the job's `stalledCounter`; a job that never stalled and comes again was sent again. A job that
+ * stalled once before it completed cannot be told apart this way: its retry is not recorded.
+ */
+export function completedJobSentAgain(bullJob: Pick<Job, 'stalledCounter'>): boolean {
+  return !(bullJob.stalledCounter > 0);
+}
+
+/** The reason a refused retry of a completed job records. */
+export const completedRetryRefusal = 'the job completed in the ledger and does not run again; replay it (jobledger replay) to run its payload as a new job';
+
 export interface RedisActionDeps {
   ledger: Ledger;
   logger: Logger;
@@ -46,17 +64,26 @@ export interface RedisActionDeps {
  * if it was no retry, or the ledger refused it (`job.retry_refused` records why).
  */
 export async function acceptRetryFromRedis(deps: RedisActionDeps, bullJob: Job, job: JobRow): Promise<boolean> {
-  if (job.status === 'completed' || !retriedInRedis(bullJob)) return false;
+  if (job.status === 'completed') {
+    if (completedJobSentAgain(bullJob)) await refuseRedisRetry(deps, job, completedRetryRefusal);
+    return false;
+  }
+  if (!retriedInRedis(bullJob)) return false;
   try {
     await deps.ledger.retryJob({ jobId: job.id, actor: redisActor, reason: redisRetryReason, now: Date.now() });
     deps.logger.info({ jobId: job.id, previousStatus: job.status }, 'a job retried in Redis (Bull Board) is retried in the ledger');
     return true;
   } catch (error) {
     if (!(error instanceof IllegalTransitionError)) throw error;
-    deps.logger.warn({ jobId: job.id, err: error }, 'a retry from Redis was refused by the ledger');
-    await deps.ledger.recordRefusedRedisRetry({ jobId: job.id, reason: error.message, now: Date.now() });
+    await refuseRedisRetry(deps, job, error.message);
     return false;
   }
+}
+
+/** Records a retry from Redis that runs nothing (`job.retry_refused`, actor `redis`, with `reason`). */
+async function refuseRedisRetry(deps: RedisActionDeps, job: JobRow, reason: string): Promise<void> {
+  deps.logger.warn({ jobId: job.id, status: job.status, reason }, 'a retry from Redis was refused by the ledger');
+  await deps.ledger.recordRefusedRedisRetry({ jobId: job.id, reason, now: Date.now() });
 }
 
 /**

@@ -44,6 +44,9 @@ export function configEnv(config: Readonly<Config>): Record<string, string> {
     REDIS_URL: config.redisUrl,
     JOBLEDGER_REDIS_PREFIX: config.redisPrefix,
     ...(config.redisClusterNodes.length ? { JOBLEDGER_REDIS_CLUSTER_NODES: config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',') } : {}),
+    ...(config.redisSentinels.length
+      ? { JOBLEDGER_REDIS_SENTINELS: config.redisSentinels.map((n) => `${n.host}:${n.port}`).join(','), JOBLEDGER_REDIS_SENTINEL_MASTER: config.redisSentinelMaster }
+      : {}),
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ? 'info' : 'silent',
     JOBLEDGER_LOCK_DURATION_MS: String(config.lockDurationMs),
     JOBLEDGER_STALLED_INTERVAL_MS: String(config.stalledIntervalMs),

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { AuditRow } from '../../store/index.js';
-import { withJobLedger, type GlobalOptions } from '../context.js';
+import { withLedger } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
 import { parseInteger, parseSince, parseTimeOption } from '../parse.js';
 
@@ -19,7 +19,7 @@ interface AuditOptions {
   json?: boolean;
 }
 
-export function registerAuditCommand(program: Command, global: () => GlobalOptions): void {
+export function registerAuditCommand(program: Command): void {
   program
     .command('audit')
     .description('the audit log of operator actions, newest first')
@@ -32,8 +32,8 @@ export function registerAuditCommand(program: Command, global: () => GlobalOptio
     .option('--after <audit-id>', 'the rows older than this one (the last row of the previous page)')
     .option('--json', 'print JSON')
     .action(async (opts: AuditOptions) => {
-      await withJobLedger(global(), {}, async (jl) => {
-        const rows = await jl.audit({
+      await withLedger(async ({ ledger }) => {
+        const rows = await ledger.listAudit({
           ...(opts.actor !== undefined ? { actor: opts.actor } : {}),
           ...(opts.since !== undefined ? { since: opts.since } : {}),
           ...(opts.until !== undefined ? { until: opts.until } : {}),

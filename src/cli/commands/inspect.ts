@@ -1,12 +1,13 @@
 /**
  * Commands that read the ledger: jobs, show, events, runs. What an action needs beyond commander is
- * imported inside it (cli/context.ts says why).
+ * imported inside it (cli/context.ts says why); they open the store alone (`withLedger`), never
+ * Redis, except `events --follow`, which is woken through Redis.
  */
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import type { JobKind, JobStatus, RunStatus, SubjectType } from '../../store/index.js';
 import { InvalidOptionError } from '../../errors.js';
-import { withJobLedger, type GlobalOptions } from '../context.js';
+import { withJobLedger, withLedger, type GlobalOptions } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
 import { eventPages, jobPages, writeJsonArray } from '../job-pages.js';
 import { parseInteger, parseJsonObject, parseSince, parseWhere } from '../parse.js';
@@ -24,10 +25,10 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .option('--limit <n>', 'at most this many', parseInteger('--limit', 1, 10_000), 50)
     .option('--json', 'print JSON')
     .action(async (opts: { status?: JobStatus; name?: string; run?: string; kind?: JobKind; since?: number; where?: Record<string, string>; limit: number; json?: boolean }) => {
-      await withJobLedger(global(), {}, async (jl) => {
+      await withLedger(async ({ ledger }) => {
         // Page by page (job-pages.ts): memory bounded by a page, whatever --limit says.
         const pages = jobPages(
-          jl.ledger,
+          ledger,
           {
             ...(opts.status ? { status: opts.status } : {}),
             ...(opts.name ? { name: opts.name } : {}),
@@ -63,20 +64,25 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .description('one job with its attempts and its event timeline')
     .option('--json', 'print JSON')
     .action(async (jobId: string, opts: { json?: boolean }) => {
-      await withJobLedger(global(), {}, async (jl) => {
-        const { assertId } = await import('../../store/index.js');
-        const { NotFoundError } = await import('../../errors.js');
+      await withLedger(async ({ ledger, config }) => {
+        const [{ assertId, ReplayStore }, { NotFoundError }] = await Promise.all([import('../../store/index.js'), import('../../errors.js')]);
         // A live job first; one the cold archive holds is read from its segment, checksum first.
         const id = assertId('job', jobId);
-        const archived = await jl.ledger.getJobDetail(id).then(
+        const archived = await ledger.getJobDetail(id).then(
           (live) => ({ record: live, segmentId: null }),
           async (error: unknown) => {
             if (!(error instanceof NotFoundError)) throw error;
-            return (await jl.archive.locate(id)) ?? Promise.reject(error);
+            const { ColdArchive } = await import('../../jobs/archive/cold-archive.js');
+            const archive = new ColdArchive(ledger, config);
+            try {
+              return (await archive.locate(id)) ?? Promise.reject(error);
+            } finally {
+              await archive.close();
+            }
           },
         );
         const { record: detail, segmentId: archivedIn } = archived;
-        const lineage = await jl.replays.lineage(detail.job.id);
+        const lineage = await new ReplayStore(ledger).lineage(detail.job.id);
         if (opts.json) return printJson({ ...detail, lineage, ...(archivedIn ? { archivedIn } : {}) });
         const { job } = detail;
         printTable([
@@ -131,10 +137,10 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .action(async (opts: EventsOptions) => {
       if (opts.follow) return followEvents(global(), opts);
       if (opts.after !== undefined) throw new InvalidOptionError('--after', 'to come with --follow', opts.after);
-      await withJobLedger(global(), {}, async (jl) => {
+      await withLedger(async ({ ledger }) => {
         // Page by page (job-pages.ts): memory bounded by a page, whatever --limit says.
         const pages = eventPages(
-          jl.ledger,
+          ledger,
           {
             ...(opts.type ? { type: opts.type.length === 1 ? opts.type[0]! : opts.type } : {}),
             ...(opts.subject ? { subjectId: opts.subject } : {}),
@@ -160,8 +166,8 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .option('--limit <n>', 'at most this many', parseInteger('--limit', 1, 10_000), 20)
     .option('--json', 'print JSON')
     .action(async (opts: { limit: number; json?: boolean }) => {
-      await withJobLedger(global(), {}, async (jl) => {
-        const list = await jl.ledger.listRuns({ limit: opts.limit });
+      await withLedger(async ({ ledger }) => {
+        const list = await ledger.listRuns({ limit: opts.limit });
         if (opts.json) return printJson(list);
         printTable(
           list.map((r) => ({ id: r.id, name: r.name, status: r.status, reason: shorten(r.statusReason ?? '', 50), created: formatTime(r.createdAt), finished: formatTime(r.finishedAt) })),
@@ -178,8 +184,8 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .action(async (name: string, opts: { metadata?: string; json?: boolean }) => {
       const metadata = opts.metadata === undefined ? undefined : parseJsonObject('--metadata', opts.metadata);
       const { defaultActor } = await import('../../jobs/operator.js');
-      await withJobLedger(global(), {}, async (jl) => {
-        const run = await jl.ledger.createRun({ name, metadata, actor: defaultActor() });
+      await withLedger(async ({ ledger }) => {
+        const run = await ledger.createRun({ name, metadata, actor: defaultActor() });
         if (opts.json ?? runsJson()) printJson(run);
         else process.stdout.write(`${run.id}\n`);
       });
@@ -193,8 +199,8 @@ export function registerInspectCommands(program: Command, global: () => GlobalOp
     .action(async (runId: string, status: string, opts: { reason?: string; actor?: string; json?: boolean }) => {
       const [{ runStatuses }, { defaultActor }] = await Promise.all([import('../../store/index.js'), import('../../jobs/operator.js')]);
       if (!(runStatuses as readonly string[]).includes(status)) throw new InvalidOptionError('status', runStatuses.join(', '), status);
-      await withJobLedger(global(), {}, async (jl) => {
-        const run = await jl.ledger.setRunStatus({ runId, status: status as RunStatus, reason: opts.reason ?? null, actor: opts.actor ?? defaultActor(), source: 'cli' });
+      await withLedger(async ({ ledger }) => {
+        const run = await ledger.setRunStatus({ runId, status: status as RunStatus, reason: opts.reason ?? null, actor: opts.actor ?? defaultActor(), source: 'cli' });
         if (opts.json ?? runsJson()) return printJson(run);
         printTable([{ id: run.id, status: run.status, reason: run.statusReason ?? '' }]);
       });

@@ -9,7 +9,7 @@ import { InvalidOptionError } from '../../errors.js';
 // Not the store's index: `jobledger --help` must not load the ORM (test/cli-startup.test.ts).
 import { jobStatuses, searchFields, type JobStatus, type SearchField } from '../../store/vocabulary.js';
 import type { TextSearchResult } from '../../store/index.js';
-import { withJobLedger, type GlobalOptions } from '../context.js';
+import { withLedger } from '../context.js';
 import { formatTime, printJson, printTable, shorten } from '../output.js';
 import { parseInteger, parseSince, parseTimeOption } from '../parse.js';
 
@@ -27,7 +27,7 @@ interface SearchOptions {
 
 const repeatable = <T extends string>(parse: (raw: string) => T) => (raw: string, previous: T[] = []) => [...previous, parse(raw)];
 
-export function registerSearchCommand(program: Command, global: () => GlobalOptions): void {
+export function registerSearchCommand(program: Command): void {
   program
     .command('search')
     .description('full-text search over error messages, payloads and event text, newest job first')
@@ -42,8 +42,9 @@ export function registerSearchCommand(program: Command, global: () => GlobalOpti
     .option('--before <cursor>', 'the next page: the cursor the previous page ended with', parseCursor)
     .option('--json', 'print JSON: { hits, next, indexBehind }')
     .action(async (text: string, opts: SearchOptions) => {
-      await withJobLedger(global(), {}, async (jl) => {
-        const result = await jl.search(text, {
+      await withLedger(async ({ ledger }) => {
+        const { fullTextSearch } = await import('../../store/index.js');
+        const result = await fullTextSearch(ledger, text, {
           ...(opts.since !== undefined ? { since: opts.since } : {}),
           ...(opts.until !== undefined ? { until: opts.until } : {}),
           ...(opts.type ? { name: opts.type } : {}),

@@ -4,7 +4,7 @@
  * what `show` and `export` use), checked (`verify`) and brought back (`restore`).
  */
 import type { Config } from '../../config.js';
-import { ArchiveSegmentDamagedError } from '../../errors.js';
+import { ArchiveSegmentDamagedError, NotFoundError } from '../../errors.js';
 import { packageVersion } from '../../package-version.js';
 import {
   assertId,
@@ -116,6 +116,28 @@ export class ColdArchive {
     // The jobs are live again: the files are no longer the truth for anything (a later run's orphan sweep removes them if this is cut short).
     await removeSegmentFiles(this.targetOf(segment), segment.id);
     return { segmentId: segment.id, ...restored };
+  }
+
+  /** Whether the index has a row for `jobId` (the job is archived), without reading its segment. */
+  async holds(jobId: string): Promise<boolean> {
+    return (await findArchivedJobs(this.ledger, [assertId('job', jobId)])).has(jobId);
+  }
+
+  /**
+   * A job's record wherever it is, as `show`, the console's job page and `GET /api/jobs/:id` give
+   * it: the live one, else the archived one with the segment holding it (`archivedIn`: read-only
+   * there, restored by `restore`). The live tables are read again when the index has no row either,
+   * for a job whose segment was restored between the two reads; a typed not-found error after that.
+   */
+  async liveOrArchived(jobId: string): Promise<{ record: JobDetail; archivedIn: string | null }> {
+    const live = () => this.ledger.getJobDetail(jobId).then((record) => ({ record, archivedIn: null }));
+    try {
+      return await live();
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      const archived = await this.locate(jobId);
+      return archived ? { record: archived.record, archivedIn: archived.segmentId } : live();
+    }
   }
 
   /** An archived job's record, or null when the index has no row for it (it is live, or unknown). */

@@ -1,7 +1,8 @@
 /**
  * Reading the cold archive's index (`archive_segments`, `archived_jobs`), and the restore's
- * transaction: a segment's jobs, attempts and events inserted back into the live tables, its index
- * rows deleted and the segment marked `restored`, with the audit row, all in one transaction.
+ * transaction: a segment's jobs, attempts and events inserted back into the live tables with their
+ * search documents, its index rows deleted and the segment marked `restored`, with the audit row,
+ * all in one transaction.
  */
 import { ArchiveSegmentEntity, ArchivedJobEntity, AttemptEntity, EventEntity, JobEntity, type ArchiveSegmentRow, type ArchivedJobRow } from '../entities/index.js';
 import { allPropertiesOf, entityColumns } from '../engine/entity-columns.js';
@@ -12,6 +13,7 @@ import { sqlFor } from '../orm/em-sql.js';
 import { recordAudit, type AuditContext } from '../audit/audit-writes.js';
 import type { JobDetail, JobFilter } from '../jobs/job-queries.js';
 import { newId } from '../ids.js';
+import { writeRecordDocuments } from '../search/record-documents.js';
 import { NotFoundError } from '../../errors.js';
 
 /** The segment rows, newest first. */
@@ -136,6 +138,8 @@ export function restoreSegmentRows(
     for (const [i, { table, properties, columns }] of restorable.entries()) {
       await insertRows(sql, table, columns, rows[i]!.map((row) => values(row as unknown as Record<string, unknown>, properties, columns)));
     }
+    // Searchable again as it was before the move (search/record-documents.ts says why not by the indexer).
+    await writeRecordDocuments(sql, chosen);
     await deleteIndexRows(sql, [...indexed]);
     await em.nativeUpdate(ArchiveSegmentEntity, { id: input.segment.id, status: 'active' }, { status: 'restored', restoredAt: input.now });
     recordAudit(em, input.audit, {

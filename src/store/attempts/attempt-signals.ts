@@ -108,3 +108,13 @@ export async function failStalledJob(tx: Sql, jobId: string, reason: string, now
   await endPipelineOfJob(tx, job, { outcome: 'failed', reason, actor: 'system', now });
   return true;
 }
+
+/** `failStalledJob` for each request, in order, in the caller's transaction: one result each. */
+export async function failStalledJobs(
+  tx: Sql,
+  requests: readonly { jobId: string; reason: string; now: number; deliveredAt?: number }[],
+): Promise<boolean[]> {
+  const results: boolean[] = [];
+  for (const r of requests) results.push(await failStalledJob(tx, r.jobId, r.reason, r.now, r.deliveredAt));
+  return results;
+}

@@ -5,7 +5,7 @@
  */
 import { AttemptEntity, type JobRow } from '../entities/index.js';
 import { entityColumns } from '../engine/entity-columns.js';
-import { appendEvents, type NewEvent } from '../jobs/events.js';
+import { batchEvents, type NewEvent } from '../jobs/events.js';
 import { newId } from '../ids.js';
 import {
   attemptFrom,
@@ -18,8 +18,9 @@ import {
   jobTransitions,
 } from '../lifecycle.js';
 import type { Outcome } from './outcome.js';
-import { jobRowColumns, startedJobColumns, startedJobOf, toJobRow, toStartedJob, type StartedJob } from '../jobs/job-rows.js';
-import { insertRows, placeholders, toNumber, type Row, type Sql } from '../engine/sql.js';
+import { jobRowColumns, startedJobOf, toJobRow, type StartedJob } from '../jobs/job-rows.js';
+import { rowsForm, RowsStatement, toNumber, type Sql } from '../engine/sql.js';
+import type { RowBatch } from '../engine/row-batch.js';
 
 export interface WorkerIdentity {
   workerId: string;
@@ -97,23 +98,48 @@ const attemptColumns = entityColumns(AttemptEntity, [
 ]).map((column) => (column.name === 'heartbeat_at' ? { ...column, databaseNow: true as const } : column));
 
 /**
- * Records an attempt's start: attempt row, job `running`, `job.started` (and `job.stalled` for lost
- * attempts). Throws `RacedError` (rolling the transaction back) if the job changed under it.
- * `deliveredAt` is when the delivery was fetched from Redis (the worker's clock), if known.
+ * A job's start, from a batch source `v` with `now` and `events` (how many events the start appends,
+ * which its version counts): the one definition, for the batched begin (attempt-batch.ts), the slow
+ * path below and PostgreSQL's one-statement begin (engine/postgres/attempt-statements.ts).
  */
-export async function beginAttempt(
-  tx: Sql,
-  jobId: string,
-  worker: WorkerIdentity,
-  now: number,
-  ids?: AttemptIds,
-  deliveredAt?: number,
-): Promise<BeginResult> {
-  // The common case, a job waiting for its next attempt, takes one conditional update; a job still
-  // `running`, final or unknown takes the careful path below.
-  const fresh = await startWaitingJob(tx, jobId, now);
-  if (fresh) return startAttempt(tx, toStartedJob(tx.dialect, fresh), [], worker, now, ids);
+export const beginSet = `status = ${jobStatusSql(jobTransitions.begin.to)}, attempts_started = jobs.attempts_started + 1,
+     current_attempt = jobs.attempts_started + 1, started_at = COALESCE(jobs.started_at, v.now), updated_at = v.now,
+     status_reason = NULL, version = jobs.version + v.events`;
 
+/** The slow path's begin: fenced on the version the job was read at, since it may be `running`. */
+const beginFenced = new RowsStatement(
+  [
+    { name: 'id', type: 'text' },
+    { name: 'now', type: 'bigint' },
+    { name: 'events', type: 'int' },
+    { name: 'version', type: 'bigint' },
+  ],
+  (_dialect, source) => `UPDATE jobs SET ${beginSet}
+   FROM ${source}
+   WHERE jobs.id = v.id AND jobs.version = v.version AND ${jobFrom('begin', 'jobs.status')}
+   RETURNING jobs.version, jobs.current_attempt`,
+);
+
+/** What a begin asks for: the batch functions' input (attempt-batch.ts). */
+export interface BeginRequest {
+  jobId: string;
+  worker: WorkerIdentity;
+  now: number;
+  /** The attempt's id, the same for every try of this request (see `AttemptIds`). Default: made per try. */
+  ids?: AttemptIds;
+  /** When this delivery was fetched from Redis (the worker's clock), if known. */
+  deliveredAt?: number;
+}
+
+/**
+ * The slow path of a begin, for a job the batched update did not find waiting: still `running`
+ * (lost by its worker, or begun already by an earlier try of this very request), final, or
+ * unknown. Statements of its own, run at once; the attempt row and events go into `batch`, which
+ * the caller must have written before (this path reads attempts). Throws `RacedError` (rolling
+ * the transaction back) if the job changed under it.
+ */
+export async function beginSlowly(tx: Sql, batch: RowBatch, request: BeginRequest): Promise<BeginResult> {
+  const { jobId, now, ids, deliveredAt } = request;
   const [raw] = await tx.all(`SELECT ${jobRowColumns} FROM jobs WHERE id = ?`, [jobId]);
   if (!raw) return { kind: 'missing' } as const;
   const job = toJobRow(tx.dialect, raw);
@@ -145,15 +171,8 @@ export async function beginAttempt(
       : [];
   stalledAttempts.sort((a, b) => a - b);
 
-  const eventCount = stalledAttempts.length + 1;
-  const [updated] = await tx.all(
-    `UPDATE jobs SET status = ${jobStatusSql(jobTransitions.begin.to)}, attempts_started = attempts_started + 1,
-       current_attempt = attempts_started + 1, started_at = COALESCE(started_at, ?), updated_at = ?,
-       status_reason = NULL, version = version + ?
-     WHERE id = ? AND version = ? AND ${jobFrom('begin')}
-     RETURNING version, current_attempt`,
-    [now, now, eventCount, jobId, job.version],
-  );
+  const [statement] = beginFenced.statements(rowsForm(tx), [[jobId, now, stalledAttempts.length + 1, job.version]]);
+  const [updated] = await tx.all(statement!.text, statement!.params);
   if (!updated) throw new RacedError();
   const started: StartedJob = {
     ...startedJobOf(job),
@@ -161,7 +180,7 @@ export async function beginAttempt(
     currentAttempt: toNumber(updated.current_attempt),
     version: toNumber(updated.version),
   };
-  return startAttempt(tx, started, stalledAttempts, worker, now, ids);
+  return startAttempt(batch, started, stalledAttempts, request);
 }
 
 /**
@@ -181,39 +200,18 @@ export function newAttemptIds(): AttemptIds {
   return { attemptId: newId('att') };
 }
 
-const startWaitingSql = `UPDATE jobs SET status = ${jobStatusSql(jobTransitions.begin.to)}, attempts_started = attempts_started + 1,
-     current_attempt = attempts_started + 1, started_at = COALESCE(started_at, ?), updated_at = ?,
-     status_reason = NULL, version = version + 1
-   WHERE id = ? AND status IN (${placeholders(waitingSources.length)})
-   RETURNING ${startedJobColumns}`;
-
-/**
- * Moves a job waiting for its next attempt to `running` and returns its new row, or undefined if it
- * was not waiting. (With the statement cached, the update with RETURNING costs SQLite about 2 µs a
- * job less than the update followed by a read by primary key.)
- */
-async function startWaitingJob(tx: Sql, jobId: string, now: number): Promise<Row | undefined> {
-  return (await tx.all(startWaitingSql, [now, now, jobId, ...waitingSources]))[0];
-}
-
 /**
  * The rest of a begin, once the job row says `running` with its new attempt number: the attempt
- * row and the events (`job.stalled` for each lost attempt, then `job.started`).
+ * row and the events (`job.stalled` for each lost attempt, then `job.started`), added to `batch`.
  */
-export async function startAttempt(
-  tx: Sql,
-  job: StartedJob,
-  stalledAttempts: number[],
-  worker: WorkerIdentity,
-  now: number,
-  ids: AttemptIds = newAttemptIds(),
-): Promise<BeginResult> {
+export function startAttempt(batch: RowBatch, job: StartedJob, stalledAttempts: readonly number[], request: BeginRequest): BeginResult {
+  const { worker, now } = request;
   const jobId = job.id;
   const number = job.currentAttempt;
   const version = job.version;
   const firstSeq = version - stalledAttempts.length;
-  const attempt = { jobId, attemptId: ids.attemptId, number, startedAt: now };
-  await insertRows(tx, 'attempts', attemptColumns, [
+  const attempt = { jobId, attemptId: (request.ids ?? newAttemptIds()).attemptId, number, startedAt: now };
+  batch.insert('attempts', attemptColumns, [
     [attempt.attemptId, jobId, number, initialAttemptStatus, worker.workerId, worker.host, worker.pid, now, now],
   ]);
   const events: NewEvent[] = stalledAttempts.map((lost, i) => ({
@@ -234,6 +232,6 @@ export async function startAttempt(
     actor: 'system',
     createdAt: now,
   });
-  await appendEvents(tx, events);
-  return { kind: 'started', job, attempt, stalledAttempts } as const;
+  batchEvents(batch, events);
+  return { kind: 'started', job, attempt, stalledAttempts: [...stalledAttempts] } as const;
 }

@@ -1,65 +1,107 @@
 /**
  * Applying an attempt's outcome: one conditional update of the job, fenced on its status and
- * `current_attempt`, the attempt's end and the events that record them. A late or duplicated
+ * `current_attempt` (batched in attempt-batch.ts), the attempt's end and the events that record them. A late or duplicated
  * outcome (a worker that lost its lock, a redelivery) changes nothing of the job and is reported
  * as superseded.
  */
 import { AttemptEntity, type JobRow } from '../entities/index.js';
 import { entityColumns } from '../engine/entity-columns.js';
-import { appendEvents, appendStandaloneJobEvent, type NewEvent } from '../jobs/events.js';
+import { appendStandaloneJobEvent, batchEvents, type NewEvent } from '../jobs/events.js';
 import { clipText } from '../json-value.js';
-import { attemptFrom, attemptStatusSql, attemptTransitions, jobFrom, jobStatusSql, jobTransitions } from '../lifecycle.js';
+import { attemptFrom, attemptStatusSql, attemptTransitions, jobTransitions } from '../lifecycle.js';
 import type { Outcome } from './outcome.js';
-import { encodeJson, toNumber, updateRowsById, type Row, type RowUpdate, type Sql } from '../engine/sql.js';
+import { encodeJson, toNumber, updateRowsById, type Column, type Row, type RowUpdate, type Sql } from '../engine/sql.js';
+import { writeRows, type RowBatch } from '../engine/row-batch.js';
 import type { AttemptRef, OutcomeHook, RecordedOutcome } from './attempt-writes.js';
 
+export interface OutcomeRequest {
+  ref: AttemptRef;
+  outcome: Outcome;
+  now: number;
+  /** The attempt's latest progress not yet written. */
+  progress?: unknown;
+  hooks: readonly OutcomeHook[];
+}
+
+/** One row of the fenced job update of an outcome (`outcomeSet`): the values, and flags saying which to set. */
+export const outcomeColumns: readonly Column[] = [
+  { name: 'id', type: 'text' },
+  { name: 'attempt', type: 'int' },
+  { name: 'status', type: 'text' },
+  { name: 'result', type: 'json' },
+  { name: 'set_result', type: 'int' },
+  { name: 'last_error', type: 'json' },
+  { name: 'set_error', type: 'int' },
+  { name: 'run_at', type: 'bigint' },
+  { name: 'finished_at', type: 'bigint' },
+  { name: 'set_reason', type: 'int' },
+  { name: 'status_reason', type: 'text' },
+  { name: 'failed_inc', type: 'int' },
+  { name: 'version_inc', type: 'int' },
+  { name: 'progress', type: 'json' },
+  { name: 'set_progress', type: 'int' },
+  { name: 'now', type: 'bigint' },
+];
+
 /**
- * Applies an attempt's outcome to the job and the attempt, fenced on the job still being `running`
- * with this attempt as its current one. `progress` is the attempt's latest progress not yet written.
+ * An outcome's job update, from a batch source `v` of `outcomeColumns`: the one definition, for the
+ * batched outcome (attempt-batch.ts) and PostgreSQL's one-statement outcome
+ * (engine/postgres/attempt-statements.ts).
  */
-export async function recordOutcome(
-  tx: Sql,
-  ref: AttemptRef,
-  outcome: Outcome,
-  now: number,
-  progress?: unknown,
-  hooks: readonly OutcomeHook[] = [],
-): Promise<RecordedOutcome> {
-  const durationMs = Math.max(0, now - ref.startedAt);
-  if (outcome.type === 'cancelled') {
-    await finishAttemptRow(tx, ref.attemptId, 'cancelled', now, durationMs, { reason: outcome.reason });
-    return { kind: 'cancelled' };
+export const outcomeSet = `status = v.status,
+     result = CASE WHEN v.set_result = 1 THEN v.result ELSE jobs.result END,
+     last_error = CASE WHEN v.set_error = 1 THEN v.last_error ELSE jobs.last_error END,
+     run_at = COALESCE(v.run_at, jobs.run_at), finished_at = COALESCE(v.finished_at, jobs.finished_at),
+     status_reason = CASE WHEN v.set_reason = 1 THEN v.status_reason ELSE jobs.status_reason END,
+     attempts_failed = jobs.attempts_failed + v.failed_inc,
+     progress = CASE WHEN v.set_progress = 1 THEN v.progress ELSE jobs.progress END,
+     updated_at = v.now, version = jobs.version + v.version_inc`;
+
+/**
+ * An outcome's changes to its job, as one row of `outcomeColumns`. `events` is how many events the
+ * outcome appends, for a caller that has built them already.
+ */
+export function outcomeValues(
+  r: OutcomeRequest,
+  events = outcomeEventList(r.outcome as Exclude<Outcome, { type: 'cancelled' }>, r.now).length,
+): unknown[] {
+  const { outcome, now } = r;
+  const progress = r.progress === undefined ? [null, 0] : [encodeJson(r.progress), 1];
+  const base = [r.ref.jobId, r.ref.number];
+  switch (outcome.type) {
+    case 'completed':
+      return [...base, jobTransitions.complete.to, encodeJson(outcome.result), 1, null, 0, null, now, 1, null, 0, events, ...progress, now];
+    case 'retry':
+      return [...base, jobTransitions.scheduleRetry.to, null, 0, encodeJson(outcome.error), 1, now + outcome.delayMs, null, 0, null, 1, events, ...progress, now];
+    case 'failed':
+      return [...base, jobTransitions.fail.to, null, 0, encodeJson(outcome.error), 1, null, now, 1, outcome.reason, 1, events, ...progress, now];
+    case 'interrupted':
+      return [...base, jobTransitions.requeue.to, null, 0, null, 0, null, null, 1, outcome.reason, 0, events, ...progress, now];
+    case 'cancelled':
+      throw new Error('a cancelled outcome has no job update');
   }
-  const update = jobUpdateFor(outcome, now, progress);
-  const [updated] = await tx.all(
-    `UPDATE jobs SET ${update.set}, updated_at = ?, version = version + ?
-     WHERE id = ? AND ${jobFrom('complete')} AND current_attempt = ?
-     RETURNING status, run_at, version, pipeline_id, stage`,
-    [...update.params, now, update.events.length, ref.jobId, ref.number],
-  );
-  if (!updated) return recordLateOutcome(tx, ref, outcome, now, durationMs);
-  return finishAppliedOutcome(tx, ref, outcome, now, updated, hooks);
 }
 
 /**
  * The rest of an applied outcome, once the fenced job update matched (`updated` is its RETURNING
- * row): the attempt's end, the events, and the hooks that join the transaction.
+ * row): the attempt's end and the events go into `batch`; then the hooks that join the transaction,
+ * which write at once, so `batch` is written before them.
  */
 export async function finishAppliedOutcome(
   tx: Sql,
-  ref: AttemptRef,
-  outcome: Exclude<Outcome, { type: 'cancelled' }>,
-  now: number,
+  batch: RowBatch,
+  request: OutcomeRequest,
   updated: Row,
-  hooks: readonly OutcomeHook[],
 ): Promise<RecordedOutcome> {
+  const { ref, now, hooks } = request;
+  const outcome = request.outcome as Exclude<Outcome, { type: 'cancelled' }>;
   const end = attemptEnd(outcome);
-  await finishAttemptRow(tx, ref.attemptId, end.status, now, Math.max(0, now - ref.startedAt), end.error);
+  batch.update(finishAttempt, [[ref.attemptId, end.status, now, Math.max(0, now - ref.startedAt), encodeJson(end.error)]]);
 
   const version = toNumber(updated.version);
   const events = outcomeEvents(ref, outcome, now);
-  await appendEvents(
-    tx,
+  batchEvents(
+    batch,
     events.map((e, i) => ({
       subjectType: 'job',
       subjectId: ref.jobId,
@@ -73,11 +115,18 @@ export async function finishAppliedOutcome(
   const job = { id: ref.jobId, status: updated.status as JobRow['status'], runAt: toNumber(updated.run_at), version };
   const pipeline = { pipelineId: (updated.pipeline_id as string | null) ?? null, stage: (updated.stage as string | null) ?? null };
   const dispatch: JobRow[] = [];
+  if (hooks.length > 0) await writeRows(tx, batch);
   for (const hook of hooks) {
     const created = await hook(tx, { ref, outcome, job: { ...job, ...pipeline }, now });
     if (created) dispatch.push(...created);
   }
   return { kind: 'applied', job, dispatch };
+}
+
+/** A cancelled attempt's end (the job was cancelled by an operator): into `batch`. */
+export function finishCancelledAttempt(batch: RowBatch, ref: AttemptRef, now: number, reason: string): RecordedOutcome {
+  batch.update(finishAttempt, [[ref.attemptId, 'cancelled', now, Math.max(0, now - ref.startedAt), encodeJson({ reason })]]);
+  return { kind: 'cancelled' };
 }
 
 /** The status and error an applied outcome leaves on its attempt row. */
@@ -87,55 +136,19 @@ export function attemptEnd(outcome: Exclude<Outcome, { type: 'cancelled' }>): { 
 }
 
 /** The events an applied outcome appends, in order, with their payloads as stored. */
-export function outcomeEvents(ref: AttemptRef, outcome: Exclude<Outcome, { type: 'cancelled' }>, now: number): JobUpdate['events'] {
+export function outcomeEvents(ref: AttemptRef, outcome: Exclude<Outcome, { type: 'cancelled' }>, now: number): OutcomeEvents {
   const durationMs = Math.max(0, now - ref.startedAt);
   return outcomeEventList(outcome, now).map((e) => ({ type: e.type, payload: { attempt: ref.number, durationMs, ...e.payload } }));
 }
 
-export interface JobUpdate {
-  set: string;
-  params: unknown[];
-  events: { type: NewEvent['type']; payload: Record<string, unknown> }[];
-}
-
-export function jobUpdateFor(outcome: Exclude<Outcome, { type: 'cancelled' }>, now: number, progress: unknown): JobUpdate {
-  const progressSet = progress === undefined ? '' : ', progress = ?';
-  const progressParams = progress === undefined ? [] : [encodeJson(progress)];
-  const events = outcomeEventList(outcome, now);
-  switch (outcome.type) {
-    case 'completed':
-      return {
-        set: `status = ${jobStatusSql(jobTransitions.complete.to)}, result = ?, finished_at = ?, status_reason = NULL${progressSet}`,
-        params: [encodeJson(outcome.result), now, ...progressParams],
-        events,
-      };
-    case 'retry':
-      return {
-        set: `status = ${jobStatusSql(jobTransitions.scheduleRetry.to)}, attempts_failed = attempts_failed + 1, last_error = ?, run_at = ?${progressSet}`,
-        params: [encodeJson(outcome.error), now + outcome.delayMs, ...progressParams],
-        events,
-      };
-    case 'failed':
-      return {
-        set: `status = ${jobStatusSql(jobTransitions.fail.to)}, attempts_failed = attempts_failed + 1, last_error = ?, finished_at = ?, status_reason = ?${progressSet}`,
-        params: [encodeJson(outcome.error), now, outcome.reason, ...progressParams],
-        events,
-      };
-    case 'interrupted':
-      return {
-        set: `status = ${jobStatusSql(jobTransitions.requeue.to)}, status_reason = ?${progressSet}`,
-        params: [outcome.reason, ...progressParams],
-        events,
-      };
-  }
-}
+/** The events an outcome appends, each with its type and payload. */
+export type OutcomeEvents = { type: NewEvent['type']; payload: Record<string, unknown> }[];
 
 /**
  * The events an applied outcome appends, in order, with the payloads particular to each. The one
- * place they are defined: the job update, the batched update's event count and the appended events
- * all read them here (the batch path used to build the whole job update twice per outcome for them).
+ * place they are defined: the job update's event count and the appended events both read them here.
  */
-export function outcomeEventList(outcome: Exclude<Outcome, { type: 'cancelled' }>, now: number): JobUpdate['events'] {
+export function outcomeEventList(outcome: Exclude<Outcome, { type: 'cancelled' }>, now: number): OutcomeEvents {
   switch (outcome.type) {
     case 'completed':
       return [{ type: 'job.completed', payload: {} }];
@@ -154,7 +167,11 @@ export function outcomeEventList(outcome: Exclude<Outcome, { type: 'cancelled' }
   }
 }
 
-/** The job moved on without this attempt: cancelled by an operator, or owned by a newer attempt. */
+/**
+ * The slow path of an outcome, whose fenced update did not match: the job moved on without this
+ * attempt (cancelled by an operator, or owned by a newer attempt), or an earlier try of this very
+ * write landed. Statements of its own, run at once: the caller writes its batch before.
+ */
 export async function recordLateOutcome(
   tx: Sql,
   ref: AttemptRef,
@@ -176,7 +193,7 @@ export async function recordLateOutcome(
     return { kind: 'applied', job, dispatch: [] };
   }
   if (jobStatus === 'cancelled' && currentAttempt === ref.number) {
-    await finishAttemptRow(tx, ref.attemptId, 'cancelled', now, durationMs, { reason: 'cancelled while running' });
+    await updateRowsById(tx, finishAttempt, [[ref.attemptId, 'cancelled', now, durationMs, encodeJson({ reason: 'cancelled while running' })]]);
     return { kind: 'cancelled' };
   }
   // The attempt may already be marked `stalled` by the attempt that replaced it; `superseded` says
@@ -196,19 +213,8 @@ export async function recordLateOutcome(
   return { kind: 'superseded', currentAttempt, jobStatus };
 }
 
-async function finishAttemptRow(
-  tx: Sql,
-  attemptId: string,
-  status: string,
-  now: number,
-  durationMs: number,
-  error: unknown,
-): Promise<void> {
-  await updateRowsById(tx, finishAttempt, [[attemptId, status, now, durationMs, encodeJson(error)]]);
-}
-
 /** An attempt's end, written only over a still-running attempt (a late duplicate changes nothing). */
-const finishAttempt: RowUpdate = {
+export const finishAttempt: RowUpdate = {
   table: 'attempts',
   columns: entityColumns(AttemptEntity, ['status', 'finishedAt', 'durationMs', 'error']),
   condition: { column: 'status', equals: attemptTransitions.succeed.from[0] },

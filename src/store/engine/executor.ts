@@ -12,6 +12,7 @@
  */
 import type { DatabaseTarget } from '../../config.js';
 import type { Sql } from './sql.js';
+import type { RowBatch } from './row-batch.js';
 import type { CutCommit, Witness } from './postgres/cut-commit.js';
 import { wrapDatabaseError } from './database-errors.js';
 
@@ -20,7 +21,8 @@ export interface FastExecutor {
    * Runs `work` in one transaction on a dedicated path; rolls back if it throws. On PostgreSQL a
    * connection that ends before COMMIT runs `work` again on a fresh one (connection-loss.ts); one
    * that ends during COMMIT is settled by the first row `work` inserted through `insertRows`
-   * (cut-commit.ts). So `work` must insert a row that way, or be safe to apply twice.
+   * (cut-commit.ts). So `work` must insert a row that way (or through `writeRows`: row-batch.ts),
+   * or be safe to apply twice.
    */
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /**
@@ -31,13 +33,13 @@ export interface FastExecutor {
    */
   autocommit?<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /**
-   * PostgreSQL only: when everything `work` writes can go as one statement (it only holds rows and
-   * reads nothing: deferring-sql.ts), runs that statement outside any transaction, so that it
-   * commits by itself, and returns `work`'s result; one round trip where a transaction takes three
-   * (BEGIN, the statement, COMMIT). Otherwise runs nothing and returns undefined, and the caller
-   * takes `transaction`.
+   * PostgreSQL only: writes `batch` (row-batch.ts) as one statement outside any transaction, so that
+   * it commits by itself: one round trip where a transaction takes three (BEGIN, the statement,
+   * COMMIT). One cut off with its connection is settled by the batch's witness row (cut-commit.ts)
+   * and run again if it did not land. Returns false, having run nothing, when the batch's rows
+   * cannot share one statement; the caller then writes them in `transaction`.
    */
-  writeAlone?<T>(work: (sql: Sql) => Promise<T>): Promise<{ result: T } | undefined>;
+  commitRows?(batch: RowBatch): Promise<boolean>;
   /**
    * PostgreSQL only: after a connection (this executor's or another's) ended with a COMMIT in
    * flight, fences its server process and reads `witness` (cut-commit.ts): true if it landed.
@@ -59,7 +61,7 @@ export function withWrappedErrors(executor: FastExecutor, dialect: DatabaseTarge
     transaction: (work) => executor.transaction(work).catch(wrap),
   };
   if (executor.autocommit) wrapped.autocommit = (work) => executor.autocommit!(work).catch(wrap);
-  if (executor.writeAlone) wrapped.writeAlone = (work) => executor.writeAlone!(work).catch(wrap);
+  if (executor.commitRows) wrapped.commitRows = (batch) => executor.commitRows!(batch).catch(wrap);
   return wrapped;
 }
 

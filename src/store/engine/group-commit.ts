@@ -33,6 +33,13 @@ export interface BatchedWrite<I, R> {
    * input it left alone, which then goes through `runAll` in the batch's transaction.
    */
   runAlone?(sql: Sql, inputs: readonly I[]): Promise<(R | undefined)[]>;
+  /**
+   * Commits all of `inputs` by itself, outside the batch's transaction, all or nothing, when a
+   * batch holds nothing but this kind (enqueues on PostgreSQL: one statement, postgres/engine.ts).
+   * Undefined, having written nothing, when it cannot; the transaction then applies them with
+   * `runAll`. A failure fails the batch as a failed transaction does (each input is then tried alone).
+   */
+  commitAlone?(inputs: readonly I[]): Promise<R[] | undefined>;
 }
 
 interface PendingWrite {
@@ -204,7 +211,7 @@ export class GroupCommitter {
     const batch = await this.commitAlone(whole);
     if (batch.length === 0) return 0;
     try {
-      const results = await this.runBatch((sql) => applyAll(sql, batch));
+      const results = await this.runTogether(batch);
       batch.forEach((item, i) => item.resolve(results[i]));
       return 0;
     } catch (error) {
@@ -219,7 +226,7 @@ export class GroupCommitter {
       let failed = 0;
       for (const item of batch) {
         try {
-          item.resolve((await this.runBatch((sql) => applyAll(sql, [item])))[0]);
+          item.resolve((await this.runTogether([item]))[0]);
         } catch (single) {
           failed++;
           item.reject(single);
@@ -227,6 +234,16 @@ export class GroupCommitter {
       }
       return failed;
     }
+  }
+
+  /** Commits `batch` in one transaction, or through its kind's `commitAlone` where it is all of one such kind. */
+  private async runTogether(batch: readonly PendingWrite[]): Promise<unknown[]> {
+    const kind = batch[0]?.kind;
+    if (kind?.commitAlone && batch.every((item) => item.kind === kind)) {
+      const results = await kind.commitAlone(batch.map((item) => item.input));
+      if (results) return results;
+    }
+    return this.runBatch((sql) => applyAll(sql, batch));
   }
 
   /**

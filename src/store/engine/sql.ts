@@ -12,6 +12,7 @@ import { PostgreSqlPlatform } from '@mikro-orm/postgresql';
 import type { DatabaseDialect } from '../../config.js';
 import { driverErrorOf } from './database-errors.js';
 import { databaseNowSql } from './database-clock.js';
+import type { Witness } from './postgres/cut-commit.js';
 
 export type Row = Record<string, unknown>;
 
@@ -22,13 +23,11 @@ export interface Sql {
   /** Runs a statement and returns how many rows it changed. */
   run(sql: string, params?: readonly unknown[]): Promise<number>;
   /**
-   * Inserts rows whose result nobody reads back in this transaction. A batching Sql may hold them
-   * and write them as one multi-row INSERT before the next statement on that table and before the
-   * commit; use the `insertRows` function, which falls back to an immediate insert.
+   * The engine's PostgreSQL transaction keeps the first row it wrote by id (`insertRows`, `writeRows`
+   * in row-batch.ts call this): found after a cut-off COMMIT, it says the transaction landed
+   * (postgres/cut-commit.ts). Other Sqls have no use for it.
    */
-  insertRows?(table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Promise<void>;
-  /** Like `insertRows`, for updates by id whose effect nobody reads back: see `updateRowsById`. */
-  updateRows?(update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void>;
+  noteWritten?(witness: Witness): void;
   /**
    * True when a JavaScript array parameter reaches PostgreSQL as an array (the hot path's pg client).
    * Statements through an EntityManager (em-sql.ts) bind scalars only, so statements over `unnest`
@@ -69,17 +68,17 @@ export interface RowUpdate {
  */
 const maxValuesRows: Record<DatabaseDialect, number> = { sqlite: 64, postgresql: 200 };
 
-/** Inserts `rows` into `table`, deferred and merged where the Sql supports it. */
+/** Inserts `rows` into `table` now: one statement per chunk of rows (one in all where arrays bind). */
 export async function insertRows(sql: Sql, table: string, columns: readonly Column[], rows: readonly (readonly unknown[])[]): Promise<void> {
   if (rows.length === 0) return;
-  if (sql.insertRows) return sql.insertRows(table, columns, rows);
   await insertRowsNow(sql, table, columns, rows);
+  const id = rows[0]![0];
+  if (columns[0]?.name === 'id' && typeof id === 'string') sql.noteWritten?.({ table, id });
 }
 
-/** Applies `update` to each row, deferred and merged into one statement where the Sql supports it. */
+/** Applies `update` to each row now (see `updateRowsNow`). */
 export async function updateRowsById(sql: Sql, update: RowUpdate, rows: readonly (readonly unknown[])[]): Promise<void> {
   if (rows.length === 0) return;
-  if (sql.updateRows) return sql.updateRows(update, rows);
   await updateRowsNow(sql, update, rows);
 }
 

@@ -4,6 +4,7 @@ import { EventEntity, type SubjectType } from '../entities/index.js';
 import { entityColumns } from '../engine/entity-columns.js';
 import type { EventType } from '../lifecycle.js';
 import { encodeJson, insertRows, toNumber, type Sql } from '../engine/sql.js';
+import type { RowBatch } from '../engine/row-batch.js';
 
 export interface NewEvent {
   subjectType: SubjectType;
@@ -19,12 +20,16 @@ export interface NewEvent {
 const eventColumns = entityColumns(EventEntity, ['id', 'subjectType', 'subjectId', 'seq', 'type', 'payload', 'actor', 'createdAt']);
 
 export async function appendEvents(sql: Sql, events: readonly NewEvent[]): Promise<void> {
-  await insertRows(
-    sql,
-    'events',
-    eventColumns,
-    events.map((e) => [newId('evt'), e.subjectType, e.subjectId, e.seq, e.type, encodeJson(e.payload ?? null), e.actor, e.createdAt]),
-  );
+  await insertRows(sql, 'events', eventColumns, events.map(eventRow));
+}
+
+/** Adds events to a hot-path batch's rows, written with the rest of the batch (row-batch.ts). */
+export function batchEvents(batch: RowBatch, events: readonly NewEvent[]): void {
+  batch.insert('events', eventColumns, events.map(eventRow));
+}
+
+function eventRow(e: NewEvent): unknown[] {
+  return [newId('evt'), e.subjectType, e.subjectId, e.seq, e.type, encodeJson(e.payload ?? null), e.actor, e.createdAt];
 }
 
 /** An event about a job at sequence number `seq` (the job row's version after the change). */

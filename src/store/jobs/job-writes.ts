@@ -4,10 +4,11 @@
  */
 import { IdempotencyUnresolvedError } from '../../errors.js';
 import { crashAt, faultPointDue } from '../../fault-points.js';
-import { appendEvents, type NewEvent } from './events.js';
+import { appendEvents, batchEvents, type NewEvent } from './events.js';
 import { toJobRow } from './job-rows.js';
 import { initialJobStatus, jobFrom, jobStatusSql, jobTransitions } from '../lifecycle.js';
-import { encodeJson, insertRows, placeholders, rowsForm, RowsStatement, usesArrays, type Sql } from '../engine/sql.js';
+import { encodeJson, placeholders, rowsForm, RowsStatement, usesArrays, type Sql } from '../engine/sql.js';
+import { RowBatch, writeRows } from '../engine/row-batch.js';
 import { JobEntity, type JobRow } from '../entities/index.js';
 import { entityColumns } from '../engine/entity-columns.js';
 import type { JobOrigin } from './foreign-jobs.js';
@@ -80,12 +81,29 @@ const maxKeyRounds = 5;
  */
 export async function insertJobs(sql: Sql, jobs: readonly NewJob[]): Promise<InsertedJob[]> {
   if (jobs.some((j) => j.idempotencyKey !== null)) return insertKeyed(sql, jobs);
-  // Without keys nothing can conflict and nothing is read back: the rows are held with the events
-  // where the Sql holds rows (one statement for both on PostgreSQL's hot path, deferring-sql.ts).
-  await insertRows(sql, 'jobs', jobColumns, jobs.map(jobValues));
-  await appendEvents(sql, jobs.map(enqueuedEvent));
+  // Without keys nothing can conflict and nothing is read back: the jobs and their events are one
+  // batch of rows (one statement for both on PostgreSQL's hot path: row-batch.ts).
+  const { batch, inserted } = keylessRows(jobs);
+  await writeRows(sql, batch);
   if (faultPointDue('enqueue.before_commit')) crashAt('enqueue.before_commit', await rowsWritten(sql, jobs));
-  return jobs.map((j) => ({ id: j.id, created: true, job: newJobRow(j) }));
+  return inserted;
+}
+
+/** Jobs without idempotency keys as one batch of rows (the jobs and their `job.enqueued` events), and what inserting them returns. */
+export function keylessRows(jobs: readonly NewJob[]): { batch: RowBatch; inserted: InsertedJob[] } {
+  const batch = new RowBatch().insert('jobs', jobColumns, jobs.map(jobValues));
+  batchEvents(batch, jobs.map(enqueuedEvent));
+  return { batch, inserted: jobs.map((j) => ({ id: j.id, created: true, job: newJobRow(j) })) };
+}
+
+/**
+ * `keylessRows` for an engine that commits them by themselves outside a transaction; undefined
+ * when a job has an idempotency key (the insert must read first), or while the fault point
+ * `enqueue.before_commit` is due (it crashes inside an open transaction).
+ */
+export function keylessRowsAlone(jobs: readonly NewJob[]): { batch: RowBatch; inserted: InsertedJob[] } | undefined {
+  if (jobs.some((j) => j.idempotencyKey !== null) || faultPointDue('enqueue.before_commit')) return undefined;
+  return keylessRows(jobs);
 }
 
 /**
@@ -143,10 +161,8 @@ async function insertKeyed(sql: Sql, jobs: readonly NewJob[]): Promise<InsertedJ
 
 /**
  * TEST ONLY (fault point `enqueue.before_commit`): the crash must come with the rows written and
- * the transaction open. Held rows (deferring-sql.ts) are written before a statement that names
- * their table, so counting them inside the transaction writes them first, and the count is the
- * fault point's record. Where the jobs would go as one statement committing by itself (PostgreSQL's
- * `writeAlone`), there is no such moment: the read sends the enqueue through a transaction.
+ * the transaction open; the count, read inside the transaction, is the fault point's record. While
+ * the point is due, no enqueue goes as one statement committing by itself (`keylessRowsAlone`).
  */
 async function rowsWritten(sql: Sql, jobs: readonly NewJob[]): Promise<string> {
   const ids = jobs.map((j) => j.id);

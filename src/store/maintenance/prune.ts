@@ -13,11 +13,20 @@
  * A pruned job's full-text search document goes with it, in the same transaction.
  *
  * The audit log is never pruned by job retention: it has its own (`auditDays`, default forever).
+ *
+ * Through MikroORM, one EntityManager fork per batch (`Ledger.unitOfWork`): rows are found through
+ * their entities and deleted by id with `nativeDelete`, a few hundred at a time, which is set-based
+ * work the unit of work need not track row by row.
  */
+import { LockMode, raw, type FindOptions, type ObjectQuery, type QBFilterQuery } from '@mikro-orm/core';
 import { InvalidOptionError } from '../../errors.js';
 import type { Ledger } from '../ledger.js';
 import { finalJobStatuses } from '../lifecycle.js';
-import { placeholders, toNumber, type Sql } from '../engine/sql.js';
+import { dialectOf, placeholders, toNumber } from '../engine/sql.js';
+import { AttemptEntity, AuditEntity, EventEntity, JobEntity, MaintenanceRunEntity, PipelineEntity, PipelineHistoryEntity, RunEntity } from '../entities/index.js';
+import type { AuditRow, EventRow, JobRow, MaintenanceRunRow } from '../entities/index.js';
+import type { LedgerEm } from '../orm/open-orm.js';
+import { sqlFor } from '../orm/em-sql.js';
 import { deleteDocuments } from '../search/search-documents.js';
 
 export interface RetentionPolicy {
@@ -68,85 +77,142 @@ export async function pruneByRetention(ledger: Ledger, options: PruneOptions): P
   const now = options.now ?? Date.now();
   const batchSize = positive('batchSize', options.batchSize ?? 500);
   const limit = positive('limit', options.limit ?? 100_000);
+  const dryRun = options.dryRun ?? false;
   const counts: PruneCounts = { jobs: 0, attempts: 0, events: 0, searchDocuments: 0, maintenanceRuns: 0, runEvents: 0, pipelineEvents: 0, stateEvents: 0, audit: 0 };
+  const add = (found: JobRowCounts): void => {
+    counts.jobs += found.jobs;
+    counts.attempts += found.attempts;
+    counts.events += found.events;
+    counts.searchDocuments += found.searchDocuments;
+  };
 
   for (const group of options.keepJobs ? [] : retentionGroups(options.policy, now)) {
-    if (options.dryRun) {
-      const found = await ledger.read((sql) => countPrunable(sql, group));
-      counts.jobs += found.jobs;
-      counts.attempts += found.attempts;
-      counts.events += found.events;
-      counts.searchDocuments += found.searchDocuments;
+    if (dryRun) {
+      add(await ledger.readEntities((em) => countPrunable(em, group)));
       continue;
     }
     while (counts.jobs < limit && !options.signal?.aborted) {
       const size = Math.min(batchSize, limit - counts.jobs);
-      const batch = await ledger.transaction((tx) => deleteBatch(tx, group, size));
-      counts.jobs += batch.jobs;
-      counts.attempts += batch.attempts;
-      counts.events += batch.events;
-      counts.searchDocuments += batch.searchDocuments;
+      const batch = await ledger.unitOfWork((em) => deleteBatch(em, group, size));
+      add(batch);
       if (batch.selected < size) break;
     }
   }
 
+  const batches = { batchSize, dryRun, ...(options.signal ? { signal: options.signal } : {}) };
   if (options.policy.defaultDays !== null) {
     const cutoff = now - options.policy.defaultDays * dayMs;
-    counts.maintenanceRuns = options.dryRun
-      ? await ledger.read((sql) => countOldMaintenanceRuns(sql, cutoff))
-      : await deleteOldMaintenanceRuns(ledger, cutoff, batchSize, options.signal);
-    for (const [count, rows] of Object.entries(otherEvents)) {
-      counts[count] = await pruneRows(ledger, rows, cutoff, { batchSize, dryRun: options.dryRun ?? false, ...(options.signal ? { signal: options.signal } : {}) });
-    }
+    counts.maintenanceRuns = await pruneRows(ledger, oldMaintenanceRuns(cutoff), batches);
+    counts.runEvents = await pruneRows(ledger, eventsOfFinishedRuns(cutoff), batches);
+    counts.pipelineEvents = await pruneRows(ledger, eventsOfFinishedPipelines(cutoff), batches);
+    counts.stateEvents = await pruneRows(ledger, eventRows(() => ({ subjectType: 'state', createdAt: { $lt: cutoff } })), batches);
   }
   const auditDays = options.policy.auditDays ?? null;
   if (auditDays !== null) {
     const cutoff = now - checkDays('auditDays', auditDays) * dayMs;
-    counts.audit = await pruneRows(ledger, oldAuditRows, cutoff, { batchSize, dryRun: options.dryRun ?? false, ...(options.signal ? { signal: options.signal } : {}) });
+    counts.audit = await pruneRows(ledger, auditRows(() => ({ createdAt: { $lt: cutoff } })), batches);
   }
   return counts;
 }
 
-/** Rows past a cutoff: `FROM ... WHERE ...` selecting `id`, with `?` for the cutoff (every `?` is the cutoff). */
+/** Rows of one table past a cutoff, found and deleted by id in batches, through its entity. */
 interface PrunableRows {
-  table: 'events' | 'audit';
-  where: string;
+  count(em: LedgerEm): Promise<number>;
+  ids(em: LedgerEm, limit: number): Promise<string[]>;
+  delete(em: LedgerEm, ids: string[]): Promise<number>;
 }
 
-const finalRuns = `'completed', 'failed', 'cancelled'`;
+/**
+ * Each table's rows, typed by its entity. `where` is built on the operation's EntityManager, as a
+ * condition may hold a subquery of that fork (QueryBuilder conditions take subqueries).
+ */
+type Where<T> = (em: LedgerEm) => QBFilterQuery<T> | Promise<QBFilterQuery<T>>;
 
-/** The events of other subjects than jobs that the default retention lets go. */
-const otherEvents: Record<'runEvents' | 'pipelineEvents' | 'stateEvents', PrunableRows> = {
-  runEvents: {
-    table: 'events',
-    where: `subject_type = 'run' AND subject_id IN (SELECT id FROM runs WHERE status IN (${finalRuns}) AND finished_at < ?)`,
-  },
-  pipelineEvents: {
-    table: 'events',
-    where: `subject_type = 'pipeline' AND (subject_id IN (SELECT id FROM pipeline_history WHERE completed_at < ?)
-      OR subject_id IN (SELECT id FROM pipelines WHERE status <> 'running' AND finished_at < ?))`,
-  },
-  stateEvents: { table: 'events', where: `subject_type = 'state' AND created_at < ?` },
-};
+function eventRows(where: Where<EventRow>): PrunableRows {
+  return {
+    count: async (em) => em.createQueryBuilder(EventEntity).where(await where(em)).getCount(),
+    ids: async (em, limit) => idsOf(await em.createQueryBuilder(EventEntity).select('id').where(await where(em)).limit(limit).execute('all', false)),
+    delete: (em, ids) => em.nativeDelete(EventEntity, { id: { $in: ids } }),
+  };
+}
 
-const oldAuditRows: PrunableRows = { table: 'audit', where: 'created_at < ?' };
+function auditRows(where: Where<AuditRow>): PrunableRows {
+  return {
+    count: async (em) => em.createQueryBuilder(AuditEntity).where(await where(em)).getCount(),
+    ids: async (em, limit) => idsOf(await em.createQueryBuilder(AuditEntity).select('id').where(await where(em)).limit(limit).execute('all', false)),
+    delete: (em, ids) => em.nativeDelete(AuditEntity, { id: { $in: ids } }),
+  };
+}
 
-/** Deletes (or with `dryRun` counts) `rows` older than `cutoff`, `batchSize` per transaction. */
-async function pruneRows(ledger: Ledger, rows: PrunableRows, cutoff: number, options: { batchSize: number; dryRun: boolean; signal?: AbortSignal }): Promise<number> {
-  const params = Array.from({ length: rows.where.split('?').length - 1 }, () => cutoff);
-  if (options.dryRun) {
-    const [row] = await ledger.read((sql) => sql.all(`SELECT COUNT(*) AS n FROM ${rows.table} WHERE ${rows.where}`, params));
-    return toNumber(row?.n ?? 0);
-  }
+function maintenanceRunRows(where: Where<MaintenanceRunRow>): PrunableRows {
+  return {
+    count: async (em) => em.createQueryBuilder(MaintenanceRunEntity).where(await where(em)).getCount(),
+    ids: async (em, limit) => idsOf(await em.createQueryBuilder(MaintenanceRunEntity).select('id').where(await where(em)).limit(limit).execute('all', false)),
+    delete: (em, ids) => em.nativeDelete(MaintenanceRunEntity, { id: { $in: ids } }),
+  };
+}
+
+function idsOf(rows: readonly { id: string }[]): string[] {
+  return rows.map((r) => r.id);
+}
+
+/** Deletes (or with `dryRun` counts) the rows `rows` names, `batchSize` per transaction. */
+async function pruneRows(ledger: Ledger, rows: PrunableRows, options: { batchSize: number; dryRun: boolean; signal?: AbortSignal }): Promise<number> {
+  if (options.dryRun) return ledger.readEntities((em) => rows.count(em));
   let total = 0;
   while (!options.signal?.aborted) {
-    const deleted = await ledger.transaction((tx) =>
-      tx.run(`DELETE FROM ${rows.table} WHERE id IN (SELECT id FROM ${rows.table} WHERE ${rows.where} LIMIT ?)`, [...params, options.batchSize]),
-    );
+    const deleted = await ledger.unitOfWork(async (em) => {
+      const ids = await rows.ids(em, options.batchSize);
+      return ids.length === 0 ? 0 : rows.delete(em, ids);
+    });
     total += deleted;
     if (deleted < options.batchSize) break;
   }
   return total;
+}
+
+const finalRunStatuses = ['completed', 'failed', 'cancelled'] as const;
+
+/** The events of runs that finished before the cutoff. */
+function eventsOfFinishedRuns(cutoff: number): PrunableRows {
+  return eventRows((em) => ({
+    subjectType: 'run',
+    subjectId: { $in: em.createQueryBuilder(RunEntity).select('id').where({ status: { $in: [...finalRunStatuses] }, finishedAt: { $lt: cutoff } }).getKnexQuery() },
+  }));
+}
+
+/** The events of pipelines that finished before the cutoff, archived or not. */
+function eventsOfFinishedPipelines(cutoff: number): PrunableRows {
+  return eventRows((em) => ({
+    subjectType: 'pipeline',
+    $or: [
+      { subjectId: { $in: em.createQueryBuilder(PipelineHistoryEntity).select('id').where({ completedAt: { $lt: cutoff } }).getKnexQuery() } },
+      { subjectId: { $in: em.createQueryBuilder(PipelineEntity).select('id').where({ status: { $ne: 'running' }, finishedAt: { $lt: cutoff } }).getKnexQuery() } },
+    ],
+  }));
+}
+
+/**
+ * Finished maintenance runs ticked before the cutoff, except each task's newest scheduled row, which
+ * missed-tick detection counts from: per task, rows below both the cutoff and that newest tick.
+ */
+function oldMaintenanceRuns(cutoff: number): PrunableRows {
+  return maintenanceRunRows(async (em) => {
+      const newest = await em
+        .createQueryBuilder(MaintenanceRunEntity)
+        .select(['task', raw('max(tick) as newest')])
+        .where({ triggeredBy: { $ne: 'manual' } })
+        .groupBy('task')
+        .execute<{ task: string; newest: unknown }[]>('all', false);
+      const bounds = new Map(newest.map((r) => [r.task, Math.min(cutoff, toNumber(r.newest))]));
+      return {
+        status: { $ne: 'running' },
+        $or: [
+          { task: { $nin: [...bounds.keys()] }, tick: { $lt: cutoff } },
+          ...[...bounds].map(([task, bound]) => ({ task, tick: { $lt: bound } })),
+        ],
+      };
+  });
 }
 
 /** Which jobs a retention policy lets go: per overridden queue, and the rest under the default. */
@@ -155,6 +221,8 @@ export interface RetentionGroup {
   /** The condition on `queue` and its parameters. */
   queueSql: string;
   queueParams: string[];
+  /** The same condition as an entity filter. */
+  queues: { queue?: string | { $nin: string[] } };
 }
 
 export function retentionGroups(policy: RetentionPolicy, now: number): RetentionGroup[] {
@@ -162,7 +230,7 @@ export function retentionGroups(policy: RetentionPolicy, now: number): Retention
   const groups: RetentionGroup[] = [];
   for (const [queue, days] of byQueue) {
     if (days === null) continue;
-    groups.push({ cutoff: now - checkDays(`byQueue.${queue}`, days) * dayMs, queueSql: 'queue = ?', queueParams: [queue] });
+    groups.push({ cutoff: now - checkDays(`byQueue.${queue}`, days) * dayMs, queueSql: 'queue = ?', queueParams: [queue], queues: { queue } });
   }
   if (policy.defaultDays !== null) {
     const others = byQueue.map(([queue]) => queue);
@@ -170,6 +238,7 @@ export function retentionGroups(policy: RetentionPolicy, now: number): Retention
       cutoff: now - checkDays('defaultDays', policy.defaultDays) * dayMs,
       queueSql: others.length ? `queue NOT IN (${placeholders(others.length)})` : '1 = 1',
       queueParams: others,
+      queues: others.length ? { queue: { $nin: others } } : {},
     });
   }
   return groups;
@@ -185,55 +254,52 @@ export function prunableWhere(group: RetentionGroup): { sql: string; params: unk
   };
 }
 
-async function deleteBatch(tx: Sql, group: RetentionGroup, size: number): Promise<{ selected: number; jobs: number; attempts: number; events: number; searchDocuments: number }> {
-  const where = prunableWhere(group);
-  // SKIP LOCKED: a second pruner on PostgreSQL takes other jobs instead of waiting on these.
-  const lock = tx.dialect === 'postgresql' ? ' FOR UPDATE SKIP LOCKED' : '';
-  const selected = await tx.all(`SELECT id FROM jobs WHERE ${where.sql} ORDER BY created_at LIMIT ?${lock}`, [...where.params, size]);
+/** The jobs of a retention group that may go, as an entity filter (the same rows as `prunableWhere`). */
+function prunableJobs(group: RetentionGroup): ObjectQuery<JobRow> {
+  return {
+    // See `prunableWhere` for why the created_at bound.
+    createdAt: { $lt: group.cutoff },
+    status: { $in: [...finalJobStatuses] },
+    $or: [{ finishedAt: { $lt: group.cutoff } }, { finishedAt: null, updatedAt: { $lt: group.cutoff } }],
+    ...group.queues,
+  };
+}
+
+interface JobRowCounts {
+  jobs: number;
+  attempts: number;
+  events: number;
+  searchDocuments: number;
+}
+
+async function deleteBatch(em: LedgerEm, group: RetentionGroup, size: number): Promise<JobRowCounts & { selected: number }> {
+  // SKIP LOCKED (PostgreSQL): a second pruner takes other jobs instead of waiting on these, and the
+  // rows taken stay as read until COMMIT. On SQLite the operation holds the write lock throughout.
+  const options: FindOptions<JobRow, never, 'id'> = { fields: ['id'], orderBy: { createdAt: 'asc' }, limit: size };
+  if (dialectOf(em) === 'postgresql') options.lockMode = LockMode.PESSIMISTIC_PARTIAL_WRITE;
+  const selected = await em.find(JobEntity, prunableJobs(group), options);
   if (selected.length === 0) return { selected: 0, jobs: 0, attempts: 0, events: 0, searchDocuments: 0 };
-  const candidates = selected.map((r) => r.id as string);
-  const deleted = (
-    await tx.all(`DELETE FROM jobs WHERE id IN (${placeholders(candidates.length)}) AND status IN (${finalList}) RETURNING id`, candidates)
-  ).map((r) => r.id as string);
+  const ids = selected.map((j) => j.id);
+  // The status condition again: only a job still finished goes, and only what it owns with it.
+  const jobs = await em.nativeDelete(JobEntity, { id: { $in: ids }, status: { $in: [...finalJobStatuses] } });
+  const kept = jobs === ids.length ? new Set<string>() : new Set((await em.find(JobEntity, { id: { $in: ids } }, { fields: ['id'] })).map((j) => j.id));
+  const deleted = ids.filter((id) => !kept.has(id));
   if (deleted.length === 0) return { selected: selected.length, jobs: 0, attempts: 0, events: 0, searchDocuments: 0 };
-  const inList = placeholders(deleted.length);
-  const attempts = await tx.run(`DELETE FROM attempts WHERE job_id IN (${inList})`, deleted);
-  const events = await tx.run(`DELETE FROM events WHERE subject_type = 'job' AND subject_id IN (${inList})`, deleted);
-  const searchDocuments = await deleteDocuments(tx, deleted);
+  const attempts = await em.nativeDelete(AttemptEntity, { jobId: { $in: deleted } });
+  const events = await em.nativeDelete(EventEntity, { subjectType: 'job', subjectId: { $in: deleted } });
+  // Search documents have no entity (an FTS5 table on SQLite): the search module's own statement.
+  const searchDocuments = await deleteDocuments(sqlFor(em), deleted);
   return { selected: selected.length, jobs: deleted.length, attempts, events, searchDocuments };
 }
 
-async function countPrunable(sql: Sql, group: RetentionGroup): Promise<{ jobs: number; attempts: number; events: number; searchDocuments: number }> {
+async function countPrunable(em: LedgerEm, group: RetentionGroup): Promise<JobRowCounts> {
+  const prunable = () => em.createQueryBuilder(JobEntity).select('id').where(prunableJobs(group)).getKnexQuery();
+  const jobs = await em.count(JobEntity, prunableJobs(group));
+  const attempts = await em.createQueryBuilder(AttemptEntity).where({ jobId: { $in: prunable() } }).getCount();
+  const events = await em.createQueryBuilder(EventEntity).where({ subjectType: 'job', subjectId: { $in: prunable() } }).getCount();
   const where = prunableWhere(group);
-  const [jobs] = await sql.all(`SELECT COUNT(*) AS n FROM jobs WHERE ${where.sql}`, where.params);
-  const [attempts] = await sql.all(`SELECT COUNT(*) AS n FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE ${where.sql})`, where.params);
-  const [events] = await sql.all(
-    `SELECT COUNT(*) AS n FROM events WHERE subject_type = 'job' AND subject_id IN (SELECT id FROM jobs WHERE ${where.sql})`,
-    where.params,
-  );
-  const [documents] = await sql.all(`SELECT COUNT(*) AS n FROM search_documents WHERE job_id IN (SELECT id FROM jobs WHERE ${where.sql})`, where.params);
-  return { jobs: toNumber(jobs?.n ?? 0), attempts: toNumber(attempts?.n ?? 0), events: toNumber(events?.n ?? 0), searchDocuments: toNumber(documents?.n ?? 0) };
-}
-
-// A task's newest scheduled row stays: missed-tick detection counts from it.
-const oldMaintenanceRuns = `FROM maintenance_runs m WHERE m.tick < ? AND m.status <> 'running'
-  AND m.tick < COALESCE((SELECT MAX(m2.tick) FROM maintenance_runs m2 WHERE m2.task = m.task AND m2.triggered_by <> 'manual'), ?)`;
-
-async function countOldMaintenanceRuns(sql: Sql, cutoff: number): Promise<number> {
-  const [row] = await sql.all(`SELECT COUNT(*) AS n ${oldMaintenanceRuns}`, [cutoff, cutoff]);
-  return toNumber(row?.n ?? 0);
-}
-
-async function deleteOldMaintenanceRuns(ledger: Ledger, cutoff: number, batchSize: number, signal?: AbortSignal): Promise<number> {
-  let total = 0;
-  while (!signal?.aborted) {
-    const deleted = await ledger.transaction((tx) =>
-      tx.run(`DELETE FROM maintenance_runs WHERE id IN (SELECT m.id ${oldMaintenanceRuns} LIMIT ?)`, [cutoff, cutoff, batchSize]),
-    );
-    total += deleted;
-    if (deleted < batchSize) break;
-  }
-  return total;
+  const [documents] = await sqlFor(em).all(`SELECT COUNT(*) AS n FROM search_documents WHERE job_id IN (SELECT id FROM jobs WHERE ${where.sql})`, where.params);
+  return { jobs, attempts, events, searchDocuments: toNumber(documents?.n ?? 0) };
 }
 
 function positive(option: string, value: number): number {

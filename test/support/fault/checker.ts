@@ -132,7 +132,7 @@ export async function checkScenario(input: CheckInput): Promise<CheckReport> {
 
   const { jobs, attemptsByJob, eventsByJob, integrity } = await readLedger(jl);
   const queues = [...new Set([...jobs.values()].map((j) => j.queue)), 'default'];
-  const redis = await readRedis(input.redisUrl ?? jl.config.redisUrl, jl.config.redisPrefix, queues, jl.config.redisClusterNodes);
+  const redis = await readRedis(input.redisUrl ?? jl.config.redisUrl, jl.config.redisPrefix, queues, jl.config);
 
   const executions = countedExecutions(input.executionsFile);
   const byStatus: Record<string, number> = {};
@@ -235,10 +235,14 @@ async function readRedis(
   url: string,
   prefix: string,
   queues: readonly string[],
-  clusterNodes: JobLedger['config']['redisClusterNodes'] = [],
+  topology: Pick<JobLedger['config'], 'redisClusterNodes' | 'redisSentinels' | 'redisSentinelMaster'>,
 ): Promise<{ pending: Set<string>; finished: Set<string> }> {
-  // A Redis Cluster (JOBLEDGER_REDIS_CLUSTER_NODES) is read through jobledger's own connection factory.
-  const connection = clusterNodes.length ? createRedis({ redisUrl: url, redisClusterNodes: clusterNodes }, 'worker') : new Redis(url, { maxRetriesPerRequest: 1 });
+  // A Redis Cluster or Sentinels are reached through jobledger's own connection factory.
+  const { redisClusterNodes, redisSentinels, redisSentinelMaster } = topology;
+  const connection =
+    redisClusterNodes.length || redisSentinels.length
+      ? createRedis({ redisUrl: url, redisClusterNodes, redisSentinels, redisSentinelMaster }, 'worker')
+      : new Redis(url, { maxRetriesPerRequest: 1 });
   connection.on('error', () => undefined);
   const pending = new Set<string>();
   const finished = new Set<string>();

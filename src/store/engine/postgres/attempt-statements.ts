@@ -1,7 +1,7 @@
 /**
  * PostgreSQL: a whole batch of attempt starts, or of outcomes, as one statement that commits by
  * itself. In a transaction the same batch takes four or five round trips (BEGIN, the batched job
- * update, the attempt and event rows built from what it returned, COMMIT); on this 2-core machine
+ * update, the attempt and event rows built from what it returned, COMMIT); on a 2-core host
  * those round trips, not the work in them, bounded the PostgreSQL ledger (README, "Performance").
  * Here the job update's RETURNING feeds the attempt and event writes inside one data-modifying
  * WITH, so PostgreSQL applies all of it atomically in one round trip.
@@ -12,9 +12,8 @@
  * and goes through the transactional path in attempt-batch.ts, which also decides it for a row
  * this statement did not match.
  */
-import { beginSet, outcomeColumns, outcomeSet, outcomeValues, type BeginRequest, type OutcomeRequest } from '../../attempts/attempt-batch.js';
-import { waitingSources, type BeginResult, type RecordedOutcome } from '../../attempts/attempt-writes.js';
-import { attemptEnd, outcomeEvents } from '../../attempts/outcome-writes.js';
+import { beginSet, waitingSources, type BeginRequest, type BeginResult, type RecordedOutcome } from '../../attempts/attempt-writes.js';
+import { attemptEnd, outcomeColumns, outcomeEvents, outcomeSet, outcomeValues, type OutcomeRequest } from '../../attempts/outcome-writes.js';
 import type { JobRow } from '../../entities/index.js';
 import { attemptFrom, attemptStatusSql, initialAttemptStatus, jobFrom } from '../../lifecycle.js';
 import { newId } from '../../ids.js';
@@ -34,6 +33,7 @@ export async function beginAttemptsAlone(sql: Sql, requests: readonly BeginReque
   const rows = [...firsts.values()].map((r) => [
     r.jobId,
     r.now,
+    1,
     r.ids?.attemptId ?? newId('att'),
     newId('evt'),
     r.worker.workerId,
@@ -61,6 +61,7 @@ export async function beginAttemptsAlone(sql: Sql, requests: readonly BeginReque
 const beginAloneColumns: readonly Column[] = [
   { name: 'id', type: 'text' },
   { name: 'now', type: 'bigint' },
+  { name: 'events', type: 'int' },
   { name: 'attempt_id', type: 'text' },
   { name: 'event_id', type: 'text' },
   { name: 'worker_id', type: 'text' },
@@ -140,7 +141,7 @@ const outcomeAloneColumns: readonly Column[] = [
   { name: 'attempt_error', type: 'json' },
 ];
 
-/** The writes of `finishAppliedOutcome` in attempt-writes.ts, which a test compares (and its plan). */
+/** The writes of `finishAppliedOutcome` in outcome-writes.ts, which a test compares (and its plan). */
 export const outcomeAlone = new RowsStatement(
   outcomeAloneColumns,
   (_dialect, source) => `WITH finished AS (

@@ -8,7 +8,6 @@ import pg from 'pg';
 import { retryTransient } from '../retry-transient.js';
 import { postgresAutocommit, postgresTransaction, runStatementAlone, type PgClient, type PgSession } from './transaction.js';
 import { settleCutCommit } from './cut-commit.js';
-import { writtenAsOneStatement } from '../deferring-sql.js';
 import { bindable, type FastExecutor } from '../executor.js';
 import type { Sql } from '../sql.js';
 
@@ -68,13 +67,14 @@ export function postgresExecutor(url: string, retryMs: number): FastExecutor {
   return {
     transaction: (work) => retryTransient(() => postgresTransaction(session, work), retrying),
     autocommit,
-    writeAlone: async (work) => {
-      const held = await writtenAsOneStatement({ dialect: 'postgresql', bindsArrays: true }, work);
-      if (!held) return undefined;
+    commitRows: async (batch) => {
+      const statements = batch.statements({ dialect: 'postgresql', bindsArrays: true });
+      if (statements.length !== 1) return false;
+      const witness = batch.witness();
       // A deadlock or serialization victim wrote nothing (one statement), so it runs again as is;
-      // so does one cut off before it landed (postgres-transaction.ts).
-      await retryTransient(() => runStatementAlone(session, held.statement, held.witness), retrying);
-      return { result: held.result };
+      // so does one cut off before it landed (transaction.ts).
+      await retryTransient(() => runStatementAlone(session, statements[0]!, witness), retrying);
+      return true;
     },
     settleCommit: (input) => settleCutCommit(pool, { ...input, retryMs }),
     probe: async () => {

@@ -11,7 +11,6 @@
 import { CommitOutcomeUnknownError, DatabaseUnavailableError } from '../../../errors.js';
 import { asUnavailable, isConnectionLoss } from '../connection-loss.js';
 import { connectOrUnavailable, fenceCutStatement, settleCutCommit, type SessionPool, type Witness } from './cut-commit.js';
-import { withDeferredInserts } from '../deferring-sql.js';
 import type { Row, Sql, Statement } from '../sql.js';
 
 export interface PgClient {
@@ -45,8 +44,9 @@ export class StatementCutOffError extends Error {
 const what = 'a ledger write';
 
 /**
- * One transaction on a pooled client. A transaction with no witness (it inserted no row through
- * `insertRows`) only applied writes that are safe to apply twice (heartbeats, progress without an
+ * One transaction on a pooled client. Its witness is the first row it inserted by id (`insertRows`,
+ * `writeRows`: `Sql.noteWritten`). A transaction with no witness only applied writes that are safe
+ * to apply twice (heartbeats, progress without an
  * event, a cancelled attempt's end), so a cut-off COMMIT simply runs it again.
  */
 export async function postgresTransaction<T>({ pool, sqlOn, retryMs }: PgSession, work: (sql: Sql) => Promise<T>): Promise<T> {
@@ -55,7 +55,13 @@ export async function postgresTransaction<T>({ pool, sqlOn, retryMs }: PgSession
   let result: T;
   try {
     await client.query('BEGIN');
-    result = await withDeferredInserts(sqlOn(client), work, written);
+    const sql: Sql = {
+      ...sqlOn(client),
+      noteWritten: (witness) => {
+        written.witness ??= witness;
+      },
+    };
+    result = await work(sql);
   } catch (error) {
     let broken = isConnectionLoss(error);
     if (!broken) await client.query('ROLLBACK').catch(() => (broken = true));

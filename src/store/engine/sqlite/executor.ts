@@ -17,7 +17,6 @@ import type { Statement } from 'better-sqlite3';
 import type { WriteTurns } from './write-turns.js';
 import { inTurn } from './write-turns.js';
 import { retryTransient } from '../retry-transient.js';
-import { withDeferredInserts } from '../deferring-sql.js';
 import { bindable, type FastExecutor } from '../executor.js';
 import type { Row, Sql } from '../sql.js';
 import { fallbackAutocheckpointPages, SqliteCheckpointer } from './checkpointer.js';
@@ -95,7 +94,7 @@ export function sqliteExecutor(options: SqliteExecutorOptions): FastExecutor {
           // IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock later.
           db.exec('BEGIN IMMEDIATE');
           try {
-            const result = await withDeferredInserts(sqlOn(db), work);
+            const result = await work(sqlOn(db));
             db.exec('COMMIT');
             return result;
           } catch (error) {
