@@ -98,8 +98,11 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
         concurrency: options.concurrency,
         endToEndJobs: options.jobs,
         ...(observed ? { observe: true, contextManager: options.metricsContextManager } : {}),
+        ...(options.profileDir && options.profileEndToEnd
+          ? { profileEndToEnd: { dir: options.profileDir, label: observed ? `${backend}-observed` : backend, intervalUs: 250 } }
+          : {}),
       },
-      { profileDir: options.profileDir, nodeFlags: options.nodeFlags },
+      { profileDir: options.profileEndToEnd ? undefined : options.profileDir, nodeFlags: options.nodeFlags },
     );
 
     const n = options.jobs;

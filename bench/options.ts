@@ -70,6 +70,11 @@ export interface BenchOptions {
   /** When set, each worker child runs under `node --cpu-prof` and writes its profile here. */
   profileDir: string | undefined;
   /**
+   * With `profileDir`: profile only the end-to-end phase (from `start` to the last job's handler),
+   * the window the CPU per job is measured over, sampling every 250 µs. Default false: the whole life.
+   */
+  profileEndToEnd: boolean;
+  /**
    * Extra Node.js/V8 flags for every worker child, bare BullMQ's and jobledger's alike (so a flag
    * that helps one helps the other too). Default none: the figures are plain `node`'s.
    */
@@ -100,6 +105,8 @@ const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends 
   --pgboss-workers N   pg-boss work() loops (default 3)
   --pgboss-batch N     jobs per pg-boss fetch and handler call (default 700)
   --profile-dir DIR    run each worker child under node --cpu-prof, profiles in DIR
+  --profile-end-to-end with --profile-dir: profile only each child's end-to-end phase (the window
+                       of its CPU per job), main thread, every 250 µs, as DIR/<backend>-<pid>.cpuprofile
   --node-flags=FLAGS   Node.js/V8 flags for every worker child, bare and jobledger alike, given
                        with "=" since they start with dashes (--node-flags=--single-threaded-gc)
 env: REDIS_URL (default redis://127.0.0.1:6379), BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres)`;
@@ -125,6 +132,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       'pgboss-workers': { type: 'string' },
       'pgboss-batch': { type: 'string' },
       'profile-dir': { type: 'string' },
+      'profile-end-to-end': { type: 'boolean', default: false },
       'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -133,6 +141,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     process.stdout.write(`${usage}\n`);
     process.exit(0);
   }
+  if (values['profile-end-to-end'] && !values['profile-dir']) fail('--profile-end-to-end: expected --profile-dir DIR too');
   const memory = values.memory ?? false;
   const jobs = int('--jobs', values.jobs, memory ? 200_000 : 20_000, 10);
   const backends = (values.backends ?? backendNames.join(',')).split(',').map((b) => b.trim()).filter(Boolean);
@@ -159,6 +168,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     latencyJobs: int('--latency-jobs', values['latency-jobs'], clamp(Math.round(jobs / 40), 100, 500), 1),
     latencyRatePerS: int('--latency-rate', values['latency-rate'], 50, 1),
     profileDir: values['profile-dir'],
+    profileEndToEnd: values['profile-end-to-end'] ?? false,
     nodeFlags: flagList(values['node-flags']),
     redisUrl: nonEmpty(env.REDIS_URL) ?? 'redis://127.0.0.1:6379',
     postgresAdminUrl: nonEmpty(env.BENCH_POSTGRES_URL) ?? 'postgres://postgres@127.0.0.1:5432/postgres',

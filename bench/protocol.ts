@@ -35,6 +35,11 @@ export interface ChildSettings {
    * then on; running without one separates jobledger's own cost from that.
    */
   contextManager?: 'als' | 'none';
+  /**
+   * Profile the end-to-end phase only (`--profile-end-to-end`): from `start` until the handler of
+   * the last end-to-end job, through the inspector, into `dir` as `<label>-<pid>.cpuprofile`.
+   */
+  profileEndToEnd?: { dir: string; label: string; intervalUs: number };
 }
 
 export type ToChild = { type: 'start' } | { type: 'stop' };

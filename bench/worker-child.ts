@@ -8,7 +8,9 @@
  *   ← stop           graceful close, then → stopped { peak RSS, pickup latencies, handled }
  * A bare or pg-boss child never imports jobledger, so MikroORM is not in its memory.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Session } from 'node:inspector';
 import { loadConfig, type Config } from '../src/config.js';
 import { benchJobName, benchQueue, enqueuedAt, wallNow, type ChildSettings, type FromChild, type ToChild } from './protocol.js';
 
@@ -31,6 +33,9 @@ let sampledPeakRssBytes = process.memoryUsage.rss();
 /** Set by an observed ledger child (`settings.observe`): where /metrics is served, and how many spans ended. */
 let metricsPort: number | undefined;
 let countSpans: (() => number) | undefined;
+/** `settings.profileEndToEnd`: the inspector session profiling the end-to-end phase, and its written profile. */
+let profiler: Session | undefined;
+let profileWritten: Promise<void> | undefined;
 
 function send(message: FromChild, then?: () => void): void {
   if (process.send) process.send(message, undefined, {}, () => then?.());
@@ -48,6 +53,7 @@ function onHandled(enqueuedAtMs: number | undefined, enteredAtMs: number): void 
       const used = process.cpuUsage(cpuAtStart);
       endToEndCpuMicros = used.user + used.system;
     }
+    profileWritten = stopProfiling();
   }
   if (checkpoints.has(handled)) {
     // A forced full GC first (the child runs with --expose-gc in memory mode), so that the figure
@@ -173,6 +179,36 @@ async function ledgerWorker(config: Readonly<Config>): Promise<RunningWorker> {
   };
 }
 
+/** Posts one inspector command and resolves with its result. */
+function post<T>(session: Session, method: string, params?: object): Promise<T> {
+  return new Promise((resolve, reject) =>
+    session.post(method, params, (error, result) => (error ? reject(error) : resolve(result as T))),
+  );
+}
+
+/** Starts sampling this thread's CPU (`settings.profileEndToEnd`): the end-to-end phase begins. */
+async function startProfiling(): Promise<void> {
+  const wanted = settings.profileEndToEnd;
+  if (!wanted) return;
+  profiler = new Session();
+  profiler.connect();
+  await post(profiler, 'Profiler.enable');
+  await post(profiler, 'Profiler.setSamplingInterval', { interval: wanted.intervalUs });
+  await post(profiler, 'Profiler.start');
+}
+
+/** Stops sampling and writes the profile (DevTools' .cpuprofile format). */
+async function stopProfiling(): Promise<void> {
+  const wanted = settings.profileEndToEnd;
+  const session = profiler;
+  if (!wanted || !session) return;
+  profiler = undefined;
+  const { profile } = await post<{ profile: object }>(session, 'Profiler.stop');
+  session.disconnect();
+  mkdirSync(wanted.dir, { recursive: true });
+  writeFileSync(join(wanted.dir, `${wanted.label}-${process.pid}.cpuprofile`), JSON.stringify(profile));
+}
+
 /** The kernel's record of this process's peak RSS (Linux); undefined elsewhere. */
 function vmHwmBytes(): number | undefined {
   try {
@@ -192,12 +228,14 @@ async function main(): Promise<void> {
   process.on('message', (message: ToChild) => {
     const act = async (): Promise<void> => {
       if (message.type === 'start') {
+        await startProfiling();
         const atMs = wallNow();
         cpuAtStart = process.cpuUsage();
         await worker.start();
         send({ type: 'started', atMs });
       } else {
         await worker.stop();
+        await (profileWritten ?? stopProfiling());
         sampledPeakRssBytes = Math.max(sampledPeakRssBytes, process.memoryUsage.rss());
         const peakRssBytes = vmHwmBytes() ?? sampledPeakRssBytes;
         send(

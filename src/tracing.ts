@@ -67,6 +67,18 @@ const traceparentPattern = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-
  */
 export function contextFromStored(stored: string | null): Context {
   if (stored === null) return ROOT_CONTEXT;
+  // The jobs of one bulk enqueue share its span's context: parsed once for all of them (a context
+  // is immutable, so handing the same one to every attempt is safe).
+  if (stored === lastParsed.stored) return lastParsed.context;
+  const context = parseStored(stored);
+  lastParsed = { stored, context };
+  return context;
+}
+
+/** The last stored trace context `contextFromStored` parsed, and what it gave. */
+let lastParsed: { stored: string | null; context: Context } = { stored: null, context: ROOT_CONTEXT };
+
+function parseStored(stored: string): Context {
   let parsed: Partial<StoredTraceContext>;
   try {
     parsed = JSON.parse(stored) as Partial<StoredTraceContext>;

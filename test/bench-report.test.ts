@@ -90,6 +90,11 @@ describe('the bench report', () => {
     expect(formatRoundRatios(summary, ['sqlite'])).toBe('');
   });
 
+  it('--profile-end-to-end: profiles only the end-to-end phase, into the --profile-dir given', () => {
+    expect(parseOptions(['--profile-dir', '/tmp/p', '--profile-end-to-end'], {})).toMatchObject({ profileDir: '/tmp/p', profileEndToEnd: true });
+    expect(parseOptions(['--profile-dir', '/tmp/p'], {})).toMatchObject({ profileDir: '/tmp/p', profileEndToEnd: false });
+  });
+
   it('--metrics: pairs each jobledger backend’s runs with metrics and tracing off and on, round by round', () => {
     const options = parseOptions(['--metrics', '--backends', 'sqlite,postgres'], {});
     expect(options.metrics).toBe(true);

@@ -75,16 +75,21 @@ export class JobEvents {
 
   /** @internal Delivers one committed event to its listeners; never throws. */
   emit(event: JobEvent): void {
-    for (const key of [event.type, '*'] as const) {
-      const set = this.listeners.get(key);
-      if (!set) continue;
-      for (const listener of [...set]) {
-        try {
-          const returned = listener(event);
-          if (returned instanceof Promise) returned.catch((error: unknown) => this.failed(event, error));
-        } catch (error) {
-          this.failed(event, error);
-        }
+    // Called for every attempt's start and end, mostly with nobody listening: nothing is made then.
+    if (this.listeners.size === 0) return;
+    this.deliver(this.listeners.get(event.type), event);
+    this.deliver(this.listeners.get('*'), event);
+  }
+
+  private deliver(set: Set<JobEventListener> | undefined, event: JobEvent): void {
+    if (!set || set.size === 0) return;
+    // A copy: a listener may unsubscribe itself (or others) while the event is delivered.
+    for (const listener of [...set]) {
+      try {
+        const returned = listener(event);
+        if (returned instanceof Promise) returned.catch((error: unknown) => this.failed(event, error));
+      } catch (error) {
+        this.failed(event, error);
       }
     }
   }

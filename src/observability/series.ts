@@ -38,8 +38,29 @@ export class LabelledCounter {
   }
 }
 
+/** One series of a histogram, kept by a caller that observes it often: no key is built per observation. */
+export class HistogramSeries {
+  readonly counts: number[];
+  sum = 0;
+
+  constructor(
+    readonly values: readonly string[],
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Array<number>(bounds.length + 1).fill(0);
+  }
+
+  observe(value: number): void {
+    const bounds = this.bounds;
+    let bucket = 0;
+    while (bucket < bounds.length && value > bounds[bucket]!) bucket++;
+    this.counts[bucket]! += 1;
+    this.sum += value;
+  }
+}
+
 export class LabelledHistogram {
-  private readonly series = new Map<string, { values: readonly string[]; counts: number[]; sum: number }>();
+  private readonly series = new Map<string, HistogramSeries>();
 
   /** `bounds`: upper bounds in the metric's unit, ascending, without +Inf. */
   constructor(
@@ -47,17 +68,19 @@ export class LabelledHistogram {
     readonly bounds: readonly number[],
   ) {}
 
-  observe(values: readonly string[], value: number): void {
+  /** The series of these label values, in `labelNames`' order (made, empty, if it did not exist). */
+  seriesOf(values: readonly string[]): HistogramSeries {
     const key = keyOf(values);
     let series = this.series.get(key);
     if (!series) {
-      series = { values: [...values], counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0 };
+      series = new HistogramSeries([...values], this.bounds);
       this.series.set(key, series);
     }
-    let bucket = 0;
-    while (bucket < this.bounds.length && value > this.bounds[bucket]!) bucket++;
-    series.counts[bucket]! += 1;
-    series.sum += value;
+    return series;
+  }
+
+  observe(values: readonly string[], value: number): void {
+    this.seriesOf(values).observe(value);
   }
 
   samples(): HistogramSample[] {

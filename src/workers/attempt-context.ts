@@ -62,6 +62,11 @@ export class AttemptContext implements JobContext {
     return (this.#childLogger ??= this.#deps.logger.child({ jobId: this.jobId, job: this.name, attempt: this.attempt }));
   }
 
+  /** The attempt's child logger if something made it already (the outcome's line then goes through it). */
+  get madeLogger(): Logger | undefined {
+    return this.#childLogger;
+  }
+
   get signal(): AbortSignal {
     return this.#stop.signal;
   }

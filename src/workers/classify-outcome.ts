@@ -60,8 +60,10 @@ export function classifyOutcome(result: AttemptResult, policy: RetryPolicy, opti
 function classify(result: AttemptResult, policy: RetryPolicy, options: ClassifyOptions): Outcome {
   switch (result.kind) {
     case 'returned': {
+      // Most handlers return nothing: stored as null, with nothing to check.
+      if (result.value === undefined || result.value === null) return { type: 'completed', result: null };
       const limits = { maxDepth: options.maxJsonDepth ?? defaultMaxJsonDepth, maxBytes: options.maxResultBytes ?? defaultMaxJsonBytes };
-      const stored = toStorableJson(result.value === undefined ? null : result.value, { path: 'result', name: 'result' }, limits);
+      const stored = toStorableJson(result.value, { path: 'result', name: 'result' }, limits);
       if (stored.ok) return { type: 'completed', result: stored.value };
       const { path, expected, got } = stored.problem;
       return failure(new UnstorableValueError(path, expected, got), 'failed', policy, options);

@@ -3,38 +3,39 @@
  * committed to the ledger before BullMQ is told: the attempt's start before the handler runs, its
  * outcome before the job is completed, retried or failed in Redis.
  */
-import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { context, ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { JobRegistry } from '../jobs/registry.js';
 import type { BackoffPolicy } from '../jobs/backoff.js';
 import type { Logger } from '../logger.js';
-import { isConnectionLoss, type AttemptRef, type JobRow, type Ledger, type Outcome, type OutcomeHook, type SerializedError, type StartedJob, type WorkerIdentity } from '../store/index.js';
-import { performance } from 'node:perf_hooks';
+import {
+  isConnectionLoss,
+  type AttemptRef,
+  type JobRow,
+  type Ledger,
+  type Outcome,
+  type OutcomeHook,
+  type StartedJob,
+  type WorkerIdentity,
+} from '../store/index.js';
 import { faultPoint } from '../fault-points.js';
 import { AttemptAbort } from './attempt-abort.js';
+import { announce, errorOf, tellBullMQ, unrecorded, describeOutcome, type RecordedOutcome } from './attempt-outcome.js';
 import { AttemptContext } from './attempt-context.js';
-import { classifyOutcome, type AbortReason, type AttemptResult } from './classify-outcome.js';
+import { classifyOutcome, type AbortReason, type AttemptResult, type ClassifyOptions, type RetryPolicy } from './classify-outcome.js';
 import type { DeliveryLock } from './delivery-lock.js';
-import type { EventLoopMonitor } from './event-loop-monitor.js';
+import type { EventLoopMonitor, TrackedAttempt } from './event-loop-monitor.js';
+import type { AttemptState } from './attempt-state.js';
 import type { ThreadHandlers } from './thread-handlers.js';
 import type { JobEvent, JobEventType } from '../observability/job-events.js';
 import { contextFromStored, tracer, tracingOn } from '../tracing.js';
 import { adoptForeignJob, isForeignDelivery } from './adopt-foreign-job.js';
 import { handBackDelayMs } from './unknown-job-type.js';
 import type { BullBoardMirror } from './bull-board-mirror.js';
+
+export { LedgerRetryError } from './attempt-outcome.js';
 import { acceptRetryFromRedis, deliveredEarly, finishFinalDelivery, recordPromotion } from './redis-actions.js';
 import type { TieredStateStore } from '../hot-state/tiered-state-store.js';
-
-/** Carries the ledger's retry delay to BullMQ's custom backoff strategy (see ledger-worker.ts). */
-export class LedgerRetryError extends Error {
-  constructor(
-    message: string,
-    readonly delayMs: number,
-  ) {
-    super(message);
-    this.name = 'LedgerRetryError';
-  }
-}
 
 /** An attempt this process is running, so that cancel, shutdown and lock loss can abort it. */
 export interface ActiveAttempt {
@@ -74,7 +75,21 @@ export interface ExecuteDeps {
   mirror?: BullBoardMirror;
 }
 
+/** What every attempt of one processor shares, made once: the classification limits and the outcome hooks. */
+interface Shared {
+  classifying: ClassifyOptions;
+  hooks: readonly OutcomeHook[];
+}
+
 export function createProcessor(deps: ExecuteDeps) {
+  const shared: Shared = {
+    classifying: {
+      maxErrorChars: deps.maxErrorChars,
+      ...(deps.maxResultBytes !== undefined ? { maxResultBytes: deps.maxResultBytes } : {}),
+      ...(deps.maxJsonDepth !== undefined ? { maxJsonDepth: deps.maxJsonDepth } : {}),
+    },
+    hooks: deps.outcomeHooks ?? [],
+  };
   return async function processJob(bullJob: Job, token: string | undefined, lock: DeliveryLock): Promise<unknown> {
     const jobId = bullJob.id;
     if (!jobId) throw new UnrecoverableError('a BullMQ job without an id cannot be matched to the ledger');
@@ -116,7 +131,8 @@ export function createProcessor(deps: ExecuteDeps) {
     }
 
     const { job, attempt } = begin;
-    if (!tracingOn()) return runAttempt(deps, bullJob, token, lock, job, attempt, undefined);
+    // `return await`: the attempt's promise is adopted in one step, not through a thenable job.
+    if (!tracingOn()) return await runAttempt(deps, shared, bullJob, token, lock, job, attempt, undefined);
     // The attempt's span continues the producer's trace (stored with the job), whichever process
     // enqueued it; the handler and the outcome's commit run inside it.
     const parent = contextFromStored(job.traceContext);
@@ -130,7 +146,8 @@ export function createProcessor(deps: ExecuteDeps) {
       parent,
     );
     try {
-      return await context.with(trace.setSpan(parent, span), () => runAttempt(deps, bullJob, token, lock, job, attempt, span));
+      // The parent context holds nothing but the remote parent, which the span replaces.
+      return await context.with(trace.setSpan(ROOT_CONTEXT, span), () => runAttempt(deps, shared, bullJob, token, lock, job, attempt, span));
     } finally {
       span.end();
     }
@@ -140,6 +157,7 @@ export function createProcessor(deps: ExecuteDeps) {
 /** An attempt the ledger recorded as started: runs the handler, records the outcome, tells BullMQ. */
 async function runAttempt(
   deps: ExecuteDeps,
+  shared: Shared,
   bullJob: Job,
   token: string | undefined,
   lock: DeliveryLock,
@@ -161,9 +179,6 @@ async function runAttempt(
   if (deliveredEarly(job, lock.deliveredAt)) await recordPromotion(deps, job, attempt, lock.deliveredAt);
   const mirror = deps.mirror;
   const payloadMirrored = mirror?.payload(bullJob, job.payload);
-  // A worker without this job type hands the delivery back before beginning (unknown-job-type.ts);
-  // a ledger row naming another type than its Redis job is failed through the retry budget.
-  const type = deps.registry.has(job.name) ? deps.registry.get(job.name) : undefined;
   const stop = new AttemptAbort();
   const ctx = new AttemptContext(deps, job, attempt, stop, mirror && ((value) => mirror.progress(bullJob, value)));
   const lostAtBegin = lock.atRisk ? await lock.lostToBlock() : undefined;
@@ -178,24 +193,8 @@ async function runAttempt(
     if (timeoutMs !== null) timer = setTimeout(() => stop.timeOut(timeoutMs), timeoutMs);
     // A handler that ignores its signal keeps running after a timeout or abort; its late result is
     // dropped here, and nothing it returns can reach the ledger past the outcome recorded below.
-    const ran = (async (): Promise<AttemptResult> => {
-      try {
-        if (!type) deps.registry.get(job.name); // throws the typed UnknownJobError
-        if (type!.threadHandler !== null) return await deps.threads.run(type!, job.payload, ctx, stop);
-        // The handler's synchronous run, until it first yields, tells the monitor who blocked the loop.
-        const calledAt = performance.now();
-        let pending: unknown;
-        try {
-          pending = type!.handler(job.payload, ctx);
-        } finally {
-          onLoop.ranSynchronously(performance.now() - calledAt);
-        }
-        return { kind: 'returned', value: await pending };
-      } catch (error) {
-        return { kind: 'threw', error };
-      }
-    })();
-    result = await Promise.race([ran, stop.settled]);
+    const started = startHandler(deps, job, ctx, stop, onLoop);
+    result = started instanceof Promise ? await started : started;
   } finally {
     clearTimeout(timer);
     deps.active.delete(jobId);
@@ -203,66 +202,28 @@ async function runAttempt(
   }
 
   const policy = { maxAttempts: job.maxAttempts, attemptsFailed: job.attemptsFailed, backoff: job.backoff as BackoffPolicy };
-  const classifying = {
-    maxErrorChars: deps.maxErrorChars,
-    ...(deps.maxResultBytes !== undefined ? { maxResultBytes: deps.maxResultBytes } : {}),
-    ...(deps.maxJsonDepth !== undefined ? { maxJsonDepth: deps.maxJsonDepth } : {}),
-  };
-  let outcome = classifyOutcome(result, policy, classifying);
+  const outcome = classifyOutcome(result, policy, shared.classifying);
   // The process was frozen past the lock while the handler ran: the attempt is lost, whatever it
   // returned (another worker has the job, or will have it), and counts towards the poison bound.
   const lostWhileRunning = lock.atRisk ? await lock.lostToBlock() : undefined;
   if (lostWhileRunning) return recordLost(deps, ctx, job, attempt, lostWhileRunning, outcome, span);
   const heldProgress = ctx.takeHeldProgress();
-  const state = ctx.usedState;
-  const hooks = deps.outcomeHooks ?? [];
-  let finishedAt = Date.now();
-  const record = (o: Outcome, withHooks: readonly OutcomeHook[]) => deps.ledger.recordOutcome(attempt, o, heldProgress, (finishedAt = Date.now()), withHooks);
-  let recorded;
-  // The hot state tiers fence the keys the handler buffered writes for, and settle them after.
-  const fence = await state?.fenceWrites();
-  try {
-    recorded = await record(outcome, state ? [...hooks, state.outcomeHook] : hooks).catch((error: unknown) => {
-      if (!state?.rejected(error)) throw error;
-      // The handler's buffered state writes could not apply (a version conflict): the attempt
-      // fails as if the handler had thrown that error, and none of its writes are kept.
-      outcome = classifyOutcome({ kind: 'threw', error }, policy, classifying);
-      return record(outcome, hooks);
-    });
-  } catch (error) {
-    // The outcome could not be committed, so BullMQ must not hear one either: DelayedError makes
-    // BullMQ leave the job as it is, its lock lapses, the stalled checker delivers it again, and
-    // the next attempt records this one as stalled. The ledger and Redis never disagree.
-    ctx.logger.error({ err: error, outcome: outcome.type }, 'could not record the outcome; the job will be delivered again');
-    span?.setAttribute('jobledger.outcome', 'unrecorded');
-    span?.setStatus({ code: SpanStatusCode.ERROR, message: 'the outcome could not be recorded; the job will be delivered again' });
-    await state?.settleWrites(fence, false);
-    throw new DelayedError();
+  let final: Recorded;
+  if (ctx.usedState) final = await recordWithState(deps, shared, ctx, ctx.usedState, attempt, outcome, policy, heldProgress, span);
+  else {
+    const finishedAt = Date.now();
+    try {
+      final = { outcome, recorded: await deps.ledger.recordOutcome(attempt, outcome, heldProgress, finishedAt, shared.hooks), finishedAt };
+    } catch (error) {
+      unrecorded(ctx, outcome, error, span);
+    }
   }
-  await state?.settleWrites(fence, recorded.kind === 'applied');
-  // Committed: one line per attempt outcome, then the event (never before the commit).
-  const durationMs = Math.max(0, finishedAt - attempt.startedAt);
-  const eventType = eventTypeOf(outcome, recorded.kind);
-  const error = outcome.type === 'retry' || outcome.type === 'failed' ? outcome.error : undefined;
-  if (span) describeOutcome(span, eventType, error);
-  if (deps.logger.isLevelEnabled('debug')) ctx.logger.debug({ outcome: outcome.type, recorded: recorded.kind }, 'attempt recorded');
-  // The attempt's child logger is made only when the line is written: most attempts never need it.
-  if (deps.logger.isLevelEnabled('info')) {
-    ctx.logger.info({ queue: job.queue, outcome: eventType, durationMs, ...(error?.code ? { errorCode: error.code } : {}) }, 'attempt finished');
-  }
-  deps.onRecorded?.({
-    type: eventType,
-    jobId,
-    name: job.name,
-    queue: job.queue,
-    attempt: attempt.number,
-    at: finishedAt,
-    durationMs,
-    ...(error ? { error } : {}),
-    ...(outcome.type === 'retry' && recorded.kind === 'applied' ? { delayMs: outcome.delayMs } : {}),
-  });
+  const { recorded, finishedAt } = final;
+  const eventType = announce(deps, ctx, job, attempt, final.outcome, recorded, finishedAt, span);
   if (mirror) {
     await payloadMirrored;
+    const error = errorOf(final.outcome);
+    const durationMs = Math.max(0, finishedAt - attempt.startedAt);
     await mirror.attemptEnded(bullJob, { attempt: attempt.number, outcome: eventType.slice('job.'.length), durationMs, ...(error ? { error } : {}) }, heldProgress);
   }
   if (recorded.kind === 'applied' && recorded.dispatch.length && deps.dispatch) {
@@ -272,33 +233,77 @@ async function runAttempt(
   }
 
   // TEST ONLY: the outcome is committed, BullMQ has not been told (src/fault-points.ts).
-  if (recorded.kind === 'applied') faultPoint('outcome.after_commit', `job ${jobId} attempt ${attempt.number} ${outcome.type}`);
+  if (recorded.kind === 'applied') faultPoint('outcome.after_commit', `job ${jobId} attempt ${attempt.number} ${final.outcome.type}`);
   // Only now is BullMQ told.
-  if (recorded.kind === 'superseded') {
-    throw new Error(`attempt ${attempt.number} was superseded by attempt ${recorded.currentAttempt}; its outcome was not applied`);
-  }
-  if (recorded.kind === 'cancelled') throw new UnrecoverableError('cancelled by an operator');
-  switch (outcome.type) {
-    case 'completed':
-      // The result lives in the ledger; Redis carries a copy only for the Bull Board mirror.
-      return mirror ? mirror.result(outcome.result) : null;
-    case 'failed':
-      throw new UnrecoverableError(outcome.reason);
-    case 'cancelled':
-      throw new UnrecoverableError(outcome.reason);
-    case 'interrupted':
-      if (stop.reason === 'lock_lost') throw new Error('lock lost; BullMQ will deliver the job again');
-      await bullJob.moveToWait(token);
-      throw new WaitingError();
-    case 'retry': {
-      const bullAttempts = bullJob.opts.attempts ?? 1;
-      if (bullJob.attemptsMade + 1 < bullAttempts) throw new LedgerRetryError(outcome.error.message, outcome.delayMs);
-      // BullMQ's own count would stop here (the counts diverged, e.g. after a re-add); the ledger
-      // decides, so move the job to delayed ourselves.
-      await bullJob.moveToDelayed(Date.now() + outcome.delayMs, token);
-      throw new DelayedError();
+  return tellBullMQ(bullJob, token, attempt, stop, final.outcome, recorded, mirror);
+}
+
+/**
+ * Calls the handler: its result at once when it returned a plain value (no promise is made for
+ * it), or a promise of what its promise settles as, raced against the attempt's stop. Never throws.
+ */
+function startHandler(deps: ExecuteDeps, job: StartedJob, ctx: AttemptContext, stop: AttemptAbort, onLoop: TrackedAttempt): AttemptResult | Promise<AttemptResult> {
+  try {
+    // A worker without this job type hands the delivery back before beginning (unknown-job-type.ts);
+    // a ledger row naming another type than its Redis job is failed through the retry budget.
+    const type = deps.registry.get(job.name); // throws the typed UnknownJobError
+    if (type.threadHandler !== null) return stop.raceResult(deps.threads.run(type, job.payload, ctx, stop));
+    // The handler's synchronous run, until it first yields, tells the monitor who blocked the loop.
+    // Milliseconds are enough (a block is a quarter of the lock), and Date.now() is the cheaper clock.
+    const calledAt = Date.now();
+    let pending: unknown;
+    try {
+      pending = type.handler(job.payload, ctx);
+    } finally {
+      onLoop.ranSynchronously(Date.now() - calledAt);
     }
+    // An object may be a thenable (a promise, or one whose `then` cannot even be read): awaited.
+    if (pending !== null && (typeof pending === 'object' || typeof pending === 'function')) return stop.race(pending);
+    return { kind: 'returned', value: pending };
+  } catch (error) {
+    return { kind: 'threw', error };
   }
+}
+
+interface Recorded {
+  outcome: Outcome;
+  recorded: RecordedOutcome;
+  finishedAt: number;
+}
+
+/**
+ * Commits the outcome of an attempt that used `ctx.state`: the hot state tiers fence the keys the
+ * handler buffered writes for, and settle them after.
+ */
+async function recordWithState(
+  deps: ExecuteDeps,
+  shared: Shared,
+  ctx: AttemptContext,
+  state: AttemptState,
+  attempt: AttemptRef,
+  outcome: Outcome,
+  policy: RetryPolicy,
+  heldProgress: unknown,
+  span: Span | undefined,
+): Promise<Recorded> {
+  let finishedAt = Date.now();
+  const record = (o: Outcome, withHooks: readonly OutcomeHook[]) => deps.ledger.recordOutcome(attempt, o, heldProgress, (finishedAt = Date.now()), withHooks);
+  const fence = await state.fenceWrites();
+  let recorded: RecordedOutcome;
+  try {
+    recorded = await record(outcome, [...shared.hooks, state.outcomeHook]).catch((error: unknown) => {
+      if (!state.rejected(error)) throw error;
+      // The handler's buffered state writes could not apply (a version conflict): the attempt
+      // fails as if the handler had thrown that error, and none of its writes are kept.
+      outcome = classifyOutcome({ kind: 'threw', error }, policy, shared.classifying);
+      return record(outcome, shared.hooks);
+    });
+  } catch (error) {
+    await state.settleWrites(fence, false);
+    return unrecorded(ctx, outcome, error, span);
+  }
+  await state.settleWrites(fence, recorded.kind === 'applied');
+  return { outcome, recorded, finishedAt };
 }
 
 /**
@@ -348,31 +353,3 @@ async function recordLost(
   throw new DelayedError();
 }
 
-/**
- * The attempt span's outcome (the event's name without `job.`); a failure, or a retry after one,
- * is an error with what the handler threw.
- */
-function describeOutcome(span: Span, eventType: JobEventType, error: SerializedError | undefined): void {
-  span.setAttribute('jobledger.outcome', eventType.slice('job.'.length));
-  if (!error) return;
-  span.recordException({ name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}), ...(error.code ? { code: error.code } : {}) });
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
-}
-
-/** The event a committed outcome is announced as. */
-function eventTypeOf(outcome: Outcome, recorded: 'applied' | 'superseded' | 'cancelled'): JobEventType {
-  if (recorded === 'superseded') return 'job.superseded';
-  if (recorded === 'cancelled') return 'job.cancelled';
-  switch (outcome.type) {
-    case 'completed':
-      return 'job.completed';
-    case 'retry':
-      return 'job.retry_scheduled';
-    case 'failed':
-      return 'job.failed';
-    case 'interrupted':
-      return 'job.interrupted';
-    case 'cancelled':
-      return 'job.cancelled';
-  }
-}

@@ -358,6 +358,14 @@ export class LedgerWorker {
     // promise callbacks that follow our return, and a delivery it had fetched already may reach us
     // in between.
     const inProcess = new Set<string>();
+    // Ids whose delivery returned, forgotten together at the next check phase: one immediate for
+    // all of them, not one per job.
+    let returned: string[] = [];
+    const forgetReturned = (): void => {
+      const ids = returned;
+      returned = [];
+      for (const id of ids) inProcess.delete(id);
+    };
     return async (job, token) => {
       if (job.id && inProcess.has(job.id)) return handBack(job, token);
       if (job.id) inProcess.add(job.id);
@@ -371,8 +379,10 @@ export class LedgerWorker {
         if (isConnectionLoss(error)) return handBackWhileDatabaseDown(job, token, error, logger);
         throw error;
       } finally {
-        const id = job.id;
-        if (id) setImmediate(() => inProcess.delete(id));
+        if (job.id) {
+          if (returned.length === 0) setImmediate(forgetReturned);
+          returned.push(job.id);
+        }
       }
     };
   }

@@ -132,7 +132,7 @@ export class ThreadHandlers {
         reject(new ThreadHandlerError(type.name, `its thread exited (code ${code}) before the handler returned`));
       };
       thread.on('message', onMessage).on('error', onError).on('exit', onExit);
-      void stop.settled.then(() => {
+      stop.onStop(() => {
         if (done) return;
         finish(false);
         reject(new ThreadHandlerError(type.name, `stopped (${stop.reason ?? 'timeout'}); its thread was terminated`));
