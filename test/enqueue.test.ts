@@ -92,10 +92,13 @@ describe.each(backends)('enqueue on %s', (dialect) => {
     await queue.add('test.scripted', {}, { jobId: id });
     await waitFor(async () => ((await queue.getJobState(id)) === 'completed' ? true : undefined), 'the redelivery to be processed');
 
+    // Nothing ran again; the ledger records the refused redelivery as one event (actor redis).
     const after = await jl.ledger.getJobDetail(id);
-    expect(after).toEqual(before);
+    expect(after.job).toEqual({ ...before.job, version: before.job.version + 1, updatedAt: after.job.updatedAt });
     expect(after.job.status).toBe('completed');
-    expect(after.attempts).toHaveLength(1);
+    expect(after.attempts).toEqual(before.attempts);
+    expect(after.events.slice(0, -1)).toEqual(before.events);
+    expect(after.events.at(-1)).toMatchObject({ type: 'job.retry_refused', actor: 'redis', seq: before.job.version + 1 });
     await queue.close();
     await jl.close();
   });
