@@ -227,7 +227,7 @@ function makeBatch(first: number, count: number, total: number, start: number, r
       ...(status === 'completed' ? ['job.completed'] : status === 'failed' ? ['job.failed'] : status === 'cancelled' ? ['job.cancelled'] : [])];
     types.forEach((type, k) => {
       const eventAt = k === 0 ? createdAt : k === types.length - 1 && finishedAt !== null ? finishedAt : createdAt + 5 + k;
-      batch.events.push([idAt('evt', eventAt, random), 'job', id, k + 1, type, type === 'job.failed' ? JSON.stringify({ error: errorMessage }) : null, 'bench', eventAt]);
+      batch.events.push([idAt('evt', eventAt, random), 'job', id, k + 1, type, type === 'job.failed' ? JSON.stringify({ reason: errorMessage }) : null, 'bench', eventAt]);
     });
     batch.jobs.push([
       id, queue, name, JSON.stringify(payload), status,
