@@ -9,6 +9,7 @@ import type { JobDetail } from '../../store/index.js';
 import { withJobLedger, type GlobalOptions } from '../context.js';
 import { addJobFilterOptions, jobFilterOf, type JobFilterFlags } from '../job-filter-options.js';
 import { exportFormats, recordWriter, type ExportFormat } from '../export/export-formats.js';
+import { heapCollector } from '../export/heap-collector.js';
 
 interface ExportCommandOptions extends JobFilterFlags {
   pipeline?: string;
@@ -73,9 +74,11 @@ async function writeRecords(out: NodeJS.WritableStream, format: ExportFormat, re
   const write = async (text: string) => {
     if (text && !out.write(text)) await once(out, 'drain');
   };
+  const collect = heapCollector();
   await write(writer.start());
   for await (const record of records) {
     await write(writer.record(record, counts.jobs));
+    collect();
     counts.jobs += 1;
     counts.attempts += record.attempts.length;
     counts.events += record.events.length;
