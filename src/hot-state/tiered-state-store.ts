@@ -27,6 +27,7 @@ import { hotId } from './hot-value.js';
 import { HotTiers } from './hot-tiers.js';
 import { sumStats, type HotStateStats } from './tier-stats.js';
 import { StatsPublisher, readPublishedStats } from './stats-publisher.js';
+import type { StateHotConfig } from '../config.js';
 
 /** What every process with the tiers on has published, summed, and what Redis holds (`jobledger state stats`). */
 export interface PublishedHotStateStats {
@@ -38,27 +39,8 @@ export interface PublishedHotStateStats {
   redis: { entries: number; bytes: number } | null;
 }
 
-/** The hot tiers' settings (Config.stateHot, docs/configuration.md). */
-export interface StateHotSettings {
-  /** Whether reads go through the tiers. Env `JOBLEDGER_STATE_HOT`; default true. */
-  enabled: boolean;
-  /** Entries the in-process LRU holds at most. Env `JOBLEDGER_STATE_HOT_LRU_MAX_ENTRIES`; default 10000. */
-  lruMaxEntries: number;
-  /** Bytes (estimated) the in-process LRU holds at most. Env `JOBLEDGER_STATE_HOT_LRU_MAX_BYTES`; default 64 MiB. */
-  lruMaxBytes: number;
-  /** A Redis entry not read for this long drops out (each read renews it). Env `JOBLEDGER_STATE_HOT_TTL_SECONDS`; default 600. */
-  ttlSeconds: number;
-  /** How long a writer's fence holds if the writer dies before lifting it. Env `JOBLEDGER_STATE_HOT_WRITE_LEASE_MS`; default 5000. */
-  writeLeaseMs: number;
-  /**
-   * A held value taken from SQL (or committed) longer ago than this is not served; SQL is read
-   * again. Bounds how long a write whose notices never reached Redis can go unseen. Env
-   * `JOBLEDGER_STATE_HOT_MAX_AGE_MS`; default 30000.
-   */
-  maxAgeMs: number;
-  /** How often this process publishes its statistics for `jobledger state stats`; 0: never. Env `JOBLEDGER_STATE_HOT_STATS_INTERVAL_MS`; default 5000. */
-  statsIntervalMs: number;
-}
+/** The hot tiers' settings: the configuration's (config-state-hot.ts, docs/configuration.md). */
+export type StateHotSettings = StateHotConfig;
 
 export interface TieredStateStoreOptions {
   /** The configured Redis (a URL, or the Config with its cluster nodes). */

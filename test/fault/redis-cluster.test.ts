@@ -11,19 +11,18 @@
  * non-final job Redis lost back to it, and a redelivered job already final in the ledger runs nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { InvalidConfigError, RedisClusterPrefixError } from '../../src/errors.js';
 import { closeRedis, createRedis } from '../../src/transport/redis-connection.js';
 import { prefixOwnerKey } from '../../src/transport/prefix-claim.js';
-import { toNumber } from '../../src/store/engine/sql.js';
-import type { ChildExit, ChildWorker } from '../support/child-worker.js';
+import type { ChildWorker } from '../support/child-worker.js';
 import { waitFor, waitForStatus } from '../support/harness.js';
 import { expectRecoveredWithinBound, runningAttemptsOf, stallRecoveryBoundMs, type LostAttempt } from '../support/fault/recovery.js';
 import { startRedisCluster, type PrivateRedisCluster } from '../support/fault/redis-cluster.js';
 import { between, expectClean, openFaultBackend, type FaultBackend } from '../support/fault/scenario.js';
+import { runMasterKilledMidLoad } from '../support/fault/master-failover.js';
 
 let cluster: PrivateRedisCluster;
 
@@ -155,56 +154,14 @@ describe('jobledger on a Redis Cluster (3 masters, 3 replicas), SQLite ledger', 
     // The hash tag puts every key of the prefix on one master: that is the one to kill.
     const key = `${b.config.redisPrefix}:jobledger:ledger`;
     const master = await cluster.masterOf(key);
-
-    // Load: this process enqueues batches (its producer and relay) while the workers run them.
-    let loading = true;
-    const loadErrors: unknown[] = [];
-    const load = (async () => {
-      for (let round = 0; loading; round++) {
-        await b.enqueueMany(10, (i) => ({ action: 'sleep', ms: between(50, 250), tag: `load-${round}-${i}` })).catch((error: unknown) => loadErrors.push(error));
-        await sleep(100);
-      }
-    })();
-    await waitFor(async () => ((await b.jl.ledger.countJobsByStatus()).completed >= 30 ? true : undefined), 'jobs completed before the kill', 60_000);
-
-    await cluster.kill(master);
-    const killedAt = Date.now();
-    const failoverMs = await cluster.waitOk({ key, deadPort: master });
-    expect(await cluster.masterOf(key)).not.toBe(master);
-    await sleep(1000);
-    loading = false;
-    await load;
-    // Enqueue never failed: while no master served the slot, jobs waited in the outbox (status pending).
-    expect(loadErrors).toEqual([]);
-
-    // The producer's own connection reaches the new master: an enqueue is handed over at once again.
-    let handedOver = false;
-    for (let tries = 0; !handedOver && tries < 50; tries++) {
-      const [job] = await b.jl.enqueueBulk([{ name: 'test.scripted', payload: { action: 'succeed', tag: `after-${tries}` } }]);
-      b.acknowledged.add(job!.id);
-      handedOver = job!.status === 'queued';
-      if (!handedOver) await sleep(200);
-    }
-    expect(handedOver, 'an enqueue after the failover is handed to Redis by the producer itself').toBe(true);
-
-    // Redis may have lost the dead master's last writes: the reconcile hands back what the ledger still expects.
-    let lastReconcile = 0;
-    await b.waitAllFinal({
-      timeoutMs: 60_000,
-      onPoll: async () => {
-        if (Date.now() - lastReconcile < 2000) return;
-        lastReconcile = Date.now();
-        await b.reconcile({ allowFailure: true });
+    const { report, failoverMs } = await runMasterKilledMidLoad(b, workers, {
+      killMaster: () => cluster.kill(master),
+      waitFailover: async () => {
+        const ms = await cluster.waitOk({ key, deadPort: master });
+        expect(await cluster.masterOf(key)).not.toBe(master);
+        return ms;
       },
     });
-
-    // The same worker processes, never restarted, ran the jobs after the failover.
-    const stillRunning = await Promise.all(workers.map((w) => Promise.race([w.exited, sleep(0, 'alive' as const)])));
-    expect(stillRunning).toEqual(['alive', 'alive'] satisfies ('alive' | ChildExit)[]);
-    const after = await b.jl.ledger.read((sql) => sql.all('SELECT DISTINCT pid FROM attempts WHERE started_at > ?', [killedAt + failoverMs]));
-    expect(after.map((r) => toNumber(r.pid)).sort()).toEqual(workers.map((w) => w.pid).sort());
-
-    const report = await b.check();
     expect(Object.keys(report.byStatus)).toEqual(['completed']);
     expect(report.jobs).toBe(b.acknowledged.size);
     expectClean('cluster: master SIGKILLed mid-load, replica promoted', b, report, { failoverMs });

@@ -9,16 +9,14 @@
  * redelivered job already final in the ledger runs nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { InvalidConfigError } from '../../src/errors.js';
 import { describeRedisTarget } from '../../src/transport/redis-connection.js';
-import { toNumber } from '../../src/store/engine/sql.js';
-import type { ChildExit, ChildWorker } from '../support/child-worker.js';
-import { waitFor } from '../support/harness.js';
+import type { ChildWorker } from '../support/child-worker.js';
 import { sentinelMasterName, startSentinelRedis, type PrivateSentinelRedis } from '../support/fault/redis-sentinel.js';
-import { between, expectClean, openFaultBackend } from '../support/fault/scenario.js';
+import { expectClean, openFaultBackend } from '../support/fault/scenario.js';
+import { runMasterKilledMidLoad } from '../support/fault/master-failover.js';
 
 let setup: PrivateSentinelRedis;
 
@@ -63,55 +61,14 @@ describe('jobledger through Redis Sentinel (a master, a replica, three Sentinels
     const b = await openFaultBackend('sqlite', env);
     const workers: ChildWorker[] = await Promise.all([b.startWorker(), b.startWorker()]);
     const master = await setup.masterPort();
-
-    let loading = true;
-    const loadErrors: unknown[] = [];
-    const load = (async () => {
-      for (let round = 0; loading; round++) {
-        await b.enqueueMany(10, (i) => ({ action: 'sleep', ms: between(50, 250), tag: `load-${round}-${i}` })).catch((error: unknown) => loadErrors.push(error));
-        await sleep(100);
-      }
-    })();
-    await waitFor(async () => ((await b.jl.ledger.countJobsByStatus()).completed >= 30 ? true : undefined), 'jobs completed before the kill', 60_000);
-
-    await setup.kill(master);
-    const killedAt = Date.now();
-    const failoverMs = await setup.waitFailover(master);
-    expect(await setup.masterPort()).not.toBe(master);
-    await sleep(1000);
-    loading = false;
-    await load;
-    // Enqueue never failed: while no master answered, jobs waited in the outbox (status pending).
-    expect(loadErrors).toEqual([]);
-
-    // The producer's own connection reaches the new master: an enqueue is handed over at once again.
-    let handedOver = false;
-    for (let tries = 0; !handedOver && tries < 50; tries++) {
-      const [job] = await b.jl.enqueueBulk([{ name: 'test.scripted', payload: { action: 'succeed', tag: `after-${tries}` } }]);
-      b.acknowledged.add(job!.id);
-      handedOver = job!.status === 'queued';
-      if (!handedOver) await sleep(200);
-    }
-    expect(handedOver, 'an enqueue after the failover is handed to Redis by the producer itself').toBe(true);
-
-    // Redis may have lost the dead master's last writes: the reconcile hands back what the ledger still expects.
-    let lastReconcile = 0;
-    await b.waitAllFinal({
-      timeoutMs: 60_000,
-      onPoll: async () => {
-        if (Date.now() - lastReconcile < 2000) return;
-        lastReconcile = Date.now();
-        await b.reconcile({ allowFailure: true });
+    const { report, failoverMs } = await runMasterKilledMidLoad(b, workers, {
+      killMaster: () => setup.kill(master),
+      waitFailover: async () => {
+        const ms = await setup.waitFailover(master);
+        expect(await setup.masterPort()).not.toBe(master);
+        return ms;
       },
     });
-
-    // The same worker processes, never restarted, ran jobs after the failover.
-    const stillRunning = await Promise.all(workers.map((w) => Promise.race([w.exited, sleep(0, 'alive' as const)])));
-    expect(stillRunning).toEqual(['alive', 'alive'] satisfies ('alive' | ChildExit)[]);
-    const after = await b.jl.ledger.read((sql) => sql.all('SELECT DISTINCT pid FROM attempts WHERE started_at > ?', [killedAt + failoverMs]));
-    expect(after.map((r) => toNumber(r.pid)).sort()).toEqual(workers.map((w) => w.pid).sort());
-
-    const report = await b.check();
     expect(Object.keys(report.byStatus)).toEqual(['completed']);
     expect(report.jobs).toBe(b.acknowledged.size);
     expectClean('sentinel: master SIGKILLed mid-load, replica promoted', b, report, { failoverMs });

@@ -11,8 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
-import { freePort } from './redis-server.js';
+import { freePort, withServerAt } from './redis-server.js';
 
 const run = promisify(execFile);
 
@@ -59,17 +58,6 @@ async function freeClusterPort(taken: Set<number>): Promise<number> {
   }
 }
 
-async function withNode<T>(port: number, work: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    return await work(redis);
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export async function startRedisCluster(): Promise<PrivateRedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'jobledger-redis-cluster-'));
   const taken = new Set<number>();
@@ -97,7 +85,7 @@ export async function startRedisCluster(): Promise<PrivateRedisCluster> {
     }
     for (const port of ports) {
       const deadline = Date.now() + 10_000;
-      while (!(await withNode(port, (r) => r.ping()).catch(() => undefined))) {
+      while (!(await withServerAt(port, (r) => r.ping()).catch(() => undefined))) {
         if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start`);
         await sleep(20);
       }
@@ -113,7 +101,7 @@ export async function startRedisCluster(): Promise<PrivateRedisCluster> {
 
   const masterOf = async (key: string): Promise<number> => {
     for (const port of liveNodes()) {
-      const found = await withNode(port, async (redis) => {
+      const found = await withServerAt(port, async (redis) => {
         const slot = await redis.cluster('KEYSLOT', key);
         // Each range: [first slot, last slot, [master host, master port, ...], ...replicas].
         const range = (await redis.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to);
@@ -143,7 +131,7 @@ export async function startRedisCluster(): Promise<PrivateRedisCluster> {
       const started = Date.now();
       for (;;) {
         const states = await Promise.all(
-          liveNodes().map((port) => withNode(port, async (redis) => /cluster_state:ok/.test((await redis.cluster('INFO')))).catch(() => false)),
+          liveNodes().map((port) => withServerAt(port, async (redis) => /cluster_state:ok/.test((await redis.cluster('INFO')))).catch(() => false)),
         );
         if (states.every(Boolean)) {
           const master = await masterOf(key).catch(() => undefined);

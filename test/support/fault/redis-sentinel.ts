@@ -11,8 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { freePort } from './redis-server.js';
+import { freePort, withServerAt } from './redis-server.js';
 
 export const sentinelMasterName = 'jl-master';
 
@@ -31,17 +30,6 @@ export interface PrivateSentinelRedis {
   close(): Promise<void>;
 }
 
-async function withServer<T>(port: number, work: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    return await work(redis);
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export async function startSentinelRedis(): Promise<PrivateSentinelRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'jobledger-redis-sentinel-'));
   const children = new Map<number, { child: ChildProcess; exited: Promise<void> }>();
@@ -56,7 +44,7 @@ export async function startSentinelRedis(): Promise<PrivateSentinelRedis> {
   };
   const waitAnswers = async (port: number): Promise<void> => {
     const deadline = Date.now() + 10_000;
-    while (!(await withServer(port, (r) => r.ping()).catch(() => undefined))) {
+    while (!(await withServerAt(port, (r) => r.ping()).catch(() => undefined))) {
       if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start`);
       await sleep(20);
     }
@@ -98,7 +86,7 @@ export async function startSentinelRedis(): Promise<PrivateSentinelRedis> {
 
   const named = async (): Promise<number | undefined> => {
     for (const port of sentinelPorts) {
-      const address = await withServer(port, (r) => r.call('SENTINEL', 'get-master-addr-by-name', sentinelMasterName) as Promise<[string, string] | null>).catch(() => undefined);
+      const address = await withServerAt(port, (r) => r.call('SENTINEL', 'get-master-addr-by-name', sentinelMasterName) as Promise<[string, string] | null>).catch(() => undefined);
       if (address) return Number(address[1]);
     }
     return undefined;
@@ -121,7 +109,7 @@ export async function startSentinelRedis(): Promise<PrivateSentinelRedis> {
       for (;;) {
         const port = await named();
         if (port !== undefined && port !== deadPort) {
-          const role = await withServer(port, (r) => r.call('ROLE') as Promise<unknown[]>).catch(() => undefined);
+          const role = await withServerAt(port, (r) => r.call('ROLE') as Promise<unknown[]>).catch(() => undefined);
           if (role?.[0] === 'master') return Date.now() - started;
         }
         if (Date.now() - started > timeoutMs) throw new Error(`the Sentinels did not fail over within ${timeoutMs} ms`);
@@ -136,7 +124,7 @@ export async function startSentinelRedis(): Promise<PrivateSentinelRedis> {
   // The Sentinels know the replica once the master has told them of it (their INFO polling).
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const replicas = await withServer(sentinelPorts[0]!, (r) => r.call('SENTINEL', 'replicas', sentinelMasterName) as Promise<unknown[]>).catch(() => []);
+    const replicas = await withServerAt(sentinelPorts[0]!, (r) => r.call('SENTINEL', 'replicas', sentinelMasterName) as Promise<unknown[]>).catch(() => []);
     if (replicas.length > 0) break;
     if (Date.now() > deadline) {
       await setup.close();

@@ -45,6 +45,21 @@ export interface PrivateRedis {
   close(): Promise<void>;
 }
 
+/**
+ * Runs `work` on a fresh connection to the server on `port` of this host, one attempt with no
+ * retries, and closes it: for probing servers the tests start and kill.
+ */
+export async function withServerAt<T>(port: number, work: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return await work(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
