@@ -8,9 +8,25 @@
  * day-of-month with day-of-week, cron-parser ORs them) and node-cron-only syntax (`L-3`, `15W`).
  * Around daylight-saving changes they still differ in named time zones, so every tick cron-parser
  * yields is checked against node-cron's own matcher: a tick node-cron would not fire is no tick.
+ *
+ * Both libraries (and luxon beneath cron-parser) are loaded on first use, with `require`: reading a
+ * configuration whose schedules are the defaults, as every CLI command does, needs neither.
  */
-import { CronExpressionParser, type CronExpression } from 'cron-parser';
-import cron, { type ScheduledTask } from 'node-cron';
+import { createRequire } from 'node:module';
+import type { CronExpression } from 'cron-parser';
+import type { ScheduledTask } from 'node-cron';
+
+const require = createRequire(import.meta.url);
+
+let libraries: { parser: typeof import('cron-parser').CronExpressionParser; cron: typeof import('node-cron') } | undefined;
+
+function cronLibraries(): NonNullable<typeof libraries> {
+  libraries ??= {
+    parser: (require('cron-parser') as typeof import('cron-parser')).CronExpressionParser,
+    cron: require('node-cron') as typeof import('node-cron'),
+  };
+  return libraries;
+}
 
 /** cron-parser's strict mode wants six fields; five-field expressions fire at second 0. */
 export function normalizeCron(expression: string): string {
@@ -21,9 +37,10 @@ export function normalizeCron(expression: string): string {
 /** Why `expression` is not a usable schedule in `timezone`, or undefined when it is. */
 export function cronProblem(expression: string, timezone: string): string | undefined {
   if (!isTimeZone(timezone)) return `unknown time zone ${JSON.stringify(timezone)}`;
+  const { cron, parser } = cronLibraries();
   if (!cron.validate(expression)) return `not a cron expression node-cron accepts: ${JSON.stringify(expression)}`;
   try {
-    CronExpressionParser.parse(normalizeCron(expression), { tz: timezone, strict: true }).next();
+    parser.parse(normalizeCron(expression), { tz: timezone, strict: true }).next();
   } catch (error) {
     return `${JSON.stringify(expression)}: ${(error as Error).message} (use 5 or 6 standard fields; not both day-of-month and day-of-week)`;
   }
@@ -31,6 +48,8 @@ export function cronProblem(expression: string, timezone: string): string | unde
 }
 
 export function isTimeZone(timezone: string): boolean {
+  // The default: known without building a formatter (whose first use loads the time-zone data).
+  if (timezone === 'UTC') return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
     return true;
@@ -109,11 +128,11 @@ export class CronSchedule {
 
   private fires(tick: number): boolean {
     // An unstarted node-cron task, used only for its matcher (createTask starts no timer).
-    this.matcher ??= cron.createTask(this.expression, () => undefined, { timezone: this.timezone });
+    this.matcher ??= cronLibraries().cron.createTask(this.expression, () => undefined, { timezone: this.timezone });
     return this.matcher.match(new Date(tick));
   }
 
   private iterator(currentDate: number): CronExpression {
-    return CronExpressionParser.parse(normalizeCron(this.expression), { currentDate: new Date(currentDate), tz: this.timezone, strict: true });
+    return cronLibraries().parser.parse(normalizeCron(this.expression), { currentDate: new Date(currentDate), tz: this.timezone, strict: true });
   }
 }

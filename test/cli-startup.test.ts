@@ -1,8 +1,9 @@
 /**
  * The CLI starts light: `--help`, `--version` and a usage error load commander and the CLI's own
  * modules, none of MikroORM, BullMQ, ioredis, pino or zod (their commands import them when they
- * run); a command that only reads the ledger loads MikroORM but none of BullMQ, ioredis or pino
- * (it opens the store alone, cli/context.ts `withLedger`). How fast that is, is measured by
+ * run); a command that only reads a SQLite ledger loads MikroORM but none of BullMQ, ioredis or pino
+ * (it opens the store alone, cli/context.ts `withLedger`), nor the migrator, the PostgreSQL driver
+ * or the cron libraries. How fast that is, is measured by
  * `npm run bench:cli`, not asserted here. Real processes on the built package, each traced by a
  * loader hook that lists the modules it imports and, at exit, every CommonJS module it required
  * (those a CommonJS package requires never pass the loader hook).
@@ -12,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabaseUrl } from './support/backends.js';
 import { runDirectory } from './support/test-run.js';
 
 const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
@@ -25,8 +27,13 @@ import { appendFileSync } from 'node:fs';
 const cache = createRequire('/').cache;
 process.on('exit', () => appendFileSync(process.env.IMPORT_TRACE_FILE, Object.keys(cache).join('\\n') + '\\n'));`);
 const heavy = ['@mikro-orm/core', 'bullmq', 'ioredis', 'pino', 'zod', 'better-sqlite3', 'knex', 'pg'];
-/** What a command that only reads the ledger must not load: the Redis transport and the logger. */
-const notForReads = ['bullmq', 'ioredis', 'pino', 'msgpackr', 'thread-stream'];
+/**
+ * What a command that only reads a SQLite ledger must not load: the Redis transport and the logger;
+ * the migrator and umzug (only migrating loads them, store/orm/migrator.ts); the PostgreSQL driver
+ * and its MikroORM package; the cron libraries (the configuration takes its default schedules
+ * unchecked, cron-schedule.ts).
+ */
+const notForReads = ['bullmq', 'ioredis', 'pino', 'msgpackr', 'thread-stream', '@mikro-orm/migrations', 'umzug', '@mikro-orm/postgresql', 'pg', 'cron-parser', 'node-cron', 'luxon'];
 
 let traces = 0;
 
@@ -61,7 +68,7 @@ describe('jobledger starts without the heavy modules', () => {
     expect(heavy.filter((name) => packages.has(name))).toEqual([]);
   });
 
-  describe('a command that reads the ledger loads MikroORM, and neither BullMQ, ioredis nor pino', () => {
+  describe('a command that reads a SQLite ledger loads MikroORM, and neither BullMQ, ioredis, pino, the migrator, pg nor cron', () => {
     let database = '';
     beforeAll(async () => {
       database = `sqlite:${join(runDirectory(), `startup-${process.pid}.sqlite`)}`;
@@ -83,5 +90,16 @@ describe('jobledger starts without the heavy modules', () => {
       expect(packages.has('knex')).toBe(true); // the require-cache part of the trace sees what packages require
       expect(notForReads.filter((name) => packages.has(name))).toEqual([]);
     });
+  });
+
+  it('a command that reads a PostgreSQL ledger loads its driver, and neither the SQLite driver nor the migrator', async () => {
+    const database = await freshDatabaseUrl('postgresql');
+    expect((await tracedRun(['migrate'], { DATABASE_URL: database })).code).toBe(0);
+    const { code, packages, stderr } = await tracedRun(['jobs', '--limit', '1'], { DATABASE_URL: database });
+    expect(code, stderr).toBe(0);
+    expect(packages.has('@mikro-orm/postgresql')).toBe(true);
+    const postgresDriver = ['pg', '@mikro-orm/postgresql'];
+    const notLoaded = ['@mikro-orm/better-sqlite', ...notForReads.filter((name) => !postgresDriver.includes(name))];
+    expect(notLoaded.filter((name) => packages.has(name))).toEqual([]);
   });
 });

@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidConfigError } from '../src/errors.js';
 import { loadConfig } from '../src/config.js';
+import { maintenanceDefaults } from '../src/config-maintenance.js';
+import { cronProblem } from '../src/cron-schedule.js';
 import type { JobLedger } from '../src/jobledger.js';
 import type { MaintenanceRunRow } from '../src/store/entities/index.js';
 import { claimTick, finishRun, listMaintenanceRuns } from '../src/store/maintenance/maintenance-runs.js';
@@ -294,5 +296,15 @@ describe('maintenance configuration', () => {
       expect(() => loadConfig({}, overrides)).toThrow(InvalidConfigError);
       expect(() => loadConfig({}, overrides)).toThrow(message);
     }
+  });
+
+  // The configuration takes the default schedules without checking them (so a CLI command loads no
+  // cron library): they must be valid in any time zone one may set, including ones with odd offsets
+  // and daylight-saving changes at the hours the defaults use.
+  it.each(['UTC', 'Europe/Berlin', 'America/St_Johns', 'Asia/Kathmandu', 'Pacific/Chatham', 'America/Santiago'])('the default schedules are valid in %s', (timezone) => {
+    const schedules = Object.entries(maintenanceDefaults).filter(([name]) => name.startsWith('JOBLEDGER_CRON_'));
+    expect(schedules.length).toBeGreaterThan(0);
+    for (const [name, expression] of schedules) expect(cronProblem(expression, timezone), name).toBeUndefined();
+    expect(loadConfig({}, { JOBLEDGER_MAINTENANCE_TIMEZONE: timezone }).maintenance.timezone).toBe(timezone);
   });
 });

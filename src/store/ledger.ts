@@ -34,7 +34,7 @@ import { readLedgerFigures, type LedgerFigures, type LedgerFiguresOptions } from
 import { countActivity, type ActivityBucket } from './jobs/activity-buckets.js';
 import { retryTransient } from './engine/retry-transient.js';
 import type { FastExecutor } from './engine/executor.js';
-import { createEngine } from './engine/open-executor.js';
+import { openEngine } from './engine/open-engine.js';
 import type { LedgerEngine } from './engine/engine.js';
 import { DispatchedMarks, type MarkFailureHandler } from './jobs/dispatched-marks.js';
 import { GroupCommitter, type GroupCommitStats } from './engine/group-commit.js';
@@ -89,9 +89,11 @@ export class Ledger {
     readonly target: DatabaseTarget,
     /** How long a call waits for a database that went away (`OpenLedgerOptions.databaseRetryMs`). */
     readonly databaseRetryMs: number,
+    engine: LedgerEngine,
+    turns: WriteTurns | undefined,
   ) {
-    this.turns = target.dialect === 'sqlite' ? new WriteTurns() : undefined;
-    this.engine = createEngine(target, { sharedSqliteConnection: inMemorySqliteConnection(orm), databaseRetryMs, writeTurns: this.turns });
+    this.turns = turns;
+    this.engine = engine;
     this.fast = this.engine.executor;
     this.retrying = { databaseRetryMs };
     // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
@@ -118,13 +120,18 @@ export class Ledger {
     const orm = await openOrm(target, { create: options.create ?? true }).catch((error: unknown) => {
       throw asUnavailable(what, error);
     });
+    const databaseRetryMs = options.databaseRetryMs ?? defaultDatabaseRetryMs;
+    const turns = target.dialect === 'sqlite' ? new WriteTurns() : undefined;
+    let engine: LedgerEngine;
     try {
       if (!options.skipSchemaCheck) await ensureSchema(orm, { migrate: options.migrate ?? false });
+      // Only this dialect's engine is loaded (open-engine.ts); it connects on first use.
+      engine = await openEngine(target, { sharedSqliteConnection: inMemorySqliteConnection(orm), databaseRetryMs, writeTurns: turns });
     } catch (error) {
       await orm.close(true);
       throw asUnavailable(what, error);
     }
-    return new Ledger(orm, target, options.databaseRetryMs ?? defaultDatabaseRetryMs);
+    return new Ledger(orm, target, databaseRetryMs, engine, turns);
   }
 
   get dialect(): DatabaseTarget['dialect'] {

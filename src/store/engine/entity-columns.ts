@@ -3,7 +3,8 @@
  * the ORM (sql.ts casts PostgreSQL arrays by type). Derived from the entity schema, with the
  * naming strategy MikroORM itself uses, so a column list cannot drift from the table it writes.
  */
-import { BigIntType, JsonType, UnderscoreNamingStrategy, type EntitySchema } from '@mikro-orm/core';
+import type { EntitySchema } from '@mikro-orm/core';
+import { BigIntType, JsonType, UnderscoreNamingStrategy } from '../orm/mikro-orm.js';
 import type { Column, ColumnType } from './sql.js';
 
 const naming = new UnderscoreNamingStrategy();

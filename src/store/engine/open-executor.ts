@@ -1,4 +1,8 @@
-/** Opens the hot path's engine (engine.ts) and its executor (executor.ts) for a ledger's database: one per dialect. */
+/**
+ * Opens the hot path's executor (executor.ts) for a database, synchronously, with both dialects'
+ * modules loaded: for tests and tools that want an executor alone. The ledger opens its engine with
+ * its own dialect's modules only (open-engine.ts).
+ */
 import type { DatabaseTarget } from '../../config.js';
 import { withWrappedErrors, type FastExecutor } from './executor.js';
 import { defaultDatabaseRetryMs } from './connection-loss.js';
@@ -6,9 +10,6 @@ import { sqliteExecutor } from './sqlite/executor.js';
 import { postgresExecutor } from './postgres/executor.js';
 import type { SqliteDatabase } from './sqlite/connection.js';
 import type { WriteTurns } from './sqlite/write-turns.js';
-import type { LedgerEngine } from './engine.js';
-import { sqliteEngine } from './sqlite/engine.js';
-import { postgresEngine } from './postgres/engine.js';
 
 export interface FastExecutorOptions {
   /** SQLite, ":memory:" only: the ORM's connection, which alone holds the database (open-orm.ts). */
@@ -32,10 +33,4 @@ export function createFastExecutor(target: DatabaseTarget, options: FastExecutor
         })
       : postgresExecutor(target.url, options.databaseRetryMs ?? defaultDatabaseRetryMs);
   return withWrappedErrors(executor, target.dialect);
-}
-
-/** The engine of the ledger's dialect, over a new executor (`createFastExecutor`). */
-export function createEngine(target: DatabaseTarget, options: FastExecutorOptions = {}): LedgerEngine {
-  const executor = createFastExecutor(target, options);
-  return target.dialect === 'sqlite' ? sqliteEngine(executor) : postgresEngine(executor, options.databaseRetryMs ?? defaultDatabaseRetryMs);
 }

@@ -8,7 +8,7 @@
  * PostgreSQL returns BIGINT as strings. `decodeJson` and `toNumber` absorb both.
  */
 import type { EntityManager } from '@mikro-orm/core';
-import { PostgreSqlPlatform } from '@mikro-orm/postgresql';
+import { BaseSqlitePlatform } from '../orm/mikro-orm.js';
 import type { DatabaseDialect } from '../../config.js';
 import { driverErrorOf } from './database-errors.js';
 import { databaseNowSql } from './database-clock.js';
@@ -295,8 +295,9 @@ function valuePlaceholder(dialect: DatabaseDialect, type: ColumnType): string {
 
 const arrayTypes: Record<ColumnType, string> = { text: 'text[]', bigint: 'bigint[]', int: 'int[]', json: 'jsonb[]' };
 
+/** The ledger has two dialects; asking whether it is SQLite spares a SQLite command the PostgreSQL driver's package. */
 export function dialectOf(em: EntityManager): DatabaseDialect {
-  return em.getPlatform() instanceof PostgreSqlPlatform ? 'postgresql' : 'sqlite';
+  return em.getPlatform() instanceof BaseSqlitePlatform ? 'sqlite' : 'postgresql';
 }
 
 /** `?, ?, ?` for a list of n values. */

@@ -1,4 +1,4 @@
-import { EntitySchema } from '@mikro-orm/core';
+import { EntitySchema } from '../orm/mikro-orm.js';
 import { epochMs, optionalJson } from './columns.js';
 
 /** Where an operator action came from: the `jobledger` command, the console's HTTP API, or library code. */

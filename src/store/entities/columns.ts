@@ -3,8 +3,8 @@
  * on both dialects: one representation for SQLite and PostgreSQL, cheap to compare and to backdate
  * in tests, and free of time-zone conversions in the driver.
  */
-import { BigIntType, JsonType, type EntityProperty, type Platform } from '@mikro-orm/core';
-import { BaseSqlitePlatform } from '@mikro-orm/knex';
+import type { EntityProperty, Platform } from '@mikro-orm/core';
+import { BaseSqlitePlatform, BigIntType, JsonType } from '../orm/mikro-orm.js';
 
 export const epochMs = { type: new BigIntType('number') } as const;
 export const optionalEpochMs = { type: new BigIntType('number'), nullable: true } as const;

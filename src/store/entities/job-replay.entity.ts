@@ -1,4 +1,4 @@
-import { EntitySchema } from '@mikro-orm/core';
+import { EntitySchema } from '../orm/mikro-orm.js';
 
 /**
  * Lineage of a replayed job: the new job, the original it was made from, and the replay that made

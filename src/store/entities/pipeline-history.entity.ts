@@ -1,4 +1,4 @@
-import { EntitySchema } from '@mikro-orm/core';
+import { EntitySchema } from '../orm/mikro-orm.js';
 import { epochMs, json, optionalJson } from './columns.js';
 import type { PipelineFeedback, PipelineStatus, StagePathEntry } from './pipeline.entity.js';
 

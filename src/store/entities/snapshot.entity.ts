@@ -1,4 +1,4 @@
-import { EntitySchema } from '@mikro-orm/core';
+import { EntitySchema } from '../orm/mikro-orm.js';
 import { epochMs, optionalEpochMs, optionalJson } from './columns.js';
 
 /** What a snapshot is a copy of: a state entry (`namespace/key`) or a pipeline's context (`pip_...`). */

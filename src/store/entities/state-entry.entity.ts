@@ -1,4 +1,4 @@
-import { EntitySchema } from '@mikro-orm/core';
+import { EntitySchema } from '../orm/mikro-orm.js';
 import { epochMs, optionalEpochMs, optionalJson } from './columns.js';
 
 /**

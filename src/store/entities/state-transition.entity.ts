@@ -1,4 +1,4 @@
-import { EntitySchema } from '@mikro-orm/core';
+import { EntitySchema } from '../orm/mikro-orm.js';
 import { epochMs, optionalJson } from './columns.js';
 
 /** What kind of change a state transition records. */

@@ -4,7 +4,7 @@
  * and why in its event and in one audit row (audit/audit-writes.ts), in the same transaction. Through MikroORM's unit of work on the operation's EntityManager fork
  * (`Ledger.unitOfWork`): a few a second at most, where the ORM's cost does not matter.
  */
-import { LockMode } from '@mikro-orm/core';
+import { LockMode } from '../orm/mikro-orm.js';
 import { IllegalTransitionError, NotFoundError } from '../../errors.js';
 import { EventEntity, JobEntity, type JobRow } from '../entities/index.js';
 import { canTransition, jobTransitions, type EventType, type JobStatus } from '../lifecycle.js';

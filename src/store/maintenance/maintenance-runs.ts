@@ -6,7 +6,8 @@
  * abort the claiming transaction.) Every later write is conditional on the row still being
  * `running`, so a late finish after the row was declared abandoned changes nothing.
  */
-import { LockMode, type FilterQuery, type FindOptions } from '@mikro-orm/core';
+import type { FilterQuery, FindOptions } from '@mikro-orm/core';
+import { LockMode } from '../orm/mikro-orm.js';
 import type { QueryResult } from '@mikro-orm/knex';
 import { MaintenanceRunEntity, type MaintenanceRunRow, type MaintenanceRunStatus, type MaintenanceTrigger } from '../entities/index.js';
 import { newId } from '../ids.js';

@@ -18,7 +18,8 @@
  * their entities and deleted by id with `nativeDelete`, a few hundred at a time, which is set-based
  * work the unit of work need not track row by row.
  */
-import { LockMode, raw, type FindOptions, type ObjectQuery, type QBFilterQuery } from '@mikro-orm/core';
+import type { FindOptions, ObjectQuery, QBFilterQuery } from '@mikro-orm/core';
+import { LockMode, raw } from '../orm/mikro-orm.js';
 import { InvalidOptionError } from '../../errors.js';
 import type { Ledger } from '../ledger.js';
 import { finalJobStatuses } from '../lifecycle.js';

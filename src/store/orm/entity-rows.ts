@@ -5,7 +5,8 @@
  * on the hot path's executor). Both follow the schema: its property order, its column names (the
  * naming strategy MikroORM itself uses) and its types; there is no mapper written per table.
  */
-import { BigIntType, JsonType, UnderscoreNamingStrategy, type EntitySchema } from '@mikro-orm/core';
+import type { EntitySchema } from '@mikro-orm/core';
+import { BigIntType, JsonType, UnderscoreNamingStrategy } from './mikro-orm.js';
 import type { DatabaseDialect } from '../../config.js';
 import { decodeJson, toNullableNumber, type Row } from '../engine/sql.js';
 

@@ -1,15 +1,19 @@
 /**
  * Applying the committed migrations and checking that a database is current before using it.
  *
- * MikroORM's migrator (and umzug beneath it) is loaded only to migrate: every other open, a CLI
- * query's included, checks the schema by reading the migrations table against the list of
- * migrations this version ships, which spares each such command the migrator's module loading.
+ * MikroORM's migrator (and umzug beneath it) and the migration classes are loaded only to migrate:
+ * every other open, a CLI query's included, checks the schema by reading the migrations table
+ * against the names of the migrations this version ships (migrations/<dialect>/names.ts), which
+ * spares each such command the migrator's module loading.
  */
 import type { IMigrator } from '@mikro-orm/core';
 import { SchemaOutdatedError } from '../../errors.js';
 import { dialectOf } from '../engine/sql.js';
 import type { LedgerOrm } from './open-orm.js';
 import { migrationsTable } from './ledger-tables.js';
+import { migrationsPackage } from './mikro-orm.js';
+import { sqliteMigrationNames } from '../../../migrations/sqlite/names.js';
+import { postgresqlMigrationNames } from '../../../migrations/postgresql/names.js';
 
 export async function migrate(orm: LedgerOrm): Promise<string[]> {
   await refuseUnrecordedTables(orm);
@@ -28,16 +32,26 @@ export async function pendingMigrations(orm: LedgerOrm): Promise<string[]> {
   return shippedMigrations(orm).filter((name) => !executed.has(name));
 }
 
-/** MikroORM's migrator for the ledger, its extension registered on first use (open-orm.ts leaves it out). */
+/**
+ * MikroORM's migrator for the ledger: on first use, its extension is registered and the dialect's
+ * migration classes are put in the configuration (open-orm.ts leaves both out).
+ */
 export async function ledgerMigrator(orm: LedgerOrm): Promise<IMigrator> {
-  const { Migrator } = await import('@mikro-orm/migrations');
-  Migrator.register(orm);
+  const options = orm.config.get('migrations');
+  if (!options.migrationsList) {
+    const migrationsList =
+      dialectOf(orm.em) === 'postgresql'
+        ? (await import('../../../migrations/postgresql/index.js')).postgresqlMigrations
+        : (await import('../../../migrations/sqlite/index.js')).sqliteMigrations;
+    orm.config.set('migrations', { ...options, migrationsList });
+    migrationsPackage().Migrator.register(orm);
+  }
   return orm.getMigrator();
 }
 
-/** The names of the migrations this version ships, oldest first (a class's name is its migration's). */
-function shippedMigrations(orm: LedgerOrm): string[] {
-  return (orm.config.get('migrations').migrationsList ?? []).map((m) => m.name);
+/** The names of the migrations this version ships, oldest first. */
+function shippedMigrations(orm: LedgerOrm): readonly string[] {
+  return dialectOf(orm.em) === 'postgresql' ? postgresqlMigrationNames : sqliteMigrationNames;
 }
 
 /** The names in the migrations table, in the order applied; undefined when there is no such table. */

@@ -6,19 +6,18 @@
  * slower node-sqlite3 one. MikroORM 7 (Node 22+) renames the better-sqlite3 driver to
  * `@mikro-orm/sqlite`.
  */
-import { MikroORM, type Options } from '@mikro-orm/core';
+import type { Options } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/knex';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseTarget } from '../../config.js';
 import { DatabaseMissingError } from '../../errors.js';
 import { ledgerEntities } from '../entities/index.js';
-import { sqliteMigrations } from '../../../migrations/sqlite/index.js';
-import { postgresqlMigrations } from '../../../migrations/postgresql/index.js';
 import { configureSqliteConnection, type SqliteDatabase } from '../engine/sqlite/connection.js';
 import { migrationsTable, searchIndexTables } from './ledger-tables.js';
+import { betterSqlitePackage, MikroORM, postgresqlPackage } from './mikro-orm.js';
 
-export type LedgerOrm = MikroORM;
+export type LedgerOrm = import('@mikro-orm/core').MikroORM;
 export type LedgerEm = SqlEntityManager;
 
 /**
@@ -51,8 +50,9 @@ export async function openOrm(target: DatabaseTarget, options: OpenOrmOptions = 
     allowGlobalContext: false,
     debug: options.debug ?? false,
     discovery: { warnWhenNoEntities: false },
-    // The migrator is registered when a migration runs (migrator.ts), and each driver is loaded
-    // only for its dialect: a command that only reads loads neither the other driver nor umzug.
+    // The migrator, and the migration classes it runs, are registered when a migration runs
+    // (migrator.ts), and each driver is loaded only for its dialect (mikro-orm.ts): a command that
+    // only reads loads neither the other driver nor umzug.
     // The search documents' tables differ by dialect and have no entity (ledger-tables.ts).
     schemaGenerator: { skipTables: [...searchIndexTables] },
     // knex puts a failed statement in front of the driver's message; with this, the statement as
@@ -64,7 +64,6 @@ export async function openOrm(target: DatabaseTarget, options: OpenOrmOptions = 
       allOrNothing: true,
       snapshot: false,
       silent: true,
-      migrationsList: target.dialect === 'sqlite' ? sqliteMigrations : postgresqlMigrations,
     },
   } satisfies Partial<Options>;
 
@@ -75,7 +74,7 @@ export async function openOrm(target: DatabaseTarget, options: OpenOrmOptions = 
       mkdirSync(dirname(path), { recursive: true });
     }
     let created: SqliteDatabase | undefined;
-    const { BetterSqliteDriver } = await import('@mikro-orm/better-sqlite');
+    const { BetterSqliteDriver } = betterSqlitePackage();
     const orm = await MikroORM.init({
       ...common,
       driver: BetterSqliteDriver,
@@ -103,7 +102,7 @@ export async function openOrm(target: DatabaseTarget, options: OpenOrmOptions = 
     }
     return orm;
   }
-  const { PostgreSqlDriver } = await import('@mikro-orm/postgresql');
+  const { PostgreSqlDriver } = postgresqlPackage();
   const orm = await MikroORM.init({
     ...common,
     driver: PostgreSqlDriver,

@@ -7,7 +7,8 @@
  * history row exists, so a rerun after any failure is safe.
  */
 import { InvalidOptionError } from '../../errors.js';
-import { LockMode, type FindOptions } from '@mikro-orm/core';
+import type { FindOptions } from '@mikro-orm/core';
+import { LockMode } from '../orm/mikro-orm.js';
 import { PipelineEntity, PipelineHistoryEntity, type PipelineHistoryRow, type PipelineRow } from '../entities/index.js';
 import type { Ledger } from '../ledger.js';
 

@@ -6,7 +6,8 @@
  * write lock on SQLite), so a stage outcome committing meanwhile waits and then finds the pipeline
  * moved on (pipeline-advance.ts leaves a pipeline alone once its job is no longer the running stage).
  */
-import { LockMode, type FindOptions } from '@mikro-orm/core';
+import type { FindOptions } from '@mikro-orm/core';
+import { LockMode } from '../orm/mikro-orm.js';
 import { IllegalTransitionError, NotFoundError } from '../../errors.js';
 import { dialectOf } from '../engine/sql.js';
 import { EventEntity, JobEntity, PipelineEntity, PipelineHistoryEntity, type AuditSource, type JobRow, type PipelineRow } from '../entities/index.js';

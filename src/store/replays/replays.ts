@@ -4,7 +4,7 @@
  * enqueues the new jobs is jobs/replay.ts; each of its batches calls `recordReplayBatch` in the same
  * transaction as the batch's jobs, so a replay's counts and links never disagree with its jobs.
  */
-import { LockMode } from '@mikro-orm/core';
+import { LockMode } from '../orm/mikro-orm.js';
 import { IllegalTransitionError, InvalidOptionError, NotFoundError } from '../../errors.js';
 import { JobReplayEntity, ReplayEntity, type AuditSource, type JobReplayRow, type ReplayRow, type ReplayStatus } from '../entities/index.js';
 import { checkAuditContext, recordAudit } from '../audit/audit-writes.js';

@@ -2,7 +2,7 @@
  * Runs: named groups of jobs with a status, the reason for it, and metadata. Through MikroORM's unit
  * of work, on the EntityManager fork of one ledger operation (`Ledger.unitOfWork`, `readEntities`).
  */
-import { LockMode } from '@mikro-orm/core';
+import { LockMode } from '../orm/mikro-orm.js';
 import { InvalidOptionError, NotFoundError } from '../../errors.js';
 import { RunEntity, type AuditSource, type RunRow, type RunStatus } from '../entities/index.js';
 import { appendEvents } from '../jobs/events.js';

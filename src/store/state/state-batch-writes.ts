@@ -12,7 +12,7 @@
  * knex leaves that WHERE out of a multi-row SQLite upsert anyway. A batch that finds a row moved
  * throws `BatchRaceLost`: its transaction rolls back and the caller applies the batch key by key.
  */
-import { raw } from '@mikro-orm/core';
+import { raw } from '../orm/mikro-orm.js';
 import type { LedgerEm as EntityManager } from '../orm/open-orm.js';
 import { BatchVersionConflictError, NotFoundError, type VersionConflict } from '../../errors.js';
 import { EventEntity, StateEntryEntity, StateTransitionEntity, type EventRow, type StateEntryRow, type StateTransitionRow } from '../entities/index.js';

@@ -9,7 +9,8 @@
  * the StateStore (below), or raw statements inside an attempt outcome's transaction (state-outcome-writes.ts).
  * The StateStore's batches of distinct keys take the same rules set-based (state-batch-writes.ts).
  */
-import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/core';
+import { UniqueConstraintViolationException } from '../orm/mikro-orm.js';
 import { NotFoundError, VersionConflictError } from '../../errors.js';
 import { EventEntity, StateEntryEntity, StateTransitionEntity, type StateChange, type StateEntryRow, type StateTransitionRow } from '../entities/index.js';
 import { newId } from '../ids.js';
