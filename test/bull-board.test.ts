@@ -4,7 +4,8 @@
  * With the mirror on, its own HTTP API shows the payload, progress, result, logs and failure reason
  * of jobledger jobs; its retry of a failed job is an operator retry in the ledger (actor `redis`),
  * its retry of a completed job a `job.retry_refused` event that runs nothing, and its promote of a
- * delayed job a `job.promoted` event. With the mirror off, Redis carries
+ * delayed job a `job.promoted` event, its remove of a job a `job.redis_removed` event (and an
+ * unfinished job is handed to Redis again by reconcile). With the mirror off, Redis carries
  * nothing of the job but its id, as before.
  */
 import { describe, expect, it } from 'vitest';
@@ -70,6 +71,8 @@ async function startBullBoard(jl: JobLedger) {
     queues: () => call('GET', '/queues') as Promise<{ queues: { name: string }[] }>,
     retry: (id: string) => call('PUT', `/queues/default/${id}/retry`),
     promote: (id: string) => call('PUT', `/queues/default/${id}/promote`),
+    /** Bull Board's "remove" of one job (BullMQ's `Job.remove`). */
+    remove: (id: string) => call('PUT', `/queues/default/${id}/clean`),
     close: async () => {
       await app.close();
       await queue.close();
@@ -206,6 +209,71 @@ describe.each(backends)('Bull Board beside jobledger, on %s', (dialect) => {
       expect(seen.job.returnValue).toBeNull();
       expect(await board.logs(report.id)).toEqual([]);
     } finally {
+      await board.close();
+      await jl.close();
+    }
+  });
+
+  it("records a remove in Bull Board or BullMQ of a finished and of an unfinished job, never jobledger's own removals", async () => {
+    flakyFails = true;
+    const jl = await openTestJobLedger(dialect, { jobs });
+    await jl.createWorker().start();
+    // A second worker sees the same removals: still one event per removal.
+    await jl.createWorker().start();
+    const board = await startBullBoard(jl);
+    const queue = openQueue(jl);
+    const removals = async (id: string) => (await jl.ledger.getJobDetail(id)).events.filter((e) => e.type === 'job.redis_removed');
+    const recordedRemoval = (id: string) => waitFor(async () => (await removals(id))[0], `the ledger to record the removal of ${id}`);
+    try {
+      // A completed job removed in Bull Board: recorded, and the ledger keeps the job as it was.
+      const report = await jl.enqueue('bb.report', { orderId: 'o-5' });
+      await waitForStatus(jl, report.id, 'completed');
+      await boardJobIn(board, report.id, 'completed');
+      await board.remove(report.id);
+      expect(await recordedRemoval(report.id)).toMatchObject({ actor: 'redis', payload: { redisState: 'completed', status: 'completed', handedBackByReconcile: false } });
+      expect(await queue.getJobState(report.id)).toBe('unknown');
+      expect((await jl.ledger.getJob(report.id)).status).toBe('completed');
+
+      // A failed job removed with plain BullMQ (`Queue.remove`, as any BullMQ client can).
+      const flaky = await jl.enqueue('bb.flaky', { orderId: 'o-6' });
+      await waitForStatus(jl, flaky.id, 'failed');
+      await waitFor(async () => ((await queue.getJobState(flaky.id)) === 'failed' ? true : undefined), 'BullMQ to fail the job');
+      expect(await queue.remove(flaky.id)).toBe(1);
+      expect(await recordedRemoval(flaky.id)).toMatchObject({ actor: 'redis', payload: { redisState: 'failed', status: 'failed' } });
+
+      // A delayed job removed in Bull Board: recorded, and the next reconcile hands it to Redis again.
+      const later = await jl.enqueue('bb.later', { n: 8 }, { delayMs: 10 * 60_000 });
+      await boardJobIn(board, later.id, 'delayed');
+      await board.remove(later.id);
+      expect(await recordedRemoval(later.id)).toMatchObject({ actor: 'redis', payload: { redisState: 'delayed', status: 'delayed', handedBackByReconcile: true } });
+      expect(await queue.getJobState(later.id)).toBe('unknown');
+      expect((await jl.maintenance.run('reconcile')).outcome).toBe('succeeded');
+      expect(await queue.getJobState(later.id)).toBe('delayed');
+
+      // jobledger's own removals are none of these: a cancel removes the delayed job from Redis, and
+      // an operator retry removes the failed incarnation before handing the job over again.
+      const cancelled = await jl.enqueue('bb.later', { n: 9 }, { delayMs: 10 * 60_000 });
+      await boardJobIn(board, cancelled.id, 'delayed');
+      await jl.cancel({ jobId: cancelled.id, reason: 'not needed' });
+      await waitFor(async () => ((await queue.getJobState(cancelled.id)) === 'unknown' ? true : undefined), 'the cancel to remove the job from Redis');
+      const retried = await jl.enqueue('bb.flaky', { orderId: 'o-7' });
+      await waitForStatus(jl, retried.id, 'failed');
+      await waitFor(async () => ((await queue.getJobState(retried.id)) === 'failed' ? true : undefined), 'BullMQ to fail the job');
+      flakyFails = false;
+      await jl.retry({ jobId: retried.id, reason: 'card fixed' });
+      await waitForStatus(jl, retried.id, 'completed');
+      // A removal made after those is recorded: by then, theirs would have been too.
+      const marker = await jl.enqueue('bb.report', { orderId: 'o-8' });
+      await waitForStatus(jl, marker.id, 'completed');
+      await boardJobIn(board, marker.id, 'completed');
+      await board.remove(marker.id);
+      await recordedRemoval(marker.id);
+      expect(await removals(cancelled.id)).toEqual([]);
+      expect(await removals(retried.id)).toEqual([]);
+      expect(await removals(report.id)).toHaveLength(1);
+      expect(await removals(flaky.id)).toHaveLength(1);
+    } finally {
+      await queue.close();
       await board.close();
       await jl.close();
     }

@@ -365,6 +365,11 @@ export class Ledger {
     return this.unitOfWork((em) => redisActions.recordRefusedRedisRetry(em, refused));
   }
 
+  /** Someone removed the job from Redis (Bull Board's "remove"): `job.redis_removed`, once per removal. */
+  recordRedisRemoval(removal: redisActions.RedisRemoval): Promise<boolean> {
+    return this.unitOfWork((em) => redisActions.recordRedisRemoval(em, removal));
+  }
+
   // --- attempts ---
 
   /** `deliveredAt`: when the delivery was fetched from Redis, so that a stale one supersedes nothing. */

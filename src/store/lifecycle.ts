@@ -172,6 +172,11 @@ export const eventTypes = [
   'job.promoted',
   /** Redis asked to run a finished job again (Bull Board's "retry") and the ledger refused: nothing ran. */
   'job.retry_refused',
+  /**
+   * Someone removed the job from Redis (Bull Board's "remove", `Job.remove`): the ledger keeps it;
+   * an unfinished one is handed to Redis again by the next reconcile.
+   */
+  'job.redis_removed',
   'run.created',
   'run.status_changed',
   'pipeline.started',

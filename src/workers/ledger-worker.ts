@@ -33,6 +33,7 @@ import { QueueConsumer, type ReplacementCause } from './queue-consumer.js';
 import { UnknownJobTypes } from './unknown-job-type.js';
 import { ThreadHandlers } from './thread-handlers.js';
 import { BullBoardMirror } from './bull-board-mirror.js';
+import { RedisRemovalWatch } from './redis-removals.js';
 import type { JobEvent } from '../observability/job-events.js';
 import type { TieredStateStore } from '../hot-state/tiered-state-store.js';
 
@@ -120,6 +121,8 @@ export class LedgerWorker {
   /** Ledger writes started from BullMQ event listeners, which BullMQ does not await. */
   private readonly pending = new Set<Promise<unknown>>();
   private subscriber: Redis | undefined;
+  /** Records removals from Redis that jobledger did not make (redis-removals.ts). */
+  private removals: RedisRemovalWatch | undefined;
   private watchdog: ConsumerWatchdog | undefined;
   /** Whether the database answers, for health (database-probe.ts): every watchdog interval, or 5 s. */
   private readonly database: DatabaseProbe;
@@ -180,6 +183,7 @@ export class LedgerWorker {
       );
     }
     await this.subscribeToCancels();
+    this.removals = await RedisRemovalWatch.start({ ledger, config, queues, logger, redisErrors: this.redisErrors });
     await Promise.all(this.consumers.map((c) => c.start()));
     this.database.start();
     this.watchdog = new ConsumerWatchdog({
@@ -302,6 +306,7 @@ export class LedgerWorker {
         );
         for (const consumer of this.consumers) consumer.cut();
         this.subscriber?.disconnect();
+        this.removals?.cut();
         cut = true;
       }
     }
@@ -310,7 +315,11 @@ export class LedgerWorker {
     await watchdogStopped;
     await this.database.stop();
     await Promise.allSettled([...this.pending]);
-    await Promise.all([this.subscriber && !cut ? closeRedis(this.subscriber) : undefined, ...this.consumers.map((c) => c.closeConnection())]);
+    await Promise.all([
+      this.subscriber && !cut ? closeRedis(this.subscriber) : undefined,
+      cut ? undefined : this.removals?.close(),
+      ...this.consumers.map((c) => c.closeConnection()),
+    ]);
     if (!this.options.redisErrors) this.redisErrors.close();
     this.closed = true;
     logger.info({ workerId: this.identity.workerId }, 'worker closed');

@@ -1,6 +1,7 @@
 /**
  * What someone did to a job in Redis rather than through jobledger (Bull Board's "promote", a
- * retry of a finished job that the ledger refused), recorded in the job's log with actor `redis`.
+ * retry of a finished job that the ledger refused, a "remove"), recorded in the job's log with
+ * actor `redis`.
  * A Redis retry the ledger accepts goes through the operator's own retry (operator-writes.ts).
  * Through MikroORM's unit of work: these are rare, off the hot path.
  */
@@ -48,10 +49,37 @@ export function recordRefusedRedisRetry(em: LedgerEm, refused: RefusedRedisRetry
   return appendRedisEvent(em, refused.jobId, 'job.retry_refused', { reason: refused.reason }, refused.now, () => ({}), true);
 }
 
+export interface RedisRemoval {
+  jobId: string;
+  /** The job's state in Redis when it was removed (BullMQ's `prev`: `completed`, `waiting`, ...). */
+  redisState: string;
+  /** The id of BullMQ's `removed` event in the queue's event stream: one removal, one ledger event. */
+  redisEventId: string;
+  /** The ledger holds the job unfinished, so the next reconcile hands it to Redis again. */
+  handedBackByReconcile: boolean;
+  now: number;
+}
+
+/**
+ * A `job.redis_removed` event: the job was removed from Redis by someone else than jobledger
+ * (Bull Board's "remove", `Job.remove`, `Queue.remove`). The ledger keeps the job as it is. Each
+ * worker sees the same removal; the one that records it first wins, the others find its event.
+ * True if recorded.
+ */
+export function recordRedisRemoval(em: LedgerEm, removal: RedisRemoval): Promise<boolean> {
+  const payload = { redisState: removal.redisState, redisEventId: removal.redisEventId, handedBackByReconcile: removal.handedBackByReconcile };
+  const recordedBefore = async (): Promise<boolean> => {
+    const earlier = await em.find(EventEntity, { subjectType: 'job', subjectId: removal.jobId, type: 'job.redis_removed' });
+    return earlier.some((event) => (event.payload as { redisEventId?: unknown } | null)?.redisEventId === removal.redisEventId);
+  };
+  return appendRedisEvent(em, removal.jobId, 'job.redis_removed', payload, removal.now, () => ({}), true, recordedBefore);
+}
+
 /**
  * One event at the job's next version, with `changes` to its row, fenced on the version read: a
  * job that changed meanwhile is read again (a worker's progress or heartbeat bumps it), a few times.
- * `changes` returning undefined means the job no longer fits: nothing is written.
+ * `changes` returning undefined means the job no longer fits, and `recordedBefore` true that the
+ * event is there already: nothing is written.
  */
 async function appendRedisEvent(
   em: LedgerEm,
@@ -61,13 +89,14 @@ async function appendRedisEvent(
   now: number,
   changes: (job: JobRow) => Partial<JobRow> | undefined,
   withPreviousStatus = false,
+  recordedBefore?: () => Promise<boolean>,
 ): Promise<boolean> {
   for (let tries = 0; tries < 3; tries++) {
     const found = await em.findOne(JobEntity, { id: jobId }, { refresh: true });
     if (!found) return false;
     const job = plainRow(JobEntity, found);
     const change = changes(job);
-    if (!change) return false;
+    if (!change || (await recordedBefore?.())) return false;
     const changed = await em.nativeUpdate(JobEntity, { id: job.id, version: job.version }, { ...change, updatedAt: now, version: job.version + 1 });
     if (changed !== 1) continue;
     em.create(EventEntity, {
