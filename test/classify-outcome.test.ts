@@ -15,7 +15,7 @@ const threw = (error: unknown): AttemptResult => ({ kind: 'threw', error });
 describe('classifyOutcome', () => {
   describe('a handler that returned', () => {
     it('completes with the returned value', () => {
-      expect(classifyOutcome({ kind: 'returned', value: { sent: 3 } }, firstOfThree, options)).toEqual({ type: 'completed', result: { sent: 3 } });
+      expect(classifyOutcome({ kind: 'returned', value: { sent: 3 } }, firstOfThree, options)).toEqual({ type: 'completed', result: { sent: 3 }, resultJson: '{"sent":3}' });
     });
 
     it('stores undefined as null', () => {

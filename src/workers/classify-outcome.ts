@@ -64,7 +64,8 @@ function classify(result: AttemptResult, policy: RetryPolicy, options: ClassifyO
       if (result.value === undefined || result.value === null) return { type: 'completed', result: null };
       const limits = { maxDepth: options.maxJsonDepth ?? defaultMaxJsonDepth, maxBytes: options.maxResultBytes ?? defaultMaxJsonBytes };
       const stored = toStorableJson(result.value, { path: 'result', name: 'result' }, limits);
-      if (stored.ok) return { type: 'completed', result: stored.value };
+      // The text the size check made is the one stored: the result is not encoded twice.
+      if (stored.ok) return { type: 'completed', result: stored.value, resultJson: stored.text };
       const { path, expected, got } = stored.problem;
       return failure(new UnstorableValueError(path, expected, got), 'failed', policy, options);
     }

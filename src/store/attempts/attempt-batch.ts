@@ -8,7 +8,7 @@
  * outcome) take the slow path of attempt-writes.ts or outcome-writes.ts, after the rows collected so
  * far are written, since the slow path reads them.
  */
-import { recordLateOutcome, finishAppliedOutcome, finishCancelledAttempt, outcomeColumns, outcomeSet, outcomeValues, type OutcomeRequest } from './outcome-writes.js';
+import { recordLateOutcome, endAppliedOutcome, runOutcomeHooks, finishCancelledAttempt, outcomeColumns, outcomeSet, outcomeValues, type OutcomeRequest } from './outcome-writes.js';
 import { beginSet, beginSlowly, startAttempt, waitingSources, type BeginRequest, type BeginResult, type RecordedOutcome } from './attempt-writes.js';
 import { startedJobColumns, toStartedJob } from '../jobs/job-rows.js';
 import { jobFrom } from '../lifecycle.js';
@@ -92,7 +92,8 @@ export async function recordOutcomes(tx: Sql, requests: readonly OutcomeRequest[
       continue;
     }
     applied.delete(key); // a duplicate of the same outcome in this batch is late
-    results.push(await finishAppliedOutcome(tx, batch, r, row));
+    const ended = endAppliedOutcome(batch, r, row);
+    results.push(r.hooks.length > 0 ? await runOutcomeHooks(tx, batch, r, ended) : ended.recorded);
   }
   await writeRows(tx, batch);
   return results;

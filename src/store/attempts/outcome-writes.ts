@@ -59,68 +59,79 @@ export const outcomeSet = `status = v.status,
 
 /**
  * An outcome's changes to its job, as one row of `outcomeColumns`. `events` is how many events the
- * outcome appends, for a caller that has built them already.
+ * outcome appends, for a caller that has built them already. Written out per outcome type, without
+ * spreads: it runs for every attempt.
  */
 export function outcomeValues(
   r: OutcomeRequest,
   events = outcomeEventList(r.outcome as Exclude<Outcome, { type: 'cancelled' }>, r.now).length,
 ): unknown[] {
   const { outcome, now } = r;
-  const progress = r.progress === undefined ? [null, 0] : [encodeJson(r.progress), 1];
-  const base = [r.ref.jobId, r.ref.number];
+  const { jobId, number } = r.ref;
+  const hasProgress = r.progress !== undefined;
+  const progress = hasProgress ? encodeJson(r.progress) : null;
+  const setProgress = hasProgress ? 1 : 0;
   switch (outcome.type) {
-    case 'completed':
-      return [...base, jobTransitions.complete.to, encodeJson(outcome.result), 1, null, 0, null, now, 1, null, 0, events, ...progress, now];
+    case 'completed': {
+      const result = outcome.resultJson ?? encodeJson(outcome.result);
+      return [jobId, number, jobTransitions.complete.to, result, 1, null, 0, null, now, 1, null, 0, events, progress, setProgress, now];
+    }
     case 'retry':
-      return [...base, jobTransitions.scheduleRetry.to, null, 0, encodeJson(outcome.error), 1, now + outcome.delayMs, null, 0, null, 1, events, ...progress, now];
+      return [jobId, number, jobTransitions.scheduleRetry.to, null, 0, encodeJson(outcome.error), 1, now + outcome.delayMs, null, 0, null, 1, events, progress, setProgress, now];
     case 'failed':
-      return [...base, jobTransitions.fail.to, null, 0, encodeJson(outcome.error), 1, null, now, 1, outcome.reason, 1, events, ...progress, now];
+      return [jobId, number, jobTransitions.fail.to, null, 0, encodeJson(outcome.error), 1, null, now, 1, outcome.reason, 1, events, progress, setProgress, now];
     case 'interrupted':
-      return [...base, jobTransitions.requeue.to, null, 0, null, 0, null, null, 1, outcome.reason, 0, events, ...progress, now];
+      return [jobId, number, jobTransitions.requeue.to, null, 0, null, 0, null, null, 1, outcome.reason, 0, events, progress, setProgress, now];
     case 'cancelled':
       throw new Error('a cancelled outcome has no job update');
   }
 }
 
+/** An applied outcome's job as its fenced update returned it, with the pipeline fields its hooks read. */
+export interface AppliedJob {
+  recorded: Extract<RecordedOutcome, { kind: 'applied' }>;
+  pipeline: { pipelineId: string | null; stage: string | null };
+}
+
 /**
  * The rest of an applied outcome, once the fenced job update matched (`updated` is its RETURNING
- * row): the attempt's end and the events go into `batch`; then the hooks that join the transaction,
- * which write at once, so `batch` is written before them.
+ * row): the attempt's end and the events, into `batch`. Synchronous, so that a batch of outcomes
+ * without hooks builds its rows with no promise per outcome; the hooks run after (`runOutcomeHooks`).
  */
-export async function finishAppliedOutcome(
-  tx: Sql,
-  batch: RowBatch,
-  request: OutcomeRequest,
-  updated: Row,
-): Promise<RecordedOutcome> {
-  const { ref, now, hooks } = request;
+export function endAppliedOutcome(batch: RowBatch, request: OutcomeRequest, updated: Row): AppliedJob {
+  const { ref, now } = request;
   const outcome = request.outcome as Exclude<Outcome, { type: 'cancelled' }>;
   const end = attemptEnd(outcome);
   batch.update(finishAttempt, [[ref.attemptId, end.status, now, Math.max(0, now - ref.startedAt), encodeJson(end.error)]]);
 
   const version = toNumber(updated.version);
   const events = outcomeEvents(ref, outcome, now);
-  batchEvents(
-    batch,
-    events.map((e, i) => ({
-      subjectType: 'job',
-      subjectId: ref.jobId,
-      seq: version - events.length + 1 + i,
-      type: e.type,
-      payload: e.payload,
-      actor: 'system',
-      createdAt: now,
-    })),
-  );
+  const first = version - events.length + 1;
+  const rows: NewEvent[] = [];
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    rows.push({ subjectType: 'job', subjectId: ref.jobId, seq: first + i, type: e.type, payload: e.payload, actor: 'system', createdAt: now });
+  }
+  batchEvents(batch, rows);
   const job = { id: ref.jobId, status: updated.status as JobRow['status'], runAt: toNumber(updated.run_at), version };
   const pipeline = { pipelineId: (updated.pipeline_id as string | null) ?? null, stage: (updated.stage as string | null) ?? null };
-  const dispatch: JobRow[] = [];
-  if (hooks.length > 0) await writeRows(tx, batch);
+  return { recorded: { kind: 'applied', job, dispatch: [] }, pipeline };
+}
+
+/**
+ * An applied outcome's hooks, which join its transaction and write at once: `batch` is written
+ * before them. The jobs they create go into the outcome's `dispatch`.
+ */
+export async function runOutcomeHooks(tx: Sql, batch: RowBatch, request: OutcomeRequest, applied: AppliedJob): Promise<RecordedOutcome> {
+  const { ref, now, hooks } = request;
+  const outcome = request.outcome as Exclude<Outcome, { type: 'cancelled' }>;
+  const { recorded, pipeline } = applied;
+  await writeRows(tx, batch);
   for (const hook of hooks) {
-    const created = await hook(tx, { ref, outcome, job: { ...job, ...pipeline }, now });
-    if (created) dispatch.push(...created);
+    const created = await hook(tx, { ref, outcome, job: { ...recorded.job, ...pipeline }, now });
+    if (created) recorded.dispatch.push(...created);
   }
-  return { kind: 'applied', job, dispatch };
+  return recorded;
 }
 
 /** A cancelled attempt's end (the job was cancelled by an operator): into `batch`. */

@@ -16,7 +16,11 @@ export interface SerializedError {
 export type AttemptFailureStatus = 'failed' | 'timed_out';
 
 export type Outcome =
-  | { type: 'completed'; result: unknown }
+  /**
+   * `resultJson`: `result` as JSON text, when whoever decided the outcome has encoded it already
+   * (the classifier does, to check its size), so that it is stored without encoding it again.
+   */
+  | { type: 'completed'; result: unknown; resultJson?: string }
   | { type: 'retry'; attemptStatus: AttemptFailureStatus; error: SerializedError; delayMs: number }
   | { type: 'failed'; attemptStatus: AttemptFailureStatus; error: SerializedError; reason: string }
   /** An operator cancelled the job while this attempt ran. */

@@ -290,22 +290,26 @@ export class GroupCommitter {
  */
 async function applyAll(sql: Sql, batch: readonly PendingWrite[]): Promise<unknown[]> {
   const results = new Array<unknown>(batch.length);
-  const done = new Set<number>();
+  // Each kind's positions, in the order its first input stands: one pass over the batch.
+  const positions = new Map<BatchedWrite<unknown, unknown>, number[]>();
   for (let i = 0; i < batch.length; i++) {
-    if (done.has(i)) continue;
+    const kind = batch[i]!.kind;
+    if (!kind) continue;
+    const list = positions.get(kind);
+    if (list) list.push(i);
+    else positions.set(kind, [i]);
+  }
+  for (let i = 0; i < batch.length; i++) {
     const item = batch[i]!;
-    if (item.kind) {
-      const kind = item.kind;
-      const positions = batch.flatMap((other, j) => (other.kind === kind && !done.has(j) ? [j] : []));
-      const outputs = await kind.runAll(sql, positions.map((j) => batch[j]!.input));
-      positions.forEach((j, k) => {
-        results[j] = outputs[k];
-        done.add(j);
-      });
-    } else {
+    if (!item.kind) {
       results[i] = await item.write!(sql);
-      done.add(i);
+      continue;
     }
+    const list = positions.get(item.kind);
+    // Applied already, where the first input of its kind stood.
+    if (!list || list[0] !== i) continue;
+    const outputs = await item.kind.runAll(sql, list.map((j) => batch[j]!.input));
+    for (let k = 0; k < list.length; k++) results[list[k]!] = outputs[k];
   }
   return results;
 }
