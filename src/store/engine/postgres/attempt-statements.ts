@@ -11,6 +11,11 @@
  * unknown; a late or cancelled outcome; hooks such as a pipeline advancing) comes back undefined
  * and goes through the transactional path in attempt-batch.ts, which also decides it for a row
  * this statement did not match.
+ *
+ * A batch's rows travel as one JSON document (`jsonRowsSource` in sql.ts), not as a typed array per
+ * column: pg builds an array literal in JavaScript, escaping every element, and that escaping and
+ * its garbage were the largest part of the worker's own pg client work per job in the PostgreSQL
+ * bench profile, where `JSON.stringify` is native.
  */
 import { beginSet, waitingSources, type BeginRequest, type BeginResult, type RecordedOutcome } from '../../attempts/attempt-writes.js';
 import { attemptEnd, outcomeColumns, outcomeEvents, outcomeSet, outcomeValues, type OutcomeRequest } from '../../attempts/outcome-writes.js';
@@ -92,6 +97,7 @@ export const beginAlone = new RowsStatement(
      FROM started
    )
    SELECT ${startedJobColumnNames}, new_attempt_id, begun_at FROM started`,
+  { jsonRows: true },
 );
 
 /**
@@ -109,19 +115,22 @@ export async function recordOutcomesAlone(sql: Sql, requests: readonly OutcomeRe
   }
   if (taken.size === 0) return requests.map(() => undefined);
   const rows: unknown[][] = [];
-  const events: unknown[][] = [[], [], [], [], [], []];
+  // One row per event for the join below; `back` counts from the job's new version. The payload
+  // goes as a JSON value, not as text: the whole list is one JSON document (see `outcomeAlone`).
+  const events: unknown[][] = [];
   for (const r of taken.values()) {
     const outcome = r.outcome as Exclude<typeof r.outcome, { type: 'cancelled' }>;
     const end = attemptEnd(outcome);
     const appended = outcomeEvents(r.ref, outcome, r.now);
-    rows.push([...outcomeValues(r, appended.length), r.ref.attemptId, end.status, Math.max(0, r.now - r.ref.startedAt), encodeJson(end.error)]);
-    appended.forEach((e, i) => {
-      // One array per column of the `unnest` below; `back` counts from the job's new version.
-      const values = [r.ref.jobId, r.ref.number, newId('evt'), appended.length - 1 - i, e.type, encodeJson(e.payload)];
-      values.forEach((value, column) => events[column]!.push(value));
-    });
+    const row = outcomeValues(r, appended.length);
+    row.push(r.ref.attemptId, end.status, Math.max(0, r.now - r.ref.startedAt), encodeJson(end.error));
+    rows.push(row);
+    for (let i = 0; i < appended.length; i++) {
+      const e = appended[i]!;
+      events.push([r.ref.jobId, r.ref.number, newId('evt'), appended.length - 1 - i, e.type, e.payload]);
+    }
   }
-  const [statement] = outcomeAlone.statements('arrays', rows, events);
+  const [statement] = outcomeAlone.statements('arrays', rows, [JSON.stringify(events)]);
   const applied = new Map<string, RecordedOutcome>();
   for (const row of await sql.all(statement!.text, statement!.params)) {
     const job = { id: row.id as string, status: row.status as JobRow['status'], runAt: toNumber(row.run_at), version: toNumber(row.version) };
@@ -141,7 +150,7 @@ const outcomeAloneColumns: readonly Column[] = [
   { name: 'attempt_error', type: 'json' },
 ];
 
-/** The writes of `finishAppliedOutcome` in outcome-writes.ts, which a test compares (and its plan). */
+/** The writes of `endAppliedOutcome` in outcome-writes.ts, which a test compares (and its plan). */
 export const outcomeAlone = new RowsStatement(
   outcomeAloneColumns,
   (_dialect, source) => `WITH finished AS (
@@ -158,8 +167,11 @@ export const outcomeAlone = new RowsStatement(
      INSERT INTO events (id, subject_type, subject_id, seq, type, payload, actor, created_at)
      SELECT e.id, 'job', f.id, f.version - e.back, e.type, e.payload, 'system', f.ended_at
      FROM finished f
-     JOIN unnest(?::text[], ?::int[], ?::text[], ?::int[], ?::text[], ?::jsonb[]) AS e(job_id, attempt, id, back, type, payload)
+     JOIN (SELECT (x->>0)::text AS job_id, (x->>1)::int AS attempt, (x->>2)::text AS id, (x->>3)::int AS back, (x->>4)::text AS type,
+             x->5 AS payload
+           FROM jsonb_array_elements(?::jsonb) AS x) AS e
        ON e.job_id = f.id AND e.attempt = f.current_attempt
    )
    SELECT id, current_attempt, status, run_at, version FROM finished`,
+  { jsonRows: true },
 );
