@@ -50,6 +50,8 @@ interface PendingWrite {
   reject: (error: unknown) => void;
   /** The span active where the write was submitted (only while tracing). */
   from?: SpanContext;
+  /** Committed by its kind's statement alone (`runAlone`). */
+  done?: true;
 }
 
 export interface GroupCommitStats {
@@ -259,28 +261,39 @@ export class GroupCommitter {
    */
   private async commitAlone(batch: PendingWrite[]): Promise<PendingWrite[]> {
     const runAlone = this.options.runAlone;
-    if (!runAlone || batch.some((item) => !item.kind?.runAlone)) return batch;
-    const left = new Set<PendingWrite>();
-    const kinds = [...new Set(batch.map((item) => item.kind!))];
+    if (!runAlone) return batch;
+    const byKind = new Map<BatchedWrite<unknown, unknown>, PendingWrite[]>();
+    for (const item of batch) {
+      if (!item.kind?.runAlone) return batch;
+      const items = byKind.get(item.kind);
+      if (items) items.push(item);
+      else byKind.set(item.kind, [item]);
+    }
+    let left = 0;
     // In parallel, each kind on a connection of its own.
     await Promise.all(
-      kinds.map(async (kind) => {
-        const items = batch.filter((item) => item.kind === kind);
+      Array.from(byKind, async ([kind, items]) => {
         let results: unknown[] | undefined;
         try {
           results = await runAlone((sql) => kind.runAlone!(sql, items.map((item) => item.input)));
         } catch {
           this.stats.aloneFailures++;
         }
-        items.forEach((item, i) => {
-          if (results?.[i] === undefined) return left.add(item);
+        for (let i = 0; i < items.length; i++) {
+          const result = results?.[i];
+          if (result === undefined) {
+            left++;
+            continue;
+          }
           this.stats.aloneWrites++;
-          item.resolve(results[i]);
-        });
+          const item = items[i]!;
+          item.done = true;
+          item.resolve(result);
+        }
       }),
     );
     // The transaction applies the rest in the batch's order, whichever kind finished first.
-    return batch.filter((item) => left.has(item));
+    return left === 0 ? [] : batch.filter((item) => !item.done);
   }
 }
 
