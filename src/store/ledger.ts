@@ -1,16 +1,17 @@
 /**
  * The ledger: the narrow contract through which workers, producers and the CLI reach the database.
  * It owns the ORM, forks one EntityManager per operation, wraps writes in transactions (retried
- * while SQLite is busy), and delegates each operation to the module that holds its SQL.
+ * while SQLite is busy), and delegates each operation to the module that holds its SQL. The reads
+ * are in ledger-reads.ts, which this class extends.
  */
 import type { EntityManager } from '@mikro-orm/core';
+import { LedgerReads } from './ledger-reads.js';
 import type { DatabaseTarget } from '../config.js';
 import * as attempts from './attempts/attempt-writes.js';
 import * as signals from './attempts/attempt-signals.js';
 import type { AttemptRef, BeginResult, OutcomeHook, RecordedOutcome, WorkerIdentity } from './attempts/attempt-writes.js';
 import type { AuditRow, AuditSource, JobRow, RunRow, RunStatus } from './entities/index.js';
 import { checkAuditContext, recordAudit, type AuditContext, type AuditEntry } from './audit/audit-writes.js';
-import { listAudit, type AuditFilter } from './audit/audit-queries.js';
 import * as jobWrites from './jobs/job-writes.js';
 import type { InsertedJob, NewJob } from './jobs/job-writes.js';
 import { appliedMigrations, ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
@@ -23,15 +24,9 @@ import { ensureLedgerIdentity, readLedgerIdentity } from './identity/ledger-iden
 import type { SerializedError } from './attempts/outcome.js';
 import { forkEm, inMemorySqliteConnection, openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
 import type { Outcome } from './attempts/outcome.js';
-import * as queries from './jobs/job-queries.js';
-import { jobRecords } from './jobs/job-records.js';
-import { eventLogEnd, eventLogPositionOf, readEventLog, type EventLogPosition, type LoggedEvent } from './jobs/event-log.js';
 import * as runs from './runs/runs.js';
-import { countAttemptsPastLock, countUndispatched, probeWithin, type ProbeResult } from './health.js';
+import { probeWithin, type ProbeResult } from './health.js';
 import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './attempts/lost-attempts.js';
-import { runFigures, type RunFigures } from './runs/run-summary.js';
-import { readLedgerFigures, type LedgerFigures, type LedgerFiguresOptions } from './metrics.js';
-import { countActivity, type ActivityBucket } from './jobs/activity-buckets.js';
 import { retryTransient } from './engine/retry-transient.js';
 import type { FastExecutor } from './engine/executor.js';
 import { openEngine } from './engine/open-engine.js';
@@ -40,11 +35,8 @@ import { DispatchedMarks, type MarkFailureHandler } from './jobs/dispatched-mark
 import { GroupCommitter, type GroupCommitStats } from './engine/group-commit.js';
 import { dialectOf, type Sql } from './engine/sql.js';
 import { sqlFor } from './orm/em-sql.js';
-import { countRowsSchema, listEventsSchema, parseQuery } from './query-schemas.js';
-import { assertId } from './ids.js';
-import { NotFoundError } from '../errors.js';
 import { asUnavailable, defaultDatabaseRetryMs } from './engine/connection-loss.js';
-import { ormEntityRead, ormRead, ormTransaction, ormUnitOfWork, type OrmTransactionOptions } from './orm/orm-transaction.js';
+import { ormTransaction, ormUnitOfWork, type OrmTransactionOptions } from './orm/orm-transaction.js';
 import { describeDatabase } from '../config.js';
 import { takeWriteLock } from './engine/sqlite/write-lock.js';
 import { inTurn, WriteTurns } from './engine/sqlite/write-turns.js';
@@ -66,7 +58,7 @@ export interface OpenLedgerOptions {
   databaseRetryMs?: number;
 }
 
-export class Ledger {
+export class Ledger extends LedgerReads {
   /** The hot path below MikroORM, batch first, one engine per dialect (engine/engine.ts). */
   private readonly engine: LedgerEngine;
   /** The engine's connections: prepared statements (SQLite) or bound parameters (PostgreSQL). */
@@ -77,25 +69,16 @@ export class Ledger {
   private readonly enqueues: GroupCommitter;
   /** Hand-over marks written behind `enqueue`'s return. */
   private readonly marks = new DispatchedMarks((ids) => this.markDispatched(ids));
-  private readonly retrying: { databaseRetryMs: number };
   /** SQLite: this process's write transactions, on any connection, take turns (write-turns.ts). */
   private readonly turns: WriteTurns | undefined;
   /** The ledger's identity, read once. */
   private identityRead: Promise<string> | undefined;
 
-  private constructor(
-    /** @internal The ORM handle: for the store's own modules, not part of the published API. */
-    readonly orm: LedgerOrm,
-    readonly target: DatabaseTarget,
-    /** How long a call waits for a database that went away (`OpenLedgerOptions.databaseRetryMs`). */
-    readonly databaseRetryMs: number,
-    engine: LedgerEngine,
-    turns: WriteTurns | undefined,
-  ) {
+  private constructor(orm: LedgerOrm, target: DatabaseTarget, databaseRetryMs: number, engine: LedgerEngine, turns: WriteTurns | undefined) {
+    super(orm, target, databaseRetryMs);
     this.turns = turns;
     this.engine = engine;
     this.fast = this.engine.executor;
-    this.retrying = { databaseRetryMs };
     // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
     this.committer = new GroupCommitter((work) => this.fast.transaction(work), { runAlone: this.fast.autocommit?.bind(this.fast) });
     // Its own committer, not the attempts': its batches are gathered by the producer already, so one
@@ -134,8 +117,8 @@ export class Ledger {
     return new Ledger(orm, target, databaseRetryMs, engine, turns);
   }
 
-  get dialect(): DatabaseTarget['dialect'] {
-    return this.target.dialect;
+  protected writesSettled(): Promise<void> {
+    return this.marks.settled();
   }
 
   migrate(): Promise<string[]> {
@@ -188,25 +171,6 @@ export class Ledger {
    */
   entityManager(): EntityManager {
     return forkEm(this.orm);
-  }
-
-  /**
-   * @internal
-   * `read` through the ORM: `work` gets a fresh EntityManager fork, outside any transaction.
-   */
-  async readEntities<T>(work: (em: LedgerEm) => Promise<T>): Promise<T> {
-    await this.marks.settled();
-    return retryTransient(() => ormEntityRead(this.orm, work), this.retrying);
-  }
-
-  /**
-   * @internal
-   * Runs reads on a fresh fork, outside any transaction, after the dispatched marks queued so far.
-   * Reads change nothing, so one whose connection ended runs again while the database comes back.
-   */
-  async read<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    await this.marks.settled();
-    return retryTransient(() => ormRead(this.orm, work), this.retrying);
   }
 
   /**
@@ -449,11 +413,6 @@ export class Ledger {
     return this.unitOfWork((em) => Promise.resolve(recordAudit(em, checked, entry)));
   }
 
-  /** The audit log, newest first (audit/audit-queries.ts). */
-  listAudit(filter?: AuditFilter): Promise<AuditRow[]> {
-    return this.readEntities((em) => listAudit(em, filter));
-  }
-
   // --- runs ---
 
   createRun(input: { name: string; metadata?: unknown; actor: string }): Promise<RunRow> {
@@ -463,105 +422,5 @@ export class Ledger {
   /** Changes a run's status, with its event and its audit row (`source` default `library`). */
   setRunStatus(input: { runId: string; status: RunStatus; reason?: string | null; actor: string; source?: AuditSource }): Promise<RunRow> {
     return this.unitOfWork((em) => runs.setRunStatus(em, { ...input, reason: input.reason ?? null, source: input.source ?? 'library', now: Date.now() }));
-  }
-
-  getRun(runId: string): Promise<RunRow> {
-    return this.readEntities((em) => runs.getRun(em, runId));
-  }
-
-  listRuns(options: { limit?: number; status?: RunStatus } = {}): Promise<RunRow[]> {
-    return this.readEntities((em) => runs.listRuns(em, options));
-  }
-
-  existingRunIds(runIds: readonly string[]): Promise<Set<string>> {
-    return this.readEntities((em) => runs.existingRunIds(em, runIds));
-  }
-
-  // --- queries ---
-
-  getJob(jobId: string): Promise<JobRow> {
-    return this.read((sql) => queries.getJob(sql, jobId));
-  }
-
-  getJobDetail(jobId: string): Promise<queries.JobDetail> {
-    return this.read((sql) => queries.getJobDetail(sql, jobId));
-  }
-
-  /** The attempts and events of each of `jobs` (a page of a listing), in two reads. */
-  jobRecords(jobs: readonly JobRow[]): Promise<queries.JobDetail[]> {
-    return this.read((sql) => jobRecords(sql, jobs));
-  }
-
-  listJobs(filter?: queries.JobFilter): Promise<JobRow[]> {
-    return this.read((sql) => queries.listJobs(sql, filter));
-  }
-
-  /** `listJobs` reading at most `scanLimit` jobs (job-queries.ts `searchJobs`). */
-  searchJobs(filter: Omit<queries.JobFilter, 'offset'> & { scanLimit: number }): Promise<queries.JobSearch> {
-    return this.read((sql) => queries.searchJobs(sql, filter));
-  }
-
-  countJobsByStatus(filter?: Omit<queries.JobFilter, 'limit' | 'offset' | 'before'>): ReturnType<typeof queries.countJobsByStatus> {
-    return this.read((sql) => queries.countJobsByStatus(sql, filter));
-  }
-
-  listEvents(filter?: queries.EventFilter): ReturnType<typeof queries.listEvents> {
-    return this.read((sql) => queries.listEvents(sql, filter));
-  }
-
-  /**
-   * The event log's position now (where a follower that wants only what comes next starts), or the
-   * position of event `afterId` (a follower resuming after the last event it handled). Throws
-   * `NotFoundError` if the log holds no such event (pruned, or never written).
-   */
-  async eventLogPosition(afterId?: string): Promise<EventLogPosition> {
-    if (afterId === undefined) return this.read((sql) => eventLogEnd(sql));
-    assertId('evt', afterId);
-    const position = await this.read((sql) => eventLogPositionOf(sql, afterId));
-    if (!position) throw new NotFoundError('event', afterId);
-    return position;
-  }
-
-  /** Up to `limit` events after `position`, in commit order (event-log.ts); only of `types`, if given. */
-  readEventLog(position: EventLogPosition, options: { types?: readonly string[]; limit?: number } = {}): Promise<LoggedEvent[]> {
-    const { type } = parseQuery(listEventsSchema, options.types?.length ? { type: [...options.types] } : {});
-    const types = type === undefined ? [] : Array.isArray(type) ? type : [type];
-    return this.read((sql) => readEventLog(sql, position, { types, limit: options.limit ?? 500 }));
-  }
-
-  listAttempts(filter: Parameters<typeof queries.listAttempts>[1]): ReturnType<typeof queries.listAttempts> {
-    return this.read((sql) => queries.listAttempts(sql, filter));
-  }
-
-  /** Number of rows in a ledger table (for summaries and the doctor). */
-  async countRows(table: 'jobs' | 'attempts' | 'events' | 'runs'): Promise<number> {
-    // The table name becomes SQL text: only these four, whatever a JavaScript caller passes.
-    parseQuery(countRowsSchema, table, 'table');
-    const [row] = await this.read((sql) => sql.all(`SELECT COUNT(*) AS n FROM ${table}`));
-    return Number(row?.n ?? 0);
-  }
-
-  // --- health and summaries ---
-
-  countUndispatched(olderThanMs: number, now = Date.now()): Promise<number> {
-    return this.read((sql) => countUndispatched(sql, now, olderThanMs));
-  }
-
-  countAttemptsPastLock(lockDurationMs: number): Promise<number> {
-    return this.read((sql) => countAttemptsPastLock(sql, lockDurationMs));
-  }
-
-  /** Completions, attempt failures and retries per time bucket (store/jobs/activity-buckets.ts). */
-  countActivity(window: { from: number; until: number; bucketMs: number }): Promise<ActivityBucket[]> {
-    return this.read((sql) => countActivity(sql, window));
-  }
-
-  /** Jobs by queue and status and attempts by status, for metrics (store/metrics.ts: each table read once). */
-  ledgerFigures(options: LedgerFiguresOptions): Promise<LedgerFigures> {
-    return readLedgerFigures((work) => this.read(work), this.dialect, options);
-  }
-
-  runFigures(runId: string): Promise<RunFigures> {
-    return this.read((sql) => runFigures(sql, runId));
   }
 }
