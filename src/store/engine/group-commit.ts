@@ -195,7 +195,8 @@ export class GroupCommitter {
       return;
     }
     // Its own trace: a batch holds the writes of many traces; the links say which.
-    const links: Link[] = whole.flatMap((item) => (item.from ? [{ context: item.from }] : []));
+    const links: Link[] = [];
+    for (const item of whole) if (item.from) links.push({ context: item.from });
     const span = commitTracer.startSpan('jobledger.ledger.commit', { root: true, links, attributes: { 'jobledger.batch.size': whole.length } });
     try {
       const failed = await this.commitBatch(whole);
