@@ -51,6 +51,12 @@ export interface BenchOptions {
    */
   metricsContextManager: 'als' | 'none';
   /**
+   * `--metrics`: the observed worker's span processor, `batch` (BatchSpanProcessor with its default
+   * settings, the default: what the OpenTelemetry SDK recommends for production) or `simple`
+   * (SimpleSpanProcessor, every span exported as it ends: the SDK's debugging processor).
+   */
+  metricsSpanProcessor: 'batch' | 'simple';
+  /**
    * Search mode: the full-text search indexer's cost over N jobs on each ledger backend given
    * (search-index.ts), instead of the end-to-end runs.
    */
@@ -96,6 +102,8 @@ const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends 
                        tracing (OpenTelemetry SDK, in-memory exporter) on; report on/off ratios
   --metrics-context-manager M
                        the observed worker's OpenTelemetry context manager: als (default) or none
+  --metrics-span-processor P
+                       the observed worker's span processor: batch (default) or simple
   --search             search mode: the full-text search indexer's documents/s and CPU per job over
                        N jobs (a tenth of them failed) on the sqlite and postgres backends given
   --bulk-chunk N       jobs per addBulk/enqueueBulk call (default 1000)
@@ -124,6 +132,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       memory: { type: 'boolean', default: false },
       metrics: { type: 'boolean', default: false },
       'metrics-context-manager': { type: 'string' },
+      'metrics-span-processor': { type: 'string' },
       search: { type: 'boolean', default: false },
       'bulk-chunk': { type: 'string' },
       'single-jobs': { type: 'string' },
@@ -162,6 +171,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     memory,
     metrics: values.metrics ?? false,
     metricsContextManager: contextManager(values['metrics-context-manager']),
+    metricsSpanProcessor: spanProcessor(values['metrics-span-processor']),
     search: values.search ?? false,
     bulkChunk: int('--bulk-chunk', values['bulk-chunk'], 1000, 1),
     singleJobs: int('--single-jobs', values['single-jobs'], clamp(Math.round(jobs / 10), 100, 2000), 1),
@@ -178,6 +188,11 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
 function contextManager(raw: string | undefined): 'als' | 'none' {
   if (raw === undefined || raw === 'als' || raw === 'none') return raw ?? 'als';
   fail(`--metrics-context-manager: expected als or none, got ${JSON.stringify(raw)}`);
+}
+
+function spanProcessor(raw: string | undefined): 'batch' | 'simple' {
+  if (raw === undefined || raw === 'batch' || raw === 'simple') return raw ?? 'batch';
+  fail(`--metrics-span-processor: expected batch or simple, got ${JSON.stringify(raw)}`);
 }
 
 function int(flag: string, raw: string | undefined, fallback: number, min: number): number {

@@ -25,7 +25,8 @@ export interface ChildSettings {
   /**
    * Ledger mode: metrics and tracing on. The child serves /metrics on a free port (reported in
    * `ready`) for the harness to scrape, and registers an OpenTelemetry SDK (a BasicTracerProvider
-   * with an in-memory exporter, and the AsyncLocalStorage context manager), as an application would.
+   * whose span processor sends spans to an in-memory exporter, and the AsyncLocalStorage context
+   * manager), as an application would.
    */
   observe?: boolean;
   /**
@@ -35,6 +36,12 @@ export interface ChildSettings {
    * then on; running without one separates jobledger's own cost from that.
    */
   contextManager?: 'als' | 'none';
+  /**
+   * `observe`: the SDK's span processor: `batch` (BatchSpanProcessor, default settings: spans are
+   * exported 512 at a time or every 5 s), as production setups run, or `simple` (every span exported
+   * as it ends, the SDK's processor for debugging).
+   */
+  spanProcessor?: 'batch' | 'simple';
   /**
    * Profile the end-to-end phase only (`--profile-end-to-end`): from `start` until the handler of
    * the last end-to-end job, through the inspector, into `dir` as `<label>-<pid>.cpuprofile`.

@@ -226,7 +226,9 @@ export function formatMethod(options: BenchOptions): string {
     ...(options.metrics
       ? [
           `- metrics + tracing: each jobledger backend also ran with its worker serving /metrics (scraped every second by the harness)`,
-          `  and an OpenTelemetry SDK registered (BasicTracerProvider, SimpleSpanProcessor, in-memory exporter, ${
+          `  and an OpenTelemetry SDK registered (BasicTracerProvider, ${
+            options.metricsSpanProcessor === 'simple' ? 'SimpleSpanProcessor' : 'BatchSpanProcessor'
+          }, in-memory exporter, ${
             options.metricsContextManager === 'als' ? 'AsyncLocalStorage context manager' : 'no context manager'
           });`,
           `  the main table holds only the runs with both off.`,

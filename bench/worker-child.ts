@@ -32,7 +32,7 @@ let endToEndCpuMicros: number | undefined;
 let sampledPeakRssBytes = process.memoryUsage.rss();
 /** Set by an observed ledger child (`settings.observe`): where /metrics is served, and how many spans ended. */
 let metricsPort: number | undefined;
-let countSpans: (() => number) | undefined;
+let countSpans: (() => Promise<number>) | undefined;
 /** `settings.profileEndToEnd`: the inspector session profiling the end-to-end phase, and its written profile. */
 let profiler: Session | undefined;
 let profileWritten: Promise<void> | undefined;
@@ -141,25 +141,32 @@ async function pgbossWorker(): Promise<RunningWorker> {
 
 /**
  * An OpenTelemetry SDK as an application registers one: a BasicTracerProvider whose spans go to an
- * in-memory exporter (SimpleSpanProcessor: every span is exported as it ends), and the
- * AsyncLocalStorage context manager unless the harness asks for none (`settings.contextManager`). The exporter is emptied every second, so that the run's spans
- * cost their making and exporting, not an ever-growing array. Returns a count of the spans exported.
+ * in-memory exporter through a BatchSpanProcessor with its default settings (the SDK's processor
+ * for production), or a SimpleSpanProcessor if the harness asks (`settings.spanProcessor`: every
+ * span exported as it ends), and the AsyncLocalStorage context manager unless the harness asks for
+ * none (`settings.contextManager`). The exporter is emptied every second, so that the run's spans
+ * cost their making and exporting, not an ever-growing array. Returns a count of the spans exported
+ * (the processor's buffer flushed first).
  */
-async function registerTracing(): Promise<() => number> {
+async function registerTracing(): Promise<() => Promise<number>> {
   const { context, trace } = await import('@opentelemetry/api');
   const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
-  const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const processor = settings.spanProcessor === 'simple' ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter);
+  const provider = new BasicTracerProvider({ spanProcessors: [processor] });
   const manager = settings.contextManager === 'none' ? undefined : new AsyncLocalStorageContextManager().enable();
   if (manager && !context.setGlobalContextManager(manager)) throw new Error('a context manager was registered already');
   if (!trace.setGlobalTracerProvider(provider)) throw new Error('a tracer provider was registered already');
-  let dropped = 0;
+  let cleared = 0;
   setInterval(() => {
-    dropped += exporter.getFinishedSpans().length;
+    cleared += exporter.getFinishedSpans().length;
     exporter.reset();
   }, 1000).unref();
-  return () => dropped + exporter.getFinishedSpans().length;
+  return async () => {
+    await provider.forceFlush();
+    return cleared + exporter.getFinishedSpans().length;
+  };
 }
 
 /** A jobledger worker through the public API, on the ledger the harness migrated. */
@@ -247,7 +254,7 @@ async function main(): Promise<void> {
             handled,
             ...(endToEndGroupCommit ? { groupCommit: endToEndGroupCommit } : {}),
             ...(endToEndCpuMicros !== undefined ? { endToEndCpuMicros } : {}),
-            ...(countSpans ? { spans: countSpans() } : {}),
+            ...(countSpans ? { spans: await countSpans() } : {}),
           },
           () => process.exit(0),
         );

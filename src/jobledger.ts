@@ -87,6 +87,11 @@ export class JobLedger {
   /** What this process's workers record, delivered after each commit (observability/job-events.ts). */
   readonly events: JobEvents;
   private readonly attemptMetrics = new AttemptMetrics();
+  /**
+   * Whether the attempt histograms are fed: from the start with `JOBLEDGER_METRICS_PORT` set, else
+   * from the first `serveMetrics()` or `metrics()` call. A process nobody scrapes keeps none.
+   */
+  private metricsWanted: boolean;
   private readonly maintenanceTicks = new LabelledCounter(['task', 'outcome']);
   private readonly reconcileDisagreements = new LabelledCounter(['kind']);
   private readonly counts: LedgerCounts;
@@ -111,6 +116,7 @@ export class JobLedger {
     private readonly telemetry: Telemetry | undefined,
   ) {
     this.events = new JobEvents(logger);
+    this.metricsWanted = config.metricsPort !== null;
     for (const kind of disagreementKinds) this.reconcileDisagreements.add([kind], 0);
     this.eventsWritten = new EventsWrittenNotice(redis, config.redisPrefix);
     this.counts = new LedgerCounts(() => ledger.ledgerFigures({ lockDurationMs: config.lockDurationMs }), config.metricsCacheMs);
@@ -359,8 +365,13 @@ export class JobLedger {
     return this.events.on(type, listener);
   }
 
-  /** This process's metrics in the Prometheus text format (what `/metrics` serves). */
+  /**
+   * This process's metrics in the Prometheus text format (what `/metrics` serves). The histograms
+   * of attempt durations and pickup latencies count from the process's start when
+   * `JOBLEDGER_METRICS_PORT` is set, else from the first call of this or `serveMetrics()`.
+   */
   metrics(): Promise<string> {
+    this.metricsWanted = true;
     return renderMetrics({
       counts: this.counts,
       attempts: this.attemptMetrics,
@@ -387,6 +398,7 @@ export class JobLedger {
     if (this.closed) throw new Error('this JobLedger is closed');
     const port = options.port ?? this.config.metricsPort;
     if (port === null) throw new TypeError('serveMetrics: no port given and JOBLEDGER_METRICS_PORT is not set');
+    this.metricsWanted = true;
     const server = await ObservabilityServer.start(
       { port, host: options.host ?? this.config.metricsHost },
       { metrics: () => this.metrics(), readiness: () => this.readiness(), logger: this.logger },
@@ -421,7 +433,7 @@ export class JobLedger {
       ...(this.telemetry ? { telemetry: this.telemetry } : {}),
       onRecorded: (event) => {
         this.eventsWritten.notify();
-        this.attemptMetrics.observe(event);
+        if (this.metricsWanted) this.attemptMetrics.observe(event);
         this.events.emit(event);
       },
     });

@@ -22,6 +22,7 @@ import {
   type Span,
   type SpanContext,
   type Tracer,
+  type TracerProvider,
 } from '@opentelemetry/api';
 
 /** The instrumentation scope of every span jobledger makes. */
@@ -33,12 +34,27 @@ export function tracer(): Tracer {
 }
 
 /**
+ * The registered SDK's tracer, or undefined while none is registered: what the worker's hot path
+ * asks once per attempt and per write, instead of `tracingOn()` and `tracer()` (each of which asks
+ * the provider for its tracer again). Kept per global provider: `trace.disable()` and a new
+ * registration replace the provider, and the next call sees it.
+ */
+export function activeTracer(): Tracer | undefined {
+  const provider = trace.getTracerProvider();
+  if (provider === known.provider && known.tracer) return known.tracer;
+  const found = provider instanceof ProxyTracerProvider ? provider.getDelegateTracer(tracerName) : provider.getTracer(tracerName);
+  known = { provider, tracer: found };
+  return found;
+}
+
+let known: { provider: TracerProvider | undefined; tracer: Tracer | undefined } = { provider: undefined, tracer: undefined };
+
+/**
  * Whether a tracing SDK is registered. The API's global provider is a proxy whose delegate stays
  * unset until an SDK registers one; a provider of another copy of the API is taken as registered.
  */
 export function tracingOn(): boolean {
-  const provider = trace.getTracerProvider();
-  return !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer(tracerName) !== undefined;
+  return activeTracer() !== undefined;
 }
 
 /** What `jobs.trace_context` holds: the W3C Trace Context headers' values. */

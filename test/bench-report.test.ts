@@ -99,6 +99,9 @@ describe('the bench report', () => {
     const options = parseOptions(['--metrics', '--backends', 'sqlite,postgres'], {});
     expect(options.metrics).toBe(true);
     expect(parseOptions([], {}).metrics).toBe(false);
+    // The observed worker's SDK exports through a BatchSpanProcessor unless asked for the debugging one.
+    expect(options).toMatchObject({ metricsSpanProcessor: 'batch', metricsContextManager: 'als' });
+    expect(parseOptions(['--metrics', '--metrics-span-processor', 'simple'], {}).metricsSpanProcessor).toBe('simple');
     const off = new Map([
       ['sqlite', [run(6_000, 1), run(5_000, 1), run(7_000, 1)]],
       ['postgres', [run(4_000, 1)]],

@@ -2,6 +2,7 @@
  * The metrics that follow events rather than the ledger's counts, scraped over HTTP from a real
  * worker's `/metrics` and checked against the ledger: pickup latency (one observation per attempt
  * started), group-commit commit durations (one per batch), maintenance ticks by task and outcome,
+ * the attempt histograms kept only once someone reads the metrics,
  * and, with no worker running, the relay's backlog, attempts past their lock and what reconcile
  * finds Redis and the ledger disagree on.
  */
@@ -60,6 +61,42 @@ describe.each(backends)('event-fed metrics on %s', (dialect) => {
       expect(metrics.value('jobledger_reconcile_disagreements_total', { kind: 'missing_in_redis' })).toBe(0);
       expect(metrics.value('jobledger_relay_backlog_jobs', { queue })).toBe(0);
       expect(metrics.value('jobledger_attempts_past_lock')).toBe(0);
+    } finally {
+      await jl.close();
+    }
+  });
+
+  it('keeps the attempt histograms from the first read of the metrics when no metrics port is set', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [scriptedJob] });
+    try {
+      expect(jl.config.metricsPort).toBeNull();
+      const worker = jl.createWorker({ concurrency: 2 });
+      await worker.start();
+      const queue = jl.registry.get('test.scripted').queue;
+      const labels = { queue, job_type: 'test.scripted' };
+      // The listeners run right after the histograms would have been fed: once the event is here,
+      // an attempt nobody's metrics were read for has been seen (and not counted).
+      const completedOnce = (id: string) =>
+        new Promise<void>((resolve) => {
+          const off = jl.on('job.completed', (event) => {
+            if (event.jobId !== id) return;
+            off();
+            resolve();
+          });
+        });
+      const unread = await jl.enqueue('test.scripted', { action: 'succeed' });
+      await completedOnce(unread.id);
+      const first = parseExposition(await jl.metrics());
+      expect(first.value('jobledger_attempt_duration_seconds_count', { ...labels, outcome: 'completed' })).toBeUndefined();
+      expect(first.value('jobledger_pickup_latency_seconds_count', labels)).toBeUndefined();
+      // The group-commit figures are the ledger's own and count regardless.
+      expect(first.value('jobledger_group_commit_batches_total')).toBeGreaterThan(0);
+
+      const read = await jl.enqueue('test.scripted', { action: 'succeed' });
+      await completedOnce(read.id);
+      const second = parseExposition(await jl.metrics());
+      expect(second.value('jobledger_attempt_duration_seconds_count', { ...labels, outcome: 'completed' })).toBe(1);
+      expect(second.value('jobledger_pickup_latency_seconds_count', labels)).toBe(1);
     } finally {
       await jl.close();
     }

@@ -16,6 +16,7 @@ import { registerInMemoryTracing, type SpanRecord } from './support/fixtures/in-
 import { openTestJobLedger, waitForStatus } from './support/harness.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { runDirectory } from './support/test-run.js';
+import { activeTracer } from '../src/tracing.js';
 
 function only<T>(items: T[], what: string): T {
   expect(items, what).toHaveLength(1);
@@ -124,5 +125,27 @@ describe('BullMQ telemetry', () => {
     // BullMQ names its spans after the operation and the queue: the Queue's add, the Worker's completion.
     expect(started).toEqual(expect.arrayContaining([`add ${queue}.test.scripted`, `complete ${queue}`]));
     await jl.close();
+  });
+});
+
+describe('the tracer the worker asks for once per attempt and write', () => {
+  it('follows the SDK as it is registered, removed and registered again', async () => {
+    expect(activeTracer()).toBeUndefined();
+    const first = registerInMemoryTracing();
+    try {
+      activeTracer()!.startSpan('first').end();
+      expect(first.finished().map((s) => s.name)).toEqual(['first']);
+    } finally {
+      await first.stop();
+    }
+    expect(activeTracer()).toBeUndefined();
+    // A tracer kept from the first SDK would send this span to the first exporter, shut down.
+    const second = registerInMemoryTracing();
+    try {
+      activeTracer()!.startSpan('second').end();
+      expect(second.finished().map((s) => s.name)).toEqual(['second']);
+    } finally {
+      await second.stop();
+    }
   });
 });

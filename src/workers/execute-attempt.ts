@@ -28,7 +28,7 @@ import type { EventLoopMonitor, TrackedAttempt } from './event-loop-monitor.js';
 import type { AttemptState } from './attempt-state.js';
 import type { ThreadHandlers } from './thread-handlers.js';
 import type { JobEvent, JobEventType } from '../observability/job-events.js';
-import { contextFromStored, tracer, tracingOn } from '../tracing.js';
+import { activeTracer, contextFromStored } from '../tracing.js';
 import { adoptForeignJob, isForeignDelivery } from './adopt-foreign-job.js';
 import { handBackDelayMs } from './unknown-job-type.js';
 import type { BullBoardMirror } from './bull-board-mirror.js';
@@ -132,11 +132,12 @@ export function createProcessor(deps: ExecuteDeps) {
 
     const { job, attempt } = begin;
     // `return await`: the attempt's promise is adopted in one step, not through a thenable job.
-    if (!tracingOn()) return await runAttempt(deps, shared, bullJob, token, lock, job, attempt, undefined);
+    const attemptTracer = activeTracer();
+    if (!attemptTracer) return await runAttempt(deps, shared, bullJob, token, lock, job, attempt, undefined);
     // The attempt's span continues the producer's trace (stored with the job), whichever process
     // enqueued it; the handler and the outcome's commit run inside it.
     const parent = contextFromStored(job.traceContext);
-    const span = tracer().startSpan(
+    const span = attemptTracer.startSpan(
       'jobledger.attempt',
       {
         kind: SpanKind.CONSUMER,

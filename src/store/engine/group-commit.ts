@@ -14,7 +14,7 @@
  * own trace, linked to the spans its writes came from (an attempt's span for its outcome).
  */
 import { SpanStatusCode, trace, type Link, type SpanContext } from '@opentelemetry/api';
-import { tracer, tracingOn } from '../../tracing.js';
+import { activeTracer } from '../../tracing.js';
 import { isConnectionLoss } from './connection-loss.js';
 import type { Sql } from './sql.js';
 
@@ -117,7 +117,7 @@ export class GroupCommitter {
 
   /** Queues many inputs of a batched kind at once: they go in the same batch (up to `maxBatchSize`). */
   submitAllBatched<I, R>(kind: BatchedWrite<I, R>, inputs: readonly I[]): Promise<R>[] {
-    const from = tracingOn() ? trace.getActiveSpan()?.spanContext() : undefined;
+    const from = activeTracer() ? trace.getActiveSpan()?.spanContext() : undefined;
     const results = inputs.map(
       (input) =>
         new Promise<R>((resolve, reject) => {
@@ -129,7 +129,7 @@ export class GroupCommitter {
   }
 
   private enqueue(item: PendingWrite): void {
-    if (tracingOn()) item.from = trace.getActiveSpan()?.spanContext();
+    if (activeTracer()) item.from = trace.getActiveSpan()?.spanContext();
     this.queue.push(item);
     this.schedule();
   }
@@ -191,13 +191,15 @@ export class GroupCommitter {
   }
 
   private async commitTraced(whole: PendingWrite[]): Promise<void> {
-    if (!tracingOn()) {
+    const commitTracer = activeTracer();
+    if (!commitTracer) {
       await this.commitBatch(whole);
       return;
     }
     // Its own trace: a batch holds the writes of many traces; the links say which.
-    const links: Link[] = whole.flatMap((item) => (item.from ? [{ context: item.from }] : []));
-    const span = tracer().startSpan('jobledger.ledger.commit', { root: true, links, attributes: { 'jobledger.batch.size': whole.length } });
+    const links: Link[] = [];
+    for (const item of whole) if (item.from) links.push({ context: item.from });
+    const span = commitTracer.startSpan('jobledger.ledger.commit', { root: true, links, attributes: { 'jobledger.batch.size': whole.length } });
     try {
       const failed = await this.commitBatch(whole);
       if (failed) span.setStatus({ code: SpanStatusCode.ERROR, message: `${failed} of ${whole.length} write(s) failed` });
