@@ -141,8 +141,10 @@ export interface Config {
   consoleTokens: readonly ConsoleToken[];
   /**
    * Mirror into each BullMQ job what Bull Board shows: the payload (in the job's data), progress,
-   * the result and a log line per attempt (docs/bull-board.md). The ledger stays the truth; this
-   * costs a few Redis writes per attempt. Env `JOBLEDGER_BULL_BOARD_MIRROR`; default false.
+   * the result and a log line per attempt, and record removals made in Bull Board or BullMQ as
+   * `job.redis_removed` events (docs/bull-board.md). The ledger stays the truth; this costs a few
+   * Redis writes per attempt and a read of each queue's event stream. Env
+   * `JOBLEDGER_BULL_BOARD_MIRROR`; default false.
    */
   bullBoardMirror: boolean;
   /**

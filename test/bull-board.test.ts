@@ -216,7 +216,8 @@ describe.each(backends)('Bull Board beside jobledger, on %s', (dialect) => {
 
   it("records a remove in Bull Board or BullMQ of a finished and of an unfinished job, never jobledger's own removals", async () => {
     flakyFails = true;
-    const jl = await openTestJobLedger(dialect, { jobs });
+    // Removals are watched beside Bull Board, with the mirror on.
+    const jl = await openTestJobLedger(dialect, { jobs, env: { JOBLEDGER_BULL_BOARD_MIRROR: 'true' } });
     await jl.createWorker().start();
     // A second worker sees the same removals: still one event per removal.
     await jl.createWorker().start();

@@ -85,7 +85,8 @@ export interface LedgerWorkerOptions {
   telemetry?: Telemetry;
   /**
    * Mirror into each BullMQ job what Bull Board shows: payload, progress, result and a log line per
-   * attempt (docs/bull-board.md). Default `config.bullBoardMirror` (false).
+   * attempt, and record removals made from Redis by others (docs/bull-board.md). Default
+   * `config.bullBoardMirror` (false).
    */
   bullBoardMirror?: boolean;
 }
@@ -183,7 +184,11 @@ export class LedgerWorker {
       );
     }
     await this.subscribeToCancels();
-    this.removals = await RedisRemovalWatch.start({ ledger, config, queues, logger, redisErrors: this.redisErrors });
+    // Reading the queues' event streams costs the worker and Redis CPU for every event of every job,
+    // so removals are watched only beside Bull Board: with the mirror on (docs/bull-board.md).
+    if (this.options.bullBoardMirror ?? config.bullBoardMirror ?? false) {
+      this.removals = await RedisRemovalWatch.start({ ledger, config, queues, logger, redisErrors: this.redisErrors });
+    }
     await Promise.all(this.consumers.map((c) => c.start()));
     this.database.start();
     this.watchdog = new ConsumerWatchdog({
