@@ -99,7 +99,7 @@ describe('jobledger starts without the heavy modules', () => {
     expect(code, stderr).toBe(0);
     expect(packages.has('@mikro-orm/postgresql')).toBe(true);
     const postgresDriver = ['pg', '@mikro-orm/postgresql'];
-    const notLoaded = ['@mikro-orm/better-sqlite', ...notForReads.filter((name) => !postgresDriver.includes(name))];
+    const notLoaded = ['@mikro-orm/better-sqlite', 'better-sqlite3', ...notForReads.filter((name) => !postgresDriver.includes(name))];
     expect(notLoaded.filter((name) => packages.has(name))).toEqual([]);
   });
 });

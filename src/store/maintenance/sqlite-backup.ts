@@ -10,10 +10,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { BackupInvalidError, InvalidOptionError } from '../../errors.js';
 import { migrationsTable } from '../orm/ledger-tables.js';
-import { configureSqliteConnection } from '../engine/sqlite/connection.js';
+import { configureSqliteConnection, sqliteDriver } from '../engine/sqlite/connection.js';
 
 export interface BackupSummary {
   path: string;
@@ -48,7 +48,7 @@ export function checkSqliteBackup(path: string): BackupSummary {
   if (!existsSync(path)) throw new BackupInvalidError(path, 'no such file');
   let db: Database.Database;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
+    db = new (sqliteDriver())(path, { readonly: true, fileMustExist: true });
   } catch (error) {
     throw new BackupInvalidError(path, (error as Error).message);
   }
@@ -88,7 +88,7 @@ export async function restoreSqlite(from: string, to: string): Promise<BackupSum
 async function copyThenMove(source: string, to: string, finish: (partial: string) => void): Promise<void> {
   const partial = join(dirname(to), `.${basename(to)}.${process.pid}.partial`);
   try {
-    const db = new Database(source, { readonly: true, fileMustExist: true });
+    const db = new (sqliteDriver())(source, { readonly: true, fileMustExist: true });
     try {
       await db.backup(partial);
     } finally {
@@ -103,7 +103,7 @@ async function copyThenMove(source: string, to: string, finish: (partial: string
 }
 
 function onConnection(path: string, work: (db: Database.Database) => void): void {
-  const db = new Database(path);
+  const db = new (sqliteDriver())(path);
   try {
     work(db);
   } finally {
