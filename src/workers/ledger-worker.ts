@@ -13,12 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { cancelChannel } from '../transport/cancel-channel.js';
-import { RedisAuthError } from '../errors.js';
 import { closeRedis, createRedis, describeRedisTarget, type Redis } from '../transport/redis-connection.js';
-import { isRedisAuthError, RedisErrorLog } from '../transport/redis-errors.js';
-import { ensureNoEviction } from '../transport/redis-policy.js';
-import { claimRedisPrefix } from '../transport/prefix-claim.js';
-import { describeDatabase } from '../config.js';
+import { RedisErrorLog } from '../transport/redis-errors.js';
 import type { JobRegistry } from '../jobs/registry.js';
 import type { Logger } from '../logger.js';
 import { isConnectionLoss, type JobRow, type Ledger, type OutcomeHook, type WorkerIdentity } from '../store/index.js';
@@ -28,7 +24,9 @@ import { handBackWhileDatabaseDown } from './database-outage.js';
 import { DeliveryLock } from './delivery-lock.js';
 import { EventLoopMonitor, type EventLoopStats } from './event-loop-monitor.js';
 import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
-import { guardAgainstPoison, handBack, SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
+import { guardAgainstPoison, SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
+import { oneDeliveryPerJob } from './one-delivery-per-job.js';
+import { checkWorkerRedis } from './worker-redis-check.js';
 import { QueueConsumer, type ReplacementCause } from './queue-consumer.js';
 import { UnknownJobTypes } from './unknown-job-type.js';
 import { ThreadHandlers } from './thread-handlers.js';
@@ -156,7 +154,7 @@ export class LedgerWorker {
     const { config, logger, ledger, registry } = this.options;
     const queues = this.options.queues ?? registry.queues();
     ThreadHandlers.check(registry.all().filter((type) => queues.includes(type.queue)));
-    await this.checkRedisPolicy();
+    await checkWorkerRedis({ ...this.options, allowEvictingRedis: this.options.allowEvictingRedis ?? this.options.config.allowEvictingRedis, redisErrors: this.redisErrors });
     this.monitor.start();
     const processor = this.processor();
     const concurrency = this.options.concurrency ?? 10;
@@ -186,7 +184,7 @@ export class LedgerWorker {
     await this.subscribeToCancels();
     // Reading the queues' event streams costs the worker and Redis CPU for every event of every job,
     // so removals are watched only beside Bull Board: with the mirror on (docs/bull-board.md).
-    if (this.options.bullBoardMirror ?? config.bullBoardMirror ?? false) {
+    if (this.bullBoardMirrored) {
       this.removals = await RedisRemovalWatch.start({ ledger, config, queues, logger, redisErrors: this.redisErrors });
     }
     await Promise.all(this.consumers.map((c) => c.start()));
@@ -330,10 +328,14 @@ export class LedgerWorker {
     logger.info({ workerId: this.identity.workerId }, 'worker closed');
   }
 
+  /** Whether this worker serves Bull Board: mirrors into BullMQ's jobs and records removals. */
+  private get bullBoardMirrored(): boolean {
+    return this.options.bullBoardMirror ?? this.options.config.bullBoardMirror ?? false;
+  }
+
   /** The processor BullMQ calls: the poison guard and the attempt itself. */
   private processor(): Processor {
     const { config, logger, ledger, registry } = this.options;
-    const mirrored = this.options.bullBoardMirror ?? config.bullBoardMirror ?? false;
     const attempt = createProcessor({
       ledger,
       registry,
@@ -352,7 +354,7 @@ export class LedgerWorker {
       ...(this.options.state ? { state: this.options.state } : {}),
       ...(this.options.dispatch ? { dispatch: this.options.dispatch } : {}),
       ...(this.options.onRecorded ? { onRecorded: this.options.onRecorded } : {}),
-      ...(mirrored ? { mirror: new BullBoardMirror(config.bullBoardMirrorMaxBytes ?? 64 * 1024, logger) } : {}),
+      ...(this.bullBoardMirrored ? { mirror: new BullBoardMirror(config.bullBoardMirrorMaxBytes ?? 64 * 1024, logger) } : {}),
     });
     const gate = new SoloGate({
       pause: async () => void (await Promise.all(this.consumers.map((c) => c.pause()))),
@@ -364,25 +366,7 @@ export class LedgerWorker {
     });
     const guarded = guardAgainstPoison(attempt, { ledger, maxLostAttempts: config.maxLostAttempts, gate, logger });
     const unknownTypes = new UnknownJobTypes({ ledger, registry, identity: this.identity, logger });
-    // Jobs whose delivery is in the processor now. BullMQ's lock manager keeps one lock per job id:
-    // when a process that froze past a job's lock fetches the job again before its stale delivery
-    // is done with, the stale one's end stops the renewal of the fresh one's lock, which then
-    // lapses and costs the job a lost attempt it did nothing for. So the fresh one waits its turn,
-    // until a turn of the event loop after the stale one returned: BullMQ forgets its lock in the
-    // promise callbacks that follow our return, and a delivery it had fetched already may reach us
-    // in between.
-    const inProcess = new Set<string>();
-    // Ids whose delivery returned, forgotten together at the next check phase: one immediate for
-    // all of them, not one per job.
-    let returned: string[] = [];
-    const forgetReturned = (): void => {
-      const ids = returned;
-      returned = [];
-      for (const id of ids) inProcess.delete(id);
-    };
-    return async (job, token) => {
-      if (job.id && inProcess.has(job.id)) return handBack(job, token);
-      if (job.id) inProcess.add(job.id);
+    return oneDeliveryPerJob(async (job, token) => {
       try {
         // Before anything else: a job type this worker cannot run is not started here (unknown-job-type.ts).
         if (unknownTypes.unknown(job)) return await unknownTypes.handBack(job, token);
@@ -392,40 +376,8 @@ export class LedgerWorker {
         // guard's reads, the begin): an outcome that cannot be written is handled in the processor.
         if (isConnectionLoss(error)) return handBackWhileDatabaseDown(job, token, error, logger);
         throw error;
-      } finally {
-        if (job.id) {
-          if (returned.length === 0) setImmediate(forgetReturned);
-          returned.push(job.id);
-        }
       }
-    };
-  }
-
-  /**
-   * Refuses a Redis that may evict queued jobs (see transport/redis-policy.ts), one that refuses the
-   * credentials (waiting for that one to come up would be waiting forever), and a prefix another
-   * ledger holds (transport/prefix-claim.ts): the prefix is claimed for this worker's ledger.
-   */
-  private async checkRedisPolicy(): Promise<void> {
-    const { config, logger } = this.options;
-    const redis = createRedis(config, 'worker');
-    const refused = new Promise<never>((_, reject) => {
-      redis.on('error', (error: Error) => {
-        if (isRedisAuthError(error)) reject(new RedisAuthError(describeRedisTarget(config), error.message, error));
-        else this.redisErrors.report('startup check', error);
-      });
     });
-    try {
-      const checked = async (): Promise<void> => {
-        await ensureNoEviction(redis, { allow: this.options.allowEvictingRedis ?? config.allowEvictingRedis, logger });
-        const { ledger } = this.options;
-        await claimRedisPrefix(redis, config.redisPrefix, { ledger: await ledger.identity(), database: describeDatabase(ledger.target) });
-      };
-      await Promise.race([checked(), refused]);
-    } finally {
-      // Nothing is left to answer; and QUIT on a refused connection would wait in its offline queue.
-      redis.disconnect();
-    }
   }
 
   private async subscribeToCancels(): Promise<void> {
