@@ -31,13 +31,10 @@ import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.
 import { Maintenance } from './workers/maintenance/maintenance.js';
 import { builtInTasks } from './workers/maintenance/tasks.js';
 import { disagreementKinds } from './workers/maintenance/reconcile.js';
-import { AttemptMetrics } from './observability/attempt-metrics.js';
-import { LabelledCounter } from './observability/series.js';
-import { ObservabilityServer, type ObservabilityServerOptions } from './observability/http-server.js';
+import type { ObservabilityServer, ObservabilityServerOptions } from './observability/http-server.js';
 import { JobEvents, type JobEvent, type JobEventType } from './observability/job-events.js';
-import { LedgerCounts } from './observability/ledger-counts.js';
-import { renderMetrics, type WorkerFigures } from './observability/metrics.js';
-import { ReadinessCheck, type Readiness } from './observability/readiness.js';
+import type { Readiness } from './observability/readiness.js';
+import { ProcessObservability } from './observability/process-observability.js';
 import { EventSubscription, type EventLogHandler, type SubscribeOptions } from './observability/event-subscription.js';
 import { EventsWrittenNotice } from './transport/events-written.js';
 import { TieredStateStore } from './hot-state/tiered-state-store.js';
@@ -86,17 +83,8 @@ export class JobLedger {
   private coldArchive: ColdArchive | undefined;
   /** What this process's workers record, delivered after each commit (observability/job-events.ts). */
   readonly events: JobEvents;
-  private readonly attemptMetrics = new AttemptMetrics();
-  /**
-   * Whether the attempt histograms are fed: from the start with `JOBLEDGER_METRICS_PORT` set, else
-   * from the first `serveMetrics()` or `metrics()` call. A process nobody scrapes keeps none.
-   */
-  private metricsWanted: boolean;
-  private readonly maintenanceTicks = new LabelledCounter(['task', 'outcome']);
-  private readonly reconcileDisagreements = new LabelledCounter(['kind']);
-  private readonly counts: LedgerCounts;
-  private readonly readinessCheck: ReadinessCheck;
-  private readonly servers = new Set<ObservabilityServer>();
+  /** Metrics, readiness and the servers of both (observability/process-observability.ts). */
+  private readonly observability: ProcessObservability;
   private readonly subscriptions = new Set<EventSubscription>();
   /** Wakes followers of the event log in other processes after this one commits events. */
   private readonly eventsWritten: EventsWrittenNotice;
@@ -116,17 +104,16 @@ export class JobLedger {
     private readonly telemetry: Telemetry | undefined,
   ) {
     this.events = new JobEvents(logger);
-    this.metricsWanted = config.metricsPort !== null;
-    for (const kind of disagreementKinds) this.reconcileDisagreements.add([kind], 0);
     this.eventsWritten = new EventsWrittenNotice(redis, config.redisPrefix);
-    this.counts = new LedgerCounts(() => ledger.ledgerFigures({ lockDurationMs: config.lockDurationMs }), config.metricsCacheMs);
-    this.readinessCheck = new ReadinessCheck({
+    this.observability = new ProcessObservability({
+      config,
+      logger,
       ledger,
       redis,
-      workerStatuses: () => [...(this.closed ? ['closing'] : []), ...[...this.workers].map((w) => w.health().status)],
-      consumerProblems: () => [...this.workers].flatMap((w) => w.consumersNotFetching()),
-      pendingMigrations: () => ledger.pendingMigrations(),
-      timeoutMs: 2000,
+      workers: () => [...this.workers],
+      closing: () => this.closed,
+      stateStore: () => this.stateStore,
+      disagreementKinds,
     });
   }
 
@@ -228,15 +215,13 @@ export class JobLedger {
   /** Scheduled maintenance: `start()` the scheduler, `run(task)` one task now, `status()`. */
   get maintenance(): Maintenance {
     const { ledger, logger, config, registry, dispatcher } = this;
-    const onDisagreements = (found: Record<string, number>): void => {
-      for (const [kind, count] of Object.entries(found)) this.reconcileDisagreements.add([kind], count);
-    };
+    const onDisagreements = (found: Record<string, number>): void => this.observability.disagreementsFound(found);
     return (this.maintenanceService ??= new Maintenance({
       ledger,
       logger,
       config,
       tasks: builtInTasks({ ledger, dispatcher, registry, config, logger, onDisagreements, archive: () => this.archive }),
-      onTicks: (task, outcome, ticks) => this.maintenanceTicks.add([task, outcome], ticks),
+      onTicks: (task, outcome, ticks) => this.observability.maintenanceTicked(task, outcome, ticks),
     }));
   }
 
@@ -371,22 +356,12 @@ export class JobLedger {
    * `JOBLEDGER_METRICS_PORT` is set, else from the first call of this or `serveMetrics()`.
    */
   metrics(): Promise<string> {
-    this.metricsWanted = true;
-    return renderMetrics({
-      counts: this.counts,
-      attempts: this.attemptMetrics,
-      workers: () => this.workerFigures(),
-      groupCommit: () => this.ledger.groupCommitStats,
-      maintenanceTicks: this.maintenanceTicks,
-      reconcileDisagreements: this.reconcileDisagreements,
-      stateTiers: async () => this.stateStore?.stats(),
-      logger: this.logger,
-    });
+    return this.observability.metrics();
   }
 
   /** Whether the database, Redis and this process's workers are fit (what `/health/ready` answers). */
   readiness(): Promise<Readiness> {
-    return this.readinessCheck.check();
+    return this.observability.readiness();
   }
 
   /**
@@ -396,26 +371,7 @@ export class JobLedger {
    */
   async serveMetrics(options: Partial<ObservabilityServerOptions> = {}): Promise<ObservabilityServer> {
     if (this.closed) throw new Error('this JobLedger is closed');
-    const port = options.port ?? this.config.metricsPort;
-    if (port === null) throw new TypeError('serveMetrics: no port given and JOBLEDGER_METRICS_PORT is not set');
-    this.metricsWanted = true;
-    const server = await ObservabilityServer.start(
-      { port, host: options.host ?? this.config.metricsHost },
-      { metrics: () => this.metrics(), readiness: () => this.readiness(), logger: this.logger },
-    );
-    this.servers.add(server);
-    return server;
-  }
-
-  private workerFigures(): WorkerFigures {
-    const workers = [...this.workers];
-    const started = workers.find((w) => w.health().status !== 'starting');
-    return {
-      running: workers.reduce((n, w) => n + w.runningCount, 0),
-      handlerThreads: workers.reduce((n, w) => n + w.handlerThreadCount, 0),
-      eventLoop: started ? started.eventLoopStats() : null,
-      replacements: sumReplacements(workers.flatMap((w) => w.replacementCounts())),
-    };
+    return this.observability.serve(options);
   }
 
   /** A worker for this process's job types; call `start()` on it. Closed with this object. */
@@ -433,7 +389,7 @@ export class JobLedger {
       ...(this.telemetry ? { telemetry: this.telemetry } : {}),
       onRecorded: (event) => {
         this.eventsWritten.notify();
-        if (this.metricsWanted) this.attemptMetrics.observe(event);
+        this.observability.recorded(event);
         this.events.emit(event);
       },
     });
@@ -451,7 +407,7 @@ export class JobLedger {
     await this.maintenanceService?.stop(); // before the connections its runs use
     await this.coldArchive?.close();
     await Promise.all([...this.workers].map((w) => w.close()));
-    await Promise.all([...this.servers].map((s) => s.close()));
+    await this.observability.close();
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     this.eventsWritten.close();
     await this.producer.drain(); // single enqueues still gathering or handing over (enqueue-batcher.ts)
@@ -461,16 +417,4 @@ export class JobLedger {
     this.redisErrors.close();
     await this.ledger.close();
   }
-}
-
-/** One entry per queue and cause, however many workers of this process consume the queue. */
-function sumReplacements(counts: readonly { queue: string; cause: string; count: number }[]): { queue: string; cause: string; count: number }[] {
-  const summed = new Map<string, { queue: string; cause: string; count: number }>();
-  for (const c of counts) {
-    const key = `${c.queue}\u0000${c.cause}`;
-    const entry = summed.get(key);
-    if (entry) entry.count += c.count;
-    else summed.set(key, { ...c });
-  }
-  return [...summed.values()];
 }
