@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'JOBLEDGER_NOTHING_MATCHED'
   | 'JOBLEDGER_REPLAY_FAILED'
   | 'JOBLEDGER_BUNDLE_INVALID'
-  | 'JOBLEDGER_ARCHIVE_DAMAGED';
+  | 'JOBLEDGER_ARCHIVE_DAMAGED'
+  | 'JOBLEDGER_CLOSED';
 
 export class JobLedgerError extends Error {
   readonly code: ErrorCode;

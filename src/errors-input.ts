@@ -132,3 +132,10 @@ export class NothingMatchedError extends JobLedgerError {
     super('JOBLEDGER_NOTHING_MATCHED', `${what}: the filter matches no job (${describeValue(filter)}); nothing was written`);
   }
 }
+
+/** A method of a `JobLedger` was called after its `close()`: nothing was written or read. */
+export class JobLedgerClosedError extends JobLedgerError {
+  constructor(readonly action: string) {
+    super('JOBLEDGER_CLOSED', `${action}: expected an open JobLedger, got one that close() has closed; open another with JobLedger.open()`);
+  }
+}

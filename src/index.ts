@@ -41,7 +41,7 @@ export { ArchiveSegmentDamagedError } from './errors.js';
 export type { ColdArchive, RestoreSegmentInput, SegmentCheck } from './jobs/archive/cold-archive.js';
 export type { ArchiveRunCounts, ArchiveRunOptions } from './jobs/archive/archive-run.js';
 export type { ArchiveSegmentRow, ArchivePolicy, RestoredSegment } from './store/index.js';
-export { NothingMatchedError, ReplayFailedError } from './errors.js';
+export { NothingMatchedError, ReplayFailedError, JobLedgerClosedError } from './errors.js';
 export type { JobLineage, JobReplayRow, ReplayRow, ReplayStatus } from './store/index.js';
 // The ledger's read API (jl.ledger); its raw SQL and ORM handle are internal and not published.
 export type { Ledger, OpenLedgerOptions } from './store/index.js';

@@ -12,7 +12,7 @@ import { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/p
 import { closeRedis, createRedis, describeRedisTarget, type Redis } from './transport/redis-connection.js';
 import { readyWithin } from './transport/prefix-claim.js';
 import { describeDatabase } from './config.js';
-import { RedisPrefixTakenError } from './errors.js';
+import { JobLedgerClosedError, RedisPrefixTakenError } from './errors.js';
 import { RedisErrorLog } from './transport/redis-errors.js';
 import { guardLogger } from './log-redaction.js';
 import { JobRegistry } from './jobs/registry.js';
@@ -226,33 +226,40 @@ export class JobLedger {
   }
 
   enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueuedJob> {
+    if (this.closed) return Promise.reject(new JobLedgerClosedError('enqueue'));
     return this.noticed(this.producer.enqueue(name, payload, options));
   }
 
   enqueueBulk(requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> {
+    if (this.closed) return Promise.reject(new JobLedgerClosedError('enqueueBulk'));
     return this.noticed(this.producer.enqueueBulk(requests));
   }
 
   /** Transactional enqueue through the caller's EntityManager; see `Producer.transaction`. */
   transaction<T>(em: EntityManager, work: (tx: TransactionalEnqueuer) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new JobLedgerClosedError('transaction'));
     return this.noticed(this.producer.transaction(em, work));
   }
 
   cancel(input: OperatorActionInput): Promise<OperatorResult> {
+    if (this.closed) return Promise.reject(new JobLedgerClosedError('cancel'));
     return this.noticed(this.operator.cancel(input));
   }
 
   retry(input: OperatorActionInput): Promise<OperatorResult> {
+    if (this.closed) return Promise.reject(new JobLedgerClosedError('retry'));
     return this.noticed(this.operator.retry(input));
   }
 
   /** Cancels a running pipeline and its unfinished stage jobs, with a reason; see `Pipelines.cancel`. */
   cancelPipeline(input: PipelineActionInput): Promise<PipelineActionResult> {
+    if (this.closed) return Promise.reject(new JobLedgerClosedError('cancelPipeline'));
     return this.noticed(this.pipelines.cancel(input));
   }
 
   /** Runs a failed or cancelled pipeline again from the stage that ended it; see `Pipelines.retry`. */
   retryPipeline(input: PipelineActionInput): Promise<PipelineActionResult> {
+    if (this.closed) return Promise.reject(new JobLedgerClosedError('retryPipeline'));
     return this.noticed(this.pipelines.retry(input));
   }
 
@@ -300,7 +307,7 @@ export class JobLedger {
    * Resolves once the start is found; `close()` it, or close this object.
    */
   async subscribe(options: SubscribeOptions, handler: EventLogHandler): Promise<EventSubscription> {
-    if (this.closed) throw new Error('this JobLedger is closed');
+    if (this.closed) throw new JobLedgerClosedError('subscribe');
     const subscription = await EventSubscription.start(
       { ledger: this.ledger, redisTarget: this.config, redisPrefix: this.config.redisPrefix, logger: this.logger },
       options,
@@ -338,6 +345,7 @@ export class JobLedger {
 
   /** Hands over every committed, undispatched job now (the relay does this on its own every second). */
   flushOutbox(): Promise<{ dispatched: string[]; deferred: string[] }> {
+    if (this.closed) return Promise.reject(new JobLedgerClosedError('flushOutbox'));
     return this.dispatcher.relayOnce(0);
   }
 
@@ -370,12 +378,13 @@ export class JobLedger {
    * Closed with this object.
    */
   async serveMetrics(options: Partial<ObservabilityServerOptions> = {}): Promise<ObservabilityServer> {
-    if (this.closed) throw new Error('this JobLedger is closed');
+    if (this.closed) throw new JobLedgerClosedError('serveMetrics');
     return this.observability.serve(options);
   }
 
   /** A worker for this process's job types; call `start()` on it. Closed with this object. */
   createWorker(options: Pick<LedgerWorkerOptions, 'concurrency' | 'queues' | 'allowEvictingRedis' | 'bullBoardMirror'> = {}): LedgerWorker {
+    if (this.closed) throw new JobLedgerClosedError('createWorker');
     const worker = new LedgerWorker({
       ...options,
       ledger: this.ledger,

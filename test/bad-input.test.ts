@@ -5,6 +5,7 @@ import {
   InvalidConfigError,
   InvalidOptionError,
   InvalidPayloadError,
+  JobLedgerClosedError,
   JobLedgerError,
   UnknownJobError,
   type ErrorCode,
@@ -117,6 +118,39 @@ describe.each(backends)('rejected enqueues on %s', (dialect) => {
     expect(await jl.ledger.countRows('events')).toBe(0);
     expect(await probe.keys()).toEqual([]);
     await probe.close();
+    await jl.close();
+  });
+});
+
+describe.each(backends)('a closed JobLedger on %s', (dialect) => {
+  it('refuses every call with JOBLEDGER_CLOSED, naming the call, rather than a pool error', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [scriptedJob] });
+    const { id } = await jl.enqueue('test.scripted', succeed());
+    await jl.close();
+    const calls: [string, () => unknown][] = [
+      ['enqueue', () => jl.enqueue('test.scripted', succeed())],
+      ['enqueueBulk', () => jl.enqueueBulk([{ name: 'test.scripted', payload: succeed() }])],
+      ['cancel', () => jl.cancel({ jobId: id, actor: 'test', reason: 'closed' })],
+      ['retry', () => jl.retry({ jobId: id, actor: 'test' })],
+      ['flushOutbox', () => jl.flushOutbox()],
+      ['createWorker', () => jl.createWorker()],
+      ['reading the ledger', () => jl.ledger.getJob(id)],
+      ['reading the ledger', () => jl.audit()],
+      ['reading the ledger', () => jl.search('anything')],
+      ['reading the ledger', () => jl.state.get('ns', 'key')],
+      ['writing to the ledger', () => jl.maintenance.run('prune')],
+    ];
+    for (const [action, call] of calls) {
+      // A call that throws at once (createWorker) and one that rejects count alike.
+      const thrown = await new Promise((resolve) => resolve(call())).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(thrown, action).toBeInstanceOf(JobLedgerClosedError);
+      expect((thrown as JobLedgerError).code).toBe('JOBLEDGER_CLOSED');
+      expect((thrown as JobLedgerError).message).toContain(`${action}: expected an open JobLedger`);
+    }
+    // Closing again is harmless.
     await jl.close();
   });
 });

@@ -19,11 +19,13 @@ import { retryTransient } from './engine/retry-transient.js';
 import type { Sql } from './engine/sql.js';
 import { countRowsSchema, listEventsSchema, parseQuery } from './query-schemas.js';
 import { assertId } from './ids.js';
-import { NotFoundError } from '../errors.js';
+import { JobLedgerClosedError, NotFoundError } from '../errors.js';
 import { ormEntityRead, ormRead } from './orm/orm-transaction.js';
 
 export abstract class LedgerReads {
   protected readonly retrying: { databaseRetryMs: number };
+  /** Set by `close()` once its writes are drained: from then on every call fails with `JobLedgerClosedError`. */
+  protected closed = false;
 
   protected constructor(
     /** @internal The ORM handle: for the store's own modules, not part of the published API. */
@@ -41,6 +43,11 @@ export abstract class LedgerReads {
    */
   protected abstract writesSettled(): Promise<void>;
 
+  /** Throws `JobLedgerClosedError` once the ledger is closed: the pools are gone, and their own errors say nothing of why. */
+  protected assertOpen(action: string): void {
+    if (this.closed) throw new JobLedgerClosedError(action);
+  }
+
   get dialect(): DatabaseTarget['dialect'] {
     return this.target.dialect;
   }
@@ -50,6 +57,7 @@ export abstract class LedgerReads {
    * `read` through the ORM: `work` gets a fresh EntityManager fork, outside any transaction.
    */
   async readEntities<T>(work: (em: LedgerEm) => Promise<T>): Promise<T> {
+    this.assertOpen('reading the ledger');
     await this.writesSettled();
     return retryTransient(() => ormEntityRead(this.orm, work), this.retrying);
   }
@@ -60,6 +68,7 @@ export abstract class LedgerReads {
    * Reads change nothing, so one whose connection ended runs again while the database comes back.
    */
   async read<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    this.assertOpen('reading the ledger');
     await this.writesSettled();
     return retryTransient(() => ormRead(this.orm, work), this.retrying);
   }

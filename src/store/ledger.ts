@@ -138,6 +138,7 @@ export class Ledger extends LedgerReads {
     await this.marks.settled();
     await this.enqueues.drain();
     await this.committer.drain();
+    this.closed = true;
     await this.fast.close();
     await this.orm.close(true);
   }
@@ -149,6 +150,7 @@ export class Ledger extends LedgerReads {
    * after an enqueue finds the job `queued`, as the enqueue reported it.
    */
   async transaction<T>(work: (sql: Sql) => Promise<T>, options?: OrmTransactionOptions): Promise<T> {
+    this.assertOpen('writing to the ledger');
     await this.marks.settled();
     return retryTransient(() => inTurn(this.turns, () => ormTransaction(this.orm, work, options)), this.retrying);
   }
@@ -160,6 +162,7 @@ export class Ledger extends LedgerReads {
    * before COMMIT. Same turns, write lock, retries and connection-loss handling as `transaction`.
    */
   async unitOfWork<T>(work: (em: LedgerEm) => Promise<T>, options?: OrmTransactionOptions): Promise<T> {
+    this.assertOpen('writing to the ledger');
     await this.marks.settled();
     return retryTransient(() => inTurn(this.turns, () => ormUnitOfWork(this.orm, work, options)), this.retrying);
   }
@@ -170,6 +173,7 @@ export class Ledger extends LedgerReads {
    * writes are ledger rows too (a replay's batch: jobs/replay.ts).
    */
   entityManager(): EntityManager {
+    this.assertOpen('writing to the ledger');
     return forkEm(this.orm);
   }
 
