@@ -27,7 +27,8 @@ import { exportJobRecords, type ExportFilter, type ExportOptions } from './jobs/
 import { exportEvidenceBundle } from './jobs/bundle/export-bundle.js';
 import { ColdArchive } from './jobs/archive/cold-archive.js';
 import type { BundleManifest } from './jobs/bundle/evidence-bundle.js';
-import { LedgerWorker, type LedgerWorkerOptions } from './workers/ledger-worker.js';
+import { LedgerWorker } from './workers/ledger-worker.js';
+import { checkWorkerOptions, type CreateWorkerOptions } from './workers/worker-options.js';
 import { Maintenance } from './workers/maintenance/maintenance.js';
 import { builtInTasks } from './workers/maintenance/tasks.js';
 import { disagreementKinds } from './workers/maintenance/reconcile.js';
@@ -383,10 +384,11 @@ export class JobLedger {
   }
 
   /** A worker for this process's job types; call `start()` on it. Closed with this object. */
-  createWorker(options: Pick<LedgerWorkerOptions, 'concurrency' | 'queues' | 'allowEvictingRedis' | 'bullBoardMirror'> = {}): LedgerWorker {
+  createWorker(options: CreateWorkerOptions = {}): LedgerWorker {
     if (this.closed) throw new JobLedgerClosedError('createWorker');
+    const checked = checkWorkerOptions(options, this.registry.queues());
     const worker = new LedgerWorker({
-      ...options,
+      ...checked,
       ledger: this.ledger,
       registry: this.registry,
       config: this.config,

@@ -155,6 +155,35 @@ describe.each(backends)('a closed JobLedger on %s', (dialect) => {
   });
 });
 
+describe('rejected worker options', () => {
+  const badOptions: [string, unknown, string[]][] = [
+    ['no concurrency', { concurrency: 0 }, ['createWorker.concurrency:', '1 to 10000', 'got 0']],
+    ['a fractional concurrency', { concurrency: 1.5 }, ['createWorker.concurrency:', 'got 1.5']],
+    ['a concurrency given as text', { concurrency: '8' }, ['createWorker.concurrency:', 'got "8"']],
+    ['one queue name instead of a list', { queues: 'default' }, ['createWorker.queues:', 'a non-empty list', 'got "default"']],
+    ['an empty list of queues', { queues: [] }, ['createWorker.queues:', 'got []']],
+    ['a queue no job type of the process uses', { queues: ['default', 'elsewhere'] }, ['createWorker.queues:', "this process's job types (default)", 'got "elsewhere"']],
+    ['a misspelt option', { concurrancy: 4 }, ['createWorker.concurrancy:', 'concurrency, queues', 'got "concurrancy"']],
+    ['a flag given as text', { bullBoardMirror: 'yes' }, ['createWorker.bullBoardMirror:', 'true or false', 'got "yes"']],
+  ];
+  it.each(badOptions)('refuses %s at createWorker, not at start()', async (_what, options, says) => {
+    const jl = await openTestJobLedger('sqlite', { jobs: [scriptedJob] });
+    try {
+      let thrown: unknown;
+      try {
+        jl.createWorker(options as never);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(InvalidOptionError);
+      expect((thrown as JobLedgerError).code).toBe('JOBLEDGER_INVALID_OPTION');
+      for (const fragment of says) expect((thrown as JobLedgerError).message).toContain(fragment);
+    } finally {
+      await jl.close();
+    }
+  });
+});
+
 describe('rejected job definitions', () => {
   const base = { schema: z.object({}), handler: () => null };
   it.each([
