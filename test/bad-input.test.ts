@@ -62,6 +62,13 @@ const cases: BadCase[] = [
   },
   { what: 'a NUL character in a payload string', call: (jl) => jl.enqueue('test.scripted', succeed({ tag: 'a\u0000b' })), error: InvalidPayloadError, code: 'JOBLEDGER_INVALID_PAYLOAD', says: ['test.scripted.tag:', 'NUL'] },
   { what: 'a NUL character in a payload key', call: (jl) => jl.enqueue('test.scripted', succeed({ result: { 'a\u0000b': 1 } })), error: InvalidPayloadError, code: 'JOBLEDGER_INVALID_PAYLOAD', says: ['test.scripted.result:', 'NUL'] },
+  {
+    what: 'a bulk call given one request instead of a list',
+    call: (jl) => jl.enqueueBulk({ name: 'test.scripted', payload: succeed() } as never),
+    error: InvalidOptionError,
+    code: 'JOBLEDGER_INVALID_OPTION',
+    says: ['enqueueBulk:', 'a list of', '"test.scripted"'],
+  },
   { what: 'a negative delay', call: (jl) => jl.enqueue('test.scripted', succeed(), { delayMs: -1 }), error: InvalidOptionError, code: 'JOBLEDGER_INVALID_OPTION', says: ['delayMs:', 'got -1'] },
   { what: 'a non-integer delay', call: (jl) => jl.enqueue('test.scripted', succeed(), { delayMs: 1.5 }), error: InvalidOptionError, code: 'JOBLEDGER_INVALID_OPTION', says: ['delayMs:', 'got 1.5'] },
   { what: 'a negative priority', call: (jl) => jl.enqueue('test.scripted', succeed(), { priority: -1 }), error: InvalidOptionError, code: 'JOBLEDGER_INVALID_OPTION', says: ['priority:', '0 to 2097152', 'got -1'] },
@@ -202,6 +209,21 @@ describe('rejected job definitions', () => {
     expect(thrown).toBeInstanceOf(InvalidOptionError);
     expect((thrown as InvalidOptionError).code).toBe('JOBLEDGER_INVALID_OPTION');
     for (const fragment of says) expect((thrown as Error).message).toContain(fragment);
+  });
+
+  it.each([
+    ['one job type instead of a list', defineJob({ ...base, name: 'one.job' })],
+    ['a list holding something defineJob did not make', ['send-email']],
+  ])('refuses %s as JobLedger.open({ jobs }), before anything opens', async (_, jobs) => {
+    const thrown = await openTestJobLedger('sqlite', { jobs: jobs as never }).then(
+      async (jl) => {
+        await jl.close();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(thrown).toBeInstanceOf(InvalidOptionError);
+    expect((thrown as InvalidOptionError).message).toContain('jobs: expected');
   });
 });
 

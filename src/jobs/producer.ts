@@ -5,7 +5,7 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
-import { NotFoundError } from '../errors.js';
+import { InvalidOptionError, NotFoundError } from '../errors.js';
 import { inCallerTransaction } from './caller-transaction.js';
 import { faultPoint } from '../fault-points.js';
 import type { Logger } from '../logger.js';
@@ -144,6 +144,8 @@ export class Producer {
 
   /** Validates every item; with `span`, each job carries its trace context and the span names the jobs. */
   private validateAll(requests: readonly EnqueueRequest[], span?: Span): NewJob[] {
+    const given: unknown = requests;
+    if (!Array.isArray(given)) throw new InvalidOptionError('enqueueBulk', 'a list of { name, payload, options? } requests', given);
     const now = Date.now();
     // Every item is checked before anything is written: a bad item rejects the whole call.
     const jobs = requests.map((request) => validateEnqueue(this.options.registry, request, this.options, now));

@@ -1,12 +1,18 @@
 /** The set of job types a process knows, looked up by name. */
-import { DuplicateDefinitionError, UnknownJobError } from '../errors.js';
+import { DuplicateDefinitionError, InvalidOptionError, UnknownJobError } from '../errors.js';
 import type { JobType } from './define-job.js';
 
 export class JobRegistry {
   private readonly types = new Map<string, JobType>();
 
   constructor(types: Iterable<JobType> = []) {
-    for (const type of types) this.add(type);
+    if (!Array.isArray(types) && !(types instanceof Set)) throw new InvalidOptionError('jobs', 'a list of job types made by defineJob', types);
+    for (const type of types as Iterable<unknown>) {
+      if (typeof type !== 'object' || type === null || typeof (type as JobType).name !== 'string' || typeof (type as JobType).queue !== 'string') {
+        throw new InvalidOptionError('jobs', 'job types made by defineJob', type);
+      }
+      this.add(type as JobType);
+    }
   }
 
   add(type: JobType): this {
