@@ -205,9 +205,14 @@ describe('--since on the command line', () => {
   it('takes spans and ISO times', () => {
     expect(parseSince('2h', now)).toBe(now - 7_200_000);
     expect(parseSince('2026-11-21T00:00:00Z', now)).toBe(Date.UTC(2026, 10, 21));
+    expect(parseSince('2026-11-21', now)).toBe(Date.UTC(2026, 10, 21));
+    expect(parseSince('2026-11-21T10:30:00.250+02:00', now)).toBe(Date.UTC(2026, 10, 21, 8, 30, 0, 250));
+    expect(parseSince('2024-02-29T23:59:59Z', now)).toBe(Date.UTC(2024, 1, 29, 23, 59, 59));
   });
 
-  it.each(['99999999999999d', '30000d', '999999999999999999999s', '1969-12-31T00:00:00Z', 'yesterday'])('refuses %s with a coded error', (raw) => {
+  // V8's Date.parse takes "5" and "-5" as May 2001, "1.5" as January 5th 2001, and rolls a
+  // 31st of February over to March: each would filter by a time nobody meant.
+  it.each(['99999999999999d', '30000d', '999999999999999999999s', '1969-12-31T00:00:00Z', 'yesterday', '5', '-5', '1.5', '2026-02-31', '2025-02-29', '2026-11-22T24:00Z', 'Nov 22 2026'])('refuses %s with a coded error', (raw) => {
     expect(() => parseSince(raw, now)).toThrow(InvalidOptionError);
     expect(() => parseSince(raw, now)).toThrow(/^JOBLEDGER_INVALID_OPTION: --since: expected an ISO date .*, got /);
   });

@@ -1,5 +1,6 @@
 /** Parsers for CLI option values; each throws a typed error naming the option. */
 import { InvalidOptionError } from '../errors.js';
+import { parseIsoTime } from '../iso-time.js';
 
 export function parseInteger(option: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (raw: string): number => {
@@ -23,8 +24,8 @@ export function parseSince(raw: string, now = Date.now()): number {
     if (!Number.isSafeInteger(back) || back > now) throw new InvalidOptionError('--since', expected, raw);
     return now - back;
   }
-  const time = Date.parse(raw);
-  if (Number.isNaN(time) || time < 0) throw new InvalidOptionError('--since', expected, raw);
+  const time = parseIsoTime(raw);
+  if (time === undefined || time < 0) throw new InvalidOptionError('--since', expected, raw);
   return time;
 }
 

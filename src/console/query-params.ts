@@ -7,6 +7,7 @@
  */
 import { InvalidOptionError } from '../errors.js';
 import { jobStatuses, parseSearchText, type EventFilter, type JobFilter, type JobStatus } from '../store/index.js';
+import { parseIsoTime } from '../iso-time.js';
 
 const ulid = '[0-9A-HJKMNP-TV-Z]{26}';
 export const idPattern = (prefix: string): string => `^${prefix}_${ulid}$`;
@@ -67,8 +68,8 @@ export interface JobFilterQuery {
 /** A time parameter as epoch milliseconds. */
 export function parseTime(field: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
-  const time = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isSafeInteger(time) || time < 0) throw new InvalidOptionError(field, timeText, raw);
+  const time = /^\d+$/.test(raw) ? Number(raw) : parseIsoTime(raw);
+  if (time === undefined || !Number.isSafeInteger(time) || time < 0) throw new InvalidOptionError(field, timeText, raw);
   return time;
 }
 
