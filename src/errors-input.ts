@@ -63,7 +63,7 @@ export class InvalidOptionError extends JobLedgerError {
 /** An id does not have the shape jobledger gives its ids (`job_<ulid>`, `run_<ulid>`, ...). */
 export class InvalidIdError extends JobLedgerError {
   constructor(kind: string, got: unknown) {
-    super('JOBLEDGER_INVALID_ID', `expected a ${kind} id like "${kind}_01J...", got ${describeValue(got)}`);
+    super('JOBLEDGER_INVALID_ID', `expected ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} id like "${kind}_01J...", got ${describeValue(got)}`);
   }
 }
 

@@ -191,6 +191,23 @@ describe('rejected worker options', () => {
   });
 });
 
+describe('rejected observability arguments', () => {
+  it('refuses a metrics port out of range and an unknown event type with coded errors', async () => {
+    const jl = await openTestJobLedger('sqlite', { jobs: [scriptedJob] });
+    try {
+      const port = await jl.serveMetrics({ port: 70_000 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(port).toBeInstanceOf(InvalidOptionError);
+      expect((port as Error).message).toContain('port: expected a whole number from 0 to 65535');
+      expect(() => jl.on('job.nope' as never, () => undefined)).toThrow(InvalidOptionError);
+    } finally {
+      await jl.close();
+    }
+  });
+});
+
 describe('rejected job definitions', () => {
   const base = { schema: z.object({}), handler: () => null };
   it.each([

@@ -187,7 +187,7 @@ describe.each(backends)('observability on %s', (dialect) => {
     // The worker carried on after the throwing listeners.
     const after = await jl.enqueue('test.scripted', { action: 'succeed' });
     await waitForStatus(jl, after.id, 'completed');
-    expect(() => jl.on('job.nope' as 'job.failed', () => undefined)).toThrow(/unknown job event type/);
+    expect(() => jl.on('job.nope' as 'job.failed', () => undefined)).toThrow(/JOBLEDGER_INVALID_OPTION: on: expected '\*' or a job event type .*, got "job.nope"/);
     await jl.close();
   });
 });

@@ -9,6 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { InvalidOptionError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { expositionContentType } from './exposition.js';
 import type { Readiness } from './readiness.js';
@@ -37,7 +38,7 @@ export class ObservabilityServer {
   /** Listens on `port` and `host`; rejects if the port is taken or the address unknown. */
   static async start(options: ObservabilityServerOptions, handlers: ObservabilityHandlers): Promise<ObservabilityServer> {
     if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
-      throw new TypeError(`metrics server: port must be a whole number from 0 to 65535, got ${String(options.port)}`);
+      throw new InvalidOptionError('port', 'a whole number from 0 to 65535 for the metrics server', options.port);
     }
     const host = options.host ?? '127.0.0.1';
     const server = createServer((request, response) => {

@@ -4,6 +4,7 @@
  * after the other; one that throws (or whose promise rejects) is logged and the others, and the
  * worker, carry on.
  */
+import { InvalidOptionError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SerializedError } from '../store/index.js';
 
@@ -54,7 +55,7 @@ export class JobEvents {
   /** Calls `listener` with every event of `type` (`'*'`: every event). Returns a function that unsubscribes. */
   on(type: JobEventType | '*', listener: JobEventListener): () => void {
     if (type !== '*' && !(jobEventTypes as readonly string[]).includes(type)) {
-      throw new TypeError(`unknown job event type ${JSON.stringify(type)}; expected '*' or one of ${jobEventTypes.join(', ')}`);
+      throw new InvalidOptionError('on', `'*' or a job event type (${jobEventTypes.join(', ')})`, type);
     }
     if (typeof listener !== 'function') throw new TypeError('a job event listener must be a function');
     let set = this.listeners.get(type);
