@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import type { EventLogPosition, EventRow, Ledger } from '../store/index.js';
 import { eventsWrittenChannel } from '../transport/events-written.js';
 import { closeRedis, createRedis, type Redis, type RedisTarget } from '../transport/redis-connection.js';
+import { InvalidOptionError } from '../errors.js';
 
 export interface SubscribeOptions {
   /**
@@ -60,11 +61,11 @@ export class EventSubscription {
    * coded error for an unknown type), listens for notices, and starts delivering.
    */
   static async start(sources: EventSubscriptionSources, options: SubscribeOptions, handler: EventLogHandler): Promise<EventSubscription> {
-    if (typeof handler !== 'function') throw new TypeError('subscribe: the handler must be a function');
+    if (typeof handler !== 'function') throw new InvalidOptionError('subscribe', 'a handler function', handler);
     const pollIntervalMs = options.pollIntervalMs ?? 1000;
     const batchSize = options.batchSize ?? 500;
-    if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) throw new TypeError(`subscribe: pollIntervalMs must be a whole number >= 1, got ${String(pollIntervalMs)}`);
-    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) throw new TypeError(`subscribe: batchSize must be a whole number from 1 to 10000, got ${String(batchSize)}`);
+    if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) throw new InvalidOptionError('subscribe.pollIntervalMs', 'a whole number of milliseconds >= 1', pollIntervalMs);
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) throw new InvalidOptionError('subscribe.batchSize', 'a whole number from 1 to 10000', batchSize);
     const subscription = new EventSubscription(sources, { ...options, pollIntervalMs, batchSize }, handler);
     subscription.position = await sources.ledger.eventLogPosition(options.after);
     // Checks the types (a coded error for an unknown one) before anything runs.

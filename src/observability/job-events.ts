@@ -57,7 +57,7 @@ export class JobEvents {
     if (type !== '*' && !(jobEventTypes as readonly string[]).includes(type)) {
       throw new InvalidOptionError('on', `'*' or a job event type (${jobEventTypes.join(', ')})`, type);
     }
-    if (typeof listener !== 'function') throw new TypeError('a job event listener must be a function');
+    if (typeof listener !== 'function') throw new InvalidOptionError('on', 'a listener function', listener);
     let set = this.listeners.get(type);
     if (!set) this.listeners.set(type, (set = new Set()));
     set.add(listener);

@@ -4,6 +4,7 @@
  * hands it what its workers record, its maintenance ticks and the disagreements reconcile finds.
  */
 import type { Config } from '../config.js';
+import { InvalidOptionError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../transport/redis-connection.js';
 import type { Ledger } from '../store/index.js';
@@ -105,7 +106,7 @@ export class ProcessObservability {
   async serve(options: Partial<ObservabilityServerOptions>): Promise<ObservabilityServer> {
     const { config, logger } = this.sources;
     const port = options.port ?? config.metricsPort;
-    if (port === null) throw new TypeError('serveMetrics: no port given and JOBLEDGER_METRICS_PORT is not set');
+    if (port === null) throw new InvalidOptionError('serveMetrics', 'a { port } or JOBLEDGER_METRICS_PORT set', options.port);
     this.metricsWanted = true;
     const server = await ObservabilityServer.start(
       { port, host: options.host ?? config.metricsHost },
