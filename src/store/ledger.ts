@@ -4,6 +4,7 @@
  * while SQLite is busy), and delegates each operation to the module that holds its SQL. The reads
  * are in ledger-reads.ts, which this class extends.
  */
+import { InvalidOptionError } from '../errors.js';
 import type { EntityManager } from '@mikro-orm/core';
 import { LedgerReads } from './ledger-reads.js';
 import type { DatabaseTarget } from '../config.js';
@@ -265,7 +266,7 @@ export class Ledger extends LedgerReads {
    */
   async insertJobsWith(em: EntityManager, jobs: readonly NewJob[]): Promise<InsertedJob[]> {
     if (dialectOf(em) !== this.dialect) {
-      throw new Error(`transactional enqueue: the EntityManager is ${dialectOf(em)}, the ledger is ${this.dialect}`);
+      throw new InvalidOptionError('transaction', `an EntityManager on the ledger's own ${this.dialect} database`, `an EntityManager on ${dialectOf(em)}`);
     }
     return this.engine.insertJobs.runAll(sqlFor(em), jobs);
   }
