@@ -109,6 +109,24 @@ describe('the group committer', () => {
     expect(calls.alone).toEqual([]);
     expect(phases).toEqual(['transaction']);
   });
+
+  it('lets a batched write recover its own failure, or fail with what its recovery throws', async () => {
+    const committer = new GroupCommitter((work) => work({ dialect: 'sqlite', all: () => Promise.resolve([]), run: () => Promise.resolve(1) }));
+    const kind: BatchedWrite<number, string> = {
+      runAll: (_sql, inputs) => (inputs.some((n) => n < 0) ? Promise.reject(new Error('negative')) : Promise.resolve(inputs.map((n) => `ok ${n}`))),
+    };
+    const recover = (error: unknown): string => {
+      if (error instanceof Error && error.message === 'negative') return 'recovered';
+      throw error;
+    };
+    const rethrow = (error: unknown): string => {
+      throw new Error('recovery failed', { cause: error });
+    };
+    const results = await Promise.allSettled([committer.submitBatched(kind, 1, recover), committer.submitBatched(kind, -1, recover), committer.submitBatched(kind, -2, rethrow)]);
+    expect(results[0]).toEqual({ status: 'fulfilled', value: 'ok 1' });
+    expect(results[1]).toEqual({ status: 'fulfilled', value: 'recovered' });
+    expect(results[2]).toMatchObject({ status: 'rejected', reason: { message: 'recovery failed', cause: { message: 'negative' } } });
+  });
 });
 
 describe.each(backends)('group commit on %s', (dialect) => {

@@ -42,6 +42,12 @@ import { describeDatabase } from '../config.js';
 import { takeWriteLock } from './engine/sqlite/write-lock.js';
 import { inTurn, WriteTurns } from './engine/sqlite/write-turns.js';
 
+/** A begin that lost a race with a concurrent change of its job is `raced` (the processor tries once more). */
+function recoverRacedBegin(error: unknown): BeginResult {
+  if (error instanceof attempts.RacedError) return { kind: 'raced' };
+  throw error;
+}
+
 export interface OpenLedgerOptions {
   /** Apply pending migrations instead of refusing an older schema. Default false. */
   migrate?: boolean;
@@ -342,18 +348,16 @@ export class Ledger extends LedgerReads {
   // --- attempts ---
 
   /** `deliveredAt`: when the delivery was fetched from Redis, so that a stale one supersedes nothing. */
-  async beginAttempt(jobId: string, worker: WorkerIdentity, now = Date.now(), deliveredAt?: number): Promise<BeginResult> {
+  beginAttempt(jobId: string, worker: WorkerIdentity, now = Date.now(), deliveredAt?: number): Promise<BeginResult> {
+    // The commit's own promise, raced begins recovered inside it: one promise per begin, not three.
     try {
-      return await this.committer.submitBatched(this.engine.startAttempts, {
-        jobId,
-        worker,
-        now,
-        ids: attempts.newAttemptIds(),
-        ...(deliveredAt === undefined ? {} : { deliveredAt }),
-      });
+      const input = { jobId, worker, now, ids: attempts.newAttemptIds(), ...(deliveredAt === undefined ? {} : { deliveredAt }) };
+      return this.committer.submitBatched(this.engine.startAttempts, input, recoverRacedBegin);
     } catch (error) {
-      if (error instanceof attempts.RacedError) return { kind: 'raced' };
-      throw error;
+      // A rejection, as from the async function this was.
+      return new Promise<never>(() => {
+        throw error;
+      });
     }
   }
 

@@ -26,6 +26,7 @@ import { EventLoopMonitor, type EventLoopStats } from './event-loop-monitor.js';
 import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
 import { guardAgainstPoison, SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
 import { oneDeliveryPerJob } from './one-delivery-per-job.js';
+import { rejection } from './after-settled.js';
 import { checkWorkerRedis } from './worker-redis-check.js';
 import { QueueConsumer, type ReplacementCause } from './queue-consumer.js';
 import { UnknownJobTypes } from './unknown-job-type.js';
@@ -366,17 +367,22 @@ export class LedgerWorker {
     });
     const guarded = guardAgainstPoison(attempt, { ledger, maxLostAttempts: config.maxLostAttempts, gate, logger });
     const unknownTypes = new UnknownJobTypes({ ledger, registry, identity: this.identity, logger });
-    return oneDeliveryPerJob(async (job, token) => {
+    // A `catch` on the delivery's promise, not an async function: one promise per delivery, not two (after-settled.ts).
+    return oneDeliveryPerJob((job, token) => {
+      let delivered: Promise<unknown>;
       try {
         // Before anything else: a job type this worker cannot run is not started here (unknown-job-type.ts).
-        if (unknownTypes.unknown(job)) return await unknownTypes.handBack(job, token);
-        return await guarded(job, token, new DeliveryLock(job, token, config.lockDurationMs, this.monitor));
+        if (unknownTypes.unknown(job)) delivered = unknownTypes.handBack(job, token);
+        else delivered = guarded(job, token, new DeliveryLock(job, token, config.lockDurationMs, this.monitor));
       } catch (error) {
+        delivered = rejection(error);
+      }
+      return delivered.catch((error: unknown) => {
         // Only a write before the attempt started gets here with a lost connection (the poison
         // guard's reads, the begin): an outcome that cannot be written is handled in the processor.
         if (isConnectionLoss(error)) return handBackWhileDatabaseDown(job, token, error, logger);
         throw error;
-      }
+      });
     });
   }
 

@@ -7,6 +7,7 @@
  * lock in the promise callbacks that follow our return, and a delivery it had fetched already may
  * reach us in between.
  */
+import { afterSettled } from './after-settled.js';
 import { handBack, type Processor } from './poison-guard.js';
 
 export function oneDeliveryPerJob(deliver: Processor): Processor {
@@ -20,16 +21,17 @@ export function oneDeliveryPerJob(deliver: Processor): Processor {
     returned = [];
     for (const id of ids) inProcess.delete(id);
   };
-  return async (job, token) => {
-    if (job.id && inProcess.has(job.id)) return handBack(job, token);
-    if (job.id) inProcess.add(job.id);
-    try {
-      return await deliver(job, token);
-    } finally {
-      if (job.id) {
+  return (job, token) => {
+    const id = job.id;
+    if (!id) return deliver(job, token);
+    if (inProcess.has(id)) return handBack(job, token);
+    inProcess.add(id);
+    return afterSettled(
+      () => deliver(job, token),
+      () => {
         if (returned.length === 0) setImmediate(forgetReturned);
-        returned.push(job.id);
-      }
-    }
+        returned.push(id);
+      },
+    );
   };
 }

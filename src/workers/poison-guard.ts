@@ -33,6 +33,7 @@ import type { RedisJobData } from '../jobs/dispatcher.js';
 import type { Logger } from '../logger.js';
 import { countLostAttemptsInARow, type Ledger } from '../store/index.js';
 import type { DeliveryLock } from './delivery-lock.js';
+import { afterSettled } from './after-settled.js';
 
 export type Processor = (job: Job, token?: string) => Promise<unknown>;
 
@@ -54,8 +55,16 @@ export function mayFollowLostAttempt(job: Pick<Job, 'attemptsStarted' | 'stalled
 
 export function guardAgainstPoison(processor: DeliveryProcessor, options: PoisonGuardOptions): DeliveryProcessor {
   const { ledger, maxLostAttempts, gate, logger } = options;
-  return async (job, token, lock) => {
-    const lost = job.id && mayFollowLostAttempt(job) ? await countLostAttemptsInARow(ledger, job.id, maxLostAttempts, lock.deliveredAt) : 0;
+  /** An ordinary delivery: run beside the others, unless a suspect has the process. */
+  const admit = (job: Job, token: string | undefined, lock: DeliveryLock): Promise<unknown> => {
+    if (!gate.tryEnter()) return handBack(job, token);
+    return afterSettled(
+      () => processor(job, token, lock),
+      () => gate.leave(),
+    );
+  };
+  const judge = async (job: Job, token: string | undefined, lock: DeliveryLock): Promise<unknown> => {
+    const lost = await countLostAttemptsInARow(ledger, job.id!, maxLostAttempts, lock.deliveredAt);
     // The read may have waited out a freeze of this process: a delivery that lost its lock
     // meanwhile judges nothing and takes no process to itself (another worker has the job, or will).
     const stale = lost > 0 && lock.atRisk ? await lock.lostToBlock() : undefined;
@@ -88,13 +97,11 @@ export function guardAgainstPoison(processor: DeliveryProcessor, options: Poison
         release();
       }
     }
-    if (!gate.tryEnter()) return handBack(job, token);
-    try {
-      return await processor(job, token, lock);
-    } finally {
-      gate.leave();
-    }
+    return await admit(job, token, lock);
   };
+  // A delivery that cannot follow a lost attempt (most are a job's first) reads nothing and goes
+  // straight to the gate.
+  return (job, token, lock) => (job.id && mayFollowLostAttempt(job) ? judge(job, token, lock) : admit(job, token, lock));
 }
 
 /** Gives an unstarted delivery back to Redis for a moment (no attempt, no stall, no retry spent). */

@@ -12,6 +12,7 @@ import { coalesceRedisWrites } from '../transport/redis-write-coalescing.js';
 import type { Logger } from '../logger.js';
 import { LedgerRetryError } from './execute-attempt.js';
 import type { Processor } from './poison-guard.js';
+import { afterSettled } from './after-settled.js';
 
 export interface QueueConsumerOptions {
   queue: string;
@@ -176,14 +177,15 @@ export class QueueConsumer {
       incarnation.clients.push(copy);
       return copy;
     };
-    const processor: Processor = async (job, token) => {
+    const processor: Processor = (job, token) => {
       incarnation.inFlight++;
-      try {
-        return await this.options.processor(job, token);
-      } finally {
-        incarnation.inFlight--;
-        if (incarnation.inFlight === 0) incarnation.idle?.resolve();
-      }
+      return afterSettled(
+        () => this.options.processor(job, token),
+        () => {
+          incarnation.inFlight--;
+          if (incarnation.inFlight === 0) incarnation.idle?.resolve();
+        },
+      );
     };
     const worker = new Worker(queue, processor, {
       connection,

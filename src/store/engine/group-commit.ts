@@ -13,7 +13,7 @@
  * With a tracing SDK registered (tracing.ts), each batch is a `jobledger.ledger.commit` span of its
  * own trace, linked to the spans its writes came from (an attempt's span for its outcome).
  */
-import { SpanStatusCode, trace, type Link, type SpanContext } from '@opentelemetry/api';
+import { SpanStatusCode, trace, type Link, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { activeTracer } from '../../tracing.js';
 import { isConnectionLoss } from './connection-loss.js';
 import type { Sql } from './sql.js';
@@ -110,9 +110,26 @@ export class GroupCommitter {
     return new Promise<T>((resolve, reject) => this.enqueue({ write, resolve: resolve as (value: unknown) => void, reject }));
   }
 
-  /** Queues one input of a batched kind; the batch applies all inputs of that kind together. */
-  submitBatched<I, R>(kind: BatchedWrite<I, R>, input: I): Promise<R> {
-    return new Promise<R>((resolve, reject) => this.enqueue({ kind: kind, input, resolve: resolve as (value: unknown) => void, reject }));
+  /**
+   * Queues one input of a batched kind; the batch applies all inputs of that kind together.
+   * `recover` turns the write's failure into its result (or throws what it fails with instead):
+   * what a `catch` on the returned promise would do, without a second promise per write.
+   */
+  submitBatched<I, R>(kind: BatchedWrite<I, R>, input: I, recover?: (error: unknown) => R): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const item: PendingWrite = { kind, input, resolve: resolve as (value: unknown) => void, reject };
+      if (recover) {
+        const fail = item.reject;
+        item.reject = (error) => {
+          try {
+            resolve(recover(error));
+          } catch (thrown) {
+            fail(thrown);
+          }
+        };
+      }
+      this.enqueue(item);
+    });
   }
 
   /** Queues many inputs of a batched kind at once: they go in the same batch (up to `maxBatchSize`). */
@@ -175,8 +192,9 @@ export class GroupCommitter {
 
   private async commit(whole: PendingWrite[]): Promise<void> {
     const started = performance.now();
+    const commitTracer = activeTracer();
     try {
-      await this.commitTraced(whole);
+      await (commitTracer ? this.commitTraced(whole, commitTracer) : this.commitBatch(whole));
     } finally {
       this.observeCommit((performance.now() - started) / 1000);
     }
@@ -190,12 +208,7 @@ export class GroupCommitter {
     histogram.sum += seconds;
   }
 
-  private async commitTraced(whole: PendingWrite[]): Promise<void> {
-    const commitTracer = activeTracer();
-    if (!commitTracer) {
-      await this.commitBatch(whole);
-      return;
-    }
+  private async commitTraced(whole: PendingWrite[], commitTracer: Tracer): Promise<void> {
     // Its own trace: a batch holds the writes of many traces; the links say which.
     const links: Link[] = [];
     for (const item of whole) if (item.from) links.push({ context: item.from });
@@ -212,7 +225,9 @@ export class GroupCommitter {
   private async commitBatch(whole: PendingWrite[]): Promise<number> {
     this.stats.batches++;
     this.stats.writes += whole.length;
-    const batch = await this.commitAlone(whole);
+    // Only an executor with statements that commit alone (PostgreSQL) has anything to wait for here.
+    const runAlone = this.options.runAlone;
+    const batch = runAlone ? await this.commitAlone(whole, runAlone) : whole;
     if (batch.length === 0) return 0;
     try {
       const results = await this.runTogether(batch);
@@ -241,13 +256,16 @@ export class GroupCommitter {
   }
 
   /** Commits `batch` in one transaction, or through its kind's `commitAlone` where it is all of one such kind. */
-  private async runTogether(batch: readonly PendingWrite[]): Promise<unknown[]> {
+  private runTogether(batch: readonly PendingWrite[]): Promise<unknown[]> {
     const kind = batch[0]?.kind;
-    if (kind?.commitAlone && batch.every((item) => item.kind === kind)) {
-      const results = await kind.commitAlone(batch.map((item) => item.input));
-      if (results) return results;
-    }
+    if (kind?.commitAlone && batch.every((item) => item.kind === kind)) return this.committedByKind(kind, batch);
     return this.runBatch((sql) => applyAll(sql, batch));
+  }
+
+  /** A batch all of one kind that commits by itself (`commitAlone`), or in the transaction where it cannot. */
+  private async committedByKind(kind: BatchedWrite<unknown, unknown>, batch: readonly PendingWrite[]): Promise<unknown[]> {
+    const results = await kind.commitAlone!(batch.map((item) => item.input));
+    return results ?? (await this.runBatch((sql) => applyAll(sql, batch)));
   }
 
   /**
@@ -261,9 +279,7 @@ export class GroupCommitter {
    * fenced it by then, and the kinds' transactional writes read what it left (a begin finds its own
    * attempt, an outcome its ended attempt) and return that instead of writing again.
    */
-  private async commitAlone(batch: PendingWrite[]): Promise<PendingWrite[]> {
-    const runAlone = this.options.runAlone;
-    if (!runAlone) return batch;
+  private async commitAlone(batch: PendingWrite[], runAlone: BatchRunner): Promise<PendingWrite[]> {
     const byKind = new Map<BatchedWrite<unknown, unknown>, PendingWrite[]>();
     for (const item of batch) {
       if (!item.kind?.runAlone) return batch;
