@@ -113,7 +113,11 @@ async function measure(backend: BackendName, jobs: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { backends: { type: 'string' }, jobs: { type: 'string' } } });
+  const { values } = parseArgs({ options: { backends: { type: 'string' }, jobs: { type: 'string' }, help: { type: 'boolean' } } });
+  if (values.help) {
+    process.stdout.write('usage: npm run bench:promises -- [--backends bare,sqlite,postgres] [--jobs 2000]\n');
+    return;
+  }
   const backends = (values.backends ?? 'bare,sqlite,postgres').split(',') as BackendName[];
   const unknown = backends.filter((b) => !measured.includes(b));
   if (unknown.length) throw new Error(`--backends: expected some of ${measured.join(', ')}, got ${unknown.join(', ')}`);
