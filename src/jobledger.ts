@@ -6,14 +6,13 @@ import { loadConfig, type Config } from './config.js';
 import type { JobType } from './jobs/define-job.js';
 import { registerPipelines, type PipelineDefinition } from './jobs/define-pipeline.js';
 import { Pipelines, type PipelineActionInput, type PipelineActionResult } from './jobs/pipelines.js';
-import { Dispatcher } from './jobs/dispatcher.js';
+import type { Dispatcher } from './jobs/dispatcher.js';
+import { openDispatcher } from './jobs/open-dispatcher.js';
 import { Operator, type OperatorActionInput } from './jobs/operator.js';
 import { Producer, type EnqueuedJob, type TransactionalEnqueuer } from './jobs/producer.js';
-import { closeRedis, createRedis, describeRedisTarget, type Redis } from './transport/redis-connection.js';
-import { readyWithin } from './transport/prefix-claim.js';
-import { describeDatabase } from './config.js';
-import { JobLedgerClosedError, RedisPrefixTakenError } from './errors.js';
-import { RedisErrorLog } from './transport/redis-errors.js';
+import { closeRedis, type Redis } from './transport/redis-connection.js';
+import { JobLedgerClosedError } from './errors.js';
+import type { RedisErrorLog } from './transport/redis-errors.js';
 import { guardLogger } from './log-redaction.js';
 import { JobRegistry } from './jobs/registry.js';
 import type { EnqueueOptions, EnqueueRequest } from './jobs/validate-enqueue.js';
@@ -36,7 +35,7 @@ import type { ObservabilityServer, ObservabilityServerOptions } from './observab
 import { JobEvents, type JobEvent, type JobEventType } from './observability/job-events.js';
 import type { Readiness } from './observability/readiness.js';
 import { ProcessObservability } from './observability/process-observability.js';
-import { EventSubscription, type EventLogHandler, type SubscribeOptions } from './observability/event-subscription.js';
+import type { EventLogHandler, EventSubscription, SubscribeOptions } from './observability/event-subscription.js';
 import { EventsWrittenNotice } from './transport/events-written.js';
 import { TieredStateStore } from './hot-state/tiered-state-store.js';
 
@@ -86,7 +85,6 @@ export class JobLedger {
   readonly events: JobEvents;
   /** Metrics, readiness and the servers of both (observability/process-observability.ts). */
   private readonly observability: ProcessObservability;
-  private readonly subscriptions = new Set<EventSubscription>();
   /** Wakes followers of the event log in other processes after this one commits events. */
   private readonly eventsWritten: EventsWrittenNotice;
 
@@ -128,38 +126,14 @@ export class JobLedger {
       create: options.createDatabase ?? true,
       databaseRetryMs: config.databaseRetryMs,
     });
-    const redisErrors = new RedisErrorLog(logger, { url: describeRedisTarget(config), intervalMs: config.redisErrorLogIntervalMs });
-    const redis = createRedis(config, 'producer');
-    redisErrors.watch(redis, 'producer');
-    const owner = async () => ({ ledger: await ledger.identity(), database: describeDatabase(config.database) });
     const telemetry = options.telemetry;
-    const dispatcher = new Dispatcher({
-      ledger,
-      connection: redis,
-      prefix: config.redisPrefix,
-      logger,
-      redisErrors,
-      owner,
-      ...(telemetry ? { telemetry } : {}),
-      ...(config.bullBoardMirror ? { mirrorPayloadMaxBytes: config.bullBoardMirrorMaxBytes } : {}),
-    });
-    // A process with job types enqueues or runs them: it refuses a Redis prefix another ledger
-    // holds. Read-only uses (the CLI's queries) claim nothing; a Redis that is down is not waited
-    // for (the dispatcher claims before its first hand-over).
-    if (options.jobs.length > 0) {
-      try {
-        if (await readyWithin(redis, 5000)) await dispatcher.claimPrefix();
-      } catch (error) {
-        if (error instanceof RedisPrefixTakenError) {
-          await dispatcher.close();
-          redis.disconnect();
-          redisErrors.close();
-          await ledger.close();
-          throw error;
-        }
-        logger.warn({ err: error }, 'could not claim the Redis prefix yet; it is claimed before the first hand-over');
-      }
-    }
+    // A process with job types enqueues or runs them: it refuses a Redis prefix another ledger holds.
+    const { redis, redisErrors, dispatcher } = await openDispatcher({ config, logger, ledger, telemetry, claim: options.jobs.length > 0 }).catch(
+      async (error: unknown) => {
+        await ledger.close();
+        throw error;
+      },
+    );
     const producer = new Producer({ ledger, registry, dispatcher, logger, maxPayloadBytes: config.maxPayloadBytes, maxJsonDepth: config.maxJsonDepth });
     const operator = new Operator(ledger, dispatcher, redis, config.redisPrefix, logger);
     if (options.relay ?? true) dispatcher.startRelay(config.relayIntervalMs, config.relayGraceMs);
@@ -227,41 +201,34 @@ export class JobLedger {
   }
 
   enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<EnqueuedJob> {
-    if (this.closed) return Promise.reject(new JobLedgerClosedError('enqueue'));
-    return this.noticed(this.producer.enqueue(name, payload, options));
+    return this.whileOpen('enqueue', () => this.noticed(this.producer.enqueue(name, payload, options)));
   }
 
   enqueueBulk(requests: readonly EnqueueRequest[]): Promise<EnqueuedJob[]> {
-    if (this.closed) return Promise.reject(new JobLedgerClosedError('enqueueBulk'));
-    return this.noticed(this.producer.enqueueBulk(requests));
+    return this.whileOpen('enqueueBulk', () => this.noticed(this.producer.enqueueBulk(requests)));
   }
 
   /** Transactional enqueue through the caller's EntityManager; see `Producer.transaction`. */
   transaction<T>(em: EntityManager, work: (tx: TransactionalEnqueuer) => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new JobLedgerClosedError('transaction'));
-    return this.noticed(this.producer.transaction(em, work));
+    return this.whileOpen('transaction', () => this.noticed(this.producer.transaction(em, work)));
   }
 
   cancel(input: OperatorActionInput): Promise<OperatorResult> {
-    if (this.closed) return Promise.reject(new JobLedgerClosedError('cancel'));
-    return this.noticed(this.operator.cancel(input));
+    return this.whileOpen('cancel', () => this.noticed(this.operator.cancel(input)));
   }
 
   retry(input: OperatorActionInput): Promise<OperatorResult> {
-    if (this.closed) return Promise.reject(new JobLedgerClosedError('retry'));
-    return this.noticed(this.operator.retry(input));
+    return this.whileOpen('retry', () => this.noticed(this.operator.retry(input)));
   }
 
   /** Cancels a running pipeline and its unfinished stage jobs, with a reason; see `Pipelines.cancel`. */
   cancelPipeline(input: PipelineActionInput): Promise<PipelineActionResult> {
-    if (this.closed) return Promise.reject(new JobLedgerClosedError('cancelPipeline'));
-    return this.noticed(this.pipelines.cancel(input));
+    return this.whileOpen('cancelPipeline', () => this.noticed(this.pipelines.cancel(input)));
   }
 
   /** Runs a failed or cancelled pipeline again from the stage that ended it; see `Pipelines.retry`. */
   retryPipeline(input: PipelineActionInput): Promise<PipelineActionResult> {
-    if (this.closed) return Promise.reject(new JobLedgerClosedError('retryPipeline'));
-    return this.noticed(this.pipelines.retry(input));
+    return this.whileOpen('retryPipeline', () => this.noticed(this.pipelines.retry(input)));
   }
 
   /**
@@ -309,14 +276,12 @@ export class JobLedger {
    */
   async subscribe(options: SubscribeOptions, handler: EventLogHandler): Promise<EventSubscription> {
     if (this.closed) throw new JobLedgerClosedError('subscribe');
-    const subscription = await EventSubscription.start(
-      { ledger: this.ledger, redisTarget: this.config, redisPrefix: this.config.redisPrefix, logger: this.logger },
-      options,
-      handler,
-    );
-    this.subscriptions.add(subscription);
-    void subscription.done.catch(() => undefined).finally(() => this.subscriptions.delete(subscription));
-    return subscription;
+    return this.observability.subscribe(options, handler);
+  }
+
+  /** `call()`, or a `JobLedgerClosedError` naming `action` once `close()` was called: the pools' own errors say nothing of why. */
+  private whileOpen<T>(action: string, call: () => Promise<T>): Promise<T> {
+    return this.closed ? Promise.reject(new JobLedgerClosedError(action)) : call();
   }
 
   /** Once `written` has committed events, tells the followers of the event log. */
@@ -346,8 +311,7 @@ export class JobLedger {
 
   /** Hands over every committed, undispatched job now (the relay does this on its own every second). */
   flushOutbox(): Promise<{ dispatched: string[]; deferred: string[] }> {
-    if (this.closed) return Promise.reject(new JobLedgerClosedError('flushOutbox'));
-    return this.dispatcher.relayOnce(0);
+    return this.whileOpen('flushOutbox', () => this.dispatcher.relayOnce(0));
   }
 
   /**
@@ -418,8 +382,7 @@ export class JobLedger {
     await this.maintenanceService?.stop(); // before the connections its runs use
     await this.coldArchive?.close();
     await Promise.all([...this.workers].map((w) => w.close()));
-    await this.observability.close();
-    await Promise.all([...this.subscriptions].map((s) => s.close()));
+    await this.observability.close(); // its servers and event log subscriptions
     this.eventsWritten.close();
     await this.producer.drain(); // single enqueues still gathering or handing over (enqueue-batcher.ts)
     await this.stateStore?.close();

@@ -1,6 +1,7 @@
 /**
  * What one process exposes to an operator's tools: its metrics in the Prometheus text format, its
- * readiness, and the HTTP servers that serve both (docs/observability.md). `JobLedger` owns one and
+ * readiness, the HTTP servers that serve both, and its subscriptions to the ledger's event log
+ * (docs/observability.md). `JobLedger` owns one and
  * hands it what its workers record, its maintenance ticks and the disagreements reconcile finds.
  */
 import type { Config } from '../config.js';
@@ -16,6 +17,7 @@ import type { JobEvent } from './job-events.js';
 import { LedgerCounts } from './ledger-counts.js';
 import { renderMetrics, type WorkerFigures } from './metrics.js';
 import { ReadinessCheck, type ConsumerProblem, type Readiness } from './readiness.js';
+import { EventSubscription, type EventLogHandler, type SubscribeOptions } from './event-subscription.js';
 
 /** What is read from each of the process's workers (`LedgerWorker` has all of it). */
 export interface ObservedWorker {
@@ -54,6 +56,7 @@ export class ProcessObservability {
   private readonly counts: LedgerCounts;
   private readonly readinessCheck: ReadinessCheck;
   private readonly servers = new Set<ObservabilityServer>();
+  private readonly subscriptions = new Set<EventSubscription>();
 
   constructor(private readonly sources: ProcessObservabilitySources) {
     const { config, ledger, redis } = sources;
@@ -116,9 +119,19 @@ export class ProcessObservability {
     return server;
   }
 
-  /** Closes every server `serve` started. */
+  /** Follows the ledger's event log (event-subscription.ts); the subscription is closed with this object unless closed before. */
+  async subscribe(options: SubscribeOptions, handler: EventLogHandler): Promise<EventSubscription> {
+    const { config, ledger, logger } = this.sources;
+    const subscription = await EventSubscription.start({ ledger, redisTarget: config, redisPrefix: config.redisPrefix, logger }, options, handler);
+    this.subscriptions.add(subscription);
+    void subscription.done.catch(() => undefined).finally(() => this.subscriptions.delete(subscription));
+    return subscription;
+  }
+
+  /** Closes every server `serve` started and every subscription `subscribe` made. */
   async close(): Promise<void> {
     await Promise.all([...this.servers].map((s) => s.close()));
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
   }
 
   private workerFigures(): WorkerFigures {

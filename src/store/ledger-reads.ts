@@ -21,6 +21,7 @@ import { countRowsSchema, listEventsSchema, parseQuery } from './query-schemas.j
 import { assertId } from './ids.js';
 import { JobLedgerClosedError, NotFoundError } from '../errors.js';
 import { ormEntityRead, ormRead } from './orm/orm-transaction.js';
+import { appliedMigrations, pendingMigrations } from './orm/migrator.js';
 
 export abstract class LedgerReads {
   protected readonly retrying: { databaseRetryMs: number };
@@ -50,6 +51,15 @@ export abstract class LedgerReads {
 
   get dialect(): DatabaseTarget['dialect'] {
     return this.target.dialect;
+  }
+
+  /** The migrations applied to this database, oldest first: the last names its schema version. */
+  appliedMigrations(): Promise<string[]> {
+    return appliedMigrations(this.orm);
+  }
+
+  pendingMigrations(): Promise<string[]> {
+    return pendingMigrations(this.orm);
   }
 
   /**

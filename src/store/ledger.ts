@@ -5,6 +5,7 @@
  * are in ledger-reads.ts, which this class extends.
  */
 import { InvalidOptionError } from '../errors.js';
+import { rejection } from '../promises.js';
 import type { EntityManager } from '@mikro-orm/core';
 import { LedgerReads } from './ledger-reads.js';
 import type { DatabaseTarget } from '../config.js';
@@ -15,7 +16,7 @@ import type { AuditRow, AuditSource, JobRow, RunRow, RunStatus } from './entitie
 import { checkAuditContext, recordAudit, type AuditContext, type AuditEntry } from './audit/audit-writes.js';
 import * as jobWrites from './jobs/job-writes.js';
 import type { InsertedJob, NewJob } from './jobs/job-writes.js';
-import { appliedMigrations, ensureSchema, migrate, pendingMigrations } from './orm/migrator.js';
+import { ensureSchema, migrate } from './orm/migrator.js';
 import * as operator from './jobs/operator-writes.js';
 import * as pipelineOperator from './pipelines/pipeline-operator-writes.js';
 import type { OperatorResult } from './jobs/operator-writes.js';
@@ -95,14 +96,12 @@ export class Ledger extends LedgerReads {
 
   /** How group commit has batched single enqueues so far (`insertJobsTogether`): batches are commits. */
   get enqueueCommitStats(): GroupCommitStats {
-    const stats = this.enqueues.stats;
-    return { ...stats, commitSeconds: { counts: [...stats.commitSeconds.counts], sum: stats.commitSeconds.sum } };
+    return this.enqueues.snapshot();
   }
 
   /** How group commit has batched the hot-path writes so far (for the benchmark and the doctor). */
   get groupCommitStats(): GroupCommitStats {
-    const stats = this.committer.stats;
-    return { ...stats, commitSeconds: { counts: [...stats.commitSeconds.counts], sum: stats.commitSeconds.sum } };
+    return this.committer.snapshot();
   }
 
   static async open(target: DatabaseTarget, options: OpenLedgerOptions = {}): Promise<Ledger> {
@@ -130,15 +129,6 @@ export class Ledger extends LedgerReads {
 
   migrate(): Promise<string[]> {
     return migrate(this.orm);
-  }
-
-  /** The migrations applied to this database, oldest first: the last names its schema version. */
-  appliedMigrations(): Promise<string[]> {
-    return appliedMigrations(this.orm);
-  }
-
-  pendingMigrations(): Promise<string[]> {
-    return pendingMigrations(this.orm);
   }
 
   async close(): Promise<void> {
@@ -354,10 +344,7 @@ export class Ledger extends LedgerReads {
       const input = { jobId, worker, now, ids: attempts.newAttemptIds(), ...(deliveredAt === undefined ? {} : { deliveredAt }) };
       return this.committer.submitBatched(this.engine.startAttempts, input, recoverRacedBegin);
     } catch (error) {
-      // A rejection, as from the async function this was.
-      return new Promise<never>(() => {
-        throw error;
-      });
+      return rejection(error); // as from the async function this was
     }
   }
 

@@ -10,26 +10,22 @@
 import type { Telemetry } from 'bullmq';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
-import { cancelChannel } from '../transport/cancel-channel.js';
-import { closeRedis, createRedis, describeRedisTarget, type Redis } from '../transport/redis-connection.js';
+import { closeRedis, describeRedisTarget, type Redis } from '../transport/redis-connection.js';
 import { RedisErrorLog } from '../transport/redis-errors.js';
 import type { JobRegistry } from '../jobs/registry.js';
 import type { Logger } from '../logger.js';
-import { isConnectionLoss, type JobRow, type Ledger, type OutcomeHook, type WorkerIdentity } from '../store/index.js';
+import type { JobRow, Ledger, OutcomeHook, WorkerIdentity } from '../store/index.js';
 import { ConsumerWatchdog, uncheckedDatabase, type WorkerHealth } from './consumer-watchdog.js';
 import { DatabaseProbe } from './database-probe.js';
-import { handBackWhileDatabaseDown } from './database-outage.js';
-import { DeliveryLock } from './delivery-lock.js';
 import { EventLoopMonitor, type EventLoopStats } from './event-loop-monitor.js';
 import { createProcessor, type ActiveAttempt } from './execute-attempt.js';
-import { guardAgainstPoison, SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
-import { oneDeliveryPerJob } from './one-delivery-per-job.js';
-import { rejection } from './after-settled.js';
+import { SoloGate, soloWaitMs, type Processor } from './poison-guard.js';
+import { deliveryChain } from './delivery-chain.js';
+import { settlesWithin } from '../promises.js';
+import { subscribeToCancels } from './cancel-subscriber.js';
 import { checkWorkerRedis } from './worker-redis-check.js';
 import { QueueConsumer, type ReplacementCause } from './queue-consumer.js';
-import { UnknownJobTypes } from './unknown-job-type.js';
 import { ThreadHandlers } from './thread-handlers.js';
 import { BullBoardMirror } from './bull-board-mirror.js';
 import { RedisRemovalWatch } from './redis-removals.js';
@@ -182,7 +178,12 @@ export class LedgerWorker {
         }),
       );
     }
-    await this.subscribeToCancels();
+    this.subscriber = await subscribeToCancels({
+      config,
+      logger,
+      redisErrors: this.redisErrors,
+      abort: (jobId) => this.abortAttempt(jobId, 'cancelled'),
+    });
     // Reading the queues' event streams costs the worker and Redis CPU for every event of every job,
     // so removals are watched only beside Bull Board: with the mirror on (docs/bull-board.md).
     if (this.bullBoardMirrored) {
@@ -334,7 +335,7 @@ export class LedgerWorker {
     return this.options.bullBoardMirror ?? this.options.config.bullBoardMirror ?? false;
   }
 
-  /** The processor BullMQ calls: the poison guard and the attempt itself. */
+  /** The processor BullMQ calls: the attempt itself inside the delivery chain (delivery-chain.ts). */
   private processor(): Processor {
     const { config, logger, ledger, registry } = this.options;
     const attempt = createProcessor({
@@ -365,36 +366,16 @@ export class LedgerWorker {
       },
       soloWaitMs: soloWaitMs(config.lockDurationMs),
     });
-    const guarded = guardAgainstPoison(attempt, { ledger, maxLostAttempts: config.maxLostAttempts, gate, logger });
-    const unknownTypes = new UnknownJobTypes({ ledger, registry, identity: this.identity, logger });
-    // A `catch` on the delivery's promise, not an async function: one promise per delivery, not two (after-settled.ts).
-    return oneDeliveryPerJob((job, token) => {
-      let delivered: Promise<unknown>;
-      try {
-        // Before anything else: a job type this worker cannot run is not started here (unknown-job-type.ts).
-        if (unknownTypes.unknown(job)) delivered = unknownTypes.handBack(job, token);
-        else delivered = guarded(job, token, new DeliveryLock(job, token, config.lockDurationMs, this.monitor));
-      } catch (error) {
-        delivered = rejection(error);
-      }
-      return delivered.catch((error: unknown) => {
-        // Only a write before the attempt started gets here with a lost connection (the poison
-        // guard's reads, the begin): an outcome that cannot be written is handled in the processor.
-        if (isConnectionLoss(error)) return handBackWhileDatabaseDown(job, token, error, logger);
-        throw error;
-      });
+    return deliveryChain(attempt, {
+      ledger,
+      registry,
+      identity: this.identity,
+      logger,
+      lockDurationMs: config.lockDurationMs,
+      maxLostAttempts: config.maxLostAttempts,
+      monitor: this.monitor,
+      gate,
     });
-  }
-
-  private async subscribeToCancels(): Promise<void> {
-    const { config, logger } = this.options;
-    const subscriber = createRedis(config, 'subscriber');
-    this.redisErrors.watch(subscriber, 'cancel subscriber');
-    subscriber.on('message', (_channel: string, jobId: string) => {
-      if (this.abortAttempt(jobId, 'cancelled')) logger.info({ jobId }, 'aborting a cancelled job');
-    });
-    await subscriber.subscribe(cancelChannel(config.redisPrefix));
-    this.subscriber = subscriber;
   }
 
   /**
@@ -412,13 +393,4 @@ export class LedgerWorker {
       .finally(() => this.pending.delete(tracked));
     this.pending.add(tracked);
   }
-}
-
-/** True if `promise` settles (either way) within `ms`. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  const settled = promise.then(
-    () => true,
-    () => true,
-  );
-  return Promise.race([settled, sleep(ms, false, { ref: false })]);
 }

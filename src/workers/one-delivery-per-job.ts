@@ -7,7 +7,7 @@
  * lock in the promise callbacks that follow our return, and a delivery it had fetched already may
  * reach us in between.
  */
-import { afterSettled } from './after-settled.js';
+import { afterSettled } from '../promises.js';
 import { handBack, type Processor } from './poison-guard.js';
 
 export function oneDeliveryPerJob(deliver: Processor): Processor {

@@ -33,7 +33,7 @@ import type { RedisJobData } from '../jobs/dispatcher.js';
 import type { Logger } from '../logger.js';
 import { countLostAttemptsInARow, type Ledger } from '../store/index.js';
 import type { DeliveryLock } from './delivery-lock.js';
-import { afterSettled } from './after-settled.js';
+import { afterSettled } from '../promises.js';
 
 export type Processor = (job: Job, token?: string) => Promise<unknown>;
 

@@ -12,7 +12,7 @@ import { coalesceRedisWrites } from '../transport/redis-write-coalescing.js';
 import type { Logger } from '../logger.js';
 import { LedgerRetryError } from './execute-attempt.js';
 import type { Processor } from './poison-guard.js';
-import { afterSettled } from './after-settled.js';
+import { afterSettled } from '../promises.js';
 
 export interface QueueConsumerOptions {
   queue: string;

@@ -5,18 +5,14 @@
  * this process uses, an empty list) or ignores a misspelt option.
  */
 import { InvalidOptionError } from '../errors.js';
+import type { LedgerWorkerOptions } from './ledger-worker.js';
 
-export interface CreateWorkerOptions {
-  /** Jobs at once per queue, 1 to 10,000 (default 10). */
-  concurrency?: number;
-  /** Only these queues, each one of this process's job types' (default: all of them). */
-  queues?: string[];
-  allowEvictingRedis?: boolean;
-  bullBoardMirror?: boolean;
-}
+/** What an application chooses of a worker; the rest comes from its `JobLedger`. */
+export type CreateWorkerOptions = Pick<LedgerWorkerOptions, 'concurrency' | 'queues' | 'allowEvictingRedis' | 'bullBoardMirror'>;
 
 const known: readonly (keyof CreateWorkerOptions)[] = ['concurrency', 'queues', 'allowEvictingRedis', 'bullBoardMirror'];
-const maxConcurrency = 10_000;
+/** The most jobs one worker runs at once per queue (`createWorker`, `jobledger worker --concurrency`). */
+export const maxConcurrency = 10_000;
 
 /** Throws `InvalidOptionError` naming the first bad option; `registryQueues` are the queues of the process's job types. */
 export function checkWorkerOptions(options: unknown, registryQueues: readonly string[]): CreateWorkerOptions {

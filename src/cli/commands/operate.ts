@@ -8,6 +8,7 @@ import { builtInJobTypes } from '../config-module.js';
 import { cliConfig, openingDatabase, openJobLedger, withJobLedger, type GlobalOptions } from '../context.js';
 import { printJson, printTable } from '../output.js';
 import { parseInteger, parseJsonObject } from '../parse.js';
+import { maxConcurrency } from '../../workers/worker-options.js';
 
 export function registerOperateCommands(program: Command, global: () => GlobalOptions): void {
   program
@@ -29,7 +30,7 @@ export function registerOperateCommands(program: Command, global: () => GlobalOp
   program
     .command('worker')
     .description('run a long-lived worker for the job types of the configuration module (SIGTERM/SIGINT: graceful; twice: forced)')
-    .option('-c, --concurrency <n>', 'jobs at once per queue', parseInteger('--concurrency', 1, 10_000), 10)
+    .option('-c, --concurrency <n>', 'jobs at once per queue', parseInteger('--concurrency', 1, maxConcurrency), 10)
     .option('--demo', 'serve the built-in demo job types instead of a configuration module\'s')
     .option('--migrate', 'apply pending migrations first')
     .option('--no-maintenance', 'do not run the scheduled maintenance in this process')

@@ -105,6 +105,12 @@ export class GroupCommitter {
     private readonly options: { maxBatchSize?: number; runAlone?: BatchRunner; startAtOnce?: boolean } = {},
   ) {}
 
+  /** A copy of `stats` as they are now, for readers that keep it (metrics, the bench). */
+  snapshot(): GroupCommitStats {
+    const stats = this.stats;
+    return { ...stats, commitSeconds: { counts: [...stats.commitSeconds.counts], sum: stats.commitSeconds.sum } };
+  }
+
   /** Queues `write` for the next batch; resolves with its result once that batch has committed. */
   submit<T>(write: (sql: Sql) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => this.enqueue({ write, resolve: resolve as (value: unknown) => void, reject }));

@@ -3,7 +3,7 @@
  * around every delivery: the same outcomes as the async function it replaces.
  */
 import { describe, expect, it } from 'vitest';
-import { afterSettled, rejection } from '../src/workers/after-settled.js';
+import { afterSettled, rejection } from '../src/promises.js';
 
 describe('afterSettled', () => {
   it('resolves with what run resolves with, after done', async () => {
