@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { renderExposition } from '../src/observability/exposition.js';
-import { LedgerCounts } from '../src/observability/ledger-counts.js';
+import { LedgerCounts, readCostFactor } from '../src/observability/ledger-counts.js';
 import { LabelledCounter, LabelledHistogram } from '../src/observability/series.js';
 import type { LedgerFigures } from '../src/store/index.js';
 
@@ -59,6 +59,37 @@ describe('the ledger counts behind /metrics', () => {
     expect(await b).toBe(await a);
     expect(await counts.get()).toBe(await a);
     expect(reads).toBe(1);
+  });
+
+  it('waits a hundred times as long as a read took before the next, beyond the interval, so a large ledger is not counted ever more often', async () => {
+    let reads = 0;
+    const counts = new LedgerCounts(async () => {
+      reads += 1;
+      // A read of at least 30 ms: the next may come no sooner than 3 s after it, the 10 ms interval notwithstanding.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return figures({ succeeded: reads });
+    }, 10);
+    const first = await counts.get();
+    expect(first.readSeconds).toBeGreaterThanOrEqual(0.025);
+    const stretched = first.readSeconds * 1000 * readCostFactor;
+    expect(await counts.get(first.readAt + 1000)).toBe(first);
+    expect(await counts.get(first.readAt + Math.floor(stretched) - 1)).toBe(first);
+    expect(reads).toBe(1);
+    const second = await counts.get(first.readAt + Math.ceil(stretched) + 1);
+    expect(second.attemptTotals).toEqual({ succeeded: 2 });
+    expect(reads).toBe(2);
+  });
+
+  it('reads at every call with an interval of 0, however long a read took', async () => {
+    let reads = 0;
+    const counts = new LedgerCounts(async () => {
+      reads += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return figures({ succeeded: reads });
+    }, 0);
+    const first = await counts.get();
+    await counts.get(first.readAt);
+    expect(reads).toBe(2);
   });
 
   it('never lets an attempt total decrease when retention prunes attempts', async () => {

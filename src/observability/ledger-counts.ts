@@ -1,6 +1,11 @@
 /**
  * The ledger's counts behind `/metrics`, read at most once per `cacheMs` however many scrapes come
- * (scrapes that arrive while a read is under way share it). Attempt totals are exposed as counters:
+ * (scrapes that arrive while a read is under way share it), and, unless `cacheMs` is 0, no sooner
+ * after a read than `readCostFactor` times as long as that read took: the counts scan `jobs` and
+ * `attempts` (status is not indexed), so a read grows with the ledger (SQLite, 500,000 jobs with
+ * their attempts: 0.6-0.7 s of the worker's own CPU), and a fixed interval would let a large ledger
+ * spend a growing share of every worker's time on counting. With the factor, reads take at most
+ * about 1 % of the time, whatever the ledger's size; the counts' age gauge shows how old they are. Attempt totals are exposed as counters:
  * the ledger's totals fall when retention prunes finished jobs, so the amount a total fell by is
  * carried forward and what is exposed never decreases while this process lives.
  */
@@ -16,6 +21,9 @@ export interface LedgerCountsSnapshot {
   readSeconds: number;
 }
 
+/** A read of the counts is followed by at least this many times its duration without one (unless `cacheMs` is 0). */
+export const readCostFactor = 100;
+
 export class LedgerCounts {
   private last: LedgerCountsSnapshot | undefined;
   private reading: Promise<LedgerCountsSnapshot> | undefined;
@@ -28,13 +36,23 @@ export class LedgerCounts {
     private readonly cacheMs: number,
   ) {}
 
-  /** The cached figures if younger than `cacheMs`, else a fresh read (shared by concurrent callers). Rejects if the read fails. */
+  /**
+   * The cached figures while they are fresh enough (`cacheMs`, stretched for a slow read), else a
+   * fresh read (shared by concurrent callers). Rejects if the read fails.
+   */
   get(now = Date.now()): Promise<LedgerCountsSnapshot> {
-    if (this.last && now - this.last.readAt < this.cacheMs) return Promise.resolve(this.last);
+    const last = this.last;
+    if (last && now - last.readAt < this.freshForMs(last)) return Promise.resolve(last);
     this.reading ??= this.refresh().finally(() => {
       this.reading = undefined;
     });
     return this.reading;
+  }
+
+  /** How long `last` is served: `cacheMs`, or `readCostFactor` times its read's duration if longer; 0 stays 0 (every scrape reads). */
+  private freshForMs(last: LedgerCountsSnapshot): number {
+    if (this.cacheMs === 0) return 0;
+    return Math.max(this.cacheMs, last.readSeconds * 1000 * readCostFactor);
   }
 
   private async refresh(): Promise<LedgerCountsSnapshot> {

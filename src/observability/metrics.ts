@@ -79,7 +79,7 @@ function ledgerFamilies(snapshot: LedgerCountsSnapshot | undefined, now: number)
     { name: 'jobledger_ledger_up', help: 'Whether the last read of the ledger’s counts succeeded (1) or failed (0).', type: 'gauge', samples: [{ value: snapshot ? 1 : 0 }] },
     {
       name: 'jobledger_ledger_counts_age_seconds',
-      help: 'Age of the ledger counts exposed (they are cached for JOBLEDGER_METRICS_CACHE_MS).',
+      help: 'Age of the ledger counts exposed (cached for JOBLEDGER_METRICS_CACHE_MS, or 100 times as long as their last read took if longer).',
       type: 'gauge',
       samples: snapshot ? [{ value: Math.max(0, now - snapshot.readAt) / 1000 }] : [],
     },
