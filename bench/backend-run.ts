@@ -97,7 +97,7 @@ export async function runBackend(backend: BackendName, options: BenchOptions, la
         ...(place.databaseUrl ? { databaseUrl: place.databaseUrl } : {}),
         concurrency: options.concurrency,
         endToEndJobs: options.jobs,
-        ...(observed ? { observe: true, contextManager: options.metricsContextManager, spanProcessor: options.metricsSpanProcessor } : {}),
+        ...(observed ? { observe: true, contextManager: options.metricsContextManager, spanProcessor: options.metricsSpanProcessor, sampleRatio: options.metricsSampleRatio } : {}),
         ...(options.profileDir && options.profileEndToEnd
           ? { profileEndToEnd: { dir: options.profileDir, label: observed ? `${backend}-observed` : backend, intervalUs: 250 } }
           : {}),

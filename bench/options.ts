@@ -57,6 +57,12 @@ export interface BenchOptions {
    */
   metricsSpanProcessor: 'batch' | 'simple';
   /**
+   * `--metrics`: the share of traces the observed worker's SDK samples (`ParentBasedSampler` over a
+   * `TraceIdRatioBasedSampler`, as high-throughput setups run), 1 (the default: every span
+   * recorded and exported) down to 0. Unsampled spans are non-recording: no attributes, no export.
+   */
+  metricsSampleRatio: number;
+  /**
    * Search mode: the full-text search indexer's cost over N jobs on each ledger backend given
    * (search-index.ts), instead of the end-to-end runs.
    */
@@ -104,6 +110,8 @@ const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends 
                        the observed worker's OpenTelemetry context manager: als (default) or none
   --metrics-span-processor P
                        the observed worker's span processor: batch (default) or simple
+  --metrics-sample-ratio R
+                       the share of traces the observed worker's SDK samples, 0..1 (default 1)
   --search             search mode: the full-text search indexer's documents/s and CPU per job over
                        N jobs (a tenth of them failed) on the sqlite and postgres backends given
   --bulk-chunk N       jobs per addBulk/enqueueBulk call (default 1000)
@@ -133,6 +141,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       metrics: { type: 'boolean', default: false },
       'metrics-context-manager': { type: 'string' },
       'metrics-span-processor': { type: 'string' },
+      'metrics-sample-ratio': { type: 'string' },
       search: { type: 'boolean', default: false },
       'bulk-chunk': { type: 'string' },
       'single-jobs': { type: 'string' },
@@ -172,6 +181,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     metrics: values.metrics ?? false,
     metricsContextManager: contextManager(values['metrics-context-manager']),
     metricsSpanProcessor: spanProcessor(values['metrics-span-processor']),
+    metricsSampleRatio: sampleRatio(values['metrics-sample-ratio']),
     search: values.search ?? false,
     bulkChunk: int('--bulk-chunk', values['bulk-chunk'], 1000, 1),
     singleJobs: int('--single-jobs', values['single-jobs'], clamp(Math.round(jobs / 10), 100, 2000), 1),
@@ -193,6 +203,13 @@ function contextManager(raw: string | undefined): 'als' | 'none' {
 function spanProcessor(raw: string | undefined): 'batch' | 'simple' {
   if (raw === undefined || raw === 'batch' || raw === 'simple') return raw ?? 'batch';
   fail(`--metrics-span-processor: expected batch or simple, got ${JSON.stringify(raw)}`);
+}
+
+function sampleRatio(raw: string | undefined): number {
+  if (raw === undefined) return 1;
+  const value = Number(raw);
+  if (raw.trim() !== '' && Number.isFinite(value) && value >= 0 && value <= 1) return value;
+  fail(`--metrics-sample-ratio: expected a number from 0 to 1, got ${JSON.stringify(raw)}`);
 }
 
 function int(flag: string, raw: string | undefined, fallback: number, min: number): number {

@@ -42,6 +42,8 @@ export interface ChildSettings {
    * as it ends, the SDK's processor for debugging).
    */
   spanProcessor?: 'batch' | 'simple';
+  /** `observe`: the share of traces sampled (ParentBased over TraceIdRatioBased); 1 or absent: every one. */
+  sampleRatio?: number;
   /**
    * Profile the end-to-end phase only (`--profile-end-to-end`): from `start` until the handler of
    * the last end-to-end job, through the inspector, into `dir` as `<label>-<pid>.cpuprofile`.

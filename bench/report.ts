@@ -230,7 +230,7 @@ export function formatMethod(options: BenchOptions): string {
             options.metricsSpanProcessor === 'simple' ? 'SimpleSpanProcessor' : 'BatchSpanProcessor'
           }, in-memory exporter, ${
             options.metricsContextManager === 'als' ? 'AsyncLocalStorage context manager' : 'no context manager'
-          });`,
+          }, ${options.metricsSampleRatio < 1 ? `${options.metricsSampleRatio} of traces sampled` : 'every trace sampled'});`,
           `  the main table holds only the runs with both off.`,
         ]
       : []),

@@ -144,17 +144,22 @@ async function pgbossWorker(): Promise<RunningWorker> {
  * in-memory exporter through a BatchSpanProcessor with its default settings (the SDK's processor
  * for production), or a SimpleSpanProcessor if the harness asks (`settings.spanProcessor`: every
  * span exported as it ends), and the AsyncLocalStorage context manager unless the harness asks for
- * none (`settings.contextManager`). The exporter is emptied every second, so that the run's spans
+ * none (`settings.contextManager`); every trace sampled unless the harness gives a ratio
+ * (`settings.sampleRatio`). The exporter is emptied every second, so that the run's spans
  * cost their making and exporting, not an ever-growing array. Returns a count of the spans exported
  * (the processor's buffer flushed first).
  */
 async function registerTracing(): Promise<() => Promise<number>> {
   const { context, trace } = await import('@opentelemetry/api');
   const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
-  const { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler } = await import(
+    '@opentelemetry/sdk-trace-base'
+  );
   const exporter = new InMemorySpanExporter();
   const processor = settings.spanProcessor === 'simple' ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter);
-  const provider = new BasicTracerProvider({ spanProcessors: [processor] });
+  const ratio = settings.sampleRatio ?? 1;
+  const sampler = ratio < 1 ? { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }) } : {};
+  const provider = new BasicTracerProvider({ spanProcessors: [processor], ...sampler });
   const manager = settings.contextManager === 'none' ? undefined : new AsyncLocalStorageContextManager().enable();
   if (manager && !context.setGlobalContextManager(manager)) throw new Error('a context manager was registered already');
   if (!trace.setGlobalTracerProvider(provider)) throw new Error('a tracer provider was registered already');

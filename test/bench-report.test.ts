@@ -3,7 +3,7 @@
  * (each against the bare runs on both sides) that show how far a single round can stray on a
  * drifting machine.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { RunFigures } from '../bench/backend-run.js';
 import { parseOptions } from '../bench/options.js';
 import { formatObservability, observabilityJson, summariseObservability } from '../bench/observability-report.js';
@@ -102,6 +102,21 @@ describe('the bench report', () => {
     // The observed worker's SDK exports through a BatchSpanProcessor unless asked for the debugging one.
     expect(options).toMatchObject({ metricsSpanProcessor: 'batch', metricsContextManager: 'als' });
     expect(parseOptions(['--metrics', '--metrics-span-processor', 'simple'], {}).metricsSpanProcessor).toBe('simple');
+    // Every trace sampled unless a ratio is given; a ratio outside 0..1 is refused.
+    expect(options.metricsSampleRatio).toBe(1);
+    expect(parseOptions(['--metrics', '--metrics-sample-ratio', '0.1'], {}).metricsSampleRatio).toBe(0.1);
+    const written: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (written.push(String(chunk)), true));
+    const exit = vi.spyOn(process, 'exit').mockImplementation((code) => {
+      throw new Error(`exit ${String(code)}`);
+    });
+    try {
+      for (const bad of ['1.5', '-0.1', 'half', '']) expect(() => parseOptions(['--metrics', `--metrics-sample-ratio=${bad}`], {})).toThrow('exit 2');
+    } finally {
+      write.mockRestore();
+      exit.mockRestore();
+    }
+    expect(written.filter((w) => w.includes('--metrics-sample-ratio: expected a number from 0 to 1'))).toHaveLength(4);
     const off = new Map([
       ['sqlite', [run(6_000, 1), run(5_000, 1), run(7_000, 1)]],
       ['postgres', [run(4_000, 1)]],
