@@ -70,6 +70,46 @@ describe.runIf(backends.includes('postgresql'))('one-statement batches on postgr
     await ledger.close();
   });
 
+  it('mark jobs dispatched by primary key once the table has grown, whatever plan the empty table gave', async () => {
+    const url = await freshDatabaseUrl('postgresql');
+    const ledger = await openTestLedger('postgresql', url);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      // An empty jobs table with statistics, as autovacuum leaves a new ledger's. A generic plan of
+      // `id = ANY($ids)` made now scans a whole index on (queue, created_at, id) for the ids: cheap
+      // while the table is empty, and a scan of every job for every mark once it holds millions.
+      await admin.query('ANALYZE jobs');
+      // More than the five runs after which PostgreSQL may keep a generic plan, on the pool's
+      // connections (an idle connection is reused last-in, first-out).
+      for (let i = 0; i < 12; i++) await ledger.markDispatched([`job_missing_${i}`]);
+      const jobs = Array.from({ length: 3000 }, () => newJob());
+      await ledger.insertJobs(jobs);
+      await ledger.markDispatched(jobs.slice(0, 200).map((j) => j.id));
+      expect((await ledger.getJob(jobs[0]!.id)).dispatchedAt).not.toBeNull();
+      expect((await ledger.getJob(jobs[200]!.id)).dispatchedAt).toBeNull();
+    } finally {
+      await ledger.close();
+    }
+    try {
+      // A backend reports its statistics as it exits: wait until the ledger's have.
+      const database = new URL(url).pathname.slice(1);
+      for (let i = 0; i < 200; i++) {
+        const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+        if (rows[0]!.n === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await admin.query('SELECT pg_stat_clear_snapshot()');
+      const { rows } = await admin.query<{ indexrelname: string; idx_tup_read: string }>(
+        "SELECT indexrelname, idx_tup_read FROM pg_stat_user_indexes WHERE relname = 'jobs' AND indexrelname <> 'jobs_pkey' AND idx_tup_read > 0",
+      );
+      // The marks read jobs through the primary key alone; no other index of jobs was read at all.
+      expect(rows).toEqual([]);
+    } finally {
+      await admin.end();
+    }
+  });
+
   it('plan each statement on primary keys even while the tables are empty (generic plans)', async () => {
     const url = await freshDatabaseUrl('postgresql');
     const ledger = await openTestLedger('postgresql', url);

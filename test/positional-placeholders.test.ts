@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { databaseNowSql } from '../src/store/engine/database-clock.js';
-import { positional, selectsEveryColumn } from '../src/store/engine/postgres/executor.js';
+import { matchesBoundArray, positional, selectsEveryColumn } from '../src/store/engine/postgres/executor.js';
 
 describe('positional placeholders for PostgreSQL', () => {
   it('numbers every ? in order, casts included', () => {
@@ -27,6 +27,15 @@ describe('positional placeholders for PostgreSQL', () => {
       'UPDATE jobs SET version = version + 1 WHERE id = $1 RETURNING version',
     ]) {
       expect(selectsEveryColumn(text), text).toBe(false);
+    }
+  });
+
+  it('tells a filter by a bound array (planned at each run, not named) from other uses of ANY', () => {
+    for (const text of ['UPDATE jobs SET a = 1 WHERE id = ANY($3::text[])', 'SELECT 1 FROM jobs WHERE id =any ( $1 )']) {
+      expect(matchesBoundArray(text), text).toBe(true);
+    }
+    for (const text of ["SELECT 1 FROM jobs WHERE status = ANY('{queued,pending}')", 'UPDATE jobs SET a = $1 WHERE id = $2']) {
+      expect(matchesBoundArray(text), text).toBe(false);
     }
   });
 });

@@ -111,7 +111,7 @@ function preparedQuery(text: string, params: readonly unknown[]): { name?: strin
   let prepared = preparedTexts.get(text);
   if (!prepared) {
     const converted = positional(text);
-    const named = namedStatements < maxNamedStatements && !selectsEveryColumn(converted);
+    const named = namedStatements < maxNamedStatements && !selectsEveryColumn(converted) && !matchesBoundArray(converted);
     prepared = named ? { text: converted, name: `jobledger_${++namedStatements}` } : { text: converted };
     // Unnamed texts are not kept past the cap: IN-lists of many sizes would grow the map forever.
     if (named || preparedTexts.size < maxCachedTexts) preparedTexts.set(text, prepared);
@@ -128,6 +128,19 @@ function preparedQuery(text: string, params: readonly unknown[]): { name?: strin
  */
 export function selectsEveryColumn(text: string): boolean {
   return /(?:\bSELECT|\bRETURNING|,|\.)\s*\*/i.test(text);
+}
+
+/**
+ * Whether a statement filters by membership in a bound array (`= ANY($n)`): such a statement is
+ * not named, so it is planned at each run with the array in hand. A generic plan cannot see the
+ * array, and one made while `jobs` was empty (after the five runs PostgreSQL plans each time) took
+ * an index on (queue, created_at, id) for `id = ANY($ids)`, kept as the table grew: marking jobs
+ * dispatched then scanned that index for every batch (measured: 15,000 marks took 7 s, and the
+ * producers waiting on the marks stalled). `enable_seqscan = off` does not prevent it; planning
+ * each run costs a few hundred microseconds per statement, once per batch of ids.
+ */
+export function matchesBoundArray(text: string): boolean {
+  return /=\s*ANY\s*\(\s*\$\d/i.test(text);
 }
 
 /**
