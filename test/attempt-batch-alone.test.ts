@@ -70,7 +70,7 @@ describe.runIf(backends.includes('postgresql'))('one-statement batches on postgr
     await ledger.close();
   });
 
-  it('mark jobs dispatched by primary key once the table has grown, whatever plan the empty table gave', async () => {
+  it('find jobs by a bound id through the primary key once the table has grown, whatever plan the empty table gave', async () => {
     const url = await freshDatabaseUrl('postgresql');
     const ledger = await openTestLedger('postgresql', url);
     const admin = new pg.Client({ connectionString: url });
@@ -81,13 +81,19 @@ describe.runIf(backends.includes('postgresql'))('one-statement batches on postgr
       // while the table is empty, and a scan of every job for every mark once it holds millions.
       await admin.query('ANALYZE jobs');
       // More than the five runs after which PostgreSQL may keep a generic plan, on the pool's
-      // connections (an idle connection is reused last-in, first-out).
-      for (let i = 0; i < 12; i++) await ledger.markDispatched([`job_missing_${i}`]);
+      // connections (an idle connection is reused last-in, first-out): marks (`id = ANY($ids)`)
+      // and progress updates (`id = $id`) of jobs that are not there.
+      const missing = (i: number) => ({ jobId: `job_missing_${i}`, attemptId: `att_missing_${i}`, number: 1, startedAt: 1_000 });
+      for (let i = 0; i < 12; i++) {
+        await ledger.markDispatched([`job_missing_${i}`]);
+        expect(await ledger.recordProgress(missing(i), { step: i }, false)).toBe(false);
+      }
       const jobs = Array.from({ length: 3000 }, () => newJob());
       await ledger.insertJobs(jobs);
       await ledger.markDispatched(jobs.slice(0, 200).map((j) => j.id));
       expect((await ledger.getJob(jobs[0]!.id)).dispatchedAt).not.toBeNull();
       expect((await ledger.getJob(jobs[200]!.id)).dispatchedAt).toBeNull();
+      for (let i = 0; i < 5; i++) expect(await ledger.recordProgress({ ...missing(0), jobId: jobs[2999 - i]!.id }, { step: i }, false)).toBe(false);
     } finally {
       await ledger.close();
     }
@@ -103,7 +109,7 @@ describe.runIf(backends.includes('postgresql'))('one-statement batches on postgr
       const { rows } = await admin.query<{ indexrelname: string; idx_tup_read: string }>(
         "SELECT indexrelname, idx_tup_read FROM pg_stat_user_indexes WHERE relname = 'jobs' AND indexrelname <> 'jobs_pkey' AND idx_tup_read > 0",
       );
-      // The marks read jobs through the primary key alone; no other index of jobs was read at all.
+      // The marks and progress updates read jobs through the primary key alone; no other index of jobs was read.
       expect(rows).toEqual([]);
     } finally {
       await admin.end();

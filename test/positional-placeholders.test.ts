@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { databaseNowSql } from '../src/store/engine/database-clock.js';
-import { matchesBoundArray, positional, selectsEveryColumn } from '../src/store/engine/postgres/executor.js';
+import { findsJobsByBoundId, positional, selectsEveryColumn } from '../src/store/engine/postgres/executor.js';
 
 describe('positional placeholders for PostgreSQL', () => {
   it('numbers every ? in order, casts included', () => {
@@ -30,12 +30,24 @@ describe('positional placeholders for PostgreSQL', () => {
     }
   });
 
-  it('tells a filter by a bound array (planned at each run, not named) from other uses of ANY', () => {
-    for (const text of ['UPDATE jobs SET a = 1 WHERE id = ANY($3::text[])', 'SELECT 1 FROM jobs WHERE id =any ( $1 )']) {
-      expect(matchesBoundArray(text), text).toBe(true);
+  it('tells a statement that finds jobs by a bound id (planned at each run, not named) from the batch statements and others', () => {
+    for (const text of [
+      'UPDATE jobs SET a = 1 WHERE id = ANY($3::text[])',
+      'UPDATE jobs SET progress = $1 WHERE id = $4 AND current_attempt = $5 RETURNING version',
+      'SELECT status, current_attempt, run_at, version FROM jobs WHERE id = $1',
+      'SELECT 1 FROM jobs j WHERE jobs.id =any ( $1 )',
+    ]) {
+      expect(findsJobsByBoundId(text), text).toBe(true);
     }
-    for (const text of ["SELECT 1 FROM jobs WHERE status = ANY('{queued,pending}')", 'UPDATE jobs SET a = $1 WHERE id = $2']) {
-      expect(matchesBoundArray(text), text).toBe(false);
+    for (const text of [
+      'UPDATE jobs SET status = v.status FROM unnest($1::text[], $2::text[]) AS v(id, status) WHERE jobs.id = v.id',
+      'UPDATE attempts SET heartbeat_at = 1 WHERE id IN ($1, $2)',
+      "UPDATE attempts SET status = 'stalled' WHERE job_id = $3 AND status = 'running'",
+      'SELECT status FROM attempts WHERE id = $1',
+      "SELECT 1 FROM jobs WHERE status = ANY('{queued,pending}')",
+      'SELECT 1 FROM jobs WHERE run_id = $1',
+    ]) {
+      expect(findsJobsByBoundId(text), text).toBe(false);
     }
   });
 });

@@ -111,7 +111,7 @@ function preparedQuery(text: string, params: readonly unknown[]): { name?: strin
   let prepared = preparedTexts.get(text);
   if (!prepared) {
     const converted = positional(text);
-    const named = namedStatements < maxNamedStatements && !selectsEveryColumn(converted) && !matchesBoundArray(converted);
+    const named = namedStatements < maxNamedStatements && !selectsEveryColumn(converted) && !findsJobsByBoundId(converted);
     prepared = named ? { text: converted, name: `jobledger_${++namedStatements}` } : { text: converted };
     // Unnamed texts are not kept past the cap: IN-lists of many sizes would grow the map forever.
     if (named || preparedTexts.size < maxCachedTexts) preparedTexts.set(text, prepared);
@@ -131,16 +131,19 @@ export function selectsEveryColumn(text: string): boolean {
 }
 
 /**
- * Whether a statement filters by membership in a bound array (`= ANY($n)`): such a statement is
- * not named, so it is planned at each run with the array in hand. A generic plan cannot see the
- * array, and one made while `jobs` was empty (after the five runs PostgreSQL plans each time) took
- * an index on (queue, created_at, id) for `id = ANY($ids)`, kept as the table grew: marking jobs
- * dispatched then scanned that index for every batch (measured: 15,000 marks took 7 s, and the
- * producers waiting on the marks stalled). `enable_seqscan = off` does not prevent it; planning
- * each run costs a few hundred microseconds per statement, once per batch of ids.
+ * Whether a statement finds `jobs` rows by an id bound as a parameter (`id = $n`, `id = ANY($n)`):
+ * such a statement is not named, so PostgreSQL plans it at each run with the value in hand. Every
+ * secondary index of `jobs` ends in `id` (for keyset pages), and a generic plan made while the
+ * table was empty (after the five runs PostgreSQL plans each time) reads one of them, on
+ * (queue, created_at, id), for the id, and is kept as the table grows: a scan of every job's entry
+ * for each call (measured with the dispatched marks: 15,000 took 7 s, and the producers waiting on
+ * them stalled). `enable_seqscan = off` does not prevent it. The hot path's batch statements join
+ * their rows on `jobs.id` instead and keep their names (their plans use the primary key at any
+ * size); what is planned at each run here is a progress update, a stalled job's failure, a mark of
+ * many ids: a few hundred microseconds each, not per job of a batch.
  */
-export function matchesBoundArray(text: string): boolean {
-  return /=\s*ANY\s*\(\s*\$\d/i.test(text);
+export function findsJobsByBoundId(text: string): boolean {
+  return /\bjobs\b/i.test(text) && /(?<![\w.])(?:jobs\.)?id\s*=\s*(?:ANY\s*\(\s*)?\$\d/i.test(text);
 }
 
 /**
