@@ -61,35 +61,36 @@ describe('the ledger counts behind /metrics', () => {
     expect(reads).toBe(1);
   });
 
-  it('waits a hundred times as long as a read took before the next, beyond the interval, so a large ledger is not counted ever more often', async () => {
+  /** Counts whose every read takes at least `readMs`; `reads()` says how many were made. */
+  function slowCounts(readMs: number, cacheMs: number): { counts: LedgerCounts; reads: () => number } {
     let reads = 0;
     const counts = new LedgerCounts(async () => {
       reads += 1;
-      // A read of at least 30 ms: the next may come no sooner than 3 s after it, the 10 ms interval notwithstanding.
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      await new Promise((resolve) => setTimeout(resolve, readMs));
       return figures({ succeeded: reads });
-    }, 10);
+    }, cacheMs);
+    return { counts, reads: () => reads };
+  }
+
+  it('waits a hundred times as long as a read took before the next, beyond the interval, so a large ledger is not counted ever more often', async () => {
+    // A read of at least 30 ms: the next may come no sooner than 3 s after it, the 10 ms interval notwithstanding.
+    const { counts, reads } = slowCounts(30, 10);
     const first = await counts.get();
     expect(first.readSeconds).toBeGreaterThanOrEqual(0.025);
     const stretched = first.readSeconds * 1000 * readCostFactor;
     expect(await counts.get(first.readAt + 1000)).toBe(first);
     expect(await counts.get(first.readAt + Math.floor(stretched) - 1)).toBe(first);
-    expect(reads).toBe(1);
+    expect(reads()).toBe(1);
     const second = await counts.get(first.readAt + Math.ceil(stretched) + 1);
     expect(second.attemptTotals).toEqual({ succeeded: 2 });
-    expect(reads).toBe(2);
+    expect(reads()).toBe(2);
   });
 
   it('reads at every call with an interval of 0, however long a read took', async () => {
-    let reads = 0;
-    const counts = new LedgerCounts(async () => {
-      reads += 1;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      return figures({ succeeded: reads });
-    }, 0);
+    const { counts, reads } = slowCounts(20, 0);
     const first = await counts.get();
     await counts.get(first.readAt);
-    expect(reads).toBe(2);
+    expect(reads()).toBe(2);
   });
 
   it('never lets an attempt total decrease when retention prunes attempts', async () => {

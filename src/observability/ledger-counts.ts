@@ -5,9 +5,11 @@
  * `attempts` (status is not indexed), so a read grows with the ledger (SQLite, 500,000 jobs with
  * their attempts: 0.6-0.7 s of the worker's own CPU), and a fixed interval would let a large ledger
  * spend a growing share of every worker's time on counting. With the factor, reads take at most
- * about 1 % of the time, whatever the ledger's size; the counts' age gauge shows how old they are. Attempt totals are exposed as counters:
- * the ledger's totals fall when retention prunes finished jobs, so the amount a total fell by is
- * carried forward and what is exposed never decreases while this process lives.
+ * about 1 % of the time, whatever the ledger's size; the counts' age gauge shows how old they are.
+ *
+ * Attempt totals are exposed as counters: the ledger's totals fall when retention prunes finished
+ * jobs, so the amount a total fell by is carried forward and what is exposed never decreases while
+ * this process lives.
  */
 import type { LedgerFigures } from '../store/index.js';
 

@@ -1,47 +1,37 @@
 /**
  * The ledger: the narrow contract through which workers, producers and the CLI reach the database.
- * It owns the ORM, forks one EntityManager per operation, wraps writes in transactions (retried
- * while SQLite is busy), and delegates each operation to the module that holds its SQL. The reads
- * are in ledger-reads.ts, which this class extends.
+ * It owns the ORM and the hot path below it (the engine, group commit, the dispatched marks), opens
+ * and closes both, and delegates each operation to the module that holds its SQL. The writes
+ * through the ORM are in ledger-orm-writes.ts and the reads in ledger-reads.ts, which this class
+ * extends in turn.
  */
 import { InvalidOptionError } from '../errors.js';
 import { rejection } from '../promises.js';
 import type { EntityManager } from '@mikro-orm/core';
-import { LedgerReads } from './ledger-reads.js';
+import { LedgerOrmWrites } from './ledger-orm-writes.js';
 import type { DatabaseTarget } from '../config.js';
 import * as attempts from './attempts/attempt-writes.js';
 import * as signals from './attempts/attempt-signals.js';
 import type { AttemptRef, BeginResult, OutcomeHook, RecordedOutcome, WorkerIdentity } from './attempts/attempt-writes.js';
-import type { AuditRow, AuditSource, JobRow, RunRow, RunStatus } from './entities/index.js';
-import { checkAuditContext, recordAudit, type AuditContext, type AuditEntry } from './audit/audit-writes.js';
+import type { JobRow } from './entities/index.js';
 import * as jobWrites from './jobs/job-writes.js';
 import type { InsertedJob, NewJob } from './jobs/job-writes.js';
 import { ensureSchema, migrate } from './orm/migrator.js';
-import * as operator from './jobs/operator-writes.js';
-import * as pipelineOperator from './pipelines/pipeline-operator-writes.js';
-import type { OperatorResult } from './jobs/operator-writes.js';
-import * as foreign from './jobs/foreign-jobs.js';
-import * as redisActions from './jobs/redis-actions.js';
 import { ensureLedgerIdentity, readLedgerIdentity } from './identity/ledger-identity.js';
-import type { SerializedError } from './attempts/outcome.js';
-import { forkEm, inMemorySqliteConnection, openOrm, type LedgerEm, type LedgerOrm } from './orm/open-orm.js';
+import { inMemorySqliteConnection, openOrm, type LedgerOrm } from './orm/open-orm.js';
 import type { Outcome } from './attempts/outcome.js';
-import * as runs from './runs/runs.js';
 import { probeWithin, type ProbeResult } from './health.js';
 import { recordLostAttempt, type LostAttempt, type RecordedLoss } from './attempts/lost-attempts.js';
-import { retryTransient } from './engine/retry-transient.js';
 import type { FastExecutor } from './engine/executor.js';
 import { openEngine } from './engine/open-engine.js';
 import type { LedgerEngine } from './engine/engine.js';
 import { DispatchedMarks, type MarkFailureHandler } from './jobs/dispatched-marks.js';
 import { GroupCommitter, type GroupCommitStats } from './engine/group-commit.js';
-import { dialectOf, type Sql } from './engine/sql.js';
+import { dialectOf } from './engine/sql.js';
 import { sqlFor } from './orm/em-sql.js';
 import { asUnavailable, defaultDatabaseRetryMs } from './engine/connection-loss.js';
-import { ormTransaction, ormUnitOfWork, type OrmTransactionOptions } from './orm/orm-transaction.js';
 import { describeDatabase } from '../config.js';
-import { takeWriteLock } from './engine/sqlite/write-lock.js';
-import { inTurn, WriteTurns } from './engine/sqlite/write-turns.js';
+import { WriteTurns } from './engine/sqlite/write-turns.js';
 
 /** A begin that lost a race with a concurrent change of its job is `raced` (the processor tries once more). */
 function recoverRacedBegin(error: unknown): BeginResult {
@@ -66,7 +56,7 @@ export interface OpenLedgerOptions {
   databaseRetryMs?: number;
 }
 
-export class Ledger extends LedgerReads {
+export class Ledger extends LedgerOrmWrites {
   /** The hot path below MikroORM, batch first, one engine per dialect (engine/engine.ts). */
   private readonly engine: LedgerEngine;
   /** The engine's connections: prepared statements (SQLite) or bound parameters (PostgreSQL). */
@@ -77,14 +67,11 @@ export class Ledger extends LedgerReads {
   private readonly enqueues: GroupCommitter;
   /** Hand-over marks written behind `enqueue`'s return. */
   private readonly marks = new DispatchedMarks((ids) => this.markDispatched(ids));
-  /** SQLite: this process's write transactions, on any connection, take turns (write-turns.ts). */
-  private readonly turns: WriteTurns | undefined;
   /** The ledger's identity, read once. */
   private identityRead: Promise<string> | undefined;
 
   private constructor(orm: LedgerOrm, target: DatabaseTarget, databaseRetryMs: number, engine: LedgerEngine, turns: WriteTurns | undefined) {
-    super(orm, target, databaseRetryMs);
-    this.turns = turns;
+    super(orm, target, databaseRetryMs, turns);
     this.engine = engine;
     this.fast = this.engine.executor;
     // On PostgreSQL, a batch of starts or outcomes is one statement that commits alone where it can.
@@ -138,40 +125,6 @@ export class Ledger extends LedgerReads {
     this.closed = true;
     await this.fast.close();
     await this.orm.close(true);
-  }
-
-  /**
-   * @internal
-   * Runs `work` in one transaction on a fresh fork, retried as a whole after a lost lock race
-   * (retry-transient.ts), after the dispatched marks queued so far: an operator action taken right
-   * after an enqueue finds the job `queued`, as the enqueue reported it.
-   */
-  async transaction<T>(work: (sql: Sql) => Promise<T>, options?: OrmTransactionOptions): Promise<T> {
-    this.assertOpen('writing to the ledger');
-    await this.marks.settled();
-    return retryTransient(() => inTurn(this.turns, () => ormTransaction(this.orm, work, options)), this.retrying);
-  }
-
-  /**
-   * @internal
-   * `transaction` through MikroORM's unit of work: `work` gets the transaction's EntityManager fork
-   * (find, create and persist, nativeUpdate and nativeDelete), and what it persisted is flushed
-   * before COMMIT. Same turns, write lock, retries and connection-loss handling as `transaction`.
-   */
-  async unitOfWork<T>(work: (em: LedgerEm) => Promise<T>, options?: OrmTransactionOptions): Promise<T> {
-    this.assertOpen('writing to the ledger');
-    await this.marks.settled();
-    return retryTransient(() => inTurn(this.turns, () => ormUnitOfWork(this.orm, work, options)), this.retrying);
-  }
-
-  /**
-   * @internal
-   * A fresh EntityManager fork on the ledger's own database, for a transactional enqueue whose other
-   * writes are ledger rows too (a replay's batch: jobs/replay.ts).
-   */
-  entityManager(): EntityManager {
-    this.assertOpen('writing to the ledger');
-    return forkEm(this.orm);
   }
 
   /**
@@ -235,28 +188,6 @@ export class Ledger extends LedgerReads {
 
   /**
    * @internal
-   * Runs `work` in a transaction of the caller's EntityManager (transactional enqueue; the database
-   * must hold the ledger's tables). On SQLite the transaction takes its turn among this process's
-   * writers (write-turns.ts) and then the write lock, before `work` runs (write-lock.ts). When this
-   * call opens the transaction, one the database aborts for a lost lock race (SQLite busy, a
-   * PostgreSQL deadlock or serialization failure) is rolled back and `work` runs again from the
-   * start (retry-transient.ts). Inside a transaction the caller has already opened on `em`, it runs
-   * once, as a nested transaction, and such an error reaches the caller.
-   */
-  transactionWith<T>(em: EntityManager, work: (em: EntityManager) => Promise<T>): Promise<T> {
-    if (em.isInTransaction()) return em.transactional((tx) => work(tx));
-    return retryTransient(() =>
-      inTurn(this.turns, () =>
-        em.transactional(async (tx) => {
-          await takeWriteLock(sqlFor(tx));
-          return work(tx);
-        }),
-      ),
-    );
-  }
-
-  /**
-   * @internal
    * Inserts jobs through the caller's EntityManager, inside the caller's transaction: the jobs exist
    * if and only if that transaction commits. The caller's database must hold the ledger's tables.
    */
@@ -299,40 +230,6 @@ export class Ledger extends LedgerReads {
 
   findUndispatched(createdBefore: number, limit: number): Promise<JobRow[]> {
     return this.read((sql) => jobWrites.findUndispatched(sql, createdBefore, limit));
-  }
-
-  // --- jobs from elsewhere (foreign-jobs.ts) ---
-
-  /** Records a job adopted from plain BullMQ whose payload its schema refused: `failed`, never run. */
-  insertRefusedJob(job: NewJob, error: SerializedError): Promise<InsertedJob> {
-    return this.unitOfWork((em) => foreign.insertRefusedJob(em, job, error));
-  }
-
-  /** One `job.type_unknown` event: a worker that does not know the job's type handed it back to Redis. */
-  recordUnknownJobType(handBack: foreign.UnknownTypeHandBack): Promise<foreign.RecordedHandBack> {
-    return this.unitOfWork((em) => foreign.recordUnknownJobType(em, handBack));
-  }
-
-  /** Unfinished jobs handed back for an unknown type and not started since (for the doctor). */
-  findJobsAwaitingType(limit = 100): Promise<foreign.JobAwaitingType[]> {
-    return this.readEntities((em) => foreign.findJobsAwaitingType(em, limit));
-  }
-
-  // --- what was done to a job in Redis (redis-actions.ts) ---
-
-  /** A delayed job Redis promoted (Bull Board's "promote"): `job.promoted`, its `run_at` moved to the delivery. */
-  recordPromotedJob(promoted: redisActions.PromotedJob): Promise<boolean> {
-    return this.unitOfWork((em) => redisActions.recordPromotedJob(em, promoted));
-  }
-
-  /** Redis asked to run a finished job again and the ledger refused: `job.retry_refused`. */
-  recordRefusedRedisRetry(refused: redisActions.RefusedRedisRetry): Promise<boolean> {
-    return this.unitOfWork((em) => redisActions.recordRefusedRedisRetry(em, refused));
-  }
-
-  /** Someone removed the job from Redis (Bull Board's "remove"): `job.redis_removed`, once per removal. */
-  recordRedisRemoval(removal: redisActions.RedisRemoval): Promise<boolean> {
-    return this.unitOfWork((em) => redisActions.recordRedisRemoval(em, removal));
   }
 
   // --- attempts ---
@@ -378,45 +275,5 @@ export class Ledger extends LedgerReads {
   /** Its own worker found the attempt lost (lost-attempts.ts): `stalled`, the job queued again. */
   recordLostAttempt(ref: AttemptRef, lost: LostAttempt, now = Date.now()): Promise<RecordedLoss> {
     return this.committer.submit((sql) => recordLostAttempt(sql, ref, lost, now));
-  }
-
-  // --- operator actions ---
-
-  cancelJob(request: operator.OperatorRequest): Promise<OperatorResult> {
-    return this.unitOfWork((em) => operator.cancelJob(em, request));
-  }
-
-  retryJob(request: operator.OperatorRequest): Promise<OperatorResult> {
-    return this.unitOfWork((em) => operator.retryJob(em, request));
-  }
-
-  cancelPipeline(request: pipelineOperator.PipelineOperatorRequest): Promise<pipelineOperator.CancelledPipeline> {
-    return this.unitOfWork((em) => pipelineOperator.cancelPipeline(em, request));
-  }
-
-  retryPipeline(request: pipelineOperator.PipelineOperatorRequest, makeJob: pipelineOperator.RetryStageJob): Promise<pipelineOperator.RetriedPipeline> {
-    return this.unitOfWork((em) => pipelineOperator.retryPipeline(em, request, makeJob));
-  }
-
-  // --- audit log ---
-
-  /**
-   * Records one operator action that has no change of its own to join (a bulk action's summary,
-   * written after the per-job actions it made, each of which has its own row).
-   */
-  recordAudit(context: AuditContext, entry: AuditEntry): Promise<AuditRow> {
-    const checked = checkAuditContext(context);
-    return this.unitOfWork((em) => Promise.resolve(recordAudit(em, checked, entry)));
-  }
-
-  // --- runs ---
-
-  createRun(input: { name: string; metadata?: unknown; actor: string }): Promise<RunRow> {
-    return this.unitOfWork((em) => runs.createRun(em, { ...input, now: Date.now() }));
-  }
-
-  /** Changes a run's status, with its event and its audit row (`source` default `library`). */
-  setRunStatus(input: { runId: string; status: RunStatus; reason?: string | null; actor: string; source?: AuditSource }): Promise<RunRow> {
-    return this.unitOfWork((em) => runs.setRunStatus(em, { ...input, reason: input.reason ?? null, source: input.source ?? 'library', now: Date.now() }));
   }
 }
