@@ -57,11 +57,21 @@ afterEach(() => {
 });
 
 describe.each(backends)('group-committed single enqueue on %s', (dialect) => {
-  it('commits 50 concurrent enqueues in one transaction and one addBulk, each caller with its own job, all run', async () => {
-    // No relay: its passes hand over again what is committed and not yet marked, with addBulk too.
+  it('commits 50 concurrent enqueues in one transaction and sends their adds to Redis together, each caller with its own job, all run', async () => {
+    // No relay: its passes hand over again what is committed and not yet marked.
     const jl = await openTestJobLedger(dialect, { jobs: [scriptedJob], relay: false });
     await jl.enqueue('test.scripted', { action: 'succeed', tag: 'warm-up' }); // the queue and the prefix claim exist
-    const adds = vi.spyOn(Queue.prototype, 'add');
+    // How many adds had been sent when each reply came: 50 for all of them means one round trip.
+    const sentAtEachReply: number[] = [];
+    let sent = 0;
+    const add = Queue.prototype.add;
+    const adds = vi.spyOn(Queue.prototype, 'add').mockImplementation(function (this: Queue, ...args: Parameters<Queue['add']>) {
+      sent++;
+      return add.apply(this, args).then((job) => {
+        sentAtEachReply.push(sent);
+        return job;
+      });
+    });
     const bulks = vi.spyOn(Queue.prototype, 'addBulk');
     const before = commits(jl);
 
@@ -69,9 +79,9 @@ describe.each(backends)('group-committed single enqueue on %s', (dialect) => {
       Array.from({ length: 50 }, (_, i) => jl.enqueue('test.scripted', { action: 'succeed', result: i })),
     );
     expect(since(jl, before)).toEqual({ batches: 1, writes: 50, splits: 0 });
-    expect(adds).not.toHaveBeenCalled();
-    expect(bulks).toHaveBeenCalledTimes(1);
-    expect(bulks.mock.calls[0]![0]).toHaveLength(50);
+    expect(bulks).not.toHaveBeenCalled();
+    expect(adds).toHaveBeenCalledTimes(50);
+    expect(sentAtEachReply).toEqual(Array.from({ length: 50 }, () => 50));
     expect(results.every((r) => r.created && r.payloadMatched && r.status === 'queued')).toBe(true);
     expect(new Set(results.map((r) => r.id)).size).toBe(50);
 
@@ -79,6 +89,60 @@ describe.each(backends)('group-committed single enqueue on %s', (dialect) => {
     await waitFor(() => completedCount(jl, 51), '51 completed jobs', 40_000);
     // Each caller's id is the job that ran its payload.
     for (const [i, r] of results.entries()) expect((await jl.ledger.getJob(r.id)).result).toBe(i);
+    await jl.close();
+  });
+
+  it("answers each caller once its own job is in Redis, not the batch's last, and reads it back queued", async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [scriptedJob], relay: false });
+    await jl.enqueue('test.scripted', { action: 'succeed', tag: 'warm-up' });
+    // The add of the job tagged "slow" is held until the test lets it go.
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const add = Queue.prototype.add;
+    vi.spyOn(Queue.prototype, 'add').mockImplementation(async function (this: Queue, ...args: Parameters<Queue['add']>) {
+      const job = await add.apply(this, args);
+      const payloadOf = await jl.ledger.getJob(args[2]!.jobId!);
+      if ((payloadOf.payload as { tag?: string }).tag === 'slow') await held;
+      return job;
+    });
+    const answered: string[] = [];
+    const calls = ['a', 'b', 'slow', 'c'].map((tag) =>
+      jl.enqueue('test.scripted', { action: 'succeed', tag }).then((job) => {
+        answered.push(tag);
+        return job;
+      }),
+    );
+    await waitFor(() => (answered.length === 3 ? true : undefined), 'three callers answered while one add is held');
+    expect(answered.sort()).toEqual(['a', 'b', 'c']);
+    const [a] = await Promise.all([calls[0]!]);
+    expect(a.status).toBe('queued');
+    // Its mark is not written until the whole hand-over ends, unless this process reads first.
+    expect((await jl.ledger.getJob(a.id)).status).toBe('queued');
+    release();
+    const slow = await calls[2]!;
+    expect(slow.status).toBe('queued');
+    expect((await jl.ledger.getJob(slow.id)).status).toBe('queued');
+    await jl.close();
+  });
+
+  it('answers pending for the one job of a batch whose add fails, queued for the rest; the relay hands it over', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [scriptedJob], relay: false });
+    await jl.enqueue('test.scripted', { action: 'succeed', tag: 'warm-up' });
+    const add = Queue.prototype.add;
+    vi.spyOn(Queue.prototype, 'add').mockImplementation(async function (this: Queue, ...args: Parameters<Queue['add']>) {
+      const row = await jl.ledger.getJob(args[2]!.jobId!);
+      if ((row.payload as { tag?: string }).tag === 'refused') throw new Error('add refused by the test');
+      return add.apply(this, args);
+    });
+    const results = await Promise.all(
+      ['a', 'refused', 'b'].map((tag) => jl.enqueue('test.scripted', { action: 'succeed', tag })),
+    );
+    expect(results.map((r) => r.status)).toEqual(['queued', 'pending', 'queued']);
+    expect((await jl.ledger.getJob(results[0]!.id)).status).toBe('queued');
+    expect((await jl.ledger.getJob(results[1]!.id)).status).toBe('pending');
+    vi.restoreAllMocks();
+    expect((await jl.flushOutbox()).dispatched).toEqual([results[1]!.id]);
+    expect((await jl.ledger.getJob(results[1]!.id)).status).toBe('queued');
     await jl.close();
   });
 

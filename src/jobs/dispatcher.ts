@@ -93,8 +93,15 @@ export class Dispatcher {
     return queue;
   }
 
-  /** Adds jobs to Redis (grouped by queue, in bulk) and queues the dispatched marks of those that made it. */
-  async dispatch(jobs: readonly DispatchableJob[], now = Date.now()): Promise<DispatchReport> {
+  /**
+   * Adds jobs to Redis (grouped by queue) and queues the dispatched marks of those that made it.
+   * Without `onEach`, each queue's jobs go in bulk (one MULTI/EXEC). With it, each job is its own
+   * `add`, all sent together, and `onEach` hears of each job as soon as its own reply comes, before
+   * the rest of the batch is in: what lets group-committed enqueues answer their callers while
+   * Redis still runs the batch (enqueue-batcher.ts). Such a job's mark is promised at once
+   * (dispatched-marks.ts), so this process reads it `queued` from then on.
+   */
+  async dispatch(jobs: readonly DispatchableJob[], now = Date.now(), onEach?: (id: string) => void): Promise<DispatchReport> {
     const report: DispatchReport = { dispatched: [], deferred: [] };
     const byQueue = new Map<string, DispatchableJob[]>();
     for (const job of jobs) {
@@ -103,18 +110,29 @@ export class Dispatcher {
       else byQueue.set(job.queue, [job]);
     }
     for (const [queueName, group] of byQueue) {
+      // Ids whose add returned before the hand-over gave up (only counted with `onEach`).
+      const added = new Set<string>();
+      let gaveUp = false;
       try {
         await this.whileConnected(async () => {
           await this.claimPrefix();
-          await this.addToQueue(queueName, group, now);
+          if (!onEach) return this.addToQueue(queueName, group, now);
+          await this.addEach(queueName, group, now, (id) => {
+            if (gaveUp) return;
+            added.add(id);
+            this.options.ledger.promiseDispatchedMark(id, this.onMarkFailure);
+            onEach(id);
+          });
         }, 'handing jobs to Redis');
         report.dispatched.push(...group.map((j) => j.id));
         faultPoint('enqueue.after_redis');
       } catch (error) {
-        report.deferred.push(...group.map((j) => j.id));
-        if (error instanceof RedisPrefixTakenError) this.options.logger.error({ err: error, jobs: group.length }, 'not handing jobs to a Redis prefix another ledger holds; they stay in the outbox');
+        gaveUp = true;
+        for (const job of group) (added.has(job.id) ? report.dispatched : report.deferred).push(job.id);
+        const left = group.length - added.size;
+        if (error instanceof RedisPrefixTakenError) this.options.logger.error({ err: error, jobs: left }, 'not handing jobs to a Redis prefix another ledger holds; they stay in the outbox');
         else this.options.logger.warn(
-          { err: error, queue: queueName, jobs: group.length },
+          { err: error, queue: queueName, jobs: left },
           'could not hand jobs to Redis; they stay committed in the outbox for the relay',
         );
       }
@@ -145,10 +163,12 @@ export class Dispatcher {
    * the jobs later.
    */
   private markDispatched(ids: readonly string[]): Promise<void> {
-    return this.options.ledger.markDispatchedBehind(ids, (error, jobs) => {
-      this.options.logger.warn({ err: error, jobs }, 'jobs are in Redis but could not be marked dispatched; the relay will mark them');
-    });
+    return this.options.ledger.markDispatchedBehind(ids, this.onMarkFailure);
   }
+
+  private readonly onMarkFailure = (error: unknown, jobs: number): void => {
+    this.options.logger.warn({ err: error, jobs }, 'jobs are in Redis but could not be marked dispatched; the relay will mark them');
+  };
 
   /**
    * One job goes with `add`: `addBulk` wraps its jobs in MULTI/EXEC, which for a single job is two
@@ -163,6 +183,25 @@ export class Dispatcher {
       return;
     }
     await queue.addBulk(group.map((job) => ({ name: job.name, data: this.redisData(job), opts: bullOptions(job, now) })));
+  }
+
+  /**
+   * Each job its own `add`, sent in the same tick (one write to Redis for all of them, no
+   * MULTI/EXEC), `onAdded` called as each reply arrives. Rejects with the first failure once every
+   * add has settled, so that the ids which did land are all reported.
+   */
+  private async addEach(queueName: string, group: readonly DispatchableJob[], now: number, onAdded: (id: string) => void): Promise<void> {
+    const queue = this.queue(queueName);
+    let failure: { error: unknown } | undefined;
+    await Promise.all(
+      group.map((job) =>
+        queue.add(job.name, this.redisData(job), bullOptions(job, now)).then(
+          () => onAdded(job.id),
+          (error: unknown) => void (failure ??= { error }),
+        ),
+      ),
+    );
+    if (failure) throw failure.error;
   }
 
   private redisData(job: DispatchableJob): RedisJobData {

@@ -1,14 +1,17 @@
 /**
  * Group-committed single enqueue: the `enqueue` calls made in the same event-loop turn (concurrent
  * requests of a web server, a `Promise.all` of enqueues) are committed to the ledger in one
- * transaction and handed to Redis in one round trip per queue, as one `enqueueBulk` would be. Each
- * caller still awaits its own job: it resolves once that job is committed and handed over (or left
- * in the outbox), with its own id and status, or rejects with its own error.
+ * transaction, and their jobs are sent to Redis together, one write per queue. Each caller still
+ * awaits its own job: it resolves once that job is committed and in Redis (or left in the outbox),
+ * with its own id and status, or rejects with its own error.
  *
  * The batch is taken on `setImmediate` after the first call arrives, never on a timer: a caller
  * alone waits one turn of the loop, which does not wait for I/O while a callback is due. The
- * ledger's commit starts at once when none is running, and a batch's hand-over to Redis runs beside
- * the next batch's commit. What each call must not share is settled before it joins: its input is
+ * ledger's commit starts at once when none is running. The hand-over sends each job as its own
+ * `add` (no MULTI/EXEC), and a caller is answered as soon as its own job's reply comes: with callers
+ * that each enqueue again once answered (a busy web server), the next batch forms and commits while
+ * Redis still runs the rest of this one, where one bulk add made every caller wait for the last
+ * job. What each call must not share is settled before it joins: its input is
  * validated (a bad call rejects alone), and its run is checked. In the ledger, a batch that fails is
  * rolled back and its jobs are inserted one by one (`Ledger.insertJobsTogether`), so one job's
  * database error reaches only its own caller. Idempotency keys behave as with calls one after the
@@ -17,10 +20,10 @@
  */
 import { faultPoint } from '../fault-points.js';
 import type { InsertedJob, Ledger, NewJob } from '../store/index.js';
-import type { Dispatcher, DispatchReport } from './dispatcher.js';
+import type { Dispatcher } from './dispatcher.js';
 
-/** What a caller gets for its job: the producer's answer, from its job, the inserted row and the ids handed over. */
-export type ReportJob<R> = (job: NewJob, inserted: InsertedJob, dispatched: ReadonlySet<string>) => R;
+/** What a caller gets for its job: the producer's answer, from its job, the inserted row and whether that row's job is in Redis. */
+export type ReportJob<R> = (job: NewJob, inserted: InsertedJob, handedOver: boolean) => R;
 
 interface Waiting<R> {
   job: NewJob;
@@ -87,20 +90,32 @@ export class EnqueueBatcher<R> {
     this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
     try {
       const settled = await this.options.ledger.insertJobsTogether(batch.map((w) => w.job));
-      const committed: { waiting: Waiting<R>; inserted: InsertedJob }[] = [];
+      // Callers by the id of the job they get: two calls with one idempotency key share one.
+      const byJob = new Map<string, { waiting: Waiting<R>; inserted: InsertedJob }[]>();
+      const fresh: InsertedJob['job'][] = [];
       settled.forEach((outcome, i) => {
         const waiting = batch[i]!;
-        if (outcome.status === 'fulfilled') committed.push({ waiting, inserted: outcome.value });
-        else waiting.reject(outcome.reason);
+        if (outcome.status === 'rejected') return waiting.reject(outcome.reason);
+        const inserted = outcome.value;
+        if (inserted.created) fresh.push(inserted.job);
+        const callers = byJob.get(inserted.id);
+        if (callers) callers.push({ waiting, inserted });
+        else byJob.set(inserted.id, [{ waiting, inserted }]);
       });
-      if (committed.length === 0) return;
+      if (byJob.size === 0) return;
       faultPoint('enqueue.after_commit');
-      // One hand-over for the batch: grouped by queue, one `addBulk` each (dispatcher.ts). Jobs it
-      // could not hand over stay in the outbox for the relay; their callers get `pending`.
-      const fresh = committed.filter((c) => c.inserted.created).map((c) => c.inserted.job);
-      const report: DispatchReport = fresh.length ? await this.options.dispatcher.dispatch(fresh) : { dispatched: [], deferred: [] };
-      const dispatched = new Set(report.dispatched);
-      for (const { waiting, inserted } of committed) waiting.resolve(this.options.report(waiting.job, inserted, dispatched));
+      const answer = (id: string, handedOver: boolean): void => {
+        const callers = byJob.get(id);
+        if (!callers) return;
+        byJob.delete(id);
+        for (const { waiting, inserted } of callers) waiting.resolve(this.options.report(waiting.job, inserted, handedOver));
+      };
+      // A key met in the ledger names a job handed over before (or left in the outbox): nothing to wait for.
+      const freshIds = new Set(fresh.map((job) => job.id));
+      for (const id of [...byJob.keys()]) if (!freshIds.has(id)) answer(id, false);
+      // Jobs the hand-over could not place stay in the outbox for the relay; their callers get `pending`.
+      if (fresh.length) await this.options.dispatcher.dispatch(fresh, Date.now(), (id) => answer(id, true));
+      for (const id of [...byJob.keys()]) answer(id, false);
     } catch (error) {
       // `insertJobsTogether` settles every job and `dispatch` reports rather than throws; anything
       // else (a closed dispatcher, say) answers the callers still waiting with it.

@@ -59,7 +59,7 @@ export class Producer {
     this.batcher = new EnqueueBatcher({
       ledger: options.ledger,
       dispatcher: options.dispatcher,
-      report: (job, inserted, dispatched) => enqueuedJob(job, inserted, dispatched),
+      report: enqueuedJob,
     });
   }
 
@@ -165,15 +165,15 @@ export class Producer {
     const fresh = inserted.filter((j) => j.created).map((j) => j.job);
     const report = fresh.length ? await this.options.dispatcher.dispatch(fresh) : { dispatched: [], deferred: [] };
     const dispatched = new Set(report.dispatched);
-    return inserted.map((j, i) => enqueuedJob(jobs[i]!, j, dispatched));
+    return inserted.map((j, i) => enqueuedJob(jobs[i]!, j, dispatched.has(j.id)));
   }
 }
 
-/** The answer for `job`, which the ledger returned as `inserted`, once the ids in `dispatched` are in Redis. */
-function enqueuedJob(job: NewJob, inserted: InsertedJob, dispatched: ReadonlySet<string>): EnqueuedJob {
+/** The answer for `job`, which the ledger returned as `inserted`; `handedOver` when that job is in Redis. */
+function enqueuedJob(job: NewJob, inserted: InsertedJob, handedOver: boolean): EnqueuedJob {
   const { id, created } = inserted;
   // A repeated key whose job this same call or batch created and handed over reads as that job does.
-  const status = dispatched.has(id) ? (inserted.job.runAt > Date.now() ? 'delayed' : 'queued') : created ? 'pending' : inserted.job.status;
+  const status = handedOver ? (inserted.job.runAt > Date.now() ? 'delayed' : 'queued') : created ? 'pending' : inserted.job.status;
   return { id, created, payloadMatched: matches(job, inserted), status };
 }
 

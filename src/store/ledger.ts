@@ -228,6 +228,14 @@ export class Ledger extends LedgerOrmWrites {
     return this.marks.add(ids, onFailure);
   }
 
+  /**
+   * Job `id` is in Redis and its caller has been told so before the rest of its hand-over was in;
+   * its mark is queued with the rest, or sooner if this process reads first (dispatched-marks.ts).
+   */
+  promiseDispatchedMark(id: string, onFailure: MarkFailureHandler): void {
+    this.marks.promise(id, onFailure);
+  }
+
   findUndispatched(createdBefore: number, limit: number): Promise<JobRow[]> {
     return this.read((sql) => jobWrites.findUndispatched(sql, createdBefore, limit));
   }

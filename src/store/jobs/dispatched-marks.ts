@@ -9,7 +9,9 @@
  *
  * Marks queued while one write runs go together in the next, so a busy producer writes them in a
  * few large statements. `settled()` is what the ledger's reads wait for, so a process reads its own
- * hand-overs: after `enqueue` returns, its job reads `queued` in that process.
+ * hand-overs: after `enqueue` returns, its job reads `queued` in that process. A job whose caller
+ * was answered before the rest of its hand-over was in has its mark promised (`promise`): it is
+ * queued with the rest, or at once when a read comes first.
  */
 
 /** Told of a write that failed: the jobs stay `pending` and the relay marks them later. */
@@ -35,7 +37,19 @@ export class DispatchedMarks {
   /** Resolves when every mark queued so far is written or reported failed. Never rejects. */
   private tail: Promise<void> = Promise.resolve();
 
+  /** Ids in Redis whose caller was told so, their mark not queued yet (`promise`). */
+  private readonly promised = new Map<string, MarkFailureHandler>();
+
   constructor(private readonly write: (ids: readonly string[]) => Promise<void>) {}
+
+  /**
+   * `id` is in Redis and its caller told so; its mark will come with the rest of its hand-over
+   * (`add`). Until then `settled()` queues it first, so a read never finds the job `pending` after
+   * its enqueue returned `queued`. Marking a job twice changes nothing.
+   */
+  promise(id: string, onFailure: MarkFailureHandler): void {
+    this.promised.set(id, onFailure);
+  }
 
   /**
    * Queues the marks of `ids`; they are written in the background, starting on the next tick. The
@@ -43,6 +57,7 @@ export class DispatchedMarks {
    */
   add(ids: readonly string[], onFailure: MarkFailureHandler): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
+    if (this.promised.size > 0) for (const id of ids) this.promised.delete(id);
     this.queued.push({ ids, onFailure });
     this.queuedIds += ids.length;
     if (!this.nextWrite) {
@@ -59,7 +74,20 @@ export class DispatchedMarks {
 
   /** Resolves once every mark queued before this call is written (or its failure reported). */
   settled(): Promise<void> {
+    if (this.promised.size > 0) this.queuePromised();
     return this.tail;
+  }
+
+  /** Queues the promised marks now, one `add` per failure handler (in practice one: the dispatcher's). */
+  private queuePromised(): void {
+    const byHandler = new Map<MarkFailureHandler, string[]>();
+    for (const [id, onFailure] of this.promised) {
+      const ids = byHandler.get(onFailure);
+      if (ids) ids.push(id);
+      else byHandler.set(onFailure, [id]);
+    }
+    this.promised.clear();
+    for (const [onFailure, ids] of byHandler) void this.add(ids, onFailure);
   }
 
   /** One write for everything taken (`markDispatched` sizes its own statements); a failure goes to each caller. */
