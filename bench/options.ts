@@ -69,7 +69,7 @@ export interface BenchOptions {
   search: boolean;
   /** Jobs per `addBulk` / `enqueueBulk` call in the bulk enqueue phase. Default 1000. */
   bulkChunk: number;
-  /** Jobs added one by one, each awaited, in the single-enqueue phase. Default jobs/10, 100..2000. */
+  /** Jobs added one by one, each awaited, in the single-enqueue phase. Default jobs/10, 100..10000: enough batches at 50 callers for a steady figure. */
   singleJobs: number;
   /** Jobs added one by one at `latencyRatePerS` in the pickup-latency phase. Default jobs/40, 100..500. */
   latencyJobs: number;
@@ -115,7 +115,7 @@ const usage = `usage: npm run bench -- [--jobs N] [--concurrency C] [--backends 
   --search             search mode: the full-text search indexer's documents/s and CPU per job over
                        N jobs (a tenth of them failed) on the sqlite and postgres backends given
   --bulk-chunk N       jobs per addBulk/enqueueBulk call (default 1000)
-  --single-jobs N      jobs in the one-by-one enqueue phase (default N/10, within 100..2000)
+  --single-jobs N      jobs in the one-by-one enqueue phase (default N/10, within 100..10000)
   --latency-jobs N     jobs in the pickup-latency phase (default N/40, within 100..500)
   --latency-rate R     jobs/s in the pickup-latency phase (default 50)
   --pgboss-workers N   pg-boss work() loops (default 3)
@@ -184,7 +184,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     metricsSampleRatio: sampleRatio(values['metrics-sample-ratio']),
     search: values.search ?? false,
     bulkChunk: int('--bulk-chunk', values['bulk-chunk'], 1000, 1),
-    singleJobs: int('--single-jobs', values['single-jobs'], clamp(Math.round(jobs / 10), 100, 2000), 1),
+    singleJobs: int('--single-jobs', values['single-jobs'], clamp(Math.round(jobs / 10), 100, 10_000), 1),
     latencyJobs: int('--latency-jobs', values['latency-jobs'], clamp(Math.round(jobs / 40), 100, 500), 1),
     latencyRatePerS: int('--latency-rate', values['latency-rate'], 50, 1),
     profileDir: values['profile-dir'],

@@ -14,7 +14,11 @@ export const faultPointNames = [
   'enqueue.before_commit',
   /** Enqueue: committed, not handed to Redis yet. */
   'enqueue.after_commit',
-  /** A hand-over (enqueue, relay, reconcile): Redis has the jobs, the ledger's outbox mark is not written yet. */
+  /**
+   * A hand-over (enqueue, relay, reconcile): Redis has the jobs, the ledger's outbox mark is not
+   * written yet. Passed once per queue and hand-over, or once per job, before its caller is answered,
+   * where single enqueues are answered job by job.
+   */
   'enqueue.after_redis',
   /** An attempt: its outcome is committed, BullMQ has not been told yet; the crash record names the attempt. */
   'outcome.after_commit',

@@ -43,6 +43,30 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
     await ledger.close();
   });
 
+  it('writes a promised mark when the rest of its hand-over queues it, or first when a read comes before', async () => {
+    const ledger = await openTestLedger(dialect);
+    const [a, b, c] = await ledger.insertJobs([newJob(), newJob(), newJob()]);
+    const writes = vi.spyOn(ledger, 'markDispatched');
+    const failures: unknown[] = [];
+    const onFailure = (error: unknown): void => void failures.push(error);
+
+    // Promised alone, a mark is not written: its hand-over is still running.
+    ledger.promiseDispatchedMark(a!.id, onFailure);
+    ledger.promiseDispatchedMark(b!.id, onFailure);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(writes).not.toHaveBeenCalled();
+    // A read queues the promised marks before it and finds them written.
+    expect((await ledger.getJob(a!.id)).status).toBe('queued');
+    expect(writes.mock.calls.map(([ids]) => ids)).toEqual([[a!.id, b!.id]]);
+    // The hand-over's end queues its jobs; one promised and queued goes once, with that write.
+    ledger.promiseDispatchedMark(c!.id, onFailure);
+    await ledger.markDispatchedBehind([c!.id], onFailure);
+    expect((await ledger.getJob(c!.id)).status).toBe('queued');
+    expect(writes.mock.calls.map(([ids]) => ids)).toEqual([[a!.id, b!.id], [c!.id]]);
+    expect(failures).toEqual([]);
+    await ledger.close();
+  });
+
   it('lets a repeated idempotency key read its job after the marks queued before it', async () => {
     const ledger = await openTestLedger(dialect);
     const [first] = await ledger.insertJobs([newJob({ idempotencyKey: 'order-1' })]);

@@ -120,12 +120,14 @@ export class Dispatcher {
           await this.addEach(queueName, group, now, (id) => {
             if (gaveUp) return;
             added.add(id);
+            faultPoint('enqueue.after_redis');
             this.options.ledger.promiseDispatchedMark(id, this.onMarkFailure);
             onEach(id);
           });
         }, 'handing jobs to Redis');
         report.dispatched.push(...group.map((j) => j.id));
-        faultPoint('enqueue.after_redis');
+        // Passed once per job above when each is answered on its own, before its caller hears of it.
+        if (!onEach) faultPoint('enqueue.after_redis');
       } catch (error) {
         gaveUp = true;
         for (const job of group) (added.has(job.id) ? report.dispatched : report.deferred).push(job.id);
