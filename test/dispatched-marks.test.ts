@@ -51,16 +51,19 @@ describe.each(backends)('dispatched marks (%s)', (dialect) => {
     const onFailure = (error: unknown): void => void failures.push(error);
 
     // Promised alone, a mark is not written: its hand-over is still running.
-    ledger.promiseDispatchedMark(a!.id, onFailure);
-    ledger.promiseDispatchedMark(b!.id, onFailure);
+    const landed = new Set<string>();
+    const release = ledger.promiseDispatchedMarks(landed, onFailure);
+    landed.add(a!.id);
+    landed.add(b!.id);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(writes).not.toHaveBeenCalled();
     // A read queues the promised marks before it and finds them written.
     expect((await ledger.getJob(a!.id)).status).toBe('queued');
     expect(writes.mock.calls.map(([ids]) => ids)).toEqual([[a!.id, b!.id]]);
     // The hand-over's end queues its jobs; one promised and queued goes once, with that write.
-    ledger.promiseDispatchedMark(c!.id, onFailure);
+    landed.add(c!.id);
     await ledger.markDispatchedBehind([c!.id], onFailure);
+    release();
     expect((await ledger.getJob(c!.id)).status).toBe('queued');
     expect(writes.mock.calls.map(([ids]) => ids)).toEqual([[a!.id, b!.id], [c!.id]]);
     expect(failures).toEqual([]);

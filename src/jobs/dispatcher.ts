@@ -98,8 +98,8 @@ export class Dispatcher {
    * Without `onEach`, each queue's jobs go in bulk (one MULTI/EXEC). With it, each job is its own
    * `add`, all sent together, and `onEach` hears of each job as soon as its own reply comes, before
    * the rest of the batch is in: what lets group-committed enqueues answer their callers while
-   * Redis still runs the batch (enqueue-batcher.ts). Such a job's mark is promised at once
-   * (dispatched-marks.ts), so this process reads it `queued` from then on.
+   * Redis still runs the batch (enqueue-batcher.ts). The marks of such jobs are promised
+   * (dispatched-marks.ts), so this process reads each `queued` from its answer on.
    */
   async dispatch(jobs: readonly DispatchableJob[], now = Date.now(), onEach?: (id: string) => void): Promise<DispatchReport> {
     const report: DispatchReport = { dispatched: [], deferred: [] };
@@ -109,9 +109,12 @@ export class Dispatcher {
       if (group) group.push(job);
       else byQueue.set(job.queue, [job]);
     }
+    // Promised marks of jobs answered one by one, released once their hand-over's marks are queued.
+    const releases: (() => void)[] = [];
     for (const [queueName, group] of byQueue) {
       // Ids whose add returned before the hand-over gave up (only counted with `onEach`).
       const added = new Set<string>();
+      if (onEach) releases.push(this.options.ledger.promiseDispatchedMarks(added, this.onMarkFailure));
       let gaveUp = false;
       try {
         await this.whileConnected(async () => {
@@ -121,7 +124,6 @@ export class Dispatcher {
             if (gaveUp) return;
             added.add(id);
             faultPoint('enqueue.after_redis');
-            this.options.ledger.promiseDispatchedMark(id, this.onMarkFailure);
             onEach(id);
           });
         }, 'handing jobs to Redis');
@@ -139,7 +141,11 @@ export class Dispatcher {
         );
       }
     }
-    if (report.dispatched.length) await this.markDispatched(report.dispatched);
+    try {
+      if (report.dispatched.length) await this.markDispatched(report.dispatched);
+    } finally {
+      for (const release of releases) release();
+    }
     return report;
   }
 

@@ -111,11 +111,12 @@ export class EnqueueBatcher<R> {
         for (const { waiting, inserted } of callers) waiting.resolve(this.options.report(waiting.job, inserted, handedOver));
       };
       // A key met in the ledger names a job handed over before (or left in the outbox): nothing to wait for.
+      // (Deleting the entry being visited is safe while iterating a Map.)
       const freshIds = new Set(fresh.map((job) => job.id));
-      for (const id of [...byJob.keys()]) if (!freshIds.has(id)) answer(id, false);
+      for (const id of byJob.keys()) if (!freshIds.has(id)) answer(id, false);
       // Jobs the hand-over could not place stay in the outbox for the relay; their callers get `pending`.
       if (fresh.length) await this.options.dispatcher.dispatch(fresh, Date.now(), (id) => answer(id, true));
-      for (const id of [...byJob.keys()]) answer(id, false);
+      for (const id of byJob.keys()) answer(id, false);
     } catch (error) {
       // `insertJobsTogether` settles every job and `dispatch` reports rather than throws; anything
       // else (a closed dispatcher, say) answers the callers still waiting with it.

@@ -229,11 +229,12 @@ export class Ledger extends LedgerOrmWrites {
   }
 
   /**
-   * Job `id` is in Redis and its caller has been told so before the rest of its hand-over was in;
-   * its mark is queued with the rest, or sooner if this process reads first (dispatched-marks.ts).
+   * The ids `landed` gathers are in Redis and their callers told so before the rest of their
+   * hand-over was in; this process's reads write their marks first until the returned function is
+   * called (dispatched-marks.ts).
    */
-  promiseDispatchedMark(id: string, onFailure: MarkFailureHandler): void {
-    this.marks.promise(id, onFailure);
+  promiseDispatchedMarks(landed: ReadonlySet<string>, onFailure: MarkFailureHandler): () => void {
+    return this.marks.promise(landed, onFailure);
   }
 
   findUndispatched(createdBefore: number, limit: number): Promise<JobRow[]> {

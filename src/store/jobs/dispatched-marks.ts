@@ -37,18 +37,21 @@ export class DispatchedMarks {
   /** Resolves when every mark queued so far is written or reported failed. Never rejects. */
   private tail: Promise<void> = Promise.resolve();
 
-  /** Ids in Redis whose caller was told so, their mark not queued yet (`promise`). */
-  private readonly promised = new Map<string, MarkFailureHandler>();
+  /** Hand-overs under way whose callers are answered job by job (`promise`), and how many of their ids `settled()` queued already. */
+  private readonly promised = new Set<{ landed: ReadonlySet<string>; queued: number; onFailure: MarkFailureHandler }>();
 
   constructor(private readonly write: (ids: readonly string[]) => Promise<void>) {}
 
   /**
-   * `id` is in Redis and its caller told so; its mark will come with the rest of its hand-over
-   * (`add`). Until then `settled()` queues it first, so a read never finds the job `pending` after
-   * its enqueue returned `queued`. Marking a job twice changes nothing.
+   * `landed` gathers, while a hand-over runs, the ids already in Redis whose callers were told so;
+   * their marks come with the rest of the hand-over (`add`). Until the returned function is called
+   * (once that `add` is made), `settled()` first queues those of them it has not queued yet, so a
+   * read never finds such a job `pending`. Marking a job twice changes nothing.
    */
-  promise(id: string, onFailure: MarkFailureHandler): void {
-    this.promised.set(id, onFailure);
+  promise(landed: ReadonlySet<string>, onFailure: MarkFailureHandler): () => void {
+    const entry = { landed, queued: 0, onFailure };
+    this.promised.add(entry);
+    return () => void this.promised.delete(entry);
   }
 
   /**
@@ -57,7 +60,6 @@ export class DispatchedMarks {
    */
   add(ids: readonly string[], onFailure: MarkFailureHandler): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
-    if (this.promised.size > 0) for (const id of ids) this.promised.delete(id);
     this.queued.push({ ids, onFailure });
     this.queuedIds += ids.length;
     if (!this.nextWrite) {
@@ -74,20 +76,14 @@ export class DispatchedMarks {
 
   /** Resolves once every mark queued before this call is written (or its failure reported). */
   settled(): Promise<void> {
-    if (this.promised.size > 0) this.queuePromised();
-    return this.tail;
-  }
-
-  /** Queues the promised marks now, one `add` per failure handler (in practice one: the dispatcher's). */
-  private queuePromised(): void {
-    const byHandler = new Map<MarkFailureHandler, string[]>();
-    for (const [id, onFailure] of this.promised) {
-      const ids = byHandler.get(onFailure);
-      if (ids) ids.push(id);
-      else byHandler.set(onFailure, [id]);
+    for (const entry of this.promised) {
+      if (entry.landed.size === entry.queued) continue;
+      // A Set keeps insertion order and `landed` only grows: the ids past `queued` are the new ones.
+      const ids = [...entry.landed].slice(entry.queued);
+      entry.queued = entry.landed.size;
+      void this.add(ids, entry.onFailure);
     }
-    this.promised.clear();
-    for (const [onFailure, ids] of byHandler) void this.add(ids, onFailure);
+    return this.tail;
   }
 
   /** One write for everything taken (`markDispatched` sizes its own statements); a failure goes to each caller. */
