@@ -112,7 +112,7 @@ describe.each(backends)('group-committed single enqueue on %s', (dialect) => {
         return job;
       }),
     );
-    await waitFor(() => (answered.length === 3 ? true : undefined), 'three callers answered while one add is held');
+    await waitFor(() => Promise.resolve(answered.length === 3 ? true : undefined), 'three callers answered while one add is held');
     expect(answered.sort()).toEqual(['a', 'b', 'c']);
     const [a] = await Promise.all([calls[0]!]);
     expect(a.status).toBe('queued');
