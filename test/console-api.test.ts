@@ -172,6 +172,15 @@ describe.each(backends)('console API on %s', (dialect) => {
       ['/api/jobs/bulk', { action: 'cancel', reason: 'x', ids: ['job_1'] }, 'ids'],
       ['/api/jobs/bulk', { action: 'cancel', reason: 'x', filter: { colour: 'red' } }, 'filter.colour'],
       ['/api/jobs/bulk', { action: 'cancel', reason: 'x', filter: { status: 'nope' } }, 'filter'],
+      // The wrong JSON type is refused, not coerced: a number for a text, one id for a list of them.
+      [`/api/jobs/${delayed[0]}/cancel`, { reason: 5 }, 'reason'],
+      [`/api/jobs/${delayed[0]}/cancel`, { reason: ['why'] }, 'reason'],
+      [`/api/jobs/${delayed[0]}/cancel`, ['why'], 'body'],
+      ['/api/jobs/bulk', { action: ['cancel'], reason: 'x', ids: [delayed[0]] }, 'action'],
+      ['/api/jobs/bulk', { action: 'cancel', reason: 'x', ids: delayed[0] }, 'ids'],
+      ['/api/jobs/bulk', { action: 'cancel', reason: 'x', ids: [delayed[0], 7] }, 'ids\\[1'],
+      ['/api/jobs/bulk', { action: 'cancel', reason: 'x', filter: { status: ['delayed'] } }, 'filter.status'],
+      ['/api/jobs/bulk', { action: 'cancel', reason: 'x', filter: { since: true } }, 'filter.since'],
     ];
     for (const [url, payload, field] of actions) {
       const response = await post(url, payload);
@@ -254,7 +263,10 @@ describe.each(backends)('console API on %s', (dialect) => {
     const retried = await post('/api/jobs/bulk', { action: 'retry', reason: 'batch fixed', ids: [ids[0], ids[3]] });
     expect(body(retried)).toMatchObject({ matched: 2, affected: 1, skipped: 1 });
     expect((body(retried).errors as { id: string; code: string }[])[0]).toMatchObject({ id: ids[3], code: 'JOBLEDGER_ILLEGAL_TRANSITION' });
-    const byFilter = await post('/api/jobs/bulk', { action: 'retry', reason: 'all of them', filter: { run: run.id } });
+    // A body's times may be JSON numbers (epoch milliseconds) as well as text.
+    const none = await post('/api/jobs/bulk', { action: 'retry', reason: 'none of them', filter: { run: run.id, since: Date.now() + 3_600_000 } });
+    expect(body(none)).toMatchObject({ matched: 0, affected: 0 });
+    const byFilter = await post('/api/jobs/bulk', { action: 'retry', reason: 'all of them', filter: { run: run.id, since: 0 } });
     expect(body(byFilter)).toMatchObject({ matched: 2, affected: 2 });
     const actors = (await jl.ledger.listEvents({ type: ['job.cancelled', 'job.retried'], limit: 100 })).filter((e) => ids.includes(e.subjectId));
     expect(new Set(actors.map((e) => e.actor))).toEqual(new Set(['alice']));

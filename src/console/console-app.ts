@@ -26,6 +26,7 @@ import {
 } from './access.js';
 import { registerActivityRoutes } from './activity-routes.js';
 import { ConsoleAssets } from './assets.js';
+import { checkBodyTypes, type BodySchemaNode } from './body-types.js';
 import { ConsoleHttpError, sendError } from './http-errors.js';
 import { checkKnownKeys, registerJobRoutes } from './job-routes.js';
 import { registerMaintenanceRoutes } from './maintenance-routes.js';
@@ -72,15 +73,16 @@ export function jobLedgerConsole(app: FastifyInstance, options: ConsoleOptions, 
     if (request.method !== 'GET' && request.method !== 'HEAD') checkCsrf(principal, request);
   });
 
-  // Unknown parameters are refused by name, whatever the host server's Ajv does with them (Fastify's
-  // default removes them silently).
+  // Unknown parameters, and body fields of the wrong JSON type, are refused by name, whatever the
+  // host server's Ajv does with them (it may remove the first and coerce the second silently).
   app.addHook('preValidation', (request, _reply, next) => {
-    const schema = request.routeOptions.schema as { querystring?: { properties?: object }; body?: { properties?: object } } | undefined;
+    const schema = request.routeOptions.schema as { querystring?: { properties?: object }; body?: BodySchemaNode } | undefined;
     try {
       if (schema?.querystring?.properties) checkKnownKeys('query', request.query as object, Object.keys(schema.querystring.properties), true);
       if (schema?.body?.properties && typeof request.body === 'object' && request.body !== null && !Array.isArray(request.body)) {
         checkKnownKeys('body', request.body, Object.keys(schema.body.properties), true);
       }
+      if (schema?.body) checkBodyTypes(schema.body, request.body);
     } catch (error) {
       return next(error as Error);
     }

@@ -5,7 +5,7 @@ import { InvalidOptionError } from '../errors.js';
 import type { JobRow } from '../store/index.js';
 import { principalOf } from './access.js';
 import { applyBulkAction, matchingJobIds, maxBulkJobs, type BulkAction } from './bulk-actions.js';
-import { cursorOf, cursorParam, idPattern, jobFilterOf, jobFilterProperties, limitParam, parseCursor, parseLimit, type JobFilterQuery } from './query-params.js';
+import { cursorOf, cursorParam, idPattern, jobFilterBodyProperties, jobFilterOf, jobFilterProperties, limitParam, parseCursor, parseLimit, type JobFilterQuery } from './query-params.js';
 
 const jobIdParams = {
   type: 'object',
@@ -118,7 +118,7 @@ export function registerJobRoutes(app: FastifyInstance, jl: JobLedger): void {
             action: { type: 'string', enum: ['retry', 'cancel'], description: 'retry or cancel' },
             reason: reasonProperty,
             ids: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'string', pattern: idPattern('job') }, description: 'a list of 1 to 1000 job ids' },
-            filter: { type: 'object', properties: jobFilterProperties, description: 'the filters of GET /api/jobs (status, name, queue, run, since, until, error, q)' },
+            filter: { type: 'object', properties: jobFilterBodyProperties, description: 'the filters of GET /api/jobs (status, name, queue, run, since, until, error, q)' },
           },
         },
       },
@@ -126,7 +126,7 @@ export function registerJobRoutes(app: FastifyInstance, jl: JobLedger): void {
     async (request) => {
       const { action, reason, ids, filter } = request.body;
       if ((ids === undefined) === (filter === undefined)) throw new InvalidOptionError('ids', 'either ids or filter (exactly one of them)', ids === undefined ? 'neither' : 'both');
-      if (filter) checkKnownKeys('filter', filter, Object.keys(jobFilterProperties));
+      if (filter) checkKnownKeys('filter', filter, Object.keys(jobFilterBodyProperties));
       const actor = principalOf(request).name;
       const jobFilter = filter ? jobFilterOf(filter) : undefined;
       if (jobFilter?.errorMatches !== undefined) await searchIndexCaughtUp(jl);

@@ -54,21 +54,36 @@ export const jobFilterProperties = {
   },
 } as const;
 
+/**
+ * A bulk action's `filter`, in a JSON body: the same filters, and its times may also be JSON numbers
+ * (epoch milliseconds).
+ */
+export const jobFilterBodyProperties = {
+  ...jobFilterProperties,
+  since: timeValue('created at or after'),
+  until: timeValue('created before'),
+} as const;
+
+function timeValue(what: string) {
+  const { description, ...asText } = timeParam(what);
+  return { anyOf: [asText, { type: 'integer', minimum: 0 }], description } as const;
+}
+
 export interface JobFilterQuery {
   status?: string;
   name?: string;
   queue?: string;
   run?: string;
-  since?: string;
-  until?: string;
+  since?: string | number;
+  until?: string | number;
   error?: string;
   q?: string | string[];
 }
 
 /** A time parameter as epoch milliseconds. */
-export function parseTime(field: string, raw: string | undefined): number | undefined {
+export function parseTime(field: string, raw: string | number | undefined): number | undefined {
   if (raw === undefined) return undefined;
-  const time = /^\d+$/.test(raw) ? Number(raw) : parseIsoTime(raw);
+  const time = typeof raw === 'number' ? raw : /^\d+$/.test(raw) ? Number(raw) : parseIsoTime(raw);
   if (time === undefined || !Number.isSafeInteger(time) || time < 0) throw new InvalidOptionError(field, timeText, raw);
   return time;
 }
