@@ -50,6 +50,7 @@ export class JobLedgerError extends Error {
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (typeof value === 'bigint') return `${value}n (a BigInt)`;
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value); // JSON would say null
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   try {

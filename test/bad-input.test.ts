@@ -48,6 +48,7 @@ const cases: BadCase[] = [
     code: 'JOBLEDGER_INVALID_PAYLOAD',
     says: ['test.order.customer.email:', '"bob"'],
   },
+  { what: 'NaN for a number field', call: (jl) => jl.enqueue('test.order', { ...goodOrder, amount: Number.NaN }), error: InvalidPayloadError, code: 'JOBLEDGER_INVALID_PAYLOAD', says: ['test.order.amount:', 'got NaN'] },
   { what: 'a missing payload field', call: (jl) => jl.enqueue('test.order', { customer: goodOrder.customer }), error: InvalidPayloadError, code: 'JOBLEDGER_INVALID_PAYLOAD', says: ['test.order.amount:', 'undefined'] },
   { what: 'a BigInt in the payload', call: (jl) => jl.enqueue('test.scripted', succeed({ result: { total: 10n } })), error: InvalidPayloadError, code: 'JOBLEDGER_INVALID_PAYLOAD', says: ['test.scripted.result.total:', 'BigInt', '10n'] },
   { what: 'a function in the payload', call: (jl) => jl.enqueue('test.scripted', succeed({ result: [1, () => 2] })), error: InvalidPayloadError, code: 'JOBLEDGER_INVALID_PAYLOAD', says: ['test.scripted.result[1]:', 'function'] },

@@ -2,7 +2,7 @@
  * Turns an enqueue request into a validated ledger row, or throws a typed error naming the field,
  * what was expected and what came. Nothing is written before every item of a request has passed.
  */
-import { InvalidOptionError, InvalidPayloadError } from '../errors.js';
+import { InvalidOptionError, InvalidPayloadError, describeValue } from '../errors.js';
 import { defaultMaxJsonDepth, isId, newId, textProblem, toStorableJson, type NewJob } from '../store/index.js';
 import { validateBackoff, type BackoffPolicy } from './backoff.js';
 import { validateAttempts, validatePriority, validateTimeout } from './define-job.js';
@@ -108,7 +108,7 @@ function storablePayload(type: { name: string; schema: JobType['schema'] }, raw:
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue && issue.path.length ? issue.path.map(String).join('.') : 'payload';
-    throw new InvalidPayloadError(type.name, field, `${issue?.message ?? 'invalid'} (got ${describe(valueAt(raw, issue?.path ?? []))})`);
+    throw new InvalidPayloadError(type.name, field, `${issue?.message ?? 'invalid'} (got ${describeValue(valueAt(raw, issue?.path ?? []))})`);
   }
   if (parsed.data === null || parsed.data === undefined) {
     throw new InvalidPayloadError(type.name, 'payload', `expected a JSON value other than null (use {} for "no data"), got ${parsed.data === null ? 'null' : 'undefined'}`);
@@ -139,16 +139,5 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
     return v;
   } catch {
     return undefined; // a getter or proxy trap that throws
-  }
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'bigint') return `${value}n`;
-  try {
-    const text = JSON.stringify(value) ?? `a ${typeof value}`;
-    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-  } catch {
-    return 'an unserialisable value';
   }
 }
