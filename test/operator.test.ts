@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { describe, expect, it, vi } from 'vitest';
 import { IllegalTransitionError, InvalidIdError, InvalidOptionError, NotFoundError } from '../src/errors.js';
 import type { JobLedger } from '../src/jobledger.js';
+import type { Dispatcher } from '../src/jobs/dispatcher.js';
 import { newId } from '../src/store/ids.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { expectGaplessSeq } from './support/assertions.js';
@@ -137,6 +140,41 @@ describe.each(backends)('operator actions on %s', (dialect) => {
     expect(events.slice(firstLife.events.length + 1).map((e) => e.type)).toEqual(['job.started', 'job.completed']);
     expectGaplessSeq(events);
     await jl.close();
+  });
+
+  it('hands a retried job over once when the relay takes it at the same time: its fresh incarnation is never removed', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [scriptedJob], relay: false });
+    await jl.createWorker().start();
+    const { id } = await jl.enqueue('test.scripted', { action: 'fail-until', succeedOnAttempt: 4 });
+    await waitForStatus(jl, id, 'failed');
+    const queue = openQueue(jl);
+    await waitFor(async () => ((await queue.getJobState(id)) === 'failed' ? true : undefined), 'BullMQ to fail the job');
+
+    // The retry's hand-over reads the old incarnation's state; the relay takes the job right then.
+    const dispatcher = (jl as unknown as { dispatcher: Dispatcher }).dispatcher;
+    const getJobState = Queue.prototype.getJobState;
+    let relay: Promise<unknown> | undefined;
+    vi.spyOn(Queue.prototype, 'getJobState').mockImplementation(async function (this: Queue, jobId: string) {
+      const state = await getJobState.call(this, jobId);
+      if (jobId === id && relay === undefined) {
+        relay = dispatcher.relayOnce(0);
+        await Promise.race([relay, sleep(500)]);
+      }
+      return state;
+    });
+    const removes = vi.spyOn(Queue.prototype, 'remove');
+    try {
+      await jl.retry({ jobId: id, reason: 'upstream fixed' });
+      await relay;
+      expect(removes.mock.calls.filter(([jobId]) => jobId === id)).toHaveLength(1);
+      await waitForStatus(jl, id, 'completed');
+      const { events } = await jl.ledger.getJobDetail(id);
+      expect(events.filter((e) => e.type === 'job.redis_removed')).toEqual([]);
+    } finally {
+      vi.restoreAllMocks();
+      await queue.close();
+      await jl.close();
+    }
   });
 
   it('refuses to retry a queued or a running job', async () => {

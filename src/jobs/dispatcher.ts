@@ -72,6 +72,12 @@ export class Dispatcher {
 
   /** Operations in flight, failed at once when the connection closes (one listener for all of them). */
   private readonly onConnectionLost = new Set<() => void>();
+  /**
+   * Hand-overs of jobs that lived in Redis before, by job id, while they run. An operator retry and
+   * the relay (or reconcile) may take the same job at once; the second would remove the fresh
+   * incarnation the first just added, a removal that then reads as someone else's.
+   */
+  private readonly redispatching = new Map<string, Promise<DispatchReport>>();
 
   constructor(private readonly options: DispatcherOptions) {
     options.connection.on('close', () => {
@@ -222,9 +228,18 @@ export class Dispatcher {
   /**
    * Hands over a job that lived in Redis before (an operator retry): the old incarnation is removed
    * first, because BullMQ would ignore an add for an id it still holds. A job whose old incarnation
-   * is still active stays in the outbox until that attempt lets go.
+   * is still active stays in the outbox until that attempt lets go. A call for a job whose hand-over
+   * this process is already running shares that one's report.
    */
-  async redispatch(job: JobRow): Promise<DispatchReport> {
+  redispatch(job: JobRow): Promise<DispatchReport> {
+    const running = this.redispatching.get(job.id);
+    if (running) return running;
+    const handOver = this.replaceAndDispatch(job).finally(() => this.redispatching.delete(job.id));
+    this.redispatching.set(job.id, handOver);
+    return handOver;
+  }
+
+  private async replaceAndDispatch(job: JobRow): Promise<DispatchReport> {
     const queue = this.queue(job.queue);
     try {
       const state = await this.whileConnected(() => queue.getJobState(job.id), 'reading job state');
