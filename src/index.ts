@@ -24,6 +24,7 @@ export {
   type ErrorCode,
 } from './errors.js';
 export { defineJob, type JobType, type JobTypeOptions, type JobContext, type JobHandler } from './jobs/define-job.js';
+export { defineSchedule, type JobSchedule, type JobScheduleOptions } from './jobs/define-schedule.js';
 // Handlers that run in a worker thread (defineJob's `threadHandler`).
 export { ThreadHandlerError } from './errors.js';
 export type { ThreadJobContext, ThreadJobHandler, ThreadLogger, ThreadLogFn } from './jobs/define-job.js';

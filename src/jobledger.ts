@@ -30,6 +30,8 @@ import { LedgerWorker } from './workers/ledger-worker.js';
 import { checkWorkerOptions, type CreateWorkerOptions } from './workers/worker-options.js';
 import { Maintenance } from './workers/maintenance/maintenance.js';
 import { builtInTasks } from './workers/maintenance/tasks.js';
+import { scheduleTasks } from './workers/maintenance/schedule-tasks.js';
+import { checkSchedules, type JobSchedule } from './jobs/define-schedule.js';
 import { disagreementKinds } from './workers/maintenance/reconcile.js';
 import type { ObservabilityServer, ObservabilityServerOptions } from './observability/http-server.js';
 import { JobEvents, type JobEvent, type JobEventType } from './observability/job-events.js';
@@ -65,6 +67,13 @@ export interface JobLedgerOptions {
    */
   pipelines?: readonly PipelineDefinition[];
   /**
+   * Recurring jobs (`defineSchedule`): each enqueues one job of its job type, which must be in `jobs`,
+   * at every tick of its cron expression. They run in the maintenance scheduler of every process
+   * that starts it (`jl.maintenance.start()`, as `jobledger worker` does), each tick once across all
+   * of them, and are listed with the maintenance tasks as `schedule-<name>`. Default none.
+   */
+  schedules?: readonly JobSchedule[];
+  /**
    * BullMQ's own telemetry (for example `new BullMQOtel('my-app')` from `bullmq-otel`), given to
    * every BullMQ Queue and Worker this object creates: BullMQ's spans beside jobledger's own
    * (docs/observability.md#traces). Default none.
@@ -77,6 +86,7 @@ export class JobLedger {
   /** Writes joined to every applied attempt outcome (registered by pipelines and the like). */
   private readonly outcomeHooks: OutcomeHook[] = [];
   private closed = false;
+  private schedules: readonly JobSchedule[] = [];
   private stateStore: TieredStateStore | undefined;
   private maintenanceService: Maintenance | undefined;
   private replayService: Replays | undefined;
@@ -121,6 +131,8 @@ export class JobLedger {
     const logger = options.logger ? guardLogger(options.logger) : createLogger(config);
     const registry = new JobRegistry(options.jobs);
     const pipelineDefinitions = registerPipelines(options.pipelines ?? [], registry);
+    const schedules = options.schedules ?? [];
+    checkSchedules(schedules, registry, { maxPayloadBytes: config.maxPayloadBytes, maxJsonDepth: config.maxJsonDepth }, config.maintenance.timezone);
     const ledger = await Ledger.open(config.database, {
       migrate: options.migrate ?? false,
       create: options.createDatabase ?? true,
@@ -148,6 +160,7 @@ export class JobLedger {
     });
     const jl = new JobLedger(config, logger, ledger, registry, producer, operator, dispatcher, redis, pipelines, redisErrors, telemetry);
     if (pipelineDefinitions.size) jl.outcomeHooks.push(pipelines.outcomeHook);
+    jl.schedules = schedules;
     return jl;
   }
 
@@ -195,7 +208,10 @@ export class JobLedger {
       ledger,
       logger,
       config,
-      tasks: builtInTasks({ ledger, dispatcher, registry, config, logger, onDisagreements, archive: () => this.archive }),
+      tasks: [
+        ...builtInTasks({ ledger, dispatcher, registry, config, logger, onDisagreements, archive: () => this.archive }),
+        ...scheduleTasks(this.schedules, (name, payload, options) => this.enqueue(name, payload, options)),
+      ],
       onTicks: (task, outcome, ticks) => this.observability.maintenanceTicked(task, outcome, ticks),
     }));
   }

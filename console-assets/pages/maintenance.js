@@ -12,7 +12,7 @@ export async function renderMaintenance(app, main) {
         'Tasks',
         [
           { label: 'Task', cell: (t) => h('a', { href: `#task-${t.task}` }, t.task) },
-          { label: 'Schedule', cell: (t) => (t.schedule ? `${t.schedule} (${t.timezone})` : 'not scheduled') },
+          { label: 'Schedule', cell: (t) => (t.schedule ? `${t.schedule} (${t.timezone})` : t.known === false ? "another process's" : 'not scheduled') },
           { label: 'Next tick', cell: (t) => formatTime(t.nextRunAt) },
           { label: 'Last tick', cell: (t) => (t.lastRun ? [statusBadge(t.lastRun.status), ` ${formatTime(t.lastRun.tick)}`] : 'never') },
           { label: 'Missed (24 h)', cell: (t) => h('span', { class: t.missedLastDay ? 'warn' : '', 'data-missed': t.task }, String(t.missedLastDay)) },

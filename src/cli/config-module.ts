@@ -2,8 +2,9 @@
  * Finds and loads the user's configuration module (`jobledger.config.{ts,mjs,js}` in the working
  * directory, or the path given with `--config`). It exports the job types, as `export const jobs`
  * or as `export default { jobs }`, and optionally its pipelines (`export const pipelines`, or
- * `pipelines` in the default export; default none). With no module, the built-in demo job types and
- * the demo ticket pipeline are used by the commands that enqueue; `worker` refuses (unless `--demo`).
+ * `pipelines` in the default export; default none) and recurring jobs (`export const schedules`,
+ * likewise). With no module, the built-in demo job types and the demo ticket pipeline are used by
+ * the commands that enqueue; `worker` refuses (unless `--demo`).
  *
  * Loading the module runs it: only the commands that need job types call this (cli/context.ts).
  */
@@ -14,10 +15,12 @@ import { pathToFileURL } from 'node:url';
 import { ConfigModuleError } from '../errors.js';
 import type { JobType } from '../jobs/define-job.js';
 import type { PipelineDefinition } from '../jobs/define-pipeline.js';
+import type { JobSchedule } from '../jobs/define-schedule.js';
 
 export interface LoadedJobTypes {
   jobs: JobType[];
   pipelines: PipelineDefinition[];
+  schedules: JobSchedule[];
   /** The module's path, or null when the built-in demo job types are used. */
   source: string | null;
 }
@@ -30,7 +33,7 @@ const candidates = ['jobledger.config.ts', 'jobledger.config.mjs', 'jobledger.co
  */
 export async function builtInJobTypes(): Promise<LoadedJobTypes> {
   const [{ allDemoJobs }, { demoPipelines }] = await Promise.all([import('../demo/demo-jobs.js'), import('../demo/demo-pipeline.js')]);
-  return { jobs: allDemoJobs, pipelines: demoPipelines, source: null };
+  return { jobs: allDemoJobs, pipelines: demoPipelines, schedules: [], source: null };
 }
 
 /**
@@ -84,7 +87,11 @@ export async function loadJobTypes(
   if (!Array.isArray(pipelines) || !pipelines.every(isPipelineDefinition)) {
     throw new ConfigModuleError(path, 'expected `export const pipelines = [definePipeline(...), ...]` (or `pipelines` in the default export)');
   }
-  return { jobs: jobs as JobType[], pipelines: pipelines as PipelineDefinition[], source: path };
+  const schedules = module.schedules ?? (module.default as { schedules?: unknown } | undefined)?.schedules ?? [];
+  if (!Array.isArray(schedules) || !schedules.every(isSchedule)) {
+    throw new ConfigModuleError(path, 'expected `export const schedules = [defineSchedule(...), ...]` (or `schedules` in the default export)');
+  }
+  return { jobs: jobs as JobType[], pipelines: pipelines as PipelineDefinition[], schedules: schedules as JobSchedule[], source: path };
 }
 
 /**
@@ -112,6 +119,11 @@ function tsxApiFor(path: string): string {
 function isPipelineDefinition(value: unknown): boolean {
   const v = value as Partial<PipelineDefinition> | null;
   return typeof v === 'object' && v !== null && typeof v.name === 'string' && Array.isArray(v.stageOrder);
+}
+
+function isSchedule(value: unknown): boolean {
+  const v = value as Partial<JobSchedule> | null;
+  return typeof v === 'object' && v !== null && typeof v.name === 'string' && typeof v.cron === 'string' && typeof v.job === 'string';
 }
 
 function isJobType(value: unknown): boolean {

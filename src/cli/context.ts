@@ -4,7 +4,7 @@
  *
  * The configuration module is code: loading it runs it, with the rights of whoever runs the CLI.
  * So only the commands that need job types load it (`openJobLedger(..., { jobTypes: true })`:
- * worker, enqueue, pipelines start, reconcile and maintenance runs, types); every read-only query
+ * worker, enqueue, pipelines start, reconcile and schedule runs, types); every read-only query
  * opens the ledger without it, and `--no-config` turns it off everywhere. The module's path is
  * logged at `info` before it runs.
  *
@@ -52,7 +52,7 @@ export interface OpenOptions {
   /** Values that win over the environment's (the demo's own database and Redis prefix). */
   envOverrides?: Record<string, string>;
   /** Use these job types instead of loading any (the demo's own). */
-  fixedJobTypes?: Pick<LoadedJobTypes, 'jobs' | 'pipelines'>;
+  fixedJobTypes?: Pick<LoadedJobTypes, 'jobs' | 'pipelines'> & Partial<Pick<LoadedJobTypes, 'schedules'>>;
 }
 
 /**
@@ -104,10 +104,10 @@ export async function openJobLedger(global: GlobalOptions, options: OpenOptions 
       if (!(options.needsRedis === 'credentials' && error instanceof RedisUnavailableError)) throw error;
     }
   }
-  const { jobs, pipelines } = options.fixedJobTypes ?? (options.jobTypes ? await cliJobTypes(global, logger, options.configRequiredBy) : { jobs: [], pipelines: [] });
+  const { jobs, pipelines, schedules = [] } = options.fixedJobTypes ?? (options.jobTypes ? await cliJobTypes(global, logger, options.configRequiredBy) : { jobs: [], pipelines: [] });
   const migrate = options.migrate ?? false;
   return openingDatabase(config, () =>
-    JobLedger.open({ jobs, pipelines, config, logger, migrate, createDatabase: migrate, relay: options.relay ?? false }),
+    JobLedger.open({ jobs, pipelines, schedules, config, logger, migrate, createDatabase: migrate, relay: options.relay ?? false }),
   );
 }
 

@@ -27,7 +27,7 @@ export { clipText, defaultMaxJsonBytes, defaultMaxJsonDepth, sameJsonValue, stor
 export { Ledger, type OpenLedgerOptions } from './ledger.js';
 export { readLedgerFigures, type JobGroupFigure, type LedgerFigures, type LedgerFiguresOptions } from './metrics.js';
 export { attemptStatuses, isFinalJobStatus, jobStatuses, jobTransitions, type AttemptStatus, type EventType, type JobStatus } from './lifecycle.js';
-export { abandonStaleRuns, claimTick, countMaintenanceRuns, finishRun, heartbeatRun, listMaintenanceRuns, recordMissedTicks, recordedTicks, scheduledTickRange, type MaintenanceCounts } from './maintenance/maintenance-runs.js';
+export { abandonStaleRuns, claimTick, countMaintenanceRuns, finishRun, heartbeatRun, listMaintenanceRuns, recordedTaskNames, recordMissedTicks, recordedTicks, scheduledTickRange, type MaintenanceCounts } from './maintenance/maintenance-runs.js';
 export { pruneByRetention, type PruneCounts, type PruneOptions, type RetentionPolicy } from './maintenance/prune.js';
 export { existingJobIds, findJobsExpectedInRedis, unchangedJobs, unfinishedQueues } from './maintenance/reconcile-queries.js';
 export { sqliteUpkeep } from './maintenance/sqlite-upkeep.js';

@@ -1,6 +1,7 @@
 /**
  * `jobledger maintenance`: the scheduled tasks, their last run and next run; `jobledger maintenance
- * <task>` runs one now (recorded like a scheduled run); `jobledger reconcile` is short for
+ * <task>` runs one now (recorded like a scheduled run; `schedule-<name>` enqueues that schedule's
+ * job now, loading the configuration module that defines it); `jobledger reconcile` is short for
  * `jobledger maintenance reconcile`. A run that fails exits non-zero.
  */
 import type { Command } from 'commander';
@@ -44,8 +45,10 @@ async function listTasks(global: GlobalOptions, opts: RunOptions): Promise<void>
 }
 
 async function runTask(global: GlobalOptions, task: string, opts: RunOptions): Promise<void> {
-  // Reconcile covers the queues of the job types (besides those with unfinished jobs): it loads them.
-  await withJobLedger(global, { needsRedis: task === 'reconcile', jobTypes: task === 'reconcile' }, async (jl) => {
+  // Reconcile covers the queues of the job types (besides those with unfinished jobs), and a
+  // schedule's run enqueues its job: both load the configuration module.
+  const needsJobTypes = task === 'reconcile' || task.startsWith('schedule-');
+  await withJobLedger(global, { needsRedis: needsJobTypes, jobTypes: needsJobTypes }, async (jl) => {
     const result = await jl.maintenance.run(task, { dryRun: opts.dryRun ?? false, source: 'cli', ...(opts.actor !== undefined ? { actor: opts.actor } : {}) });
     if (opts.json) printJson(result);
     else printTable([resultRow(result)], { cut: false });
@@ -56,7 +59,7 @@ async function runTask(global: GlobalOptions, task: string, opts: RunOptions): P
 function statusRow(s: MaintenanceTaskStatus): Record<string, string> {
   return {
     task: s.task,
-    schedule: s.schedule === null ? 'off' : `${s.schedule} (${s.timezone})`,
+    schedule: s.schedule !== null ? `${s.schedule} (${s.timezone})` : s.known ? 'off' : "another process's",
     'last tick': formatTime(s.lastRun?.tick),
     outcome: s.lastRun ? `${s.lastRun.status}${s.lastRun.triggeredBy === 'schedule' ? '' : ` (${s.lastRun.triggeredBy})`}` : '',
     counts: shorten(formatCounts(s.lastRun?.counts), 60),

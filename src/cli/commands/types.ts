@@ -1,7 +1,7 @@
 /**
- * `jobledger types`: the job types and pipelines the CLI would use, and where they come from (the
- * configuration module, which this runs, or the built-in demo types), each job type with its
- * payload schema as JSON Schema.
+ * `jobledger types`: the job types, pipelines and schedules the CLI would use, and where they come
+ * from (the configuration module, which this runs, or the built-in demo types), each job type with
+ * its payload schema as JSON Schema.
  */
 import type { Command } from 'commander';
 import type { ZodType } from 'zod';
@@ -11,7 +11,7 @@ import { printJson, printTable } from '../output.js';
 export function registerTypesCommand(program: Command, global: () => GlobalOptions): void {
   program
     .command('types')
-    .description('list the job types and pipelines of the configuration module (running it) or the built-in demo ones')
+    .description('list the job types, pipelines and schedules of the configuration module (running it) or the built-in demo ones')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const [{ createLogger }, { z }] = await Promise.all([import('../../logger.js'), import('zod')]);
@@ -26,12 +26,18 @@ export function registerTypesCommand(program: Command, global: () => GlobalOptio
         payloadSchema: payloadJsonSchema(z, t.schema),
       }));
       const pipelines = loaded.pipelines.map((p) => ({ name: p.name, start: p.start, stages: [...p.stageOrder], budgets: { ...p.budgets } }));
-      if (opts.json) return printJson({ source: loaded.source, jobs, pipelines });
+      const schedules = loaded.schedules.map((s) => ({ name: s.name, cron: s.cron, timezone: s.timezone ?? null, job: s.job, onMissed: s.onMissed }));
+      if (opts.json) return printJson({ source: loaded.source, jobs, pipelines, schedules });
       process.stdout.write(`${loaded.source ?? '(no configuration module: the built-in demo job types)'}\n\n`);
       printTable(jobs.map(({ payloadSchema, ...j }) => ({ ...j, backoff: JSON.stringify(j.backoff), timeoutMs: j.timeoutMs ?? '', payload: payloadSummary(payloadSchema) })));
-      if (pipelines.length === 0) return;
-      process.stdout.write('\npipelines\n');
-      printTable(pipelines.map((p) => ({ name: p.name, start: p.start, stages: p.stages.join(' '), budgets: JSON.stringify(p.budgets) })));
+      if (pipelines.length > 0) {
+        process.stdout.write('\npipelines\n');
+        printTable(pipelines.map((p) => ({ name: p.name, start: p.start, stages: p.stages.join(' '), budgets: JSON.stringify(p.budgets) })));
+      }
+      if (schedules.length > 0) {
+        process.stdout.write('\nschedules\n');
+        printTable(schedules.map((s) => ({ name: s.name, cron: s.cron, timezone: s.timezone ?? '(maintenance time zone)', job: s.job, onMissed: s.onMissed })));
+      }
     });
 }
 

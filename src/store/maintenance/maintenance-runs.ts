@@ -253,6 +253,12 @@ export async function listMaintenanceRuns(ledger: Ledger, filter: { task?: strin
   return plainRows(MaintenanceRunEntity, rows);
 }
 
+/** The names of the tasks that have rows, in order (the (task, tick) unique index serves it). */
+export async function recordedTaskNames(ledger: Ledger): Promise<string[]> {
+  const rows = await ledger.readEntities((em) => em.createQueryBuilder(MaintenanceRunEntity).select('task', true).orderBy({ task: 'asc' }).execute<{ task: string }[]>('all'));
+  return rows.map((row) => row.task);
+}
+
 /** How many of a task's rows with this status have ticks at or after `sinceTick` (the (task, tick) unique index bounds it). */
 export function countMaintenanceRuns(ledger: Ledger, filter: { task: string; status: MaintenanceRunStatus; sinceTick: number }): Promise<number> {
   return ledger.readEntities((em) => em.count(MaintenanceRunEntity, { task: filter.task, status: filter.status, tick: { $gte: filter.sinceTick } }));

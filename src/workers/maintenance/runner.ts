@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { InvalidOptionError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { abandonStaleRuns, checkAuditContext, claimTick, finishRun, heartbeatRun, listMaintenanceRuns, scheduledTickRange, type AuditContext, type Ledger, type MaintenanceCounts, type MaintenanceRunRow, type SerializedError } from '../../store/index.js';
+import { abandonStaleRuns, checkAuditContext, claimTick, finishRun, heartbeatRun, listMaintenanceRuns, recordedTaskNames, scheduledTickRange, type AuditContext, type Ledger, type MaintenanceCounts, type MaintenanceRunRow, type SerializedError } from '../../store/index.js';
 import { serializeError } from '../serialize-error.js';
 import { CronSchedule } from '../../cron-schedule.js';
 import { findMissedTicks, recordMissed } from './missed-ticks.js';
@@ -91,6 +91,8 @@ export interface MaintenanceTaskStatus {
   lastRun: MaintenanceRunRow | null;
   /** The next scheduled tick (epoch ms), or null when the task is not scheduled. */
   nextRunAt: number | null;
+  /** False for a task only other processes have (its rows are listed; its schedule is theirs). */
+  known: boolean;
 }
 
 export class MaintenanceRunner {
@@ -113,6 +115,11 @@ export class MaintenanceRunner {
 
   get timezone(): string {
     return this.options.timezone;
+  }
+
+  /** The time zone `task`'s schedule is read in: its own, or the scheduler's. */
+  timezoneOf(task: MaintenanceTask): string {
+    return task.timezone ?? this.options.timezone;
   }
 
   /** The task of that name, or a typed error listing the known ones. */
@@ -170,7 +177,7 @@ export class MaintenanceRunner {
     if (options.dryRun) {
       if (!task.supportsDryRun) throw new InvalidOptionError('dryRun', `a task that supports it (${this.dryRunTasks().join(', ') || 'none'})`, name);
       const now = Date.now();
-      const counts = sanitizeCounts(await task.run({ now, dryRun: true, signal, logger: this.taskLogger(name, now) }));
+      const counts = sanitizeCounts(await task.run({ now, tick: now, dryRun: true, signal, logger: this.taskLogger(name, now) }));
       return { task: name, tick: now, outcome: 'dry-run', run: null, counts, error: null };
     }
     // Cron ticks fall on whole seconds; a manual tick never does, so it cannot take a scheduled one.
@@ -249,11 +256,29 @@ export class MaintenanceRunner {
         task: task.name,
         description: task.description,
         schedule: task.schedule,
-        timezone: this.options.timezone,
+        timezone: this.timezoneOf(task),
         onMissed: task.onMissed,
         supportsDryRun: task.supportsDryRun,
         lastRun: lastRun ?? null,
         nextRunAt: task.schedule === null ? null : this.schedule(task).next(now),
+        known: true,
+      });
+    }
+    // Tasks other processes ran that this one does not have: the schedules of a worker's
+    // configuration module, which read-only commands do not run, or a task since removed.
+    for (const name of await recordedTaskNames(this.options.ledger)) {
+      if (this.tasks.has(name)) continue;
+      const [lastRun] = await listMaintenanceRuns(this.options.ledger, { task: name, limit: 1 });
+      statuses.push({
+        task: name,
+        description: 'recorded by another process; not a task of this one (a schedule of a configuration module this process did not load, or a task since removed)',
+        schedule: null,
+        timezone: this.options.timezone,
+        onMissed: 'record',
+        supportsDryRun: false,
+        lastRun: lastRun ?? null,
+        nextRunAt: null,
+        known: false,
       });
     }
     return statuses;
@@ -285,7 +310,7 @@ export class MaintenanceRunner {
     let counts: MaintenanceCounts = {};
     let error: SerializedError | null = null;
     try {
-      counts = sanitizeCounts(await task.run({ now: startedAt, dryRun: false, signal, logger: log }));
+      counts = sanitizeCounts(await task.run({ now: startedAt, tick: run.tick, dryRun: false, signal, logger: log }));
     } catch (thrown) {
       error = serializeError(thrown, this.options.maxErrorChars);
     } finally {
@@ -343,7 +368,7 @@ export class MaintenanceRunner {
   private schedule(task: MaintenanceTask): CronSchedule {
     let schedule = this.schedules.get(task.name);
     if (!schedule) {
-      schedule = new CronSchedule(task.schedule ?? '', this.options.timezone);
+      schedule = new CronSchedule(task.schedule ?? '', this.timezoneOf(task));
       this.schedules.set(task.name, schedule);
     }
     return schedule;

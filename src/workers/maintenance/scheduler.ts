@@ -45,7 +45,7 @@ export class MaintenanceScheduler {
     for (const task of scheduled) {
       const cronTask = cron.createTask(task.schedule ?? '', (context) => this.onTick(task.name, context.date.getTime()), {
         name: `jobledger:${task.name}`,
-        timezone: this.runner.timezone,
+        timezone: this.runner.timezoneOf(task),
         logger: cronLogger,
       });
       // Ticks a blocked event loop made node-cron skip are found by the runner's missed-tick check.
