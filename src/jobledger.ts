@@ -210,7 +210,7 @@ export class JobLedger {
       config,
       tasks: [
         ...builtInTasks({ ledger, dispatcher, registry, config, logger, onDisagreements, archive: () => this.archive }),
-        ...scheduleTasks(this.schedules, (name, payload, options) => this.enqueue(name, payload, options)),
+        ...scheduleTasks(this.schedules, (name, payload, options) => this.enqueue(name, payload, options), ledger),
       ],
       onTicks: (task, outcome, ticks) => this.observability.maintenanceTicked(task, outcome, ticks),
     }));

@@ -84,7 +84,7 @@ describe.each(backends)('recurring jobs (%s)', (dialect) => {
       const signal = new AbortController().signal;
       const results = await Promise.all([a, b, a, b].map((jl) => jl.maintenance.runner.runScheduledTick('schedule-every-minute', tick, signal)));
       expect(results.map((r) => r.outcome).sort()).toEqual(['succeeded', 'taken', 'taken', 'taken']);
-      expect(results.find((r) => r.outcome === 'succeeded')!.counts).toEqual({ enqueued: 1, alreadyEnqueued: 0 });
+      expect(results.find((r) => r.outcome === 'succeeded')!.counts).toEqual({ enqueued: 1, alreadyEnqueued: 0, recoveredAbandoned: 0 });
 
       const [job, ...more] = await scheduledJobs(a);
       expect(more).toEqual([]);
@@ -94,7 +94,7 @@ describe.each(backends)('recurring jobs (%s)', (dialect) => {
 
       // The same tick run again (a claim taken over after a crash) finds its job: no second one.
       const again = await a.maintenance.runner.task('schedule-every-minute').run({ now: Date.now(), tick, dryRun: false, signal, logger: a.logger });
-      expect(again).toEqual({ enqueued: 0, alreadyEnqueued: 1 });
+      expect(again).toEqual({ enqueued: 0, alreadyEnqueued: 1, recoveredAbandoned: 0 });
       expect(await scheduledJobs(a)).toHaveLength(1);
 
       const worker = a.createWorker({ concurrency: 2 });
@@ -148,6 +148,36 @@ describe.each(backends)('recurring jobs (%s)', (dialect) => {
       const jobs = await scheduledJobs(jl);
       expect(jobs.map((j) => j.idempotencyKey)).toEqual([scheduleJobKey('catch-up', caughtUp.ran!.tick)]);
       expect(caughtUp.ran!.tick).toBeGreaterThan(now - 2 * minute);
+    } finally {
+      await jl.close();
+    }
+  });
+
+  it('a run whose process died holds up no later tick, and a later run enqueues the job it never did', async () => {
+    const jl = await openTestJobLedger(dialect, { jobs: [scriptedJob], schedules: [everyMinute], relay: false });
+    try {
+      const now = Math.floor(Date.now() / minute) * minute;
+      const signal = new AbortController().signal;
+      // A process claimed the tick 30 minutes ago and died before it enqueued anything; another
+      // claimed the tick a minute ago and is still heartbeating (or hung).
+      const dead = now - 30 * minute;
+      const hung = now - minute;
+      for (const [tick, heartbeat] of [[dead, dead], [hung, Date.now()]] as const) {
+        const claim = await claimTick(jl.ledger, { task: 'schedule-every-minute', tick, triggeredBy: 'schedule', claimedBy: 'gone', now: heartbeat, staleAfterMs: 10 * minute });
+        expect(claim.kind).toBe('claimed');
+      }
+
+      const result = await jl.maintenance.runner.runScheduledTick('schedule-every-minute', now, signal);
+      expect(result).toMatchObject({ outcome: 'succeeded', counts: { enqueued: 1, recoveredAbandoned: 1 } });
+      const keys = (await scheduledJobs(jl)).map((j) => j.idempotencyKey).sort();
+      expect(keys).toEqual([scheduleJobKey('every-minute', dead), scheduleJobKey('every-minute', now)]);
+      const [abandoned] = await listMaintenanceRuns(jl.ledger, { task: 'schedule-every-minute', status: 'failed', limit: 1 });
+      expect(abandoned).toMatchObject({ tick: dead, error: { code: 'abandoned' } });
+
+      // Made good once: the next tick's run finds that job.
+      const next = await jl.maintenance.runner.runScheduledTick('schedule-every-minute', now + minute, signal);
+      expect(next.counts).toEqual({ enqueued: 1, alreadyEnqueued: 0, recoveredAbandoned: 0 });
+      expect(await scheduledJobs(jl)).toHaveLength(3);
     } finally {
       await jl.close();
     }

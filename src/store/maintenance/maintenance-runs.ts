@@ -27,6 +27,8 @@ export interface ClaimRequest {
   task: string;
   tick: number;
   triggeredBy: MaintenanceTrigger;
+  /** Claim the tick even while another run of the task is going (manual runs always may). */
+  allowOverlap?: boolean;
   claimedBy: string;
   now: number;
   /** A `running` row whose heartbeat is older than this is declared abandoned before claiming. */
@@ -63,7 +65,7 @@ export function claimTick(ledger: Ledger, request: ClaimRequest): Promise<ClaimR
   return ledger.unitOfWork(async (em) => {
     await abandonStale(em, { task, now, staleAfterMs: request.staleAfterMs });
     // Operators may run a task by hand while a scheduled run is going; scheduled ticks may not.
-    if (triggeredBy !== 'manual') {
+    if (triggeredBy !== 'manual' && !request.allowOverlap) {
       const live = await em.findOne(MaintenanceRunEntity, {
         task,
         status: 'running',

@@ -30,6 +30,12 @@ export interface MaintenanceTask {
   readonly timezone?: string;
   /** Ticks nobody ran, found when the scheduler starts: record them, or record them and run once now. */
   readonly onMissed: MissedTickPolicy;
+  /**
+   * Whether a tick may run while an earlier run of the task is still going (or died and is not yet
+   * declared abandoned). Default false: that tick is recorded `missed` (`overlap`), so that two runs
+   * of a batched task never work at once. A schedule's run, one idempotent enqueue, allows it.
+   */
+  readonly overlaps?: boolean;
   readonly supportsDryRun: boolean;
   run(ctx: MaintenanceTaskContext): Promise<MaintenanceCounts>;
 }
