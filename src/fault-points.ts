@@ -22,6 +22,8 @@ export const faultPointNames = [
   'enqueue.after_redis',
   /** An attempt: its outcome is committed, BullMQ has not been told yet; the crash record names the attempt. */
   'outcome.after_commit',
+  /** A recurring job's tick: claimed (its `maintenance_runs` row committed), its job not enqueued yet. */
+  'schedule.after_claim',
 ] as const;
 
 export type FaultPointName = (typeof faultPointNames)[number];

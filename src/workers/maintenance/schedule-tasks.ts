@@ -12,6 +12,7 @@
  */
 import type { EnqueueOptions } from '../../jobs/validate-enqueue.js';
 import { schedulePayload, type JobSchedule } from '../../jobs/define-schedule.js';
+import { faultPoint } from '../../fault-points.js';
 import { listMaintenanceRuns, type Ledger } from '../../store/index.js';
 import type { MaintenanceTask } from './task.js';
 
@@ -48,6 +49,7 @@ export function scheduleTasks(schedules: readonly JobSchedule[], enqueue: Schedu
       overlaps: true,
       supportsDryRun: false,
       async run(ctx) {
+        faultPoint('schedule.after_claim');
         const job = await enqueueFor(ctx.tick);
         ctx.logger.info({ jobId: job.id, job: schedule.job, created: job.created }, job.created ? 'scheduled job enqueued' : 'scheduled job already enqueued for this tick');
         let recovered = 0;
