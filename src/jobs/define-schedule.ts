@@ -5,7 +5,7 @@
  * (`checkSchedules`). How ticks are claimed and enqueued: workers/maintenance/schedule-tasks.ts.
  */
 import { InvalidOptionError } from '../errors.js';
-import { cronProblem } from '../cron-schedule.js';
+import { cronProblem, isTimeZone } from '../cron-schedule.js';
 import type { MissedTickPolicy } from '../config.js';
 import type { JobType } from './define-job.js';
 import type { JobRegistry } from './registry.js';
@@ -50,10 +50,12 @@ export function defineSchedule<Payload>(options: JobScheduleOptions<Payload>): J
     throw new InvalidOptionError('schedule name', 'lowercase letters, digits and "-", starting with a letter, at most 80 characters', name);
   }
   if (typeof options.cron !== 'string') throw new InvalidOptionError(`${name}.cron`, 'a cron expression such as "0 3 * * *"', options.cron);
-  if (options.timezone !== undefined && typeof options.timezone !== 'string') throw new InvalidOptionError(`${name}.timezone`, 'an IANA time zone such as "Europe/Berlin"', options.timezone);
+  if (options.timezone !== undefined && (typeof options.timezone !== 'string' || !isTimeZone(options.timezone))) {
+    throw new InvalidOptionError(`${name}.timezone`, 'an IANA time zone such as "Europe/Berlin"', options.timezone);
+  }
   // Checked in UTC here when no zone is given; JobLedger.open checks it again in the one it will use.
   const problem = cronProblem(options.cron, options.timezone ?? 'UTC');
-  if (problem) throw new InvalidOptionError(options.timezone !== undefined && problem.startsWith('unknown time zone') ? `${name}.timezone` : `${name}.cron`, 'a cron expression of 5 or 6 fields in a known time zone', `${options.cron} (${problem})`);
+  if (problem) throw new InvalidOptionError(`${name}.cron`, `a cron expression both cron libraries read alike (here: ${problem})`, options.cron);
   const job = typeof options.job === 'string' ? options.job : (options.job as Partial<JobType> | null)?.name;
   if (typeof job !== 'string' || job.length === 0) throw new InvalidOptionError(`${name}.job`, 'a job type made by defineJob, or its name', options.job);
   const onMissed = options.onMissed ?? 'record';
@@ -91,7 +93,7 @@ export function checkSchedules(schedules: readonly JobSchedule[], registry: JobR
     registry.get(s.job);
     const timezone = s.timezone ?? defaultTimezone;
     const problem = cronProblem(s.cron, timezone);
-    if (problem) throw new InvalidOptionError(`${s.name}.cron`, `a cron expression of 5 or 6 fields in ${timezone}`, `${s.cron} (${problem})`);
+    if (problem) throw new InvalidOptionError(`${s.name}.cron`, `a cron expression both cron libraries read alike in ${timezone} (here: ${problem})`, s.cron);
     if (typeof s.payload !== 'function') validateEnqueue(registry, { name: s.job, payload: s.payload }, limits, Date.now());
   }
 }
