@@ -205,6 +205,9 @@ describe.each(backends)('hot state tiers on %s', (dialect) => {
       // Back, empty: the tiers refill lazily from SQL.
       await server.restart();
       await serving(jl);
+      // The data connection comes back on its own: a read made before it is served from SQL into the
+      // LRU only, and the LRU then answers the reads below until the value ages out.
+      await waitFor(async () => ((await jl.state.stats()).redisUp ? true : undefined), 'the data connection to be back');
       expect(await jl.state.get('cfg', 'r')).toEqual(written);
       const redis = openClient(server.url);
       // Refilled by reads once the data connection is back (and after the repair of the write made while it was away).
