@@ -3,8 +3,8 @@
  * operator actions, the queries and workers together. The CLI uses it; so can an application.
  */
 import { loadConfig, type Config } from './config.js';
-import type { JobType } from './jobs/define-job.js';
-import { registerPipelines, type PipelineDefinition } from './jobs/define-pipeline.js';
+import type { JobLedgerOptions } from './jobledger-options.js';
+import { registerPipelines } from './jobs/define-pipeline.js';
 import { Pipelines, type PipelineActionInput, type PipelineActionResult } from './jobs/pipelines.js';
 import type { Dispatcher } from './jobs/dispatcher.js';
 import { openDispatcher } from './jobs/open-dispatcher.js';
@@ -41,45 +41,7 @@ import type { EventLogHandler, EventSubscription, SubscribeOptions } from './obs
 import { EventsWrittenNotice } from './transport/events-written.js';
 import { TieredStateStore } from './hot-state/tiered-state-store.js';
 
-export interface JobLedgerOptions {
-  /** The job types this process knows. */
-  jobs: readonly JobType[];
-  /** Default: `loadConfig()` from the environment. */
-  config?: Readonly<Config>;
-  /**
-   * Default: a pino logger at `config.logLevel`, writing to stderr, that scrubs the passwords of
-   * REDIS_URL and DATABASE_URL from every line. A logger given here is used through a child that
-   * redacts errors and secret-looking fields the same way (log-redaction.ts).
-   */
-  logger?: Logger;
-  /** Apply pending migrations on open instead of refusing an older schema. Default false. */
-  migrate?: boolean;
-  /**
-   * Create the SQLite file or PostgreSQL database when it does not exist. Default true; with false,
-   * opening a missing one fails with `DatabaseMissingError` and creates nothing.
-   */
-  createDatabase?: boolean;
-  /** Run the outbox relay in this process. Default true. */
-  relay?: boolean;
-  /**
-   * The pipelines this process starts and advances (`definePipeline`); their stage job types must be
-   * in `jobs`. Every worker process that runs stage jobs must register them too. Default none.
-   */
-  pipelines?: readonly PipelineDefinition[];
-  /**
-   * Recurring jobs (`defineSchedule`): each enqueues one job of its job type, which must be in `jobs`,
-   * at every tick of its cron expression. They run in the maintenance scheduler of every process
-   * that starts it (`jl.maintenance.start()`, as `jobledger worker` does), each tick once across all
-   * of them, and are listed with the maintenance tasks as `schedule-<name>`. Default none.
-   */
-  schedules?: readonly JobSchedule[];
-  /**
-   * BullMQ's own telemetry (for example `new BullMQOtel('my-app')` from `bullmq-otel`), given to
-   * every BullMQ Queue and Worker this object creates: BullMQ's spans beside jobledger's own
-   * (docs/observability.md#traces). Default none.
-   */
-  telemetry?: Telemetry;
-}
+export type { JobLedgerOptions } from './jobledger-options.js';
 
 export class JobLedger {
   private readonly workers = new Set<LedgerWorker>();

@@ -7,37 +7,22 @@
  * folders named `~` or `file:`.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { cliEnv, configModuleDirectory, distIndexUrl } from './support/cli-run.js';
 import { freshDatabaseUrl } from './support/backends.js';
 import { startPrivateRedis } from './support/fault/redis-server.js';
-import { testRedisUrl } from './support/services.js';
-import { runDirectory, runNames } from './support/test-run.js';
+import { runDirectory } from './support/test-run.js';
 
 const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
-const distIndex = pathToFileURL(fileURLToPath(new URL('../dist/src/index.js', import.meta.url))).href;
 const password = 'Cli-s3cr3t-pw';
 
 interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
-}
-
-async function cliEnv(overrides: Record<string, string> = {}): Promise<Record<string, string>> {
-  const dir = runDirectory();
-  return {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? dir,
-    DATABASE_URL: `sqlite:${join(dir, 'ledger.sqlite')}`,
-    REDIS_URL: await testRedisUrl(),
-    JOBLEDGER_REDIS_PREFIX: `${runNames().redisPrefix}clisec-${randomBytes(5).toString('hex')}`,
-    LOG_LEVEL: 'silent',
-    ...overrides,
-  };
 }
 
 function run(args: string[], env: Record<string, string>, cwd = process.cwd()): Promise<CliResult> {
@@ -61,21 +46,16 @@ async function runAll(commands: string[][], env: Record<string, string>, cwd: st
 
 /** A directory with a jobledger.config.mjs that writes `marker` whenever it is executed. */
 function configDirectory(): { dir: string; marker: string; module: string } {
-  const dir = runDirectory();
-  const marker = join(dir, 'config-module-ran');
-  const module = join(dir, 'jobledger.config.mjs');
-  writeFileSync(
-    module,
-    `import { appendFileSync } from 'node:fs';
-import { defineJob } from ${JSON.stringify(distIndex)};
+  let marker = '';
+  const { dir, module } = configModuleDirectory((at) => {
+    marker = join(at, 'config-module-ran');
+    return `import { appendFileSync } from 'node:fs';
+import { defineJob } from ${JSON.stringify(distIndexUrl)};
 import { z } from 'zod';
 appendFileSync(${JSON.stringify(marker)}, process.argv.slice(2).join(' ') + '\\n');
 export const jobs = [defineJob({ name: 'app.greet', schema: z.object({ who: z.string() }), handler: (p) => 'hi ' + p.who })];
-`,
-  );
-  // zod must resolve from the config's folder: point it at this package's node_modules.
-  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-  symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(dir, 'node_modules'));
+`;
+  });
   return { dir, marker, module };
 }
 
@@ -86,7 +66,7 @@ describe('what the jobledger command executes', () => {
   // About twenty processes, each loading the package: generous on a busy machine.
   it('read-only commands never run the configuration module; commands that need job types do, and say which', { timeout: 240_000 }, async () => {
     const { dir, marker, module } = configDirectory();
-    const env = await cliEnv();
+    const env = await cliEnv('clisec');
     expect((await run(['migrate'], env, dir)).code).toBe(0);
     const readOnly = [
       ['jobs', '--json'],
@@ -135,7 +115,7 @@ describe('what the jobledger command shows', () => {
       const postgres = new URL(await freshDatabaseUrl('postgresql'));
       postgres.password = password; // the test server trusts local connections: the password is ignored
       postgres.searchParams.set('password', password);
-      const good = await cliEnv({ REDIS_URL: redis.url, DATABASE_URL: postgres.toString() });
+      const good = await cliEnv('clisec', { REDIS_URL: redis.url, DATABASE_URL: postgres.toString() });
       const wrong = { ...good, REDIS_URL: `redis://:${password}-old@127.0.0.1:${redis.port}` };
       const results = await runAll(
         [
@@ -186,7 +166,7 @@ describe('what the jobledger command shows', () => {
     const home = runDirectory();
     const cwd = runDirectory();
     mkdirSync(join(cwd, 'empty'));
-    const env = await cliEnv({ HOME: home });
+    const env = await cliEnv('clisec', { HOME: home });
     const tilde = await run(['migrate'], { ...env, DATABASE_URL: 'sqlite:~/ledgers/ledger.sqlite' }, join(cwd, 'empty'));
     expect(tilde.code, tilde.stderr).toBe(0);
     expect(existsSync(join(home, 'ledgers', 'ledger.sqlite'))).toBe(true);

@@ -5,31 +5,17 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { testRedisUrl } from './support/services.js';
-import { runDirectory, runNames } from './support/test-run.js';
+import { cliEnv, distIndexUrl } from './support/cli-run.js';
+import { runDirectory } from './support/test-run.js';
 
 const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
-const distIndex = pathToFileURL(fileURLToPath(new URL('../dist/src/index.js', import.meta.url))).href;
 
 interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
-}
-
-async function cliEnv(): Promise<Record<string, string>> {
-  const dir = runDirectory();
-  return {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? dir,
-    DATABASE_URL: `sqlite:${join(dir, 'ledger.sqlite')}`,
-    REDIS_URL: await testRedisUrl(),
-    JOBLEDGER_REDIS_PREFIX: `${runNames().redisPrefix}cli-${randomBytes(5).toString('hex')}`,
-    LOG_LEVEL: 'silent',
-  };
 }
 
 function run(args: string[], env: Record<string, string>, cwd = process.cwd()): Promise<CliResult> {
@@ -43,7 +29,7 @@ function run(args: string[], env: Record<string, string>, cwd = process.cwd()): 
 
 describe('the jobledger command', () => {
   it('runs the demo to the end and prints one JSON summary as its last line', async () => {
-    const env = await cliEnv();
+    const env = await cliEnv('cli');
     // The demo keeps to its own ledger and Redis prefix: the test names fresh ones.
     const result = await run(['demo', '--jobs', '40', '--json', '--database', env.DATABASE_URL!, '--redis-prefix', env.JOBLEDGER_REDIS_PREFIX!], env);
     expect(result.stderr).toBe('');
@@ -57,7 +43,7 @@ describe('the jobledger command', () => {
   });
 
   it('enqueues from the command line and shows the job, after a migrate', async () => {
-    const env = await cliEnv();
+    const env = await cliEnv('cli');
     expect((await run(['migrate'], env)).code).toBe(0);
     const enqueued = await run(['enqueue', 'demo.noop', '--data', '{"n":1}', '--idempotency-key', 'k1'], env);
     expect(enqueued.code).toBe(0);
@@ -74,7 +60,7 @@ describe('the jobledger command', () => {
   });
 
   it('cancels a pipeline and retries it, with the reason and actor, and wants a reason', async () => {
-    const env = await cliEnv();
+    const env = await cliEnv('cli');
     expect((await run(['migrate'], env)).code).toBe(0);
     const started = await run(['pipelines', 'start', 'ticket', '--context', '{"ticket":{"id":"T-7","title":"cli"}}'], env);
     expect(started.code).toBe(0);
@@ -100,7 +86,7 @@ describe('the jobledger command', () => {
   });
 
   it('fails with one line on stderr and a non-zero exit code on bad input', async () => {
-    const env = await cliEnv();
+    const env = await cliEnv('cli');
     expect((await run(['migrate'], env)).code).toBe(0);
     const unknown = await run(['enqueue', 'no.such.job', '--data', '{}'], env);
     expect(unknown.code).toBe(1);
@@ -115,14 +101,14 @@ describe('the jobledger command', () => {
   });
 
   it('refuses to run on an unmigrated database and says how to fix it', async () => {
-    const env = await cliEnv();
+    const env = await cliEnv('cli');
     const result = await run(['jobs'], env);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('jobledger migrate');
   });
 
   it('says in one line how to start Redis when a command that needs it cannot reach it', async () => {
-    const env = { ...(await cliEnv()), REDIS_URL: 'redis://127.0.0.1:1' };
+    const env = { ...(await cliEnv('cli')), REDIS_URL: 'redis://127.0.0.1:1' };
     const result = await run(['reconcile', '--no-config'], env);
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
@@ -130,7 +116,7 @@ describe('the jobledger command', () => {
   });
 
   it('enqueues with Redis down like the library: the job is committed pending, with a warning, exit 0', async () => {
-    const env = await cliEnv();
+    const env = await cliEnv('cli');
     expect((await run(['migrate'], env)).code).toBe(0);
     const down = { ...env, REDIS_URL: 'redis://127.0.0.1:1' };
     const result = await run(['enqueue', 'demo.noop', '--data', '{}', '--json'], down);
@@ -147,11 +133,11 @@ describe('the jobledger command', () => {
   });
 
   it('loads job types from a jobledger.config.mjs in the working directory', async () => {
-    const env = await cliEnv();
+    const env = await cliEnv('cli');
     const dir = runDirectory();
     writeFileSync(
       join(dir, 'jobledger.config.mjs'),
-      `import { defineJob } from ${JSON.stringify(distIndex)};
+      `import { defineJob } from ${JSON.stringify(distIndexUrl)};
 import { z } from 'zod';
 export const jobs = [defineJob({ name: 'app.greet', schema: z.object({ who: z.string() }), handler: (p) => 'hi ' + p.who })];
 `,

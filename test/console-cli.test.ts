@@ -5,28 +5,12 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { testRedisUrl } from './support/services.js';
-import { runDirectory, runNames } from './support/test-run.js';
+import { cliEnv } from './support/cli-run.js';
 
 const bin = fileURLToPath(new URL('../bin/jobledger.js', import.meta.url));
 const secret = 'cli-operator-secret-0123';
-
-async function cliEnv(extra: Record<string, string> = {}): Promise<Record<string, string>> {
-  const dir = runDirectory();
-  return {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? dir,
-    DATABASE_URL: `sqlite:${join(dir, 'ledger.sqlite')}`,
-    REDIS_URL: await testRedisUrl(),
-    JOBLEDGER_REDIS_PREFIX: `${runNames().redisPrefix}console-${randomBytes(5).toString('hex')}`,
-    LOG_LEVEL: 'silent',
-    ...extra,
-  };
-}
 
 function run(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -39,7 +23,7 @@ function run(args: string[], env: Record<string, string>): Promise<{ code: numbe
 describe('jobledger console', () => {
   it('refuses to bind beyond loopback without tokens, and refuses a malformed token list without echoing it', async () => {
     // Both are refused before the ledger is opened: no migrated database needed.
-    const env = await cliEnv();
+    const env = await cliEnv('console');
     const open = await run(['console', '--host', '0.0.0.0', '--port', '0'], env);
     expect(open.code).toBe(1);
     expect(open.stderr).toMatch(/--host: expected a loopback address .* got "0\.0\.0\.0"/);
@@ -51,7 +35,7 @@ describe('jobledger console', () => {
   }, 180_000);
 
   it('serves with the tokens it read on the port it prints, and stops on SIGTERM', async () => {
-    const env = await cliEnv({ JOBLEDGER_CONSOLE_TOKENS: `ops:operator:${secret}` });
+    const env = await cliEnv('console', { JOBLEDGER_CONSOLE_TOKENS: `ops:operator:${secret}` });
     expect((await run(['migrate'], env)).code).toBe(0);
     const child = spawn(process.execPath, [bin, 'console', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     try {

@@ -4,10 +4,7 @@
  * faked by calling the runner with ticks in the past and backdating rows, except one test that lets
  * node-cron fire an every-second schedule to show the wiring.
  */
-import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineJob } from '../src/jobs/define-job.js';
@@ -18,11 +15,9 @@ import type { JobRow } from '../src/store/index.js';
 import { claimTick, finishRun, listMaintenanceRuns } from '../src/store/maintenance/maintenance-runs.js';
 import { scheduleJobKey } from '../src/workers/maintenance/schedule-tasks.js';
 import { backends, testConfig } from './support/backends.js';
-import { runCli } from './support/cli-run.js';
+import { cliEnv, configModuleDirectory, distIndexUrl, runCli } from './support/cli-run.js';
 import { scriptedJob } from './support/fixtures/scripted-job.js';
 import { openTestJobLedger, waitFor, waitForStatus } from './support/harness.js';
-import { testRedisUrl } from './support/services.js';
-import { runDirectory, runNames } from './support/test-run.js';
 
 const minute = 60_000;
 
@@ -219,27 +214,15 @@ describe.each(backends)('recurring jobs (%s)', (dialect) => {
 
 describe('recurring jobs from the command line', () => {
   it('`types` lists the configuration module\'s schedules, and `maintenance schedule-<name>` enqueues its job now', { timeout: 120_000 }, async () => {
-    const dir = runDirectory();
-    const distIndex = pathToFileURL(fileURLToPath(new URL('../dist/src/index.js', import.meta.url))).href;
-    writeFileSync(
-      join(dir, 'jobledger.config.mjs'),
-      `import { defineJob, defineSchedule } from ${JSON.stringify(distIndex)};
+    const { dir } = configModuleDirectory(
+      () => `import { defineJob, defineSchedule } from ${JSON.stringify(distIndexUrl)};
 import { z } from 'zod';
 const report = defineJob({ name: 'app.report', schema: z.object({ day: z.string() }), handler: () => null });
 export const jobs = [report];
 export const schedules = [defineSchedule({ name: 'daily-report', cron: '0 6 * * *', timezone: 'Europe/Berlin', job: report, payload: (tick) => ({ day: tick.toISOString().slice(0, 10) }) })];
 `,
     );
-    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-    symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), join(dir, 'node_modules'));
-    const env = {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? dir,
-      DATABASE_URL: `sqlite:${join(dir, 'ledger.sqlite')}`,
-      REDIS_URL: await testRedisUrl(),
-      JOBLEDGER_REDIS_PREFIX: `${runNames().redisPrefix}sched-${randomBytes(5).toString('hex')}`,
-      LOG_LEVEL: 'silent',
-    };
+    const env = await cliEnv('sched');
     expect((await runCli(['migrate'], env, dir)).code).toBe(0);
     const types = await runCli(['types', '--json'], env, dir);
     expect(types.code, types.stderr).toBe(0);

@@ -6,11 +6,7 @@
  * once the dead run is declared abandoned (scaled down here to 1.5 s).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { JobLedger } from '../../src/jobledger.js';
 import { loadConfig } from '../../src/config.js';
@@ -19,28 +15,18 @@ import { backends, freshDatabaseUrl } from '../support/backends.js';
 import { startChildWorker } from '../support/child-worker.js';
 import { scheduleJobKey } from '../../src/workers/maintenance/schedule-tasks.js';
 import { scriptedJob } from '../support/fixtures/scripted-job.js';
-import { openTestJobLedger } from '../support/harness.js';
-import { jobledgerBin, runCli } from '../support/cli-run.js';
-import { waitFor } from '../support/harness.js';
-import { testRedisUrl } from '../support/services.js';
-import { runDirectory, runNames } from '../support/test-run.js';
+import { cliEnv, configModuleDirectory, distIndexUrl, jobledgerBin, runCli } from '../support/cli-run.js';
+import { openTestJobLedger, waitFor } from '../support/harness.js';
 
 const second = 1000;
 
-function configModule(dir: string): void {
-  const distIndex = pathToFileURL(fileURLToPath(new URL('../../dist/src/index.js', import.meta.url))).href;
-  writeFileSync(
-    join(dir, 'jobledger.config.mjs'),
-    `import { defineJob, defineSchedule } from ${JSON.stringify(distIndex)};
+/** A configuration module with an every-second schedule of a no-op job type. */
+const everySecondModule = (): string => `import { defineJob, defineSchedule } from ${JSON.stringify(distIndexUrl)};
 import { z } from 'zod';
 const tick = defineJob({ name: 'app.tick', schema: z.object({ at: z.string() }), handler: () => null });
 export const jobs = [tick];
 export const schedules = [defineSchedule({ name: 'every-second', cron: '* * * * * *', job: tick, payload: (t) => ({ at: t.toISOString() }) })];
-`,
-  );
-  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-  symlinkSync(fileURLToPath(new URL('../../node_modules', import.meta.url)), join(dir, 'node_modules'));
-}
+`;
 
 interface Worker {
   child: ChildProcess;
@@ -66,17 +52,8 @@ const exited = ({ child }: Worker): Promise<void> => new Promise((resolve) => (c
 
 describe.each(backends)('recurring jobs while workers are SIGKILLed (%s)', (dialect) => {
   it('every second of the window gets exactly one job', { timeout: 120_000 }, async () => {
-    const dir = runDirectory();
-    configModule(dir);
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? dir,
-      DATABASE_URL: await freshDatabaseUrl(dialect),
-      REDIS_URL: await testRedisUrl(),
-      JOBLEDGER_REDIS_PREFIX: `${runNames().redisPrefix}schedkill-${randomBytes(5).toString('hex')}`,
-      JOBLEDGER_MAINTENANCE_STALE_AFTER_MS: '1500',
-      LOG_LEVEL: 'silent',
-    };
+    const { dir } = configModuleDirectory(everySecondModule);
+    const env = await cliEnv('schedkill', { DATABASE_URL: await freshDatabaseUrl(dialect), JOBLEDGER_MAINTENANCE_STALE_AFTER_MS: '1500' });
     expect((await runCli(['migrate'], env, dir)).code).toBe(0);
     const jl = await JobLedger.open({ jobs: [], relay: false, config: loadConfig({}, env) });
     const workers = [startWorker(env, dir), startWorker(env, dir)];

@@ -38,6 +38,9 @@ const abandonedPerRun = 50;
 export function scheduleTasks(schedules: readonly JobSchedule[], enqueue: ScheduleEnqueue, ledger: Ledger): MaintenanceTask[] {
   return schedules.map((schedule) => {
     const name = scheduleTaskName(schedule.name);
+    // Abandoned ticks this process has seen to (their job made or found), so that each later run
+    // does not enqueue them again for the whole window.
+    const seenTo = new Set<number>();
     const enqueueFor = (tick: number) =>
       enqueue(schedule.job, schedulePayload(schedule, tick), { idempotencyKey: scheduleJobKey(schedule.name, tick), actor: `schedule:${schedule.name}` });
     return {
@@ -53,8 +56,11 @@ export function scheduleTasks(schedules: readonly JobSchedule[], enqueue: Schedu
         const job = await enqueueFor(ctx.tick);
         ctx.logger.info({ jobId: job.id, job: schedule.job, created: job.created }, job.created ? 'scheduled job enqueued' : 'scheduled job already enqueued for this tick');
         let recovered = 0;
+        for (const seen of seenTo) if (seen < ctx.tick - abandonedWithinMs) seenTo.delete(seen);
         for (const tick of await abandonedTicks(ledger, name, ctx.tick)) {
+          if (seenTo.has(tick)) continue;
           const late = await enqueueFor(tick);
+          seenTo.add(tick);
           if (!late.created) continue;
           recovered++;
           ctx.logger.warn({ jobId: late.id, job: schedule.job, abandonedTick: tick }, 'enqueued the job of a tick whose run was abandoned before it enqueued it');
